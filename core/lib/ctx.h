@@ -1,0 +1,28 @@
+/* ctx.h: struct sluice_ctx, the per-stage-instance context behind the
+ * opaque handle plugins receive. Created by the stage runner (stage.c);
+ * services (http.c, store.c, log) read the fields they need. */
+#ifndef SLUICE_CTX_H
+#define SLUICE_CTX_H
+
+#include <signal.h>
+#include "sluice/plugin.h"
+#include "pipeline.h"
+
+struct sluice_store;       /* store.h: SQLite state of the pipeline */
+struct sluice_http_client; /* http.c: curl handle and token buckets */
+
+struct sluice_ctx {
+    const sluice_pipeline_def *pipeline; /* borrowed */
+    const sluice_stage_def *stage;       /* borrowed */
+    struct sluice_store *store;          /* owned by the stage runner */
+    struct sluice_http_client *http;     /* created lazily by http.c, freed by
+                                            sluice_http_client_free() */
+    volatile sig_atomic_t *stopping;     /* set by the runner on SIGTERM/INT */
+    int once;                            /* sluice run --once */
+    double retry_after;                  /* seconds hinted by the plugin, 0 = none */
+    char fail_message[1024];             /* set by sluice_fail() */
+};
+
+/* Free the HTTP client of a context (http.c). Safe on NULL. */
+void sluice_http_client_free(struct sluice_http_client **client_p);
+#endif

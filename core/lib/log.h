@@ -1,0 +1,31 @@
+/* log.h: process-wide logging. Every line names the pipeline and stage;
+ * human format on a TTY, one JSON object per line otherwise; secrets
+ * registered with sluice_log_add_secret are replaced by ********. */
+#ifndef SLUICE_LOG_H
+#define SLUICE_LOG_H
+
+#include <stdarg.h>
+#include "sluice/plugin.h"
+
+typedef enum { SLUICE_LOG_FORMAT_AUTO, SLUICE_LOG_FORMAT_TEXT, SLUICE_LOG_FORMAT_JSON } sluice_log_format;
+
+/* Configure the threshold and format (default INFO, AUTO on stderr). */
+void sluice_log_setup(sluice_log_level level, sluice_log_format format);
+
+/* Parse "error|warn|info|debug"; returns 0 or -1. */
+int sluice_log_level_parse(const char *text, sluice_log_level *out);
+
+/* Register a secret value to mask in every later line (copied). Empty or
+ * very short (< 4 bytes) values are ignored to keep lines readable. */
+void sluice_log_add_secret(const char *value);
+
+/* Write one line. pipeline/stage may be NULL (engine messages). */
+void sluice_log_write(const char *pipeline, const char *stage, sluice_log_level level,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void sluice_log_vwrite(const char *pipeline, const char *stage, sluice_log_level level,
+                       const char *fmt, va_list ap);
+
+/* Copy `text` into buf with every registered secret replaced by ********.
+ * Always NUL-terminates; returns buf. */
+char *sluice_log_mask(const char *text, char *buf, size_t buflen);
+#endif

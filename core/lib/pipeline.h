@@ -1,0 +1,81 @@
+/* pipeline.h: a pipeline definition as read from a libconfig file and
+ * validated against the plugins' option tables (implemented in config.c). */
+#ifndef SLUICE_PIPELINE_H
+#define SLUICE_PIPELINE_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "sluice/plugin.h"
+#include "registry.h"
+
+/* Exit code for a configuration error (sysexits EX_CONFIG). */
+#define SLUICE_EXIT_CONFIG 78
+
+/* A human-readable error: "FILE:LINE: stage 'x' (plugin y): message". */
+typedef struct sluice_error {
+    char text[1024];
+} sluice_error;
+
+/* Options every stage accepts besides its plugin's own table. */
+typedef struct sluice_stage_common {
+    char *group;               /* placement group: stages with the same group
+                                  run as threads of one process (inproc://);
+                                  NULL = a process of their own */
+    char *endpoint;            /* input endpoint override (ipc:// or tcp://);
+                                  NULL = ipc://<runtime_dir>/<stage>.in */
+    int hwm;                   /* ZeroMQ high-water mark, in batches */
+    double rate_limit;         /* requests/s for the default HTTP bucket; 0 = none */
+    double burst;              /* token-bucket size */
+    long http_timeout_ms;
+    int http_max_attempts;     /* 0 = retry until stopping */
+    long retry_max_backoff_ms;
+    char *ca_file;             /* NULL = system CAs */
+    int tls_verify;            /* 1 by default */
+} sluice_stage_common;
+
+typedef struct sluice_stage_def {
+    char *name;                /* unique within the pipeline */
+    char *plugin_name;
+    const sluice_plugin *plugin; /* borrowed from the registry */
+    json_t *config;            /* validated plugin options, defaults filled,
+                                  ${ENV}/@file: resolved (owned) */
+    json_t *secret_values;     /* array of strings to mask in output (owned) */
+    sluice_stage_common common;
+    char *file;                /* where the stage is defined */
+    int line;
+} sluice_stage_def;
+
+typedef struct sluice_pipeline_def {
+    char *name;
+    char *file;                /* path of the pipeline file */
+    char *state_dir;           /* SQLite state, DLQ, spools */
+    char *runtime_dir;         /* ipc:// sockets; default <state_dir>/run */
+    size_t batch_size;         /* records per batch (default 500) */
+    long batch_linger_ms;      /* max wait to fill a batch (default 200) */
+    int window;                /* max unacknowledged batches (default 8) */
+    long ack_timeout_ms;       /* rewind when the oldest batch waits longer */
+    int restart_max;           /* crashes tolerated within restart_window_s */
+    long restart_window_s;
+    long restart_backoff_ms;   /* first restart delay, doubled per crash */
+    sluice_stage_def *stages;  /* in pipeline order: source first, sink last */
+    size_t stage_count;
+} sluice_pipeline_def;
+
+/* Read, interpolate and validate the pipeline at `path`. Plugins are looked
+ * up in `reg` (they must be loaded already). On success returns 0 and sets
+ * *out (caller owns; sluice_pipeline_free). On error returns -1 and fills
+ * *err with "FILE:LINE: ..." naming what is wrong; nothing is started. */
+int sluice_pipeline_load(const char *path, sluice_registry *reg,
+                         sluice_pipeline_def **out, sluice_error *err);
+
+/* Free a definition and NULL the caller's pointer. */
+void sluice_pipeline_free(sluice_pipeline_def **def_p);
+
+/* Write the pipeline as libconfig text with secrets shown as ********
+ * (for `sluice check --print`). Returns 0 or -1. */
+int sluice_pipeline_print(const sluice_pipeline_def *def, FILE *out);
+
+/* Look up a stage by name; NULL if absent. Borrowed. */
+const sluice_stage_def *sluice_pipeline_stage(const sluice_pipeline_def *def,
+                                              const char *name);
+#endif

@@ -1,0 +1,1 @@
+# pipelines/local.mk: pipeline files installed with sluice.

@@ -1,0 +1,1 @@
+# plugins/example/local.mk: build of the example plugin (filled in with its code).

@@ -1,0 +1,1 @@
+# plugins/file-source/local.mk: build of the file-source plugin (filled in with its code).

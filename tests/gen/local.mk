@@ -1,0 +1,1 @@
+# tests/gen/local.mk: tests in tests/gen (filled in with the tests).

@@ -1,0 +1,1 @@
+# tests/integration/local.mk: tests in tests/integration (filled in with the tests).

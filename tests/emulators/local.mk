@@ -1,1 +1,5 @@
-# tests/emulators/local.mk: tests in tests/emulators (filled in with the tests).
+# tests/emulators/local.mk: the Annex Cloud, Ometria and Infobip emulators.
+include $(srcdir)/emulators/common.mk
+include $(srcdir)/emulators/annexcloud.mk
+include $(srcdir)/emulators/ometria.mk
+include $(srcdir)/emulators/infobip.mk

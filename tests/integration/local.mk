@@ -1,1 +1,6 @@
-# tests/integration/local.mk: tests in tests/integration (filled in with the tests).
+# tests/integration/local.mk: whole pipelines through real processes.
+include $(srcdir)/integration/core.mk
+include $(srcdir)/integration/sdk.mk
+include $(srcdir)/integration/annexcloud.mk
+include $(srcdir)/integration/transforms.mk
+include $(srcdir)/integration/sinks.mk

@@ -1,0 +1,1 @@
+# tests/emulators/annexcloud.mk: build and tests of the annexcloud emulator part.

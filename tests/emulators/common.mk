@@ -1,0 +1,1 @@
+# tests/emulators/common.mk: build and tests of the common emulator part.

@@ -1,0 +1,1 @@
+# tests/emulators/infobip.mk: build and tests of the infobip emulator part.

@@ -1,0 +1,1 @@
+# tests/emulators/ometria.mk: build and tests of the ometria emulator part.

@@ -1,0 +1,1 @@
+# tests/integration/annexcloud.mk: integration tests of the annexcloud area.

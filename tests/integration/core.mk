@@ -1,0 +1,1 @@
+# tests/integration/core.mk: integration tests of the core area.

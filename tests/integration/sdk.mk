@@ -1,0 +1,1 @@
+# tests/integration/sdk.mk: integration tests of the sdk area.

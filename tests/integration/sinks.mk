@@ -1,0 +1,1 @@
+# tests/integration/sinks.mk: integration tests of the sinks area.

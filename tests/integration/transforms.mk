@@ -1,0 +1,1 @@
+# tests/integration/transforms.mk: integration tests of the transforms area.

@@ -1,0 +1,1 @@
+# tests/unit/annexcloud.mk: unit tests of the annexcloud area.

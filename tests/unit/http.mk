@@ -1,0 +1,1 @@
+# tests/unit/http.mk: unit tests of the http area.

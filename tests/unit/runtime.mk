@@ -1,0 +1,1 @@
+# tests/unit/runtime.mk: unit tests of the runtime area.

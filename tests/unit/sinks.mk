@@ -1,0 +1,1 @@
+# tests/unit/sinks.mk: unit tests of the sinks area.

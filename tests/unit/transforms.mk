@@ -1,0 +1,1 @@
+# tests/unit/transforms.mk: unit tests of the transforms area.

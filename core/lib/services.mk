@@ -1,2 +1,5 @@
 # core/lib/services.mk: services for plugins: logging, HTTP client, throttle.
 libsluice_la_SOURCES += lib/log.h lib/log.c
+libsluice_la_SOURCES += lib/metrics.h lib/metrics.c
+libsluice_la_SOURCES += lib/sdk_ctx.c
+libsluice_la_SOURCES += lib/throttle.h lib/throttle.c lib/http.c

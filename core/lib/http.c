@@ -1,0 +1,584 @@
+/* http.c: the SDK's HTTP client (sluice/plugin.h) on libcurl, with the
+ * core's failure policy: classification, retries with exponential backoff
+ * and jitter, Retry-After, and per-bucket throttling where a 429 pauses the
+ * whole bucket. One client per stage context; easy handles are pooled so
+ * connections are kept alive and concurrent callers never share one. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <curl/curl.h>
+
+#include "ctx.h"
+#include "log.h"
+#include "metrics.h"
+#include "throttle.h"
+
+#define DEFAULT_TIMEOUT_MS 30000L
+#define DEFAULT_MAX_BACKOFF_MS 30000L
+#define BACKOFF_BASE_SECONDS 0.2
+#define BACKOFF_FLOOR_SECONDS 0.05
+#define RETRY_AFTER_MAX_SECONDS 3600.0
+#define CONNECT_TIMEOUT_MS 10000L
+#define IDLE_HANDLES_MAX 4
+#define BODY_LIMIT (64u * 1024u * 1024u)
+#define HEADERS_LIMIT (256u * 1024u)
+#define DEBUG_BODY_MAX 512
+
+struct sluice_http_client {
+    pthread_mutex_t lock;             /* guards idle[] and rng */
+    CURL *idle[IDLE_HANDLES_MAX];     /* handles with live connections */
+    size_t idle_count;
+    sluice_throttle *throttle;        /* named buckets */
+    uint64_t rng;                     /* xorshift64* state for jitter */
+};
+
+/* A growing byte buffer for response bodies and headers. */
+typedef struct growbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t limit;
+    int overflow;
+} growbuf;
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result = CURLE_FAILED_INIT;
+static pthread_mutex_t client_create_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void curl_global_setup(void)
+{
+    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static const char *pipeline_of(const sluice_ctx *ctx)
+{
+    return ctx->pipeline ? ctx->pipeline->name : NULL;
+}
+
+static const char *stage_of(const sluice_ctx *ctx)
+{
+    return ctx->stage ? ctx->stage->name : NULL;
+}
+
+/* The stage's common options, or NULL for a context without a stage. */
+static const sluice_stage_common *common_of(const sluice_ctx *ctx)
+{
+    return ctx->stage ? &ctx->stage->common : NULL;
+}
+
+/* Create ctx->http if needed. Returns it, or NULL on failure. */
+static struct sluice_http_client *client_get(sluice_ctx *ctx)
+{
+    struct sluice_http_client *client = NULL;
+    const sluice_stage_common *common = common_of(ctx);
+    struct timespec now;
+
+    pthread_once(&curl_once, curl_global_setup);
+    if (curl_init_result != CURLE_OK)
+        return NULL;
+    pthread_mutex_lock(&client_create_lock);
+    if (ctx->http) {
+        client = ctx->http;
+        goto out;
+    }
+    client = calloc(1, sizeof(*client));
+    if (!client)
+        goto out;
+    client->throttle = sluice_throttle_new();
+    if (!client->throttle || pthread_mutex_init(&client->lock, NULL) != 0) {
+        sluice_throttle_destroy(&client->throttle);
+        free(client);
+        client = NULL;
+        goto out;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    client->rng = ((uint64_t)now.tv_sec << 32) ^ (uint64_t)now.tv_nsec ^
+                  (uint64_t)(uintptr_t)client;
+    if (client->rng == 0)
+        client->rng = 0x9e3779b97f4a7c15ULL;
+    if (common && common->rate_limit > 0)
+        sluice_throttle_configure(client->throttle, "default", common->rate_limit,
+                                  common->burst > 0 ? common->burst
+                                                    : fmax(1, common->rate_limit));
+    ctx->http = client;
+out:
+    pthread_mutex_unlock(&client_create_lock);
+    return client;
+}
+
+void sluice_http_client_free(struct sluice_http_client **client_p)
+{
+    struct sluice_http_client *client;
+
+    if (!client_p || !*client_p)
+        return;
+    client = *client_p;
+    for (size_t i = 0; i < client->idle_count; i++)
+        curl_easy_cleanup(client->idle[i]);
+    sluice_throttle_destroy(&client->throttle);
+    pthread_mutex_destroy(&client->lock);
+    free(client);
+    *client_p = NULL;
+}
+
+/* A uniform random number in [0, 1). */
+static double client_random(struct sluice_http_client *client)
+{
+    uint64_t x;
+
+    pthread_mutex_lock(&client->lock);
+    x = client->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    client->rng = x;
+    pthread_mutex_unlock(&client->lock);
+    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+/* An easy handle from the pool (reset, connections kept) or a new one. */
+static CURL *handle_acquire(struct sluice_http_client *client)
+{
+    CURL *curl = NULL;
+
+    pthread_mutex_lock(&client->lock);
+    if (client->idle_count > 0)
+        curl = client->idle[--client->idle_count];
+    pthread_mutex_unlock(&client->lock);
+    if (curl)
+        curl_easy_reset(curl);
+    else
+        curl = curl_easy_init();
+    return curl;
+}
+
+/* Give a handle back to the pool (or free it when the pool is full). */
+static void handle_release(struct sluice_http_client *client, CURL *curl)
+{
+    if (!curl)
+        return;
+    /* Drop pointers to the caller's buffers before the handle idles. */
+    curl_easy_reset(curl);
+    pthread_mutex_lock(&client->lock);
+    if (client->idle_count < IDLE_HANDLES_MAX) {
+        client->idle[client->idle_count++] = curl;
+        curl = NULL;
+    }
+    pthread_mutex_unlock(&client->lock);
+    if (curl)
+        curl_easy_cleanup(curl);
+}
+
+/* Append bytes to a buffer, keeping it NUL-terminated. Returns 0, or -1
+ * when the limit is passed or memory runs out (buf->overflow set). */
+static int growbuf_append(growbuf *buf, const char *data, size_t len)
+{
+    if (buf->len + len + 1 > buf->limit) {
+        buf->overflow = 1;
+        return -1;
+    }
+    if (buf->len + len + 1 > buf->cap) {
+        size_t cap = buf->cap ? buf->cap : 1024;
+        char *grown;
+        while (cap < buf->len + len + 1)
+            cap *= 2;
+        grown = realloc(buf->data, cap);
+        if (!grown) {
+            buf->overflow = 1;
+            return -1;
+        }
+        buf->data = grown;
+        buf->cap = cap;
+    }
+    memcpy(buf->data + buf->len, data, len);
+    buf->len += len;
+    buf->data[buf->len] = '\0';
+    return 0;
+}
+
+/* Empty a buffer without freeing its storage. */
+static void growbuf_clear(growbuf *buf)
+{
+    buf->len = 0;
+    buf->overflow = 0;
+    if (buf->data)
+        buf->data[0] = '\0';
+}
+
+static size_t on_body(char *data, size_t size, size_t count, void *user)
+{
+    growbuf *buf = user;
+    size_t len = size * count;
+
+    return growbuf_append(buf, data, len) == 0 ? len : 0;
+}
+
+static size_t on_header(char *data, size_t size, size_t count, void *user)
+{
+    growbuf *buf = user;
+    size_t len = size * count;
+
+    /* A new status line starts a new block (after 100 Continue): keep only
+     * the final response's headers. */
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
+        growbuf_clear(buf);
+    return growbuf_append(buf, data, len) == 0 ? len : 0;
+}
+
+/* The request's headers as a curl list, plus "Expect:" (no 100-continue
+ * round trip). Returns the list (caller frees) or NULL on failure. */
+static struct curl_slist *build_headers(const sluice_http_request *req)
+{
+    struct curl_slist *list = NULL;
+    struct curl_slist *grown;
+
+    for (size_t i = 0; i < req->header_count; i++) {
+        const sluice_http_header *h = &req->headers[i];
+        size_t len = strlen(h->name) + strlen(h->value) + 3;
+        char *line = malloc(len);
+        if (!line)
+            goto fail;
+        snprintf(line, len, "%s: %s", h->name, h->value);
+        grown = curl_slist_append(list, line);
+        free(line);
+        if (!grown)
+            goto fail;
+        list = grown;
+    }
+    grown = curl_slist_append(list, "Expect:");
+    if (!grown)
+        goto fail;
+    return grown;
+fail:
+    curl_slist_free_all(list);
+    return NULL;
+}
+
+/* Everything one request needs across its attempts. */
+typedef struct http_call {
+    const sluice_http_request *req;
+    struct curl_slist *headers;
+    long timeout_ms;
+    int tls_verify;
+    const char *ca_file;
+    growbuf body;
+    growbuf head;
+    char error[CURL_ERROR_SIZE];
+} http_call;
+
+/* Make one attempt. Returns the HTTP status, or 0 on a transport error
+ * (call->error says what). */
+static long attempt_once(struct sluice_http_client *client, http_call *call)
+{
+    const sluice_http_request *req = call->req;
+    CURL *curl = handle_acquire(client);
+    CURLcode rc;
+    long status = 0;
+
+    growbuf_clear(&call->body);
+    growbuf_clear(&call->head);
+    call->error[0] = '\0';
+    if (!curl) {
+        snprintf(call->error, sizeof(call->error), "cannot create a curl handle");
+        return 0;
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, req->url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, call->timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     call->timeout_ms < CONNECT_TIMEOUT_MS ? call->timeout_ms
+                                                           : CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, call->tls_verify ? 1L : 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, call->tls_verify ? 2L : 0L);
+    if (call->ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, call->ca_file);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, call->headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &call->body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &call->head);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, call->error);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "sluice/" PACKAGE_VERSION);
+
+    if (strcmp(req->method, "GET") == 0) {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    } else {
+        if (strcmp(req->method, "POST") != 0)
+            curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+        if (req->body || strcmp(req->method, "POST") == 0) {
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                             (curl_off_t)(req->body ? req->body_len : 0));
+            curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        }
+    }
+
+    rc = curl_easy_perform(curl);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    } else {
+        if (!call->error[0])
+            snprintf(call->error, sizeof(call->error), "%s", curl_easy_strerror(rc));
+        if (call->body.overflow)
+            snprintf(call->error, sizeof(call->error), "response body over %u bytes",
+                     BODY_LIMIT);
+    }
+    handle_release(client, curl);
+    return status;
+}
+
+/* Header lookup in a raw header block; see sluice_http_header_get. */
+static char *header_find(const char *block, const char *name)
+{
+    size_t name_len = strlen(name);
+    const char *line = block;
+
+    while (line && *line) {
+        const char *end = strpbrk(line, "\r\n");
+        size_t line_len = end ? (size_t)(end - line) : strlen(line);
+
+        if (line_len > name_len && line[name_len] == ':' &&
+            strncasecmp(line, name, name_len) == 0) {
+            const char *value = line + name_len + 1;
+            const char *value_end = line + line_len;
+            while (value < value_end && isspace((unsigned char)*value))
+                value++;
+            while (value_end > value && isspace((unsigned char)value_end[-1]))
+                value_end--;
+            return strndup(value, (size_t)(value_end - value));
+        }
+        line = end;
+        while (line && (*line == '\r' || *line == '\n'))
+            line++;
+    }
+    return NULL;
+}
+
+/* Seconds asked by a Retry-After header (delta-seconds or HTTP-date), or a
+ * negative number when absent or unparseable. */
+static double retry_after_seconds(const char *headers)
+{
+    char *value = headers ? header_find(headers, "Retry-After") : NULL;
+    double seconds = -1;
+    char *end = NULL;
+    long long delta;
+    time_t when;
+
+    if (!value)
+        return -1;
+    if (isdigit((unsigned char)value[0])) {
+        errno = 0;
+        delta = strtoll(value, &end, 10);
+        if (errno == 0 && end && *end == '\0' && delta >= 0)
+            seconds = (double)delta;
+        goto out;
+    }
+    when = curl_getdate(value, NULL);
+    if (when != (time_t)-1)
+        seconds = fmax(0, difftime(when, time(NULL)));
+out:
+    free(value);
+    return seconds;
+}
+
+sluice_http_class sluice_http_classify(long status)
+{
+    if (status >= 200 && status < 300)
+        return SLUICE_HTTP_SUCCESS;
+    if (status == 0 || status == 408 || status == 429 || status >= 500)
+        return SLUICE_HTTP_RETRYABLE;
+    if (status == 401 || status == 403)
+        return SLUICE_HTTP_AUTH;
+    if (status >= 400 && status < 500)
+        return SLUICE_HTTP_REJECTED;
+    /* 1xx/3xx as a final answer: we do not follow redirects, so the
+     * request as configured cannot succeed. */
+    return SLUICE_HTTP_REJECTED;
+}
+
+/* Backoff before retry number `retry` (1-based): full jitter over
+ * [floor, min(cap, base * 2^(retry-1))]. */
+static double backoff_seconds(struct sluice_http_client *client, int retry, double cap)
+{
+    double ceiling = BACKOFF_BASE_SECONDS * pow(2, retry > 30 ? 30 : retry - 1);
+
+    if (ceiling > cap)
+        ceiling = cap;
+    if (ceiling < BACKOFF_FLOOR_SECONDS)
+        return ceiling;
+    return BACKOFF_FLOOR_SECONDS +
+           client_random(client) * (ceiling - BACKOFF_FLOOR_SECONDS);
+}
+
+/* Log the start of a non-2xx body at debug level (bodies may hold data). */
+static void log_body_debug(sluice_ctx *ctx, const sluice_http_request *req,
+                           long status, const growbuf *body)
+{
+    if (body->len == 0)
+        return;
+    sluice_log_write(pipeline_of(ctx), stage_of(ctx), SLUICE_LOG_DEBUG,
+                     "%s %s: HTTP %ld body: %.*s%s", req->method, req->url, status,
+                     (int)(body->len > DEBUG_BODY_MAX ? DEBUG_BODY_MAX : body->len),
+                     body->data, body->len > DEBUG_BODY_MAX ? "..." : "");
+}
+
+/* Move the final attempt's results into *resp. */
+static void fill_response(http_call *call, long status, int attempts,
+                          sluice_http_response *resp)
+{
+    resp->status = status;
+    resp->attempts = attempts;
+    resp->body = call->body.data ? call->body.data : strdup("");
+    resp->body_len = call->body.data ? call->body.len : 0;
+    resp->headers = call->head.data ? call->head.data : strdup("");
+    call->body.data = NULL;
+    call->head.data = NULL;
+    snprintf(resp->error, sizeof(resp->error), "%s", status == 0 ? call->error : "");
+}
+
+sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
+                              sluice_http_response *resp)
+{
+    struct sluice_http_client *client;
+    const sluice_stage_common *common;
+    const char *bucket;
+    http_call call;
+    long status = 0;
+    int attempts = 0;
+    int max_attempts;
+    double cap;
+    sluice_http_class result = SLUICE_HTTP_RETRYABLE;
+
+    memset(resp, 0, sizeof(*resp));
+    memset(&call, 0, sizeof(call));
+    if (!ctx || !req || !req->url || !req->method) {
+        snprintf(resp->error, sizeof(resp->error), "invalid HTTP request");
+        return SLUICE_HTTP_REJECTED;
+    }
+    client = client_get(ctx);
+    call.req = req;
+    call.body.limit = BODY_LIMIT;
+    call.head.limit = HEADERS_LIMIT;
+    call.headers = build_headers(req);
+    if (!client || !call.headers) {
+        snprintf(resp->error, sizeof(resp->error), "out of memory for an HTTP request");
+        goto out;
+    }
+    common = common_of(ctx);
+    call.timeout_ms = req->timeout_ms > 0 ? req->timeout_ms
+                      : common && common->http_timeout_ms > 0 ? common->http_timeout_ms
+                      : DEFAULT_TIMEOUT_MS;
+    call.tls_verify = common ? common->tls_verify : 1;
+    call.ca_file = common ? common->ca_file : NULL;
+    max_attempts = req->max_attempts > 0 ? req->max_attempts
+                   : common ? common->http_max_attempts : 0;
+    cap = (common && common->retry_max_backoff_ms > 0 ? common->retry_max_backoff_ms
+                                                      : DEFAULT_MAX_BACKOFF_MS) / 1000.0;
+    bucket = req->throttle ? req->throttle : "default";
+
+    for (;;) {
+        double delay;
+        double hinted;
+
+        if (sluice_throttle_acquire(client->throttle, bucket, ctx->stopping) != 0) {
+            if (attempts == 0)
+                snprintf(call.error, sizeof(call.error), "stopping before the request");
+            break;
+        }
+        status = attempt_once(client, &call);
+        attempts++;
+        sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_http_requests_total", 1);
+        result = sluice_http_classify(status);
+        if (status == 429)
+            sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_http_429_total", 1);
+        if (result != SLUICE_HTTP_SUCCESS && status != 0)
+            log_body_debug(ctx, req, status, &call.body);
+        if (result != SLUICE_HTTP_RETRYABLE)
+            break;
+        if (max_attempts > 0 && attempts >= max_attempts)
+            break;
+        if (sluice_stopping(ctx))
+            break;
+
+        delay = backoff_seconds(client, attempts, cap);
+        hinted = status != 0 ? retry_after_seconds(call.head.data) : -1;
+        if (hinted >= 0)
+            delay = fmin(hinted, RETRY_AFTER_MAX_SECONDS);
+        if (status == 0)
+            sluice_log_write(pipeline_of(ctx), stage_of(ctx), SLUICE_LOG_INFO,
+                             "%s %s: %s, retry %d in %.2f s", req->method, req->url,
+                             call.error, attempts, delay);
+        else
+            sluice_log_write(pipeline_of(ctx), stage_of(ctx), SLUICE_LOG_INFO,
+                             "%s %s: HTTP %ld, retry %d in %.2f s%s", req->method,
+                             req->url, status, attempts, delay,
+                             status == 429 ? " (bucket paused)" : "");
+        sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_http_retries_total", 1);
+        if (status == 429) {
+            /* Everyone on this bucket waits, including this request's retry
+             * (the next acquire sleeps until the pause ends). */
+            sluice_throttle_pause(client->throttle, bucket, delay);
+        } else if (sluice_sleep_interruptible(delay, ctx->stopping) != 0) {
+            break;
+        }
+    }
+out:
+    fill_response(&call, status, attempts, resp);
+    free(call.body.data);
+    free(call.head.data);
+    curl_slist_free_all(call.headers);
+    if (status == 0 && attempts == 0 && result == SLUICE_HTTP_RETRYABLE && !resp->error[0])
+        snprintf(resp->error, sizeof(resp->error), "no request was made");
+    return status == 0 ? SLUICE_HTTP_RETRYABLE : result;
+}
+
+char *sluice_http_header_get(const sluice_http_response *resp, const char *name)
+{
+    if (!resp || !resp->headers || !name || !*name)
+        return NULL;
+    return header_find(resp->headers, name);
+}
+
+void sluice_http_response_clear(sluice_http_response *resp)
+{
+    if (!resp)
+        return;
+    free(resp->body);
+    free(resp->headers);
+    memset(resp, 0, sizeof(*resp));
+}
+
+void sluice_http_throttle(sluice_ctx *ctx, const char *bucket, double rate, double burst)
+{
+    struct sluice_http_client *client;
+    const sluice_stage_common *common;
+    const char *name = bucket ? bucket : "default";
+
+    if (!ctx)
+        return;
+    client = client_get(ctx);
+    if (!client)
+        return;
+    common = common_of(ctx);
+    /* The pipeline's explicit rate_limit for the stage beats a plugin's
+     * built-in default for the same bucket. */
+    if (strcmp(name, "default") == 0 && common && common->rate_limit > 0) {
+        sluice_log_write(pipeline_of(ctx), stage_of(ctx), SLUICE_LOG_DEBUG,
+                         "default HTTP bucket kept at the stage's rate_limit %.3g/s",
+                         common->rate_limit);
+        return;
+    }
+    sluice_throttle_configure(client->throttle, name, rate, burst);
+}

@@ -1,1 +1,8 @@
-# tests/bench/local.mk: tests in tests/bench (filled in with the tests).
+# tests/bench/local.mk: benchmark helpers (built by make check, run by make bench).
+check_PROGRAMS += bench_records jansson_bound
+bench_records_SOURCES = bench/bench_records.c
+bench_records_LDADD = $(JANSSON_LIBS)
+jansson_bound_SOURCES = bench/jansson_bound.c
+jansson_bound_LDADD = $(JANSSON_LIBS)
+EXTRA_DIST += bench/run.sh
+EXTRA_DIST += bench/member-sample.json

@@ -1,1 +1,3 @@
-# tests/fault/local.mk: tests in tests/fault (filled in with the tests).
+# tests/fault/local.mk: fault tests: processes killed, networks broken.
+TESTS += fault/crash.sh
+EXTRA_DIST += fault/crash.sh

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# run.sh: `make bench`: throughput and peak memory of sluice pipelines, as
+# medians of several runs, next to the bound this machine sets (a plain
+# jansson parse+dump loop). Figures only; nothing here is a pass/fail test.
+#   BENCH_RECORDS (default 1000000)  records per run
+#   BENCH_RUNS    (default 3)        runs per figure (the median is printed)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+builddir=${top_builddir:-$(cd "$here/../.." && pwd)}
+srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+sluice="$builddir/core/sluice"
+export SLUICE_PLUGIN_PATH="$builddir/plugins/.libs"
+records=${BENCH_RECORDS:-1000000}
+runs=${BENCH_RUNS:-3}
+sample="$srcdir/tests/bench/member-sample.json"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else print v[int((NR + 1) / 2)] }'; }
+
+echo "== sluice benchmarks ($records records of $(head -c 2000 "$sample" | tr -d '\n' | wc -c) bytes, median of $runs runs, $(nproc) cores)"
+"$builddir/tests/bench_records" "$sample" "$records" > "$work/in.jsonl"
+
+# The bound: one core parsing and dumping each record once.
+bound=$(for i in $(seq "$runs"); do "$builddir/tests/jansson_bound" "$work/in.jsonl" | awk '{ print $3 }'; done | median)
+printf 'jansson parse+dump bound: %.0f records/s per core\n' "$bound"
+
+# Peak RSS of a process group (sum over its processes), sampled every 50 ms.
+watch_rss() {
+    local pgid=$1 peak=0 now
+    while kill -0 -- "-$pgid" 2>/dev/null; do
+        now=$(ps -o rss= -g "$pgid" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+        [ "$now" -gt "$peak" ] && peak=$now
+        sleep 0.05
+    done
+    echo "$peak"
+}
+
+# write_pipeline NAME PLACEMENT(separate|grouped)
+write_pipeline() {
+    local name=$1 placement=$2 group=""
+    [ "$placement" = grouped ] && group='group = "all";'
+    cat > "$work/$name.cfg" <<CFG
+pipeline = {
+  name = "$name";
+  state_dir = "$work/state-$name";
+  batch_size = 500;
+  window = 8;
+  stages = (
+    { name = "source"; plugin = "file-source"; path = "$work/in.jsonl"; $group },
+    { name = "t1"; plugin = "set-field"; field = "bench_t1"; value = "a"; $group },
+    { name = "t2"; plugin = "set-field"; field = "current_tier"; value = "Platinum"; $group },
+    { name = "t3"; plugin = "set-field"; field = "bench.t3"; value = "c"; $group },
+    { name = "sink"; plugin = "file-sink"; path = "$work/out-$name.jsonl"; sync = "none"; $group }
+  );
+};
+CFG
+}
+
+# run_once NAME: prints "records_per_s peak_rss_kb"
+run_once() {
+    local name=$1 start end peak rc lines
+    rm -rf "$work/state-$name" "$work/out-$name.jsonl"
+    start=$(date +%s.%N)
+    setsid "$sluice" run --once --log-level warn "$work/$name.cfg" > "$work/$name.stdout" 2> "$work/$name.stderr" &
+    local pid=$!
+    sleep 0.02
+    peak=$(watch_rss "$pid")
+    wait "$pid" && rc=0 || rc=$?
+    end=$(date +%s.%N)
+    lines=$(wc -l < "$work/out-$name.jsonl" 2>/dev/null || echo 0)
+    if [ "$rc" -ne 0 ] || [ "$lines" -lt "$records" ]; then
+        echo "bench: $name failed (exit $rc, $lines of $records records out)" >&2
+        tail -5 "$work/$name.stderr" >&2
+        echo "0 0"
+        return
+    fi
+    awk -v n="$records" -v s="$start" -v e="$end" -v p="$peak" 'BEGIN { printf "%.0f %d\n", n / (e - s), p }'
+}
+
+bench_placement() {
+    local placement=$1 label=$2 i results rate rss
+    write_pipeline "bench-$placement" "$placement"
+    results=$(for i in $(seq "$runs"); do run_once "bench-$placement"; done)
+    rate=$(echo "$results" | awk '{ print $1 }' | median)
+    rss=$(echo "$results" | awk '{ print $2 }' | median)
+    printf '%-44s %8.0f records/s   peak RSS %6.1f MB\n' "$label" "$rate" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
+    echo "$rate"
+}
+
+separate=$(bench_placement separate "file-source -> 3 x set-field -> file-sink, process per stage (ipc://):" | tee /dev/stderr | tail -1)
+grouped=$(bench_placement grouped "same, all stages grouped in one process (inproc://):" | tee /dev/stderr | tail -1)
+
+# Five stages each parse and dump once when every stage is its own process.
+cores=$(nproc)
+allowed=$(awk -v b="$bound" -v c="$cores" 'BEGIN { printf "%.0f", b * c / 5 }')
+printf 'bound for 5 parse+dump passes on %d cores: %s records/s; process-per-stage reaches %s%%\n' \
+    "$cores" "$allowed" "$(awk -v r="$separate" -v a="$allowed" 'BEGIN { printf "%.0f", 100 * r / a }')"
+printf 'grouped target 48000 records/s: %s\n' "$(awk -v g="$grouped" 'BEGIN { print (g >= 48000 ? "met" : "NOT met") }')"
+
+# Other benchmarks contributed by each area, when present.
+for extra in "$here"/bench-*.sh; do
+    [ -f "$extra" ] || continue
+    bash "$extra" || echo "bench: $(basename "$extra") failed" >&2
+done

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# core-check.sh: a bad pipeline is refused before anything runs: exit 78,
+# FILE:LINE naming the stage and the problem, no state directory created;
+# secrets never appear in `sluice check --print` or in errors.
+set -euo pipefail
+. "$top_srcdir/tests/lib.sh"
+
+t_seq_jsonl 3 "$T_TMP/in.jsonl"
+cat > "$T_TMP/bad.cfg" <<CFG
+pipeline = {
+  name = "bad";
+  state_dir = "$T_TMP/state";
+  stages = (
+    { name = "src"; plugin = "file-source"; path = "$T_TMP/in.jsonl"; },
+    { name = "tag"; plugin = "set-field"; feild = "x"; value = "y"; },
+    { name = "out"; plugin = "file-sink"; path = "$T_TMP/out.jsonl"; }
+  );
+};
+CFG
+set +e
+"$SLUICE" check "$T_TMP/bad.cfg" > "$T_TMP/check.out" 2>&1; rc=$?
+"$SLUICE" run --once "$T_TMP/bad.cfg" > "$T_TMP/run.out" 2>&1; rc_run=$?
+set -e
+[ "$rc" -eq 78 ] || t_fail "sluice check exit $rc, expected 78: $(cat "$T_TMP/check.out")"
+[ "$rc_run" -eq 78 ] || t_fail "sluice run exit $rc_run, expected 78: $(cat "$T_TMP/run.out")"
+grep -q "bad.cfg:6: stage 'tag' (plugin set-field): .*feild" "$T_TMP/check.out" \
+    || t_fail "error does not name file:line, stage and key: $(cat "$T_TMP/check.out")"
+[ ! -e "$T_TMP/state" ] || t_fail "a refused pipeline created its state directory"
+[ ! -e "$T_TMP/out.jsonl" ] || t_fail "a refused pipeline wrote output"
+
+# Unknown plugin: a clear error, nothing started.
+sed 's/set-field"; feild/no-such-plugin"; field/' "$T_TMP/bad.cfg" > "$T_TMP/noplugin.cfg"
+set +e; "$SLUICE" check "$T_TMP/noplugin.cfg" > "$T_TMP/np.out" 2>&1; rc=$?; set -e
+[ "$rc" -ne 0 ] || t_fail "unknown plugin accepted"
+grep -q "no-such-plugin" "$T_TMP/np.out" || t_fail "unknown plugin not named: $(cat "$T_TMP/np.out")"
+
+# The good pipeline passes, and --print masks a secret from the environment.
+sed 's/feild/field/' "$T_TMP/bad.cfg" > "$T_TMP/good.cfg"
+"$SLUICE" check "$T_TMP/good.cfg" > "$T_TMP/good.out" 2>&1 || t_fail "good pipeline refused: $(cat "$T_TMP/good.out")"
+grep -q "ok" "$T_TMP/good.out" || t_fail "check printed no ok line"
+echo "ok: bad config refused with file:line and exit 78, nothing created"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# setup-debian.sh: install what building and testing sluice needs on
+# Debian 12 (run as root, or it uses sudo). Idempotent.
+set -euo pipefail
+packages=(
+    build-essential autoconf automake libtool libltdl-dev pkg-config
+    libzmq3-dev libjansson-dev libconfig-dev libcurl4-openssl-dev
+    libsqlite3-dev libmicrohttpd-dev libssl-dev check
+    sqlite3 jq curl python3 procps valgrind
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "setup-debian: all ${#packages[@]} packages present"
+    exit 0
+fi
+as_root=()
+[ "$(id -u)" -eq 0 ] || as_root=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup-debian: installed ${missing[*]}"

@@ -9,12 +9,17 @@
 #include "pipeline.h"
 
 struct sluice_store;       /* store.h: SQLite state of the pipeline */
+struct sluice_kv;          /* kv.h: staged per-stage key/value state */
 struct sluice_http_client; /* http.c: curl handle and token buckets */
 
 struct sluice_ctx {
     const sluice_pipeline_def *pipeline; /* borrowed */
     const sluice_stage_def *stage;       /* borrowed */
     struct sluice_store *store;          /* owned by the stage runner */
+    struct sluice_kv *kv;                /* the stage's staged key/value view over
+                                            store (kv.h); created and destroyed
+                                            by the stage runner (AREA=runtime),
+                                            used by sluice_state_* (sdk_state.c) */
     struct sluice_http_client *http;     /* created lazily by http.c, freed by
                                             sluice_http_client_free() */
     volatile sig_atomic_t *stopping;     /* set by the runner on SIGTERM/INT */

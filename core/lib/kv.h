@@ -32,4 +32,8 @@ void sluice_kv_discard_before(sluice_kv *kv, uint64_t epoch);
 /* Iterate committed+staged keys with `prefix` (deleted ones skipped). */
 int sluice_kv_foreach(sluice_kv *kv, const char *prefix,
                       int (*fn)(const char *key, const json_t *value, void *user), void *user);
+
+/* Remove `key` from every staged batch (added by AREA=state): used after a
+ * write-through (sluice_state_put_now) so the committed value is seen. */
+void sluice_kv_unstage(sluice_kv *kv, const char *key);
 #endif

@@ -1,3 +1,5 @@
 # core/lib/runtime.mk: batches, ZeroMQ stages, state store, supervisor, CLI.
 libsluice_la_SOURCES += lib/ctx.h
 sluice_SOURCES += cli/main.c
+libsluice_la_SOURCES += lib/batch.h lib/batch.c lib/wire.c lib/store.h lib/store.c \
+	lib/kv.h lib/kv.c lib/sdk_state.c

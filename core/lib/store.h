@@ -47,7 +47,11 @@ int sluice_store_kv_foreach(sluice_store *store, const char *stage, const char *
 
 /* ---- dead-letter queue ---- */
 
-/* Park a record (borrowed) with its reason. Returns the DLQ id (> 0) or -1. */
+/* Park a record (borrowed) with its reason. Returns the DLQ id (> 0) or -1.
+ * The same record (compared by SHA-256 of its compact JSON with sorted
+ * keys) parked again by the same stage for the same reason, as happens
+ * when a batch is replayed after a crash, is not duplicated: the existing
+ * entry's id is returned. */
 int64_t sluice_store_dlq_add(sluice_store *store, const char *stage, uint64_t epoch,
                              uint64_t batch_id, const json_t *record, const char *reason);
 
@@ -65,4 +69,46 @@ int64_t sluice_store_dlq_delete(sluice_store *store, int64_t id);
 
 /* Number of entries. */
 int64_t sluice_store_dlq_count(sluice_store *store);
+/* ---- transactions (added by AREA=state) ---- */
+
+/* Group several store calls into one atomic, durable step (e.g. the
+ * runner's "checkpoint + kv commit" on an acknowledgement). Calls nest:
+ * only the outermost begin/end touch SQLite, and an inner end(store, 0)
+ * makes the outermost end roll back. begin takes the write lock at once
+ * (BEGIN IMMEDIATE, waiting up to busy_timeout for other processes).
+ * Both return 0 or -1; end(store, 1) returns -1 when the transaction was
+ * rolled back instead of committed. */
+int sluice_store_begin(sluice_store *store);
+int sluice_store_end(sluice_store *store, int commit);
+
+/* ---- replay queue: `sluice dlq replay` re-drives parked records ---- *
+ *
+ * Contract for the source runner (AREA=runtime): before polling its
+ * plugin, a source runner calls sluice_store_replay_take() with the epoch
+ * and id of the batch it is filling; it appends the returned records to
+ * that batch (they are already past no stage: they travel the whole
+ * pipeline again) and, when that batch is acknowledged end to end, calls
+ * sluice_store_replay_ack() with the same (epoch, id). Rows taken in an
+ * older epoch and never acknowledged are handed out again after a rewind
+ * or restart, so a replay is at-least-once like everything else. */
+
+/* Move DLQ entry `dlq_id` (or every entry when dlq_id == 0) into the
+ * replay queue, in one transaction. Returns the number of entries moved
+ * (0: no such entry) or -1. */
+int64_t sluice_store_replay_add(sluice_store *store, int64_t dlq_id);
+
+/* Hand out up to `max` queued records not yet taken in `epoch` or later,
+ * oldest first, marking them taken by batch (epoch, batch_id). *records
+ * gets a new JSON array (possibly empty; caller owns). Returns the number
+ * of records or -1. */
+int sluice_store_replay_take(sluice_store *store, uint64_t epoch, uint64_t batch_id,
+                             size_t max, json_t **records);
+
+/* Batch (epoch, batch_id) and every earlier batch of that epoch are
+ * acknowledged: delete the replay rows they carried. Returns rows deleted
+ * or -1. */
+int64_t sluice_store_replay_ack(sluice_store *store, uint64_t epoch, uint64_t batch_id);
+
+/* Number of records waiting in (or travelling from) the replay queue. */
+int64_t sluice_store_replay_count(sluice_store *store);
 #endif

@@ -1,0 +1,194 @@
+/* batch.c: struct sluice_batch, the records travelling together between
+ * stages, and the SDK's sluice_batch_* functions that plugins call. */
+#include <stdlib.h>
+#include <string.h>
+#include "batch.h"
+
+/* Smallest slot array a batch grows to; avoids a storm of tiny reallocs. */
+#define BATCH_MIN_SLOTS 16
+
+sluice_batch *sluice_batch_new(uint64_t epoch, uint64_t id, size_t capacity)
+{
+    sluice_batch *batch = calloc(1, sizeof(*batch));
+    if (!batch)
+        return NULL;
+    batch->epoch = epoch;
+    batch->id = id;
+    batch->capacity = capacity;
+    return batch;
+}
+
+/* Free what one slot owns and zero it. */
+static void slot_clear(sluice_batch_slot *slot)
+{
+    json_decref(slot->record);
+    free(slot->reason);
+    free(slot->rejected_by);
+    memset(slot, 0, sizeof(*slot));
+}
+
+void sluice_batch_destroy(sluice_batch **batch_p)
+{
+    if (!batch_p || !*batch_p)
+        return;
+    sluice_batch *batch = *batch_p;
+    for (size_t i = 0; i < batch->count; i++)
+        slot_clear(&batch->slots[i]);
+    free(batch->slots);
+    json_decref(batch->checkpoint);
+    free(batch);
+    *batch_p = NULL;
+}
+
+/* 1 when slot still travels to the next stage. */
+static int slot_is_live(const sluice_batch_slot *slot)
+{
+    return !slot->dropped && slot->outcome != SLUICE_RECORD_REJECTED && slot->record;
+}
+
+size_t sluice_batch_live(const sluice_batch *batch)
+{
+    size_t live = 0;
+    if (!batch)
+        return 0;
+    for (size_t i = 0; i < batch->count; i++)
+        live += slot_is_live(&batch->slots[i]) ? 1 : 0;
+    return live;
+}
+
+void sluice_batch_compact(sluice_batch *batch)
+{
+    size_t kept = 0;
+    if (!batch)
+        return;
+    for (size_t i = 0; i < batch->count; i++) {
+        sluice_batch_slot *slot = &batch->slots[i];
+        if (!slot_is_live(slot)) {
+            slot_clear(slot);
+            continue;
+        }
+        if (kept != i) {
+            batch->slots[kept] = *slot;
+            memset(slot, 0, sizeof(*slot));
+        }
+        kept++;
+    }
+    batch->count = kept;
+}
+
+size_t sluice_batch_count(const sluice_batch *batch)
+{
+    return batch ? batch->count : 0;
+}
+
+size_t sluice_batch_capacity(const sluice_batch *batch)
+{
+    return batch ? batch->capacity : 0;
+}
+
+uint64_t sluice_batch_id(const sluice_batch *batch)
+{
+    return batch ? batch->id : 0;
+}
+
+json_t *sluice_batch_get(sluice_batch *batch, size_t i)
+{
+    if (!batch || i >= batch->count)
+        return NULL;
+    sluice_batch_slot *slot = &batch->slots[i];
+    return slot_is_live(slot) ? slot->record : NULL;
+}
+
+int sluice_batch_append(sluice_batch *batch, json_t *record)
+{
+    if (!batch || !record) {
+        json_decref(record);
+        return -1;
+    }
+    if (batch->count == batch->allocated) {
+        size_t grown = batch->allocated ? batch->allocated * 2 : BATCH_MIN_SLOTS;
+        if (grown < batch->capacity && batch->allocated == 0)
+            grown = batch->capacity; /* sources: one allocation per batch */
+        sluice_batch_slot *slots = realloc(batch->slots, grown * sizeof(*slots));
+        if (!slots) {
+            json_decref(record);
+            return -1;
+        }
+        batch->slots = slots;
+        batch->allocated = grown;
+    }
+    sluice_batch_slot *slot = &batch->slots[batch->count++];
+    memset(slot, 0, sizeof(*slot));
+    slot->record = record;
+    return 0;
+}
+
+void sluice_batch_drop(sluice_batch *batch, size_t i)
+{
+    if (!batch || i >= batch->count)
+        return;
+    sluice_batch_slot *slot = &batch->slots[i];
+    json_decref(slot->record);
+    slot->record = NULL;
+    slot->dropped = 1;
+}
+
+/* Replace *field with a copy of text (NULL clears it). A failed copy
+ * leaves NULL: losing the reason text must not lose the rejection. */
+static void set_text(char **field, const char *text)
+{
+    free(*field);
+    *field = text ? strdup(text) : NULL;
+}
+
+/* Mark slot rejected by the batch's current stage with `reason`. */
+static void slot_reject(sluice_batch *batch, sluice_batch_slot *slot, const char *reason)
+{
+    slot->outcome = SLUICE_RECORD_REJECTED;
+    set_text(&slot->reason, reason ? reason : "rejected");
+    set_text(&slot->rejected_by, batch->current_stage ? batch->current_stage : "unknown");
+}
+
+void sluice_batch_reject(sluice_batch *batch, size_t i, const char *reason)
+{
+    if (!batch || i >= batch->count)
+        return;
+    sluice_batch_slot *slot = &batch->slots[i];
+    if (slot->dropped)
+        return;
+    slot_reject(batch, slot, reason);
+}
+
+void sluice_batch_set_outcome(sluice_batch *batch, size_t i, sluice_outcome outcome,
+                              const char *reason)
+{
+    if (!batch || i >= batch->count)
+        return;
+    sluice_batch_slot *slot = &batch->slots[i];
+    if (slot->dropped)
+        return;
+    if (outcome == SLUICE_RECORD_REJECTED) {
+        slot_reject(batch, slot, reason);
+        return;
+    }
+    slot->outcome = outcome;
+    if (reason)
+        set_text(&slot->reason, reason);
+}
+
+sluice_outcome sluice_batch_outcome(const sluice_batch *batch, size_t i)
+{
+    if (!batch || i >= batch->count)
+        return SLUICE_RECORD_PENDING;
+    return batch->slots[i].outcome;
+}
+
+void sluice_batch_set_checkpoint(sluice_batch *batch, json_t *checkpoint)
+{
+    if (!batch) {
+        json_decref(checkpoint);
+        return;
+    }
+    json_decref(batch->checkpoint);
+    batch->checkpoint = checkpoint;
+}

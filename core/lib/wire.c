@@ -1,0 +1,238 @@
+/* wire.c: the ZeroMQ frame format of a batch and of an acknowledgement
+ * (see batch.h): a JSON header line, then one compact JSON record a line. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "batch.h"
+
+#define WIRE_VERSION 1
+/* Guess of one record's encoded size, to size the buffer once per batch. */
+#define WIRE_RECORD_GUESS 1024
+
+/* A growing output buffer. */
+typedef struct wire_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} wire_buf;
+
+/* Make room for `more` bytes after len. Returns 0 or -1 (ENOMEM). */
+static int buf_reserve(wire_buf *buf, size_t more)
+{
+    if (buf->len + more <= buf->cap)
+        return 0;
+    size_t cap = buf->cap ? buf->cap : 4096;
+    while (cap < buf->len + more)
+        cap *= 2;
+    char *data = realloc(buf->data, cap);
+    if (!data)
+        return -1;
+    buf->data = data;
+    buf->cap = cap;
+    return 0;
+}
+
+/* Append json compactly (no newline). Returns 0 or -1. */
+static int buf_append_json(wire_buf *buf, const json_t *json, size_t flags)
+{
+    size_t room = buf->cap - buf->len;
+    size_t need = json_dumpb(json, buf->data + buf->len, room, flags);
+    if (need == 0)
+        return -1;
+    if (need > room) {
+        /* json_dumpb wrote nothing useful: grow to fit and encode again. */
+        if (buf_reserve(buf, need + 1) != 0)
+            return -1;
+        need = json_dumpb(json, buf->data + buf->len, buf->cap - buf->len, flags);
+        if (need == 0)
+            return -1;
+    }
+    buf->len += need;
+    return 0;
+}
+
+/* Append one newline. Returns 0 or -1. */
+static int buf_append_newline(wire_buf *buf)
+{
+    if (buf_reserve(buf, 1) != 0)
+        return -1;
+    buf->data[buf->len++] = '\n';
+    return 0;
+}
+
+char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
+{
+    wire_buf buf = { NULL, 0, 0 };
+    json_t *header = NULL;
+    char *result = NULL;
+    if (!batch || !len)
+        goto out;
+    size_t live = sluice_batch_live(batch);
+    header = json_pack("{s:i,s:I,s:I,s:I,s:O?}", "v", WIRE_VERSION,
+                       "epoch", (json_int_t)batch->epoch, "id", (json_int_t)batch->id,
+                       "n", (json_int_t)live, "checkpoint", batch->checkpoint);
+    if (!header)
+        goto out;
+    if (batch->capacity && json_object_set_new(header, "cap",
+                                               json_integer((json_int_t)batch->capacity)) != 0)
+        goto out;
+    if (buf_reserve(&buf, 256 + live * WIRE_RECORD_GUESS) != 0)
+        goto out;
+    if (buf_append_json(&buf, header, JSON_COMPACT) != 0 || buf_append_newline(&buf) != 0)
+        goto out;
+    for (size_t i = 0; i < batch->count; i++) {
+        const sluice_batch_slot *slot = &batch->slots[i];
+        if (slot->dropped || !slot->record || slot->outcome == SLUICE_RECORD_REJECTED)
+            continue;
+        /* Compact JSON escapes control characters, so a record never
+         * contains a raw newline and lines delimit records. */
+        if (buf_append_json(&buf, slot->record, JSON_COMPACT) != 0 ||
+            buf_append_newline(&buf) != 0)
+            goto out;
+    }
+    *len = buf.len;
+    result = buf.data;
+    buf.data = NULL;
+out:
+    free(buf.data);
+    json_decref(header);
+    return result;
+}
+
+/* Read a non-negative integer member of obj into *out. Returns 0 or -1. */
+static int get_uint(const json_t *obj, const char *name, uint64_t *out)
+{
+    const json_t *value = json_object_get(obj, name);
+    if (!json_is_integer(value) || json_integer_value(value) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(value);
+    return 0;
+}
+
+sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size_t errlen)
+{
+    sluice_batch *batch = NULL;
+    sluice_batch *result = NULL;
+    json_t *header = NULL;
+    json_error_t jerr;
+    uint64_t version = 0, epoch = 0, id = 0, count = 0, capacity = 0;
+    if (errbuf && errlen)
+        errbuf[0] = '\0';
+    if (!buf || len == 0) {
+        snprintf(errbuf, errlen, "empty frame");
+        goto out;
+    }
+    const char *end = buf + len;
+    const char *eol = memchr(buf, '\n', len);
+    const char *header_end = eol ? eol : end;
+    header = json_loadb(buf, (size_t)(header_end - buf), 0, &jerr);
+    if (!json_is_object(header)) {
+        snprintf(errbuf, errlen, "bad frame header: %s",
+                 header ? "not an object" : jerr.text);
+        goto out;
+    }
+    if (get_uint(header, "v", &version) != 0 || version != WIRE_VERSION) {
+        snprintf(errbuf, errlen, "bad frame header: unsupported version");
+        goto out;
+    }
+    if (get_uint(header, "epoch", &epoch) != 0 || get_uint(header, "id", &id) != 0 ||
+        get_uint(header, "n", &count) != 0) {
+        snprintf(errbuf, errlen, "bad frame header: epoch, id and n must be integers >= 0");
+        goto out;
+    }
+    if (json_object_get(header, "cap") && get_uint(header, "cap", &capacity) != 0) {
+        snprintf(errbuf, errlen, "bad frame header: cap must be an integer >= 0");
+        goto out;
+    }
+    /* A record takes at least "{}\n": a header claiming more is corrupt, and
+     * checking it first keeps a bogus n from causing a huge allocation. */
+    if (count > (uint64_t)(end - header_end) / 3 + 1) {
+        snprintf(errbuf, errlen, "bad frame: header says %" PRIu64 " records, frame too short",
+                 count);
+        goto out;
+    }
+    batch = sluice_batch_new(epoch, id, capacity);
+    if (!batch) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto out;
+    }
+    json_t *checkpoint = json_object_get(header, "checkpoint");
+    if (checkpoint && !json_is_null(checkpoint))
+        sluice_batch_set_checkpoint(batch, json_incref(checkpoint));
+    if (count) {
+        batch->slots = calloc((size_t)count, sizeof(*batch->slots));
+        if (!batch->slots) {
+            snprintf(errbuf, errlen, "out of memory");
+            goto out;
+        }
+        batch->allocated = (size_t)count;
+    }
+    const char *line = eol ? eol + 1 : end;
+    uint64_t seen = 0;
+    while (line < end) {
+        const char *line_end = memchr(line, '\n', (size_t)(end - line));
+        if (!line_end)
+            line_end = end;
+        if (seen == count) {
+            snprintf(errbuf, errlen, "bad frame: more than the %" PRIu64 " records announced",
+                     count);
+            goto out;
+        }
+        json_t *record = json_loadb(line, (size_t)(line_end - line), 0, &jerr);
+        if (!json_is_object(record)) {
+            snprintf(errbuf, errlen, "bad frame: record %" PRIu64 ": %s", seen + 1,
+                     record ? "not a JSON object" : jerr.text);
+            json_decref(record);
+            goto out;
+        }
+        if (sluice_batch_append(batch, record) != 0) {
+            snprintf(errbuf, errlen, "out of memory");
+            goto out;
+        }
+        seen++;
+        line = line_end + 1;
+    }
+    if (seen != count) {
+        snprintf(errbuf, errlen, "bad frame: header says %" PRIu64 " records, found %" PRIu64,
+                 count, seen);
+        goto out;
+    }
+    result = batch;
+    batch = NULL;
+out:
+    sluice_batch_destroy(&batch);
+    json_decref(header);
+    return result;
+}
+
+char *sluice_wire_encode_ack(uint64_t epoch, uint64_t id, size_t *len)
+{
+    char *text = NULL;
+    json_t *ack = json_pack("{s:i,s:I,s:I}", "v", WIRE_VERSION, "epoch", (json_int_t)epoch,
+                            "id", (json_int_t)id);
+    if (!ack || !len)
+        goto out;
+    text = json_dumps(ack, JSON_COMPACT);
+    if (text)
+        *len = strlen(text);
+out:
+    json_decref(ack);
+    return text;
+}
+
+int sluice_wire_decode_ack(const char *buf, size_t len, uint64_t *epoch, uint64_t *id)
+{
+    int result = -1;
+    uint64_t version = 0;
+    json_t *ack = buf ? json_loadb(buf, len, 0, NULL) : NULL;
+    if (!json_is_object(ack) || get_uint(ack, "v", &version) != 0 ||
+        version != WIRE_VERSION)
+        goto out;
+    if (get_uint(ack, "epoch", epoch) != 0 || get_uint(ack, "id", id) != 0)
+        goto out;
+    result = 0;
+out:
+    json_decref(ack);
+    return result;
+}

@@ -344,13 +344,14 @@ static void set_body(emu_response *resp, int status, const char *data, size_t le
     }
 }
 
-void emu_respond_json(emu_response *resp, int status, json_t *body)
+/* emu_respond_json with extra jansson dump flags. */
+static void respond_json_flags(emu_response *resp, int status, json_t *body, size_t flags)
 {
     if (!body) {
         set_body(resp, status, NULL, 0, "application/json");
         return;
     }
-    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | flags);
     json_decref(body);
     if (!text) {
         set_body(resp, 500, "{\"error\":\"emulator could not encode its answer\"}", 47,
@@ -359,6 +360,11 @@ void emu_respond_json(emu_response *resp, int status, json_t *body)
     }
     set_body(resp, status, text, strlen(text), "application/json");
     free(text);
+}
+
+void emu_respond_json(emu_response *resp, int status, json_t *body)
+{
+    respond_json_flags(resp, status, body, 0);
 }
 
 void emu_respond_pack(emu_response *resp, int status, const char *fmt, ...)
@@ -658,7 +664,7 @@ static bool handle_builtin(emu_server *srv, const emu_request *req, emu_response
             return true;
         }
         json_object_set_new(state, "stats", stats_json(srv));
-        emu_respond_json(resp, 200, state);
+        respond_json_flags(resp, 200, state, JSON_SORT_KEYS); /* stable for diffs */
     } else if (strcmp(req->path, "/_emu/reset") == 0 && post) {
         emu_lock(srv);
         if (srv->hooks.reset)

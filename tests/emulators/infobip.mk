@@ -1,1 +1,5 @@
 # tests/emulators/infobip.mk: build and tests of the infobip emulator part.
+noinst_PROGRAMS += emulators/infobip-emu
+emulators_infobip_emu_SOURCES = emulators/infobip_emu.c
+emulators_infobip_emu_CFLAGS = $(EMU_COMMON_CFLAGS)
+emulators_infobip_emu_LDADD = $(EMU_COMMON_LIBS)

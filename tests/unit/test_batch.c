@@ -1,0 +1,106 @@
+/* test_batch.c: unit tests of batch.c (records, drop/reject, outcomes,
+ * live count and compaction). */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include "batch.h"
+
+/* A batch with n records {"n": i}. */
+static sluice_batch *make_batch(size_t n)
+{
+    sluice_batch *batch = sluice_batch_new(3, 7, n);
+    ck_assert_ptr_nonnull(batch);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(sluice_batch_append(batch, json_pack("{s:I}", "n", (json_int_t)i)), 0);
+    return batch;
+}
+
+START_TEST(test_append_and_get)
+{
+    sluice_batch *batch = make_batch(100);
+    ck_assert_uint_eq(sluice_batch_count(batch), 100);
+    ck_assert_uint_eq(sluice_batch_capacity(batch), 100);
+    ck_assert_uint_eq(sluice_batch_id(batch), 7);
+    ck_assert_uint_eq(sluice_batch_live(batch), 100);
+    for (size_t i = 0; i < 100; i++)
+        ck_assert_int_eq(json_integer_value(json_object_get(sluice_batch_get(batch, i), "n")),
+                         (json_int_t)i);
+    ck_assert_ptr_null(sluice_batch_get(batch, 100));
+    ck_assert_int_eq(sluice_batch_append(batch, NULL), -1);
+    ck_assert_int_eq(sluice_batch_append(NULL, json_object()), -1); /* freed, no leak */
+    sluice_batch_destroy(&batch);
+    ck_assert_ptr_null(batch);
+    sluice_batch_destroy(&batch); /* safe twice */
+}
+END_TEST
+
+START_TEST(test_drop_reject_compact)
+{
+    sluice_batch *batch = make_batch(5);
+    batch->current_stage = "mapper";
+    sluice_batch_drop(batch, 1);
+    sluice_batch_reject(batch, 3, "missing email");
+    ck_assert_ptr_null(sluice_batch_get(batch, 1));
+    ck_assert_ptr_null(sluice_batch_get(batch, 3));
+    ck_assert_int_eq(sluice_batch_outcome(batch, 3), SLUICE_RECORD_REJECTED);
+    ck_assert_str_eq(batch->slots[3].reason, "missing email");
+    ck_assert_str_eq(batch->slots[3].rejected_by, "mapper");
+    ck_assert_ptr_nonnull(batch->slots[3].record); /* kept for the DLQ */
+    ck_assert_uint_eq(sluice_batch_count(batch), 5);
+    ck_assert_uint_eq(sluice_batch_live(batch), 3);
+    sluice_batch_compact(batch);
+    ck_assert_uint_eq(sluice_batch_count(batch), 3);
+    const json_int_t expected[] = { 0, 2, 4 };
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq(json_integer_value(json_object_get(sluice_batch_get(batch, i), "n")),
+                         expected[i]);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(test_outcomes)
+{
+    sluice_batch *batch = make_batch(3);
+    batch->current_stage = "ometria";
+    ck_assert_int_eq(sluice_batch_outcome(batch, 0), SLUICE_RECORD_PENDING);
+    sluice_batch_set_outcome(batch, 0, SLUICE_RECORD_DONE, NULL);
+    sluice_batch_set_outcome(batch, 1, SLUICE_RECORD_RETRY, "HTTP 503");
+    sluice_batch_set_outcome(batch, 2, SLUICE_RECORD_REJECTED, "HTTP 400: bad email");
+    ck_assert_int_eq(sluice_batch_outcome(batch, 0), SLUICE_RECORD_DONE);
+    ck_assert_int_eq(sluice_batch_outcome(batch, 1), SLUICE_RECORD_RETRY);
+    ck_assert_int_eq(sluice_batch_outcome(batch, 2), SLUICE_RECORD_REJECTED);
+    ck_assert_str_eq(batch->slots[2].rejected_by, "ometria");
+    ck_assert_str_eq(batch->slots[2].reason, "HTTP 400: bad email");
+    ck_assert_ptr_nonnull(sluice_batch_get(batch, 1)); /* retry still gettable */
+    ck_assert_ptr_null(sluice_batch_get(batch, 2));
+    ck_assert_uint_eq(sluice_batch_live(batch), 2);
+    sluice_batch_set_checkpoint(batch, json_pack("{s:i}", "offset", 42));
+    sluice_batch_set_checkpoint(batch, json_pack("{s:i}", "offset", 43)); /* replaces */
+    ck_assert_int_eq(json_integer_value(json_object_get(batch->checkpoint, "offset")), 43);
+    /* out-of-range indexes are ignored */
+    sluice_batch_drop(batch, 99);
+    sluice_batch_reject(batch, 99, "x");
+    ck_assert_int_eq(sluice_batch_outcome(batch, 99), SLUICE_RECORD_PENDING);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+static Suite *batch_suite(void)
+{
+    Suite *suite = suite_create("batch");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_append_and_get);
+    tcase_add_test(tc, test_drop_reject_compact);
+    tcase_add_test(tc, test_outcomes);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(batch_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,165 @@
+/* test_wire.c: unit tests of wire.c: batch frames round trip, corrupt
+ * frames are refused with a reason, acks, and encode/decode throughput. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "batch.h"
+
+START_TEST(test_round_trip)
+{
+    char err[256];
+    size_t len = 0;
+    sluice_batch *batch = sluice_batch_new(4, 12, 10);
+    batch->current_stage = "t";
+    sluice_batch_append(batch, json_pack("{s:s}", "text", "line1\nline2 \"quoted\" \xc3\xa9"));
+    sluice_batch_append(batch, json_pack("{s:i}", "dropped", 1));
+    sluice_batch_append(batch, json_pack("{s:{s:[i,i]}}", "nested", "a", 1, 2));
+    sluice_batch_append(batch, json_pack("{s:i}", "rejected", 1));
+    sluice_batch_drop(batch, 1);
+    sluice_batch_reject(batch, 3, "bad");
+    sluice_batch_set_checkpoint(batch, json_pack("{s:i}", "offset", 99));
+    char *frame = sluice_wire_encode(batch, &len);
+    ck_assert_ptr_nonnull(frame);
+    sluice_batch *copy = sluice_wire_decode(frame, len, err, sizeof(err));
+    ck_assert_msg(copy != NULL, "decode failed: %s", err);
+    ck_assert_uint_eq(copy->epoch, 4);
+    ck_assert_uint_eq(copy->id, 12);
+    ck_assert_uint_eq(copy->capacity, 10);
+    ck_assert_uint_eq(sluice_batch_count(copy), 2); /* only live records travel */
+    ck_assert_str_eq(json_string_value(json_object_get(sluice_batch_get(copy, 0), "text")),
+                     "line1\nline2 \"quoted\" \xc3\xa9");
+    ck_assert(json_equal(sluice_batch_get(copy, 1), sluice_batch_get(batch, 2)));
+    ck_assert_int_eq(json_integer_value(json_object_get(copy->checkpoint, "offset")), 99);
+    sluice_batch_destroy(&copy);
+    free(frame);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(test_empty_batch)
+{
+    char err[256];
+    size_t len = 0;
+    sluice_batch *batch = sluice_batch_new(1, 1, 0);
+    char *frame = sluice_wire_encode(batch, &len);
+    ck_assert_ptr_nonnull(frame);
+    sluice_batch *copy = sluice_wire_decode(frame, len, err, sizeof(err));
+    ck_assert_msg(copy != NULL, "decode failed: %s", err);
+    ck_assert_uint_eq(sluice_batch_count(copy), 0);
+    ck_assert_ptr_null(copy->checkpoint);
+    sluice_batch_destroy(&copy);
+    sluice_batch_destroy(&batch);
+    free(frame);
+}
+END_TEST
+
+/* Decoding `frame` must fail with a reason containing `expected`. */
+static void expect_corrupt(const char *frame, const char *expected)
+{
+    char err[256] = "";
+    sluice_batch *batch = sluice_wire_decode(frame, strlen(frame), err, sizeof(err));
+    ck_assert_msg(batch == NULL, "decoded a corrupt frame: %s", frame);
+    ck_assert_msg(strstr(err, expected) != NULL, "reason '%s' lacks '%s'", err, expected);
+}
+
+START_TEST(test_corrupt_frames)
+{
+    expect_corrupt("", "empty frame");
+    expect_corrupt("not json\n{}\n", "bad frame header");
+    expect_corrupt("[1]\n", "bad frame header");
+    expect_corrupt("{\"v\":2,\"epoch\":1,\"id\":1,\"n\":0}\n", "version");
+    expect_corrupt("{\"v\":1,\"epoch\":-1,\"id\":1,\"n\":0}\n", "epoch, id and n");
+    expect_corrupt("{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2}\n{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n",
+                   "more than the 2 records");
+    expect_corrupt("{\"v\":1,\"epoch\":1,\"id\":1,\"n\":3}\n{\"a\":1}\n{\"b\":2}\n",
+                   "header says 3 records, found 2");
+    expect_corrupt("{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2}\n{\"a\":1}\n{\"b\":\n", "record 2");
+    expect_corrupt("{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1}\n[1,2]\n", "not a JSON object");
+    expect_corrupt("{\"v\":1,\"epoch\":1,\"id\":1,\"n\":100000000000}\n{}\n", "too short");
+}
+END_TEST
+
+START_TEST(test_ack)
+{
+    size_t len = 0;
+    uint64_t epoch = 0, id = 0;
+    char *ack = sluice_wire_encode_ack(9, 123456789012ULL, &len);
+    ck_assert_ptr_nonnull(ack);
+    ck_assert_int_eq(sluice_wire_decode_ack(ack, len, &epoch, &id), 0);
+    ck_assert_uint_eq(epoch, 9);
+    ck_assert_uint_eq(id, 123456789012ULL);
+    free(ack);
+    ck_assert_int_eq(sluice_wire_decode_ack("{\"v\":1,\"epoch\":1}", 17, &epoch, &id), -1);
+    ck_assert_int_eq(sluice_wire_decode_ack("garbage", 7, &epoch, &id), -1);
+}
+END_TEST
+
+/* Seconds on the monotonic clock. */
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The engine moves ~50k records/s of ~900-byte JSON through several
+ * stages; one encode + decode must take a small share of that budget. */
+START_TEST(test_throughput)
+{
+    enum { BATCHES = 100, PER_BATCH = 500 };
+    char err[256];
+    char padding[700];
+    memset(padding, 'x', sizeof(padding) - 1);
+    padding[sizeof(padding) - 1] = '\0';
+    sluice_batch *batch = sluice_batch_new(1, 1, PER_BATCH);
+    for (int i = 0; i < PER_BATCH; i++)
+        sluice_batch_append(batch, json_pack("{s:s,s:i,s:s,s:f,s:{s:s,s:i}}", "email",
+                                             "member@example.com", "points", i, "notes", padding,
+                                             "spend", 12.5, "tier", "name", "Gold", "rank", 3));
+    size_t bytes = 0;
+    double start = now_seconds();
+    for (int b = 0; b < BATCHES; b++) {
+        size_t len = 0;
+        char *frame = sluice_wire_encode(batch, &len);
+        ck_assert_ptr_nonnull(frame);
+        sluice_batch *copy = sluice_wire_decode(frame, len, err, sizeof(err));
+        ck_assert_msg(copy != NULL, "%s", err);
+        ck_assert_uint_eq(sluice_batch_count(copy), PER_BATCH);
+        bytes += len;
+        sluice_batch_destroy(&copy);
+        free(frame);
+    }
+    double elapsed = now_seconds() - start;
+    double rate = BATCHES * PER_BATCH / elapsed;
+    printf("wire: %d records (%zu bytes/record) encoded+decoded in %.3f s: %.0f records/s\n",
+           BATCHES * PER_BATCH, bytes / (BATCHES * PER_BATCH), elapsed, rate);
+    /* Generous floor for a loaded 2-core machine; typical is several times more. */
+    ck_assert_msg(rate > 20000, "wire too slow: %.0f records/s", rate);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+static Suite *wire_suite(void)
+{
+    Suite *suite = suite_create("wire");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_empty_batch);
+    tcase_add_test(tc, test_corrupt_frames);
+    tcase_add_test(tc, test_ack);
+    tcase_add_test(tc, test_throughput);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(wire_suite());
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,1 +1,10 @@
-# plugins/infobip-sink/local.mk: build of the infobip-sink plugin (filled in with its code).
+# plugins/infobip-sink/local.mk: build of the infobip-sink plugin.
+if BUILD_PLUGIN_INFOBIP_SINK
+pkglib_LTLIBRARIES += infobip-sink.la
+endif
+infobip_sink_la_SOURCES = infobip-sink/infobip.h infobip-sink/infobip_client.c \
+	infobip-sink/infobip_events.c infobip-sink/infobip_sink.c
+infobip_sink_la_CPPFLAGS = $(PLUGIN_INCLUDES)
+infobip_sink_la_CFLAGS = $(PLUGIN_WARN_FLAGS) $(CURL_CFLAGS)
+infobip_sink_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
+infobip_sink_la_LIBADD = $(PLUGIN_LINK_LIBS) $(CURL_LIBS)

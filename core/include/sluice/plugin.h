@@ -152,6 +152,16 @@ typedef struct sluice_plugin {
 #define SLUICE_PLUGIN_HEADER \
     .abi_version = SLUICE_ABI_VERSION, .struct_size = sizeof(struct sluice_plugin)
 
+/* Define the plugin's descriptor, the one symbol a plugin exports:
+ *
+ *     SLUICE_PLUGIN_DEFINE = { SLUICE_PLUGIN_HEADER, .name = "x", ... };
+ *
+ * The typedef `sluice_plugin` owns the plain identifier in C, so the
+ * variable gets its exported name, SLUICE_PLUGIN_SYMBOL, through an asm
+ * label (GCC and Clang). */
+#define SLUICE_PLUGIN_DEFINE \
+    const struct sluice_plugin sluice_plugin_descriptor_ __asm__(SLUICE_PLUGIN_SYMBOL)
+
 /* ------------------------------------------------------------------ */
 /* Batches.                                                           */
 /* ------------------------------------------------------------------ */

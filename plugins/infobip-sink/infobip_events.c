@@ -1,0 +1,189 @@
+/* infobip_events.c: loyalty events to Infobip (`POST /people/3/events`).
+ * Infobip refuses a whole batch when one item is invalid, so every event is
+ * checked against its definition before sending, and a refused batch is
+ * bisected until the failing items stand alone: they go to the dead-letter
+ * queue with Infobip's message, the rest is delivered. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infobip.h"
+
+#define EVENT_ITEM_MAX_BYTES 512000u
+#define EVENT_BATCH_MAX_BYTES 15728640u
+
+/* 1 if s matches ^[A-Za-z0-9_-]{min,max}$ (underscore/hyphen if `extra`). */
+static int id_valid(const char *s, size_t min, size_t max, int extra)
+{
+    size_t len = 0;
+
+    if (!s)
+        return 0;
+    for (; s[len]; len++) {
+        char c = s[len];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 (extra && (c == '_' || c == '-'));
+        if (!ok)
+            return 0;
+    }
+    return len >= min && len <= max;
+}
+
+/* 1 if `value` fits the Infobip property type name. */
+static int type_matches(const char *type, const json_t *value)
+{
+    if (json_is_null(value))
+        return 1;
+    if (strcmp(type, "String") == 0 || strcmp(type, "DateTime") == 0)
+        return json_is_string(value);
+    if (strcmp(type, "Numeric") == 0 || strcmp(type, "Decimal") == 0)
+        return json_is_number(value);
+    if (strcmp(type, "Boolean") == 0)
+        return json_is_boolean(value);
+    if (strcmp(type, "List") == 0)
+        return json_is_array(value);
+    return 0;
+}
+
+const char *infobip_event_invalid(const infobip_sink *sink, const json_t *event,
+                                  char *buf, size_t buflen)
+{
+    const char *definition_id = json_string_value(json_object_get(event, "definitionId"));
+    const json_t *identifier = json_object_get(event, "identifier");
+    const json_t *properties = json_object_get(event, "properties");
+    const json_t *schema;
+    const char *name;
+    json_t *value;
+
+    if (!id_valid(definition_id, 1, 36, 0))
+        return "definitionId missing or not alphanumeric (max 36)";
+    if (!id_valid(json_string_value(json_object_get(event, "eventId")), 1, 36, 1))
+        return "eventId missing or not 1-36 of [A-Za-z0-9_-]";
+    if (!json_is_object(identifier) || !json_is_string(json_object_get(identifier, "id")) ||
+        !json_is_string(json_object_get(identifier, "type")))
+        return "identifier {id, type} missing";
+    if (!json_is_string(json_object_get(event, "occurredTime")))
+        return "occurredTime missing";
+    if (properties && !json_is_object(properties))
+        return "properties is not an object";
+    if (!sink->definitions)
+        return NULL;
+    schema = json_object_get(sink->definitions, definition_id);
+    if (!json_is_object(schema)) {
+        snprintf(buf, buflen, "event definition '%s' is not configured in event_definitions",
+                 definition_id);
+        return buf;
+    }
+    json_object_foreach((json_t *)properties, name, value) {
+        const char *type = json_string_value(json_object_get(schema, name));
+        if (!type) {
+            snprintf(buf, buflen, "property '%s' is not in definition '%s'", name, definition_id);
+            return buf;
+        }
+        if (!type_matches(type, value)) {
+            snprintf(buf, buflen, "property '%s' of '%s' is not a %s", name, definition_id, type);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* Set the outcome of every event idx[0..n). */
+static void mark_all(sluice_batch *batch, const size_t *idx, size_t n, sluice_outcome outcome,
+                     const char *reason)
+{
+    for (size_t i = 0; i < n; i++)
+        sluice_batch_set_outcome(batch, idx[i], outcome, reason);
+}
+
+/* Send events idx[0..n) in one request; on a refusal, bisect. */
+static sluice_status send_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                const size_t *idx, size_t n)
+{
+    json_t *payload = json_array();
+    infobip_reply reply;
+    sluice_status status = SLUICE_OK;
+    char reason[700];
+
+    if (!payload)
+        return SLUICE_RETRY;
+    for (size_t i = 0; i < n; i++)
+        json_array_append(payload, sluice_batch_get(batch, idx[i]));
+    infobip_call(ctx, sink, "POST", "/people/3/events", payload, INFOBIP_BUCKET_EVENTS, &reply);
+    json_decref(payload);
+
+    switch (reply.cls) {
+    case SLUICE_HTTP_SUCCESS:
+        mark_all(batch, idx, n, SLUICE_RECORD_DONE, NULL);
+        sluice_metric_add(ctx, "events_sent", (double)n);
+        break;
+    case SLUICE_HTTP_AUTH:
+        sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply.status, reply.message);
+        status = SLUICE_FATAL;
+        break;
+    case SLUICE_HTTP_RETRYABLE:
+        mark_all(batch, idx, n, SLUICE_RECORD_RETRY, NULL);
+        break;
+    case SLUICE_HTTP_REJECTED:
+        if (n == 1) {
+            snprintf(reason, sizeof(reason), "Infobip refused the event (HTTP %ld): %s",
+                     reply.status, reply.message);
+            sluice_batch_set_outcome(batch, idx[0], SLUICE_RECORD_REJECTED, reason);
+            sluice_metric_add(ctx, "records_rejected", 1);
+        } else {
+            sluice_log(ctx, SLUICE_LOG_INFO,
+                       "Infobip refused a batch of %zu events (%s): isolating the failing ones",
+                       n, reply.message);
+            status = send_range(ctx, sink, batch, idx, n / 2);
+            if (status == SLUICE_OK)
+                status = send_range(ctx, sink, batch, idx + n / 2, n - n / 2);
+        }
+        break;
+    }
+    infobip_reply_clear(&reply);
+    return status;
+}
+
+sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                  const size_t *idx, size_t n)
+{
+    size_t *valid = NULL, nvalid = 0, start = 0, bytes = 0;
+    sluice_status status = SLUICE_OK;
+    char buf[300];
+
+    if (n == 0)
+        return SLUICE_OK;
+    valid = calloc(n, sizeof(*valid));
+    if (!valid)
+        return SLUICE_RETRY;
+    for (size_t i = 0; i < n; i++) {
+        json_t *event = sluice_batch_get(batch, idx[i]);
+        const char *invalid = infobip_event_invalid(sink, event, buf, sizeof(buf));
+        size_t size = json_dumpb(event, NULL, 0, JSON_COMPACT);
+        if (!invalid && size > EVENT_ITEM_MAX_BYTES)
+            invalid = "event larger than Infobip's 512,000 bytes per item";
+        if (invalid) {
+            sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_REJECTED, invalid);
+            sluice_metric_add(ctx, "records_rejected", 1);
+            continue;
+        }
+        /* Cut a request when it would pass the item or byte limit. */
+        if (nvalid > start && (nvalid - start >= sink->max_events ||
+                               bytes + size + 1 > EVENT_BATCH_MAX_BYTES)) {
+            status = send_range(ctx, sink, batch, valid + start, nvalid - start);
+            if (status != SLUICE_OK)
+                goto out;
+            start = nvalid;
+            bytes = 0;
+        }
+        valid[nvalid++] = idx[i];
+        bytes += size + 1;
+    }
+    if (nvalid > start)
+        status = send_range(ctx, sink, batch, valid + start, nvalid - start);
+out:
+    free(valid);
+    return status;
+}

@@ -1,0 +1,548 @@
+/* deriver_rules.c: the derivation rules of docs/loyalty-schema.md as pure
+ * functions (see deriver_rules.h). Event ids use OpenSSL's SHA-256. */
+#include <config.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include "deriver_rules.h"
+#include "loytime.h"
+
+static void set_text(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_text(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+/* Copy of s (caller frees), NULL on ENOMEM. */
+static char *dup_string(const char *s)
+{
+    size_t len = strlen(s);
+    char *copy = malloc(len + 1);
+    if (copy)
+        memcpy(copy, s, len + 1);
+    return copy;
+}
+
+void deriver_config_clear(deriver_config *cfg)
+{
+    for (size_t i = 0; i < cfg->ladder_count; i++)
+        free(cfg->ladder[i].name);
+    free(cfg->ladder);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Parse close_threshold: an integer, "100" or "10%". 0 or -1. */
+static int parse_threshold(const json_t *value, deriver_config *cfg, char *err, size_t errlen)
+{
+    const char *text;
+    char *end;
+    if (!value || json_is_null(value)) {
+        cfg->threshold_points = 100;
+        return 0;
+    }
+    if (json_is_integer(value) && json_integer_value(value) >= 0) {
+        cfg->threshold_points = json_integer_value(value);
+        return 0;
+    }
+    text = json_string_value(value);
+    if (!text || !*text)
+        goto bad;
+    errno = 0;
+    if (text[strlen(text) - 1] == '%') {
+        double percent = strtod(text, &end);
+        if (errno || end == text || *end != '%' || end[1] != '\0' || percent < 0 ||
+            percent > 100)
+            goto bad;
+        cfg->threshold_is_percent = 1;
+        cfg->threshold_percent = percent;
+        return 0;
+    } else {
+        long long points = strtoll(text, &end, 10);
+        if (errno || end == text || *end != '\0' || points < 0)
+            goto bad;
+        cfg->threshold_points = points;
+        return 0;
+    }
+bad:
+    set_text(err, errlen, "close_threshold: expected points (100) or a percentage (\"10%%\")");
+    return -1;
+}
+
+int deriver_config_parse(const json_t *options, deriver_config *cfg, char *err, size_t errlen)
+{
+    const json_t *ladder = json_object_get(options, "tier_ladder");
+    const json_t *flag;
+    json_t *item;
+    size_t i;
+    int result = -1;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->derive_points = 1;
+    cfg->derive_opt = 1;
+    if (!json_is_array(ladder) || json_array_size(ladder) == 0) {
+        set_text(err, errlen, "tier_ladder: a non-empty list of tier names (lowest first) "
+                              "or of groups { name = \"Gold\"; points = 5000; } is required");
+        goto out;
+    }
+    cfg->ladder = calloc(json_array_size(ladder), sizeof(deriver_tier));
+    if (!cfg->ladder)
+        goto out;
+    json_array_foreach(ladder, i, item) {
+        deriver_tier *tier = &cfg->ladder[i];
+        const char *name = json_string_value(item);
+        if (json_is_object(item)) {
+            const json_t *points = json_object_get(item, "points");
+            name = json_string_value(json_object_get(item, "name"));
+            if (points && (!json_is_integer(points) || json_integer_value(points) < 0)) {
+                set_text(err, errlen, "tier_ladder[%zu]: 'points' must be a non-negative "
+                                      "integer", i);
+                goto out;
+            }
+            tier->has_points = points != NULL;
+            tier->points = points ? json_integer_value(points) : 0;
+        }
+        if (!name || !*name) {
+            set_text(err, errlen, "tier_ladder[%zu]: a tier name is required", i);
+            goto out;
+        }
+        if (deriver_tier_index(cfg, name) >= 0) {
+            set_text(err, errlen, "tier_ladder[%zu]: tier '%s' listed twice", i, name);
+            goto out;
+        }
+        tier->name = dup_string(name);
+        if (!tier->name)
+            goto out;
+        cfg->ladder_count++;
+    }
+    if (parse_threshold(json_object_get(options, "close_threshold"), cfg, err, errlen))
+        goto out;
+    if (cfg->threshold_is_percent) {
+        for (i = 1; i < cfg->ladder_count; i++) {
+            if (!cfg->ladder[i].has_points) {
+                set_text(err, errlen, "close_threshold \"%g%%\" needs the entry points of "
+                                      "every tier above the first in tier_ladder "
+                                      "({ name = ...; points = ...; }); '%s' has none",
+                         cfg->threshold_percent, cfg->ladder[i].name);
+                goto out;
+            }
+        }
+    }
+    if ((flag = json_object_get(options, "derive_points")) && json_is_boolean(flag))
+        cfg->derive_points = json_is_true(flag);
+    if ((flag = json_object_get(options, "derive_opt")) && json_is_boolean(flag))
+        cfg->derive_opt = json_is_true(flag);
+    result = 0;
+out:
+    if (result != 0) {
+        if (!err[0])
+            set_text(err, errlen, "out of memory");
+        deriver_config_clear(cfg);
+    }
+    return result;
+}
+
+int deriver_tier_index(const deriver_config *cfg, const char *tier)
+{
+    for (size_t i = 0; tier && i < cfg->ladder_count; i++) {
+        if (cfg->ladder[i].name && strcmp(cfg->ladder[i].name, tier) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+void deriver_event_id(const char *loyalty_id, const char *event_type,
+                      const char *discriminator, char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    size_t a = strlen(loyalty_id), b = strlen(event_type), c = strlen(discriminator);
+    char *input = malloc(a + b + c + 3);
+    out[0] = '\0';
+    if (!input)
+        return;
+    memcpy(input, loyalty_id, a);
+    input[a] = '|';
+    memcpy(input + a + 1, event_type, b);
+    input[a + 1 + b] = '|';
+    memcpy(input + a + b + 2, discriminator, c);
+    if (EVP_Digest(input, a + b + c + 2, digest, &digest_len, EVP_sha256(), NULL) == 1 &&
+        digest_len >= 16) {
+        for (int i = 0; i < 16; i++) {
+            out[2 * i] = hex[digest[i] >> 4];
+            out[2 * i + 1] = hex[digest[i] & 15];
+        }
+        out[32] = '\0';
+    }
+    free(input);
+}
+
+/* ------------------------------------------------------------------ */
+/* Validation                                                          */
+/* ------------------------------------------------------------------ */
+
+static int check_points(const json_t *record, const char *name, char *reason, size_t len)
+{
+    const json_t *value = json_object_get(record, name);
+    char *shown;
+    if (!value || (json_is_integer(value) && json_integer_value(value) >= 0))
+        return 0;
+    shown = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    set_text(reason, len, "field '%s': not a non-negative integer: '%.60s'", name,
+             shown ? shown : "?");
+    free(shown);
+    return -1;
+}
+
+/* kind: 'd' date, 't' timestamp, 'e' either. Null allowed when nullable. */
+static int check_date(const json_t *record, const char *name, char kind, int nullable,
+                      char *reason, size_t len)
+{
+    const json_t *value = json_object_get(record, name);
+    const char *text = json_string_value(value);
+    int64_t parsed;
+    int ok;
+    if (!value || (nullable && json_is_null(value)))
+        return 0;
+    if (kind == 'd')
+        ok = text && loytime_parse_date(text, &parsed) == 0;
+    else if (kind == 't')
+        ok = text && loytime_parse_timestamp(text, &parsed) == 0;
+    else
+        ok = text && loytime_parse_date_or_timestamp(text, &parsed) == 0;
+    if (ok)
+        return 0;
+    if (text) {
+        set_text(reason, len, "field '%s': not a %s: '%.60s'", name,
+                 kind == 'd' ? "date" : "timestamp", text);
+    } else {
+        set_text(reason, len, "field '%s': not a %s", name, kind == 'd' ? "date" : "timestamp");
+    }
+    return -1;
+}
+
+int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *as_of,
+                     char *reason, size_t len)
+{
+    static const char *const points[] = { "earned_points", "used_points", "available_points",
+                                          "points_req_for_next_tier", NULL };
+    const json_t *value;
+    const char *text;
+
+    text = json_string_value(json_object_get(record, "loyalty_id"));
+    if (!text || !*text) {
+        set_text(reason, len, "missing required field loyalty_id");
+        return -1;
+    }
+    value = json_object_get(record, "as_of");
+    if (!value || json_is_null(value)) {
+        set_text(reason, len, "missing required field as_of");
+        return -1;
+    }
+    if (check_date(record, "as_of", 't', 0, reason, len))
+        return -1;
+    loytime_parse_timestamp(json_string_value(value), as_of);
+    for (size_t i = 0; points[i]; i++) {
+        if (check_points(record, points[i], reason, len))
+            return -1;
+    }
+    if (check_date(record, "opt_in_date", 'e', 1, reason, len) ||
+        check_date(record, "opt_out_date", 'd', 1, reason, len) ||
+        check_date(record, "tier_achieve_date", 'd', 1, reason, len))
+        return -1;
+    value = json_object_get(record, "opt_in_status");
+    if (value && !json_is_null(value)) {
+        text = json_string_value(value);
+        if (!text || (strcmp(text, "yes") != 0 && strcmp(text, "no") != 0)) {
+            set_text(reason, len, "field 'opt_in_status': not \"yes\" or \"no\"");
+            return -1;
+        }
+    }
+    value = json_object_get(record, "current_tier");
+    if (value && deriver_tier_index(cfg, json_string_value(value)) < 0) {
+        char *shown = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        set_text(reason, len, "field 'current_tier': %.60s is not on the tier ladder",
+                 shown ? shown : "?");
+        free(shown);
+        return -1;
+    }
+    value = json_object_get(record, "next_tier");
+    if (value && !json_is_null(value) && !json_is_string(value)) {
+        set_text(reason, len, "field 'next_tier': not a string or null");
+        return -1;
+    }
+    value = json_object_get(record, "email");
+    if (value && !json_is_null(value) && !json_is_string(value)) {
+        set_text(reason, len, "field 'email': not a string");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Append one derived event (properties stolen) to `events`. */
+static void add_event(json_t *events, const char *type, const char *loyalty_id,
+                      const json_t *email, const char *occurred_at, const char *discriminator,
+                      json_t *properties)
+{
+    char id[33];
+    json_t *event = json_object();
+    deriver_event_id(loyalty_id, type, discriminator, id);
+    if (!event) {
+        json_decref(properties);
+        return;
+    }
+    json_object_set_new(event, "kind", json_string("event"));
+    json_object_set_new(event, "event_type", json_string(type));
+    json_object_set_new(event, "event_id", json_string(id));
+    json_object_set_new(event, "loyalty_id", json_string(loyalty_id));
+    if (json_is_string(email))
+        json_object_set(event, "email", (json_t *)email);
+    json_object_set_new(event, "occurred_at", json_string(occurred_at));
+    json_object_set_new(event, "origin", json_string("derived"));
+    json_object_set_new(event, "properties", properties ? properties : json_object());
+    json_array_append_new(events, event);
+}
+
+static int get_int(const json_t *obj, const char *key, long long *out)
+{
+    const json_t *value = json_object_get(obj, key);
+    if (!json_is_integer(value))
+        return 0;
+    *out = json_integer_value(value);
+    return 1;
+}
+
+/* Number of anniversaries of `achieved` (day) on or before `day`. */
+static long long anniversaries_passed(int64_t achieved, int64_t day)
+{
+    long long n = 0;
+    while (loytime_add_years(achieved, n + 1) <= day)
+        n++;
+    return n;
+}
+
+int64_t deriver_next_anniversary(const json_t *state)
+{
+    const char *achieved = json_string_value(json_object_get(state, "tier_achieve_date"));
+    long long done = 0;
+    int64_t day;
+    if (!achieved || !json_is_string(json_object_get(state, "current_tier")) ||
+        loytime_parse_date(achieved, &day))
+        return DERIVER_NO_DAY;
+    get_int(state, "anniversaries", &done);
+    return loytime_add_years(day, done + 1);
+}
+
+int deriver_anniversaries(const json_t *state, int64_t day, json_t *events,
+                          json_t **new_state)
+{
+    const char *achieved = json_string_value(json_object_get(state, "tier_achieve_date"));
+    const char *tier = json_string_value(json_object_get(state, "current_tier"));
+    const char *loyalty_id = json_string_value(json_object_get(state, "loyalty_id"));
+    long long done = 0;
+    int64_t start;
+    int fired = 0;
+
+    *new_state = NULL;
+    if (!achieved || !tier || !loyalty_id || loytime_parse_date(achieved, &start))
+        return 0;
+    get_int(state, "anniversaries", &done);
+    while (loytime_add_years(start, done + 1) <= day) {
+        char date[LOYTIME_DATE_LEN], when[LOYTIME_TS_LEN + 8], discriminator[512];
+        json_t *properties;
+        done++;
+        loytime_format_date(loytime_add_years(start, done), date, sizeof(date));
+        snprintf(when, sizeof(when), "%sT00:00:00Z", date);
+        snprintf(discriminator, sizeof(discriminator), "%s:%s:%lld", tier, achieved, done);
+        properties = json_pack("{s:s, s:s, s:I}", "tier", tier, "tier_achieve_date", achieved,
+                               "years", (json_int_t)done);
+        add_event(events, "tier_anniversary", loyalty_id, json_object_get(state, "email"),
+                  when, discriminator, properties);
+        fired++;
+    }
+    if (fired) {
+        *new_state = json_copy((json_t *)state);
+        json_object_set_new(*new_state, "anniversaries", json_integer(done));
+    }
+    return fired;
+}
+
+/* The close-to-upgrade threshold for the member's next tier, or -1 when
+ * it cannot be computed (percentage without the next tier's points). */
+static double close_threshold(const deriver_config *cfg, const char *next_tier)
+{
+    int index;
+    if (!cfg->threshold_is_percent)
+        return (double)cfg->threshold_points;
+    index = deriver_tier_index(cfg, next_tier);
+    if (index < 0 || !cfg->ladder[index].has_points)
+        return -1;
+    return (double)cfg->ladder[index].points * cfg->threshold_percent / 100.0;
+}
+
+deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
+                             const json_t *record, int64_t clock_day, json_t *events,
+                             json_t **new_state, char *reason, size_t reasonlen)
+{
+    static const char *const copied[] = { "opt_in_status", "earned_points", "used_points",
+                                          "current_tier", "tier_achieve_date",
+                                          "points_req_for_next_tier", "next_tier", NULL };
+    const char *loyalty_id = json_string_value(json_object_get(record, "loyalty_id"));
+    const json_t *email = json_object_get(record, "email");
+    const char *rec_opt = json_string_value(json_object_get(record, "opt_in_status"));
+    const char *old_opt = json_string_value(json_object_get(state, "opt_in_status"));
+    const char *rec_tier = json_string_value(json_object_get(record, "current_tier"));
+    const char *old_tier = json_string_value(json_object_get(state, "current_tier"));
+    const char *rec_achieved = json_string_value(json_object_get(record, "tier_achieve_date"));
+    const char *old_achieved = json_string_value(json_object_get(state, "tier_achieve_date"));
+    char as_of_text[LOYTIME_TS_LEN], as_of_date[LOYTIME_DATE_LEN];
+    int64_t as_of = 0, old_as_of;
+    long long old_value, new_value;
+    int first = state == NULL, tier_changed = 0, armed;
+    json_t *next;
+    const json_t *value;
+
+    *new_state = NULL;
+    if (deriver_validate(cfg, record, &as_of, reason, reasonlen))
+        return DERIVER_REJECT;
+    if (!first && json_is_integer(json_object_get(state, "as_of"))) {
+        old_as_of = json_integer_value(json_object_get(state, "as_of"));
+        if (as_of < old_as_of)
+            return DERIVER_STALE;
+    }
+    if (!json_is_string(email))
+        email = json_object_get(state, "email");
+    loytime_format_timestamp(as_of, as_of_text, sizeof(as_of_text));
+    loytime_format_date(loytime_day_of(as_of), as_of_date, sizeof(as_of_date));
+
+    next = state ? json_copy((json_t *)state) : json_object();
+    if (!next) {
+        set_text(reason, reasonlen, "out of memory");
+        return DERIVER_REJECT;
+    }
+
+    /* 4/5. Opt-in and opt-out. */
+    if (cfg->derive_opt && rec_opt) {
+        if (strcmp(rec_opt, "yes") == 0 && (!old_opt || strcmp(old_opt, "yes") != 0)) {
+            int64_t opt_in;
+            char when[LOYTIME_TS_LEN];
+            const char *given = json_string_value(json_object_get(record, "opt_in_date"));
+            if (given && loytime_parse_date_or_timestamp(given, &opt_in) == 0)
+                loytime_format_timestamp(opt_in, when, sizeof(when));
+            else
+                snprintf(when, sizeof(when), "%s", as_of_text);
+            add_event(events, "opt_in", loyalty_id, email, when, when,
+                      json_pack("{s:s}", "opt_in_date", when));
+        } else if (!first && strcmp(rec_opt, "no") == 0 && old_opt &&
+                   strcmp(old_opt, "yes") == 0) {
+            char date[LOYTIME_DATE_LEN + 4], when[LOYTIME_TS_LEN + 8];
+            const char *given = json_string_value(json_object_get(record, "opt_out_date"));
+            snprintf(date, sizeof(date), "%s", given ? given : as_of_date);
+            snprintf(when, sizeof(when), "%sT00:00:00Z", date);
+            add_event(events, "opt_out", loyalty_id, email, when, date,
+                      json_pack("{s:s}", "opt_out_date", date));
+        }
+    }
+
+    /* 6. Points: increases only, never on first sight. */
+    if (cfg->derive_points && !first) {
+        static const struct {
+            const char *field, *type, *tag;
+        } counters[] = { { "earned_points", "point_accrual", "earned" },
+                         { "used_points", "point_redemption", "used" } };
+        for (size_t i = 0; i < 2; i++) {
+            if (get_int(state, counters[i].field, &old_value) &&
+                get_int(record, counters[i].field, &new_value) && new_value > old_value) {
+                char discriminator[96];
+                json_t *properties = json_pack("{s:I, s:I}", "points",
+                                               (json_int_t)(new_value - old_value),
+                                               counters[i].field, (json_int_t)new_value);
+                long long available;
+                if (get_int(record, "available_points", &available))
+                    json_object_set_new(properties, "available_points",
+                                        json_integer(available));
+                snprintf(discriminator, sizeof(discriminator), "%s:%lld:%lld",
+                         counters[i].tag, old_value, new_value);
+                add_event(events, counters[i].type, loyalty_id, email, as_of_text,
+                          discriminator, properties);
+            }
+        }
+    }
+
+    /* 7. Tier changes; the anniversary count restarts. */
+    if (!first && rec_tier && old_tier && strcmp(rec_tier, old_tier) != 0) {
+        char date[LOYTIME_DATE_LEN + 4], when[LOYTIME_TS_LEN + 8], discriminator[512];
+        const char *type = deriver_tier_index(cfg, rec_tier) > deriver_tier_index(cfg, old_tier)
+                               ? "tier_upgrade" : "tier_downgrade";
+        tier_changed = 1;
+        snprintf(date, sizeof(date), "%s", rec_achieved ? rec_achieved : as_of_date);
+        snprintf(when, sizeof(when), "%sT00:00:00Z", date);
+        snprintf(discriminator, sizeof(discriminator), "%s:%s:%s", old_tier, rec_tier, date);
+        add_event(events, type, loyalty_id, email, when, discriminator,
+                  json_pack("{s:s, s:s, s:s}", "from_tier", old_tier, "to_tier", rec_tier,
+                            "tier_achieve_date", date));
+        json_object_set_new(next, "anniversaries", json_integer(0));
+        if (!rec_achieved)
+            json_object_set_new(next, "tier_achieve_date", json_string(date));
+    } else if (rec_achieved && (first || !old_achieved || !old_tier ||
+                                strcmp(rec_achieved, old_achieved) != 0)) {
+        /* First sight of this tier period: passed anniversaries are done. */
+        int64_t achieved;
+        loytime_parse_date(rec_achieved, &achieved);
+        json_object_set_new(next, "anniversaries",
+                            json_integer(anniversaries_passed(achieved, clock_day)));
+    }
+
+    /* 8. Close to upgrade: fires once per approach. */
+    armed = first || tier_changed || !json_is_false(json_object_get(state, "armed"));
+    if (get_int(record, "points_req_for_next_tier", &new_value)) {
+        value = json_object_get(record, "next_tier");
+        const char *next_tier = json_string_value(value ? value
+                                                        : json_object_get(state, "next_tier"));
+        const char *current = rec_tier ? rec_tier : old_tier;
+        double threshold = close_threshold(cfg, next_tier);
+        if (threshold >= 0 && (double)new_value > threshold) {
+            armed = 1;
+        } else if (threshold >= 0 && armed && new_value > 0 && next_tier && current) {
+            char discriminator[512];
+            snprintf(discriminator, sizeof(discriminator), "%s:%s:%s", current, next_tier,
+                     as_of_date);
+            add_event(events, "close_to_tier_upgrade", loyalty_id, email, as_of_text,
+                      discriminator,
+                      json_pack("{s:s, s:s, s:I}", "current_tier", current, "next_tier",
+                                next_tier, "points_req_for_next_tier", (json_int_t)new_value));
+            armed = 0;
+        }
+    }
+
+    /* The new state: the record's known fields over the old ones. */
+    json_object_set_new(next, "loyalty_id", json_string(loyalty_id));
+    json_object_set_new(next, "as_of", json_integer(as_of));
+    if (json_is_string(email))
+        json_object_set(next, "email", (json_t *)email);
+    for (size_t i = 0; copied[i]; i++) {
+        value = json_object_get(record, copied[i]);
+        if (value)
+            json_object_set(next, copied[i], (json_t *)value);
+    }
+    if (rec_opt && strcmp(rec_opt, "yes") == 0) {
+        const json_t *opt_in_date = json_object_get(record, "opt_in_date");
+        if (opt_in_date)
+            json_object_set(next, "opt_in_date", (json_t *)opt_in_date);
+    }
+    json_object_set_new(next, "armed", json_boolean(armed));
+    *new_state = next;
+    return DERIVER_OK;
+}

@@ -1,0 +1,405 @@
+/* tier_event_deriver.c: the tier-event-deriver transform plugin: per-member
+ * state in the SDK state store (staged with the batch, committed on ack),
+ * the anniversary clock sweep over an in-memory index, and the pure rules
+ * of deriver_rules.c. See docs/tier-event-deriver.md. */
+#include <config.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sluice/plugin.h>
+#include "deriver_rules.h"
+#include "anniv_index.h"
+#include "loytime.h"
+
+static const sluice_option deriver_options[] = {
+    { "tier_ladder", SLUICE_OPT_LIST, NULL, 1, 0,
+      "tier names, lowest first, or groups { name = \"Gold\"; points = 5000; }" },
+    { "close_threshold", SLUICE_OPT_STRING, "100", 0, 0,
+      "close-to-upgrade threshold: points (\"100\") or a percentage of the next tier's "
+      "entry points (\"10%\")" },
+    { "derive_points", SLUICE_OPT_BOOL, "true", 0, 0, "derive point_accrual/point_redemption" },
+    { "derive_opt", SLUICE_OPT_BOOL, "true", 0, 0, "derive opt_in/opt_out" },
+    { "stale", SLUICE_OPT_STRING, "drop", 0, 0,
+      "records older than the member's stored as_of: drop or pass (unchanged, nothing derived)" },
+    { "clock", SLUICE_OPT_STRING, "event", 0, 0,
+      "anniversary clock: event (largest as_of seen) or wall (today, UTC)" },
+    { "state_prefix", SLUICE_OPT_STRING, "", 0, 0, "prefix of this stage's state keys" },
+    SLUICE_OPTION_END
+};
+
+typedef struct deriver {
+    deriver_config rules;
+    int stale_pass;
+    int wall_clock;
+    char *prefix;           /* state_prefix */
+    char *member_prefix;    /* prefix + "m/" */
+    char *clock_key;        /* prefix + "clock" */
+    char *seq_key;          /* prefix + "seq" */
+    long long seq;          /* last sequence number staged by this process */
+    anniv_index *index;
+} deriver;
+
+/* prefix + suffix as a new string, NULL on ENOMEM. */
+static char *join_key(const char *prefix, const char *suffix)
+{
+    size_t a = strlen(prefix), b = strlen(suffix);
+    char *key = malloc(a + b + 1);
+    if (key) {
+        memcpy(key, prefix, a);
+        memcpy(key + a, suffix, b + 1);
+    }
+    return key;
+}
+
+static int index_member(const char *key, const json_t *value, void *user)
+{
+    deriver *self = user;
+    return anniv_index_set(self->index, key + strlen(self->member_prefix),
+                           deriver_next_anniversary(value)) ? 1 : 0;
+}
+
+/* Rebuild the anniversary index from the store (committed + staged). */
+static int rebuild_index(sluice_ctx *ctx, deriver *self)
+{
+    anniv_index_clear(self->index);
+    if (sluice_state_foreach(ctx, self->member_prefix, index_member, self) != 0) {
+        sluice_fail(ctx, "cannot read member state to index anniversaries");
+        return -1;
+    }
+    sluice_log(ctx, SLUICE_LOG_DEBUG, "anniversary index: %zu members",
+               anniv_index_size(self->index));
+    return 0;
+}
+
+static long long state_int(sluice_ctx *ctx, const char *key, long long fallback)
+{
+    json_t *value = sluice_state_get(ctx, key);
+    long long result = json_is_integer(value) ? json_integer_value(value) : fallback;
+    json_decref(value);
+    return result;
+}
+
+static void deriver_fini(sluice_ctx *ctx, void *state)
+{
+    deriver *self = state;
+    if (!self)
+        return;
+    deriver_config_clear(&self->rules);
+    anniv_index_destroy(&self->index);
+    free(self->prefix);
+    free(self->member_prefix);
+    free(self->clock_key);
+    free(self->seq_key);
+    free(self);
+}
+
+static sluice_status deriver_init(sluice_ctx *ctx, const json_t *config, void **state)
+{
+    deriver *self = calloc(1, sizeof(*self));
+    const char *text;
+    char err[512] = "";
+    sluice_status status = SLUICE_FATAL;
+
+    if (!self) {
+        sluice_fail(ctx, "out of memory");
+        goto out;
+    }
+    if (deriver_config_parse(config, &self->rules, err, sizeof(err))) {
+        sluice_fail(ctx, "%s", err);
+        goto out;
+    }
+    text = json_string_value(json_object_get(config, "stale"));
+    if (text && strcmp(text, "drop") != 0 && strcmp(text, "pass") != 0) {
+        sluice_fail(ctx, "stale: expected \"drop\" or \"pass\", got \"%s\"", text);
+        goto out;
+    }
+    self->stale_pass = text && strcmp(text, "pass") == 0;
+    text = json_string_value(json_object_get(config, "clock"));
+    if (text && strcmp(text, "event") != 0 && strcmp(text, "wall") != 0) {
+        sluice_fail(ctx, "clock: expected \"event\" or \"wall\", got \"%s\"", text);
+        goto out;
+    }
+    self->wall_clock = text && strcmp(text, "wall") == 0;
+    text = json_string_value(json_object_get(config, "state_prefix"));
+    self->prefix = join_key(text ? text : "", "");
+    self->index = anniv_index_new();
+    if (!self->prefix || !self->index)
+        goto oom;
+    self->member_prefix = join_key(self->prefix, "m/");
+    self->clock_key = join_key(self->prefix, "clock");
+    self->seq_key = join_key(self->prefix, "seq");
+    if (!self->member_prefix || !self->clock_key || !self->seq_key)
+        goto oom;
+    self->seq = state_int(ctx, self->seq_key, 0);
+    if (rebuild_index(ctx, self))
+        goto out;
+    *state = self;
+    self = NULL;
+    status = SLUICE_OK;
+    goto out;
+oom:
+    sluice_fail(ctx, "out of memory");
+out:
+    deriver_fini(ctx, self);
+    return status;
+}
+
+/* Per-batch work area. */
+typedef struct batch_run {
+    sluice_ctx *ctx;
+    deriver *self;
+    sluice_batch *batch;
+    json_t *seen_ids;   /* event ids already in the batch (object as a set) */
+    double derived;
+    long long clock_day;
+} batch_run;
+
+/* Append derived events not already in the batch. */
+static void emit_events(batch_run *run, json_t *events)
+{
+    size_t i;
+    json_t *event;
+    json_array_foreach(events, i, event) {
+        const char *id = json_string_value(json_object_get(event, "event_id"));
+        if (!id || json_object_get(run->seen_ids, id))
+            continue;
+        json_object_set_new(run->seen_ids, id, json_true());
+        if (sluice_batch_append(run->batch, json_incref(event)) == 0)
+            run->derived++;
+    }
+}
+
+static int compare_events(const void *a, const void *b)
+{
+    const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+    int order = strcmp(json_string_value(json_object_get(x, "occurred_at")),
+                       json_string_value(json_object_get(y, "occurred_at")));
+    if (order == 0)
+        order = strcmp(json_string_value(json_object_get(x, "loyalty_id")),
+                       json_string_value(json_object_get(y, "loyalty_id")));
+    return order;
+}
+
+/* Stage `value` for member `id` and keep the index in step. 0 or -1. */
+static int put_member(batch_run *run, const char *id, const json_t *value)
+{
+    char *key = join_key(run->self->member_prefix, id);
+    int result = -1;
+    if (!key)
+        return -1;
+    if (sluice_state_put(run->ctx, run->batch, key, value) == 0 &&
+        anniv_index_set(run->self->index, id, deriver_next_anniversary(value)) == 0)
+        result = 0;
+    free(key);
+    return result;
+}
+
+/* The clock moved to `day`: fire every anniversary due on or before it,
+ * in (date, member) order. 0 or -1 (store error). */
+static int sweep(batch_run *run, int64_t day)
+{
+    json_t *events = json_array(), *sorted = NULL;
+    const char *id;
+    int result = -1;
+    json_t **items = NULL;
+    size_t count;
+
+    if (!events)
+        return -1;
+    while ((id = anniv_index_pop_due(run->self->index, day))) {
+        char *key = join_key(run->self->member_prefix, id);
+        char *id_copy = join_key(id, "");
+        json_t *state = key ? sluice_state_get(run->ctx, key) : NULL;
+        json_t *updated = NULL;
+        free(key);
+        if (!id_copy) {
+            json_decref(state);
+            goto out;
+        }
+        if (deriver_anniversaries(state, day, events, &updated) > 0) {
+            if (put_member(run, id_copy, updated)) {
+                json_decref(updated);
+                json_decref(state);
+                free(id_copy);
+                goto out;
+            }
+        } else {
+            anniv_index_set(run->self->index, id_copy,
+                            state ? deriver_next_anniversary(state) : INT64_MAX);
+        }
+        json_decref(updated);
+        json_decref(state);
+        free(id_copy);
+    }
+    count = json_array_size(events);
+    items = calloc(count + 1, sizeof(json_t *));
+    sorted = json_array();
+    if (!items || !sorted)
+        goto out;
+    for (size_t i = 0; i < count; i++)
+        items[i] = json_array_get(events, i);
+    qsort(items, count, sizeof(json_t *), compare_events);
+    for (size_t i = 0; i < count; i++)
+        json_array_append(sorted, items[i]);
+    emit_events(run, sorted);
+    result = 0;
+out:
+    free(items);
+    json_decref(sorted);
+    json_decref(events);
+    return result;
+}
+
+/* Move the clock to `day` if it is later, sweeping first. 0 or -1. */
+static int advance_clock(batch_run *run, int64_t day)
+{
+    json_t *value;
+    int result;
+    if (day <= run->clock_day)
+        return 0;
+    if (sweep(run, day))
+        return -1;
+    run->clock_day = day;
+    value = json_integer(day);
+    result = sluice_state_put(run->ctx, run->batch, run->self->clock_key, value);
+    json_decref(value);
+    return result;
+}
+
+/* Handle member record i. 0, or -1 on a store error (whole call fails). */
+static int handle_member(batch_run *run, size_t i, json_t *record)
+{
+    deriver *self = run->self;
+    char reason[512];
+    int64_t as_of;
+    const char *id;
+    char *key = NULL;
+    json_t *state = NULL, *updated = NULL, *events = NULL;
+    int result = -1;
+
+    if (deriver_validate(&self->rules, record, &as_of, reason, sizeof(reason))) {
+        sluice_batch_reject(run->batch, i, reason);
+        return 0;
+    }
+    id = json_string_value(json_object_get(record, "loyalty_id"));
+    key = join_key(self->member_prefix, id);
+    if (!key)
+        goto out;
+    state = sluice_state_get(run->ctx, key);
+    if (state && json_is_integer(json_object_get(state, "as_of")) &&
+        as_of < json_integer_value(json_object_get(state, "as_of"))) {
+        if (!self->stale_pass)
+            sluice_batch_drop(run->batch, i);
+        sluice_metric_add(run->ctx, "records_stale", 1);
+        result = 0;
+        goto out;
+    }
+    if (!self->wall_clock && loytime_day_of(as_of) > run->clock_day) {
+        if (advance_clock(run, loytime_day_of(as_of)))
+            goto out;
+        json_decref(state); /* the sweep may have updated this member */
+        state = sluice_state_get(run->ctx, key);
+    }
+    events = json_array();
+    if (!events)
+        goto out;
+    switch (deriver_step(&self->rules, state, record, run->clock_day, events, &updated, reason,
+                         sizeof(reason))) {
+    case DERIVER_REJECT:
+        sluice_batch_reject(run->batch, i, reason);
+        result = 0;
+        goto out;
+    case DERIVER_STALE:
+        if (!self->stale_pass)
+            sluice_batch_drop(run->batch, i);
+        result = 0;
+        goto out;
+    case DERIVER_OK:
+        break;
+    }
+    if (put_member(run, id, updated))
+        goto out;
+    emit_events(run, events);
+    result = 0;
+out:
+    json_decref(events);
+    json_decref(updated);
+    json_decref(state);
+    free(key);
+    return result;
+}
+
+static sluice_status deriver_process(sluice_ctx *ctx, void *state, sluice_batch *batch)
+{
+    deriver *self = state;
+    size_t count = sluice_batch_count(batch);
+    batch_run run = { ctx, self, batch, json_object(), 0, 0 };
+    sluice_status status = SLUICE_RETRY;
+    json_t *seq = NULL;
+
+    if (!run.seen_ids)
+        goto out;
+    /* Our staged writes were discarded (a replay): the index is stale. */
+    if (state_int(ctx, self->seq_key, 0) != self->seq) {
+        sluice_log(ctx, SLUICE_LOG_INFO, "state was rewound: rebuilding the anniversary index");
+        self->seq = state_int(ctx, self->seq_key, 0);
+        if (rebuild_index(ctx, self)) {
+            status = SLUICE_FATAL;
+            goto out;
+        }
+    }
+    run.clock_day = state_int(ctx, self->clock_key, INT64_MIN);
+    /* Events the source delivered are never derived again in this batch. */
+    for (size_t i = 0; i < count; i++) {
+        json_t *record = sluice_batch_get(batch, i);
+        const char *kind = json_string_value(json_object_get(record, "kind"));
+        const char *id = json_string_value(json_object_get(record, "event_id"));
+        if (kind && strcmp(kind, "event") == 0 && id)
+            json_object_set_new(run.seen_ids, id, json_true());
+    }
+    if (self->wall_clock && advance_clock(&run, loytime_day_of((int64_t)time(NULL))))
+        goto store_error;
+    for (size_t i = 0; i < count; i++) {
+        json_t *record = sluice_batch_get(batch, i);
+        const char *kind;
+        if (!record)
+            continue;
+        kind = json_string_value(json_object_get(record, "kind"));
+        if (kind && strcmp(kind, "member") != 0)
+            continue; /* events and other kinds pass through */
+        if (handle_member(&run, i, record))
+            goto store_error;
+    }
+    seq = json_integer(self->seq + 1);
+    if (!seq || sluice_state_put(ctx, batch, self->seq_key, seq))
+        goto store_error;
+    self->seq++;
+    if (run.derived > 0)
+        sluice_metric_add(ctx, "events_derived", run.derived);
+    status = SLUICE_OK;
+    goto out;
+store_error:
+    sluice_log(ctx, SLUICE_LOG_WARN, "state store error: the batch will be retried");
+    /* Whatever we staged is unknown now: force an index rebuild. */
+    self->seq = -1;
+out:
+    json_decref(seq);
+    json_decref(run.seen_ids);
+    return status;
+}
+
+/* The descriptor, exported under the symbol name `sluice_plugin` (the
+ * typedef of the same name rules out a plain definition). */
+const sluice_plugin tier_event_deriver_descriptor __asm__(SLUICE_PLUGIN_SYMBOL) = {
+    SLUICE_PLUGIN_HEADER,
+    .name = "tier-event-deriver",
+    .role = SLUICE_ROLE_TRANSFORM,
+    .version = "1.0.0",
+    .description = "derives loyalty events (opt-in/out, points, tier changes, anniversaries, "
+                   "close to upgrade) from member state changes",
+    .options = deriver_options,
+    .init = deriver_init,
+    .fini = deriver_fini,
+    .process = deriver_process,
+};

@@ -22,7 +22,7 @@ typedef struct sluice_stage_common {
                                   run as threads of one process (inproc://);
                                   NULL = a process of their own */
     char *endpoint;            /* input endpoint override (ipc:// or tcp://);
-                                  NULL = ipc://<runtime_dir>/<stage>.in */
+                                  NULL = ipc://<runtime_dir>/<stage>.data */
     int hwm;                   /* ZeroMQ high-water mark, in batches */
     double rate_limit;         /* requests/s for the default HTTP bucket; 0 = none */
     double burst;              /* token-bucket size */
@@ -31,6 +31,11 @@ typedef struct sluice_stage_common {
     long retry_max_backoff_ms;
     char *ca_file;             /* NULL = system CAs */
     int tls_verify;            /* 1 by default */
+    int external;              /* added by AREA=runtime: stage key `external`
+                                  (bool, default false; to be parsed by
+                                  config.c): the stage runs elsewhere with
+                                  `sluice run --stage NAME`, so `sluice run`
+                                  does not start it (same as --except NAME) */
 } sluice_stage_common;
 
 typedef struct sluice_stage_def {

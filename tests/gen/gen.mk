@@ -1,0 +1,8 @@
+# tests/gen/gen.mk: the loyalty data generator, the ground-truth oracle and their tests.
+check_PROGRAMS += gen/loyaltygen gen/truth
+gen_truth_SOURCES = gen/truth.c gen/truthlib.c gen/truthlib.h
+gen_truth_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+gen_truth_LDADD = $(JANSSON_LIBS) $(CRYPTO_LIBS)
+gen_loyaltygen_SOURCES = gen/loyaltygen.c gen/truthlib.c gen/truthlib.h
+gen_loyaltygen_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+gen_loyaltygen_LDADD = $(JANSSON_LIBS) $(CRYPTO_LIBS) $(MATH_LIBS)

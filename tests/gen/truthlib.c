@@ -1,0 +1,1772 @@
+/* truthlib.c: the ground-truth engine: canonical records, derivation rules and destination shapes of docs/loyalty-schema.md. */
+#include "truthlib.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* ------------------------------------------------------------------ dates */
+
+int64_t tl_days_from_civil(int y, int m, int d)
+{
+    /* Howard Hinnant's days_from_civil */
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (unsigned)((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1);
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+void tl_civil_from_days(int64_t z, int *yp, int *mp, int *dp)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const int64_t y = (int64_t)yoe + era * 400;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp0 = (5 * doy + 2) / 153;
+    const unsigned d = doy - (153 * mp0 + 2) / 5 + 1;
+    const unsigned m = mp0 < 10 ? mp0 + 3 : mp0 - 9;
+    *yp = (int)(y + (m <= 2));
+    *mp = (int)m;
+    *dp = (int)d;
+}
+
+bool tl_is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+int tl_days_in_month(int y, int m)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && tl_is_leap(y))
+        return 29;
+    return dim[m - 1];
+}
+
+/* Reads exactly n digits at s. Returns the value or -1. */
+static int read_digits(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* Parses the date part at s (10 chars). */
+static bool parse_date_part(const char *s, int64_t *days)
+{
+    int y = read_digits(s, 4), m, d;
+    if (y < 0 || s[4] != '-')
+        return false;
+    m = read_digits(s + 5, 2);
+    if (m < 1 || m > 12 || s[7] != '-')
+        return false;
+    d = read_digits(s + 8, 2);
+    if (d < 1 || d > tl_days_in_month(y, m))
+        return false;
+    *days = tl_days_from_civil(y, m, d);
+    return true;
+}
+
+bool tl_parse_date(const char *s, int64_t *days)
+{
+    if (strlen(s) != 10)
+        return false;
+    return parse_date_part(s, days);
+}
+
+bool tl_parse_ts(const char *s, int64_t *secs)
+{
+    int64_t days;
+    if (strlen(s) != 20 || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z')
+        return false;
+    if (!parse_date_part(s, &days))
+        return false;
+    int hh = read_digits(s + 11, 2), mm = read_digits(s + 14, 2), ss = read_digits(s + 17, 2);
+    if (hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 59)
+        return false;
+    *secs = days * 86400 + hh * 3600 + mm * 60 + ss;
+    return true;
+}
+
+static void put2(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+void tl_fmt_date(int64_t days, char out[11])
+{
+    int y, m, d;
+    tl_civil_from_days(days, &y, &m, &d);
+    out[0] = (char)('0' + (y / 1000) % 10);
+    out[1] = (char)('0' + (y / 100) % 10);
+    out[2] = (char)('0' + (y / 10) % 10);
+    out[3] = (char)('0' + y % 10);
+    out[4] = '-';
+    put2(out + 5, m);
+    out[7] = '-';
+    put2(out + 8, d);
+    out[10] = 0;
+}
+
+void tl_fmt_ts(int64_t secs, char out[21])
+{
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int64_t rem = secs - days * 86400;
+    tl_fmt_date(days, out);
+    out[10] = 'T';
+    put2(out + 11, (int)(rem / 3600));
+    out[13] = ':';
+    put2(out + 14, (int)(rem / 60 % 60));
+    out[16] = ':';
+    put2(out + 17, (int)(rem % 60));
+    out[19] = 'Z';
+    out[20] = 0;
+}
+
+int64_t tl_add_years(int64_t days, int years)
+{
+    int y, m, d;
+    tl_civil_from_days(days, &y, &m, &d);
+    y += years;
+    if (m == 2 && d == 29 && !tl_is_leap(y))
+        d = 28;
+    return tl_days_from_civil(y, m, d);
+}
+
+/* ------------------------------------------------------------------ arena */
+
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    char data[];
+} arena_block_t;
+static arena_block_t *arena_head;
+
+char *tl_strndup(const char *s, size_t len)
+{
+    if (!arena_head || arena_head->cap - arena_head->used < len + 1) {
+        size_t cap = len + 1 > (1u << 20) ? len + 1 : (1u << 20);
+        arena_block_t *b = malloc(sizeof(*b) + cap);
+        if (!b) {
+            fputs("out of memory\n", stderr);
+            abort();
+        }
+        b->next = arena_head;
+        b->used = 0;
+        b->cap = cap;
+        arena_head = b;
+    }
+    char *p = arena_head->data + arena_head->used;
+    memcpy(p, s, len);
+    p[len] = 0;
+    arena_head->used += len + 1;
+    return p;
+}
+
+char *tl_strdup(const char *s) { return tl_strndup(s, strlen(s)); }
+
+void tl_arena_free(void)
+{
+    while (arena_head) {
+        arena_block_t *n = arena_head->next;
+        free(arena_head);
+        arena_head = n;
+    }
+}
+
+/* ------------------------------------------------------------------ JSON writer */
+
+static void jw_grow(jw_t *w, size_t need)
+{
+    if (w->len + need <= w->cap)
+        return;
+    size_t cap = w->cap ? w->cap : 4096;
+    while (cap < w->len + need)
+        cap *= 2;
+    char *nb = realloc(w->buf, cap);
+    if (!nb) {
+        fputs("out of memory\n", stderr);
+        abort();
+    }
+    w->buf = nb;
+    w->cap = cap;
+}
+
+void jw_reset(jw_t *w) { w->len = 0; }
+void jw_free(jw_t *w)
+{
+    free(w->buf);
+    w->buf = NULL;
+    w->len = w->cap = 0;
+}
+void jw_raw(jw_t *w, const char *s, size_t n)
+{
+    jw_grow(w, n);
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+void jw_lit(jw_t *w, const char *s) { jw_raw(w, s, strlen(s)); }
+void jw_char(jw_t *w, char c)
+{
+    jw_grow(w, 1);
+    w->buf[w->len++] = c;
+}
+
+void jw_str(jw_t *w, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(s);
+    jw_grow(w, n * 6 + 2);
+    char *o = w->buf + w->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20) {
+            *o++ = '\\';
+            switch (c) {
+            case '\n': *o++ = 'n'; break;
+            case '\t': *o++ = 't'; break;
+            case '\r': *o++ = 'r'; break;
+            default:
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
+            }
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    w->len = (size_t)(o - w->buf);
+}
+
+void jw_int(jw_t *w, int64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    jw_grow(w, (size_t)n + 1);
+    if (v < 0)
+        w->buf[w->len++] = '-';
+    while (n)
+        w->buf[w->len++] = tmp[--n];
+}
+
+void jw_key(jw_t *w, bool *first, const char *key)
+{
+    if (!*first)
+        jw_char(w, ',');
+    *first = false;
+    jw_str(w, key);
+    jw_char(w, ':');
+}
+
+bool jw_flush_to(jw_t *w, FILE *f)
+{
+    bool ok = fwrite(w->buf, 1, w->len, f) == w->len;
+    w->len = 0;
+    return ok;
+}
+
+/* ------------------------------------------------------------------ canonical record */
+
+const cf_def_t tl_fields[CF_COUNT] = {
+    {"loyalty_id", CT_STR}, {"as_of", CT_TS}, {"first_name", CT_STR}, {"last_name", CT_STR},
+    {"email", CT_STR}, {"active_status", CT_ACTIVE}, {"birthday", CT_DATE},
+    {"anniversary_date", CT_DATE}, {"phone", CT_STR}, {"zip_code", CT_STR},
+    {"opt_in_status", CT_YESNO}, {"opt_in_date", CT_TS}, {"opt_out_date", CT_DATE},
+    {"available_points", CT_INT}, {"earned_points", CT_INT}, {"used_points", CT_INT},
+    {"hold_points", CT_INT}, {"next_expiring_points", CT_INT}, {"points_expiration_date", CT_DATE},
+    {"expired_points", CT_INT}, {"current_tier", CT_STR}, {"next_tier", CT_STR},
+    {"points_req_for_next_tier", CT_INT}, {"tier_achieve_date", CT_DATE},
+    {"available_rewards", CT_REWARDS}, {"points_req_for_next_reward", CT_INT},
+    {"highest_available_reward", CT_STR}, {"first_activity_date", CT_DATE},
+    {"last_activity_date", CT_DATE}, {"first_purchase_date", CT_DATE},
+    {"last_purchase_date", CT_DATE}, {"segments", CT_SEGMENTS},
+};
+
+void canon_init(canon_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->bad_field = -1;
+}
+void canon_set_str(canon_t *r, int f, const char *s)
+{
+    r->present |= 1ull << f;
+    r->isnull &= ~(1ull << f);
+    r->v[f].s = s;
+}
+void canon_set_num(canon_t *r, int f, int64_t n)
+{
+    r->present |= 1ull << f;
+    r->isnull &= ~(1ull << f);
+    r->v[f].n = n;
+}
+void canon_set_null(canon_t *r, int f)
+{
+    r->present |= 1ull << f;
+    r->isnull |= 1ull << f;
+    r->v[f].n = 0;
+}
+void canon_unset(canon_t *r, int f)
+{
+    r->present &= ~(1ull << f);
+    r->isnull &= ~(1ull << f);
+}
+
+static const char *seg_names[64];
+static int seg_count;
+
+int tl_segment_index(const char *name)
+{
+    for (int i = 0; i < seg_count; i++)
+        if (strcmp(seg_names[i], name) == 0)
+            return i;
+    if (seg_count == 64)
+        return -1;
+    seg_names[seg_count] = tl_strdup(name);
+    return seg_count++;
+}
+const char *tl_segment_name(int idx) { return seg_names[idx]; }
+int tl_segment_count(void) { return seg_count; }
+
+/* Writes a " | "-joined list as a JSON array of strings. */
+static void write_joined_array(jw_t *w, const char *joined)
+{
+    jw_char(w, '[');
+    const char *p = joined;
+    bool first = true;
+    while (*p) {
+        const char *sep = strstr(p, " | ");
+        size_t n = sep ? (size_t)(sep - p) : strlen(p);
+        char tmp[512];
+        if (n >= sizeof(tmp))
+            n = sizeof(tmp) - 1;
+        memcpy(tmp, p, n);
+        tmp[n] = 0;
+        if (!first)
+            jw_char(w, ',');
+        first = false;
+        jw_str(w, tmp);
+        p += n;
+        if (sep)
+            p = sep + 3;
+    }
+    jw_char(w, ']');
+}
+
+static void write_segments(jw_t *w, uint64_t segs)
+{
+    jw_char(w, '[');
+    bool first = true;
+    for (int i = 0; i < seg_count; i++) {
+        if (!((segs >> i) & 1u))
+            continue;
+        if (!first)
+            jw_char(w, ',');
+        first = false;
+        jw_str(w, seg_names[i]);
+    }
+    jw_char(w, ']');
+}
+
+/* Writes the value of field f of r (present, not bad). */
+static void write_field_value(jw_t *w, const canon_t *r, int f)
+{
+    char tmp[24];
+    if (CANON_NULL(r, f)) {
+        jw_lit(w, "null");
+        return;
+    }
+    switch (tl_fields[f].type) {
+    case CT_STR:
+    case CT_YESNO:
+    case CT_ACTIVE: jw_str(w, r->v[f].s); break;
+    case CT_TS:
+        tl_fmt_ts(r->v[f].n, tmp);
+        jw_str(w, tmp);
+        break;
+    case CT_DATE:
+        tl_fmt_date(r->v[f].n, tmp);
+        jw_str(w, tmp);
+        break;
+    case CT_INT: jw_int(w, r->v[f].n); break;
+    case CT_REWARDS: write_joined_array(w, r->v[f].s); break;
+    case CT_SEGMENTS: write_segments(w, r->segs); break;
+    }
+}
+
+void canon_write(jw_t *w, const canon_t *r)
+{
+    bool first = false;
+    jw_lit(w, "{\"kind\":\"member\"");
+    for (int f = 0; f < CF_COUNT; f++) {
+        if (!CANON_HAS(r, f))
+            continue;
+        jw_key(w, &first, tl_fields[f].name);
+        if (f == r->bad_field)
+            jw_lit(w, r->bad_value);
+        else
+            write_field_value(w, r, f);
+    }
+    jw_char(w, '}');
+}
+
+/* Marks field f of r bad with the raw JSON text of v (first bad field wins). */
+static void mark_bad(canon_t *r, int f, json_t *v)
+{
+    r->present |= 1ull << f;
+    if (r->bad_field >= 0)
+        return;
+    char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    r->bad_field = f;
+    r->bad_value = tl_strdup(txt ? txt : "null");
+    free(txt);
+}
+
+int canon_from_json(canon_t *r, const void *json_object, char *msg, size_t msglen)
+{
+    json_t *obj = (json_t *)json_object;
+    canon_init(r);
+    if (!json_is_object(obj)) {
+        snprintf(msg, msglen, "record is not a JSON object");
+        return -1;
+    }
+    for (int f = 0; f < CF_COUNT; f++) {
+        json_t *v = json_object_get(obj, tl_fields[f].name);
+        int64_t n;
+        if (!v)
+            continue;
+        if (json_is_null(v)) {
+            if (f == CF_LOYALTY_ID || f == CF_AS_OF)
+                mark_bad(r, f, v);
+            else
+                canon_set_null(r, f);
+            continue;
+        }
+        switch (tl_fields[f].type) {
+        case CT_STR:
+            if (!json_is_string(v))
+                mark_bad(r, f, v);
+            else
+                canon_set_str(r, f, tl_strdup(json_string_value(v)));
+            break;
+        case CT_YESNO:
+        case CT_ACTIVE: {
+            const char *a = tl_fields[f].type == CT_YESNO ? "yes" : "active";
+            const char *b = tl_fields[f].type == CT_YESNO ? "no" : "inactive";
+            const char *s = json_string_value(v);
+            if (!s || (strcmp(s, a) != 0 && strcmp(s, b) != 0))
+                mark_bad(r, f, v);
+            else
+                canon_set_str(r, f, strcmp(s, a) == 0 ? a : b);
+            break;
+        }
+        case CT_TS:
+            if (!json_is_string(v) || !tl_parse_ts(json_string_value(v), &n))
+                mark_bad(r, f, v);
+            else
+                canon_set_num(r, f, n);
+            break;
+        case CT_DATE:
+            if (!json_is_string(v) || !tl_parse_date(json_string_value(v), &n))
+                mark_bad(r, f, v);
+            else
+                canon_set_num(r, f, n);
+            break;
+        case CT_INT:
+            if (!json_is_integer(v))
+                mark_bad(r, f, v);
+            else
+                canon_set_num(r, f, json_integer_value(v));
+            break;
+        case CT_REWARDS: {
+            jw_t j = {0};
+            size_t i;
+            json_t *it;
+            bool ok = json_is_array(v);
+            json_array_foreach(v, i, it) {
+                if (!json_is_string(it)) {
+                    ok = false;
+                    break;
+                }
+                if (i)
+                    jw_lit(&j, " | ");
+                jw_lit(&j, json_string_value(it));
+            }
+            if (!ok)
+                mark_bad(r, f, v);
+            else
+                canon_set_str(r, f, tl_strndup(j.buf ? j.buf : "", j.len));
+            jw_free(&j);
+            break;
+        }
+        case CT_SEGMENTS: {
+            size_t i;
+            json_t *it;
+            uint64_t segs = 0;
+            bool ok = json_is_array(v);
+            json_array_foreach(v, i, it) {
+                int idx = json_is_string(it) ? tl_segment_index(json_string_value(it)) : -1;
+                if (idx < 0) {
+                    ok = false;
+                    break;
+                }
+                segs |= 1ull << idx;
+            }
+            if (!ok) {
+                mark_bad(r, f, v);
+            } else {
+                canon_set_num(r, f, 0);
+                r->segs = segs;
+            }
+            break;
+        }
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ program */
+
+int program_tier_index(const program_t *p, const char *name)
+{
+    for (int i = 0; i < p->ntiers; i++)
+        if (strcmp(p->tier_name[i], name) == 0)
+            return i;
+    return -1;
+}
+
+int program_load(program_t *p, const char *path, char *msg, size_t msglen)
+{
+    json_error_t err;
+    int rc = -1;
+    size_t i;
+    json_t *it;
+    json_t *root = json_load_file(path, 0, &err);
+    memset(p, 0, sizeof(*p));
+    if (!root) {
+        snprintf(msg, msglen, "%s:%d: %s", path, err.line, err.text);
+        goto out;
+    }
+    json_t *tiers = json_object_get(root, "tiers");
+    if (!json_is_array(tiers) || json_array_size(tiers) == 0 || json_array_size(tiers) > TL_MAX_TIERS) {
+        snprintf(msg, msglen, "%s: \"tiers\" must be an array of 1..%d tiers", path, TL_MAX_TIERS);
+        goto out;
+    }
+    json_array_foreach(tiers, i, it) {
+        json_t *nm = json_object_get(it, "name"), *pt = json_object_get(it, "points");
+        if (!json_is_string(nm) || !json_is_integer(pt)) {
+            snprintf(msg, msglen, "%s: tiers[%zu] needs a string \"name\" and an integer \"points\"", path, i);
+            goto out;
+        }
+        p->tier_name[i] = tl_strdup(json_string_value(nm));
+        p->tier_points[i] = json_integer_value(pt);
+        p->ntiers++;
+    }
+    json_t *segs = json_object_get(root, "segments");
+    json_array_foreach(segs, i, it) {
+        json_t *id = json_object_get(it, "id"), *nm = json_object_get(it, "name");
+        if (!json_is_string(id) || !json_is_string(nm) || i >= 63) {
+            snprintf(msg, msglen, "%s: segments[%zu] needs string \"id\" and \"name\" (at most 63)", path, i);
+            goto out;
+        }
+        int idx = tl_segment_index(json_string_value(nm));
+        if (idx != (int)i) {
+            snprintf(msg, msglen, "%s: segments[%zu] \"%s\" registered out of order", path, i, json_string_value(nm));
+            goto out;
+        }
+        p->segment_id[i] = tl_strdup(json_string_value(id));
+        p->nsegments++;
+    }
+    json_t *rewards = json_object_get(root, "rewards");
+    json_array_foreach(rewards, i, it) {
+        json_t *id = json_object_get(it, "id"), *nm = json_object_get(it, "name"), *pt = json_object_get(it, "points");
+        if (!json_is_string(id) || !json_is_string(nm) || !json_is_integer(pt) || i >= TL_MAX_REWARDS) {
+            snprintf(msg, msglen, "%s: rewards[%zu] needs string id, name and integer points", path, i);
+            goto out;
+        }
+        p->reward_id[i] = tl_strdup(json_string_value(id));
+        p->reward_name[i] = tl_strdup(json_string_value(nm));
+        p->reward_points[i] = json_integer_value(pt);
+        p->nrewards++;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ engine */
+
+enum ev_type { EV_OPT_IN, EV_OPT_OUT, EV_ACCRUAL, EV_REDEMPTION, EV_UPGRADE, EV_DOWNGRADE, EV_ANNIVERSARY, EV_CLOSE };
+const char *const tl_event_types[8] = {"opt_in", "opt_out", "point_accrual", "point_redemption",
+                                       "tier_upgrade", "tier_downgrade", "tier_anniversary", "close_to_tier_upgrade"};
+static const char *const ometria_event_types[8] = {
+    "annex_loy_opt_in", "annex_loy_opt_out", "annex_loy_point_accrual", "Annex_loy_point_redemption",
+    "annex_loy_tier_upgrade", "annex_loy_tier_downgrade", "annex_loy_tier_anniversary", "annex_loy_close_to_tier_upgrade"};
+static const char *const infobip_definitions[8] = {"LoyOptIn", "LoyOptOut", "LoyPointAccrual", "LoyPointRedemption",
+                                                  "LoyTierUpgrade", "LoyTierDowngrade", "LoyTierAnniversary", "LoyCloseToTierUpgrade"};
+
+/* One event: derived (type < 8) or source-delivered (raw != NULL). */
+typedef struct tevent {
+    char id[33];
+    uint8_t type;
+    uint8_t has_n3;
+    uint32_t member;
+    uint64_t seq;
+    const char *loyalty_id, *email;
+    int64_t occurred;
+    int64_t n1, n2, n3; /* points / earned|used / available; years; points_req */
+    const char *s1, *s2; /* from/to tier; tier; current/next tier */
+    int64_t date;        /* opt_in_date (secs) / opt_out_date / tier_achieve_date (days) */
+    json_t *raw;
+} tevent_t;
+
+enum { MS_EARNED = 1, MS_USED = 2, MS_PREQ = 4, MS_TAD = 8, MS_OPT = 16, MS_TIER = 32 };
+
+typedef struct tmember {
+    const char *loyalty_id, *email;
+    int64_t as_of, earned, used, preq;
+    int64_t tad, next_anniv; /* days; next_anniv INT64_MAX when none */
+    int32_t anniv_done;
+    int16_t tier, next_tier; /* ladder indexes; next_tier -1 = none */
+    uint8_t has, opt_in, armed;
+    canon_t *om, *ib; /* merged state accepted by each destination (may be shared) */
+} tmember_t;
+
+struct truth {
+    const program_t *prog;
+    truth_opts_t opts;
+    char *dir;
+    FILE *dlq;
+    tmember_t *m;
+    size_t nm, capm;
+    uint32_t *hash; /* open addressing: index+1, 0 = empty */
+    size_t hcap;
+    tevent_t *ev;
+    size_t nev, capev;
+    int64_t clock; /* seconds; INT64_MIN before the first record */
+    uint64_t by_type[8], ndlq;
+    jw_t w;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q) {
+        fputs("out of memory\n", stderr);
+        abort();
+    }
+    return q;
+}
+
+static void hash_rebuild(truth_t *t, size_t cap)
+{
+    free(t->hash);
+    t->hash = calloc(cap, sizeof(*t->hash));
+    if (!t->hash) {
+        fputs("out of memory\n", stderr);
+        abort();
+    }
+    t->hcap = cap;
+    for (size_t i = 0; i < t->nm; i++) {
+        size_t h = hash_str(t->m[i].loyalty_id) & (cap - 1);
+        while (t->hash[h])
+            h = (h + 1) & (cap - 1);
+        t->hash[h] = (uint32_t)(i + 1);
+    }
+}
+
+/* Finds the member slot of id; creates it when create. Returns the index or -1. */
+static long member_find(truth_t *t, const char *id, bool create)
+{
+    size_t h = hash_str(id) & (t->hcap - 1);
+    while (t->hash[h]) {
+        size_t i = t->hash[h] - 1;
+        if (strcmp(t->m[i].loyalty_id, id) == 0)
+            return (long)i;
+        h = (h + 1) & (t->hcap - 1);
+    }
+    if (!create)
+        return -1;
+    if (t->nm == t->capm) {
+        t->capm = t->capm ? t->capm * 2 : 1024;
+        t->m = xrealloc(t->m, t->capm * sizeof(*t->m));
+    }
+    tmember_t *mm = &t->m[t->nm];
+    memset(mm, 0, sizeof(*mm));
+    mm->loyalty_id = id;
+    mm->tier = mm->next_tier = -1;
+    mm->next_anniv = INT64_MAX;
+    t->hash[h] = (uint32_t)(t->nm + 1);
+    t->nm++;
+    if (t->nm * 2 > t->hcap)
+        hash_rebuild(t, t->hcap * 2);
+    return (long)(t->nm - 1);
+}
+
+truth_t *truth_create(const char *out_dir, const program_t *program, const truth_opts_t *opts, char *msg, size_t msglen)
+{
+    truth_t *t = calloc(1, sizeof(*t));
+    char path[4096];
+    if (!t)
+        return NULL;
+    t->prog = program;
+    t->opts = *opts;
+    if (!t->opts.collection)
+        t->opts.collection = "annex_loyalty";
+    t->clock = INT64_MIN;
+    t->dir = strdup(out_dir);
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        snprintf(msg, msglen, "cannot create %s: %s", out_dir, strerror(errno));
+        goto fail;
+    }
+    snprintf(path, sizeof(path), "%s/dlq.jsonl", out_dir);
+    t->dlq = fopen(path, "w");
+    if (!t->dlq) {
+        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    hash_rebuild(t, 1024);
+    return t;
+fail:
+    truth_destroy(&t);
+    return NULL;
+}
+
+void truth_destroy(truth_t **tp)
+{
+    truth_t *t = *tp;
+    if (!t)
+        return;
+    if (t->dlq)
+        fclose(t->dlq);
+    for (size_t i = 0; i < t->nm; i++) {
+        if (t->m[i].ib != t->m[i].om)
+            free(t->m[i].ib);
+        free(t->m[i].om);
+    }
+    for (size_t i = 0; i < t->nev; i++)
+        json_decref(t->ev[i].raw);
+    free(t->m);
+    free(t->hash);
+    free(t->ev);
+    free(t->dir);
+    jw_free(&t->w);
+    free(t);
+    *tp = NULL;
+}
+
+void truth_counts(const truth_t *t, uint64_t by_type[8], uint64_t *dlq)
+{
+    memcpy(by_type, t->by_type, sizeof(t->by_type));
+    *dlq = t->ndlq;
+}
+
+static void dlq_line(truth_t *t, const char *id, const char *dest, const char *field, const char *stage)
+{
+    jw_t *w = &t->w;
+    jw_reset(w);
+    jw_lit(w, "{\"loyalty_id\":");
+    jw_str(w, id ? id : "");
+    jw_lit(w, ",\"destination\":");
+    jw_str(w, dest);
+    jw_lit(w, ",\"field\":");
+    jw_str(w, field);
+    jw_lit(w, ",\"stage\":");
+    jw_str(w, stage);
+    jw_lit(w, "}\n");
+    jw_flush_to(w, t->dlq);
+    t->ndlq++;
+}
+
+static void event_id(const char *lid, const char *type, const char *disc, char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    jw_t w = {0};
+    jw_lit(&w, lid);
+    jw_char(&w, '|');
+    jw_lit(&w, type);
+    jw_char(&w, '|');
+    jw_lit(&w, disc);
+    EVP_Digest(w.buf, w.len, md, &mdlen, EVP_sha256(), NULL);
+    jw_free(&w);
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[32] = 0;
+}
+
+static tevent_t *event_push(truth_t *t, size_t mi, int type, const char *disc, int64_t occurred)
+{
+    if (t->nev == t->capev) {
+        t->capev = t->capev ? t->capev * 2 : 4096;
+        t->ev = xrealloc(t->ev, t->capev * sizeof(*t->ev));
+    }
+    tevent_t *e = &t->ev[t->nev];
+    memset(e, 0, sizeof(*e));
+    e->type = (uint8_t)type;
+    e->member = (uint32_t)mi;
+    e->seq = t->nev++;
+    e->loyalty_id = t->m[mi].loyalty_id;
+    e->email = t->m[mi].email;
+    e->occurred = occurred;
+    event_id(e->loyalty_id, tl_event_types[type], disc, e->id);
+    t->by_type[type]++;
+    return e;
+}
+
+/* Number of anniversaries of tad on or before day. */
+static int32_t anniversaries_until(int64_t tad, int64_t day)
+{
+    int32_t n = 0;
+    while (tl_add_years(tad, n + 1) <= day)
+        n++;
+    return n;
+}
+
+static void set_next_anniv(tmember_t *mm)
+{
+    mm->next_anniv = ((mm->has & MS_TAD) && mm->tier >= 0) ? tl_add_years(mm->tad, mm->anniv_done + 1) : INT64_MAX;
+}
+
+/* Clock sweep (rule 3): fires every stored member's anniversaries up to day. */
+static void sweep(truth_t *t, int64_t day)
+{
+    char disc[256], d10[11];
+    for (size_t i = 0; i < t->nm; i++) {
+        tmember_t *mm = &t->m[i];
+        while (mm->next_anniv <= day) {
+            int years = mm->anniv_done + 1;
+            tl_fmt_date(mm->tad, d10);
+            snprintf(disc, sizeof(disc), "%s:%s:%d", t->prog->tier_name[mm->tier], d10, years);
+            tevent_t *e = event_push(t, i, EV_ANNIVERSARY, disc, mm->next_anniv * 86400);
+            e->s1 = t->prog->tier_name[mm->tier];
+            e->date = mm->tad;
+            e->n1 = years;
+            mm->anniv_done = years;
+            set_next_anniv(mm);
+        }
+    }
+}
+
+/* Close-to-upgrade threshold for a record whose next tier is next_idx (-1 unknown). */
+static int64_t close_threshold(const truth_t *t, int next_idx)
+{
+    if (!t->opts.close_percent)
+        return t->opts.close_threshold;
+    if (next_idx < 0)
+        return -1;
+    return t->prog->tier_points[next_idx] * t->opts.close_threshold / 100;
+}
+
+/* Validation (rule 1): returns the first bad field or -1. */
+static int first_invalid(const truth_t *t, const canon_t *r)
+{
+    if (!CANON_HAS(r, CF_LOYALTY_ID) || (r->bad_field == CF_LOYALTY_ID))
+        return CF_LOYALTY_ID;
+    if (!CANON_HAS(r, CF_AS_OF) && r->bad_field != CF_AS_OF)
+        return CF_AS_OF;
+    for (int f = 0; f < CF_COUNT; f++) {
+        if (!CANON_HAS(r, f))
+            continue;
+        if (f == r->bad_field)
+            return f;
+        if (CANON_NULL(r, f))
+            continue;
+        if (tl_fields[f].type == CT_INT && r->v[f].n < 0)
+            return f;
+        if (f == CF_CURRENT_TIER && program_tier_index(t->prog, r->v[f].s) < 0)
+            return f;
+    }
+    return -1;
+}
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+/* ---- destination mappings ---- */
+enum conv { CV_STR, CV_INT_AS_STR, CV_INT, CV_DATE, CV_TS_DATE, CV_JOINED };
+typedef struct map_row {
+    const char *dest;
+    int field;
+    enum conv conv;
+} map_row_t;
+
+static const map_row_t ometria_props[] = {
+    {"annex_loyalty_id", CF_LOYALTY_ID, CV_STR},
+    {"annex_active_status", CF_ACTIVE_STATUS, CV_STR},
+    {"annex_user_opt_in_status", CF_OPT_IN_STATUS, CV_STR},
+    {"annex_opt_in_date", CF_OPT_IN_DATE, CV_TS_DATE},
+    {"annex_opt_out_date", CF_OPT_OUT_DATE, CV_DATE},
+    {"annex_loyalty_anniversary_date", CF_ANNIVERSARY_DATE, CV_DATE},
+    {"annex_available_points", CF_AVAILABLE_POINTS, CV_INT_AS_STR},
+    {"annex_earned_points", CF_EARNED_POINTS, CV_INT_AS_STR},
+    {"annex_used_points", CF_USED_POINTS, CV_INT},
+    {"annex_hold_points", CF_HOLD_POINTS, CV_INT},
+    {"annex_next_expiring_points", CF_NEXT_EXPIRING_POINTS, CV_INT},
+    {"annex_points_expiration_date", CF_POINTS_EXPIRATION_DATE, CV_DATE},
+    {"annex_expired_points", CF_EXPIRED_POINTS, CV_INT},
+    {"annex_current_tier", CF_CURRENT_TIER, CV_STR},
+    {"annex_next_tier", CF_NEXT_TIER, CV_STR},
+    {"annex_points_req_for_next_tier", CF_POINTS_REQ_FOR_NEXT_TIER, CV_INT},
+    {"annex_tier_achieve_date", CF_TIER_ACHIEVE_DATE, CV_DATE},
+    {"annex_available_rewards1", CF_AVAILABLE_REWARDS, CV_JOINED},
+    {"annex_points_req_for_next_reward", CF_POINTS_REQ_FOR_NEXT_REWARD, CV_INT},
+    {"annex_highest_available_reward1", CF_HIGHEST_AVAILABLE_REWARD, CV_STR},
+    {"annex_first_activity", CF_FIRST_ACTIVITY_DATE, CV_DATE},
+    {"annex_last_activity_date", CF_LAST_ACTIVITY_DATE, CV_DATE},
+    {"annex_first_purchase_date", CF_FIRST_PURCHASE_DATE, CV_DATE},
+    {"annex_last_purchase_date", CF_LAST_PURCHASE_DATE, CV_DATE},
+    {"annex_zip_code", CF_ZIP_CODE, CV_STR},
+};
+static const map_row_t infobip_attrs[] = {
+    {"annexLoyaltyId", CF_LOYALTY_ID, CV_STR},
+    {"annexActiveStatus", CF_ACTIVE_STATUS, CV_STR},
+    {"annexOptInStatus", CF_OPT_IN_STATUS, CV_STR},
+    {"annexOptInDate", CF_OPT_IN_DATE, CV_TS_DATE},
+    {"annexOptOutDate", CF_OPT_OUT_DATE, CV_DATE},
+    {"annexAnniversaryDate", CF_ANNIVERSARY_DATE, CV_DATE},
+    {"annexAvailablePoints", CF_AVAILABLE_POINTS, CV_INT},
+    {"annexEarnedPoints", CF_EARNED_POINTS, CV_INT},
+    {"annexUsedPoints", CF_USED_POINTS, CV_INT},
+    {"annexHoldPoints", CF_HOLD_POINTS, CV_INT},
+    {"annexNextExpiringPoints", CF_NEXT_EXPIRING_POINTS, CV_INT},
+    {"annexPointsExpirationDate", CF_POINTS_EXPIRATION_DATE, CV_DATE},
+    {"annexExpiredPoints", CF_EXPIRED_POINTS, CV_INT},
+    {"annexCurrentTier", CF_CURRENT_TIER, CV_STR},
+    {"annexNextTier", CF_NEXT_TIER, CV_STR},
+    {"annexPointsReqForNextTier", CF_POINTS_REQ_FOR_NEXT_TIER, CV_INT},
+    {"annexTierAchieveDate", CF_TIER_ACHIEVE_DATE, CV_DATE},
+    {"annexAvailableRewards", CF_AVAILABLE_REWARDS, CV_JOINED},
+    {"annexPointsReqForNextReward", CF_POINTS_REQ_FOR_NEXT_REWARD, CV_INT},
+    {"annexHighestAvailableReward", CF_HIGHEST_AVAILABLE_REWARD, CV_STR},
+    {"annexFirstActivityDate", CF_FIRST_ACTIVITY_DATE, CV_DATE},
+    {"annexLastActivityDate", CF_LAST_ACTIVITY_DATE, CV_DATE},
+    {"annexFirstPurchaseDate", CF_FIRST_PURCHASE_DATE, CV_DATE},
+    {"annexLastPurchaseDate", CF_LAST_PURCHASE_DATE, CV_DATE},
+    {"annexZipCode", CF_ZIP_CODE, CV_STR},
+};
+#define NROWS(a) (sizeof(a) / sizeof((a)[0]))
+
+static void write_mapped(jw_t *w, const canon_t *r, const map_row_t *row)
+{
+    char tmp[24];
+    const int f = row->field;
+    if (CANON_NULL(r, f)) {
+        jw_lit(w, "null");
+        return;
+    }
+    switch (row->conv) {
+    case CV_STR:
+    case CV_JOINED: jw_str(w, r->v[f].s); break;
+    case CV_INT: jw_int(w, r->v[f].n); break;
+    case CV_INT_AS_STR:
+        snprintf(tmp, sizeof(tmp), "%" PRId64, r->v[f].n);
+        jw_str(w, tmp);
+        break;
+    case CV_DATE:
+        tl_fmt_date(r->v[f].n, tmp);
+        jw_str(w, tmp);
+        break;
+    case CV_TS_DATE:
+        tl_fmt_date(r->v[f].n / 86400, tmp);
+        jw_str(w, tmp);
+        break;
+    }
+}
+
+static void write_plain_field(jw_t *w, bool *first, const char *key, const canon_t *r, int f)
+{
+    if (!CANON_HAS(r, f))
+        return;
+    jw_key(w, first, key);
+    write_field_value(w, r, f);
+}
+
+/* Ometria contact for record r; wire adds @type/@collection/@add_to_lists/@remove_from_lists. */
+static void write_ometria_contact(const truth_t *t, jw_t *w, const canon_t *r, bool wire)
+{
+    bool first = true;
+    jw_char(w, '{');
+    if (wire) {
+        jw_key(w, &first, "@type");
+        jw_str(w, "contact");
+    }
+    jw_key(w, &first, "@collection");
+    jw_str(w, t->opts.collection);
+    jw_key(w, &first, "id");
+    jw_str(w, r->v[CF_LOYALTY_ID].s);
+    jw_key(w, &first, "customer_id");
+    jw_str(w, r->v[CF_LOYALTY_ID].s);
+    write_plain_field(w, &first, "email", r, CF_EMAIL);
+    write_plain_field(w, &first, "firstname", r, CF_FIRST_NAME);
+    write_plain_field(w, &first, "lastname", r, CF_LAST_NAME);
+    write_plain_field(w, &first, "date_of_birth", r, CF_BIRTHDAY);
+    write_plain_field(w, &first, "phone_number", r, CF_PHONE);
+    if (wire) {
+        for (int pass = 0; pass < 2; pass++) {
+            bool lfirst = true;
+            jw_key(w, &first, pass == 0 ? "@add_to_lists" : "@remove_from_lists");
+            jw_char(w, '[');
+            if (CANON_HAS(r, CF_OPT_IN_STATUS) && !CANON_NULL(r, CF_OPT_IN_STATUS)) {
+                bool in = strcmp(r->v[CF_OPT_IN_STATUS].s, "yes") == 0;
+                if (in == (pass == 0)) {
+                    jw_lit(w, "1001");
+                    lfirst = false;
+                }
+            }
+            if (CANON_HAS(r, CF_SEGMENTS)) {
+                for (int i = 0; i < t->prog->nsegments; i++) {
+                    bool in = !CANON_NULL(r, CF_SEGMENTS) && ((r->segs >> i) & 1u);
+                    if (in != (pass == 0))
+                        continue;
+                    if (!lfirst)
+                        jw_char(w, ',');
+                    lfirst = false;
+                    jw_int(w, 1002 + i);
+                }
+            }
+            jw_char(w, ']');
+        }
+    }
+    jw_key(w, &first, "properties");
+    jw_char(w, '{');
+    bool pfirst = true;
+    for (size_t i = 0; i < NROWS(ometria_props); i++) {
+        if (!CANON_HAS(r, ometria_props[i].field))
+            continue;
+        jw_key(w, &pfirst, ometria_props[i].dest);
+        write_mapped(w, r, &ometria_props[i]);
+    }
+    jw_lit(w, "}}");
+}
+
+/* Destination tag/list names the merged record belongs to: bit 0 Loyalty, bit i+1 segment i. */
+static uint64_t memberships(const truth_t *t, const canon_t *r)
+{
+    uint64_t bits = 0;
+    if (CANON_HAS(r, CF_OPT_IN_STATUS) && !CANON_NULL(r, CF_OPT_IN_STATUS) && strcmp(r->v[CF_OPT_IN_STATUS].s, "yes") == 0)
+        bits |= 1;
+    if (CANON_HAS(r, CF_SEGMENTS) && !CANON_NULL(r, CF_SEGMENTS))
+        bits |= (r->segs & ((t->prog->nsegments >= 64) ? ~0ull : ((1ull << t->prog->nsegments) - 1))) << 1;
+    return bits;
+}
+
+static void write_infobip_person(const truth_t *t, jw_t *w, const canon_t *r)
+{
+    bool first = true;
+    char phone[64];
+    jw_char(w, '{');
+    jw_key(w, &first, "externalId");
+    jw_str(w, r->v[CF_LOYALTY_ID].s);
+    write_plain_field(w, &first, "firstName", r, CF_FIRST_NAME);
+    write_plain_field(w, &first, "lastName", r, CF_LAST_NAME);
+    write_plain_field(w, &first, "birthDate", r, CF_BIRTHDAY);
+    bool has_email = CANON_HAS(r, CF_EMAIL) && !CANON_NULL(r, CF_EMAIL) && *r->v[CF_EMAIL].s;
+    bool has_phone = CANON_HAS(r, CF_PHONE) && !CANON_NULL(r, CF_PHONE) && *r->v[CF_PHONE].s;
+    if (has_email || has_phone) {
+        jw_key(w, &first, "contactInformation");
+        jw_char(w, '[');
+        if (has_email) {
+            jw_lit(w, "{\"type\":\"EMAIL\",\"identifier\":");
+            jw_str(w, r->v[CF_EMAIL].s);
+            jw_lit(w, ",\"primary\":true}");
+        }
+        if (has_phone) {
+            const char *p = r->v[CF_PHONE].s;
+            snprintf(phone, sizeof(phone), "%s", p[0] == '+' ? p + 1 : p);
+            if (has_email)
+                jw_char(w, ',');
+            jw_lit(w, "{\"type\":\"PHONE\",\"identifier\":");
+            jw_str(w, phone);
+            jw_lit(w, ",\"primary\":true}");
+        }
+        jw_char(w, ']');
+    }
+    /* tags sorted by byte order, as the emulator reports them */
+    uint64_t bits = memberships(t, r);
+    const char *names[65];
+    int n = 0;
+    if (bits & 1)
+        names[n++] = "Loyalty";
+    for (int i = 0; i < t->prog->nsegments; i++)
+        if ((bits >> (i + 1)) & 1u)
+            names[n++] = tl_segment_name(i);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            const char *tmp = names[j];
+            names[j] = names[j - 1];
+            names[j - 1] = tmp;
+        }
+    jw_key(w, &first, "tags");
+    jw_char(w, '[');
+    for (int i = 0; i < n; i++) {
+        if (i)
+            jw_char(w, ',');
+        jw_str(w, names[i]);
+    }
+    jw_char(w, ']');
+    jw_key(w, &first, "customAttributes");
+    jw_char(w, '{');
+    bool afirst = true;
+    for (size_t i = 0; i < NROWS(infobip_attrs); i++) {
+        if (!CANON_HAS(r, infobip_attrs[i].field))
+            continue;
+        jw_key(w, &afirst, infobip_attrs[i].dest);
+        write_mapped(w, r, &infobip_attrs[i]);
+    }
+    jw_lit(w, "}}");
+}
+
+/* Infobip-sink rejection: the first field over Infobip's limits, or -1. */
+static int infobip_violation(const canon_t *r)
+{
+    if (utf8_chars(r->v[CF_LOYALTY_ID].s) > 256)
+        return CF_LOYALTY_ID;
+    for (int f = CF_FIRST_NAME; f <= CF_LAST_NAME; f++)
+        if (CANON_HAS(r, f) && !CANON_NULL(r, f) && utf8_chars(r->v[f].s) > 255)
+            return f;
+    for (size_t i = 0; i < NROWS(infobip_attrs); i++) {
+        int f = infobip_attrs[i].field;
+        enum conv c = infobip_attrs[i].conv;
+        if ((c == CV_STR || c == CV_JOINED) && CANON_HAS(r, f) && !CANON_NULL(r, f) && utf8_chars(r->v[f].s) > 4096)
+            return f;
+    }
+    return -1;
+}
+
+/* Merges the present fields of r into *dst (allocating it on first use). */
+static void merge_into(canon_t **dst, const canon_t *r)
+{
+    if (!*dst) {
+        *dst = malloc(sizeof(canon_t));
+        if (!*dst) {
+            fputs("out of memory\n", stderr);
+            abort();
+        }
+        canon_init(*dst);
+    }
+    canon_t *d = *dst;
+    if ((r->present & ((1ull << CF_COUNT) - 1)) == ((1ull << CF_COUNT) - 1) && r->bad_field < 0) {
+        *d = *r;
+        return;
+    }
+    for (int f = 0; f < CF_COUNT; f++) {
+        if (!CANON_HAS(r, f))
+            continue;
+        d->present |= 1ull << f;
+        d->isnull = (d->isnull & ~(1ull << f)) | (r->isnull & (1ull << f));
+        d->v[f] = r->v[f];
+        if (f == CF_SEGMENTS)
+            d->segs = r->segs;
+    }
+}
+
+/* Applies r to the destination states according to which destinations accepted it. */
+static void apply_destinations(tmember_t *mm, const canon_t *r, bool om_ok, bool ib_ok)
+{
+    if (om_ok && ib_ok && mm->om == mm->ib) {
+        merge_into(&mm->om, r);
+        mm->ib = mm->om;
+        return;
+    }
+    if (mm->om && mm->om == mm->ib && om_ok != ib_ok) {
+        /* the destinations diverge: give infobip its own copy */
+        canon_t *copy = malloc(sizeof(*copy));
+        if (!copy) {
+            fputs("out of memory\n", stderr);
+            abort();
+        }
+        *copy = *mm->om;
+        mm->ib = copy;
+    }
+    if (om_ok)
+        merge_into(&mm->om, r);
+    if (ib_ok)
+        merge_into(&mm->ib, r);
+}
+
+void truth_feed_member(truth_t *t, const canon_t *r)
+{
+    char disc[512], d10[11], ts[21];
+    const char *lid = CANON_HAS(r, CF_LOYALTY_ID) && !CANON_NULL(r, CF_LOYALTY_ID) && r->bad_field != CF_LOYALTY_ID
+                          ? r->v[CF_LOYALTY_ID].s
+                          : "";
+    int bad = first_invalid(t, r);
+    if (bad >= 0) {
+        dlq_line(t, lid, "any", tl_fields[bad].name, "tier-event-deriver");
+        return;
+    }
+    long idx = member_find(t, lid, false);
+    const int64_t as_of = r->v[CF_AS_OF].n;
+    if (idx >= 0 && as_of < t->m[idx].as_of)
+        return; /* stale (rule 2): dropped, derives nothing */
+    /* clock sweep (rule 3) */
+    int64_t day = as_of / 86400;
+    if (t->clock == INT64_MIN || day > t->clock / 86400)
+        sweep(t, day);
+    if (t->clock == INT64_MIN || as_of > t->clock)
+        t->clock = as_of;
+    const int64_t clock_day = t->clock / 86400;
+    bool first_sight = idx < 0;
+    if (first_sight)
+        idx = member_find(t, lid, true);
+    tmember_t *mm = &t->m[idx];
+    const size_t mi = (size_t)idx;
+    if (CANON_HAS(r, CF_EMAIL) && !CANON_NULL(r, CF_EMAIL))
+        mm->email = r->v[CF_EMAIL].s;
+    mm->as_of = as_of;
+
+    /* rule 5: opt-in / opt-out */
+    if (CANON_HAS(r, CF_OPT_IN_STATUS) && !CANON_NULL(r, CF_OPT_IN_STATUS)) {
+        uint8_t in = strcmp(r->v[CF_OPT_IN_STATUS].s, "yes") == 0;
+        bool known = (mm->has & MS_OPT) != 0;
+        if (in && (first_sight || !known || !mm->opt_in)) {
+            int64_t when = CANON_HAS(r, CF_OPT_IN_DATE) && !CANON_NULL(r, CF_OPT_IN_DATE) ? r->v[CF_OPT_IN_DATE].n : as_of;
+            tl_fmt_ts(when, ts);
+            tevent_t *e = event_push(t, mi, EV_OPT_IN, ts, when);
+            e->date = when;
+        } else if (!in && !first_sight && known && mm->opt_in) {
+            int64_t d = CANON_HAS(r, CF_OPT_OUT_DATE) && !CANON_NULL(r, CF_OPT_OUT_DATE) ? r->v[CF_OPT_OUT_DATE].n : as_of / 86400;
+            tl_fmt_date(d, d10);
+            tevent_t *e = event_push(t, mi, EV_OPT_OUT, d10, d * 86400);
+            e->date = d;
+        }
+        mm->opt_in = in;
+        mm->has |= MS_OPT;
+    }
+    /* rule 6: points */
+    const bool has_avail = CANON_HAS(r, CF_AVAILABLE_POINTS) && !CANON_NULL(r, CF_AVAILABLE_POINTS);
+    if (CANON_HAS(r, CF_EARNED_POINTS) && !CANON_NULL(r, CF_EARNED_POINTS)) {
+        int64_t nv = r->v[CF_EARNED_POINTS].n;
+        if (!first_sight && (mm->has & MS_EARNED) && nv > mm->earned) {
+            snprintf(disc, sizeof(disc), "earned:%" PRId64 ":%" PRId64, mm->earned, nv);
+            tevent_t *e = event_push(t, mi, EV_ACCRUAL, disc, as_of);
+            e->n1 = nv - mm->earned;
+            e->n2 = nv;
+            e->n3 = has_avail ? r->v[CF_AVAILABLE_POINTS].n : 0;
+            e->has_n3 = has_avail;
+        }
+        mm->earned = nv;
+        mm->has |= MS_EARNED;
+    }
+    if (CANON_HAS(r, CF_USED_POINTS) && !CANON_NULL(r, CF_USED_POINTS)) {
+        int64_t nv = r->v[CF_USED_POINTS].n;
+        if (!first_sight && (mm->has & MS_USED) && nv > mm->used) {
+            snprintf(disc, sizeof(disc), "used:%" PRId64 ":%" PRId64, mm->used, nv);
+            tevent_t *e = event_push(t, mi, EV_REDEMPTION, disc, as_of);
+            e->n1 = nv - mm->used;
+            e->n2 = nv;
+            e->n3 = has_avail ? r->v[CF_AVAILABLE_POINTS].n : 0;
+            e->has_n3 = has_avail;
+        }
+        mm->used = nv;
+        mm->has |= MS_USED;
+    }
+    /* rule 7: tiers */
+    bool tier_changed = false;
+    int new_tier = mm->tier;
+    int64_t new_tad = mm->tad;
+    bool has_tad = (mm->has & MS_TAD) != 0;
+    if (CANON_HAS(r, CF_CURRENT_TIER) && !CANON_NULL(r, CF_CURRENT_TIER))
+        new_tier = program_tier_index(t->prog, r->v[CF_CURRENT_TIER].s);
+    if (CANON_HAS(r, CF_TIER_ACHIEVE_DATE) && !CANON_NULL(r, CF_TIER_ACHIEVE_DATE)) {
+        new_tad = r->v[CF_TIER_ACHIEVE_DATE].n;
+        has_tad = true;
+    }
+    if (!first_sight && mm->tier >= 0 && new_tier != mm->tier) {
+        const char *from = t->prog->tier_name[mm->tier], *to = t->prog->tier_name[new_tier];
+        int type = new_tier > mm->tier ? EV_UPGRADE : EV_DOWNGRADE;
+        int64_t tad_day = has_tad ? new_tad : as_of / 86400;
+        tl_fmt_date(tad_day, d10);
+        snprintf(disc, sizeof(disc), "%s:%s:%s", from, to, d10);
+        tevent_t *e = event_push(t, mi, type, disc, tad_day * 86400);
+        e->s1 = from;
+        e->s2 = to;
+        e->date = tad_day;
+        tier_changed = true;
+    }
+    bool tad_changed = has_tad && (!(mm->has & MS_TAD) || new_tad != mm->tad);
+    mm->tier = (int16_t)new_tier;
+    if (new_tier >= 0)
+        mm->has |= MS_TIER;
+    if (has_tad) {
+        mm->tad = new_tad;
+        mm->has |= MS_TAD;
+    }
+    if (first_sight || tier_changed || tad_changed) {
+        /* anniversaries already passed are counted as done, not fired (rules 4 and 7) */
+        mm->anniv_done = (mm->has & MS_TAD) ? anniversaries_until(mm->tad, clock_day) : 0;
+        set_next_anniv(mm);
+    }
+    /* rule 8: close to upgrade */
+    if (CANON_HAS(r, CF_NEXT_TIER)) {
+        mm->next_tier = CANON_NULL(r, CF_NEXT_TIER) ? -1 : (int16_t)program_tier_index(t->prog, r->v[CF_NEXT_TIER].s);
+        if (!CANON_NULL(r, CF_NEXT_TIER) && mm->next_tier < 0 && mm->tier >= 0 && mm->tier + 1 < t->prog->ntiers)
+            mm->next_tier = (int16_t)(mm->tier + 1);
+    }
+    if (first_sight || tier_changed)
+        mm->armed = 1;
+    if (CANON_HAS(r, CF_POINTS_REQ_FOR_NEXT_TIER) && !CANON_NULL(r, CF_POINTS_REQ_FOR_NEXT_TIER)) {
+        int64_t preq = r->v[CF_POINTS_REQ_FOR_NEXT_TIER].n;
+        bool has_next = CANON_HAS(r, CF_NEXT_TIER) ? !CANON_NULL(r, CF_NEXT_TIER) : mm->next_tier >= 0;
+        int64_t thr = close_threshold(t, mm->next_tier);
+        mm->preq = preq;
+        mm->has |= MS_PREQ;
+        if (thr >= 0 && preq > thr)
+            mm->armed = 1;
+        else if (thr >= 0 && mm->armed && preq > 0 && has_next && mm->tier >= 0) {
+            const char *cur = t->prog->tier_name[mm->tier];
+            const char *next = CANON_HAS(r, CF_NEXT_TIER) ? r->v[CF_NEXT_TIER].s : t->prog->tier_name[mm->next_tier];
+            tl_fmt_date(as_of / 86400, d10);
+            snprintf(disc, sizeof(disc), "%s:%s:%s", cur, next, d10);
+            tevent_t *e = event_push(t, mi, EV_CLOSE, disc, as_of);
+            e->s1 = cur;
+            e->s2 = next;
+            e->n1 = preq;
+            mm->armed = 0;
+        }
+    }
+
+    /* destinations: field-mapper (ometria: needs an email), ometria-sink 60 KB, infobip-sink limits */
+    bool om_ok = true, ib_ok = true;
+    if (!CANON_HAS(r, CF_EMAIL) || CANON_NULL(r, CF_EMAIL) || !*r->v[CF_EMAIL].s) {
+        dlq_line(t, lid, "ometria", "email", "field-mapper");
+        om_ok = false;
+    } else {
+        jw_reset(&t->w);
+        write_ometria_contact(t, &t->w, r, true);
+        if (t->w.len > 60 * 1024) {
+            int f = CF_FIRST_NAME, best = -1;
+            size_t longest = 0;
+            for (f = 0; f < CF_COUNT; f++)
+                if (CANON_HAS(r, f) && !CANON_NULL(r, f) && (tl_fields[f].type == CT_STR || tl_fields[f].type == CT_REWARDS) &&
+                    strlen(r->v[f].s) > longest) {
+                    longest = strlen(r->v[f].s);
+                    best = f;
+                }
+            dlq_line(t, lid, "ometria", best >= 0 ? tl_fields[best].name : "record", "ometria-sink");
+            om_ok = false;
+        }
+    }
+    int ibv = infobip_violation(r);
+    if (ibv >= 0) {
+        dlq_line(t, lid, "infobip", tl_fields[ibv].name, "infobip-sink");
+        ib_ok = false;
+    }
+    apply_destinations(mm, r, om_ok, ib_ok);
+}
+
+void truth_feed_event(truth_t *t, void *json_event)
+{
+    json_t *ev = json_event;
+    const char *id = json_string_value(json_object_get(ev, "event_id"));
+    const char *lid = json_string_value(json_object_get(ev, "loyalty_id"));
+    if (!id || strlen(id) > 32 || !lid) {
+        dlq_line(t, lid ? lid : "", "any", id ? "event_id" : (lid ? "event_id" : "loyalty_id"), "tier-event-deriver");
+        json_decref(ev);
+        return;
+    }
+    long idx = member_find(t, tl_strdup(lid), true);
+    if (t->nev == t->capev) {
+        t->capev = t->capev ? t->capev * 2 : 4096;
+        t->ev = xrealloc(t->ev, t->capev * sizeof(*t->ev));
+    }
+    tevent_t *e = &t->ev[t->nev];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    e->type = 255;
+    e->member = (uint32_t)idx;
+    e->seq = t->nev++;
+    e->loyalty_id = t->m[idx].loyalty_id;
+    e->raw = ev;
+}
+
+/* ---- output ---- */
+
+static int cmp_event(const void *a, const void *b)
+{
+    const tevent_t *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void write_event_props(jw_t *w, const tevent_t *e)
+{
+    char tmp[24];
+    jw_char(w, '{');
+    switch (e->type) {
+    case EV_OPT_IN:
+        tl_fmt_ts(e->date, tmp);
+        jw_lit(w, "\"opt_in_date\":");
+        jw_str(w, tmp);
+        break;
+    case EV_OPT_OUT:
+        tl_fmt_date(e->date, tmp);
+        jw_lit(w, "\"opt_out_date\":");
+        jw_str(w, tmp);
+        break;
+    case EV_ACCRUAL:
+    case EV_REDEMPTION:
+        jw_lit(w, "\"points\":");
+        jw_int(w, e->n1);
+        jw_lit(w, e->type == EV_ACCRUAL ? ",\"earned_points\":" : ",\"used_points\":");
+        jw_int(w, e->n2);
+        if (e->has_n3) {
+            jw_lit(w, ",\"available_points\":");
+            jw_int(w, e->n3);
+        }
+        break;
+    case EV_UPGRADE:
+    case EV_DOWNGRADE:
+        jw_lit(w, "\"from_tier\":");
+        jw_str(w, e->s1);
+        jw_lit(w, ",\"to_tier\":");
+        jw_str(w, e->s2);
+        tl_fmt_date(e->date, tmp);
+        jw_lit(w, ",\"tier_achieve_date\":");
+        jw_str(w, tmp);
+        break;
+    case EV_ANNIVERSARY:
+        jw_lit(w, "\"tier\":");
+        jw_str(w, e->s1);
+        tl_fmt_date(e->date, tmp);
+        jw_lit(w, ",\"tier_achieve_date\":");
+        jw_str(w, tmp);
+        jw_lit(w, ",\"years\":");
+        jw_int(w, e->n1);
+        break;
+    case EV_CLOSE:
+        jw_lit(w, "\"current_tier\":");
+        jw_str(w, e->s1);
+        jw_lit(w, ",\"next_tier\":");
+        jw_str(w, e->s2);
+        jw_lit(w, ",\"points_req_for_next_tier\":");
+        jw_int(w, e->n1);
+        break;
+    }
+    jw_char(w, '}');
+}
+
+/* Writes a JSON value from a source event. */
+static void write_json(jw_t *w, json_t *v)
+{
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    jw_lit(w, s ? s : "null");
+    free(s);
+}
+
+/* Writes the canonical event line of e (a source event as delivered). */
+static void write_canonical_event(jw_t *w, const tevent_t *e)
+{
+    char ts[21];
+    if (e->raw) {
+        write_json(w, e->raw);
+        return;
+    }
+    jw_lit(w, "{\"kind\":\"event\",\"event_type\":");
+    jw_str(w, tl_event_types[e->type]);
+    jw_lit(w, ",\"event_id\":");
+    jw_str(w, e->id);
+    jw_lit(w, ",\"loyalty_id\":");
+    jw_str(w, e->loyalty_id);
+    if (e->email) {
+        jw_lit(w, ",\"email\":");
+        jw_str(w, e->email);
+    }
+    tl_fmt_ts(e->occurred, ts);
+    jw_lit(w, ",\"occurred_at\":");
+    jw_str(w, ts);
+    jw_lit(w, ",\"origin\":\"derived\",\"properties\":");
+    write_event_props(w, e);
+    jw_char(w, '}');
+}
+
+/* Type index of a source event's event_type, or -1. */
+static int source_type(const tevent_t *e)
+{
+    const char *ty = json_string_value(json_object_get(e->raw, "event_type"));
+    for (int i = 0; ty && i < 8; i++)
+        if (strcmp(ty, tl_event_types[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* Writes `occurred` as the destination's timestamp form: ometria +00:00, infobip .000+0000. */
+static void write_dest_time(jw_t *w, const tevent_t *e, bool infobip)
+{
+    char ts[21], out[40];
+    if (e->raw) {
+        const char *s = json_string_value(json_object_get(e->raw, "occurred_at"));
+        int64_t secs;
+        if (!s || !tl_parse_ts(s, &secs)) {
+            jw_str(w, s ? s : "");
+            return;
+        }
+        tl_fmt_ts(secs, ts);
+    } else {
+        tl_fmt_ts(e->occurred, ts);
+    }
+    snprintf(out, sizeof(out), "%.19s%s", ts, infobip ? ".000+0000" : "+00:00");
+    jw_str(w, out);
+}
+
+static void write_ometria_event(jw_t *w, const tevent_t *e)
+{
+    int ty = e->raw ? source_type(e) : e->type;
+    const char *email = e->raw ? json_string_value(json_object_get(e->raw, "email")) : e->email;
+    jw_lit(w, "{\"id\":");
+    jw_str(w, e->id);
+    jw_lit(w, ",\"timestamp\":");
+    write_dest_time(w, e, false);
+    jw_lit(w, ",\"event_type\":");
+    jw_str(w, ty >= 0 ? ometria_event_types[ty] : "");
+    if (email) {
+        jw_lit(w, ",\"identity_email\":");
+        jw_str(w, email);
+    }
+    jw_lit(w, ",\"identity_account_id\":");
+    jw_str(w, e->loyalty_id);
+    jw_lit(w, ",\"properties\":");
+    if (e->raw)
+        write_json(w, json_object_get(e->raw, "properties") ? json_object_get(e->raw, "properties") : json_object());
+    else
+        write_event_props(w, e);
+    jw_char(w, '}');
+}
+
+static void write_infobip_event(jw_t *w, const tevent_t *e)
+{
+    int ty = e->raw ? source_type(e) : e->type;
+    jw_lit(w, "{\"eventId\":");
+    jw_str(w, e->id);
+    jw_lit(w, ",\"definitionId\":");
+    jw_str(w, ty >= 0 ? infobip_definitions[ty] : "");
+    jw_lit(w, ",\"occurredTime\":");
+    write_dest_time(w, e, true);
+    jw_lit(w, ",\"identifier\":{\"id\":");
+    jw_str(w, e->loyalty_id);
+    jw_lit(w, ",\"type\":\"EXTERNAL_ID\"},\"properties\":");
+    if (e->raw)
+        write_json(w, json_object_get(e->raw, "properties") ? json_object_get(e->raw, "properties") : json_object());
+    else
+        write_event_props(w, e);
+    jw_char(w, '}');
+}
+
+static const truth_t *sort_ctx;
+static int cmp_member_idx(const void *a, const void *b)
+{
+    const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return strcmp(sort_ctx->m[x].loyalty_id, sort_ctx->m[y].loyalty_id);
+}
+
+static FILE *open_out(const truth_t *t, const char *name, char *msg, size_t msglen)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", t->dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
+    else
+        setvbuf(f, NULL, _IOFBF, 1 << 20);
+    return f;
+}
+
+/* Writes the "<list or tag>": [sorted ids] map for destination state `ib` (false = ometria). */
+static void write_memberships(truth_t *t, FILE *f, const uint32_t *order, bool ib)
+{
+    jw_t *w = &t->w;
+    bool first = true;
+    for (int li = -1; li < t->prog->nsegments; li++) {
+        bool any = false;
+        for (size_t k = 0; k < t->nm; k++) {
+            const tmember_t *mm = &t->m[order[k]];
+            const canon_t *r = ib ? mm->ib : mm->om;
+            if (!r || !((memberships(t, r) >> (li + 1)) & 1u))
+                continue;
+            if (!any) {
+                if (!first)
+                    jw_lit(w, ",\n");
+                first = false;
+                if (ib) {
+                    jw_str(w, li < 0 ? "Loyalty" : tl_segment_name(li));
+                } else {
+                    char num[16];
+                    snprintf(num, sizeof(num), "%d", 1001 + li + 1);
+                    jw_str(w, num);
+                }
+                jw_lit(w, ":[");
+                any = true;
+            } else {
+                jw_char(w, ',');
+            }
+            jw_str(w, mm->loyalty_id);
+            if (w->len > (1 << 20))
+                jw_flush_to(w, f);
+        }
+        if (any)
+            jw_char(w, ']');
+    }
+}
+
+int truth_finish(truth_t *t, char *msg, size_t msglen)
+{
+    int rc = -1;
+    FILE *fe = NULL, *fo = NULL, *fi = NULL;
+    uint32_t *order = NULL;
+    jw_t *w = &t->w;
+    fflush(t->dlq);
+    qsort(t->ev, t->nev, sizeof(*t->ev), cmp_event);
+    /* de-duplicate by id: the first derived/delivered wins */
+    size_t n = 0;
+    for (size_t i = 0; i < t->nev; i++) {
+        if (n && strcmp(t->ev[n - 1].id, t->ev[i].id) == 0) {
+            json_decref(t->ev[i].raw);
+            continue;
+        }
+        t->ev[n++] = t->ev[i];
+    }
+    t->nev = n;
+    order = malloc((t->nm + 1) * sizeof(*order));
+    if (!order) {
+        snprintf(msg, msglen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < t->nm; i++)
+        order[i] = (uint32_t)i;
+    sort_ctx = t;
+    qsort(order, t->nm, sizeof(*order), cmp_member_idx);
+
+    if (!(fe = open_out(t, "events.jsonl", msg, msglen)) || !(fo = open_out(t, "ometria.json", msg, msglen)) ||
+        !(fi = open_out(t, "infobip.json", msg, msglen)))
+        goto out;
+    for (size_t i = 0; i < t->nev; i++) {
+        write_canonical_event(w, &t->ev[i]);
+        jw_char(w, '\n');
+        if (w->len > (1 << 20))
+            jw_flush_to(w, fe);
+    }
+    jw_flush_to(w, fe);
+
+    /* ometria.json */
+    jw_lit(w, "{\"contacts\":{");
+    bool first = true;
+    for (size_t k = 0; k < t->nm; k++) {
+        const tmember_t *mm = &t->m[order[k]];
+        if (!mm->om)
+            continue;
+        jw_lit(w, first ? "\n" : ",\n");
+        first = false;
+        jw_char(w, '"');
+        jw_lit(w, t->opts.collection);
+        jw_char(w, '/');
+        jw_t idw = {0};
+        jw_str(&idw, mm->loyalty_id);
+        jw_raw(w, idw.buf + 1, idw.len - 1); /* the escaped id already ends with the closing quote */
+        jw_free(&idw);
+        jw_char(w, ':');
+        write_ometria_contact(t, w, mm->om, false);
+        if (w->len > (1 << 20))
+            jw_flush_to(w, fo);
+    }
+    jw_lit(w, "},\n\"events\":{");
+    for (size_t i = 0; i < t->nev; i++) {
+        jw_lit(w, i ? ",\n" : "\n");
+        jw_str(w, t->ev[i].id);
+        jw_lit(w, ":{\"record\":");
+        write_ometria_event(w, &t->ev[i]);
+        jw_char(w, '}');
+        if (w->len > (1 << 20))
+            jw_flush_to(w, fo);
+    }
+    jw_lit(w, "},\n\"segments\":{");
+    write_memberships(t, fo, order, false);
+    jw_lit(w, "}}\n");
+    jw_flush_to(w, fo);
+
+    /* infobip.json */
+    jw_lit(w, "{\"persons\":{");
+    first = true;
+    for (size_t k = 0; k < t->nm; k++) {
+        const tmember_t *mm = &t->m[order[k]];
+        if (!mm->ib)
+            continue;
+        jw_lit(w, first ? "\n" : ",\n");
+        first = false;
+        jw_str(w, mm->loyalty_id);
+        jw_char(w, ':');
+        write_infobip_person(t, w, mm->ib);
+        if (w->len > (1 << 20))
+            jw_flush_to(w, fi);
+    }
+    jw_lit(w, "},\n\"tags\":{");
+    write_memberships(t, fi, order, true);
+    jw_lit(w, "},\n\"events\":{");
+    for (size_t i = 0; i < t->nev; i++) {
+        jw_lit(w, i ? ",\n" : "\n");
+        jw_str(w, t->ev[i].id);
+        jw_lit(w, ":{\"event\":");
+        write_infobip_event(w, &t->ev[i]);
+        jw_char(w, '}');
+        if (w->len > (1 << 20))
+            jw_flush_to(w, fi);
+    }
+    jw_lit(w, "}}\n");
+    jw_flush_to(w, fi);
+    if (ferror(fe) || ferror(fo) || ferror(fi) || ferror(t->dlq)) {
+        snprintf(msg, msglen, "write error in %s", t->dir);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fe && fclose(fe) != 0)
+        rc = -1;
+    if (fo && fclose(fo) != 0)
+        rc = -1;
+    if (fi && fclose(fi) != 0)
+        rc = -1;
+    free(order);
+    return rc;
+}

@@ -3,3 +3,4 @@ libsluice_la_SOURCES += lib/ctx.h
 sluice_SOURCES += cli/main.c
 libsluice_la_SOURCES += lib/batch.h lib/batch.c lib/wire.c lib/store.h lib/store.c \
 	lib/kv.h lib/kv.c lib/sdk_state.c
+sluice_SOURCES += cli/commands_state.h cli/cmd_dlq.c

@@ -1,0 +1,9 @@
+/* commands_state.h: the `sluice dlq` command (cmd_dlq.c). */
+#ifndef SLUICE_COMMANDS_STATE_H
+#define SLUICE_COMMANDS_STATE_H
+
+/* `sluice dlq list|show|replay|purge PIPELINE_FILE [...]`; argv[0] is
+ * "dlq". Returns the process exit status: 0, 64 usage, 66 no such entry,
+ * 74 state store unreadable, 78 config error. */
+int sluice_cmd_dlq(int argc, char **argv);
+#endif

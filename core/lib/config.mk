@@ -1,2 +1,4 @@
 # core/lib/config.mk: plugin loader, pipeline definitions, option validation.
-libsluice_la_SOURCES += lib/registry.h lib/pipeline.h
+libsluice_la_SOURCES += lib/registry.h lib/pipeline.h \
+	lib/registry.c lib/config.c lib/config_check.h \
+	lib/options.h lib/options.c lib/interp.h lib/interp.c

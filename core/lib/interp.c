@@ -1,0 +1,216 @@
+/* interp.c: ${VAR} / ${VAR:-default} / $$ expansion and @file: values for
+ * configuration strings (see docs/configuration.md, "Interpolation"). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp.h"
+
+#define FILE_PREFIX "@file:"
+#define MAX_FILE_VALUE (1024 * 1024)
+
+/* A growing string. */
+typedef struct text_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} text_buf;
+
+/* Append len bytes. Returns 0 or -1 (out of memory). */
+static int buf_append(text_buf *buf, const char *bytes, size_t len)
+{
+    if (buf->len + len + 1 > buf->cap) {
+        size_t cap = buf->cap ? buf->cap : 64;
+        char *grown;
+        while (cap < buf->len + len + 1)
+            cap *= 2;
+        grown = realloc(buf->data, cap);
+        if (!grown)
+            return -1;
+        buf->data = grown;
+        buf->cap = cap;
+    }
+    memcpy(buf->data + buf->len, bytes, len);
+    buf->len += len;
+    buf->data[buf->len] = '\0';
+    return 0;
+}
+
+/* 1 if name[0..len) is a valid environment variable name. */
+static int var_name_valid(const char *name, size_t len)
+{
+    if (len == 0 || (name[0] >= '0' && name[0] <= '9'))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Expand ${...} and $$ in `raw`. New string or NULL with errbuf set. */
+static char *expand_vars(const char *raw, char *errbuf, size_t errlen)
+{
+    text_buf buf = {NULL, 0, 0};
+    const char *p = raw;
+
+    if (buf_append(&buf, "", 0) != 0)
+        goto oom;
+    while (*p) {
+        const char *dollar = strchr(p, '$');
+        if (!dollar) {
+            if (buf_append(&buf, p, strlen(p)) != 0)
+                goto oom;
+            break;
+        }
+        if (buf_append(&buf, p, (size_t)(dollar - p)) != 0)
+            goto oom;
+        if (dollar[1] == '$') {
+            if (buf_append(&buf, "$", 1) != 0)
+                goto oom;
+            p = dollar + 2;
+        } else if (dollar[1] == '{') {
+            const char *start = dollar + 2;
+            const char *close = strchr(start, '}');
+            const char *fallback = NULL;
+            size_t name_len;
+            char name[256];
+            const char *value;
+
+            if (!close) {
+                snprintf(errbuf, errlen, "unterminated '${' in \"%s\"", raw);
+                goto fail;
+            }
+            name_len = (size_t)(close - start);
+            for (const char *q = start; q + 1 < close; q++) {
+                if (q[0] == ':' && q[1] == '-') {
+                    fallback = q + 2;
+                    name_len = (size_t)(q - start);
+                    break;
+                }
+            }
+            if (!var_name_valid(start, name_len) || name_len >= sizeof(name)) {
+                snprintf(errbuf, errlen, "invalid variable name '%.*s' in \"%s\"",
+                         (int)name_len, start, raw);
+                goto fail;
+            }
+            memcpy(name, start, name_len);
+            name[name_len] = '\0';
+            value = getenv(name);
+            if (fallback) {
+                /* ${VAR:-default}: as in sh, unset or empty takes the default. */
+                if (!value || !*value) {
+                    if (buf_append(&buf, fallback, (size_t)(close - fallback)) != 0)
+                        goto oom;
+                    value = NULL;
+                }
+            } else if (!value) {
+                snprintf(errbuf, errlen, "environment variable '%s' is not set", name);
+                goto fail;
+            }
+            if (value && buf_append(&buf, value, strlen(value)) != 0)
+                goto oom;
+            p = close + 1;
+        } else {
+            /* A lone '$' is literal. */
+            if (buf_append(&buf, "$", 1) != 0)
+                goto oom;
+            p = dollar + 1;
+        }
+    }
+    return buf.data;
+oom:
+    snprintf(errbuf, errlen, "out of memory");
+fail:
+    free(buf.data);
+    return NULL;
+}
+
+/* Read the whole file at `path` minus one trailing newline. New string or
+ * NULL with errbuf set. */
+static char *read_value_file(const char *path, char *errbuf, size_t errlen)
+{
+    text_buf buf = {NULL, 0, 0};
+    FILE *file = fopen(path, "rb");
+    char chunk[4096];
+    size_t got;
+    char *result = NULL;
+
+    if (!file) {
+        snprintf(errbuf, errlen, "cannot read @file:%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (buf_append(&buf, "", 0) != 0)
+        goto oom;
+    while ((got = fread(chunk, 1, sizeof(chunk), file)) > 0) {
+        if (buf.len + got > MAX_FILE_VALUE) {
+            snprintf(errbuf, errlen, "@file:%s is larger than %d bytes", path, MAX_FILE_VALUE);
+            goto out;
+        }
+        if (buf_append(&buf, chunk, got) != 0)
+            goto oom;
+    }
+    if (ferror(file)) {
+        snprintf(errbuf, errlen, "cannot read @file:%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (strlen(buf.data) != buf.len) {
+        snprintf(errbuf, errlen, "@file:%s contains a NUL byte", path);
+        goto out;
+    }
+    if (buf.len > 0 && buf.data[buf.len - 1] == '\n') {
+        buf.data[--buf.len] = '\0';
+        if (buf.len > 0 && buf.data[buf.len - 1] == '\r')
+            buf.data[--buf.len] = '\0';
+    }
+    result = buf.data;
+    buf.data = NULL;
+    goto out;
+oom:
+    snprintf(errbuf, errlen, "out of memory");
+out:
+    if (file)
+        fclose(file);
+    free(buf.data);
+    return result;
+}
+
+char *sluice_interpolate(const char *raw, const char *base_dir, int *from_file,
+                         char *errbuf, size_t errlen)
+{
+    char *expanded = NULL;
+    char *result = NULL;
+    char path[4096];
+
+    *from_file = 0;
+    if (strncmp(raw, FILE_PREFIX, strlen(FILE_PREFIX)) != 0)
+        return expand_vars(raw, errbuf, errlen);
+    expanded = expand_vars(raw + strlen(FILE_PREFIX), errbuf, errlen);
+    if (!expanded)
+        goto out;
+    if (!*expanded) {
+        snprintf(errbuf, errlen, "@file: needs a path");
+        goto out;
+    }
+    if (expanded[0] == '/' || !base_dir) {
+        if ((size_t)snprintf(path, sizeof(path), "%s", expanded) >= sizeof(path))
+            goto too_long;
+    } else if ((size_t)snprintf(path, sizeof(path), "%s/%s", base_dir, expanded) >=
+               sizeof(path)) {
+        goto too_long;
+    }
+    result = read_value_file(path, errbuf, errlen);
+    if (result)
+        *from_file = 1;
+    goto out;
+too_long:
+    snprintf(errbuf, errlen, "@file: path too long");
+out:
+    free(expanded);
+    return result;
+}

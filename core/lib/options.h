@@ -1,0 +1,42 @@
+/* options.h: helpers shared by the plugin loader and the pipeline reader
+ * for plugin option tables: stage-common (reserved) keys, type names,
+ * textual defaults converted to typed JSON, table validation. */
+#ifndef SLUICE_OPTIONS_H
+#define SLUICE_OPTIONS_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "sluice/plugin.h"
+
+/* A stage key handled by the core for every stage (sluice_stage_common). */
+typedef struct sluice_common_key {
+    const char *name;
+    const char *type;     /* "string", "int", "double", "bool" */
+    const char *fallback; /* default shown by `sluice plugins NAME` */
+    const char *help;
+} sluice_common_key;
+
+/* The stage-common keys, terminated by a row with name NULL. Static data. */
+const sluice_common_key *sluice_common_keys(void);
+
+/* 1 if `key` is a stage-common key (name, plugin, group, ...), else 0. */
+int sluice_option_is_reserved(const char *key);
+
+/* "string", "int", "bool", "double", "list", "group", or NULL if invalid. */
+const char *sluice_opt_type_name(sluice_opt_type type);
+
+/* Convert an option's textual default to JSON of the declared type:
+ * STRING as is; INT by strtoll (whole text); DOUBLE by strtod; BOOL from
+ * true/false/yes/no/on/off/1/0; LIST and GROUP as JSON text ("[]", "{}").
+ * Returns a new reference, or NULL with a short reason in errbuf. */
+json_t *sluice_option_default_json(const sluice_option *opt, char *errbuf, size_t errlen);
+
+/* Check a plugin's option table: every row has a name made of
+ * [A-Za-z0-9_], a valid type, no duplicate names, no reserved stage key,
+ * and a default convertible to its type. Returns 0, or -1 with the reason
+ * (naming the option) in errbuf. A NULL table is valid (no options). */
+int sluice_options_check_table(const sluice_option *options, char *errbuf, size_t errlen);
+
+/* The option row named `key`, or NULL. Borrowed from the table. */
+const sluice_option *sluice_options_find(const sluice_option *options, const char *key);
+#endif

@@ -1,0 +1,56 @@
+/* ometria.h: internals of the ometria-sink plugin shared between the record
+ * planning/answer parsing (ometria_plan.c, pure functions, unit-tested) and
+ * the plugin glue that talks HTTP (ometria_sink.c). */
+#ifndef SLUICE_OMETRIA_H
+#define SLUICE_OMETRIA_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "sluice/plugin.h"
+
+/* Ometria's documented limits. */
+#define OM_MAX_RECORDS_PER_REQUEST 100
+#define OM_MAX_RECORD_BYTES 61440 /* 60 KB */
+
+/* Record kinds the sink sends; one kind per request. */
+typedef enum om_type {
+    OM_TYPE_CONTACT = 0,
+    OM_TYPE_EVENT = 1,
+    OM_TYPE_COUNT = 2
+} om_type;
+
+/* "contacts"/"events", for log lines. */
+const char *om_type_plural(om_type type);
+
+/* Check that `record` is an Ometria contact or custom_event and complete it
+ * in place (sets "@collection" = collection on contacts lacking it). Its
+ * compact JSON must be at most max_bytes. Returns 0 and sets *type, or -1
+ * with the reason written to reason[reason_len] (e.g. "record too large:
+ * 70000 bytes > 61440", "unsupported record: ..."). */
+int om_prepare_record(json_t *record, const char *collection, size_t max_bytes,
+                      om_type *type, char *reason, size_t reason_len);
+
+/* The request body for records[0..count): a compact JSON array. Returns a
+ * malloc'd string (caller frees) and its length in *len, or NULL on
+ * allocation failure. Records are borrowed. */
+char *om_body(json_t *const *records, size_t count, size_t *len);
+
+/* Parse a 2xx answer of POST /v2/push:
+ * {"status":"OK","accepted":N,"rejected":M}. Returns 0 and sets *accepted,
+ * *rejected (0 when absent), or -1 when the body is not such an object. */
+int om_parse_push_result(const char *body, long *accepted, long *rejected);
+
+/* The message explaining why `record` was refused, from a GET
+ * /v2/push/_errors answer (`errors`: array, oldest first, of
+ * {"error_message","error_path"[,"record_id"]}; borrowed). Newest first, it
+ * takes the error naming the record's id when the answer carries ids, else
+ * the newest whose error_path ends with a field the record has. Returns a
+ * new string "MESSAGE (PATH)" (caller frees) or NULL when none matches. */
+char *om_match_error(const json_t *errors, const json_t *record);
+
+/* A short human message from an error answer body (JSON "message",
+ * "error", "detail" or "error_message", else the text itself), at most
+ * out_len - 1 bytes, with every occurrence of `secret` (may be NULL)
+ * replaced by ********. Returns out. */
+char *om_error_text(const char *body, const char *secret, char *out, size_t out_len);
+#endif

@@ -1,0 +1,404 @@
+/* ometria_sink.c: the ometria-sink plugin: Ometria-shaped contacts and
+ * custom events (from field-mapper's ometria mapping) pushed to Ometria's
+ * Data API, POST {base_url}/v2/push, one @type and at most 100 records per
+ * request. Records Ometria refuses are isolated by bisection and
+ * dead-lettered with Ometria's reason; the rest are delivered. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ometria.h"
+
+/* A chunk of n records halves at most log2(100) + 1 times. */
+#define OM_MAX_BISECT_DEPTH 8
+#define OM_DEFAULT_RATE 4.0
+#define OM_ERRORS_MAX_ATTEMPTS 3
+
+static const sluice_option ometria_options[] = {
+    {"base_url", SLUICE_OPT_STRING, NULL, 1, 0,
+     "Ometria API base URL, e.g. https://api.ometria.com (${OMETRIA_BASE_URL})"},
+    {"api_key", SLUICE_OPT_STRING, NULL, 1, 1, "Ometria API key, sent as X-Ometria-Auth"},
+    {"collection", SLUICE_OPT_STRING, "annex_loyalty", 0, 0,
+     "@collection set on contacts that lack one"},
+    {"max_records_per_request", SLUICE_OPT_INT, "100", 0, 0,
+     "records per push request (1..100, Ometria's limit is 100)"},
+    {"max_record_bytes", SLUICE_OPT_INT, "61440", 0, 0,
+     "largest record in compact JSON (1..61440); larger ones are dead-lettered before sending"},
+    SLUICE_OPTION_END};
+
+typedef struct ometria_sink {
+    char *push_url;    /* {base}/v2/push */
+    char *errors_url;  /* {base}/v2/push/_errors */
+    char *api_key;
+    char *collection;
+    size_t max_records;
+    size_t max_record_bytes;
+} ometria_sink;
+
+/* What happened to one chunk, for the write() summary. */
+typedef struct push_tally {
+    size_t sent;
+    size_t rejected;
+    size_t retry;
+    size_t requests;
+} push_tally;
+
+/* Read an integer option (jansson integer or decimal string) into *out.
+ * Returns 0, or -1 when present but not an integer. */
+static int option_int(const json_t *config, const char *name, long long fallback,
+                      long long *out)
+{
+    const json_t *value = json_object_get(config, name);
+    const char *text;
+    char *end = NULL;
+
+    *out = fallback;
+    if (!value || json_is_null(value))
+        return 0;
+    if (json_is_integer(value)) {
+        *out = json_integer_value(value);
+        return 0;
+    }
+    text = json_string_value(value);
+    if (!text)
+        return -1;
+    errno = 0;
+    *out = strtoll(text, &end, 10);
+    return errno == 0 && end != text && *end == '\0' ? 0 : -1;
+}
+
+/* malloc'd "{base}{suffix}" without a doubled slash, or NULL. */
+static char *join_url(const char *base, const char *suffix)
+{
+    size_t base_len = strlen(base);
+    size_t len;
+    char *url;
+
+    while (base_len > 0 && base[base_len - 1] == '/')
+        base_len--;
+    len = base_len + strlen(suffix) + 1;
+    url = malloc(len);
+    if (url)
+        snprintf(url, len, "%.*s%s", (int)base_len, base, suffix);
+    return url;
+}
+
+static void ometria_fini(sluice_ctx *ctx, void *state)
+{
+    ometria_sink *sink = state;
+
+    (void)ctx;
+    if (!sink)
+        return;
+    free(sink->push_url);
+    free(sink->errors_url);
+    free(sink->api_key);
+    free(sink->collection);
+    free(sink);
+}
+
+static sluice_status ometria_init(sluice_ctx *ctx, const json_t *config, void **state)
+{
+    ometria_sink *sink = calloc(1, sizeof(*sink));
+    const char *base_url = json_string_value(json_object_get(config, "base_url"));
+    const char *api_key = json_string_value(json_object_get(config, "api_key"));
+    const char *collection = json_string_value(json_object_get(config, "collection"));
+    long long max_records, max_bytes;
+    sluice_status result = SLUICE_FATAL;
+
+    *state = NULL;
+    if (!sink) {
+        sluice_fail(ctx, "out of memory");
+        goto out;
+    }
+    if (!base_url || !*base_url ||
+        (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0)) {
+        sluice_fail(ctx, "option base_url: expected an http(s) URL such as "
+                         "https://api.ometria.com, got \"%s\"", base_url ? base_url : "");
+        goto out;
+    }
+    if (!api_key || !*api_key) {
+        sluice_fail(ctx, "option api_key: empty (set it, e.g. api_key = \"${OMETRIA_API_KEY}\")");
+        goto out;
+    }
+    if (option_int(config, "max_records_per_request", OM_MAX_RECORDS_PER_REQUEST,
+                   &max_records) != 0 ||
+        max_records < 1 || max_records > OM_MAX_RECORDS_PER_REQUEST) {
+        sluice_fail(ctx, "option max_records_per_request: must be 1..%d",
+                    OM_MAX_RECORDS_PER_REQUEST);
+        goto out;
+    }
+    if (option_int(config, "max_record_bytes", OM_MAX_RECORD_BYTES, &max_bytes) != 0 ||
+        max_bytes < 1 || max_bytes > OM_MAX_RECORD_BYTES) {
+        sluice_fail(ctx, "option max_record_bytes: must be 1..%d", OM_MAX_RECORD_BYTES);
+        goto out;
+    }
+    sink->push_url = join_url(base_url, "/v2/push");
+    sink->errors_url = join_url(base_url, "/v2/push/_errors");
+    sink->api_key = strdup(api_key);
+    sink->collection = strdup(collection && *collection ? collection : "annex_loyalty");
+    if (!sink->push_url || !sink->errors_url || !sink->api_key || !sink->collection) {
+        sluice_fail(ctx, "out of memory");
+        goto out;
+    }
+    sink->max_records = (size_t)max_records;
+    sink->max_record_bytes = (size_t)max_bytes;
+    /* Ometria's documented push limit; the stage's rate_limit wins. */
+    sluice_http_throttle(ctx, "default", OM_DEFAULT_RATE, OM_DEFAULT_RATE);
+    *state = sink;
+    sink = NULL;
+    result = SLUICE_OK;
+out:
+    ometria_fini(ctx, sink);
+    return result;
+}
+
+/* The recent validation errors (new reference), or NULL when they cannot
+ * be read (the caller then uses a generic reason). */
+static json_t *fetch_errors(sluice_ctx *ctx, ometria_sink *sink)
+{
+    sluice_http_header headers[] = {{"X-Ometria-Auth", sink->api_key},
+                                    {"Accept", "application/json"}};
+    sluice_http_request req = {.method = "GET", .url = sink->errors_url,
+                               .headers = headers, .header_count = 2,
+                               .max_attempts = OM_ERRORS_MAX_ATTEMPTS};
+    sluice_http_response resp;
+    json_t *errors = NULL;
+
+    if (sluice_http(ctx, &req, &resp) == SLUICE_HTTP_SUCCESS)
+        errors = json_loads(resp.body, 0, NULL);
+    if (errors && !json_is_array(errors)) {
+        json_decref(errors);
+        errors = NULL;
+    }
+    if (!errors)
+        sluice_log(ctx, SLUICE_LOG_WARN, "GET %s: HTTP %ld, no error details for rejected records",
+                   sink->errors_url, resp.status);
+    sluice_http_response_clear(&resp);
+    return errors;
+}
+
+/* Dead-letter every record of a chunk that Ometria refused, each with the
+ * matching /_errors entry when one is found. */
+static void reject_chunk(sluice_ctx *ctx, ometria_sink *sink, sluice_batch *batch,
+                         const size_t *idx, size_t n, push_tally *tally)
+{
+    json_t *errors = fetch_errors(ctx, sink);
+
+    for (size_t i = 0; i < n; i++) {
+        char reason[512];
+        char *matched = om_match_error(errors, sluice_batch_get(batch, idx[i]));
+
+        if (matched)
+            snprintf(reason, sizeof(reason), "rejected by Ometria: %s", matched);
+        else
+            snprintf(reason, sizeof(reason), "rejected by Ometria");
+        free(matched);
+        sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_REJECTED, reason);
+        tally->rejected++;
+    }
+    sluice_metric_add(ctx, "records_rejected", (double)n);
+    json_decref(errors);
+}
+
+/* Mark a chunk for another write() call, passing on Retry-After. */
+static void retry_chunk(sluice_ctx *ctx, sluice_batch *batch, const size_t *idx, size_t n,
+                        const sluice_http_response *resp, push_tally *tally)
+{
+    char *retry_after = sluice_http_header_get(resp, "Retry-After");
+    char reason[320];
+
+    if (retry_after) {
+        char *end = NULL;
+        double seconds = strtod(retry_after, &end);
+        if (end != retry_after && *end == '\0' && seconds > 0)
+            sluice_retry_after(ctx, seconds);
+        free(retry_after);
+    }
+    if (resp->status == 0)
+        snprintf(reason, sizeof(reason), "Ometria unreachable: %s", resp->error);
+    else
+        snprintf(reason, sizeof(reason), "Ometria answered HTTP %ld", resp->status);
+    for (size_t i = 0; i < n; i++)
+        sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_RETRY, reason);
+    tally->retry += n;
+}
+
+/* Push records idx[0..n) (all of `type`) and set their outcomes; halves
+ * the chunk while Ometria refuses some of it. Returns SLUICE_OK, or
+ * SLUICE_FATAL (after sluice_fail) on bad credentials or a wrong URL. */
+static sluice_status push_chunk(sluice_ctx *ctx, ometria_sink *sink, sluice_batch *batch,
+                                om_type type, const size_t *idx, size_t n, int depth,
+                                push_tally *tally)
+{
+    json_t *records[OM_MAX_RECORDS_PER_REQUEST];
+    sluice_http_header headers[] = {{"X-Ometria-Auth", sink->api_key},
+                                    {"Content-Type", "application/json"},
+                                    {"Accept", "application/json"}};
+    sluice_http_request req = {.method = "POST", .url = sink->push_url,
+                               .headers = headers, .header_count = 3};
+    sluice_http_response resp;
+    sluice_http_class cls;
+    sluice_status result = SLUICE_OK;
+    long accepted = 0, rejected = 0;
+    char text[320];
+    char *body;
+    size_t body_len = 0;
+    int bisect = 0;
+
+    memset(&resp, 0, sizeof(resp));
+    for (size_t i = 0; i < n; i++)
+        records[i] = sluice_batch_get(batch, idx[i]);
+    body = om_body(records, n, &body_len);
+    if (!body) {
+        sluice_fail(ctx, "out of memory building a request of %zu records", n);
+        return SLUICE_FATAL;
+    }
+    req.body = body;
+    req.body_len = body_len;
+    cls = sluice_http(ctx, &req, &resp);
+    tally->requests++;
+
+    switch (cls) {
+    case SLUICE_HTTP_SUCCESS:
+        if (om_parse_push_result(resp.body, &accepted, &rejected) != 0) {
+            /* 2xx means received and authenticated; count it delivered. */
+            sluice_log(ctx, SLUICE_LOG_WARN,
+                       "POST %s: HTTP %ld with an unexpected body; %zu %s counted delivered",
+                       sink->push_url, resp.status, n, om_type_plural(type));
+            rejected = 0;
+        }
+        if (rejected == 0) {
+            for (size_t i = 0; i < n; i++)
+                sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_DONE, NULL);
+            tally->sent += n;
+            sluice_metric_add(ctx, type == OM_TYPE_CONTACT ? "contacts_sent" : "events_sent",
+                              (double)n);
+        } else if ((size_t)rejected >= n || n == 1 || depth >= OM_MAX_BISECT_DEPTH) {
+            /* Nothing of it was accepted (or it cannot be split): each record
+             * is refused on its own merits, no need to re-send. */
+            reject_chunk(ctx, sink, batch, idx, n, tally);
+        } else {
+            bisect = 1;
+        }
+        break;
+    case SLUICE_HTTP_AUTH:
+        sluice_fail(ctx, "API key rejected by Ometria (HTTP %ld): %s", resp.status,
+                    om_error_text(resp.body, sink->api_key, text, sizeof(text)));
+        result = SLUICE_FATAL;
+        break;
+    case SLUICE_HTTP_REJECTED:
+        if (resp.status == 404 || resp.status == 405) {
+            sluice_fail(ctx, "POST %s: HTTP %ld: is base_url right?", sink->push_url,
+                        resp.status);
+            result = SLUICE_FATAL;
+        } else if (n > 1 && depth < OM_MAX_BISECT_DEPTH) {
+            /* 400/413 on a multi-record request: find the culprits. */
+            bisect = 1;
+        } else {
+            char reason[400];
+            snprintf(reason, sizeof(reason), "rejected by Ometria (HTTP %ld): %s", resp.status,
+                     om_error_text(resp.body, sink->api_key, text, sizeof(text)));
+            for (size_t i = 0; i < n; i++)
+                sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_REJECTED, reason);
+            tally->rejected += n;
+            sluice_metric_add(ctx, "records_rejected", (double)n);
+        }
+        break;
+    case SLUICE_HTTP_RETRYABLE:
+    default:
+        retry_chunk(ctx, batch, idx, n, &resp, tally);
+        break;
+    }
+    free(body);
+    sluice_http_response_clear(&resp);
+
+    if (bisect) {
+        size_t half = n / 2;
+        sluice_log(ctx, SLUICE_LOG_DEBUG, "Ometria refused %ld of %zu %s: splitting %zu + %zu",
+                   rejected, n, om_type_plural(type), half, n - half);
+        result = push_chunk(ctx, sink, batch, type, idx, half, depth + 1, tally);
+        if (result == SLUICE_OK)
+            result = push_chunk(ctx, sink, batch, type, idx + half, n - half, depth + 1,
+                                tally);
+    }
+    return result;
+}
+
+static sluice_status ometria_write(sluice_ctx *ctx, void *state, sluice_batch *batch)
+{
+    ometria_sink *sink = state;
+    size_t count = sluice_batch_count(batch);
+    size_t *plan[OM_TYPE_COUNT] = {NULL, NULL};
+    size_t planned[OM_TYPE_COUNT] = {0, 0};
+    push_tally tally = {0, 0, 0, 0};
+    size_t rejected_before = 0;
+    sluice_status result = SLUICE_OK;
+
+    for (int t = 0; t < OM_TYPE_COUNT; t++) {
+        plan[t] = malloc((count ? count : 1) * sizeof(size_t));
+        if (!plan[t]) {
+            sluice_fail(ctx, "out of memory planning a batch of %zu records", count);
+            result = SLUICE_FATAL;
+            goto out;
+        }
+    }
+    /* Check every record first; those Ometria would refuse as a whole
+     * request (too large, wrong shape) never reach it. */
+    for (size_t i = 0; i < count; i++) {
+        sluice_outcome outcome = sluice_batch_outcome(batch, i);
+        json_t *record;
+        om_type type;
+        char reason[256];
+
+        if (outcome != SLUICE_RECORD_PENDING && outcome != SLUICE_RECORD_RETRY)
+            continue;
+        record = sluice_batch_get(batch, i);
+        if (!record)
+            continue;
+        if (om_prepare_record(record, sink->collection, sink->max_record_bytes, &type,
+                              reason, sizeof(reason)) != 0) {
+            sluice_batch_set_outcome(batch, i, SLUICE_RECORD_REJECTED, reason);
+            sluice_metric_add(ctx, "records_rejected", 1);
+            rejected_before++;
+            continue;
+        }
+        plan[type][planned[type]++] = i;
+    }
+    /* Contacts first: events may name contacts by email. */
+    for (int t = 0; t < OM_TYPE_COUNT && result == SLUICE_OK; t++) {
+        for (size_t start = 0; start < planned[t] && result == SLUICE_OK;
+             start += sink->max_records) {
+            size_t n = planned[t] - start;
+            if (n > sink->max_records)
+                n = sink->max_records;
+            result = push_chunk(ctx, sink, batch, (om_type)t, plan[t] + start, n, 0, &tally);
+        }
+    }
+    if (result == SLUICE_OK)
+        sluice_log(ctx, tally.rejected || rejected_before || tally.retry ? SLUICE_LOG_INFO
+                                                                        : SLUICE_LOG_DEBUG,
+                   "batch %llu: %zu delivered, %zu rejected by Ometria, %zu refused before "
+                   "sending, %zu to retry (%zu requests)",
+                   (unsigned long long)sluice_batch_id(batch), tally.sent, tally.rejected,
+                   rejected_before, tally.retry, tally.requests);
+out:
+    free(plan[OM_TYPE_CONTACT]);
+    free(plan[OM_TYPE_EVENT]);
+    return result;
+}
+
+SLUICE_PLUGIN_DEFINE = {
+    SLUICE_PLUGIN_HEADER,
+    .name = "ometria-sink",
+    .role = SLUICE_ROLE_SINK,
+    .version = PACKAGE_VERSION,
+    .description = "loyalty contacts and custom events to Ometria's Data API (/v2/push)",
+    .options = ometria_options,
+    .init = ometria_init,
+    .fini = ometria_fini,
+    .write = ometria_write,
+};

@@ -1,0 +1,293 @@
+/* annexcloud_source.c: the annexcloud-source plugin: loyalty members and
+ * events out of Annex Cloud as canonical records (docs/loyalty-schema.md),
+ * from the REST API (full/periodic sync), webhooks and Data Feed files.
+ * This file is the plugin glue: options, mode dispatch, checkpoints and
+ * change detection; each mode lives in ac_mode_<name>.c. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ac_convert.h"
+#include "ac_source.h"
+
+#define HASH_STATE_PREFIX "hash/"
+
+static const sluice_option ac_options[] = {
+    {"mode", SLUICE_OPT_STRING, "api", 0, 0,
+     "api, webhook, feed, or a comma-separated combination such as \"api,webhook\""},
+    {"base_url", SLUICE_OPT_STRING, NULL, 0, 0,
+     "Annex Cloud API base, e.g. https://s15.socialannex.net/api/3.0 (${ANNEXCLOUD_BASE_URL}); api mode and webhook enrichment"},
+    {"site_id", SLUICE_OPT_STRING, NULL, 0, 0, "Annex Cloud site id (${ANNEXCLOUD_SITE_ID})"},
+    {"secret", SLUICE_OPT_STRING, NULL, 0, 1, "API shared secret for the request JWTs (${ANNEXCLOUD_SECRET})"},
+    {"jwt_sub", SLUICE_OPT_STRING, "sluice", 0, 0, "JWT sub claim (site name or client id)"},
+    {"jwt_ttl_s", SLUICE_OPT_INT, "300", 0, 0, "lifetime of each request JWT, seconds"},
+    {"since", SLUICE_OPT_STRING, "2000-01-01T00:00:00Z", 0, 0,
+     "api: earliest opt-in time to enumerate members from"},
+    {"concurrency", SLUICE_OPT_INT, "4", 0, 0, "api: members fetched in parallel (1..32)"},
+    {"interval_s", SLUICE_OPT_INT, "0", 0, 0,
+     "api: seconds between full syncs when running continuously (0: one sync, then idle)"},
+    {"fetch_activity", SLUICE_OPT_BOOL, "true", 0, 0,
+     "api: read the activity ledger for first/last activity and purchase dates"},
+    {"fetch_segments", SLUICE_OPT_BOOL, "true", 0, 0, "api: read segment membership"},
+    {"emit_unchanged", SLUICE_OPT_BOOL, "false", 0, 0,
+     "emit members whose data did not change since the last acknowledged emission"},
+    {"listen", SLUICE_OPT_STRING, "127.0.0.1:8088", 0, 0, "webhook: address:port to listen on"},
+    {"webhook_secret", SLUICE_OPT_STRING, NULL, 0, 1,
+     "webhook: shared secret of the HMAC-SHA256 signature header"},
+    {"signature_header", SLUICE_OPT_STRING, "X-AnnexCloud-Signature", 0, 0,
+     "webhook: header carrying sha256=<hex HMAC of the body>"},
+    {"basic_auth", SLUICE_OPT_STRING, NULL, 0, 1, "webhook: user:password required as HTTP basic auth"},
+    {"max_body", SLUICE_OPT_INT, "1048576", 0, 0, "webhook: largest accepted body, bytes (413 beyond)"},
+    {"idle_ms", SLUICE_OPT_INT, "2000", 0, 0,
+     "webhook with --once: end when the spool is drained and nothing arrived for this long"},
+    {"tls_cert", SLUICE_OPT_STRING, NULL, 0, 0, "webhook: PEM certificate file (HTTPS)"},
+    {"tls_key", SLUICE_OPT_STRING, NULL, 0, 0, "webhook: PEM private key file (HTTPS)"},
+    {"enrich", SLUICE_OPT_BOOL, "true", 0, 0,
+     "webhook: fetch the member through the API when the payload lacks fields"},
+    {"feed_dir", SLUICE_OPT_STRING, NULL, 0, 0, "feed: directory of Data Feed export files"},
+    {"feed_pattern", SLUICE_OPT_STRING, "*.csv", 0, 0, "feed: file name pattern (fnmatch)"},
+    {"columns", SLUICE_OPT_GROUP, NULL, 0, 0,
+     "feed: canonical field = \"CSV header\" overrides of the default column map"},
+    SLUICE_OPTION_END};
+
+const char *ac_opt_string(const ac_source *src, const char *name)
+{
+    return json_string_value(json_object_get(src->config, name));
+}
+
+json_int_t ac_opt_int(const ac_source *src, const char *name)
+{
+    return json_integer_value(json_object_get(src->config, name));
+}
+
+int ac_opt_bool(const ac_source *src, const char *name)
+{
+    return json_is_true(json_object_get(src->config, name));
+}
+
+int ac_emit_member(ac_source *src, sluice_batch *out, json_t *member)
+{
+    const char *id = json_string_value(json_object_get(member, "loyalty_id"));
+    char key[512], hash[65];
+    json_t *before, *now;
+    int same;
+
+    if (!id) {
+        sluice_batch_append(out, member);
+        return 1;
+    }
+    ac_member_hash(member, hash);
+    snprintf(key, sizeof(key), "%s%s", HASH_STATE_PREFIX, id);
+    before = sluice_state_get(src->ctx, key);
+    same = json_is_string(before) && strcmp(json_string_value(before), hash) == 0;
+    json_decref(before);
+    if (same && !src->emit_unchanged) {
+        json_decref(member);
+        return 0;
+    }
+    now = json_string(hash);
+    sluice_state_put(src->ctx, out, key, now);
+    json_decref(now);
+    sluice_batch_append(out, member);
+    return 1;
+}
+
+/* Parse the mode list into src->modes. */
+static int parse_modes(ac_source *src, const char *text)
+{
+    static const ac_mode_ops *const known[] = {&ac_mode_api, &ac_mode_webhook, &ac_mode_feed};
+    const char *p = text;
+
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p), i;
+        while (len > 0 && (*p == ' '))
+            p++, len--;
+        while (len > 0 && p[len - 1] == ' ')
+            len--;
+        for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+            if (strlen(known[i]->name) == len && strncmp(known[i]->name, p, len) == 0)
+                break;
+        }
+        if (i == sizeof(known) / sizeof(known[0])) {
+            sluice_fail(src->ctx, "mode '%.*s' is not one of api, webhook, feed", (int)len, p);
+            return -1;
+        }
+        for (size_t j = 0; j < src->mode_count; j++) {
+            if (src->modes[j] == known[i]) {
+                sluice_fail(src->ctx, "mode '%s' is listed twice", known[i]->name);
+                return -1;
+            }
+        }
+        src->modes[src->mode_count++] = known[i];
+        p = end ? end + 1 : NULL;
+    }
+    if (src->mode_count == 0) {
+        sluice_fail(src->ctx, "mode is empty: use api, webhook and/or feed");
+        return -1;
+    }
+    return 0;
+}
+
+/* Start every mode from its part of `checkpoint` (borrowed, may be NULL). */
+static sluice_status start_modes(ac_source *src, const json_t *checkpoint)
+{
+    json_decref(src->positions);
+    src->positions = checkpoint ? json_deep_copy(checkpoint) : json_object();
+    if (!src->positions)
+        return SLUICE_FATAL;
+    for (size_t i = 0; i < src->mode_count; i++) {
+        const json_t *part = json_object_get(checkpoint, src->modes[i]->name);
+        sluice_status status = src->modes[i]->start(src, part, &src->mode_state[i]);
+        src->mode_done[i] = 0;
+        if (status != SLUICE_OK)
+            return status;
+    }
+    return SLUICE_OK;
+}
+
+static void stop_modes(ac_source *src)
+{
+    for (size_t i = 0; i < src->mode_count; i++) {
+        if (src->mode_state[i])
+            src->modes[i]->stop(src, src->mode_state[i]);
+        src->mode_state[i] = NULL;
+    }
+}
+
+static void ac_fini(sluice_ctx *ctx, void *state)
+{
+    ac_source *src = state;
+
+    (void)ctx;
+    if (!src)
+        return;
+    stop_modes(src);
+    json_decref(src->positions);
+    free(src->client.base_url);
+    free(src->client.site_id);
+    free(src->client.secret);
+    free(src->client.sub);
+    free(src);
+}
+
+static sluice_status ac_init(sluice_ctx *ctx, const json_t *config, void **state)
+{
+    ac_source *src = calloc(1, sizeof(*src));
+    const char *base, *site, *secret;
+    json_t *checkpoint = NULL;
+    sluice_status status;
+    int needs_api = 0;
+
+    if (!src)
+        return SLUICE_FATAL;
+    *state = src;
+    src->ctx = ctx;
+    src->config = config;
+    src->emit_unchanged = ac_opt_bool(src, "emit_unchanged");
+    if (parse_modes(src, ac_opt_string(src, "mode")) != 0)
+        return SLUICE_FATAL;
+    for (size_t i = 0; i < src->mode_count; i++)
+        needs_api |= src->modes[i] == &ac_mode_api;
+    base = ac_opt_string(src, "base_url");
+    site = ac_opt_string(src, "site_id");
+    secret = ac_opt_string(src, "secret");
+    if (needs_api && (!base || !site || !secret || !*base || !*site || !*secret)) {
+        sluice_fail(ctx, "api mode needs base_url, site_id and secret");
+        return SLUICE_FATAL;
+    }
+    if (base) {
+        size_t len = strlen(base);
+        while (len > 0 && base[len - 1] == '/')
+            len--;
+        src->client.base_url = strndup(base, len);
+    }
+    src->client.ctx = ctx;
+    src->client.site_id = site ? strdup(site) : NULL;
+    src->client.secret = secret ? strdup(secret) : NULL;
+    src->client.sub = strdup(ac_opt_string(src, "jwt_sub") ? ac_opt_string(src, "jwt_sub") : "sluice");
+    src->client.jwt_ttl_s = (long)ac_opt_int(src, "jwt_ttl_s");
+    src->client.fetch_activity = ac_opt_bool(src, "fetch_activity");
+    if (src->client.jwt_ttl_s <= 0)
+        src->client.jwt_ttl_s = 300;
+
+    checkpoint = sluice_checkpoint_get(ctx);
+    status = start_modes(src, checkpoint);
+    json_decref(checkpoint);
+    return status;
+}
+
+static sluice_status ac_poll(sluice_ctx *ctx, void *state, sluice_batch *out)
+{
+    ac_source *src = state;
+    int all_done = 1, progressed = 0;
+
+    (void)ctx;
+    /* One mode per call, in turn, so a busy webhook does not starve a sync. */
+    for (size_t tried = 0; tried < src->mode_count; tried++) {
+        size_t i = src->next_mode;
+        json_t *position = NULL;
+        sluice_status status;
+
+        src->next_mode = (src->next_mode + 1) % src->mode_count;
+        if (src->mode_done[i] && sluice_run_once(src->ctx))
+            continue;
+        status = src->modes[i]->poll(src, src->mode_state[i], out, &position);
+        if (position) {
+            json_object_set_new(src->positions, src->modes[i]->name, position);
+            progressed = 1;
+        }
+        if (status == SLUICE_FATAL || status == SLUICE_RETRY)
+            return status;
+        if (status == SLUICE_EOF)
+            src->mode_done[i] = 1;
+        else
+            all_done = 0;
+        if (status == SLUICE_OK && (sluice_batch_count(out) > 0 || progressed))
+            break;
+    }
+    if (progressed)
+        sluice_batch_set_checkpoint(out, json_deep_copy(src->positions));
+    if (sluice_batch_count(out) > 0 || progressed)
+        return SLUICE_OK;
+    for (size_t i = 0; i < src->mode_count; i++)
+        all_done &= src->mode_done[i];
+    return all_done ? SLUICE_EOF : SLUICE_AGAIN;
+}
+
+static sluice_status ac_rewind(sluice_ctx *ctx, void *state, const json_t *checkpoint)
+{
+    ac_source *src = state;
+
+    (void)ctx;
+    stop_modes(src);
+    return start_modes(src, checkpoint);
+}
+
+static void ac_committed(sluice_ctx *ctx, void *state, const json_t *checkpoint)
+{
+    ac_source *src = state;
+
+    (void)ctx;
+    for (size_t i = 0; i < src->mode_count; i++) {
+        const json_t *part = json_object_get(checkpoint, src->modes[i]->name);
+        if (part && src->modes[i]->committed)
+            src->modes[i]->committed(src, src->mode_state[i], part);
+    }
+}
+
+SLUICE_PLUGIN_DEFINE = {
+    SLUICE_PLUGIN_HEADER,
+    .name = "annexcloud-source",
+    .role = SLUICE_ROLE_SOURCE,
+    .version = PACKAGE_VERSION,
+    .description = "loyalty members and events from Annex Cloud (API sync, webhooks, Data Feed files)",
+    .options = ac_options,
+    .init = ac_init,
+    .fini = ac_fini,
+    .poll = ac_poll,
+    .rewind = ac_rewind,
+    .committed = ac_committed,
+};

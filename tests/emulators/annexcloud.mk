@@ -14,3 +14,6 @@ emulators_annexcloud_jwt_LDADD = $(JANSSON_LIBS) $(CRYPTO_LIBS)
 emulators_annexcloud_webhook_sink_SOURCES = emulators/annexcloud_webhook_sink.c
 emulators_annexcloud_webhook_sink_CFLAGS = $(EMU_COMMON_CFLAGS)
 emulators_annexcloud_webhook_sink_LDADD = $(EMU_COMMON_LIBS)
+TESTS += emulators/test_annexcloud_emu.sh
+EXTRA_DIST += emulators/test_annexcloud_emu.sh emulators/data/annexcloud/program.json \
+	emulators/data/annexcloud/annex/members.jsonl emulators/data/annexcloud/annex/changes.jsonl

@@ -257,6 +257,8 @@ static void ledger_add_change_item(annex_model *model, member *m, const json_t *
             json_object_set_new(item, empty_keys[i], json_string(""));
     if (!json_object_get(item, "pointType"))
         json_object_set_new(item, "pointType", json_string("Standard"));
+    if (!json_object_get(item, "pointStatus"))
+        json_object_set_new(item, "pointStatus", json_string("Released"));
     ledger_insert(m->ledger, item);
 }
 

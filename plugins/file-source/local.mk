@@ -1,1 +1,9 @@
-# plugins/file-source/local.mk: build of the file-source plugin (filled in with its code).
+# plugins/file-source/local.mk: build of the file-source plugin (JSON lines in).
+if BUILD_PLUGIN_FILE_SOURCE
+pkglib_LTLIBRARIES += file-source.la
+endif
+file_source_la_SOURCES = file-source/file_source.c
+file_source_la_CPPFLAGS = $(PLUGIN_INCLUDES)
+file_source_la_CFLAGS = $(PLUGIN_WARN_FLAGS)
+file_source_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
+file_source_la_LIBADD = $(PLUGIN_LINK_LIBS)

@@ -1,0 +1,163 @@
+/* file_sink.c: the file-sink plugin: appends each record as one compact
+ * JSON line to a file or stdout; with sync = "batch" (the default) the
+ * batch is fsync'ed before any record is reported DONE, so an
+ * acknowledged batch is on disk. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sluice/plugin.h>
+
+typedef struct file_sink {
+    char *path;  /* as configured; "-" is stdout */
+    int is_stdout;
+    int sync_batch; /* fsync once per batch before reporting DONE */
+    FILE *out;
+    char *buf;   /* one batch of encoded lines */
+    size_t buf_len;
+    size_t buf_cap;
+} file_sink;
+
+static const sluice_option file_sink_options[] = {
+    { "path", SLUICE_OPT_STRING, NULL, 1, 0, "file to append JSON lines to; \"-\" is stdout" },
+    { "sync", SLUICE_OPT_STRING, "batch", 0, 0,
+      "batch: fsync before acknowledging each batch; none: leave flushing to the OS" },
+    SLUICE_OPTION_END
+};
+
+static void file_sink_fini(sluice_ctx *ctx, void *state)
+{
+    file_sink *sink = state;
+    if (!sink)
+        return;
+    if (sink->out && !sink->is_stdout)
+        fclose(sink->out);
+    else if (sink->out)
+        fflush(sink->out);
+    free(sink->path);
+    free(sink->buf);
+    free(sink);
+}
+
+static sluice_status file_sink_init(sluice_ctx *ctx, const json_t *config, void **state)
+{
+    sluice_status status = SLUICE_FATAL;
+    file_sink *sink = calloc(1, sizeof(*sink));
+    const char *path = json_string_value(json_object_get(config, "path"));
+    const char *sync = json_string_value(json_object_get(config, "sync"));
+    if (!sink) {
+        sluice_fail(ctx, "out of memory");
+        goto out;
+    }
+    if (!path || !*path) {
+        sluice_fail(ctx, "option 'path' must be a file name or \"-\"");
+        goto out;
+    }
+    if (!sync)
+        sync = "batch";
+    if (strcmp(sync, "batch") != 0 && strcmp(sync, "none") != 0) {
+        sluice_fail(ctx, "option 'sync': expected \"batch\" or \"none\", got \"%s\"", sync);
+        goto out;
+    }
+    sink->sync_batch = strcmp(sync, "batch") == 0;
+    sink->is_stdout = strcmp(path, "-") == 0;
+    if (!(sink->path = strdup(path))) {
+        sluice_fail(ctx, "out of memory");
+        goto out;
+    }
+    sink->out = sink->is_stdout ? stdout : fopen(path, "a");
+    if (!sink->out) {
+        sluice_fail(ctx, "cannot open %s for appending: %s", path, strerror(errno));
+        goto out;
+    }
+    *state = sink;
+    sink = NULL;
+    status = SLUICE_OK;
+out:
+    file_sink_fini(ctx, sink);
+    return status;
+}
+
+/* Append record + newline to the batch buffer. Returns 0 or -1. */
+static int buffer_record(file_sink *sink, const json_t *record)
+{
+    if (!sink->buf) {
+        if (!(sink->buf = malloc(256 * 1024)))
+            return -1;
+        sink->buf_cap = 256 * 1024;
+    }
+    for (;;) {
+        size_t room = sink->buf_cap - sink->buf_len;
+        size_t need = json_dumpb(record, sink->buf + sink->buf_len, room, JSON_COMPACT);
+        if (need == 0)
+            return -1;
+        if (need < room) { /* room for the newline too */
+            sink->buf_len += need;
+            sink->buf[sink->buf_len++] = '\n';
+            return 0;
+        }
+        size_t cap = sink->buf_cap * 2;
+        while (cap < sink->buf_len + need + 1)
+            cap *= 2;
+        char *buf = realloc(sink->buf, cap);
+        if (!buf)
+            return -1;
+        sink->buf = buf;
+        sink->buf_cap = cap;
+    }
+}
+
+static sluice_status file_sink_write(sluice_ctx *ctx, void *state, sluice_batch *batch)
+{
+    file_sink *sink = state;
+    size_t count = sluice_batch_count(batch);
+    sink->buf_len = 0;
+    for (size_t i = 0; i < count; i++) {
+        json_t *record = sluice_batch_get(batch, i);
+        sluice_outcome outcome = sluice_batch_outcome(batch, i);
+        if (!record || (outcome != SLUICE_RECORD_PENDING && outcome != SLUICE_RECORD_RETRY))
+            continue;
+        if (buffer_record(sink, record) != 0) {
+            sluice_batch_set_outcome(batch, i, SLUICE_RECORD_REJECTED,
+                                     "file-sink: record cannot be encoded as JSON");
+            continue;
+        }
+    }
+    /* One write per batch; a failure leaves every record to be retried (a
+     * partial write may then duplicate lines: at-least-once). */
+    if (sink->buf_len > 0 &&
+        (fwrite(sink->buf, 1, sink->buf_len, sink->out) != sink->buf_len ||
+         fflush(sink->out) != 0)) {
+        sluice_log(ctx, SLUICE_LOG_WARN, "cannot write %s: %s (will retry)", sink->path,
+                   strerror(errno));
+        clearerr(sink->out);
+        return SLUICE_RETRY;
+    }
+    if (sink->buf_len > 0 && sink->sync_batch && fsync(fileno(sink->out)) != 0 &&
+        errno != EINVAL && errno != EROFS) { /* pipes and terminals cannot sync */
+        sluice_log(ctx, SLUICE_LOG_WARN, "cannot fsync %s: %s (will retry)", sink->path,
+                   strerror(errno));
+        return SLUICE_RETRY;
+    }
+    for (size_t i = 0; i < count; i++) {
+        sluice_outcome outcome = sluice_batch_outcome(batch, i);
+        if (sluice_batch_get(batch, i) &&
+            (outcome == SLUICE_RECORD_PENDING || outcome == SLUICE_RECORD_RETRY))
+            sluice_batch_set_outcome(batch, i, SLUICE_RECORD_DONE, NULL);
+    }
+    return SLUICE_OK;
+}
+
+SLUICE_PLUGIN_DEFINE = {
+    SLUICE_PLUGIN_HEADER,
+    .name = "file-sink",
+    .role = SLUICE_ROLE_SINK,
+    .version = "1.0.0",
+    .description = "JSON lines appended to a file or stdout, fsync'ed per batch",
+    .options = file_sink_options,
+    .init = file_sink_init,
+    .fini = file_sink_fini,
+    .write = file_sink_write,
+};

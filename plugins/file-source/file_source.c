@@ -1,0 +1,340 @@
+/* file_source.c: the file-source plugin: JSON lines from a file or stdin,
+ * one record a line, checkpointed by byte offset. A line that is not a
+ * JSON object is parked in the dead-letter queue as {"raw": LINE} with the
+ * reason "PATH:LINE: what is wrong". */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sluice/plugin.h>
+
+typedef struct file_source {
+    char *path;        /* as configured; "-" is stdin */
+    int follow;        /* at EOF wait for more lines instead of ending */
+    int is_stdin;
+    FILE *in;
+    off_t offset;      /* byte offset after the last line emitted */
+    long line_no;      /* number of the last line emitted (1-based) */
+    char *line;        /* getline buffer */
+    size_t line_cap;
+    /* stdin cannot seek: the bytes read since the last committed
+     * checkpoint are kept here so a rewind can emit them again. */
+    char *kept;
+    size_t kept_len;
+    size_t kept_cap;
+    off_t kept_base;   /* stream offset of kept[0] */
+    size_t reread_pos; /* next byte of kept to emit again (== kept_len: none) */
+} file_source;
+
+static const sluice_option file_source_options[] = {
+    { "path", SLUICE_OPT_STRING, NULL, 1, 0, "file of JSON lines to read; \"-\" reads stdin" },
+    { "follow", SLUICE_OPT_BOOL, "false", 0, 0,
+      "at end of file wait for more lines (tail -f) instead of ending" },
+    SLUICE_OPTION_END
+};
+
+/* Free the instance. */
+static void file_source_fini(sluice_ctx *ctx, void *state)
+{
+    file_source *src = state;
+    if (!src)
+        return;
+    if (src->in && !src->is_stdin)
+        fclose(src->in);
+    free(src->path);
+    free(src->line);
+    free(src->kept);
+    free(src);
+}
+
+/* Offset and line number stored in a checkpoint ({"offset":N,"line":L}).
+ * Returns 0, or -1 when the checkpoint is malformed. NULL means start. */
+static int checkpoint_position(const json_t *checkpoint, off_t *offset, long *line_no)
+{
+    *offset = 0;
+    *line_no = 0;
+    if (!checkpoint)
+        return 0;
+    json_t *off = json_object_get(checkpoint, "offset");
+    json_t *line = json_object_get(checkpoint, "line");
+    if (!json_is_integer(off) || json_integer_value(off) < 0)
+        return -1;
+    *offset = (off_t)json_integer_value(off);
+    *line_no = json_is_integer(line) ? (long)json_integer_value(line) : -1;
+    return 0;
+}
+
+/* Count the lines before `offset` in the file (for checkpoints written
+ * without a line number). Returns the count or -1. */
+static long count_lines_before(FILE *in, off_t offset)
+{
+    long lines = 0;
+    off_t pos = 0;
+    int c;
+    if (fseeko(in, 0, SEEK_SET) != 0)
+        return -1;
+    while (pos < offset && (c = getc(in)) != EOF) {
+        pos++;
+        if (c == '\n')
+            lines++;
+    }
+    return lines;
+}
+
+/* Position the reader right after checkpoint. Returns SLUICE_OK or
+ * SLUICE_FATAL after sluice_fail(). */
+static sluice_status seek_to(sluice_ctx *ctx, file_source *src, const json_t *checkpoint)
+{
+    off_t offset;
+    long line_no;
+    if (checkpoint_position(checkpoint, &offset, &line_no) != 0) {
+        sluice_fail(ctx, "%s: checkpoint has no valid \"offset\"", src->path);
+        return SLUICE_FATAL;
+    }
+    if (src->is_stdin) {
+        if (offset < src->kept_base || offset > src->kept_base + (off_t)src->kept_len) {
+            sluice_fail(ctx, "stdin cannot be rewound to byte %lld (kept bytes %lld-%lld)",
+                        (long long)offset, (long long)src->kept_base,
+                        (long long)(src->kept_base + (off_t)src->kept_len));
+            return SLUICE_FATAL;
+        }
+        src->reread_pos = (size_t)(offset - src->kept_base);
+        src->offset = offset;
+        src->line_no = line_no >= 0 ? line_no : src->line_no;
+        return SLUICE_OK;
+    }
+    if (line_no < 0 && (line_no = count_lines_before(src->in, offset)) < 0) {
+        sluice_fail(ctx, "%s: cannot read: %s", src->path, strerror(errno));
+        return SLUICE_FATAL;
+    }
+    if (fseeko(src->in, offset, SEEK_SET) != 0) {
+        sluice_fail(ctx, "%s: cannot seek to byte %lld: %s", src->path, (long long)offset,
+                    strerror(errno));
+        return SLUICE_FATAL;
+    }
+    clearerr(src->in);
+    src->offset = offset;
+    src->line_no = line_no;
+    return SLUICE_OK;
+}
+
+static sluice_status file_source_init(sluice_ctx *ctx, const json_t *config, void **state)
+{
+    sluice_status status = SLUICE_FATAL;
+    json_t *checkpoint = NULL;
+    file_source *src = calloc(1, sizeof(*src));
+    const char *path = json_string_value(json_object_get(config, "path"));
+    if (!src) {
+        sluice_fail(ctx, "out of memory");
+        goto out;
+    }
+    if (!path || !*path) {
+        sluice_fail(ctx, "option 'path' must be a file name or \"-\"");
+        goto out;
+    }
+    src->path = strdup(path);
+    src->follow = json_is_true(json_object_get(config, "follow"));
+    src->is_stdin = strcmp(path, "-") == 0;
+    if (!src->path) {
+        sluice_fail(ctx, "out of memory");
+        goto out;
+    }
+    src->in = src->is_stdin ? stdin : fopen(path, "r");
+    if (!src->in) {
+        sluice_fail(ctx, "cannot open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    checkpoint = sluice_checkpoint_get(ctx);
+    if (checkpoint && src->is_stdin) {
+        /* a new stdin stream has nothing to do with an old offset */
+        sluice_log(ctx, SLUICE_LOG_INFO, "reading stdin from its start (checkpoint ignored)");
+    } else if (checkpoint && seek_to(ctx, src, checkpoint) != SLUICE_OK) {
+        goto out;
+    }
+    *state = src;
+    src = NULL;
+    status = SLUICE_OK;
+out:
+    json_decref(checkpoint);
+    file_source_fini(ctx, src);
+    return status;
+}
+
+/* Append bytes read from stdin to the kept buffer. Returns 0 or -1. */
+static int keep_bytes(file_source *src, const char *bytes, size_t len)
+{
+    if (src->kept_len + len > src->kept_cap) {
+        size_t cap = src->kept_cap ? src->kept_cap : 65536;
+        while (cap < src->kept_len + len)
+            cap *= 2;
+        char *kept = realloc(src->kept, cap);
+        if (!kept)
+            return -1;
+        src->kept = kept;
+        src->kept_cap = cap;
+    }
+    memcpy(src->kept + src->kept_len, bytes, len);
+    src->kept_len += len;
+    src->reread_pos = src->kept_len;
+    return 0;
+}
+
+/* Next line (with its newline, if any) into src->line. Returns its length,
+ * 0 at end of input (for now), or -1 on a read error (errno set). In follow
+ * mode an unterminated last line is left for later: it may be half written. */
+static ssize_t next_line(file_source *src)
+{
+    if (src->is_stdin && src->reread_pos < src->kept_len) {
+        const char *start = src->kept + src->reread_pos;
+        size_t avail = src->kept_len - src->reread_pos;
+        const char *newline = memchr(start, '\n', avail);
+        size_t len = newline ? (size_t)(newline - start) + 1 : avail;
+        if (len + 1 > src->line_cap) {
+            char *line = realloc(src->line, len + 1);
+            if (!line)
+                return -1;
+            src->line = line;
+            src->line_cap = len + 1;
+        }
+        memcpy(src->line, start, len);
+        src->line[len] = '\0';
+        src->reread_pos += len;
+        return (ssize_t)len;
+    }
+    errno = 0;
+    ssize_t len = getline(&src->line, &src->line_cap, src->in);
+    if (len < 0) {
+        if (ferror(src->in))
+            return -1;
+        clearerr(src->in); /* so a follower sees lines appended later */
+        return 0;
+    }
+    /* (On stdin getline only stops short of a newline at a real end of
+     * stream, so the line is complete there.) */
+    if (src->line[len - 1] != '\n' && src->follow && !src->is_stdin) {
+        if (fseeko(src->in, src->offset, SEEK_SET) != 0)
+            return -1;
+        return 0;
+    }
+    if (src->is_stdin && keep_bytes(src, src->line, (size_t)len) != 0)
+        return -1;
+    return len;
+}
+
+/* A JSON string holding the raw line, with bytes that are not valid UTF-8
+ * replaced by '?' so the DLQ can always store it. New reference or NULL. */
+static json_t *raw_line_string(const char *line, size_t len)
+{
+    json_t *text = json_stringn(line, len);
+    if (text)
+        return text;
+    char *clean = malloc(len + 1);
+    if (!clean)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        clean[i] = (unsigned char)line[i] < 0x80 ? line[i] : '?';
+    text = json_stringn(clean, len);
+    free(clean);
+    return text;
+}
+
+/* Parse one line and append it to the batch, as a record or as a
+ * rejected {"raw": line}. Returns 0 or -1 (out of memory). */
+static int emit_line(sluice_ctx *ctx, file_source *src, sluice_batch *out, const char *line,
+                     size_t len)
+{
+    json_error_t jerr;
+    char reason[512];
+    json_t *record = json_loadb(line, len, 0, &jerr);
+    if (json_is_object(record))
+        return sluice_batch_append(out, record);
+    if (record)
+        snprintf(reason, sizeof(reason), "%s:%ld: not a JSON object", src->path, src->line_no);
+    else
+        snprintf(reason, sizeof(reason), "%s:%ld: invalid JSON at column %d: %s", src->path,
+                 src->line_no, jerr.column, jerr.text);
+    json_decref(record);
+    json_t *raw = json_object();
+    if (!raw || json_object_set_new(raw, "raw", raw_line_string(line, len)) != 0 ||
+        sluice_batch_append(out, raw) != 0)
+        return -1;
+    sluice_batch_reject(out, sluice_batch_count(out) - 1, reason);
+    sluice_metric_add(ctx, "rejected_lines", 1);
+    return 0;
+}
+
+static sluice_status file_source_poll(sluice_ctx *ctx, void *state, sluice_batch *out)
+{
+    file_source *src = state;
+    size_t capacity = sluice_batch_capacity(out);
+    size_t appended = 0;
+    if (capacity == 0)
+        capacity = 500;
+    while (appended < capacity) {
+        ssize_t len = next_line(src);
+        if (len < 0) {
+            sluice_fail(ctx, "cannot read %s: %s", src->path, strerror(errno));
+            return SLUICE_FATAL;
+        }
+        if (len == 0)
+            break;
+        src->offset += len;
+        src->line_no++;
+        size_t text_len = (size_t)len;
+        while (text_len > 0 && (src->line[text_len - 1] == '\n' || src->line[text_len - 1] == '\r'))
+            text_len--;
+        size_t first = 0;
+        while (first < text_len && (src->line[first] == ' ' || src->line[first] == '\t'))
+            first++;
+        if (first == text_len)
+            continue; /* blank lines carry nothing */
+        if (emit_line(ctx, src, out, src->line + first, text_len - first) != 0) {
+            sluice_fail(ctx, "out of memory");
+            return SLUICE_FATAL;
+        }
+        appended++;
+    }
+    if (appended == 0)
+        return src->follow ? SLUICE_AGAIN : SLUICE_EOF;
+    sluice_batch_set_checkpoint(out, json_pack("{s:I,s:I}", "offset", (json_int_t)src->offset,
+                                               "line", (json_int_t)src->line_no));
+    return SLUICE_OK;
+}
+
+static sluice_status file_source_rewind(sluice_ctx *ctx, void *state, const json_t *checkpoint)
+{
+    return seek_to(ctx, state, checkpoint);
+}
+
+static void file_source_committed(sluice_ctx *ctx, void *state, const json_t *checkpoint)
+{
+    file_source *src = state;
+    off_t offset;
+    long line_no;
+    if (!src->is_stdin || checkpoint_position(checkpoint, &offset, &line_no) != 0)
+        return;
+    /* stdin: the bytes before the committed offset are never needed again */
+    if (offset <= src->kept_base || offset > src->kept_base + (off_t)src->kept_len)
+        return;
+    size_t drop = (size_t)(offset - src->kept_base);
+    memmove(src->kept, src->kept + drop, src->kept_len - drop);
+    src->kept_len -= drop;
+    src->reread_pos = src->reread_pos > drop ? src->reread_pos - drop : 0;
+    src->kept_base = offset;
+}
+
+SLUICE_PLUGIN_DEFINE = {
+    SLUICE_PLUGIN_HEADER,
+    .name = "file-source",
+    .role = SLUICE_ROLE_SOURCE,
+    .version = "1.0.0",
+    .description = "JSON lines from a file or stdin, checkpointed by byte offset",
+    .options = file_source_options,
+    .init = file_source_init,
+    .fini = file_source_fini,
+    .poll = file_source_poll,
+    .rewind = file_source_rewind,
+    .committed = file_source_committed,
+};

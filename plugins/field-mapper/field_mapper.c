@@ -85,9 +85,8 @@ static sluice_status field_mapper_process(sluice_ctx *ctx, void *state, sluice_b
     return SLUICE_OK;
 }
 
-/* The descriptor, exported under the symbol name `sluice_plugin` (the
- * typedef of the same name rules out a plain definition). */
-const sluice_plugin field_mapper_descriptor __asm__(SLUICE_PLUGIN_SYMBOL) = {
+/* The descriptor: the one exported symbol. */
+SLUICE_PLUGIN_DEFINE = {
     SLUICE_PLUGIN_HEADER,
     .name = "field-mapper",
     .role = SLUICE_ROLE_TRANSFORM,

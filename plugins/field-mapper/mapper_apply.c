@@ -205,6 +205,9 @@ static int convert(const mapper_field *field, json_t *value, json_t **out, char 
         }
         if (scalar_text(value, number, sizeof(number), &text))
             break;
+        if (json_is_number(value) &&
+            check_range(field, json_number_value(value), value, reason, len))
+            return FIELD_REJECT;
         *out = json_string(text);
         return FIELD_SET;
     case MAPPER_TYPE_INTEGER: {
@@ -387,7 +390,7 @@ static int segment_field(const mapper_field *field, const json_t *in, json_t **o
         if (strcmp(key, field->base) == 0)
             include = field->type == MAPPER_TYPE_LISTS_ADD ? on : off;
         else if (field->type == MAPPER_TYPE_LISTS_ADD)
-            include = on && member;
+            include = member;
         else
             include = known && !member;
         if (include)
@@ -460,7 +463,8 @@ static int field_value(const mapper_field *field, const json_t *in, json_t **val
         break;
     case MAPPER_SRC_RECORD: {
         const json_t *when = field->when.count ? mapper_path_lookup(in, &field->when) : in;
-        if (!when || json_is_null(when))
+        if (!when || json_is_null(when) ||
+            (json_is_string(when) && json_string_length(when) == 0))
             goto out;
         if (apply_spec(field->object, in, value, reason, len)) {
             result = FIELD_REJECT;

@@ -433,8 +433,9 @@ static int compile_field(const json_t *def, const json_t *config, const char *wh
         field->max = json_number_value(value);
     }
     if ((field->has_min || field->has_max) && field->type != MAPPER_TYPE_INTEGER &&
-        field->type != MAPPER_TYPE_DECIMAL) {
-        snprintf(why, sizeof(why), "'min'/'max' only go with integer or decimal");
+        field->type != MAPPER_TYPE_DECIMAL && field->type != MAPPER_TYPE_STRING) {
+        snprintf(why, sizeof(why), "'min'/'max' only go with integer, decimal or string "
+                                   "(numbers written as text)");
         goto out;
     }
     if ((value = json_object_get(def, "map"))) {

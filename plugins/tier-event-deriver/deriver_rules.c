@@ -232,8 +232,18 @@ static int check_date(const json_t *record, const char *name, char kind, int nul
 int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *as_of,
                      char *reason, size_t len)
 {
-    static const char *const points[] = { "earned_points", "used_points", "available_points",
-                                          "points_req_for_next_tier", NULL };
+    /* Every typed field of the canonical member record is checked, so a
+     * malformed record never reaches a destination half-understood. */
+    static const char *const points[] = {
+        "available_points", "earned_points", "used_points", "hold_points",
+        "next_expiring_points", "expired_points", "points_req_for_next_tier",
+        "points_req_for_next_reward", NULL
+    };
+    static const char *const dates[] = {
+        "birthday", "anniversary_date", "opt_out_date", "points_expiration_date",
+        "tier_achieve_date", "first_activity_date", "last_activity_date",
+        "first_purchase_date", "last_purchase_date", NULL
+    };
     const json_t *value;
     const char *text;
 
@@ -250,14 +260,17 @@ int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *a
     if (check_date(record, "as_of", 't', 0, reason, len))
         return -1;
     loytime_parse_timestamp(json_string_value(value), as_of);
-    for (size_t i = 0; points[i]; i++) {
-        if (check_points(record, points[i], reason, len))
+    if (check_date(record, "opt_in_date", 't', 1, reason, len))
+        return -1;
+    for (size_t i = 0; dates[i]; i++) {
+        if (check_date(record, dates[i], 'd', 1, reason, len))
             return -1;
     }
-    if (check_date(record, "opt_in_date", 'e', 1, reason, len) ||
-        check_date(record, "opt_out_date", 'd', 1, reason, len) ||
-        check_date(record, "tier_achieve_date", 'd', 1, reason, len))
-        return -1;
+    for (size_t i = 0; points[i]; i++) {
+        value = json_object_get(record, points[i]);
+        if (value && !json_is_null(value) && check_points(record, points[i], reason, len))
+            return -1;
+    }
     value = json_object_get(record, "opt_in_status");
     if (value && !json_is_null(value)) {
         text = json_string_value(value);
@@ -267,7 +280,7 @@ int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *a
         }
     }
     value = json_object_get(record, "current_tier");
-    if (value && deriver_tier_index(cfg, json_string_value(value)) < 0) {
+    if (value && !json_is_null(value) && deriver_tier_index(cfg, json_string_value(value)) < 0) {
         char *shown = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
         set_text(reason, len, "field 'current_tier': %.60s is not on the tier ladder",
                  shown ? shown : "?");
@@ -481,28 +494,32 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
         }
     }
 
-    /* 7. Tier changes; the anniversary count restarts. */
+    /* 7. Tier changes. The anniversary count restarts: anniversaries of
+     * the (new) achieve date already passed by the clock count as done. */
     if (!first && rec_tier && old_tier && strcmp(rec_tier, old_tier) != 0) {
         char date[LOYTIME_DATE_LEN + 4], when[LOYTIME_TS_LEN + 8], discriminator[512];
         const char *type = deriver_tier_index(cfg, rec_tier) > deriver_tier_index(cfg, old_tier)
                                ? "tier_upgrade" : "tier_downgrade";
         tier_changed = 1;
-        snprintf(date, sizeof(date), "%s", rec_achieved ? rec_achieved : as_of_date);
+        snprintf(date, sizeof(date), "%s",
+                 rec_achieved ? rec_achieved : old_achieved ? old_achieved : as_of_date);
         snprintf(when, sizeof(when), "%sT00:00:00Z", date);
         snprintf(discriminator, sizeof(discriminator), "%s:%s:%s", old_tier, rec_tier, date);
         add_event(events, type, loyalty_id, email, when, discriminator,
                   json_pack("{s:s, s:s, s:s}", "from_tier", old_tier, "to_tier", rec_tier,
                             "tier_achieve_date", date));
-        json_object_set_new(next, "anniversaries", json_integer(0));
-        if (!rec_achieved)
-            json_object_set_new(next, "tier_achieve_date", json_string(date));
-    } else if (rec_achieved && (first || !old_achieved || !old_tier ||
-                                strcmp(rec_achieved, old_achieved) != 0)) {
-        /* First sight of this tier period: passed anniversaries are done. */
-        int64_t achieved;
-        loytime_parse_date(rec_achieved, &achieved);
-        json_object_set_new(next, "anniversaries",
-                            json_integer(anniversaries_passed(achieved, clock_day)));
+    }
+    {
+        const char *achieved = rec_achieved ? rec_achieved : old_achieved;
+        int achieved_changed = rec_achieved && (!old_achieved ||
+                                                strcmp(rec_achieved, old_achieved) != 0);
+        int64_t achieved_day;
+        if (first || tier_changed || achieved_changed) {
+            long long passed = 0;
+            if (achieved && loytime_parse_date(achieved, &achieved_day) == 0)
+                passed = anniversaries_passed(achieved_day, clock_day);
+            json_object_set_new(next, "anniversaries", json_integer(passed));
+        }
     }
 
     /* 8. Close to upgrade: fires once per approach. */
@@ -533,13 +550,15 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
     if (json_is_string(email))
         json_object_set(next, "email", (json_t *)email);
     for (size_t i = 0; copied[i]; i++) {
+        /* null means "known empty" only for next_tier (top tier); for the
+         * others the stored value stays. */
         value = json_object_get(record, copied[i]);
-        if (value)
+        if (value && (!json_is_null(value) || strcmp(copied[i], "next_tier") == 0))
             json_object_set(next, copied[i], (json_t *)value);
     }
     if (rec_opt && strcmp(rec_opt, "yes") == 0) {
         const json_t *opt_in_date = json_object_get(record, "opt_in_date");
-        if (opt_in_date)
+        if (json_is_string(opt_in_date))
             json_object_set(next, "opt_in_date", (json_t *)opt_in_date);
     }
     json_object_set_new(next, "armed", json_boolean(armed));

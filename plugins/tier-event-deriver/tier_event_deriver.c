@@ -389,9 +389,8 @@ out:
     return status;
 }
 
-/* The descriptor, exported under the symbol name `sluice_plugin` (the
- * typedef of the same name rules out a plain definition). */
-const sluice_plugin tier_event_deriver_descriptor __asm__(SLUICE_PLUGIN_SYMBOL) = {
+/* The descriptor: the one exported symbol. */
+SLUICE_PLUGIN_DEFINE = {
     SLUICE_PLUGIN_HEADER,
     .name = "tier-event-deriver",
     .role = SLUICE_ROLE_TRANSFORM,

@@ -1,1 +1,19 @@
-# tests/unit/transforms.mk: unit tests of the transforms area.
+# tests/unit/transforms.mk: unit tests of the transforms area (the pure rule
+# engines of field-mapper and tier-event-deriver, compiled in directly).
+if HAVE_CHECK
+check_PROGRAMS += unit/test_mapper unit/test_deriver
+TESTS += unit/test_mapper unit/test_deriver
+endif
+TRANSFORMS_MAPPER_SOURCES = ../plugins/field-mapper/mapper_compile.c \
+	../plugins/field-mapper/mapper_apply.c ../plugins/field-mapper/loytime.c
+unit_test_mapper_SOURCES = unit/test_mapper.c $(TRANSFORMS_MAPPER_SOURCES)
+unit_test_mapper_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/field-mapper
+unit_test_mapper_CFLAGS = $(AM_CFLAGS) $(LIBCONFIG_CFLAGS)
+unit_test_mapper_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(LIBCONFIG_LIBS) $(MATH_LIBS)
+unit_test_deriver_SOURCES = unit/test_deriver.c \
+	../plugins/tier-event-deriver/deriver_rules.c \
+	../plugins/tier-event-deriver/anniv_index.c ../plugins/field-mapper/loytime.c
+unit_test_deriver_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/field-mapper \
+	-I$(top_srcdir)/plugins/tier-event-deriver
+unit_test_deriver_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+unit_test_deriver_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)

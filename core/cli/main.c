@@ -1,15 +1,103 @@
-/* main.c: the sluice command line: dispatches to run, check, plugins, dlq. */
+/* main.c: the sluice command line: global options, then dispatch to run,
+ * check, plugins or dlq. */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "commands_runtime.h"
+/* TEMPORARY until AREA=config and AREA=state land their commands. */
+#if __has_include("commands_config.h")
+#include "commands_config.h"
+#define HAVE_CMD_CONFIG 1
+#endif
+#if __has_include("commands_state.h")
+#include "commands_state.h"
+#define HAVE_CMD_STATE 1
+#endif
+#include "log.h"
+
+#define EXIT_USAGE 64
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"run", sluice_cmd_run, "run pipelines (--once: until the sources are exhausted)"},
+#ifdef HAVE_CMD_CONFIG
+    {"check", sluice_cmd_check, "validate pipeline files without running anything"},
+    {"plugins", sluice_cmd_plugins, "list plugins, or show one plugin's options"},
+#endif
+#ifdef HAVE_CMD_STATE
+    {"dlq", sluice_cmd_dlq, "list, show, replay or purge dead-lettered records"},
+#endif
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sluice [--log-level error|warn|info|debug] [--log-format text|json]\n"
+                 "              COMMAND [ARGS...]\n"
+                 "       sluice --version | --help\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'sluice COMMAND --help' describes a command.\n");
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("sluice %s\n", PACKAGE_VERSION);
-        return 0;
+    sluice_log_level level = SLUICE_LOG_INFO;
+    sluice_log_format format = SLUICE_LOG_FORMAT_AUTO;
+    int i = 1;
+
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *arg = argv[i];
+
+        if (strcmp(arg, "--version") == 0) {
+            printf("sluice %s (plugin ABI %u)\n", PACKAGE_VERSION, SLUICE_ABI_VERSION);
+            return 0;
+        }
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if ((strcmp(arg, "--log-level") == 0 || strcmp(arg, "--log-format") == 0) &&
+            i + 1 < argc) {
+            const char *value = argv[++i];
+            if (strcmp(arg, "--log-level") == 0 && sluice_log_level_parse(value, &level) != 0) {
+                fprintf(stderr, "sluice: --log-level: unknown level '%s' "
+                                "(error, warn, info, debug)\n", value);
+                return EXIT_USAGE;
+            }
+            if (strcmp(arg, "--log-format") == 0) {
+                if (strcmp(value, "text") == 0)
+                    format = SLUICE_LOG_FORMAT_TEXT;
+                else if (strcmp(value, "json") == 0)
+                    format = SLUICE_LOG_FORMAT_JSON;
+                else {
+                    fprintf(stderr, "sluice: --log-format: expected text or json, got '%s'\n",
+                            value);
+                    return EXIT_USAGE;
+                }
+            }
+            continue;
+        }
+        fprintf(stderr, "sluice: unknown option '%s'\n", arg);
+        usage(stderr);
+        return EXIT_USAGE;
     }
-    fprintf(stderr, "usage: sluice --version\n");
-    return 64;
+    sluice_log_setup(level, format);
+    if (i >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+        if (strcmp(argv[i], commands[c].name) == 0)
+            return commands[c].run(argc - i, argv + i);
+    }
+    fprintf(stderr, "sluice: unknown command '%s'\n", argv[i]);
+    usage(stderr);
+    return EXIT_USAGE;
 }

@@ -1,1 +1,8 @@
-# tests/unit/runtime.mk: unit tests of the runtime area.
+# tests/unit/runtime.mk: unit tests of the runtime area (stage runners over
+# real ZeroMQ sockets and SQLite, the supervisor with real processes).
+if HAVE_CHECK
+check_PROGRAMS += unit/test_stage
+TESTS += unit/test_stage
+endif
+unit_test_stage_SOURCES = unit/test_stage.c
+unit_test_stage_LDADD = $(UNIT_LINK_LIBS) $(PTHREAD_LIBS)

@@ -1,0 +1,193 @@
+/* cmd_run.c: `sluice run`: load every plugin and pipeline first (a config
+ * error stops everything before anything starts), then hand the pipelines
+ * to the supervisor, or run one stage in the foreground with --stage. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands_runtime.h"
+#include "config_check.h"
+#include "log.h"
+#include "pipeline.h"
+#include "registry.h"
+#include "stage.h"
+#include "supervisor.h"
+
+#define EXIT_USAGE 64
+
+static void run_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sluice run [--once] [--stage NAME | --except NAME...]\n"
+            "                  [--log-level error|warn|info|debug] [--log-format text|json]\n"
+            "                  FILE...\n"
+            "Run the pipelines defined in FILE... until stopped (SIGTERM/SIGINT: drain\n"
+            "and stop; a second signal: kill at once).\n"
+            "  --once          stop when the sources are exhausted and everything they\n"
+            "                  emitted is delivered; print a summary line per pipeline;\n"
+            "                  exit 2 if records were parked in the dead-letter queue\n"
+            "  --stage NAME    run only stage NAME of the (single) pipeline, in the\n"
+            "                  foreground, e.g. on another host (tcp:// endpoints)\n"
+            "  --except NAME   start every stage but NAME (it runs elsewhere with --stage)\n"
+            "Exit status: 0 ok, 1 failed, 2 records rejected (--once), 3 fatal stage\n"
+            "error, 64 usage, 69 plugin unavailable, 78 configuration error.\n");
+}
+
+/* Parse "--log-level" / "--log-format" values into the logger. Returns 0
+ * or EXIT_USAGE after a message. */
+static int apply_log_option(const char *option, const char *value, sluice_log_level *level,
+                            sluice_log_format *format)
+{
+    if (strcmp(option, "--log-level") == 0) {
+        if (sluice_log_level_parse(value, level) != 0) {
+            fprintf(stderr, "sluice run: --log-level: unknown level '%s' "
+                            "(error, warn, info, debug)\n", value);
+            return EXIT_USAGE;
+        }
+        return 0;
+    }
+    if (strcmp(value, "text") == 0)
+        *format = SLUICE_LOG_FORMAT_TEXT;
+    else if (strcmp(value, "json") == 0)
+        *format = SLUICE_LOG_FORMAT_JSON;
+    else {
+        fprintf(stderr, "sluice run: --log-format: expected text or json, got '%s'\n", value);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+int sluice_cmd_run(int argc, char **argv)
+{
+    sluice_run_options opts = {0};
+    const char **except = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
+    const char **files = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
+    sluice_pipeline_def **defs = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*defs));
+    size_t file_count = 0, loaded = 0;
+    const char *only_stage = NULL;
+    sluice_log_level level = SLUICE_LOG_INFO;
+    sluice_log_format format = SLUICE_LOG_FORMAT_AUTO;
+    int level_given = 0, format_given = 0;
+    sluice_registry *reg = NULL;
+    char errbuf[1024];
+    int result = 0;
+
+    if (!except || !files || !defs) {
+        fprintf(stderr, "sluice run: out of memory\n");
+        result = 1;
+        goto out;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            run_usage(stdout);
+            goto out;
+        } else if (strcmp(arg, "--once") == 0) {
+            opts.once = 1;
+        } else if (strcmp(arg, "--stage") == 0 || strcmp(arg, "--except") == 0 ||
+                   strcmp(arg, "--log-level") == 0 || strcmp(arg, "--log-format") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "sluice run: %s needs a value\n", arg);
+                result = EXIT_USAGE;
+                goto out;
+            }
+            if (strcmp(arg, "--stage") == 0)
+                only_stage = argv[++i];
+            else if (strcmp(arg, "--except") == 0)
+                except[opts.except_count++] = argv[++i];
+            else {
+                result = apply_log_option(arg, argv[++i], &level, &format);
+                if (result != 0)
+                    goto out;
+                if (strcmp(arg, "--log-level") == 0)
+                    level_given = 1;
+                else
+                    format_given = 1;
+            }
+        } else if (arg[0] == '-' && arg[1] != '\0') {
+            fprintf(stderr, "sluice run: unknown option '%s'\n", arg);
+            run_usage(stderr);
+            result = EXIT_USAGE;
+            goto out;
+        } else {
+            files[file_count++] = arg;
+        }
+    }
+    if (file_count == 0 || (only_stage && (file_count != 1 || opts.except_count > 0))) {
+        fprintf(stderr, file_count == 0 ? "sluice run: no pipeline FILE given\n"
+                                        : "sluice run: --stage takes exactly one FILE and "
+                                          "no --except\n");
+        run_usage(stderr);
+        result = EXIT_USAGE;
+        goto out;
+    }
+    opts.except = except;
+    if (level_given || format_given)
+        sluice_log_setup(level, format);
+
+    /* Everything is loaded before anything starts: libltdl is not
+     * thread-safe, and forked children inherit the loaded modules. */
+    reg = sluice_registry_new();
+    if (!reg) {
+        fprintf(stderr, "sluice run: out of memory\n");
+        result = 1;
+        goto out;
+    }
+    for (size_t f = 0; f < file_count; f++) {
+        sluice_error err;
+        int rc = sluice_pipeline_require_plugins(files[f], reg, &err);
+
+        if (rc == 0 && sluice_pipeline_load(files[f], reg, &defs[f], &err) != 0)
+            rc = SLUICE_EXIT_CONFIG;
+        if (rc != 0) {
+            fprintf(stderr, "%s\n", err.text);
+            result = rc;
+            goto out;
+        }
+        loaded++;
+    }
+    for (size_t f = 0; f < file_count; f++) {
+        for (size_t g = f + 1; g < file_count; g++) {
+            if (strcmp(defs[f]->name, defs[g]->name) == 0) {
+                fprintf(stderr, "%s: pipeline name '%s' is already used by %s\n",
+                        defs[g]->file, defs[g]->name, defs[f]->file);
+                result = SLUICE_EXIT_CONFIG;
+                goto out;
+            }
+        }
+        for (size_t e = 0; e < opts.except_count; e++) {
+            if (!sluice_pipeline_stage(defs[f], except[e])) {
+                fprintf(stderr, "%s: --except %s: no such stage in pipeline '%s'\n",
+                        defs[f]->file, except[e], defs[f]->name);
+                result = SLUICE_EXIT_CONFIG;
+                goto out;
+            }
+        }
+    }
+    if (only_stage && !sluice_pipeline_stage(defs[0], only_stage)) {
+        fprintf(stderr, "%s: --stage %s: no such stage in pipeline '%s'\n", defs[0]->file,
+                only_stage, defs[0]->name);
+        result = SLUICE_EXIT_CONFIG;
+        goto out;
+    }
+    if (sluice_run_prepare(defs, file_count, errbuf, sizeof(errbuf)) != 0) {
+        fprintf(stderr, "%s\n", errbuf);
+        result = SLUICE_EXIT_CONFIG;
+        goto out;
+    }
+    if (only_stage)
+        result = sluice_run_stage(defs[0], only_stage, opts.once);
+    else
+        result = sluice_run_pipelines(defs, file_count, &opts);
+out:
+    for (size_t f = 0; f < loaded; f++)
+        sluice_pipeline_free(&defs[f]);
+    sluice_registry_destroy(&reg);
+    free(defs);
+    free(files);
+    free(except);
+    return result;
+}

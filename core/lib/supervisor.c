@@ -1,0 +1,750 @@
+/* supervisor.c: `sluice run` process management: a supervisor process per
+ * pipeline forks one child per placement unit, restarts crashed children
+ * with backoff (asking the source to rewind), stops gracefully on
+ * SIGTERM/SIGINT and prints the --once summary. Signals are taken
+ * synchronously with sigtimedwait(), so no handler races the bookkeeping. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#include <jansson.h>
+
+#include "log.h"
+#include "stage.h"
+#include "store.h"
+#include "supervisor.h"
+
+/* Stop phases allow this long beyond the source's own drain bound. */
+#define STOP_GRACE_MS 5000L
+/* After a fatal stage, the others get this long to leave. */
+#define FATAL_GRACE_MS 3000L
+/* The supervisor wakes at least this often. */
+#define TICK_MS 1000L
+
+/* ------------------------------------------------------------------ */
+/* Unit-tested helpers.                                               */
+/* ------------------------------------------------------------------ */
+
+size_t sluice_crash_note(sluice_crash_log *log, int64_t now_ms, int64_t window_ms)
+{
+    size_t recent = 0;
+
+    if (log->count == SLUICE_CRASH_LOG_MAX) {
+        log->start = (log->start + 1) % SLUICE_CRASH_LOG_MAX;
+        log->count--;
+    }
+    log->times_ms[(log->start + log->count) % SLUICE_CRASH_LOG_MAX] = now_ms;
+    log->count++;
+    for (size_t i = 0; i < log->count; i++) {
+        if (now_ms - log->times_ms[(log->start + i) % SLUICE_CRASH_LOG_MAX] < window_ms)
+            recent++;
+    }
+    return recent;
+}
+
+long sluice_restart_delay_ms(long base_ms, size_t crashes)
+{
+    long delay = base_ms > 0 ? base_ms : 0;
+
+    for (size_t i = 1; i < crashes && delay < SLUICE_RESTART_DELAY_CAP_MS; i++)
+        delay *= 2;
+    return delay > SLUICE_RESTART_DELAY_CAP_MS ? SLUICE_RESTART_DELAY_CAP_MS : delay;
+}
+
+/* ------------------------------------------------------------------ */
+/* Process plumbing.                                                  */
+/* ------------------------------------------------------------------ */
+
+static volatile sig_atomic_t child_term;
+static volatile sig_atomic_t child_rewind;
+static volatile sig_atomic_t child_hard;
+
+static void on_child_term(int signo)
+{
+    (void)signo;
+    child_term = 1;
+}
+
+static void on_child_rewind(int signo)
+{
+    (void)signo;
+    child_rewind = 1;
+}
+
+static void on_child_hard(int signo)
+{
+    (void)signo;
+    child_term = 1;
+    child_hard = 1;
+}
+
+/* The signals the supervisor and the top process take synchronously. */
+static void supervised_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGCHLD);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+/* In a stage process: handlers that set the flags the runners read, and
+ * every signal unblocked again. */
+static void install_stage_signals(void)
+{
+    struct sigaction sa;
+    sigset_t none;
+
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_child_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_child_rewind;
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_child_hard;
+    sigaction(SIGUSR2, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Ask the kernel to send `signo` when our parent dies, and leave at once
+ * if it already died. */
+static void follow_parent(int signo, pid_t parent)
+{
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, signo);
+#endif
+    if (getppid() != parent)
+        _exit(signo == SIGKILL ? 1 : 0);
+}
+
+/* Monotonic milliseconds. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait up to `ms` for one of the supervised signals. Returns the signal,
+ * or 0 on timeout. */
+static int wait_signal(long ms)
+{
+    sigset_t set;
+    struct timespec ts;
+    int signo;
+
+    supervised_signals(&set);
+    if (ms < 0)
+        ms = 0;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (ms % 1000) * 1000000L;
+    do {
+        signo = sigtimedwait(&set, NULL, &ts);
+    } while (signo < 0 && errno == EINTR);
+    return signo < 0 ? 0 : signo;
+}
+
+/* mkdir -p. Returns 0 or -1 with errno set. */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+
+    if (len == 0 || len >= sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char saved = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+                return -1;
+            buf[i] = saved;
+        }
+    }
+    return 0;
+}
+
+int sluice_run_prepare(sluice_pipeline_def *const *defs, size_t n, char *errbuf,
+                       size_t errlen)
+{
+    for (size_t p = 0; p < n; p++) {
+        const sluice_pipeline_def *def = defs[p];
+        struct sockaddr_un addr;
+
+        if (make_dirs(def->state_dir) != 0) {
+            snprintf(errbuf, errlen, "%s: cannot create state_dir %s: %s", def->file,
+                     def->state_dir, strerror(errno));
+            return -1;
+        }
+        if (make_dirs(def->runtime_dir) != 0) {
+            snprintf(errbuf, errlen, "%s: cannot create runtime_dir %s: %s", def->file,
+                     def->runtime_dir, strerror(errno));
+            return -1;
+        }
+        for (size_t i = 1; i < def->stage_count; i++) {
+            char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
+
+            if (sluice_stage_endpoints(def, i, 0, data, sizeof(data), ack, sizeof(ack), err,
+                                       sizeof(err)) != 0) {
+                snprintf(errbuf, errlen, "%s: %s", def->file, err);
+                return -1;
+            }
+            if (strncmp(ack, "ipc://", 6) == 0 && strlen(ack) - 6 >= sizeof(addr.sun_path)) {
+                snprintf(errbuf, errlen, "%s: stage '%s': ipc socket path %s is longer than "
+                         "the %zu bytes the OS allows; set a shorter runtime_dir",
+                         def->file, def->stages[i].name, ack + 6,
+                         sizeof(addr.sun_path) - 1);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* One pipeline.                                                      */
+/* ------------------------------------------------------------------ */
+
+typedef struct unit {
+    size_t stages[64];      /* indexes into def->stages */
+    size_t count;
+    char label[256];        /* stage names joined by '+' */
+    int holds_source;
+    pid_t pid;              /* 0 when not running */
+    int64_t restart_at;     /* restart scheduled at this time (0: none) */
+    sluice_crash_log crashes;
+} unit;
+
+typedef enum { PHASE_RUNNING, PHASE_DRAINING, PHASE_STOPPING } phase;
+
+typedef struct pipeline_sup {
+    const sluice_pipeline_def *def;
+    const sluice_run_options *opts;
+    unit *units;
+    size_t unit_count;
+    phase phase;
+    int64_t deadline;       /* of the current stop phase (0: none) */
+    int outcome;            /* exit code decided so far */
+} pipeline_sup;
+
+#define SLOG(s, level, ...) sluice_log_write((s)->def->name, NULL, (level), __VA_ARGS__)
+
+/* 1 if `stage` runs elsewhere: `external = true` or --except NAME. */
+static int is_external(const sluice_run_options *opts, const sluice_stage_def *stage)
+{
+    if (stage->common.external)
+        return 1;
+    for (size_t i = 0; i < opts->except_count; i++) {
+        if (strcmp(opts->except[i], stage->name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Write (pid > 0) or remove (pid == 0) <runtime_dir>/<stage>.pid for each
+ * stage of a unit, so operators and tests can find a stage's process. */
+static void write_pid_files(const sluice_pipeline_def *def, const size_t *stages, size_t n,
+                            pid_t pid)
+{
+    for (size_t i = 0; i < n; i++) {
+        char path[SLUICE_ENDPOINT_MAX];
+        FILE *f;
+
+        if (snprintf(path, sizeof(path), "%s/%s.pid", def->runtime_dir,
+                     def->stages[stages[i]].name) >= (int)sizeof(path))
+            continue;
+        if (pid == 0) {
+            unlink(path);
+            continue;
+        }
+        f = fopen(path, "w");
+        if (f) {
+            fprintf(f, "%ld\n", (long)pid);
+            fclose(f);
+        }
+    }
+}
+
+/* Group the pipeline's local stages into placement units: stages sharing
+ * a `group` form one unit, every other stage a unit of its own. Returns 0
+ * or -1 (out of memory). */
+static int plan_units(pipeline_sup *s)
+{
+    const sluice_pipeline_def *def = s->def;
+
+    s->units = calloc(def->stage_count ? def->stage_count : 1, sizeof(*s->units));
+    if (!s->units)
+        return -1;
+    for (size_t i = 0; i < def->stage_count; i++) {
+        const char *group = def->stages[i].common.group;
+        unit *u = NULL;
+        size_t used;
+
+        if (is_external(s->opts, &def->stages[i]))
+            continue;
+        for (size_t k = 0; group && k < s->unit_count; k++) {
+            const char *other = def->stages[s->units[k].stages[0]].common.group;
+            if (other && strcmp(other, group) == 0 &&
+                s->units[k].count < sizeof(s->units[k].stages) / sizeof(size_t))
+                u = &s->units[k];
+        }
+        if (!u)
+            u = &s->units[s->unit_count++];
+        used = strlen(u->label);
+        snprintf(u->label + used, sizeof(u->label) - used, "%s%s", u->count ? "+" : "",
+                 def->stages[i].name);
+        u->stages[u->count++] = i;
+        if (i == 0)
+            u->holds_source = 1;
+    }
+    return 0;
+}
+
+/* Fork the process of unit `u`. Returns 0 or -1 (logged). */
+static int start_unit(pipeline_sup *s, unit *u)
+{
+    pid_t parent = getpid();
+    pid_t pid;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        SLOG(s, SLUICE_LOG_ERROR, "cannot fork stage '%s': %s", u->label, strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        sluice_unit_signals signals = {.term = &child_term, .rewind = &child_rewind, .hard = &child_hard};
+        int code;
+
+        install_stage_signals();
+        follow_parent(SIGKILL, parent);
+        code = sluice_unit_run(s->def, u->stages, u->count, s->opts->once, &signals);
+        fflush(NULL);
+        _exit(code);
+    }
+    u->pid = pid;
+    u->restart_at = 0;
+    write_pid_files(s->def, u->stages, u->count, pid);
+    SLOG(s, SLUICE_LOG_DEBUG, "stage '%s' started as process %ld", u->label, (long)pid);
+    return 0;
+}
+
+/* The unit holding the source, or NULL when it runs elsewhere. */
+static unit *source_unit(pipeline_sup *s)
+{
+    for (size_t i = 0; i < s->unit_count; i++) {
+        if (s->units[i].holds_source)
+            return &s->units[i];
+    }
+    return NULL;
+}
+
+/* Send `signo` to every running unit (except `skip`). */
+static void signal_units(pipeline_sup *s, int signo, const unit *skip)
+{
+    for (size_t i = 0; i < s->unit_count; i++) {
+        if (s->units[i].pid > 0 && &s->units[i] != skip)
+            kill(s->units[i].pid, signo);
+    }
+}
+
+/* Enter the stopping phase: ask every running unit to leave (SIGTERM, or
+ * SIGUSR2 "no drain" after a failure: nothing downstream would ack), give
+ * them `grace_ms`, cancel pending restarts. */
+static void begin_stopping(pipeline_sup *s, long grace_ms, int failed)
+{
+    s->phase = PHASE_STOPPING;
+    s->deadline = mono_ms() + grace_ms;
+    for (size_t i = 0; i < s->unit_count; i++)
+        s->units[i].restart_at = 0;
+    signal_units(s, failed ? SIGUSR2 : SIGTERM, NULL);
+}
+
+/* Describe how a child ended, e.g. "killed by signal 9". */
+static void describe_status(int status, char *buf, size_t len)
+{
+    if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* React to the end of unit `u`'s process. */
+static void unit_ended(pipeline_sup *s, unit *u, int status)
+{
+    const sluice_pipeline_def *def = s->def;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    char how[64];
+    size_t crashes;
+    long delay;
+
+    u->pid = 0;
+    write_pid_files(s->def, u->stages, u->count, 0);
+    describe_status(status, how, sizeof(how));
+    if (s->phase == PHASE_STOPPING) {
+        SLOG(s, SLUICE_LOG_DEBUG, "stage '%s' %s", u->label, how);
+        return;
+    }
+    if (code == SLUICE_STAGE_EXIT_FATAL) {
+        SLOG(s, SLUICE_LOG_ERROR, "pipeline stopped: stage '%s' failed fatally", u->label);
+        s->outcome = SLUICE_EXIT_FATAL;
+        begin_stopping(s, FATAL_GRACE_MS, 1);
+        return;
+    }
+    if (s->phase == PHASE_DRAINING && u->holds_source) {
+        /* a stopping source is not restarted: what it held is replayed */
+        if (code != 0)
+            SLOG(s, SLUICE_LOG_WARN, "stage '%s' %s while draining", u->label, how);
+        begin_stopping(s, STOP_GRACE_MS, 0);
+        return;
+    }
+    if (code == 0 && u->holds_source) {
+        /* --once finished, or a graceful stop drained */
+        SLOG(s, SLUICE_LOG_DEBUG, "source finished; stopping the other stages");
+        begin_stopping(s, STOP_GRACE_MS, 0);
+        return;
+    }
+    if (code == 0)
+        snprintf(how, sizeof(how), "exited while the pipeline was running");
+    crashes = sluice_crash_note(&u->crashes, mono_ms(), (int64_t)def->restart_window_s * 1000);
+    if ((long)crashes > (long)def->restart_max) {
+        SLOG(s, SLUICE_LOG_ERROR, "giving up: stage '%s' %s, crash %zu in %ld s exceeds "
+             "restart.max = %d", u->label, how, crashes, def->restart_window_s,
+             def->restart_max);
+        s->outcome = SLUICE_EXIT_FAILED;
+        begin_stopping(s, FATAL_GRACE_MS, 1);
+        return;
+    }
+    delay = sluice_restart_delay_ms(def->restart_backoff_ms, crashes);
+    SLOG(s, SLUICE_LOG_WARN, "stage '%s' %s, restarting in %ld ms (crash %zu of %d in %ld s)",
+         u->label, how, delay, crashes, def->restart_max, def->restart_window_s);
+    u->restart_at = mono_ms() + delay;
+    if (u->restart_at == 0)
+        u->restart_at = 1;
+}
+
+/* Reap every child that ended. */
+static void reap_children(pipeline_sup *s)
+{
+    pid_t pid;
+    int status;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < s->unit_count; i++) {
+            if (s->units[i].pid == pid) {
+                unit_ended(s, &s->units[i], status);
+                break;
+            }
+        }
+    }
+}
+
+/* Restart the units whose backoff passed. A restarted non-source unit
+ * lost the batches it held, so the source rewinds (SIGUSR1). */
+static void restart_due(pipeline_sup *s)
+{
+    int64_t now = mono_ms();
+    unit *src = source_unit(s);
+
+    for (size_t i = 0; i < s->unit_count; i++) {
+        unit *u = &s->units[i];
+        if (!u->restart_at || u->restart_at > now || u->pid > 0)
+            continue;
+        if (start_unit(s, u) != 0) {
+            s->outcome = SLUICE_EXIT_FAILED;
+            begin_stopping(s, FATAL_GRACE_MS, 1);
+            return;
+        }
+        if (!u->holds_source && src && src->pid > 0)
+            kill(src->pid, SIGUSR1);
+    }
+}
+
+/* Milliseconds until the next restart or deadline, at most TICK_MS. */
+static long next_wakeup(const pipeline_sup *s)
+{
+    int64_t now = mono_ms();
+    int64_t wake = now + TICK_MS;
+
+    for (size_t i = 0; i < s->unit_count; i++) {
+        if (s->units[i].restart_at && s->units[i].restart_at < wake)
+            wake = s->units[i].restart_at;
+    }
+    if (s->deadline && s->deadline < wake)
+        wake = s->deadline;
+    return wake > now ? (long)(wake - now) : 0;
+}
+
+/* 1 while a unit runs or waits for a restart. */
+static int units_alive(const pipeline_sup *s)
+{
+    for (size_t i = 0; i < s->unit_count; i++) {
+        if (s->units[i].pid > 0 || s->units[i].restart_at)
+            return 1;
+    }
+    return 0;
+}
+
+/* Counts for the --once summary, read from the stage statistics files. */
+typedef struct run_counts {
+    double records_in, delivered, events;
+} run_counts;
+
+static void read_counts(const sluice_pipeline_def *def, run_counts *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < def->stage_count; i++) {
+        char path[SLUICE_ENDPOINT_MAX];
+        json_t *doc;
+
+        if (sluice_stage_stats_path(def, def->stages[i].name, path, sizeof(path)) != 0)
+            continue;
+        doc = json_load_file(path, 0, NULL);
+        if (!doc)
+            continue;
+        if (i == 0)
+            c->records_in = json_number_value(json_object_get(doc, "records_in"));
+        if (i + 1 == def->stage_count)
+            c->delivered = json_number_value(json_object_get(doc, "delivered"));
+        c->events += json_number_value(json_object_get(doc, "events_derived"));
+        json_decref(doc);
+    }
+}
+
+/* Remove the statistics files of a previous run. */
+static void clear_counts(const sluice_pipeline_def *def)
+{
+    for (size_t i = 0; i < def->stage_count; i++) {
+        char path[SLUICE_ENDPOINT_MAX];
+        if (sluice_stage_stats_path(def, def->stages[i].name, path, sizeof(path)) == 0)
+            unlink(path);
+    }
+}
+
+/* Number of DLQ entries, or -1 if the store cannot be read (logged). */
+static int64_t dlq_count(const sluice_pipeline_def *def)
+{
+    char err[512] = "";
+    sluice_store *store = sluice_store_open(def->state_dir, err, sizeof(err));
+    int64_t count;
+
+    if (!store) {
+        sluice_log_write(def->name, NULL, SLUICE_LOG_ERROR, "cannot open the state store: %s",
+                         err);
+        return -1;
+    }
+    count = sluice_store_dlq_count(store);
+    sluice_store_close(&store);
+    return count;
+}
+
+/* The supervisor of one pipeline, run in its own process. Returns the
+ * pipeline's exit code. */
+static int supervise(const sluice_pipeline_def *def, const sluice_run_options *opts)
+{
+    pipeline_sup s;
+    int64_t started = mono_ms();
+    int64_t dlq_before, dlq_after;
+    int result;
+
+    memset(&s, 0, sizeof(s));
+    s.def = def;
+    s.opts = opts;
+    s.outcome = 0;
+    clear_counts(def);
+    dlq_before = dlq_count(def); /* opened and closed before any fork */
+    if (dlq_before < 0 || plan_units(&s) != 0) {
+        free(s.units);
+        return SLUICE_EXIT_FAILED;
+    }
+    sluice_log_write(def->name, NULL, SLUICE_LOG_INFO, "starting %zu stage(s) in %zu "
+                     "process(es)", def->stage_count, s.unit_count);
+    for (size_t i = 0; i < s.unit_count; i++) {
+        if (start_unit(&s, &s.units[i]) != 0) {
+            s.outcome = SLUICE_EXIT_FAILED;
+            begin_stopping(&s, FATAL_GRACE_MS, 1);
+            break;
+        }
+    }
+    while (units_alive(&s)) {
+        int signo = wait_signal(next_wakeup(&s));
+
+        if (signo == SIGCHLD)
+            reap_children(&s);
+        if (signo == SIGTERM || signo == SIGINT || signo == SIGHUP) {
+            unit *src = source_unit(&s);
+            if (s.phase == PHASE_RUNNING && src && src->pid > 0) {
+                SLOG(&s, SLUICE_LOG_INFO, "stopping: letting in-flight batches drain");
+                s.phase = PHASE_DRAINING;
+                s.deadline = mono_ms() + SLUICE_DRAIN_TIMEOUT_MS + STOP_GRACE_MS;
+                kill(src->pid, SIGTERM);
+            } else if (s.phase == PHASE_RUNNING) {
+                begin_stopping(&s, STOP_GRACE_MS, 0);
+            } else {
+                SLOG(&s, SLUICE_LOG_WARN, "second stop signal: killing every stage now");
+                signal_units(&s, SIGKILL, NULL);
+                while (waitpid(-1, NULL, 0) > 0)
+                    ;
+                free(s.units);
+                return 128 + signo;
+            }
+        }
+        if (s.deadline && mono_ms() >= s.deadline) {
+            SLOG(&s, SLUICE_LOG_WARN, "stages did not stop in time; killing them");
+            if (s.phase == PHASE_DRAINING) {
+                signal_units(&s, SIGKILL, NULL);
+                begin_stopping(&s, STOP_GRACE_MS, 0);
+            } else {
+                signal_units(&s, SIGKILL, NULL);
+                s.deadline = 0;
+            }
+        }
+        if (s.phase != PHASE_STOPPING)
+            restart_due(&s);
+    }
+    result = s.outcome;
+    if (opts->once) {
+        run_counts c;
+        dlq_after = dlq_count(def);
+        read_counts(def, &c);
+        printf("pipeline %s: %.0f records in, %.0f delivered, %lld rejected, %.0f events "
+               "derived, elapsed %.2fs\n", def->name, c.records_in, c.delivered,
+               (long long)(dlq_after >= dlq_before ? dlq_after - dlq_before : 0), c.events,
+               (double)(mono_ms() - started) / 1000.0);
+        fflush(stdout);
+        if (result == 0 && dlq_after != dlq_before)
+            result = SLUICE_EXIT_REJECTED;
+    }
+    free(s.units);
+    return result;
+}
+
+/* ------------------------------------------------------------------ */
+/* All pipelines.                                                     */
+/* ------------------------------------------------------------------ */
+
+int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
+                         const sluice_run_options *opts)
+{
+    pid_t *pids = calloc(n ? n : 1, sizeof(pid_t));
+    int *codes = calloc(n ? n : 1, sizeof(int));
+    sigset_t set, old;
+    size_t running = 0;
+    int stop_signals = 0;
+    int result = 0;
+    pid_t self = getpid();
+
+    if (!pids || !codes) {
+        free(pids);
+        free(codes);
+        sluice_log_write(NULL, NULL, SLUICE_LOG_ERROR, "out of memory");
+        return SLUICE_EXIT_FAILED;
+    }
+    supervised_signals(&set);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    for (size_t p = 0; p < n; p++) {
+        pid_t pid;
+
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0) {
+            sluice_log_write(defs[p]->name, NULL, SLUICE_LOG_ERROR, "cannot fork: %s",
+                             strerror(errno));
+            codes[p] = SLUICE_EXIT_FAILED;
+            continue;
+        }
+        if (pid == 0) {
+            int code;
+            setpgid(0, 0);
+            follow_parent(SIGTERM, self);
+            code = supervise(defs[p], opts);
+            fflush(NULL);
+            _exit(code);
+        }
+        setpgid(pid, pid);
+        pids[p] = pid;
+        running++;
+    }
+    while (running > 0) {
+        int signo = wait_signal(TICK_MS);
+        pid_t pid;
+        int status;
+
+        if (signo == SIGTERM || signo == SIGINT || signo == SIGHUP) {
+            stop_signals++;
+            for (size_t p = 0; p < n; p++) {
+                if (pids[p] > 0)
+                    kill(stop_signals == 1 ? pids[p] : -pids[p],
+                         stop_signals == 1 ? SIGTERM : SIGKILL);
+            }
+            if (stop_signals > 1) {
+                while (waitpid(-1, NULL, 0) > 0)
+                    ;
+                result = 128 + signo;
+                goto out;
+            }
+        }
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (size_t p = 0; p < n; p++) {
+                if (pids[p] != pid)
+                    continue;
+                codes[p] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                pids[p] = 0;
+                running--;
+            }
+        }
+    }
+    for (size_t p = 0; p < n; p++) {
+        if (codes[p] != 0) {
+            result = codes[p];
+            break;
+        }
+    }
+out:
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    free(pids);
+    free(codes);
+    return result;
+}
+
+int sluice_run_stage(const sluice_pipeline_def *def, const char *stage, int once)
+{
+    sluice_unit_signals signals = {.term = &child_term, .rewind = &child_rewind, .hard = &child_hard};
+
+    for (size_t i = 0; i < def->stage_count; i++) {
+        if (strcmp(def->stages[i].name, stage) == 0) {
+            int code;
+            install_stage_signals();
+            write_pid_files(def, &i, 1, getpid());
+            code = sluice_unit_run(def, &i, 1, once, &signals);
+            write_pid_files(def, &i, 1, 0);
+            return code;
+        }
+    }
+    sluice_log_write(def->name, NULL, SLUICE_LOG_ERROR, "%s: no stage named '%s'", def->file,
+                     stage);
+    return SLUICE_STAGE_EXIT_ERROR;
+}

@@ -1,7 +1,9 @@
 # tests/unit/state.mk: unit tests of the state area.
 if HAVE_CHECK
-check_PROGRAMS += unit/test_batch unit/test_wire unit/test_store unit/test_kv
-TESTS += unit/test_batch unit/test_wire unit/test_store unit/test_kv
+check_PROGRAMS += unit/test_batch unit/test_wire unit/test_store unit/test_kv \
+	unit/test_generic_plugins
+TESTS += unit/test_batch unit/test_wire unit/test_store unit/test_kv \
+	unit/test_generic_plugins
 endif
 unit_test_batch_SOURCES = unit/test_batch.c
 unit_test_batch_LDADD = $(UNIT_LINK_LIBS)
@@ -11,3 +13,5 @@ unit_test_store_SOURCES = unit/test_store.c
 unit_test_store_LDADD = $(UNIT_LINK_LIBS)
 unit_test_kv_SOURCES = unit/test_kv.c
 unit_test_kv_LDADD = $(UNIT_LINK_LIBS)
+unit_test_generic_plugins_SOURCES = unit/test_generic_plugins.c
+unit_test_generic_plugins_LDADD = $(UNIT_LINK_LIBS)

@@ -1,1 +1,10 @@
 # tests/unit/sinks.mk: unit tests of the sinks area.
+
+# ometria-sink (AREA=http): pure planning logic, compiled in directly.
+if HAVE_CHECK
+check_PROGRAMS += unit/test_ometria_plan
+TESTS += unit/test_ometria_plan
+unit_test_ometria_plan_SOURCES = unit/test_ometria_plan.c \
+	$(top_srcdir)/plugins/ometria-sink/ometria_plan.c
+unit_test_ometria_plan_LDADD = $(UNIT_LINK_LIBS)
+endif

@@ -40,19 +40,33 @@ static const char *const pipeline_keys[] = {
 };
 static const char *const restart_keys[] = {"max", "window_s", "backoff_ms", NULL};
 
+/* Where `where` was defined: libconfig names @include'd files as written,
+ * so a relative one is shown under the pipeline file's directory. Writes
+ * into buf (len bytes) and returns it. */
+static const char *source_file(const load_ctx *lc, const config_setting_t *where, char *buf,
+                               size_t len)
+{
+    const char *file = where ? config_setting_source_file(where) : NULL;
+
+    if (!file || strcmp(file, lc->path) == 0 || file[0] == '/' || !lc->base_dir)
+        snprintf(buf, len, "%s", file ? file : lc->path);
+    else
+        snprintf(buf, len, "%s/%s", lc->base_dir, file);
+    return buf;
+}
+
 /* Fill lc->err with "FILE:LINE: [stage 'x' (plugin y): ]message" where
  * FILE:LINE is where `where` was defined (the pipeline file if NULL). */
 static void fail_at(load_ctx *lc, const config_setting_t *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail_at(load_ctx *lc, const config_setting_t *where, const char *fmt, ...)
 {
-    const char *file = where ? config_setting_source_file(where) : NULL;
+    char file[PATH_MAX];
     unsigned line = where ? config_setting_source_line(where) : 0;
     size_t used;
     va_list ap;
 
-    if (!file)
-        file = lc->path;
+    source_file(lc, where, file, sizeof(file));
     if (line == 0)
         line = 1;
     used = (size_t)snprintf(lc->err->text, sizeof(lc->err->text), "%s:%u: ", file, line);
@@ -448,7 +462,9 @@ static int load_common(load_ctx *lc, const config_setting_t *group, sluice_stage
             return -1;
         }
     }
-    return get_bool(lc, group, "tls_verify", &common->tls_verify);
+    if (get_bool(lc, group, "tls_verify", &common->tls_verify) != 0)
+        return -1;
+    return get_bool(lc, group, "external", &common->external);
 }
 
 /* Validate the plugin options of stage `group` and build stage->config.
@@ -474,9 +490,9 @@ static int load_options(load_ctx *lc, const config_setting_t *group, sluice_stag
             continue;
         opt = sluice_options_find(options, key);
         if (!opt) {
-            const char *common_names[16];
+            const char *common_names[24];
             size_t n = 0;
-            for (const sluice_common_key *k = sluice_common_keys(); k->name && n < 15; k++)
+            for (const sluice_common_key *k = sluice_common_keys(); k->name && n < 23; k++)
                 common_names[n++] = k->name;
             common_names[n] = NULL;
             fail_unknown(lc, setting, "option", common_names, options);
@@ -526,7 +542,7 @@ static int load_stage(load_ctx *lc, sluice_registry *reg, const config_setting_t
                       sluice_stage_def *stage)
 {
     char reason[1024];
-    const char *file;
+    char file[PATH_MAX];
     int missing;
 
     if (config_setting_type(group) != CONFIG_TYPE_GROUP) {
@@ -534,8 +550,7 @@ static int load_stage(load_ctx *lc, sluice_registry *reg, const config_setting_t
                 setting_type_name(group));
         return -1;
     }
-    file = config_setting_source_file(group);
-    stage->file = strdup(file ? file : lc->path);
+    stage->file = strdup(source_file(lc, group, file, sizeof(file)));
     stage->line = (int)config_setting_source_line(group);
     stage->secret_values = json_array();
     if (!stage->file || !stage->secret_values) {
@@ -877,6 +892,7 @@ int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg, slui
     config_t cfg;
     int cfg_ready = 0;
     char *base_dir = directory_of(path);
+    load_ctx lc = {path, base_dir, err, NULL, NULL, 0, NULL};
     const config_setting_t *stages;
 
     err->text[0] = '\0';
@@ -902,9 +918,8 @@ int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg, slui
             continue;
         config_setting_lookup_string(stage, "name", &name);
         where = config_setting_get_member(stage, "plugin");
-        snprintf(err->text, sizeof(err->text), "%s:%u: stage '%s': %s",
-                 config_setting_source_file(where) ? config_setting_source_file(where) : path,
-                 config_setting_source_line(where), name ? name : "?", reason);
+        lc.stage = name ? name : "?";
+        fail_at(&lc, where, "%s", reason);
         result = SLUICE_EXIT_UNAVAILABLE;
         goto out;
     }
@@ -1095,6 +1110,8 @@ int sluice_pipeline_print(const sluice_pipeline_def *def, FILE *out)
                 common->retry_max_backoff_ms);
         print_string_key(out, "      ", "ca_file", common->ca_file);
         fprintf(out, "      tls_verify = %s;\n", common->tls_verify ? "true" : "false");
+        if (common->external)
+            fputs("      external = true;\n", out);
         json_object_foreach(stage->config, key, value) {
             const sluice_option *opt =
                 stage->plugin ? sluice_options_find(stage->plugin->options, key) : NULL;

@@ -26,6 +26,8 @@ static const sluice_common_key common_keys[] = {
     {"retry_max_backoff_ms", "int", "60000", "longest wait between retries"},
     {"ca_file", "string", NULL, "CA bundle for TLS (default: system CAs)"},
     {"tls_verify", "bool", "true", "verify TLS certificates"},
+    {"external", "bool", "false",
+     "the stage runs elsewhere (sluice run --stage NAME); sluice run does not start it"},
     {NULL, NULL, NULL, NULL}
 };
 

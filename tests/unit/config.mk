@@ -81,3 +81,11 @@ unit_test_registry_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DTEST_MODULE_DIR=\"$(abs_top_builddir)/tests/unit/plugins/.libs\"
 unit_test_registry_LDADD = $(UNIT_LINK_LIBS)
 endif
+if HAVE_CHECK
+check_PROGRAMS += unit/test_config
+TESTS += unit/test_config
+unit_test_config_SOURCES = unit/test_config.c
+unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DTEST_MODULE_DIR=\"$(abs_top_builddir)/tests/unit/plugins/.libs\"
+unit_test_config_LDADD = $(UNIT_LINK_LIBS)
+endif

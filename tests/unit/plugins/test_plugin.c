@@ -115,9 +115,7 @@ static const sluice_option bad_options[] = {
 /* Exported under another name: the loader must not find `sluice_plugin`. */
 const struct sluice_plugin not_the_descriptor = {
 #else
-/* The C name cannot be `sluice_plugin` (that is the typedef), so the
- * descriptor gets its symbol name from an asm label. */
-const struct sluice_plugin test_descriptor __asm__(SLUICE_PLUGIN_SYMBOL) = {
+SLUICE_PLUGIN_DEFINE = {
 #endif
 #if TEST_VARIANT == VARIANT_BAD_ABI
     .abi_version = SLUICE_ABI_VERSION + 1,

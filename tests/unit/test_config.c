@@ -1,0 +1,514 @@
+/* test_config.c: unit tests of pipeline definitions (core/lib/config.c):
+ * exact FILE:LINE errors, interpolation, @file: secrets and masking,
+ * @include, defaults with the declared JSON types. Pipelines are real
+ * files in a temp dir; plugins are the real test modules. */
+#include "config.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config_check.h"
+#include "log.h"
+#include "pipeline.h"
+
+#ifndef TEST_MODULE_DIR
+#error "TEST_MODULE_DIR must name the directory of the built test plugins"
+#endif
+
+static char tmpdir[64];
+static sluice_registry *reg;
+static sluice_error err;
+
+/* Write `content` to tmpdir/name; returns the path (static buffer). */
+static const char *write_file(const char *name, const char *content)
+{
+    static char path[PATH_MAX];
+    FILE *file;
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    file = fopen(path, "w");
+    ck_assert_ptr_nonnull(file);
+    ck_assert_int_eq(fputs(content, file) >= 0, 1);
+    ck_assert_int_eq(fclose(file), 0);
+    return path;
+}
+
+/* Load pipeline text written to tmpdir/name. Returns the definition or
+ * NULL (err holds the message). */
+static sluice_pipeline_def *load_text(const char *name, const char *content)
+{
+    sluice_pipeline_def *def = NULL;
+    const char *path = write_file(name, content);
+
+    err.text[0] = '\0';
+    if (sluice_pipeline_load(path, reg, &def, &err) != 0)
+        return NULL;
+    return def;
+}
+
+/* Assert that loading `content` fails with exactly "tmpdir/name:" + tail. */
+static void expect_error(const char *name, const char *content, const char *tail)
+{
+    char expected[2048];
+    sluice_pipeline_def *def = load_text(name, content);
+
+    if (def)
+        sluice_pipeline_free(&def);
+    ck_assert_msg(def == NULL, "pipeline %s was accepted", name);
+    snprintf(expected, sizeof(expected), "%s/%s:%s", tmpdir, name, tail);
+    ck_assert_str_eq(err.text, expected);
+}
+
+static void setup(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/sluice-config-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    setenv("SLUICE_PLUGIN_PATH", TEST_MODULE_DIR, 1);
+    reg = sluice_registry_new();
+    ck_assert_ptr_nonnull(reg);
+}
+
+static void teardown(void)
+{
+    char command[PATH_MAX + 16];
+
+    sluice_registry_destroy(&reg);
+    snprintf(command, sizeof(command), "rm -rf '%s'", tmpdir);
+    ck_assert_int_eq(system(command), 0);
+}
+
+/* Two-stage pipeline with one source line varying (line 4). */
+#define HEAD "pipeline = {\n  name = \"p\";\n  state_dir = \"state\";\n  stages = (\n"
+#define SINK "    { name = \"out\"; plugin = \"test-sink\"; }\n  );\n};\n"
+
+START_TEST(defaults_have_declared_types)
+{
+    sluice_pipeline_def *def = load_text("ok.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"/data/in\"; ratio = 2; },\n"
+        SINK);
+    const json_t *config;
+    char expected[PATH_MAX + 16];
+
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_str_eq(def->name, "p");
+    ck_assert_uint_eq(def->stage_count, 2);
+    snprintf(expected, sizeof(expected), "%s/state", tmpdir);
+    ck_assert_str_eq(def->state_dir, expected);
+    snprintf(expected, sizeof(expected), "%s/state/run", tmpdir);
+    ck_assert_str_eq(def->runtime_dir, expected);
+    ck_assert_uint_eq(def->batch_size, 500);
+    ck_assert_int_eq(def->batch_linger_ms, 200);
+    ck_assert_int_eq(def->window, 8);
+    ck_assert_int_eq(def->ack_timeout_ms, 30000);
+    ck_assert_int_eq(def->restart_max, 5);
+
+    config = def->stages[0].config;
+    ck_assert_str_eq(json_string_value(json_object_get(config, "path")), "/data/in");
+    ck_assert(json_is_integer(json_object_get(config, "count")));
+    ck_assert_int_eq(json_integer_value(json_object_get(config, "count")), 3);
+    /* An int given for a double option arrives as a real. */
+    ck_assert(json_is_real(json_object_get(config, "ratio")));
+    ck_assert(json_real_value(json_object_get(config, "ratio")) == 2.0);
+    ck_assert(json_is_false(json_object_get(config, "verbose")));
+    ck_assert(json_is_array(json_object_get(config, "tags")));
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(config, "tags"), 1)), "b");
+    ck_assert(json_is_object(json_object_get(config, "extra")));
+    /* No default and not set: absent. */
+    ck_assert_ptr_null(json_object_get(config, "token"));
+
+    ck_assert_int_eq(def->stages[0].common.hwm, 4);
+    ck_assert(def->stages[0].common.rate_limit == 0);
+    ck_assert(def->stages[0].common.burst == 1);
+    ck_assert_int_eq(def->stages[0].common.http_timeout_ms, 30000);
+    ck_assert_int_eq(def->stages[0].common.retry_max_backoff_ms, 60000);
+    ck_assert_int_eq(def->stages[0].common.tls_verify, 1);
+    ck_assert_ptr_null(def->stages[0].common.group);
+    ck_assert_ptr_null(def->stages[0].common.endpoint);
+    ck_assert_int_eq(def->stages[0].line, 5);
+    ck_assert(json_is_integer(json_object_get(def->stages[1].config, "batch")));
+    ck_assert_ptr_eq(sluice_pipeline_stage(def, "out"), &def->stages[1]);
+    ck_assert_ptr_null(sluice_pipeline_stage(def, "nope"));
+    sluice_pipeline_free(&def);
+    ck_assert_ptr_null(def);
+}
+END_TEST
+
+START_TEST(common_keys_parsed)
+{
+    sluice_pipeline_def *def = load_text("common.cfg",
+        "pipeline = {\n  name = \"p\";\n  state_dir = \"/var/x\";\n  runtime_dir = \"rt\";\n"
+        "  batch_size = 50; window = 2; restart = { max = 1; backoff_ms = 10; };\n"
+        "  stages = (\n"
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; group = \"g1\"; },\n"
+        "    { name = \"mid\"; plugin = \"test-transform\"; field = \"f\"; group = \"g1\"; },\n"
+        "    { name = \"out\"; plugin = \"test-sink\"; endpoint = \"tcp://127.0.0.1:5555\";\n"
+        "      rate_limit = 4.0; http_max_attempts = 3; tls_verify = false; external = true; }\n"
+        "  );\n};\n");
+    const sluice_stage_common *common;
+    char expected[PATH_MAX + 8];
+
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_str_eq(def->state_dir, "/var/x");
+    snprintf(expected, sizeof(expected), "%s/rt", tmpdir);
+    ck_assert_str_eq(def->runtime_dir, expected);
+    ck_assert_uint_eq(def->batch_size, 50);
+    ck_assert_int_eq(def->window, 2);
+    ck_assert_int_eq(def->restart_max, 1);
+    ck_assert_int_eq(def->restart_backoff_ms, 10);
+    ck_assert_int_eq(def->restart_window_s, 60);
+    ck_assert_str_eq(def->stages[1].common.group, "g1");
+    common = &def->stages[2].common;
+    ck_assert_str_eq(common->endpoint, "tcp://127.0.0.1:5555");
+    ck_assert(common->rate_limit == 4.0);
+    ck_assert(common->burst == 4.0);
+    ck_assert_int_eq(common->http_max_attempts, 3);
+    ck_assert_int_eq(common->tls_verify, 0);
+    ck_assert_int_eq(common->external, 1);
+    /* Common keys are not passed to the plugin. */
+    ck_assert_ptr_null(json_object_get(def->stages[2].config, "rate_limit"));
+    sluice_pipeline_free(&def);
+}
+END_TEST
+
+START_TEST(errors_name_file_and_line)
+{
+    expect_error("syntax.cfg", "pipeline = {\n  name = \"p\";\n  state_dir = ;\n};\n",
+                 "3: syntax error");
+    expect_error("unknown.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\";\n      pth = \"/x\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): unknown option 'pth' (did you mean 'path'?)");
+    expect_error("unknown2.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; colour = 1; },\n" SINK,
+        "5: stage 'in' (plugin test-source): unknown option 'colour'");
+    expect_error("common-typo.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; hwn = 2; },\n" SINK,
+        "5: stage 'in' (plugin test-source): unknown option 'hwn' (did you mean 'hwm'?)");
+    expect_error("type.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n      count = \"7\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): option 'count' expects int, got string");
+    expect_error("required.cfg", HEAD "    { name = \"in\"; plugin = \"test-source\"; },\n" SINK,
+                 "5: stage 'in' (plugin test-source): missing required option 'path'");
+    expect_error("order.cfg", HEAD
+        "    { name = \"out\"; plugin = \"test-sink\"; },\n"
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; }\n  );\n};\n",
+        "5: stage 'out' (plugin test-sink): a sink cannot be the first stage; "
+        "the first stage must be a source");
+    expect_error("middle.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"in2\"; plugin = \"test-source\"; path = \"x\"; },\n" SINK,
+        "6: stage 'in2' (plugin test-source): a source cannot be a middle stage; "
+        "the middle stages must be a transform");
+    expect_error("endpoint.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      endpoint = \"tcp://localhost\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): 'endpoint' must be ipc://PATH or "
+        "tcp://HOST:PORT, got \"tcp://localhost\"");
+    expect_error("range.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; hwm = 0; },\n" SINK,
+        "5: stage 'in' (plugin test-source): 'hwm' must be between 1 and 100000, got 0");
+    expect_error("noname.cfg", HEAD "    { plugin = \"test-source\"; path = \"x\"; },\n" SINK,
+                 "5: stage #1: missing 'name'");
+    expect_error("pipekey.cfg",
+        "pipeline = {\n  name = \"p\";\n  state_dir = \"s\";\n  batch_sise = 10;\n};\n",
+        "4: unknown pipeline key 'batch_sise' (did you mean 'batch_size'?)");
+    expect_error("nostate.cfg", "pipeline = {\n  name = \"p\";\n  stages = ();\n};\n",
+                 "1: pipeline: missing 'state_dir'");
+    expect_error("badname.cfg", "pipeline = {\n  name = \"a b\";\n};\n",
+                 "2: pipeline name must match [A-Za-z0-9_.-]+, got \"a b\"");
+    expect_error("oneStage.cfg",
+        "pipeline = {\n  name = \"p\";\n  state_dir = \"s\";\n  stages = (\n"
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; }\n  );\n};\n",
+        "4: 'stages' needs at least a source and a sink, got 1 stage");
+}
+END_TEST
+
+/* expect_error compares the whole text; for messages ending in a path
+ * or list, compare the prefix only. */
+START_TEST(error_prefixes)
+{
+    sluice_pipeline_def *def = load_text("noplugin.cfg", HEAD
+        "    { name = \"in\"; plugin = \"no-such-plugin\"; },\n" SINK);
+    char expected[PATH_MAX + 128];
+
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected),
+             "%s/noplugin.cfg:5: stage 'in': plugin 'no-such-plugin' not found (searched: %s",
+             tmpdir, TEST_MODULE_DIR);
+    ck_assert_msg(strncmp(err.text, expected, strlen(expected)) == 0, "got: %s", err.text);
+
+    def = load_text("dup.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"in\"; plugin = \"test-transform\"; field = \"f\"; },\n" SINK);
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected),
+             "%s/dup.cfg:6: stage 'in' (plugin test-transform): stage name already used at "
+             "%s/dup.cfg:5", tmpdir, tmpdir);
+    ck_assert_str_eq(err.text, expected);
+}
+END_TEST
+
+START_TEST(env_interpolation)
+{
+    sluice_pipeline_def *def;
+
+    setenv("SLUICE_TEST_DIR", "/srv/in", 1);
+    setenv("SLUICE_TEST_EMPTY", "", 1);
+    unsetenv("SLUICE_TEST_UNSET");
+    def = load_text("env.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"${SLUICE_TEST_DIR}/a.jsonl\";\n"
+        "      tags = [\"${SLUICE_TEST_UNSET:-fallback}\", \"${SLUICE_TEST_EMPTY:-empty}\",\n"
+        "              \"cost $$5 and $x\", \"${SLUICE_TEST_DIR:-unused}\"]; },\n" SINK);
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    {
+        const json_t *config = def->stages[0].config;
+        const json_t *tags = json_object_get(config, "tags");
+        ck_assert_str_eq(json_string_value(json_object_get(config, "path")), "/srv/in/a.jsonl");
+        ck_assert_str_eq(json_string_value(json_array_get(tags, 0)), "fallback");
+        ck_assert_str_eq(json_string_value(json_array_get(tags, 1)), "empty");
+        ck_assert_str_eq(json_string_value(json_array_get(tags, 2)), "cost $5 and $x");
+        ck_assert_str_eq(json_string_value(json_array_get(tags, 3)), "/srv/in");
+    }
+    sluice_pipeline_free(&def);
+
+    /* Pipeline-level strings are interpolated too. */
+    def = load_text("env2.cfg",
+        "pipeline = {\n  name = \"p\";\n  state_dir = \"${SLUICE_TEST_DIR}/state\";\n"
+        "  stages = (\n    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n" SINK);
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_str_eq(def->state_dir, "/srv/in/state");
+    sluice_pipeline_free(&def);
+
+    expect_error("unset.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\";\n"
+        "      path = \"${SLUICE_TEST_UNSET}/a\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): environment variable 'SLUICE_TEST_UNSET' is not set");
+    expect_error("unterminated.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"${SLUICE_TEST_DIR\"; },\n" SINK,
+        "5: stage 'in' (plugin test-source): unterminated '${' in \"${SLUICE_TEST_DIR\"");
+    expect_error("unset2.cfg",
+        "pipeline = {\n  name = \"p\";\n  state_dir = \"${SLUICE_TEST_UNSET}\";\n};\n",
+        "3: environment variable 'SLUICE_TEST_UNSET' is not set");
+}
+END_TEST
+
+/* Read the whole of `file` (rewound) into buf. */
+static void slurp(FILE *file, char *buf, size_t len)
+{
+    size_t got;
+
+    rewind(file);
+    got = fread(buf, 1, len - 1, file);
+    buf[got] = '\0';
+}
+
+START_TEST(file_secrets_masked)
+{
+    sluice_pipeline_def *def;
+    char printed[16384];
+    char masked[256];
+    char logged[4096];
+    FILE *out;
+    int saved_stderr;
+    int log_fd;
+    char log_path[PATH_MAX];
+
+    write_file("api.key", "k-4a7f-SECRET-value\n");
+    snprintf(log_path, sizeof(log_path), "%s/creds", tmpdir);
+    mkdir(log_path, 0700);
+    write_file("creds/token", "tok-123456");
+    def = load_text("secret.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"@file:creds/token\"; },\n"
+        "    { name = \"out\"; plugin = \"test-sink\"; api_key = \"@file:api.key\";\n"
+        "      url = \"@file:" "creds/token\"; }\n  );\n};\n");
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    /* Content with one trailing newline removed; plugins get the value. */
+    ck_assert_str_eq(json_string_value(json_object_get(def->stages[1].config, "api_key")),
+                     "k-4a7f-SECRET-value");
+    ck_assert_str_eq(json_string_value(json_object_get(def->stages[0].config, "token")),
+                     "tok-123456");
+    ck_assert_uint_eq(json_array_size(def->stages[1].secret_values), 2);
+
+    out = tmpfile();
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(sluice_pipeline_print(def, out), 0);
+    slurp(out, printed, sizeof(printed));
+    fclose(out);
+    ck_assert_msg(strstr(printed, "api_key = \"********\";"), "printed: %s", printed);
+    ck_assert_msg(strstr(printed, "token = \"********\";"), "printed: %s", printed);
+    /* A non-secret option read with @file: is masked too. */
+    ck_assert_msg(strstr(printed, "url = \"********\";"), "printed: %s", printed);
+    ck_assert_ptr_null(strstr(printed, "SECRET"));
+    ck_assert_ptr_null(strstr(printed, "tok-123456"));
+
+    sluice_log_mask("auth failed for key k-4a7f-SECRET-value", masked, sizeof(masked));
+    ck_assert_str_eq(masked, "auth failed for key ********");
+
+    /* And in real log lines. */
+    snprintf(log_path, sizeof(log_path), "%s/log.txt", tmpdir);
+    log_fd = open(log_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    ck_assert_int_ge(log_fd, 0);
+    fflush(stderr);
+    saved_stderr = dup(STDERR_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+    sluice_log_setup(SLUICE_LOG_INFO, SLUICE_LOG_FORMAT_TEXT);
+    sluice_log_write("p", "out", SLUICE_LOG_ERROR, "sending token %s", "tok-123456");
+    fflush(stderr);
+    dup2(saved_stderr, STDERR_FILENO);
+    close(saved_stderr);
+    lseek(log_fd, 0, SEEK_SET);
+    {
+        ssize_t got = read(log_fd, logged, sizeof(logged) - 1);
+        ck_assert_int_gt(got, 0);
+        logged[got] = '\0';
+    }
+    close(log_fd);
+    ck_assert_msg(strstr(logged, "sending token ********"), "logged: %s", logged);
+    ck_assert_ptr_null(strstr(logged, "tok-123456"));
+    sluice_pipeline_free(&def);
+
+    expect_error("nofile.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"@file:/nonexistent/sluice/token\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): cannot read @file:/nonexistent/sluice/token: "
+        "No such file or directory");
+}
+END_TEST
+
+START_TEST(secret_option_masked_from_env)
+{
+    sluice_pipeline_def *def;
+    char printed[16384];
+    FILE *out;
+
+    setenv("SLUICE_TEST_KEY", "env-secret-9876", 1);
+    def = load_text("envsecret.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"${SLUICE_TEST_KEY}\"; },\n" SINK);
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_str_eq(json_string_value(json_array_get(def->stages[0].secret_values, 0)),
+                     "env-secret-9876");
+    out = tmpfile();
+    ck_assert_int_eq(sluice_pipeline_print(def, out), 0);
+    slurp(out, printed, sizeof(printed));
+    fclose(out);
+    ck_assert_ptr_null(strstr(printed, "env-secret-9876"));
+    ck_assert_ptr_nonnull(strstr(printed, "token = \"********\";"));
+    sluice_pipeline_free(&def);
+}
+END_TEST
+
+START_TEST(include_fragment)
+{
+    sluice_pipeline_def *def;
+    char expected[PATH_MAX + 32];
+
+    snprintf(expected, sizeof(expected), "%s/fragments", tmpdir);
+    mkdir(expected, 0700);
+    write_file("fragments/sink.cfg",
+               "name = \"out\";\nplugin = \"test-sink\";\nbatch = 25;\n");
+    def = load_text("include.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    {\n      @include \"fragments/sink.cfg\"\n    }\n  );\n};\n");
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_str_eq(def->stages[1].name, "out");
+    ck_assert_int_eq(json_integer_value(json_object_get(def->stages[1].config, "batch")), 25);
+    sluice_pipeline_free(&def);
+
+    /* An error inside the fragment names the fragment and its line. */
+    write_file("fragments/bad.cfg", "name = \"out\";\nplugin = \"test-sink\";\nbatch = true;\n");
+    def = load_text("include-bad.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    {\n      @include \"fragments/bad.cfg\"\n    }\n  );\n};\n");
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected),
+             "%s/fragments/bad.cfg:3: stage 'out' (plugin test-sink): option 'batch' expects "
+             "int, got bool", tmpdir);
+    ck_assert_str_eq(err.text, expected);
+}
+END_TEST
+
+START_TEST(printed_pipeline_reloads)
+{
+    sluice_pipeline_def *def = load_text("orig.cfg",
+        "pipeline = {\n  name = \"p\";\n  state_dir = \"/tmp/s\";\n  stages = (\n"
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"a \\\"q\\\" b\";\n"
+        "      ratio = 0.25; count = 9000000000L; extra = { k = [1, 2]; }; },\n"
+        "    { name = \"out\"; plugin = \"test-sink\"; rate_limit = 2.5; }\n  );\n};\n");
+    sluice_pipeline_def *again;
+    char printed[16384];
+    FILE *out;
+    char path[PATH_MAX];
+
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    snprintf(path, sizeof(path), "%s/printed.cfg", tmpdir);
+    out = fopen(path, "w+");
+    ck_assert_int_eq(sluice_pipeline_print(def, out), 0);
+    slurp(out, printed, sizeof(printed));
+    fclose(out);
+    ck_assert_msg(sluice_pipeline_load(path, reg, &again, &err) == 0, "reload: %s\n%s",
+                  err.text, printed);
+    ck_assert(json_equal(def->stages[0].config, again->stages[0].config));
+    ck_assert(again->stages[1].common.rate_limit == 2.5);
+    ck_assert_str_eq(again->state_dir, "/tmp/s");
+    sluice_pipeline_free(&def);
+    sluice_pipeline_free(&again);
+}
+END_TEST
+
+START_TEST(require_plugins_tells_unavailable_from_config)
+{
+    const char *path = write_file("req.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-bad-abi\"; },\n" SINK);
+    char expected[PATH_MAX + 64];
+
+    ck_assert_int_eq(sluice_pipeline_require_plugins(path, reg, &err), SLUICE_EXIT_UNAVAILABLE);
+    snprintf(expected, sizeof(expected), "%s/req.cfg:5: stage 'in': ", tmpdir);
+    ck_assert_msg(strncmp(err.text, expected, strlen(expected)) == 0, "got %s", err.text);
+    ck_assert_msg(strstr(err.text, "built for ABI 2, this sluice speaks ABI 1"), "got %s",
+                  err.text);
+    path = write_file("req2.cfg", "pipeline = {\n  name = ;\n};\n");
+    ck_assert_int_eq(sluice_pipeline_require_plugins(path, reg, &err), SLUICE_EXIT_CONFIG);
+    path = write_file("req3.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; },\n" SINK);
+    ck_assert_int_eq(sluice_pipeline_require_plugins(path, reg, &err), 0);
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *suite = suite_create("config");
+    TCase *tc = tcase_create("pipeline");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, defaults_have_declared_types);
+    tcase_add_test(tc, common_keys_parsed);
+    tcase_add_test(tc, errors_name_file_and_line);
+    tcase_add_test(tc, error_prefixes);
+    tcase_add_test(tc, env_interpolation);
+    tcase_add_test(tc, file_secrets_masked);
+    tcase_add_test(tc, secret_option_masked_from_env);
+    tcase_add_test(tc, include_fragment);
+    tcase_add_test(tc, printed_pipeline_reloads);
+    tcase_add_test(tc, require_plugins_tells_unavailable_from_config);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(config_suite());
+    int failed;
+
+    srunner_run_all(runner, CK_NORMAL);
+    failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

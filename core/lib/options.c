@@ -12,8 +12,8 @@
 #include "options.h"
 
 static const sluice_common_key common_keys[] = {
-    {"name", "string", NULL, "stage name, unique in the pipeline (required)"},
-    {"plugin", "string", NULL, "plugin providing the stage (required)"},
+    {"name", "string", NULL, "stage name, unique in the pipeline, [A-Za-z0-9_.-]+"},
+    {"plugin", "string", NULL, "plugin providing the stage"},
     {"group", "string", NULL,
      "placement group: stages of one group run as threads of one process"},
     {"endpoint", "string", NULL,

@@ -17,3 +17,9 @@ unit_test_deriver_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/field-mapper
 	-I$(top_srcdir)/plugins/tier-event-deriver
 unit_test_deriver_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 unit_test_deriver_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
+# In-process benchmark driver of both plugins (tests/bench/bench-transforms.sh).
+check_PROGRAMS += bench/bench_transforms
+bench_bench_transforms_SOURCES = bench/bench_transforms.c ../plugins/field-mapper/loytime.c
+bench_bench_transforms_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/field-mapper
+bench_bench_transforms_LDADD = $(top_builddir)/core/libsluice.la $(JANSSON_LIBS)
+EXTRA_DIST += bench/bench-transforms.sh

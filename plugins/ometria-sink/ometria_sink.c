@@ -204,6 +204,17 @@ static void reject_chunk(sluice_ctx *ctx, ometria_sink *sink, sluice_batch *batc
     json_decref(errors);
 }
 
+/* Mark a chunk delivered and count it. */
+static void mark_delivered(sluice_ctx *ctx, sluice_batch *batch, om_type type,
+                           const size_t *idx, size_t n, push_tally *tally)
+{
+    for (size_t i = 0; i < n; i++)
+        sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_DONE, NULL);
+    tally->sent += n;
+    sluice_metric_add(ctx, type == OM_TYPE_CONTACT ? "contacts_sent" : "events_sent",
+                      (double)n);
+}
+
 /* Mark a chunk for another write() call, passing on Retry-After. */
 static void retry_chunk(sluice_ctx *ctx, sluice_batch *batch, const size_t *idx, size_t n,
                         const sluice_http_response *resp, push_tally *tally)
@@ -227,12 +238,30 @@ static void retry_chunk(sluice_ctx *ctx, sluice_batch *batch, const size_t *idx,
     tally->retry += n;
 }
 
+/* 1 when a record of idx[0..n) has the same id as one of other[0..m). */
+static int shares_an_id(sluice_batch *batch, const size_t *idx, size_t n,
+                        const size_t *other, size_t m)
+{
+    for (size_t i = 0; i < n; i++) {
+        const json_t *id = json_object_get(sluice_batch_get(batch, idx[i]), "id");
+        for (size_t j = 0; j < m; j++) {
+            if (json_equal((json_t *)id,
+                           json_object_get(sluice_batch_get(batch, other[j]), "id")))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 /* Push records idx[0..n) (all of `type`) and set their outcomes; halves
- * the chunk while Ometria refuses some of it. Returns SLUICE_OK, or
- * SLUICE_FATAL (after sluice_fail) on bad credentials or a wrong URL. */
+ * the chunk while Ometria refuses some of it. `known_rejected` is how many
+ * of them Ometria already refused in an earlier request (-1: unknown): 0
+ * means they were all accepted then, n that all were refused, so no request
+ * is needed. Returns SLUICE_OK, or SLUICE_FATAL (after sluice_fail) on bad
+ * credentials or a wrong URL. */
 static sluice_status push_chunk(sluice_ctx *ctx, ometria_sink *sink, sluice_batch *batch,
                                 om_type type, const size_t *idx, size_t n, int depth,
-                                push_tally *tally)
+                                long known_rejected, push_tally *tally)
 {
     json_t *records[OM_MAX_RECORDS_PER_REQUEST];
     sluice_http_header headers[] = {{"X-Ometria-Auth", sink->api_key},
@@ -250,6 +279,14 @@ static sluice_status push_chunk(sluice_ctx *ctx, ometria_sink *sink, sluice_batc
     int bisect = 0;
 
     memset(&resp, 0, sizeof(resp));
+    if (known_rejected == 0) {
+        mark_delivered(ctx, batch, type, idx, n, tally);
+        return SLUICE_OK;
+    }
+    if (known_rejected > 0 && (size_t)known_rejected >= n) {
+        reject_chunk(ctx, sink, batch, idx, n, tally);
+        return SLUICE_OK;
+    }
     for (size_t i = 0; i < n; i++)
         records[i] = sluice_batch_get(batch, idx[i]);
     body = om_body(records, n, &body_len);
@@ -272,11 +309,7 @@ static sluice_status push_chunk(sluice_ctx *ctx, ometria_sink *sink, sluice_batc
             rejected = 0;
         }
         if (rejected == 0) {
-            for (size_t i = 0; i < n; i++)
-                sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_DONE, NULL);
-            tally->sent += n;
-            sluice_metric_add(ctx, type == OM_TYPE_CONTACT ? "contacts_sent" : "events_sent",
-                              (double)n);
+            mark_delivered(ctx, batch, type, idx, n, tally);
         } else if ((size_t)rejected >= n || n == 1 || depth >= OM_MAX_BISECT_DEPTH) {
             /* Nothing of it was accepted (or it cannot be split): each record
              * is refused on its own merits, no need to re-send. */
@@ -318,12 +351,27 @@ static sluice_status push_chunk(sluice_ctx *ctx, ometria_sink *sink, sluice_batc
 
     if (bisect) {
         size_t half = n / 2;
+        size_t rejected_before = tally->rejected;
+        size_t retry_before = tally->retry;
+        long right_rejected = -1;
+
         sluice_log(ctx, SLUICE_LOG_DEBUG, "Ometria refused %ld of %zu %s: splitting %zu + %zu",
                    rejected, n, om_type_plural(type), half, n - half);
-        result = push_chunk(ctx, sink, batch, type, idx, half, depth + 1, tally);
+        result = push_chunk(ctx, sink, batch, type, idx, half, depth + 1, -1, tally);
+        /* The right half's share of the refusals is what the left half did
+         * not account for. Its accepted records need no re-send, unless an
+         * older version of one of them was just re-sent in the left half
+         * (the newer one must be the last Ometria sees). */
+        if (cls == SLUICE_HTTP_SUCCESS && tally->retry == retry_before &&
+            (long)(tally->rejected - rejected_before) <= rejected) {
+            right_rejected = rejected - (long)(tally->rejected - rejected_before);
+            if (right_rejected == 0 &&
+                shares_an_id(batch, idx + half, n - half, idx, half))
+                right_rejected = -1;
+        }
         if (result == SLUICE_OK)
             result = push_chunk(ctx, sink, batch, type, idx + half, n - half, depth + 1,
-                                tally);
+                                right_rejected, tally);
     }
     return result;
 }
@@ -375,7 +423,8 @@ static sluice_status ometria_write(sluice_ctx *ctx, void *state, sluice_batch *b
             size_t n = planned[t] - start;
             if (n > sink->max_records)
                 n = sink->max_records;
-            result = push_chunk(ctx, sink, batch, (om_type)t, plan[t] + start, n, 0, &tally);
+            result = push_chunk(ctx, sink, batch, (om_type)t, plan[t] + start, n, 0, -1,
+                                &tally);
         }
     }
     if (result == SLUICE_OK)

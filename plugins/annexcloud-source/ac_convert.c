@@ -417,3 +417,27 @@ void ac_member_hash(const json_t *member, char out[65])
     }
     free(text);
 }
+
+void ac_event_id(const char *loyalty_id, const char *event_type, const char *discriminator,
+                 char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char digest[32];
+    unsigned int len = 0;
+
+    out[0] = '\0';
+    if (!md)
+        return;
+    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, loyalty_id, strlen(loyalty_id)) &&
+        EVP_DigestUpdate(md, "|", 1) && EVP_DigestUpdate(md, event_type, strlen(event_type)) &&
+        EVP_DigestUpdate(md, "|", 1) && EVP_DigestUpdate(md, discriminator, strlen(discriminator)) &&
+        EVP_DigestFinal_ex(md, digest, &len) && len == 32) {
+        for (size_t i = 0; i < 16; i++) {
+            out[2 * i] = hex[digest[i] >> 4];
+            out[2 * i + 1] = hex[digest[i] & 15];
+        }
+        out[32] = '\0';
+    }
+    EVP_MD_CTX_free(md);
+}

@@ -38,6 +38,11 @@ int ac_timestamp_canonical(const char *text, char out[21]);
  * UTC date is taken) into out (11 bytes). Returns 0 or -1. */
 int ac_date_canonical(const char *text, char out[11]);
 
+/* The canonical event id (docs/loyalty-schema.md): first 32 lowercase hex
+ * of SHA-256(loyalty_id "|" event_type "|" discriminator). out: 33 bytes. */
+void ac_event_id(const char *loyalty_id, const char *event_type, const char *discriminator,
+                 char out[33]);
+
 /* SHA-256 (64 hex) of a canonical member without `as_of`, keys sorted:
  * the change-detection hash. out: 65 bytes. */
 void ac_member_hash(const json_t *member, char out[65]);

@@ -6,6 +6,7 @@
 #ifndef AC_SOURCE_H
 #define AC_SOURCE_H
 
+#include <pthread.h>
 #include <jansson.h>
 #include "sluice/plugin.h"
 #include "ac_api.h"
@@ -45,6 +46,9 @@ struct ac_source {
     size_t next_mode;             /* round robin */
     json_t *positions;            /* mode name -> latest emitted position */
     int emit_unchanged;
+    /* The webhook listener's threads use the state store too: every
+     * sluice_state_* call of this plugin is made under this lock. */
+    pthread_mutex_t state_lock;
 };
 
 /* Emit `member` (stolen) into `out` unless its content hash equals the

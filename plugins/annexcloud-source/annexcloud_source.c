@@ -80,15 +80,18 @@ int ac_emit_member(ac_source *src, sluice_batch *out, json_t *member)
     }
     ac_member_hash(member, hash);
     snprintf(key, sizeof(key), "%s%s", HASH_STATE_PREFIX, id);
+    pthread_mutex_lock(&src->state_lock);
     before = sluice_state_get(src->ctx, key);
     same = json_is_string(before) && strcmp(json_string_value(before), hash) == 0;
     json_decref(before);
     if (same && !src->emit_unchanged) {
+        pthread_mutex_unlock(&src->state_lock);
         json_decref(member);
         return 0;
     }
     now = json_string(hash);
     sluice_state_put(src->ctx, out, key, now);
+    pthread_mutex_unlock(&src->state_lock);
     json_decref(now);
     sluice_batch_append(out, member);
     return 1;
@@ -166,6 +169,7 @@ static void ac_fini(sluice_ctx *ctx, void *state)
         return;
     stop_modes(src);
     json_decref(src->positions);
+    pthread_mutex_destroy(&src->state_lock);
     free(src->client.base_url);
     free(src->client.site_id);
     free(src->client.secret);
@@ -186,6 +190,7 @@ static sluice_status ac_init(sluice_ctx *ctx, const json_t *config, void **state
     *state = src;
     src->ctx = ctx;
     src->config = config;
+    pthread_mutex_init(&src->state_lock, NULL);
     src->emit_unchanged = ac_opt_bool(src, "emit_unchanged");
     if (parse_modes(src, ac_opt_string(src, "mode")) != 0)
         return SLUICE_FATAL;

@@ -1,0 +1,409 @@
+/* ac_mode_feed.c: annexcloud-source feed mode: Annex Cloud Data Feed
+ * export files (CSV) from a local directory, each processed once, in name
+ * order (exports are named by time). The position {"file","offset","line",
+ * "complete"} is the byte offset after the last emitted row, so a restart
+ * resumes mid-file. A malformed row is parked in the dead-letter queue
+ * with FILE:LINE and the reason; the rest of the file goes on. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "ac_convert.h"
+#include "ac_csv.h"
+#include "ac_source.h"
+
+typedef enum { F_STRING, F_LOWER, F_INT, F_DATE, F_TIMESTAMP, F_LIST, F_NULLABLE } field_kind;
+
+/* The export's default columns: the seed document's attribute names. */
+static const struct {
+    const char *field;
+    const char *header;
+    field_kind kind;
+} default_columns[] = {
+    {"loyalty_id", "Loyalty Id", F_STRING},
+    {"first_name", "First Name", F_STRING},
+    {"last_name", "Last Name", F_STRING},
+    {"email", "Email Address", F_LOWER},
+    {"active_status", "Active Status", F_LOWER},
+    {"birthday", "Birthday", F_DATE},
+    {"anniversary_date", "Loyalty anniversary date", F_DATE},
+    {"phone", "Phone No", F_STRING},
+    {"zip_code", "Zip Code", F_STRING},
+    {"opt_in_status", "Opt-in Status", F_LOWER},
+    {"opt_in_date", "Opt-in Date", F_TIMESTAMP},
+    {"available_points", "Available Points", F_INT},
+    {"earned_points", "Earned Points", F_INT},
+    {"used_points", "Used Points", F_INT},
+    {"hold_points", "Hold Points", F_INT},
+    {"next_expiring_points", "Next Expiring Points", F_INT},
+    {"points_expiration_date", "Points Expiration Date", F_DATE},
+    {"expired_points", "Expired Points", F_INT},
+    {"current_tier", "Current Tier", F_STRING},
+    {"next_tier", "Next Tier", F_NULLABLE},
+    {"points_req_for_next_tier", "Points Req For Next Tier", F_INT},
+    {"tier_achieve_date", "Tier Achieve Date", F_DATE},
+    {"available_rewards", "Available Rewards", F_LIST},
+    {"points_req_for_next_reward", "Points Req For Next Reward", F_INT},
+    {"highest_available_reward", "Highest Available Reward", F_NULLABLE},
+    {"first_activity_date", "First Loyalty Activity Date", F_DATE},
+    {"last_activity_date", "Last Loyalty Activity Date", F_DATE},
+    {"first_purchase_date", "First Purchase Date", F_DATE},
+    {"last_purchase_date", "Last Purchase Date", F_DATE},
+    {"segments", "Segments", F_LIST},
+    {"opt_out_date", "Opt-out Date", F_DATE},
+    {"as_of", "Updated At", F_TIMESTAMP},
+};
+#define COLUMN_COUNT (sizeof(default_columns) / sizeof(default_columns[0]))
+#define LIST_SEPARATOR " | "
+
+typedef struct feed_mode {
+    char *dir;
+    char *pattern;
+    const json_t *overrides;  /* canonical field -> header (borrowed) */
+    char *file;               /* current file name (in dir), or NULL */
+    long offset, line;        /* position in the current file */
+    int complete;             /* the current file is done */
+    ac_csv_reader *reader;
+    int *column_of;           /* header index -> default_columns index, -1 unknown */
+    size_t header_count;
+} feed_mode;
+
+/* Header expected for canonical field i (override or default). */
+static const char *header_for(const feed_mode *mode, size_t i)
+{
+    const char *override = json_string_value(json_object_get(mode->overrides, default_columns[i].field));
+    return override ? override : default_columns[i].header;
+}
+
+/* Set a canonical value from CSV text per the column kind. */
+static void put_value(json_t *record, const char *field, field_kind kind, const char *text)
+{
+    char buf[64];
+
+    if (*text == '\0' && kind != F_STRING && kind != F_LOWER) {
+        json_object_set_new(record, field, kind == F_LIST ? json_array() : json_null());
+        return;
+    }
+    switch (kind) {
+    case F_STRING:
+    case F_NULLABLE:
+        json_object_set_new(record, field, json_string(text));
+        return;
+    case F_LOWER: {
+        size_t i, len = strlen(text);
+        char *lower = malloc(len + 1);
+        if (!lower)
+            return;
+        for (i = 0; i < len; i++)
+            lower[i] = (char)((text[i] >= 'A' && text[i] <= 'Z') ? text[i] + 32 : text[i]);
+        lower[len] = '\0';
+        json_object_set_new(record, field, json_string(lower));
+        free(lower);
+        return;
+    }
+    case F_INT: {
+        char *end = NULL;
+        long long value;
+        errno = 0;
+        value = strtoll(text, &end, 10);
+        if (errno == 0 && end != text && *end == '\0')
+            json_object_set_new(record, field, json_integer((json_int_t)value));
+        else
+            json_object_set_new(record, field, json_string(text)); /* the transforms reject it */
+        return;
+    }
+    case F_DATE:
+        if (ac_date_canonical(text, buf) == 0)
+            json_object_set_new(record, field, json_string(buf));
+        else
+            json_object_set_new(record, field, json_string(text));
+        return;
+    case F_TIMESTAMP:
+        if (ac_timestamp_canonical(text, buf) == 0)
+            json_object_set_new(record, field, json_string(buf));
+        else
+            json_object_set_new(record, field, json_string(text));
+        return;
+    case F_LIST: {
+        json_t *list = json_array();
+        const char *p = text;
+        while (list && p) {
+            const char *sep = strstr(p, LIST_SEPARATOR);
+            size_t len = sep ? (size_t)(sep - p) : strlen(p);
+            json_array_append_new(list, json_stringn(p, len));
+            p = sep ? sep + strlen(LIST_SEPARATOR) : NULL;
+        }
+        json_object_set_new(record, field, list);
+        return;
+    }
+    }
+}
+
+/* Close the current file's reader and forget its header. */
+static void close_file(feed_mode *mode)
+{
+    ac_csv_close(&mode->reader);
+    free(mode->column_of);
+    mode->column_of = NULL;
+    mode->header_count = 0;
+}
+
+/* Path of `name` in the feed directory into buf. */
+static void file_path(const feed_mode *mode, const char *name, char *buf, size_t buflen)
+{
+    snprintf(buf, buflen, "%s/%s", mode->dir, name);
+}
+
+/* Open the current file at the saved position, reading its header first.
+ * Returns 0, or -1 with the reason in err (the file cannot be used). */
+static int open_file(feed_mode *mode, char *err, size_t errlen)
+{
+    char path[4096];
+    ac_csv_reader *header_reader;
+    ac_csv_row row;
+    int got;
+
+    file_path(mode, mode->file, path, sizeof(path));
+    header_reader = ac_csv_open(path, 0, 1, err, errlen);
+    if (!header_reader)
+        return -1;
+    got = ac_csv_next(header_reader, &row, err, errlen);
+    if (got != 1 || row.error) {
+        if (got == 1)
+            snprintf(err, errlen, "%s:%ld: bad header row: %s", mode->file, row.line, row.error);
+        else if (got == 0)
+            snprintf(err, errlen, "%s: empty file (no header row)", mode->file);
+        ac_csv_close(&header_reader);
+        return -1;
+    }
+    mode->column_of = malloc(row.count * sizeof(int));
+    mode->header_count = row.count;
+    if (!mode->column_of) {
+        ac_csv_close(&header_reader);
+        return -1;
+    }
+    for (size_t h = 0; h < row.count; h++) {
+        mode->column_of[h] = -1;
+        for (size_t i = 0; i < COLUMN_COUNT; i++) {
+            if (strcasecmp(row.fields[h], header_for(mode, i)) == 0) {
+                mode->column_of[h] = (int)i;
+                break;
+            }
+        }
+    }
+    if (mode->offset < row.end_offset) {
+        mode->offset = row.end_offset;
+        mode->line = row.end_line + 1;
+    }
+    ac_csv_close(&header_reader);
+    {
+        int has_id = 0;
+        for (size_t h = 0; h < mode->header_count; h++)
+            has_id |= mode->column_of[h] == 0;
+        if (!has_id) {
+            snprintf(err, errlen, "%s: no '%s' column in the header", mode->file, header_for(mode, 0));
+            return -1;
+        }
+    }
+    mode->reader = ac_csv_open(path, mode->offset, mode->line, err, errlen);
+    return mode->reader ? 0 : -1;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The first file in name order after `after` (NULL = the first) that
+ * matches the pattern, as a new string; NULL if none. */
+static char *next_file(const feed_mode *mode, const char *after)
+{
+    DIR *dir = opendir(mode->dir);
+    struct dirent *entry;
+    char **names = NULL, *found = NULL;
+    size_t count = 0, cap = 0;
+
+    if (!dir)
+        return NULL;
+    while ((entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] == '.' || fnmatch(mode->pattern, entry->d_name, 0) != 0)
+            continue;
+        if (after && strcmp(entry->d_name, after) <= 0)
+            continue;
+        if (count == cap) {
+            size_t grown_cap = cap ? cap * 2 : 16;
+            char **grown = realloc(names, grown_cap * sizeof(*grown));
+            if (!grown)
+                break;
+            names = grown;
+            cap = grown_cap;
+        }
+        names[count] = strdup(entry->d_name);
+        if (names[count])
+            count++;
+    }
+    closedir(dir);
+    if (count) {
+        qsort(names, count, sizeof(*names), name_cmp);
+        found = names[0];
+        for (size_t i = 1; i < count; i++)
+            free(names[i]);
+    }
+    free(names);
+    return found;
+}
+
+static json_t *position_of(const feed_mode *mode)
+{
+    return json_pack("{s:s?, s:I, s:I, s:b}", "file", mode->file, "offset", (json_int_t)mode->offset,
+                     "line", (json_int_t)mode->line, "complete", mode->complete);
+}
+
+/* Append a malformed row to `out` and reject it with FILE:LINE: why. */
+static void reject_row(feed_mode *mode, sluice_batch *out, const ac_csv_row *row, const char *why)
+{
+    json_t *fields = json_array();
+    char reason[600];
+
+    for (size_t i = 0; i < row->count; i++)
+        json_array_append_new(fields, json_string(row->fields[i]));
+    sluice_batch_append(out, json_pack("{s:s, s:s, s:I, s:o}", "kind", "feed_row", "file", mode->file,
+                                       "line", (json_int_t)row->line, "fields", fields));
+    snprintf(reason, sizeof(reason), "%s:%ld: %s", mode->file, row->line, why);
+    sluice_batch_reject(out, sluice_batch_count(out) - 1, reason);
+}
+
+static sluice_status feed_start(ac_source *src, const json_t *checkpoint, void **state)
+{
+    feed_mode *mode = calloc(1, sizeof(*mode));
+    const char *dir = ac_opt_string(src, "feed_dir");
+    const char *file = json_string_value(json_object_get(checkpoint, "file"));
+    struct stat st;
+
+    if (!mode)
+        return SLUICE_FATAL;
+    *state = mode;
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        sluice_fail(src->ctx, "feed_dir '%s' is not a directory", dir ? dir : "(not set)");
+        return SLUICE_FATAL;
+    }
+    mode->dir = strdup(dir);
+    mode->pattern = strdup(ac_opt_string(src, "feed_pattern") ? ac_opt_string(src, "feed_pattern") : "*.csv");
+    mode->overrides = json_object_get(src->config, "columns");
+    mode->file = file ? strdup(file) : NULL;
+    mode->offset = (long)json_integer_value(json_object_get(checkpoint, "offset"));
+    mode->line = (long)json_integer_value(json_object_get(checkpoint, "line"));
+    mode->complete = json_is_true(json_object_get(checkpoint, "complete"));
+    return mode->dir && mode->pattern ? SLUICE_OK : SLUICE_FATAL;
+}
+
+static sluice_status feed_poll(ac_source *src, void *state, sluice_batch *out, json_t **position)
+{
+    feed_mode *mode = state;
+    size_t capacity = sluice_batch_capacity(out);
+    int moved = 0;
+    char err[600];
+
+    while (sluice_batch_count(out) < capacity) {
+        ac_csv_row row;
+        int got;
+
+        if (!mode->reader) {
+            if (!mode->file || mode->complete) {
+                char *next = next_file(mode, mode->file);
+                if (!next)
+                    break;
+                free(mode->file);
+                mode->file = next;
+                mode->offset = 0;
+                mode->line = 1;
+                mode->complete = 0;
+                moved = 1;
+            }
+            if (open_file(mode, err, sizeof(err)) != 0) {
+                /* A file that cannot be read at all is skipped loudly. */
+                sluice_log(src->ctx, SLUICE_LOG_ERROR, "feed file skipped: %s", err);
+                sluice_metric_add(src->ctx, "feed_files_skipped", 1);
+                close_file(mode);
+                mode->complete = 1;
+                moved = 1;
+                continue;
+            }
+        }
+        got = ac_csv_next(mode->reader, &row, err, sizeof(err));
+        if (got < 0) {
+            sluice_log(src->ctx, SLUICE_LOG_WARN, "%s: %s; retrying", mode->file, err);
+            close_file(mode);
+            return SLUICE_RETRY;
+        }
+        if (got == 0) {
+            sluice_log(src->ctx, SLUICE_LOG_INFO, "feed file %s done (%ld lines)", mode->file, mode->line - 1);
+            close_file(mode);
+            mode->complete = 1;
+            moved = 1;
+            continue;
+        }
+        mode->offset = row.end_offset;
+        mode->line = row.end_line + 1;
+        moved = 1;
+        if (row.error) {
+            reject_row(mode, out, &row, row.error);
+        } else if (row.count != mode->header_count) {
+            snprintf(err, sizeof(err), "%zu columns, the header has %zu", row.count, mode->header_count);
+            reject_row(mode, out, &row, err);
+        } else {
+            json_t *record = json_object();
+            json_object_set_new(record, "kind", json_string("member"));
+            for (size_t h = 0; h < row.count; h++) {
+                int i = mode->column_of[h];
+                if (i >= 0)
+                    put_value(record, default_columns[i].field, default_columns[i].kind, row.fields[h]);
+            }
+            if (!json_string_length(json_object_get(record, "loyalty_id"))) {
+                json_decref(record);
+                reject_row(mode, out, &row, "empty Loyalty Id");
+                continue;
+            }
+            if (!json_object_get(record, "as_of")) {
+                char now[21];
+                ac_now_canonical(now);
+                json_object_set_new(record, "as_of", json_string(now));
+            }
+            ac_emit_member(src, out, record);
+        }
+    }
+    if (moved)
+        *position = position_of(mode);
+    if (sluice_batch_count(out) > 0 || moved)
+        return SLUICE_OK;
+    return sluice_run_once(src->ctx) ? SLUICE_EOF : SLUICE_AGAIN;
+}
+
+static void feed_stop(ac_source *src, void *state)
+{
+    feed_mode *mode = state;
+
+    (void)src;
+    if (!mode)
+        return;
+    close_file(mode);
+    free(mode->dir);
+    free(mode->pattern);
+    free(mode->file);
+    free(mode);
+}
+
+const ac_mode_ops ac_mode_feed = {
+    .name = "feed",
+    .start = feed_start,
+    .poll = feed_poll,
+    .committed = NULL,
+    .stop = feed_stop,
+};

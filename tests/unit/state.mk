@@ -15,3 +15,7 @@ unit_test_kv_SOURCES = unit/test_kv.c
 unit_test_kv_LDADD = $(UNIT_LINK_LIBS)
 unit_test_generic_plugins_SOURCES = unit/test_generic_plugins.c
 unit_test_generic_plugins_LDADD = $(UNIT_LINK_LIBS)
+
+# `sluice dlq` end to end (real sluice binary, generic plugins, SQLite file).
+TESTS += unit/test_dlq_replay.sh
+EXTRA_DIST += unit/test_dlq_replay.sh

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# test_dlq_replay.sh: `sluice dlq` end to end on a real pipeline: a
+# transform rejects records, the operator fixes the pipeline and replays
+# them; the next run delivers them once, the DLQ and replay queue end
+# empty, a second run delivers nothing twice; bad arguments give the
+# documented exit codes.
+set -euo pipefail
+. "$top_srcdir/tests/lib.sh"
+
+for i in 1 2 3 4; do
+    if [ $((i % 2)) -eq 0 ]; then echo "{\"id\":$i,\"meta\":5}"; else echo "{\"id\":$i}"; fi
+done > "$T_TMP/in.jsonl"
+
+write_cfg() { # FIELD: the set-field path
+    cat > "$T_TMP/p.cfg" <<CFG
+pipeline = {
+  name = "replay";
+  state_dir = "$T_TMP/state";
+  stages = (
+    { name = "src"; plugin = "file-source"; path = "$T_TMP/in.jsonl"; },
+    { name = "tag"; plugin = "set-field"; field = "$1"; value = "x"; },
+    { name = "out"; plugin = "file-sink"; path = "$T_TMP/out.jsonl"; }
+  );
+};
+CFG
+}
+
+# 1. "meta.tag" cannot be set where meta is a number: ids 2 and 4 are parked.
+write_cfg meta.tag
+set +e
+timeout 60 "$SLUICE" run --once "$T_TMP/p.cfg" > "$T_TMP/run1.out" 2> "$T_TMP/run1.err"; rc=$?
+set -e
+[ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || t_fail "first run exited $rc: $(tail -3 "$T_TMP/run1.err")"
+[ "$(jq -c .id "$T_TMP/out.jsonl" | tr '\n' ' ')" = "1 3 " ] || t_fail "first run output: $(cat "$T_TMP/out.jsonl")"
+
+"$SLUICE" dlq list "$T_TMP/p.cfg" > "$T_TMP/list1" || t_fail "dlq list exited $?"
+[ "$(grep -c 'set-field: cannot set "meta.tag"' "$T_TMP/list1")" -eq 2 ] \
+    || t_fail "dlq list should show 2 set-field rejections: $(cat "$T_TMP/list1")"
+grep -q '^2 record(s)' "$T_TMP/list1" || t_fail "dlq list count line: $(cat "$T_TMP/list1")"
+id=$(awk '$1 ~ /^[0-9]+$/ { print $1; exit }' "$T_TMP/list1")
+"$SLUICE" dlq show "$T_TMP/p.cfg" "$id" > "$T_TMP/show" || t_fail "dlq show exited $?"
+[ "$(jq -r '.stage' "$T_TMP/show")" = tag ] || t_fail "dlq show stage: $(cat "$T_TMP/show")"
+[ "$(jq -c '.record' "$T_TMP/show")" = '{"id":2,"meta":5}' ] || t_fail "dlq show record: $(cat "$T_TMP/show")"
+
+# 2. Exit codes: usage 64, no such entry 66, config error 78.
+set +e
+"$SLUICE" dlq show "$T_TMP/p.cfg" > /dev/null 2>&1; [ $? -eq 64 ] || t_fail "missing ID: expected 64"
+"$SLUICE" dlq show "$T_TMP/p.cfg" abc > /dev/null 2>&1; [ $? -eq 64 ] || t_fail "bad ID: expected 64"
+"$SLUICE" dlq frobnicate "$T_TMP/p.cfg" > /dev/null 2>&1; [ $? -eq 64 ] || t_fail "bad action: expected 64"
+"$SLUICE" dlq show "$T_TMP/p.cfg" 99999 > /dev/null 2> "$T_TMP/err"; rc=$?
+[ $rc -eq 66 ] || t_fail "unknown id: expected 66, got $rc"
+grep -q 'no entry 99999' "$T_TMP/err" || t_fail "unknown id message: $(cat "$T_TMP/err")"
+"$SLUICE" dlq purge "$T_TMP/p.cfg" 99999 > /dev/null 2>&1; [ $? -eq 66 ] || t_fail "purge unknown id: expected 66"
+"$SLUICE" dlq list "$T_TMP/missing.cfg" > /dev/null 2> "$T_TMP/err"; rc=$?
+[ $rc -eq 78 ] || t_fail "missing pipeline file: expected 78, got $rc"
+set -e
+
+# 3. Fix the cause (tag a field that can always be set) and replay everything.
+write_cfg tag
+"$SLUICE" dlq replay "$T_TMP/p.cfg" --all > "$T_TMP/replay.out" || t_fail "dlq replay exited $?"
+grep -q '^2 record(s) queued for replay' "$T_TMP/replay.out" || t_fail "replay said: $(cat "$T_TMP/replay.out")"
+"$SLUICE" dlq list "$T_TMP/p.cfg" > "$T_TMP/list2"
+grep -q '^0 record(s)' "$T_TMP/list2" || t_fail "replayed entries still listed: $(cat "$T_TMP/list2")"
+
+timeout 60 "$SLUICE" run --once "$T_TMP/p.cfg" > "$T_TMP/run2.out" 2> "$T_TMP/run2.err" \
+    || t_fail "second run exited $?: $(tail -3 "$T_TMP/run2.err")"
+[ "$(jq -c 'select(.id == 2 or .id == 4) | [.id, .tag]' "$T_TMP/out.jsonl" | sort | tr '\n' ' ')" = '[2,"x"] [4,"x"] ' ] \
+    || t_fail "replayed records not delivered once with the fix: $(cat "$T_TMP/out.jsonl")"
+[ "$(wc -l < "$T_TMP/out.jsonl")" -eq 4 ] || t_fail "expected 4 lines in total: $(cat "$T_TMP/out.jsonl")"
+if command -v sqlite3 > /dev/null; then # the third run below checks it by behaviour too
+    [ "$(sqlite3 "$T_TMP/state/state.db" 'SELECT count(*) FROM replay')" = 0 ] \
+        || t_fail "replay queue not emptied after acknowledgement"
+fi
+
+# 4. A further run neither re-delivers nor re-parks anything.
+timeout 60 "$SLUICE" run --once "$T_TMP/p.cfg" > /dev/null 2> "$T_TMP/run3.err" \
+    || t_fail "third run exited $?: $(tail -3 "$T_TMP/run3.err")"
+[ "$(wc -l < "$T_TMP/out.jsonl")" -eq 4 ] || t_fail "third run delivered again: $(cat "$T_TMP/out.jsonl")"
+"$SLUICE" dlq list "$T_TMP/p.cfg" | grep -q '^0 record(s)' || t_fail "DLQ not empty at the end"
+echo "ok: rejected records listed, shown, replayed after the fix and delivered once"

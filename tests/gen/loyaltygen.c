@@ -102,6 +102,7 @@ typedef struct gen {
     long members, days;
     int64_t start_day, end_secs;
     double bad_rate;
+    bool truth_stream, truth_snapshot;
     program_t prog;
     const char *out;
     gmember_t *m;
@@ -374,7 +375,8 @@ static void emit_stream(gen_t *g, const canon_t *rec)
 {
     canon_write(&g->w, rec);
     write_line(g, g->f_stream);
-    truth_feed_member(g->t_stream, rec);
+    if (g->t_stream)
+        truth_feed_member(g->t_stream, rec);
     g->nstream++;
     if (g->bad_rate <= 0 || !rng_chance(g->bad_rate))
         return;
@@ -400,7 +402,8 @@ static void emit_stream(gen_t *g, const canon_t *rec)
     }
     canon_write(&g->w, &bad);
     write_line(g, g->f_stream);
-    truth_feed_member(g->t_stream, &bad);
+    if (g->t_stream)
+        truth_feed_member(g->t_stream, &bad);
     g->nbad++;
     g->bad_by_kind[kind]++;
     g->nstream++;
@@ -719,7 +722,8 @@ static void simulate_day(gen_t *g, int64_t day)
 static void usage(FILE *f)
 {
     fputs("usage: loyaltygen --seed S --members N --days D [--start 2026-01-01] [--bad-rate 0.01]\n"
-          "                  [--ladder Bronze:0,Silver:1000,Gold:5000,Platinum:15000] [--close-threshold N|N%] --out DIR\n",
+          "                  [--ladder Bronze:0,Silver:1000,Gold:5000,Platinum:15000] [--close-threshold N|N%]\n"
+          "                  [--truth both|stream|snapshot|none] --out DIR\n",
           f);
 }
 
@@ -852,6 +856,7 @@ int main(int argc, char **argv)
     int rc = 1;
     memset(&g, 0, sizeof(g));
     g.bad_rate = 0.01;
+    g.truth_stream = g.truth_snapshot = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0) {
@@ -885,6 +890,13 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(a, "--ladder") == 0) {
             ladder = v;
+        } else if (strcmp(a, "--truth") == 0) {
+            g.truth_stream = strcmp(v, "both") == 0 || strcmp(v, "stream") == 0;
+            g.truth_snapshot = strcmp(v, "both") == 0 || strcmp(v, "snapshot") == 0;
+            if (!g.truth_stream && !g.truth_snapshot && strcmp(v, "none") != 0) {
+                fprintf(stderr, "loyaltygen: --truth: \"%s\" is not both, stream, snapshot or none\n", v);
+                return 64;
+            }
         } else if (strcmp(a, "--out") == 0) {
             g.out = v;
         } else if (strcmp(a, "--close-threshold") == 0) {
@@ -968,12 +980,12 @@ int main(int argc, char **argv)
         !(g.f_stream = open_out(g.out, "stream.jsonl")) || !(g.f_final = open_out(g.out, "final.jsonl")))
         goto out;
     snprintf(path, sizeof(path), "%s/truth/stream", g.out);
-    if (!(g.t_stream = truth_create(path, &g.prog, &topts, msg, sizeof(msg)))) {
+    if (g.truth_stream && !(g.t_stream = truth_create(path, &g.prog, &topts, msg, sizeof(msg)))) {
         fprintf(stderr, "loyaltygen: %s\n", msg);
         goto out;
     }
     snprintf(path, sizeof(path), "%s/truth/snapshot", g.out);
-    if (!(g.t_snap = truth_create(path, &g.prog, &topts, msg, sizeof(msg)))) {
+    if (g.truth_snapshot && !(g.t_snap = truth_create(path, &g.prog, &topts, msg, sizeof(msg)))) {
         fprintf(stderr, "loyaltygen: %s\n", msg);
         goto out;
     }
@@ -991,7 +1003,8 @@ int main(int argc, char **argv)
         canon_set_num(&m->rec, CF_AS_OF, g.start_day * 86400);
         canon_write(&g.w, &m->rec);
         write_line(&g, g.f_members);
-        truth_feed_member(g.t_snap, &m->rec);
+        if (g.t_snap)
+            truth_feed_member(g.t_snap, &m->rec);
         emit_stream(&g, &m->rec);
     }
     for (long d = 0; d < g.days; d++)
@@ -1003,16 +1016,18 @@ int main(int argc, char **argv)
         canon_set_num(&m->rec, CF_AS_OF, g.end_secs);
         canon_write(&g.w, &m->rec);
         write_line(&g, g.f_final);
-        truth_feed_member(g.t_snap, &m->rec);
+        if (g.t_snap)
+            truth_feed_member(g.t_snap, &m->rec);
     }
-    if (truth_finish(g.t_stream, msg, sizeof(msg)) != 0 || truth_finish(g.t_snap, msg, sizeof(msg)) != 0) {
+    if ((g.t_stream && truth_finish(g.t_stream, msg, sizeof(msg)) != 0) || (g.t_snap && truth_finish(g.t_snap, msg, sizeof(msg)) != 0)) {
         fprintf(stderr, "loyaltygen: %s\n", msg);
         goto out;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     {
-        uint64_t ev[8], dlq;
-        truth_counts(g.t_stream, ev, &dlq);
+        uint64_t ev[8] = {0}, dlq = 0;
+        if (g.t_stream)
+            truth_counts(g.t_stream, ev, &dlq);
         jw_t *w = &g.w;
         char num[64];
         snprintf(num, sizeof(num), "loyaltygen: members=%zu enrolled=%" PRIu64 " changes=%" PRIu64 " [", g.nm, g.enrolled, g.nchanges);

@@ -230,27 +230,32 @@ void jw_str(jw_t *w, const char *s)
     jw_grow(w, n * 6 + 2);
     char *o = w->buf + w->len;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)c;
-        } else if (c < 0x20) {
-            *o++ = '\\';
-            switch (c) {
-            case '\n': *o++ = 'n'; break;
-            case '\t': *o++ = 't'; break;
-            case '\r': *o++ = 'r'; break;
-            default:
-                *o++ = 'u';
-                *o++ = '0';
-                *o++ = '0';
-                *o++ = hex[c >> 4];
-                *o++ = hex[c & 15];
-            }
-        } else {
-            *o++ = (char)c;
+    size_t i = 0;
+    while (i < n) {
+        /* copy the longest run that needs no escaping in one go */
+        size_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+            run++;
+        memcpy(o, s + i, run - i);
+        o += run - i;
+        if (run == n)
+            break;
+        unsigned char c = (unsigned char)s[run];
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\t': *o++ = 't'; break;
+        case '\r': *o++ = 'r'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
         }
+        i = run + 1;
     }
     *o++ = '"';
     w->len = (size_t)(o - w->buf);
@@ -812,16 +817,26 @@ static void dlq_line(truth_t *t, const char *id, const char *dest, const char *f
 static void event_id(const char *lid, const char *type, const char *disc, char out[33])
 {
     static const char hex[] = "0123456789abcdef";
+    static EVP_MD *sha256;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    jw_t w = {0};
-    jw_lit(&w, lid);
-    jw_char(&w, '|');
-    jw_lit(&w, type);
-    jw_char(&w, '|');
-    jw_lit(&w, disc);
-    EVP_Digest(w.buf, w.len, md, &mdlen, EVP_sha256(), NULL);
-    jw_free(&w);
+    char buf[1024];
+    if (!sha256)
+        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); /* fetched once: implicit fetches cost per call */
+    int n = snprintf(buf, sizeof(buf), "%s|%s|%s", lid, type, disc);
+    if (n < 0 || (size_t)n >= sizeof(buf)) {
+        /* an id longer than the buffer: hash it from the heap */
+        jw_t w = {0};
+        jw_lit(&w, lid);
+        jw_char(&w, '|');
+        jw_lit(&w, type);
+        jw_char(&w, '|');
+        jw_lit(&w, disc);
+        EVP_Digest(w.buf, w.len, md, &mdlen, sha256, NULL);
+        jw_free(&w);
+    } else {
+        EVP_Digest(buf, (size_t)n, md, &mdlen, sha256, NULL);
+    }
     for (int i = 0; i < 16; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
@@ -1375,7 +1390,9 @@ void truth_feed_member(truth_t *t, const canon_t *r)
     } else {
         jw_reset(&t->w);
         write_ometria_contact(t, &t->w, r, true);
-        if (t->w.len > 60 * 1024) {
+        size_t contact_bytes = t->w.len;
+        jw_reset(&t->w);
+        if (contact_bytes > 60 * 1024) {
             int f = CF_FIRST_NAME, best = -1;
             size_t longest = 0;
             for (f = 0; f < CF_COUNT; f++)
@@ -1657,6 +1674,7 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
     FILE *fe = NULL, *fo = NULL, *fi = NULL;
     uint32_t *order = NULL;
     jw_t *w = &t->w;
+    jw_reset(w);
     fflush(t->dlq);
     qsort(t->ev, t->nev, sizeof(*t->ev), cmp_event);
     /* de-duplicate by id: the first derived/delivered wins */

@@ -1,1 +1,9 @@
-# plugins/example/local.mk: build of the example plugin (filled in with its code).
+# plugins/example/local.mk: in-tree build of example-upcase, the example
+# plugin of docs/plugin-authoring.md (Makefile here builds it out of tree).
+pkglib_LTLIBRARIES += example-upcase.la
+example_upcase_la_SOURCES = example/upcase.c
+example_upcase_la_CPPFLAGS = $(PLUGIN_INCLUDES)
+example_upcase_la_CFLAGS = $(PLUGIN_WARN_FLAGS)
+example_upcase_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
+example_upcase_la_LIBADD = $(PLUGIN_LINK_LIBS)
+EXTRA_DIST += example/Makefile

@@ -416,11 +416,12 @@ static json_t *state_hook(void *user)
 {
     emulator *emu = user;
     char clock_text[40];
-    return json_pack("{s:s,s:o,s:o,s:{s:I,s:I}}", "clock",
+    return json_pack("{s:s,s:o,s:o,s:{s:I,s:I,s:I}}", "clock",
                      canonical_time(annex_model_clock(emu->model), clock_text, sizeof clock_text), "members",
                      annex_model_members(emu->model), "webhooks", webhook_counters_json(emu), "changes",
                      "applied", (json_int_t)annex_model_changes_applied(emu->model), "total",
-                     (json_int_t)annex_model_changes_total(emu->model));
+                     (json_int_t)annex_model_changes_total(emu->model), "ledger_items_dropped",
+                     (json_int_t)annex_model_ledger_items_dropped(emu->model));
 }
 
 /* Loads the program and sets the starting clock. Returns a model or NULL (message on stderr). */

@@ -69,6 +69,9 @@ void annex_model_set_clock(annex_model *model, time_t clock);
 /* Number of changes applied / total loaded. */
 size_t annex_model_changes_applied(const annex_model *model);
 size_t annex_model_changes_total(const annex_model *model);
+/* Change activity items left out because the member record contradicts them (see the ledger
+ * rules in docs/testing.md). */
+unsigned long annex_model_ledger_items_dropped(const annex_model *model);
 
 /* Callback receiving each applied change: the change line (borrowed) and the member
  * after it (borrowed). */

@@ -41,6 +41,7 @@ struct annex_model {
     size_t next_change;
     unsigned long long seq;       /* bumped per applied change; initial state is 1 */
     unsigned long activity_serial;
+    unsigned long ledger_items_dropped; /* change activity items the record contradicts */
     time_t clock;
 };
 
@@ -231,8 +232,23 @@ static void ledger_reconcile(annex_model *model, member *m, time_t at)
     }
 }
 
+/* True when an item dated `date` (YYYY-MM-DD) agrees with the record: on or before its
+ * last_activity_date, and for a purchase (actionId 109) on or before its last_purchase_date. */
+static bool item_agrees_with_record(const json_t *record, const char *date, bool purchase)
+{
+    const char *last_activity = record_string(record, "last_activity_date");
+    const char *last_purchase = record_string(record, "last_purchase_date");
+    if (!last_activity || strcmp(date, last_activity) > 0)
+        return false;
+    return !purchase || (last_purchase && strcmp(date, last_purchase) <= 0);
+}
+
 /* Normalise a change's activity item (copy) and add it: missing keys get defaults, the
- * createDate (default: the change time) is rendered in the Annex form. */
+ * createDate (default: the change time) is rendered in the Annex form. An item the member
+ * record contradicts (dated after its last activity or, for a purchase, its last purchase:
+ * the generator does not count e.g. expiries or held orders as activity) is left out and
+ * counted, so first/last activity and purchase dates read from the ledger always equal the
+ * record's. */
 static void ledger_add_change_item(annex_model *model, member *m, const json_t *activity, time_t at)
 {
     json_t *item = json_deep_copy(activity);
@@ -240,12 +256,23 @@ static void ledger_add_change_item(annex_model *model, member *m, const json_t *
     char buf[40];
     if (!item)
         return;
+    const char *created = record_string(item, "createDate");
+    bool created_ok = !created || annex_time_parse(created, &when) == 0; /* else: served as is */
+    struct tm when_tm;
+    char date[16];
+    gmtime_r(&when, &when_tm);
+    strftime(date, sizeof date, "%Y-%m-%d", &when_tm);
+    bool purchase = json_integer_value(json_object_get(item, "actionId")) == ACTION_PURCHASE;
+    if (!item_agrees_with_record(m->record, date, purchase)) {
+        model->ledger_items_dropped++;
+        json_decref(item);
+        return;
+    }
     if (!json_object_get(item, "activityId")) {
         snprintf(buf, sizeof buf, "emu-act-%08lu", ++model->activity_serial);
         json_object_set_new(item, "activityId", json_string(buf));
     }
-    const char *created = record_string(item, "createDate");
-    if (!created || annex_time_parse(created, &when) == 0)
+    if (created_ok)
         json_object_set_new(item, "createDate", json_string(annex_time_format(when, buf, sizeof buf)));
     static const char *const null_keys[] = {"credit", "debit", "rewardId", "rewardCode", "expireDate"};
     for (size_t i = 0; i < sizeof null_keys / sizeof null_keys[0]; i++)
@@ -594,6 +621,7 @@ time_t annex_model_clock(const annex_model *model) { return model->clock; }
 void annex_model_set_clock(annex_model *model, time_t clock) { model->clock = clock; }
 size_t annex_model_changes_applied(const annex_model *model) { return model->next_change; }
 size_t annex_model_changes_total(const annex_model *model) { return json_array_size(model->changes); }
+unsigned long annex_model_ledger_items_dropped(const annex_model *model) { return model->ledger_items_dropped; }
 
 size_t annex_model_advance(annex_model *model, time_t until, annex_change_cb cb, void *user)
 {

@@ -69,6 +69,54 @@ typedef struct request_ctx {
     bool too_large;
 } request_ctx;
 
+/* Bodies up to this size keep their buffer in a per-thread cache between
+ * requests: with one thread per keep-alive connection this saves a large
+ * malloc/free per request (which costs glibc a fastbin consolidation). */
+#define CACHED_BODY_MAX (1024u * 1024u)
+static pthread_key_t ctx_cache_key;
+static pthread_once_t ctx_cache_once = PTHREAD_ONCE_INIT;
+
+static void free_ctx(void *ptr)
+{
+    request_ctx *rc = ptr;
+    if (rc) {
+        free(rc->body);
+        free(rc);
+    }
+}
+
+static void make_ctx_cache_key(void)
+{
+    pthread_key_create(&ctx_cache_key, free_ctx);
+}
+
+/* A fresh request context, from this thread's cache when there is one.
+ * Returns NULL on allocation failure. */
+static request_ctx *take_ctx(void)
+{
+    pthread_once(&ctx_cache_once, make_ctx_cache_key);
+    request_ctx *rc = pthread_getspecific(ctx_cache_key);
+    if (rc) {
+        pthread_setspecific(ctx_cache_key, NULL);
+        rc->len = 0;
+        rc->too_large = false;
+        if (rc->body)
+            rc->body[0] = '\0';
+        return rc;
+    }
+    return calloc(1, sizeof(request_ctx));
+}
+
+/* Gives a finished context back to this thread's cache, or frees it. */
+static void give_ctx(request_ctx *rc)
+{
+    pthread_once(&ctx_cache_once, make_ctx_cache_key);
+    if (rc->cap <= CACHED_BODY_MAX && !pthread_getspecific(ctx_cache_key) &&
+        pthread_setspecific(ctx_cache_key, rc) == 0)
+        return;
+    free_ctx(rc);
+}
+
 /* ---------------------------------------------------------------- PRNG */
 
 uint64_t emu_splitmix64(uint64_t x)
@@ -528,12 +576,13 @@ bool emu_bucket_take(emu_bucket *bucket, double rate)
     if (rate <= 0)
         return true;
     double now = monotonic_seconds();
+    double burst = rate < 1.0 ? 1.0 : rate; /* a rate under 1/s still allows one */
     if (bucket->last == 0) {
-        bucket->tokens = rate;
+        bucket->tokens = burst;
     } else {
         bucket->tokens += (now - bucket->last) * rate;
-        if (bucket->tokens > rate)
-            bucket->tokens = rate;
+        if (bucket->tokens > burst)
+            bucket->tokens = burst;
     }
     bucket->last = now;
     if (bucket->tokens >= 1.0) {
@@ -834,7 +883,7 @@ static enum MHD_Result serve(emu_server *srv, struct MHD_Connection *conn, const
     enum MHD_Result ret;
     req.method = method;
     req.path = url;
-    req.body = rc->body ? rc->body : "";
+    req.body = rc->body && rc->len > 0 ? rc->body : "";
     req.body_len = rc->len;
     req.connection = conn;
     resp.status = 500;
@@ -941,7 +990,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     emu_server *srv = cls;
     request_ctx *rc = *con_cls;
     if (!rc) {
-        rc = calloc(1, sizeof(*rc));
+        rc = take_ctx();
         if (!rc)
             return MHD_NO;
         *con_cls = rc;
@@ -951,8 +1000,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             char *end = NULL;
             errno = 0;
             unsigned long long n = strtoull(length, &end, 10);
-            if (!errno && end != length && *end == '\0' && n > EMU_MAX_BODY)
+            if (!errno && end != length && *end == '\0' && n > EMU_MAX_BODY) {
                 rc->too_large = true;
+            } else if (!errno && end != length && *end == '\0' && n + 1 > rc->cap) {
+                char *sized = realloc(rc->body, (size_t)n + 1); /* one allocation */
+                if (sized) {
+                    rc->body = sized;
+                    rc->cap = (size_t)n + 1;
+                }
+            }
         }
         return MHD_YES;
     }
@@ -969,8 +1025,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     request_ctx *rc = *con_cls;
     if (rc) {
-        free(rc->body);
-        free(rc);
+        give_ctx(rc);
         *con_cls = NULL;
     }
 }

@@ -191,7 +191,7 @@ uint64_t emu_splitmix64(uint64_t x);
  * NUL) derived from seed and n into out (>= 37 bytes). */
 void emu_uuid(uint64_t seed, uint64_t n, char out[37]);
 
-/* A token bucket: rate tokens/s, burst = rate. Not thread-safe by itself:
+/* A token bucket: rate tokens/s, burst = max(rate, 1). Not thread-safe by itself:
  * call under emu_lock(). */
 typedef struct emu_bucket {
     double tokens;

@@ -419,8 +419,8 @@ static void apply_contact(ometria *om, json_t *rec)
         json_t *have = json_object_get(stored, "properties");
         if (strcmp(name, "properties") == 0 && json_is_object(value) && json_is_object(have))
             json_object_update(have, value);
-        else
-            json_object_set_new(stored, name, json_deep_copy(value));
+        else /* shared, not copied: the request's records are never used again */
+            json_object_set(stored, name, value);
     }
     apply_lists(om, rec, id);
     free(key);

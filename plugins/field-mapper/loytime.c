@@ -111,7 +111,7 @@ int loytime_parse_timestamp(const char *text, int64_t *epoch)
     const char *p;
     if (!text || strlen(text) < 19 || parse_date_prefix(text, &days))
         return -1;
-    if ((text[10] != 'T' && text[10] != ' ') || read_digits(text + 11, 2, &hh) ||
+    if (text[10] != 'T' || read_digits(text + 11, 2, &hh) ||
         text[13] != ':' || read_digits(text + 14, 2, &mi) || text[16] != ':' ||
         read_digits(text + 17, 2, &ss))
         return -1;
@@ -131,8 +131,8 @@ int loytime_parse_timestamp(const char *text, int64_t *epoch)
     } else if (*p == '+' || *p == '-') {
         if (loytime_parse_zone(p, &offset) != 0)
             return -1;
-    } else if (*p != '\0') {
-        return -1; /* zone names are not ISO 8601 */
+    } else {
+        return -1; /* no zone, or a zone name: ambiguous, refused */
     }
     *epoch = days * 86400 + hh * 3600 + mi * 60 + ss - offset;
     return 0;

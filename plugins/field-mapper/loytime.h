@@ -26,9 +26,10 @@ int loytime_is_leap(int64_t y);
  * Returns 0 and sets *days, or -1. */
 int loytime_parse_date(const char *text, int64_t *days);
 
-/* Parse an ISO 8601 timestamp `YYYY-MM-DDTHH:MM:SS[.fff][Z|+HH:MM|+HHMM|
- * -HH:MM|-HHMM]` ('T' or one space; no zone means UTC). Fractions are
- * truncated. Returns 0 and sets *epoch (UTC seconds), or -1. */
+/* Parse an ISO 8601 timestamp `YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|+HHMM|
+ * -HH:MM|-HHMM|+HH)`: the zone is required (a local time without one is
+ * ambiguous). Fractions are truncated. Returns 0 and sets *epoch (UTC
+ * seconds), or -1. */
 int loytime_parse_timestamp(const char *text, int64_t *epoch);
 
 /* Parse either form: a date means its midnight UTC. 0 or -1. */

@@ -369,9 +369,12 @@ static int segment_field(const mapper_field *field, const json_t *in, json_t **o
                 const char *mapped;
                 if (!name)
                     continue;
-                mapped = json_string_value(json_object_get(field->segment_map, name));
+                /* With a tag map, only the segments it lists become tags. */
+                mapped = field->segment_map
+                             ? json_string_value(json_object_get(field->segment_map, name))
+                             : name;
                 if (!mapped)
-                    mapped = name;
+                    continue;
                 if (!array_has_string(result, mapped))
                     json_array_append_new(result, json_string(mapped));
             }

@@ -229,21 +229,93 @@ static int check_date(const json_t *record, const char *name, char kind, int nul
     return -1;
 }
 
+/* How each canonical member field is checked, in the schema's table order
+ * (the first invalid field is the one named). */
+typedef enum field_kind {
+    FIELD_TEXT, FIELD_DATE, FIELD_TIMESTAMP, FIELD_POINTS, FIELD_YES_NO, FIELD_ACTIVE,
+    FIELD_TIER, FIELD_TEXT_LIST
+} field_kind;
+
+static const struct {
+    const char *name;
+    field_kind kind;
+} member_fields[] = {
+    { "first_name", FIELD_TEXT },          { "last_name", FIELD_TEXT },
+    { "email", FIELD_TEXT },               { "active_status", FIELD_ACTIVE },
+    { "birthday", FIELD_DATE },            { "anniversary_date", FIELD_DATE },
+    { "phone", FIELD_TEXT },               { "zip_code", FIELD_TEXT },
+    { "opt_in_status", FIELD_YES_NO },     { "opt_in_date", FIELD_TIMESTAMP },
+    { "opt_out_date", FIELD_DATE },        { "available_points", FIELD_POINTS },
+    { "earned_points", FIELD_POINTS },     { "used_points", FIELD_POINTS },
+    { "hold_points", FIELD_POINTS },       { "next_expiring_points", FIELD_POINTS },
+    { "points_expiration_date", FIELD_DATE }, { "expired_points", FIELD_POINTS },
+    { "current_tier", FIELD_TIER },        { "next_tier", FIELD_TEXT },
+    { "points_req_for_next_tier", FIELD_POINTS }, { "tier_achieve_date", FIELD_DATE },
+    { "available_rewards", FIELD_TEXT_LIST }, { "points_req_for_next_reward", FIELD_POINTS },
+    { "highest_available_reward", FIELD_TEXT }, { "first_activity_date", FIELD_DATE },
+    { "last_activity_date", FIELD_DATE },  { "first_purchase_date", FIELD_DATE },
+    { "last_purchase_date", FIELD_DATE },  { "segments", FIELD_TEXT_LIST },
+};
+
+/* Check one present, non-null field. 0, or -1 with the reason. */
+static int check_field(const deriver_config *cfg, const json_t *record, const char *name,
+                       field_kind kind, const json_t *value, char *reason, size_t len)
+{
+    const char *text = json_string_value(value);
+    char *shown;
+    size_t i;
+    json_t *item;
+
+    switch (kind) {
+    case FIELD_DATE:
+        return check_date(record, name, 'd', 1, reason, len);
+    case FIELD_TIMESTAMP:
+        return check_date(record, name, 't', 1, reason, len);
+    case FIELD_POINTS:
+        return check_points(record, name, reason, len);
+    case FIELD_TEXT:
+        if (text)
+            return 0;
+        break;
+    case FIELD_YES_NO:
+        if (text && (strcmp(text, "yes") == 0 || strcmp(text, "no") == 0))
+            return 0;
+        set_text(reason, len, "field '%s': not \"yes\" or \"no\"", name);
+        return -1;
+    case FIELD_ACTIVE:
+        if (text && (strcmp(text, "active") == 0 || strcmp(text, "inactive") == 0))
+            return 0;
+        set_text(reason, len, "field '%s': not \"active\" or \"inactive\"", name);
+        return -1;
+    case FIELD_TIER:
+        if (deriver_tier_index(cfg, text) >= 0)
+            return 0;
+        shown = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+        set_text(reason, len, "field '%s': %.60s is not on the tier ladder", name,
+                 shown ? shown : "?");
+        free(shown);
+        return -1;
+    case FIELD_TEXT_LIST:
+        if (!json_is_array(value))
+            break;
+        json_array_foreach(value, i, item) {
+            if (!json_is_string(item)) {
+                set_text(reason, len, "field '%s': item %zu is not a string", name, i);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    set_text(reason, len, "field '%s': not a %s", name,
+             kind == FIELD_TEXT_LIST ? "list of strings" : "string");
+    return -1;
+}
+
 int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *as_of,
                      char *reason, size_t len)
 {
     /* Every typed field of the canonical member record is checked, so a
      * malformed record never reaches a destination half-understood. */
-    static const char *const points[] = {
-        "available_points", "earned_points", "used_points", "hold_points",
-        "next_expiring_points", "expired_points", "points_req_for_next_tier",
-        "points_req_for_next_reward", NULL
-    };
-    static const char *const dates[] = {
-        "birthday", "anniversary_date", "opt_out_date", "points_expiration_date",
-        "tier_achieve_date", "first_activity_date", "last_activity_date",
-        "first_purchase_date", "last_purchase_date", NULL
-    };
     const json_t *value;
     const char *text;
 
@@ -260,42 +332,13 @@ int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *a
     if (check_date(record, "as_of", 't', 0, reason, len))
         return -1;
     loytime_parse_timestamp(json_string_value(value), as_of);
-    if (check_date(record, "opt_in_date", 't', 1, reason, len))
-        return -1;
-    for (size_t i = 0; dates[i]; i++) {
-        if (check_date(record, dates[i], 'd', 1, reason, len))
+    for (size_t i = 0; i < sizeof(member_fields) / sizeof(member_fields[0]); i++) {
+        value = json_object_get(record, member_fields[i].name);
+        if (!value || json_is_null(value))
+            continue;
+        if (check_field(cfg, record, member_fields[i].name, member_fields[i].kind, value,
+                        reason, len))
             return -1;
-    }
-    for (size_t i = 0; points[i]; i++) {
-        value = json_object_get(record, points[i]);
-        if (value && !json_is_null(value) && check_points(record, points[i], reason, len))
-            return -1;
-    }
-    value = json_object_get(record, "opt_in_status");
-    if (value && !json_is_null(value)) {
-        text = json_string_value(value);
-        if (!text || (strcmp(text, "yes") != 0 && strcmp(text, "no") != 0)) {
-            set_text(reason, len, "field 'opt_in_status': not \"yes\" or \"no\"");
-            return -1;
-        }
-    }
-    value = json_object_get(record, "current_tier");
-    if (value && !json_is_null(value) && deriver_tier_index(cfg, json_string_value(value)) < 0) {
-        char *shown = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
-        set_text(reason, len, "field 'current_tier': %.60s is not on the tier ladder",
-                 shown ? shown : "?");
-        free(shown);
-        return -1;
-    }
-    value = json_object_get(record, "next_tier");
-    if (value && !json_is_null(value) && !json_is_string(value)) {
-        set_text(reason, len, "field 'next_tier': not a string or null");
-        return -1;
-    }
-    value = json_object_get(record, "email");
-    if (value && !json_is_null(value) && !json_is_string(value)) {
-        set_text(reason, len, "field 'email': not a string");
-        return -1;
     }
     return 0;
 }
@@ -501,8 +544,8 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
         const char *type = deriver_tier_index(cfg, rec_tier) > deriver_tier_index(cfg, old_tier)
                                ? "tier_upgrade" : "tier_downgrade";
         tier_changed = 1;
-        snprintf(date, sizeof(date), "%s",
-                 rec_achieved ? rec_achieved : old_achieved ? old_achieved : as_of_date);
+        /* Without a tier_achieve_date the tier changed on the as_of date. */
+        snprintf(date, sizeof(date), "%s", rec_achieved ? rec_achieved : as_of_date);
         snprintf(when, sizeof(when), "%sT00:00:00Z", date);
         snprintf(discriminator, sizeof(discriminator), "%s:%s:%s", old_tier, rec_tier, date);
         add_event(events, type, loyalty_id, email, when, discriminator,

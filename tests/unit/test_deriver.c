@@ -385,6 +385,20 @@ START_TEST(test_bad_fields_rejected_with_their_name)
                      "field 'as_of': not a timestamp: '2026-01-10 25:00:00'");
     ck_assert_str_eq(rejection("{\"loyalty_id\":\"L1\",\"as_of\":\"2026-01-10T09:00:00Z\",\"current_tier\":\"Diamond\"}"),
                      "field 'current_tier': \"Diamond\" is not on the tier ladder");
+    /* A local time without a zone is ambiguous. */
+    ck_assert_str_eq(rejection("{\"loyalty_id\":\"L1\",\"as_of\":\"2026-01-10T09:00:00Z\","
+                               "\"opt_in_date\":\"2026-01-02 10:11:12\"}"),
+                     "field 'opt_in_date': not a timestamp: '2026-01-02 10:11:12'");
+    ck_assert_str_eq(rejection("{\"loyalty_id\":\"L1\",\"as_of\":\"2026-01-10T09:00:00Z\","
+                               "\"active_status\":\"ACTIVE\"}"),
+                     "field 'active_status': not \"active\" or \"inactive\"");
+    ck_assert_str_eq(rejection("{\"loyalty_id\":\"L1\",\"as_of\":\"2026-01-10T09:00:00Z\","
+                               "\"segments\":[\"vip\",3]}"),
+                     "field 'segments': item 1 is not a string");
+    /* The first invalid field in the schema's order is the one named. */
+    ck_assert_str_eq(rejection("{\"loyalty_id\":\"L1\",\"as_of\":\"2026-01-10T09:00:00Z\","
+                               "\"used_points\":-1,\"birthday\":\"14/02/2026\"}"),
+                     "field 'birthday': not a date: '14/02/2026'");
     ck_assert_str_eq(rejection("{\"loyalty_id\":\"L1\"}"), "missing required field as_of");
     ck_assert_str_eq(rejection("{\"as_of\":\"2026-01-10T09:00:00Z\"}"), "missing required field loyalty_id");
 }

@@ -187,6 +187,11 @@ check "feed after advance: only the 3 changed members" \
     [ "$(python3 -c 'import csv,sys; print(sorted(r["Loyalty Id"] for r in csv.DictReader(open(sys.argv[1],newline=""))))' "$feed2")" = "['LID-000001', 'LID-000002', 'LID-000004']" ]
 check "feed directory holds only complete exports (no temp files)" [ "$(ls -A "$work/feed" | grep -vc '^loyalty_export_.*\.csv$')" = 0 ]
 
+emu_post "$P" '' /_emu/reset >/dev/null
+curl -s --max-time 10 "http://127.0.0.1:$P/_emu/state" >"$work/state-reset.json"
+check "POST /_emu/reset reloads the program at its start" \
+    [ "$(jq -c '[.clock,(.members|keys),.changes.applied,.members["LID-000001"].opt_in_status]' "$work/state-reset.json")" = '["2026-01-01T00:00:00Z",["LID-000001","LID-000002","carol@example.com"],0,"yes"]' ]
+
 # ---------------------------------------------------------------- 120 generated members: search cap, windows, variants
 gen="$work/gen"
 mkdir -p "$gen/annex"

@@ -13,6 +13,7 @@
 #include "store.h"
 
 #define EXIT_USAGE 64   /* EX_USAGE */
+#define EXIT_DATA 65    /* EX_DATAERR */
 #define EXIT_NO_ENTRY 66 /* EX_NOINPUT */
 #define EXIT_IO 74      /* EX_IOERR */
 #define PREVIEW_CHARS 60
@@ -29,11 +30,12 @@ static void usage(FILE *out)
             "show    the full entry as JSON\n"
             "replay  queue the record(s) to travel the whole pipeline again: the source\n"
             "        stage emits them first on its next poll (they leave the DLQ; a record\n"
-            "        rejected again is parked again)\n"
+            "        rejected again is parked again; lines the source itself rejected are\n"
+            "        raw input, not records, and are not replayed)\n"
             "purge   delete the record(s) for good\n"
             "\n"
-            "exit status: 0 ok, 64 usage, 66 no such entry, 74 state store error,\n"
-            "78 pipeline configuration error\n");
+            "exit status: 0 ok, 64 usage, 65 entry cannot be replayed, 66 no such entry,\n"
+            "74 state store error, 78 pipeline configuration error\n");
 }
 
 /* Parse a DLQ id (decimal > 0). Returns 0 or -1. */
@@ -70,35 +72,38 @@ static int print_line(const json_t *entry, void *user)
     return 0;
 }
 
-/* Open the state store of the pipeline at path. Returns an exit status
- * (0 with *store set). */
-static int open_pipeline_store(const char *path, sluice_store **store)
+/* Load the pipeline at path (*def, caller frees, whose plugins live in
+ * *reg, caller destroys after def) and open its state store (*store, caller
+ * closes). Returns an exit status (0 on success). */
+static int open_pipeline_store(const char *path, sluice_registry **reg,
+                               sluice_pipeline_def **def, sluice_store **store)
 {
-    int status = SLUICE_EXIT_CONFIG;
-    sluice_registry *reg = sluice_registry_new();
-    sluice_pipeline_def *def = NULL;
     sluice_error err;
     char errbuf[1024];
-    if (!reg) {
+    *reg = sluice_registry_new();
+    if (!*reg) {
         fprintf(stderr, "sluice dlq: out of memory\n");
-        status = EXIT_IO;
-        goto out;
+        return EXIT_IO;
     }
-    if (sluice_pipeline_load(path, reg, &def, &err) != 0) {
+    if (sluice_pipeline_load(path, *reg, def, &err) != 0) {
         fprintf(stderr, "sluice dlq: %s\n", err.text);
-        goto out;
+        return SLUICE_EXIT_CONFIG;
     }
-    *store = sluice_store_open(def->state_dir, errbuf, sizeof(errbuf));
+    *store = sluice_store_open((*def)->state_dir, errbuf, sizeof(errbuf));
     if (!*store) {
         fprintf(stderr, "sluice dlq: %s\n", errbuf);
-        status = EXIT_IO;
-        goto out;
+        return EXIT_IO;
     }
-    status = 0;
-out:
-    sluice_pipeline_free(&def);
-    sluice_registry_destroy(&reg);
-    return status;
+    return 0;
+}
+
+/* Name of the pipeline's source stage (borrowed), or NULL. */
+static const char *source_stage_name(const sluice_pipeline_def *def)
+{
+    if (def->stage_count == 0 || !def->stages[0].plugin ||
+        def->stages[0].plugin->role != SLUICE_ROLE_SOURCE)
+        return NULL;
+    return def->stages[0].name;
 }
 
 /* `dlq list FILE [--stage NAME]`. */
@@ -139,32 +144,111 @@ static int cmd_show(sluice_store *store, int64_t id)
     return 0;
 }
 
-/* `dlq replay|purge FILE ID|--all`; id 0 means all. */
-static int cmd_move_or_delete(sluice_store *store, int replay, int64_t id)
+/* `dlq purge FILE ID|--all`; id 0 means all. */
+static int cmd_purge(sluice_store *store, int64_t id)
 {
-    int64_t changed = replay ? sluice_store_replay_add(store, id)
-                             : sluice_store_dlq_delete(store, id);
-    if (changed < 0) {
+    int64_t deleted = sluice_store_dlq_delete(store, id);
+    if (deleted < 0) {
         fprintf(stderr, "sluice dlq: cannot update the dead-letter queue\n");
         return EXIT_IO;
     }
-    if (changed == 0 && id > 0) {
+    if (deleted == 0 && id > 0) {
         fprintf(stderr, "sluice dlq: no entry %lld\n", (long long)id);
         return EXIT_NO_ENTRY;
     }
-    if (replay)
-        printf("%lld record(s) queued for replay; the source emits them on the pipeline's "
-               "next run (%lld waiting)\n",
-               (long long)changed, (long long)sluice_store_replay_count(store));
-    else
-        printf("%lld record(s) purged\n", (long long)changed);
+    printf("%lld record(s) purged\n", (long long)deleted);
     return 0;
+}
+
+/* What a replay of every entry collects (sluice_dlq_fn user data). */
+typedef struct replay_scan {
+    const char *source; /* the source stage, whose rejections are not records */
+    json_t *ids;        /* entries to replay */
+    long skipped;
+} replay_scan;
+
+/* Collect the ids of entries a replay can re-drive (sluice_dlq_fn). */
+static int collect_replayable(const json_t *entry, void *user)
+{
+    replay_scan *scan = user;
+    const char *stage = json_string_value(json_object_get(entry, "stage"));
+    if (scan->source && stage && strcmp(stage, scan->source) == 0) {
+        scan->skipped++;
+        return 0;
+    }
+    return json_array_append(scan->ids, json_object_get(entry, "id")) == 0 ? 0 : -1;
+}
+
+/* `dlq replay FILE ID|--all`; id 0 means all. Entries rejected by the
+ * source itself hold raw input (e.g. {"raw": "not json"}), not records:
+ * sending them downstream would deliver garbage, so they are refused
+ * (exit 65) or, with --all, left in the DLQ and counted. */
+static int cmd_replay(sluice_store *store, const char *source, int64_t id)
+{
+    int status = EXIT_IO;
+    int in_transaction = 0;
+    json_t *entry = NULL;
+    replay_scan scan = { source, json_array(), 0 };
+    if (!scan.ids)
+        goto out;
+    if (id > 0) {
+        if (sluice_store_dlq_get(store, id, &entry) != 0)
+            goto out;
+        if (!entry) {
+            fprintf(stderr, "sluice dlq: no entry %lld\n", (long long)id);
+            status = EXIT_NO_ENTRY;
+            goto out;
+        }
+        if (collect_replayable(entry, &scan) != 0)
+            goto out;
+        if (scan.skipped) {
+            fprintf(stderr, "sluice dlq: entry %lld was rejected by the source stage '%s': "
+                            "it is raw input, not a record; fix the input and purge it\n",
+                    (long long)id, source);
+            status = EXIT_DATA;
+            goto out;
+        }
+    } else if (sluice_store_dlq_foreach(store, NULL, collect_replayable, &scan) != 0) {
+        goto out;
+    }
+    if (sluice_store_begin(store) != 0)
+        goto out;
+    in_transaction = 1;
+    size_t i;
+    json_t *entry_id;
+    int64_t queued = 0;
+    json_array_foreach(scan.ids, i, entry_id) {
+        int64_t moved = sluice_store_replay_add(store, json_integer_value(entry_id));
+        if (moved < 0)
+            goto out;
+        queued += moved;
+    }
+    in_transaction = 0;
+    if (sluice_store_end(store, 1) != 0)
+        goto out;
+    printf("%lld record(s) queued for replay; the source emits them first on the "
+           "pipeline's next run (%lld waiting)\n",
+           (long long)queued, (long long)sluice_store_replay_count(store));
+    if (scan.skipped)
+        printf("%ld record(s) rejected by the source stage '%s' left in the DLQ (raw input: "
+               "fix the input, then purge them)\n", scan.skipped, source);
+    status = 0;
+out:
+    if (in_transaction)
+        sluice_store_end(store, 0);
+    if (status == EXIT_IO)
+        fprintf(stderr, "sluice dlq: cannot update the dead-letter queue\n");
+    json_decref(entry);
+    json_decref(scan.ids);
+    return status;
 }
 
 int sluice_cmd_dlq(int argc, char **argv)
 {
     int status = EXIT_USAGE;
     sluice_store *store = NULL;
+    sluice_pipeline_def *def = NULL;
+    sluice_registry *reg = NULL;
     int64_t id = 0;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
@@ -200,16 +284,20 @@ int sluice_cmd_dlq(int argc, char **argv)
             goto out;
         }
     }
-    status = open_pipeline_store(file, &store);
+    status = open_pipeline_store(file, &reg, &def, &store);
     if (status != 0)
         goto out;
     if (is_list)
         status = cmd_list(store, argc - 3, argv + 3);
     else if (is_show)
         status = cmd_show(store, id);
+    else if (is_replay)
+        status = cmd_replay(store, source_stage_name(def), id);
     else
-        status = cmd_move_or_delete(store, is_replay, id);
+        status = cmd_purge(store, id);
 out:
     sluice_store_close(&store);
+    sluice_pipeline_free(&def);
+    sluice_registry_destroy(&reg);
     return status;
 }

@@ -10,6 +10,7 @@ set -euo pipefail
 for i in 1 2 3 4; do
     if [ $((i % 2)) -eq 0 ]; then echo "{\"id\":$i,\"meta\":5}"; else echo "{\"id\":$i}"; fi
 done > "$T_TMP/in.jsonl"
+echo 'not json' >> "$T_TMP/in.jsonl" # line 5: parked by the source itself
 
 write_cfg() { # FIELD: the set-field path
     cat > "$T_TMP/p.cfg" <<CFG
@@ -25,7 +26,8 @@ pipeline = {
 CFG
 }
 
-# 1. "meta.tag" cannot be set where meta is a number: ids 2 and 4 are parked.
+# 1. "meta.tag" cannot be set where meta is a number: ids 2 and 4 are parked
+#    by the transform, line 5 by the source.
 write_cfg meta.tag
 set +e
 timeout 60 "$SLUICE" run --once "$T_TMP/p.cfg" > "$T_TMP/run1.out" 2> "$T_TMP/run1.err"; rc=$?
@@ -36,8 +38,10 @@ set -e
 "$SLUICE" dlq list "$T_TMP/p.cfg" > "$T_TMP/list1" || t_fail "dlq list exited $?"
 [ "$(grep -c 'set-field: cannot set "meta.tag"' "$T_TMP/list1")" -eq 2 ] \
     || t_fail "dlq list should show 2 set-field rejections: $(cat "$T_TMP/list1")"
-grep -q '^2 record(s)' "$T_TMP/list1" || t_fail "dlq list count line: $(cat "$T_TMP/list1")"
-id=$(awk '$1 ~ /^[0-9]+$/ { print $1; exit }' "$T_TMP/list1")
+grep -q '^3 record(s)' "$T_TMP/list1" || t_fail "dlq list count line: $(cat "$T_TMP/list1")"
+id=$(awk '$1 ~ /^[0-9]+$/ && $2 == "tag" { print $1; exit }' "$T_TMP/list1")
+source_id=$(awk '$1 ~ /^[0-9]+$/ && $2 == "src" { print $1; exit }' "$T_TMP/list1")
+[ -n "$source_id" ] || t_fail "the source's rejection is not listed: $(cat "$T_TMP/list1")"
 "$SLUICE" dlq show "$T_TMP/p.cfg" "$id" > "$T_TMP/show" || t_fail "dlq show exited $?"
 [ "$(jq -r '.stage' "$T_TMP/show")" = tag ] || t_fail "dlq show stage: $(cat "$T_TMP/show")"
 [ "$(jq -c '.record' "$T_TMP/show")" = '{"id":2,"meta":5}' ] || t_fail "dlq show record: $(cat "$T_TMP/show")"
@@ -53,14 +57,20 @@ grep -q 'no entry 99999' "$T_TMP/err" || t_fail "unknown id message: $(cat "$T_T
 "$SLUICE" dlq purge "$T_TMP/p.cfg" 99999 > /dev/null 2>&1; [ $? -eq 66 ] || t_fail "purge unknown id: expected 66"
 "$SLUICE" dlq list "$T_TMP/missing.cfg" > /dev/null 2> "$T_TMP/err"; rc=$?
 [ $rc -eq 78 ] || t_fail "missing pipeline file: expected 78, got $rc"
+# raw input rejected by the source is not a record: it is not replayed
+"$SLUICE" dlq replay "$T_TMP/p.cfg" "$source_id" > /dev/null 2> "$T_TMP/err"; rc=$?
+[ $rc -eq 65 ] || t_fail "replaying the source's rejection: expected 65, got $rc"
+grep -q "rejected by the source stage 'src'" "$T_TMP/err" || t_fail "message: $(cat "$T_TMP/err")"
 set -e
 
 # 3. Fix the cause (tag a field that can always be set) and replay everything.
 write_cfg tag
 "$SLUICE" dlq replay "$T_TMP/p.cfg" --all > "$T_TMP/replay.out" || t_fail "dlq replay exited $?"
 grep -q '^2 record(s) queued for replay' "$T_TMP/replay.out" || t_fail "replay said: $(cat "$T_TMP/replay.out")"
+grep -q "^1 record(s) rejected by the source stage 'src' left in the DLQ" "$T_TMP/replay.out" \
+    || t_fail "replay did not say it left the source's rejection: $(cat "$T_TMP/replay.out")"
 "$SLUICE" dlq list "$T_TMP/p.cfg" > "$T_TMP/list2"
-grep -q '^0 record(s)' "$T_TMP/list2" || t_fail "replayed entries still listed: $(cat "$T_TMP/list2")"
+grep -q '^1 record(s)' "$T_TMP/list2" || t_fail "expected only the source's entry left: $(cat "$T_TMP/list2")"
 
 timeout 60 "$SLUICE" run --once "$T_TMP/p.cfg" > "$T_TMP/run2.out" 2> "$T_TMP/run2.err" \
     || t_fail "second run exited $?: $(tail -3 "$T_TMP/run2.err")"
@@ -76,5 +86,7 @@ fi
 timeout 60 "$SLUICE" run --once "$T_TMP/p.cfg" > /dev/null 2> "$T_TMP/run3.err" \
     || t_fail "third run exited $?: $(tail -3 "$T_TMP/run3.err")"
 [ "$(wc -l < "$T_TMP/out.jsonl")" -eq 4 ] || t_fail "third run delivered again: $(cat "$T_TMP/out.jsonl")"
-"$SLUICE" dlq list "$T_TMP/p.cfg" | grep -q '^0 record(s)' || t_fail "DLQ not empty at the end"
+"$SLUICE" dlq list "$T_TMP/p.cfg" | grep -q '^1 record(s)' || t_fail "a run re-parked records"
+"$SLUICE" dlq purge "$T_TMP/p.cfg" --all | grep -q '^1 record(s) purged' || t_fail "purge --all"
+"$SLUICE" dlq list "$T_TMP/p.cfg" | grep -q '^0 record(s)' || t_fail "DLQ not empty after purge"
 echo "ok: rejected records listed, shown, replayed after the fix and delivered once"

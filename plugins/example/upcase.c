@@ -1,6 +1,7 @@
 /* upcase.c: example-upcase, the example out-of-tree plugin: a transform
  * that upper-cases (ASCII letters) one configured string field of every
  * record. Build it with the Makefile next to it (pkg-config sluice). */
+#define _POSIX_C_SOURCE 200809L /* strdup under -std=c11 */
 #include <stdlib.h>
 #include <string.h>
 #include <sluice/plugin.h>

@@ -28,6 +28,12 @@ typedef struct member {
     time_t opt_in;
 } member;
 
+typedef struct pending_change {
+    time_t at;
+    char *line;                   /* the raw JSON line (kept unparsed: a tenth of the memory) */
+    size_t length;
+} pending_change;
+
 struct annex_model {
     char *site_id;
     json_t *tiers;                /* [{"name","points"}] ascending */
@@ -37,7 +43,8 @@ struct annex_model {
     size_t count, capacity;
     json_t *index;                /* {id: position in members} */
     size_t *by_opt_in;            /* positions sorted by (opt_in, id) */
-    json_t *changes;              /* change lines in file order */
+    pending_change *changes;      /* change lines in file order, parsed when applied */
+    size_t change_count, change_capacity;
     size_t next_change;
     unsigned long long seq;       /* bumped per applied change; initial state is 1 */
     unsigned long activity_serial;
@@ -421,7 +428,7 @@ static void sort_by_opt_in(annex_model *model)
  * Returns 0, or -1 with "path:line: message" in err. A missing file is an error only when
  * required. */
 static int load_jsonl(annex_model *model, const char *path, bool required,
-                      int (*handle)(annex_model *, json_t *, char *, size_t),
+                      int (*handle)(annex_model *, json_t *, const char *, size_t, char *, size_t),
                       char *err, size_t err_len)
 {
     int result = -1;
@@ -448,7 +455,7 @@ static int load_jsonl(annex_model *model, const char *path, bool required,
             goto out;
         }
         char why[256] = "";
-        if (handle(model, value, why, sizeof why) != 0) {
+        if (handle(model, value, line, (size_t)length, why, sizeof why) != 0) {
             set_error(err, err_len, "%s:%ld: %s", path, line_no, why);
             goto out;
         }
@@ -461,8 +468,11 @@ out:
 }
 
 /* members.jsonl line: a canonical record with a string loyalty_id (steals value). */
-static int handle_member_line(annex_model *model, json_t *value, char *why, size_t why_len)
+static int handle_member_line(annex_model *model, json_t *value, const char *line, size_t length,
+                              char *why, size_t why_len)
 {
+    (void)line;
+    (void)length;
     if (!json_is_object(value) || !json_is_string(json_object_get(value, "loyalty_id"))) {
         json_decref(value);
         return set_error(why, why_len, "member record without a string loyalty_id");
@@ -481,8 +491,10 @@ static int handle_member_line(annex_model *model, json_t *value, char *why, size
     return 0;
 }
 
-/* changes.jsonl line: {"at": timestamp, "type", "member": {loyalty_id...}} (steals value). */
-static int handle_change_line(annex_model *model, json_t *value, char *why, size_t why_len)
+/* changes.jsonl line: {"at": timestamp, "type", "member": {loyalty_id...}} (steals value);
+ * validated now, kept as its raw line. */
+static int handle_change_line(annex_model *model, json_t *value, const char *line, size_t length,
+                              char *why, size_t why_len)
 {
     time_t at;
     const json_t *record = json_object_get(value, "member");
@@ -494,7 +506,30 @@ static int handle_change_line(annex_model *model, json_t *value, char *why, size
     else if (json_object_get(value, "activity") && !json_is_object(json_object_get(value, "activity")))
         set_error(why, why_len, "\"activity\" is not an object");
     else
-        result = json_array_append(model->changes, value);
+        result = 0;
+    if (result == 0 && model->change_count == model->change_capacity) {
+        size_t capacity = model->change_capacity ? model->change_capacity * 2 : 1024;
+        pending_change *grown = realloc(model->changes, capacity * sizeof *grown);
+        if (grown) {
+            model->changes = grown;
+            model->change_capacity = capacity;
+        } else {
+            result = set_error(why, why_len, "out of memory");
+        }
+    }
+    if (result == 0) {
+        pending_change *change = &model->changes[model->change_count];
+        change->line = malloc(length + 1);
+        if (change->line) {
+            memcpy(change->line, line, length);
+            change->line[length] = '\0';
+            change->length = length;
+            change->at = at;
+            model->change_count++;
+        } else {
+            result = set_error(why, why_len, "out of memory");
+        }
+    }
     json_decref(value);
     return result;
 }
@@ -555,7 +590,6 @@ annex_model *annex_model_load(const annex_model_options *options, char *err, siz
     }
     model->site_id = strdup(options->site_id);
     model->index = json_object();
-    model->changes = json_array();
     model->segments = json_array();
     model->rewards = json_array();
     model->tiers = json_pack("[{s:s,s:i},{s:s,s:i},{s:s,s:i},{s:s,s:i}]", "name", "Bronze", "points", 0,
@@ -609,7 +643,9 @@ void annex_model_destroy(annex_model **model_p)
     free(model->by_opt_in);
     free(model->site_id);
     json_decref(model->index);
-    json_decref(model->changes);
+    for (size_t i = 0; i < model->change_count; i++)
+        free(model->changes[i].line);
+    free(model->changes);
     json_decref(model->segments);
     json_decref(model->rewards);
     json_decref(model->tiers);
@@ -620,24 +656,30 @@ void annex_model_destroy(annex_model **model_p)
 time_t annex_model_clock(const annex_model *model) { return model->clock; }
 void annex_model_set_clock(annex_model *model, time_t clock) { model->clock = clock; }
 size_t annex_model_changes_applied(const annex_model *model) { return model->next_change; }
-size_t annex_model_changes_total(const annex_model *model) { return json_array_size(model->changes); }
+size_t annex_model_changes_total(const annex_model *model) { return model->change_count; }
 unsigned long annex_model_ledger_items_dropped(const annex_model *model) { return model->ledger_items_dropped; }
 
 size_t annex_model_advance(annex_model *model, time_t until, annex_change_cb cb, void *user)
 {
     size_t applied = 0;
-    while (model->next_change < json_array_size(model->changes)) {
-        json_t *change = json_array_get(model->changes, model->next_change);
-        time_t at;
-        annex_time_parse(record_string(change, "at"), &at); /* validated at load */
+    while (model->next_change < model->change_count) {
+        const pending_change *pending = &model->changes[model->next_change];
+        time_t at = pending->at;
         if (at > until)
             break;
-        json_t *record = json_deep_copy(json_object_get(change, "member"));
+        model->next_change++;
+        json_t *change = json_loadb(pending->line, pending->length, 0, NULL); /* validated at load */
+        json_t *record = change ? json_incref(json_object_get(change, "member")) : NULL;
+        if (!record) {
+            json_decref(change);
+            continue;
+        }
         register_segments(model, record);
         member *m = member_put(model, record);
-        model->next_change++;
-        if (!m)
+        if (!m) {
+            json_decref(change);
             continue;
+        }
         m->changed_seq = ++model->seq;
         if (json_is_object(json_object_get(change, "activity")))
             ledger_add_change_item(model, m, json_object_get(change, "activity"), at);
@@ -647,6 +689,7 @@ size_t annex_model_advance(annex_model *model, time_t until, annex_change_cb cb,
         applied++;
         if (cb)
             cb(user, change, m->id);
+        json_decref(change);
     }
     if (until > model->clock)
         model->clock = until;

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# tests/emulators/test_infobip_emu.sh: infobip-emu over real loopback HTTP: auth, attributes, 207 upserts, tags, definitions, all-or-nothing events, rate limit, faults.
+set -euo pipefail
+
+EMU_DIR=${EMU_DIR:-$(cd "$(dirname "$0")" && pwd)}
+EMU="$EMU_DIR/infobip-emu"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-infobip-emu.XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+# start NAME ARGS...: starts an emulator on a free port; sets PORT and PID.
+start() {
+    local name=$1; shift
+    "$EMU" --port 0 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    PID=$!
+    pids+=("$PID")
+    for _ in $(seq 100); do
+        grep -q '^listening on' "$tmp/$name.out" 2>/dev/null && break
+        sleep 0.05
+    done
+    PORT=$(sed -n 's/^listening on 127\.0\.0\.1://p' "$tmp/$name.out")
+    [ -n "$PORT" ] || fail "$name did not start: $(cat "$tmp/$name.err")"
+}
+
+# call METHOD PATH [DATA] [curl args...]: body in $tmp/body; prints the status.
+call() {
+    local method=$1 path=$2; shift 2
+    local data=()
+    if [ $# -gt 0 ]; then data=(--data-binary "$1"); shift; fi
+    curl -s -o "$tmp/body" -D "$tmp/headers" -w '%{http_code}' --max-time 10 -X "$method" \
+        -H 'Content-Type: application/json' -H "Authorization: App ${AUTH_KEY-k1}" "${data[@]}" "$@" \
+        "http://127.0.0.1:$PORT$path" || true
+}
+expect() { [ "$1" = "$2" ] || fail "$3: expected HTTP $1, got $2: $(head -c 400 "$tmp/body")"; }
+jbody() { jq -r "$1" "$tmp/body"; }
+state() { curl -s --max-time 10 "http://127.0.0.1:$PORT/_emu/state" | jq -r "$1"; }
+attr() { expect 201 "$(call POST /people/2/customAttributes "{\"name\":\"$1\",\"dataType\":\"$2\"}")" "create $1"; }
+
+start main --api-key k1 --rate-limit 0 --now 2026-11-20T10:00:00Z
+
+# --- auth
+s=$(AUTH_KEY=wrong call GET /people/2/tags); expect 401 "$s" "wrong key"
+[ "$(jbody .requestError.serviceException.messageId)" = UNAUTHORIZED ] || fail "401 body: $(cat "$tmp/body")"
+s=$(curl -s -o "$tmp/body" -w '%{http_code}' --max-time 10 -u k1:k1 "http://127.0.0.1:$PORT/people/2/tags")
+expect 401 "$s" "Basic instead of App"
+s=$(call GET /people/2/tags); expect 200 "$s" "right key"
+ok "auth: App key accepted, others 401 UNAUTHORIZED"
+
+# --- custom attributes
+attr annexCurrentTier STRING; attr annexAvailablePoints INTEGER; attr annexOptInDate DATE
+attr annexRatio DECIMAL; attr annexActive BOOLEAN; attr annexSeen DATE_TIME
+s=$(call POST /people/2/customAttributes '{"name":"annexCurrentTier","dataType":"STRING"}'); expect 409 "$s" "duplicate attribute"
+s=$(call POST /people/2/customAttributes '{"name":"annexcurrenttier","dataType":"STRING"}'); expect 409 "$s" "names are case-insensitive"
+s=$(call POST /people/2/customAttributes '{"name":"x","dataType":"TEXT"}'); expect 400 "$s" "bad dataType"
+s=$(call POST /people/2/customAttributes '{"name":"a{b","dataType":"STRING"}'); expect 400 "$s" "bad name"
+attr tmpAttr STRING
+s=$(call GET /people/2/customAttributes/tmpAttr); expect 200 "$s" "get one"
+[ "$(jbody .dataType)" = STRING ] || fail "get one: $(cat "$tmp/body")"
+s=$(call DELETE /people/2/customAttributes/tmpAttr); expect 204 "$s" "delete"
+s=$(call GET /people/2/customAttributes/tmpAttr); expect 404 "$s" "deleted is gone"
+s=$(call GET /people/2/customAttributes); expect 200 "$s" "list"
+[ "$(jbody '.customAttributes | length')" = 6 ] || fail "attribute list: $(cat "$tmp/body")"
+ok "custom attributes: create, 409 duplicate, 400 bad type/name, get, delete, list"
+
+# --- 207 per-index upsert results
+long257=$(head -c 257 /dev/zero | tr '\0' a)
+long256=$(head -c 256 /dev/zero | tr '\0' b)
+long4097=$(head -c 4097 /dev/zero | tr '\0' c)
+persons='{"persons":[
+ {"externalId":"L1","firstName":"Ann","birthDate":"1990-02-28","gender":"FEMALE","tags":["Loyalty"],
+  "contactInformation":[{"type":"EMAIL","identifier":"ann@example.com","primary":true},{"type":"PHONE","identifier":"447700900123","primary":true}],
+  "customAttributes":{"annexCurrentTier":"Gold","annexAvailablePoints":120,"annexOptInDate":"2026-01-02","annexRatio":0.5,"annexActive":true,"annexSeen":"2026-01-02T03:04:05Z"}},
+ {"externalId":"L2","customAttributes":{"annexUndefined":"x"}},
+ {"externalId":"L3","customAttributes":{"annexAvailablePoints":"120"}},
+ {"externalId":"L4","birthDate":"1990-02-30"},
+ {"externalId":"L5","gender":"F"},
+ {"externalId":"'"$long257"'"},
+ {"externalId":"L7","firstName":"'"$long256"'"},
+ {"externalId":"L8","contactInformation":{"email":[{"address":"x@example.com"}]}},
+ {"externalId":"L9","customAttributes":{"annexCurrentTier":"'"$long4097"'"}},
+ {"externalId":"L10","customAttributes":{"annexOptInDate":"02/01/2026"}},
+ {"externalId":"L11","contactInformation":[{"type":"PHONE","identifier":"+447700900123"}]}
+]}'
+s=$(call PATCH /people/3/persons/upsert "$persons"); expect 207 "$s" "upsert batch"
+[ "$(jbody '[.errors[].index] | map(tostring) | join(",")')" = "1,2,3,4,5,6,7,8,9,10" ] ||
+    fail "error indexes: $(cat "$tmp/body")"
+[ "$(jbody '.results | map("\(.index):\(.status)") | join(",")')" = "0:CREATED" ] || fail "results: $(cat "$tmp/body")"
+[ "$(jbody '.errors[0] | "\(.code) \(.details[0].property)"')" = "400100 customAttributes.annexUndefined" ] ||
+    fail "undefined attribute error: $(cat "$tmp/body")"
+[ "$(state '.persons | keys | join(",")')" = L1 ] || fail "only L1 may be stored: $(state '.persons | keys')"
+s=$(call PATCH /people/3/persons/upsert '{"persons":[]}'); expect 400 "$s" "0 persons"
+[ "$(jbody .code)" = 400104 ] || fail "0 persons code: $(cat "$tmp/body")"
+many=$(for i in $(seq 1001); do printf '{"externalId":"B%d"}\n' "$i"; done | paste -sd, -)
+s=$(call PATCH /people/3/persons/upsert "{\"persons\":[$many]}"); expect 400 "$s" "1001 persons"
+[ "$(jbody .code)" = 400104 ] || fail "1001 persons code: $(cat "$tmp/body")"
+s=$(call PATCH /people/3/persons/upsert '{"persons":'); expect 400 "$s" "malformed"
+[ "$(jbody .code)" = 400103 ] || fail "malformed code: $(cat "$tmp/body")"
+ok "207 per-index errors (undefined attribute, types, lengths, formats), 400103/400104"
+
+# --- PATCH merges and appends tags; PUT replaces; matching by email
+s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"L1","lastName":"Lee","tags":["Gold"],"customAttributes":{"annexAvailablePoints":150}}]}')
+expect 207 "$s" "patch"
+[ "$(jbody '.results[0].status')" = UPDATED ] || fail "patch status: $(cat "$tmp/body")"
+got=$(state '.persons.L1 | "\(.firstName) \(.lastName) \(.tags | join("+")) \(.customAttributes.annexCurrentTier) \(.customAttributes.annexAvailablePoints)"')
+[ "$got" = "Ann Lee Gold+Loyalty Gold 150" ] || fail "after PATCH: $got"
+s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"L1","lastName":"Lee","tags":["Gold"]}]}')
+[ "$(jbody '.results[0].status')" = NOT_MODIFIED ] || fail "same PATCH again: $(cat "$tmp/body")"
+s=$(call PATCH /people/3/persons/upsert '{"persons":[{"contactInformation":[{"type":"EMAIL","identifier":"ann@example.com"}],"middleName":"Q"}]}')
+[ "$(jbody '.results[0] | "\(.id) \(.status)"')" = "1 UPDATED" ] || fail "match by email: $(cat "$tmp/body")"
+s=$(call PUT /people/3/persons/upsert '{"persons":[{"externalId":"L1","firstName":"Ann","tags":["Silver"]}]}')
+expect 207 "$s" "put"
+got=$(state '.persons.L1 | "\(.firstName) \(.lastName) \(.tags | join("+")) \(.customAttributes // "none")"')
+[ "$got" = "Ann null Silver none" ] || fail "after PUT: $got"
+[ "$(state '.persons.L1.id')" = 1 ] || fail "PUT changed the person id"
+ok "PATCH merge + tag append, NOT_MODIFIED, email match, PUT replace"
+
+# --- tags: create, bulk assign/remove, filter
+s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"L2"},{"externalId":"L3"}]}'); expect 207 "$s" "more persons"
+s=$(call POST /people/2/tags '{"name":"VIP"}'); expect 201 "$s" "create tag"
+s=$(call POST /people/2/tags '{"name":"VIP"}'); expect 409 "$s" "duplicate tag"
+q() { printf '{"query":{"type":"EXTERNAL_ID","identifier":"%s"}}' "$1"; }
+s=$(call PATCH /people/2/tags/VIP/persons "{\"people\":[$(q L1),$(q L2),$(q L3),$(q NOPE)]}"); expect 200 "$s" "bulk assign"
+[ "$(jbody '[.results[] | select(.status == "NOT_FOUND") | .index] | join(",")')" = 3 ] || fail "not found index: $(cat "$tmp/body")"
+s=$(call DELETE /people/2/tags/VIP/persons "{\"people\":[$(q L1)]}"); expect 200 "$s" "bulk remove"
+[ "$(state '.tags.VIP | join(",")')" = "L2,L3" ] || fail "VIP members: $(state .tags)"
+filter=$(jq -rn '{"#contains":{"tags":"VIP"}} | tojson | @uri')
+s=$(call GET "/people/2/persons?filter=$filter&limit=1&page=2"); expect 200 "$s" "filter"
+[ "$(jbody '"\(.totalCount) \(.persons[0].externalId) \(.persons | length)"')" = "2 L3 1" ] || fail "filter page 2: $(cat "$tmp/body")"
+s=$(call PATCH /people/2/tags/Unknown/persons "{\"people\":[$(q L1)]}"); expect 404 "$s" "unknown tag"
+many=$(for i in $(seq 1001); do q L1; echo; done | paste -sd, -)
+s=$(call PATCH /people/2/tags/VIP/persons "{\"people\":[$many]}"); expect 400 "$s" "1001 people"
+ok "tags: 409 duplicate, bulk assign/remove, #contains filter with paging"
+
+# --- event definitions
+s=$(call POST /peopleevents/2/definitions '{"definitionId":"LoyPointAccrual","properties":[{"name":"points","type":"Numeric"},{"name":"tier","type":"String"},{"name":"at","type":"DateTime"}]}')
+expect 201 "$s" "definition"
+s=$(call POST /peopleevents/2/definitions '{"definitionId":"LoyPointAccrual"}'); expect 409 "$s" "duplicate definition"
+s=$(call POST /peopleevents/2/definitions '{"definitionId":"Loy_Point"}'); expect 400 "$s" "underscore id"
+s=$(call POST /peopleevents/2/definitions '{"definitionId":"LoyX","properties":[{"name":"p","type":"Integer"}]}'); expect 400 "$s" "bad field type"
+s=$(call GET /peopleevents/2/definitions/LoyPointAccrual); expect 200 "$s" "get definition"
+ok "event definitions: create, 409, 400 id/type"
+
+# --- events: all or nothing
+ev() { # ev EVENT_ID PERSON TIME [PROPERTIES]
+    local props=${4-}
+    [ -n "$props" ] || props='{"points":5}'
+    printf '{"eventId":"%s","definitionId":"LoyPointAccrual","occurredTime":"%s","identifier":{"id":"%s","type":"EXTERNAL_ID"},"properties":%s}' \
+        "$1" "$3" "$2" "$props"
+}
+now=2026-11-19T15:32:52.000+0000
+s=$(call POST /people/3/events "[$(ev e1 L1 $now),$(ev e2 L2 $now '{"points":1.5,"tier":"Gold","at":"2026-11-01T00:00:00Z"}')]"); expect 202 "$s" "valid batch"
+s=$(call POST /people/3/events "[$(ev e1 L1 $now)]"); expect 202 "$s" "resend"
+[ "$(state '.events | "\(length) \(.["e1"].repeats) \(.["e2"].repeats)"')" = "2 1 0" ] || fail "stored events: $(state .events)"
+check_batch() { # check_batch CODE INDEX BODY WHAT
+    local s
+    s=$(call POST /people/3/events "$3"); expect 400 "$s" "$4"
+    [ "$(jbody '"\(.code) \(.index // "-")"')" = "$1 $2" ] || fail "$4: $(cat "$tmp/body")"
+}
+check_batch 400504 1 "[$(ev e3 L1 $now),$(ev e4 L1 2026-10-01T00:00:00.000+0000)]" "event older than 30 days"
+check_batch 400505 1 "[$(ev e3 L1 $now),$(ev e4 GHOST $now)]" "unknown person"
+check_batch 400506 0 "[$(ev e3 L1 $now | sed 's/LoyPointAccrual/LoyNope/')]" "unknown definition"
+check_batch 400504 0 "[$(ev 'e 3' L1 $now)]" "bad eventId"
+check_batch 400504 0 "[$(ev e3 L1 2026-11-19T15:32:52)]" "occurredTime without offset"
+check_batch 400504 0 "[$(ev e3 L1 $now '{"points":"five"}')]" "property type"
+check_batch 400504 0 "[$(ev e3 L1 $now '{"colour":"red"}')]" "undefined property"
+check_batch 400500 - '[{"eventId":' "bad JSON"
+check_batch 400501 - '{"eventId":"e3"}' "not an array"
+check_batch 400502 - '[]' "empty batch"
+{ printf '['; for i in $(seq 5001); do ev "b$i" L1 $now; echo; done | paste -sd, - | tr -d '\n'; printf ']'; } > "$tmp/big.json"
+check_batch 400503 - "@$tmp/big.json" "5001 events"
+[ "$(state '.events | keys | join(",")')" = "e1,e2" ] || fail "a rejected batch stored events: $(state '.events | keys')"
+s=$(call POST /_emu/clock '{"now":"2027-01-30T00:00:00Z"}'); expect 200 "$s" "move clock"
+check_batch 400504 0 "[$(ev e5 L1 $now)]" "old after the clock moved"
+ok "events: 202, repeats, all-or-nothing 400500..400506 with index, 30-day clock"
+
+# --- rate limit per endpoint group
+start rl --api-key k1 --rate-limit 0.5
+s=$(call GET /people/2/tags); expect 200 "$s" "first tags call"
+s=$(call GET /people/2/tags); expect 429 "$s" "second tags call"
+[ "$(jbody '"\(.errorCode) \(.description)"')" = "E429 Too many requests sent." ] || fail "429 body: $(cat "$tmp/body")"
+s=$(call GET /people/2/customAttributes); expect 200 "$s" "another group is not limited"
+ok "rate limit per endpoint group with the E429 body"
+
+# --- deterministic faults
+start faults --api-key k1 --rate-limit 0 --seed 7 --fail-rate 0.25 --rate429 0.25 --reset-rate 0.1
+sequence() {
+    local args=() i
+    for i in $(seq 30); do args+=(-o /dev/null "http://127.0.0.1:$PORT/people/2/tags"); done
+    curl -s -w '%{http_code}.' --max-time 20 -H 'Authorization: App k1' -H 'Connection: close' "${args[@]}" || true
+}
+first=$(sequence)
+curl -s -X POST "http://127.0.0.1:$PORT/_emu/reset" >/dev/null
+[ "$(sequence)" = "$first" ] || fail "same seed, different sequence"
+for code in 200 429 000; do echo "$first" | grep -q "$code" || fail "sequence lacks $code: $first"; done
+s=$(call POST /_emu/faults '{"fail_rate":0,"rate429":1,"reset_rate":0}'); expect 200 "$s" "all 429"
+s=$(call GET /people/2/tags); expect 429 "$s" "injected 429"
+[ "$(jbody .errorCode)" = E429 ] || fail "injected 429 shape: $(cat "$tmp/body")"
+grep -qi '^Retry-After: 1' "$tmp/headers" || fail "injected 429 lacks Retry-After"
+ok "faults: same seed same sequence ($first)"
+echo "PASS: test_infobip_emu"

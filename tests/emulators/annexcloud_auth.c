@@ -109,7 +109,7 @@ static char *base64_encode(const unsigned char *data, size_t len)
  * NUL after the data. Returns the buffer and its length in *out_len, or NULL if malformed. */
 static unsigned char *base64url_decode(const char *text, size_t text_len, size_t *out_len)
 {
-    unsigned char *result = NULL;
+    unsigned char *result = NULL, *decoded_buf = NULL;
     char *padded = NULL;
     size_t padded_len;
 
@@ -119,9 +119,9 @@ static unsigned char *base64url_decode(const char *text, size_t text_len, size_t
     if (text_len % 4 == 1)
         goto out;
     padded = malloc(padded_len + 1);
-    result = malloc(padded_len / 4 * 3 + 1);
-    if (!padded || !result)
-        goto fail;
+    decoded_buf = malloc(padded_len / 4 * 3 + 1);
+    if (!padded || !decoded_buf)
+        goto out;
     for (size_t i = 0; i < text_len; i++) {
         char c = text[i];
         padded[i] = c == '-' ? '+' : c == '_' ? '/' : c;
@@ -129,17 +129,16 @@ static unsigned char *base64url_decode(const char *text, size_t text_len, size_t
     for (size_t i = text_len; i < padded_len; i++)
         padded[i] = '=';
     padded[padded_len] = '\0';
-    int decoded = EVP_DecodeBlock(result, (unsigned char *)padded, (int)padded_len);
+    int decoded = EVP_DecodeBlock(decoded_buf, (unsigned char *)padded, (int)padded_len);
     if (decoded < 0)
-        goto fail;
+        goto out;
     *out_len = (size_t)decoded - (padded_len - text_len); /* DecodeBlock counts padding */
-    result[*out_len] = '\0';
-    goto out;
-fail:
-    free(result);
-    result = NULL;
+    decoded_buf[*out_len] = '\0';
+    result = decoded_buf;
+    decoded_buf = NULL;
 out:
     free(padded);
+    free(decoded_buf);
     return result;
 }
 

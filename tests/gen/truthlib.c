@@ -1388,10 +1388,19 @@ void truth_feed_member(truth_t *t, const canon_t *r)
         dlq_line(t, lid, "ometria", "email", "field-mapper");
         om_ok = false;
     } else {
-        jw_reset(&t->w);
-        write_ometria_contact(t, &t->w, r, true);
-        size_t contact_bytes = t->w.len;
-        jw_reset(&t->w);
+        /* serialise only when the record might be near the limit: an escaped string is at most
+         * 6 bytes per input byte, and the rest of a contact is well under 8 KB */
+        size_t bound = 8192;
+        for (int f = 0; f < CF_COUNT; f++)
+            if (CANON_HAS(r, f) && !CANON_NULL(r, f) && (tl_fields[f].type == CT_STR || tl_fields[f].type == CT_REWARDS))
+                bound += 6 * strlen(r->v[f].s) * 3; /* loyalty_id appears three times */
+        size_t contact_bytes = 0;
+        if (bound > 60 * 1024) {
+            jw_reset(&t->w);
+            write_ometria_contact(t, &t->w, r, true);
+            contact_bytes = t->w.len;
+            jw_reset(&t->w);
+        }
         if (contact_bytes > 60 * 1024) {
             int f = CF_FIRST_NAME, best = -1;
             size_t longest = 0;

@@ -10,3 +10,4 @@ emulators_emu_load_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 emulators_emu_load_LDADD = $(CURL_LIBS)
 TESTS += emulators/test_ometria_emu.sh
 EXTRA_DIST += emulators/test_ometria_emu.sh
+EXTRA_DIST += bench/bench-emulators.sh

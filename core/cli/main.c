@@ -5,16 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "commands_runtime.h"
-/* TEMPORARY until AREA=config and AREA=state land their commands. */
-#if __has_include("commands_config.h")
 #include "commands_config.h"
-#define HAVE_CMD_CONFIG 1
-#endif
-#if __has_include("commands_state.h")
+#include "commands_runtime.h"
 #include "commands_state.h"
-#define HAVE_CMD_STATE 1
-#endif
 #include "log.h"
 
 #define EXIT_USAGE 64
@@ -27,13 +20,9 @@ typedef struct command {
 
 static const command commands[] = {
     {"run", sluice_cmd_run, "run pipelines (--once: until the sources are exhausted)"},
-#ifdef HAVE_CMD_CONFIG
     {"check", sluice_cmd_check, "validate pipeline files without running anything"},
     {"plugins", sluice_cmd_plugins, "list plugins, or show one plugin's options"},
-#endif
-#ifdef HAVE_CMD_STATE
     {"dlq", sluice_cmd_dlq, "list, show, replay or purge dead-lettered records"},
-#endif
 };
 
 static void usage(FILE *out)

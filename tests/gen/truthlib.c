@@ -656,7 +656,7 @@ typedef struct tmember {
     int64_t tad, next_anniv; /* days; next_anniv INT64_MAX when none */
     int32_t anniv_done;
     int16_t tier, next_tier; /* ladder indexes; next_tier -1 = none */
-    uint8_t has, opt_in, armed;
+    uint8_t has, opt_in, armed, seen; /* seen: a member record was accepted (not only a source event) */
     canon_t *om, *ib; /* merged state accepted by each destination (may be shared) */
 } tmember_t;
 
@@ -1262,10 +1262,11 @@ void truth_feed_member(truth_t *t, const canon_t *r)
     if (t->clock == INT64_MIN || as_of > t->clock)
         t->clock = as_of;
     const int64_t clock_day = t->clock / 86400;
-    bool first_sight = idx < 0;
-    if (first_sight)
+    bool first_sight = idx < 0 || !t->m[idx].seen;
+    if (idx < 0)
         idx = member_find(t, lid, true);
     tmember_t *mm = &t->m[idx];
+    mm->seen = 1;
     const size_t mi = (size_t)idx;
     if (CANON_HAS(r, CF_EMAIL) && !CANON_NULL(r, CF_EMAIL))
         mm->email = r->v[CF_EMAIL].s;

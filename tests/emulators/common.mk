@@ -7,3 +7,11 @@ emulators_libemucommon_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
 emulators_libemucommon_la_LIBADD = $(MHD_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) $(MATH_LIBS)
 EMU_COMMON_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) -I$(srcdir)/emulators
 EMU_COMMON_LIBS = emulators/libemucommon.la $(MHD_LIBS) $(JANSSON_LIBS) $(PTHREAD_LIBS) $(MATH_LIBS)
+# Check unit test of the framework's helpers.
+if HAVE_CHECK
+check_PROGRAMS += unit/test_emu_common
+TESTS += unit/test_emu_common
+unit_test_emu_common_SOURCES = unit/test_emu_common.c
+unit_test_emu_common_CFLAGS = $(EMU_COMMON_CFLAGS) $(CHECK_CFLAGS)
+unit_test_emu_common_LDADD = $(EMU_COMMON_LIBS) $(CHECK_LIBS)
+endif

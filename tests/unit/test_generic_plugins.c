@@ -225,6 +225,45 @@ START_TEST(test_file_source_follow)
 }
 END_TEST
 
+START_TEST(test_file_source_stdin_rewind)
+{
+    const sluice_plugin *src = plugin("file-source");
+    const char *path = tmp_path("stdin.jsonl");
+    append_file(path, "{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n{\"id\":4}\n");
+    /* Check runs each test in its own process: replacing stdin is local */
+    ck_assert_ptr_nonnull(freopen(path, "r", stdin));
+    json_t *config = json_pack("{s:s}", "path", "-");
+    void *state = NULL;
+    ck_assert_int_eq(src->init(&ctx, config, &state), SLUICE_OK);
+    sluice_batch *b1 = source_batch(1, 2), *b2 = source_batch(2, 2);
+    ck_assert_int_eq(src->poll(&ctx, state, b1), SLUICE_OK);
+    ck_assert_int_eq(src->poll(&ctx, state, b2), SLUICE_OK);
+    ck_assert_int_eq(record_id(b2, 1), 4);
+    /* batch 2 was lost downstream: stdin cannot seek, the kept bytes are re-emitted */
+    ck_assert_int_eq(src->rewind(&ctx, state, b1->checkpoint), SLUICE_OK);
+    sluice_batch *again = source_batch(3, 10);
+    ck_assert_int_eq(src->poll(&ctx, state, again), SLUICE_OK);
+    ck_assert_uint_eq(sluice_batch_count(again), 2);
+    ck_assert_int_eq(record_id(again, 0), 3);
+    ck_assert_int_eq(record_id(again, 1), 4);
+    ck_assert_int_eq(checkpoint_offset(again), checkpoint_offset(b2));
+    sluice_batch *end = source_batch(4, 10);
+    ck_assert_int_eq(src->poll(&ctx, state, end), SLUICE_EOF);
+    /* once batch 1 is committed its bytes are forgotten: rewinding before it fails */
+    src->committed(&ctx, state, b1->checkpoint);
+    ck_assert_int_eq(src->rewind(&ctx, state, NULL), SLUICE_FATAL);
+    ck_assert_msg(strstr(ctx.fail_message, "stdin cannot be rewound") != NULL, "%s",
+                  ctx.fail_message);
+    ck_assert_int_eq(src->rewind(&ctx, state, b1->checkpoint), SLUICE_OK);
+    src->fini(&ctx, state);
+    sluice_batch_destroy(&b1);
+    sluice_batch_destroy(&b2);
+    sluice_batch_destroy(&again);
+    sluice_batch_destroy(&end);
+    json_decref(config);
+}
+END_TEST
+
 START_TEST(test_file_source_missing_file)
 {
     const sluice_plugin *src = plugin("file-source");
@@ -369,6 +408,7 @@ static Suite *plugins_suite(void)
     tcase_add_test(tc, test_file_source_reads_rejects_and_checkpoints);
     tcase_add_test(tc, test_file_source_resumes_from_committed_checkpoint);
     tcase_add_test(tc, test_file_source_follow);
+    tcase_add_test(tc, test_file_source_stdin_rewind);
     tcase_add_test(tc, test_file_source_missing_file);
     tcase_add_test(tc, test_file_sink_appends_pending_records);
     tcase_add_test(tc, test_file_sink_bad_options);

@@ -102,39 +102,11 @@ static const char *setting_type_name(const config_setting_t *setting)
     }
 }
 
-/* Levenshtein distance between a and b, capped at 3 (enough to suggest). */
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    size_t row[65];
-
-    if (la > 64 || lb > 64)
-        return 3;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t above = row[j];
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t best = diagonal + cost;
-            if (above + 1 < best)
-                best = above + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diagonal = above;
-        }
-    }
-    return row[lb] < 3 ? row[lb] : 3;
-}
-
 /* Consider `candidate` as a suggestion for `key`. */
 static void consider(const char *key, const char *candidate, const char **best,
                      size_t *best_distance)
 {
-    size_t distance = edit_distance(key, candidate);
+    size_t distance = sluice_edit_distance(key, candidate);
     if (distance <= 2 && distance < *best_distance) {
         *best = candidate;
         *best_distance = distance;

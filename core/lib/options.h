@@ -39,4 +39,8 @@ int sluice_options_check_table(const sluice_option *options, char *errbuf, size_
 
 /* The option row named `key`, or NULL. Borrowed from the table. */
 const sluice_option *sluice_options_find(const sluice_option *options, const char *key);
+
+/* Levenshtein distance between a and b, capped at 3 (enough to suggest
+ * "did you mean" for distances up to 2). */
+size_t sluice_edit_distance(const char *a, const char *b);
 #endif

@@ -433,6 +433,8 @@ const sluice_plugin *sluice_registry_require(sluice_registry *reg, const char *n
     int have_error = 0;
     const sluice_plugin *plugin = NULL;
     long index;
+    char closest[128] = "";
+    size_t best_distance = 3;
 
     if (!reg || !name || !*name) {
         snprintf(errbuf, errlen, "no plugin name given");
@@ -445,7 +447,7 @@ const sluice_plugin *sluice_registry_require(sluice_registry *reg, const char *n
     if (plugin)
         return plugin;
     /* The file may be named differently from the plugin: look inside
-     * every module of the search path. */
+     * every module of the search path (noting the closest name seen). */
     for (size_t d = 0; d < reg->dir_count && !plugin; d++) {
         size_t count = 0;
         char **files = list_modules(reg->dirs[d], &count);
@@ -457,9 +459,16 @@ const sluice_plugin *sluice_registry_require(sluice_registry *reg, const char *n
                 lt_dlhandle probe = lt_dlopenext(path);
                 const sluice_plugin *found =
                     probe ? (const sluice_plugin *)lt_dlsym(probe, SLUICE_PLUGIN_SYMBOL) : NULL;
-                int match = found && found->abi_version == SLUICE_ABI_VERSION &&
-                            found->struct_size == sizeof(sluice_plugin) && found->name &&
-                            strcmp(found->name, name) == 0;
+                int valid = found && found->abi_version == SLUICE_ABI_VERSION &&
+                            found->struct_size == sizeof(sluice_plugin) && found->name;
+                int match = valid && strcmp(found->name, name) == 0;
+                if (valid && !match) {
+                    size_t distance = sluice_edit_distance(name, found->name);
+                    if (distance <= 2 && distance < best_distance) {
+                        snprintf(closest, sizeof(closest), "%s", found->name);
+                        best_distance = distance;
+                    }
+                }
                 if (probe)
                     lt_dlclose(probe);
                 if (match) {
@@ -477,8 +486,12 @@ const sluice_plugin *sluice_registry_require(sluice_registry *reg, const char *n
         free(files);
     }
     if (!plugin && !have_error) {
-        size_t used = (size_t)snprintf(errbuf, errlen,
-                                       "plugin '%s' not found (searched:", name);
+        size_t used = (size_t)snprintf(errbuf, errlen, "plugin '%s' not found", name);
+        if (closest[0] && used < errlen)
+            used += (size_t)snprintf(errbuf + used, errlen - used, " (did you mean '%s'?)",
+                                     closest);
+        if (used < errlen)
+            used += (size_t)snprintf(errbuf + used, errlen - used, " (searched:");
         for (size_t d = 0; d < reg->dir_count && used < errlen; d++)
             used += (size_t)snprintf(errbuf + used, errlen - used, " %s", reg->dirs[d]);
         if (reg->dir_count == 0 && used < errlen)

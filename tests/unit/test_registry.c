@@ -185,6 +185,10 @@ START_TEST(require_searches_plugin_path)
 
     ck_assert_int_eq(setenv("SLUICE_PLUGIN_PATH", dir, 1), 0);
     reg = sluice_registry_new();
+    /* A near miss is answered with the closest plugin name. */
+    ck_assert_ptr_null(sluice_registry_require(reg, "test-sourse", errbuf, sizeof(errbuf)));
+    ck_assert_msg(strstr(errbuf, "plugin 'test-sourse' not found (did you mean 'test-source'?) (searched: "),
+                  "message was: %s", errbuf);
     plugin = sluice_registry_require(reg, "test-source", errbuf, sizeof(errbuf));
     ck_assert_msg(plugin != NULL, "not found: %s", errbuf);
     ck_assert_str_eq(plugin->name, "test-source");

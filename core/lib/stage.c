@@ -594,6 +594,7 @@ static void forward_acks(runner *r)
         }
         send_ack(r, epoch, id);
     }
+    stats_save(r, 0);
 }
 
 /* Wait up to `ms`, serving acks (transforms) and watching the quit flags.
@@ -794,7 +795,7 @@ static int source_commit(runner *r, source_run *s)
             r->stage->plugin->committed(&r->ctx, r->plugin_state, cp);
     }
     r->records_in += records;
-    stats_save(r, 0);
+    stats_save(r, 1); /* exact: a restarted source continues from here */
 out:
     if (in_transaction)
         sluice_store_end(r->ctx.store, 0);

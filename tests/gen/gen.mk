@@ -10,3 +10,10 @@ TESTS += gen/test_truth.sh gen/test_loyaltygen.sh
 EXTRA_DIST += gen/test_truth.sh gen/test_loyaltygen.sh gen/compare gen/compare-events gen/validate \
 	gen/data/program.json gen/data/tiers.jsonl gen/data/tiers.expected gen/data/tiers.dlq.expected \
 	gen/data/leap.jsonl gen/data/leap.expected
+if HAVE_CHECK
+check_PROGRAMS += gen/test_truthlib
+gen_test_truthlib_SOURCES = gen/test_truthlib.c gen/truthlib.c gen/truthlib.h
+gen_test_truthlib_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+gen_test_truthlib_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
+TESTS += gen/test_truthlib
+endif

@@ -437,12 +437,13 @@ void canon_write(jw_t *w, const canon_t *r)
     jw_char(w, '}');
 }
 
-/* Marks field f of r bad with the raw JSON text of v (first bad field wins). */
+/* Marks field f of r bad with the raw JSON text of v. Only the first bad field is kept (it names
+ * the rejection); later bad fields are left out of the record, which is rejected anyway. */
 static void mark_bad(canon_t *r, int f, json_t *v)
 {
-    r->present |= 1ull << f;
     if (r->bad_field >= 0)
         return;
+    r->present |= 1ull << f;
     char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     r->bad_field = f;
     r->bad_value = tl_strdup(txt ? txt : "null");

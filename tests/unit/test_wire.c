@@ -150,9 +150,12 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, test_empty_batch);
     tcase_add_test(tc, test_corrupt_frames);
     tcase_add_test(tc, test_ack);
-    tcase_add_test(tc, test_throughput);
-    tcase_set_timeout(tc, 60);
     suite_add_tcase(suite, tc);
+    /* its own case so CK_RUN_CASE=core runs the rest under valgrind */
+    TCase *speed = tcase_create("speed");
+    tcase_add_test(speed, test_throughput);
+    tcase_set_timeout(speed, 60);
+    suite_add_tcase(suite, speed);
     return suite;
 }
 

@@ -578,6 +578,35 @@ START_TEST(rejections_are_parked_in_the_dlq_and_the_rest_delivered)
 }
 END_TEST
 
+START_TEST(dlq_replay_records_travel_first_and_leave_the_queue_on_commit)
+{
+    size_t all[3] = {0, 1, 2};
+    char err[256];
+    sluice_store *store = sluice_store_open(state_dir, err, sizeof(err));
+    json_t *parked = json_pack("{s:i}", "n", 7);
+    int64_t id;
+
+    ck_assert_ptr_nonnull(store);
+    id = sluice_store_dlq_add(store, "tag", 1, 1, parked, "bad once, fixed since");
+    json_decref(parked);
+    ck_assert_int_gt(id, 0);
+    ck_assert_int_eq(sluice_store_replay_add(store, id), 1);
+    ck_assert_int_eq(sluice_store_replay_count(store), 1);
+    sluice_store_close(&store);
+
+    knobs.count = 300;
+    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 1, &signals), SLUICE_STAGE_EXIT_OK);
+    /* the replayed record came first, then the source's own records */
+    ck_assert_uint_eq(seen_count, 301);
+    ck_assert_int_eq(seen[0], 7);
+    ck_assert_int_eq(seen[1], 0);
+    store = sluice_store_open(state_dir, err, sizeof(err));
+    ck_assert_ptr_nonnull(store);
+    ck_assert_int_eq(sluice_store_replay_count(store), 0);
+    sluice_store_close(&store);
+}
+END_TEST
+
 START_TEST(sink_retries_with_backoff_honouring_the_hint)
 {
     size_t all[3] = {0, 1, 2};
@@ -823,6 +852,7 @@ static Suite *stage_suite(void)
     tcase_add_test(runs, grouped_unit_delivers_everything_in_order_and_commits);
     tcase_add_test(runs, ipc_units_deliver_everything_and_resume_from_the_checkpoint);
     tcase_add_test(runs, rejections_are_parked_in_the_dlq_and_the_rest_delivered);
+    tcase_add_test(runs, dlq_replay_records_travel_first_and_leave_the_queue_on_commit);
     tcase_add_test(runs, sink_retries_with_backoff_honouring_the_hint);
     tcase_add_test(runs, fatal_sink_stops_the_unit_with_exit_3);
     tcase_add_test(runs, rewind_signal_replays_what_was_in_flight);

@@ -238,92 +238,130 @@ static void retry_chunk(sluice_ctx *ctx, sluice_batch *batch, const size_t *idx,
     tally->retry += n;
 }
 
-/* 1 when a record of idx[0..n) has the same id as one of other[0..m). */
-static int shares_an_id(sluice_batch *batch, const size_t *idx, size_t n,
-                        const size_t *other, size_t m)
+/* One top-level request's worth of records being pushed. */
+typedef struct push_job {
+    sluice_ctx *ctx;
+    ometria_sink *sink;
+    sluice_batch *batch;
+    om_type type;
+    const size_t *top; /* the whole chunk: what precedes a part of it */
+    push_tally *tally;
+} push_job;
+
+/* 1 when a record of idx[0..n) has the same id as a record before it in
+ * the job's chunk (which may have been re-sent after the chunk's first
+ * request). */
+static int id_seen_before(const push_job *job, const size_t *idx, size_t n)
 {
+    size_t before = (size_t)(idx - job->top);
+
     for (size_t i = 0; i < n; i++) {
-        const json_t *id = json_object_get(sluice_batch_get(batch, idx[i]), "id");
-        for (size_t j = 0; j < m; j++) {
-            if (json_equal((json_t *)id,
-                           json_object_get(sluice_batch_get(batch, other[j]), "id")))
+        json_t *id = json_object_get(sluice_batch_get(job->batch, idx[i]), "id");
+        for (size_t j = 0; j < before; j++) {
+            if (json_equal(id, json_object_get(sluice_batch_get(job->batch, job->top[j]), "id")))
                 return 1;
         }
     }
     return 0;
 }
 
-/* Push records idx[0..n) (all of `type`) and set their outcomes; halves
- * the chunk while Ometria refuses some of it. `known_rejected` is how many
- * of them Ometria already refused in an earlier request (-1: unknown): 0
- * means they were all accepted then, n that all were refused, so no request
- * is needed. Returns SLUICE_OK, or SLUICE_FATAL (after sluice_fail) on bad
- * credentials or a wrong URL. */
-static sluice_status push_chunk(sluice_ctx *ctx, ometria_sink *sink, sluice_batch *batch,
-                                om_type type, const size_t *idx, size_t n, int depth,
-                                long known_rejected, push_tally *tally)
+/* Send idx[0..n) once. Returns the classification, with *rejected set from
+ * a 2xx answer; fills *resp (caller clears). SLUICE_HTTP_RETRYABLE with
+ * status 0 and an error text when the body cannot be built. */
+static sluice_http_class send_records(push_job *job, const size_t *idx, size_t n,
+                                      long *rejected, sluice_http_response *resp)
 {
+    ometria_sink *sink = job->sink;
     json_t *records[OM_MAX_RECORDS_PER_REQUEST];
     sluice_http_header headers[] = {{"X-Ometria-Auth", sink->api_key},
                                     {"Content-Type", "application/json"},
                                     {"Accept", "application/json"}};
     sluice_http_request req = {.method = "POST", .url = sink->push_url,
                                .headers = headers, .header_count = 3};
-    sluice_http_response resp;
     sluice_http_class cls;
-    sluice_status result = SLUICE_OK;
-    long accepted = 0, rejected = 0;
-    char text[320];
+    long accepted = 0;
     char *body;
-    size_t body_len = 0;
+
+    memset(resp, 0, sizeof(*resp));
+    *rejected = 0;
+    for (size_t i = 0; i < n; i++)
+        records[i] = sluice_batch_get(job->batch, idx[i]);
+    body = om_body(records, n, &req.body_len);
+    if (!body) {
+        snprintf(resp->error, sizeof(resp->error), "out of memory building a request");
+        return SLUICE_HTTP_RETRYABLE;
+    }
+    req.body = body;
+    cls = sluice_http(job->ctx, &req, resp);
+    job->tally->requests++;
+    if (cls == SLUICE_HTTP_SUCCESS &&
+        om_parse_push_result(resp->body, &accepted, rejected) != 0) {
+        /* 2xx means received and authenticated; count it delivered. */
+        sluice_log(job->ctx, SLUICE_LOG_WARN,
+                   "POST %s: HTTP %ld with an unexpected body; %zu %s counted delivered",
+                   sink->push_url, resp->status, n, om_type_plural(job->type));
+        *rejected = 0;
+    }
+    free(body);
+    return cls;
+}
+
+/* Push records idx[0..n) of the job and set their outcomes, halving the
+ * chunk while Ometria refuses part of it. `known_rejected` is how many of
+ * them Ometria refused in an earlier request (-1: unknown): with 0 they
+ * were all accepted then, with n all refused, and in between the chunk is
+ * split without sending it again. Bounded: n halves at every level.
+ * Returns SLUICE_OK, or SLUICE_FATAL (after sluice_fail) on bad credentials
+ * or a wrong URL. */
+static sluice_status push_chunk(push_job *job, const size_t *idx, size_t n, int depth,
+                                long known_rejected)
+{
+    sluice_ctx *ctx = job->ctx;
+    ometria_sink *sink = job->sink;
+    sluice_http_response resp;
+    sluice_http_class cls = SLUICE_HTTP_SUCCESS;
+    sluice_status result = SLUICE_OK;
+    long rejected = known_rejected;
+    char text[320];
     int bisect = 0;
 
     memset(&resp, 0, sizeof(resp));
+    /* A newer version of a record must be the last one Ometria sees, so
+     * "accepted earlier" only counts when nothing before it was re-sent
+     * with the same id. */
+    if (known_rejected == 0 && id_seen_before(job, idx, n))
+        known_rejected = -1;
     if (known_rejected == 0) {
-        mark_delivered(ctx, batch, type, idx, n, tally);
+        mark_delivered(ctx, job->batch, job->type, idx, n, job->tally);
         return SLUICE_OK;
     }
     if (known_rejected > 0 && (size_t)known_rejected >= n) {
-        reject_chunk(ctx, sink, batch, idx, n, tally);
+        reject_chunk(ctx, sink, job->batch, idx, n, job->tally);
         return SLUICE_OK;
     }
-    for (size_t i = 0; i < n; i++)
-        records[i] = sluice_batch_get(batch, idx[i]);
-    body = om_body(records, n, &body_len);
-    if (!body) {
-        sluice_fail(ctx, "out of memory building a request of %zu records", n);
-        return SLUICE_FATAL;
-    }
-    req.body = body;
-    req.body_len = body_len;
-    cls = sluice_http(ctx, &req, &resp);
-    tally->requests++;
+    if (known_rejected < 0)
+        cls = send_records(job, idx, n, &rejected, &resp);
 
     switch (cls) {
     case SLUICE_HTTP_SUCCESS:
-        if (om_parse_push_result(resp.body, &accepted, &rejected) != 0) {
-            /* 2xx means received and authenticated; count it delivered. */
-            sluice_log(ctx, SLUICE_LOG_WARN,
-                       "POST %s: HTTP %ld with an unexpected body; %zu %s counted delivered",
-                       sink->push_url, resp.status, n, om_type_plural(type));
-            rejected = 0;
-        }
         if (rejected == 0) {
-            mark_delivered(ctx, batch, type, idx, n, tally);
+            mark_delivered(ctx, job->batch, job->type, idx, n, job->tally);
         } else if ((size_t)rejected >= n || n == 1 || depth >= OM_MAX_BISECT_DEPTH) {
             /* Nothing of it was accepted (or it cannot be split): each record
              * is refused on its own merits, no need to re-send. */
-            reject_chunk(ctx, sink, batch, idx, n, tally);
+            reject_chunk(ctx, sink, job->batch, idx, n, job->tally);
         } else {
             bisect = 1;
         }
         break;
     case SLUICE_HTTP_AUTH:
-        sluice_fail(ctx, "API key rejected by Ometria (HTTP %ld): %s", resp.status,
+        sluice_fail(ctx, "API key rejected by Ometria (HTTP %ld): %s; check the "
+                         "ometria-sink api_key option", resp.status,
                     om_error_text(resp.body, sink->api_key, text, sizeof(text)));
         result = SLUICE_FATAL;
         break;
     case SLUICE_HTTP_REJECTED:
+        rejected = -1;
         if (resp.status == 404 || resp.status == 405) {
             sluice_fail(ctx, "POST %s: HTTP %ld: is base_url right?", sink->push_url,
                         resp.status);
@@ -336,42 +374,35 @@ static sluice_status push_chunk(sluice_ctx *ctx, ometria_sink *sink, sluice_batc
             snprintf(reason, sizeof(reason), "rejected by Ometria (HTTP %ld): %s", resp.status,
                      om_error_text(resp.body, sink->api_key, text, sizeof(text)));
             for (size_t i = 0; i < n; i++)
-                sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_REJECTED, reason);
-            tally->rejected += n;
+                sluice_batch_set_outcome(job->batch, idx[i], SLUICE_RECORD_REJECTED, reason);
+            job->tally->rejected += n;
             sluice_metric_add(ctx, "records_rejected", (double)n);
         }
         break;
     case SLUICE_HTTP_RETRYABLE:
     default:
-        retry_chunk(ctx, batch, idx, n, &resp, tally);
+        retry_chunk(ctx, job->batch, idx, n, &resp, job->tally);
         break;
     }
-    free(body);
     sluice_http_response_clear(&resp);
 
     if (bisect) {
         size_t half = n / 2;
-        size_t rejected_before = tally->rejected;
-        size_t retry_before = tally->retry;
+        size_t rejected_before = job->tally->rejected;
+        size_t retry_before = job->tally->retry;
         long right_rejected = -1;
 
         sluice_log(ctx, SLUICE_LOG_DEBUG, "Ometria refused %ld of %zu %s: splitting %zu + %zu",
-                   rejected, n, om_type_plural(type), half, n - half);
-        result = push_chunk(ctx, sink, batch, type, idx, half, depth + 1, -1, tally);
+                   rejected, n, om_type_plural(job->type), half, n - half);
+        result = push_chunk(job, idx, half, depth + 1, -1);
         /* The right half's share of the refusals is what the left half did
-         * not account for. Its accepted records need no re-send, unless an
-         * older version of one of them was just re-sent in the left half
-         * (the newer one must be the last Ometria sees). */
-        if (cls == SLUICE_HTTP_SUCCESS && tally->retry == retry_before &&
-            (long)(tally->rejected - rejected_before) <= rejected) {
-            right_rejected = rejected - (long)(tally->rejected - rejected_before);
-            if (right_rejected == 0 &&
-                shares_an_id(batch, idx + half, n - half, idx, half))
-                right_rejected = -1;
-        }
+         * not account for (known only from a counted answer, and only when
+         * the left half settled without transient failures). */
+        if (rejected > 0 && job->tally->retry == retry_before &&
+            (long)(job->tally->rejected - rejected_before) <= rejected)
+            right_rejected = rejected - (long)(job->tally->rejected - rejected_before);
         if (result == SLUICE_OK)
-            result = push_chunk(ctx, sink, batch, type, idx + half, n - half, depth + 1,
-                                right_rejected, tally);
+            result = push_chunk(job, idx + half, n - half, depth + 1, right_rejected);
     }
     return result;
 }
@@ -423,8 +454,8 @@ static sluice_status ometria_write(sluice_ctx *ctx, void *state, sluice_batch *b
             size_t n = planned[t] - start;
             if (n > sink->max_records)
                 n = sink->max_records;
-            result = push_chunk(ctx, sink, batch, (om_type)t, plan[t] + start, n, 0, -1,
-                                &tally);
+            push_job job = {ctx, sink, batch, (om_type)t, plan[t] + start, &tally};
+            result = push_chunk(&job, plan[t] + start, n, 0, -1);
         }
     }
     if (result == SLUICE_OK)

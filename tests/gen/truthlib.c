@@ -659,7 +659,15 @@ typedef struct tmember {
     int16_t tier, next_tier; /* ladder indexes; next_tier -1 = none */
     uint8_t has, opt_in, armed, seen; /* seen: a member record was accepted (not only a source event) */
     canon_t *om, *ib; /* merged state accepted by each destination (may be shared) */
+    struct ib_contact *ibc; /* Infobip contactInformation: every (type, identifier) sent, first-seen order */
+    uint16_t nibc, capibc;
 } tmember_t;
+
+/* One Infobip contact entry: type 'E' (EMAIL) or 'P' (PHONE, identifier without "+"). */
+typedef struct ib_contact {
+    char type;
+    const char *ident;
+} ib_contact_t;
 
 struct truth {
     const program_t *prog;
@@ -780,6 +788,7 @@ void truth_destroy(truth_t **tp)
         if (t->m[i].ib != t->m[i].om)
             free(t->m[i].ib);
         free(t->m[i].om);
+        free(t->m[i].ibc);
     }
     for (size_t i = 0; i < t->nev; i++)
         json_decref(t->ev[i].raw);
@@ -1107,33 +1116,24 @@ static uint64_t memberships(const truth_t *t, const canon_t *r)
     return bits;
 }
 
-static void write_infobip_person(const truth_t *t, jw_t *w, const canon_t *r)
+static void write_infobip_person(const truth_t *t, jw_t *w, const tmember_t *mm)
 {
+    const canon_t *r = mm->ib;
     bool first = true;
-    char phone[64];
     jw_char(w, '{');
     jw_key(w, &first, "externalId");
     jw_str(w, r->v[CF_LOYALTY_ID].s);
     write_plain_field(w, &first, "firstName", r, CF_FIRST_NAME);
     write_plain_field(w, &first, "lastName", r, CF_LAST_NAME);
     write_plain_field(w, &first, "birthDate", r, CF_BIRTHDAY);
-    bool has_email = CANON_HAS(r, CF_EMAIL) && !CANON_NULL(r, CF_EMAIL) && *r->v[CF_EMAIL].s;
-    bool has_phone = CANON_HAS(r, CF_PHONE) && !CANON_NULL(r, CF_PHONE) && *r->v[CF_PHONE].s;
-    if (has_email || has_phone) {
+    if (mm->nibc) {
         jw_key(w, &first, "contactInformation");
         jw_char(w, '[');
-        if (has_email) {
-            jw_lit(w, "{\"type\":\"EMAIL\",\"identifier\":");
-            jw_str(w, r->v[CF_EMAIL].s);
-            jw_lit(w, ",\"primary\":true}");
-        }
-        if (has_phone) {
-            const char *p = r->v[CF_PHONE].s;
-            snprintf(phone, sizeof(phone), "%s", p[0] == '+' ? p + 1 : p);
-            if (has_email)
-                jw_char(w, ',');
-            jw_lit(w, "{\"type\":\"PHONE\",\"identifier\":");
-            jw_str(w, phone);
+        for (uint16_t i = 0; i < mm->nibc; i++) {
+            jw_lit(w, i ? ",{\"type\":" : "{\"type\":");
+            jw_str(w, mm->ibc[i].type == 'E' ? "EMAIL" : "PHONE");
+            jw_lit(w, ",\"identifier\":");
+            jw_str(w, mm->ibc[i].ident);
             jw_lit(w, ",\"primary\":true}");
         }
         jw_char(w, ']');
@@ -1217,9 +1217,33 @@ static void merge_into(canon_t **dst, const canon_t *r)
     }
 }
 
+/* Adds (type, identifier) to the member's Infobip contacts unless present: PATCH merges contact
+ * entries by type and identifier, so an old phone stays next to a new one. */
+static void note_ib_contact(tmember_t *mm, char type, const char *ident)
+{
+    if (type == 'P' && ident[0] == '+')
+        ident++;
+    for (uint16_t i = 0; i < mm->nibc; i++)
+        if (mm->ibc[i].type == type && strcmp(mm->ibc[i].ident, ident) == 0)
+            return;
+    if (mm->nibc == mm->capibc) {
+        mm->capibc = mm->capibc ? (uint16_t)(mm->capibc * 2) : 2;
+        mm->ibc = xrealloc(mm->ibc, mm->capibc * sizeof(*mm->ibc));
+    }
+    mm->ibc[mm->nibc].type = type;
+    mm->ibc[mm->nibc].ident = ident;
+    mm->nibc++;
+}
+
 /* Applies r to the destination states according to which destinations accepted it. */
 static void apply_destinations(tmember_t *mm, const canon_t *r, bool om_ok, bool ib_ok)
 {
+    if (ib_ok) {
+        if (CANON_HAS(r, CF_EMAIL) && !CANON_NULL(r, CF_EMAIL) && *r->v[CF_EMAIL].s)
+            note_ib_contact(mm, 'E', r->v[CF_EMAIL].s);
+        if (CANON_HAS(r, CF_PHONE) && !CANON_NULL(r, CF_PHONE) && *r->v[CF_PHONE].s)
+            note_ib_contact(mm, 'P', r->v[CF_PHONE].s);
+    }
     if (om_ok && ib_ok && mm->om == mm->ib) {
         merge_into(&mm->om, r);
         mm->ib = mm->om;
@@ -1766,7 +1790,7 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
         first = false;
         jw_str(w, mm->loyalty_id);
         jw_char(w, ':');
-        write_infobip_person(t, w, mm->ib);
+        write_infobip_person(t, w, mm);
         if (w->len > (1 << 20))
             jw_flush_to(w, fi);
     }

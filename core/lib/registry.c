@@ -440,6 +440,11 @@ const sluice_plugin *sluice_registry_require(sluice_registry *reg, const char *n
         snprintf(errbuf, errlen, "no plugin name given");
         return NULL;
     }
+    if (!plugin_name_valid(name)) {
+        /* Also keeps a name like "../x" from reaching outside the path. */
+        snprintf(errbuf, errlen, "invalid plugin name '%s' (use [A-Za-z0-9_.-])", name);
+        return NULL;
+    }
     index = find_loaded(reg, name);
     if (index >= 0)
         return reg->entries[index].plugin;

@@ -187,6 +187,9 @@ START_TEST(require_searches_plugin_path)
 
     ck_assert_int_eq(setenv("SLUICE_PLUGIN_PATH", dir, 1), 0);
     reg = sluice_registry_new();
+    /* Names are plain: no path can sneak in through a pipeline file. */
+    ck_assert_ptr_null(sluice_registry_require(reg, "../.libs/test-source", errbuf, sizeof(errbuf)));
+    ck_assert_str_eq(errbuf, "invalid plugin name '../.libs/test-source' (use [A-Za-z0-9_.-])");
     /* A near miss is answered with the closest plugin name. */
     ck_assert_ptr_null(sluice_registry_require(reg, "test-sourse", errbuf, sizeof(errbuf)));
     ck_assert_msg(strstr(errbuf, "plugin 'test-sourse' not found (did you mean 'test-source'?) (searched: "),

@@ -70,6 +70,13 @@ set +e; "$SLUICE" check "$T_TMP/bad.cfg" > "$T_TMP/bad.out" 2>&1; rc=$?; set -e
 grep -qF "$T_TMP/bad.cfg:6: stage 'up' (plugin example-upcase): unknown option 'feld' (did you mean 'field'?)" \
     "$T_TMP/bad.out" || t_fail "bad option message: $(cat "$T_TMP/bad.out")"
 
+# Several files: each is reported, the worst status wins.
+set +e; "$SLUICE" check "$T_TMP/sdk.cfg" "$T_TMP/bad.cfg" > "$T_TMP/both.out" 2> "$T_TMP/both.err"; rc=$?; set -e
+[ "$rc" -eq 78 ] || t_fail "good + bad file: exit $rc, expected 78"
+grep -qx "$T_TMP/sdk.cfg: ok (pipeline sdk, 3 stages)" "$T_TMP/both.out" \
+    || t_fail "the good file was not reported ok: $(cat "$T_TMP/both.out")"
+grep -qF "$T_TMP/bad.cfg:6:" "$T_TMP/both.err" || t_fail "the bad file was not reported: $(cat "$T_TMP/both.err")"
+
 # --print shows the resolved pipeline; a value read with @file: is masked.
 printf 'name\n' > "$T_TMP/field.txt"
 sed 's/field = "name"/field = "@file:field.txt"/' "$T_TMP/sdk.cfg" > "$T_TMP/print.cfg"

@@ -414,37 +414,37 @@ static void write_activity(jw_t *w, const change_t *c, uint64_t seed)
     const activity_t *a = &c->act;
     char ts[21];
     tl_fmt_ts(c->at, ts);
-    jw_lit(w, ",\"activity\":{\"activityId\":");
+    JW_LIT(w, ",\"activity\":{\"activityId\":");
     char id[40];
     snprintf(id, sizeof(id), "%08" PRIx64 "-%04" PRIx64 "-%012" PRIx64, (seed * 2654435761u) & 0xffffffffu, (uint64_t)c->seq & 0xffff,
              (uint64_t)c->seq);
     jw_str(w, id);
-    jw_lit(w, ",\"actionId\":");
+    JW_LIT(w, ",\"actionId\":");
     jw_int(w, a->action_id);
-    jw_lit(w, ",\"activity\":");
+    JW_LIT(w, ",\"activity\":");
     jw_str(w, a->kind);
-    jw_lit(w, ",\"credit\":");
+    JW_LIT(w, ",\"credit\":");
     if (a->credit)
         jw_int(w, a->credit);
     else
-        jw_lit(w, "null");
-    jw_lit(w, ",\"debit\":");
+        JW_LIT(w, "null");
+    JW_LIT(w, ",\"debit\":");
     if (a->debit)
         jw_int(w, a->debit);
     else
-        jw_lit(w, "null");
-    jw_lit(w, ",\"pointType\":\"Standard\",\"pointStatus\":");
+        JW_LIT(w, "null");
+    JW_LIT(w, ",\"pointType\":\"Standard\",\"pointStatus\":");
     jw_str(w, a->status);
-    jw_lit(w, ",\"displayText\":");
+    JW_LIT(w, ",\"displayText\":");
     jw_str(w, a->display);
-    jw_lit(w, ",\"rewardId\":");
+    JW_LIT(w, ",\"rewardId\":");
     if (a->reward_id)
         jw_str(w, a->reward_id);
     else
-        jw_lit(w, "null");
+        JW_LIT(w, "null");
     char ct[40];
     snprintf(ct, sizeof(ct), "%.19s+0000", ts);
-    jw_lit(w, ",\"createDate\":");
+    JW_LIT(w, ",\"createDate\":");
     jw_str(w, ct);
     jw_char(w, '}');
 }
@@ -455,13 +455,13 @@ static void write_change(gen_t *g, const change_t *c)
     char ts[21], id[40];
     tl_fmt_ts(c->at, ts);
     snprintf(id, sizeof(id), "chg-%016" PRIx64, (uint64_t)((g->seed * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)c->seq * 0xBF58476D1CE4E5B9ull)));
-    jw_lit(w, "{\"at\":");
+    JW_LIT(w, "{\"at\":");
     jw_str(w, ts);
-    jw_lit(w, ",\"type\":");
+    JW_LIT(w, ",\"type\":");
     jw_str(w, chg_names[c->type]);
-    jw_lit(w, ",\"event_id\":");
+    JW_LIT(w, ",\"event_id\":");
     jw_str(w, id);
-    jw_lit(w, ",\"member\":");
+    JW_LIT(w, ",\"member\":");
     canon_write(w, &c->rec);
     if (c->act.action_id)
         write_activity(w, c, g->seed);
@@ -779,45 +779,45 @@ static int write_program(gen_t *g, const char *path)
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    jw_lit(w, "{\"seed\":");
+    JW_LIT(w, "{\"seed\":");
     jw_int(w, (int64_t)g->seed);
-    jw_lit(w, ",\"members\":");
+    JW_LIT(w, ",\"members\":");
     jw_int(w, g->members);
-    jw_lit(w, ",\"days\":");
+    JW_LIT(w, ",\"days\":");
     jw_int(w, g->days);
     tl_fmt_ts(g->start_day * 86400, ts);
-    jw_lit(w, ",\"start\":");
+    JW_LIT(w, ",\"start\":");
     jw_str(w, ts);
     tl_fmt_ts(g->end_secs, ts);
-    jw_lit(w, ",\"end\":");
+    JW_LIT(w, ",\"end\":");
     jw_str(w, ts);
-    jw_lit(w, ",\"site_id\":\"29235480\",\n\"tiers\":[");
+    JW_LIT(w, ",\"site_id\":\"29235480\",\n\"tiers\":[");
     for (int i = 0; i < g->prog.ntiers; i++) {
         jw_lit(w, i ? ",{\"name\":" : "{\"name\":");
         jw_str(w, g->prog.tier_name[i]);
-        jw_lit(w, ",\"points\":");
+        JW_LIT(w, ",\"points\":");
         jw_int(w, g->prog.tier_points[i]);
         jw_char(w, '}');
     }
-    jw_lit(w, "],\n\"segments\":[");
+    JW_LIT(w, "],\n\"segments\":[");
     for (int i = 0; i < NSEG; i++) {
         jw_lit(w, i ? ",{\"id\":" : "{\"id\":");
         jw_str(w, segment_ids[i]);
-        jw_lit(w, ",\"name\":");
+        JW_LIT(w, ",\"name\":");
         jw_str(w, segment_names[i]);
         jw_char(w, '}');
     }
-    jw_lit(w, "],\n\"rewards\":[");
+    JW_LIT(w, "],\n\"rewards\":[");
     for (int i = 0; i < NREWARDS; i++) {
         jw_lit(w, i ? ",{\"id\":" : "{\"id\":");
         jw_str(w, reward_ids[i]);
-        jw_lit(w, ",\"name\":");
+        JW_LIT(w, ",\"name\":");
         jw_str(w, reward_names[i]);
-        jw_lit(w, ",\"points\":");
+        JW_LIT(w, ",\"points\":");
         jw_int(w, reward_points[i]);
         jw_char(w, '}');
     }
-    jw_lit(w, "]}\n");
+    JW_LIT(w, "]}\n");
     bool ok = jw_flush_to(w, f);
     if (fclose(f) != 0 || !ok)
         return -1;
@@ -949,7 +949,7 @@ int main(int argc, char **argv)
         rewards_joined[0] = "";
         for (int k = 1; k <= NREWARDS; k++) {
             if (k > 1)
-                jw_lit(&j, " | ");
+                JW_LIT(&j, " | ");
             jw_lit(&j, reward_names[k - 1]);
             rewards_joined[k] = tl_strndup(j.buf, j.len);
         }
@@ -1042,7 +1042,7 @@ int main(int argc, char **argv)
             snprintf(num, sizeof(num), "%s%s=%" PRIu64, i ? " " : "", bad_names[i], g.bad_by_kind[i]);
             jw_lit(w, num);
         }
-        jw_lit(w, "] events [");
+        JW_LIT(w, "] events [");
         for (int i = 0; i < 8; i++) {
             snprintf(num, sizeof(num), "%s%s=%" PRIu64, i ? " " : "", tl_event_types[i], ev[i]);
             jw_lit(w, num);

@@ -400,7 +400,7 @@ static void write_field_value(jw_t *w, const canon_t *r, int f)
 {
     char tmp[24];
     if (CANON_NULL(r, f)) {
-        jw_lit(w, "null");
+        JW_LIT(w, "null");
         return;
     }
     switch (tl_fields[f].type) {
@@ -424,7 +424,7 @@ static void write_field_value(jw_t *w, const canon_t *r, int f)
 void canon_write(jw_t *w, const canon_t *r)
 {
     bool first = false;
-    jw_lit(w, "{\"kind\":\"member\"");
+    JW_LIT(w, "{\"kind\":\"member\"");
     for (int f = 0; f < CF_COUNT; f++) {
         if (!CANON_HAS(r, f))
             continue;
@@ -517,7 +517,7 @@ int canon_from_json(canon_t *r, const void *json_object, char *msg, size_t msgle
                     break;
                 }
                 if (i)
-                    jw_lit(&j, " | ");
+                    JW_LIT(&j, " | ");
                 jw_lit(&j, json_string_value(it));
             }
             if (!ok)
@@ -659,15 +659,18 @@ typedef struct tmember {
     int16_t tier, next_tier; /* ladder indexes; next_tier -1 = none */
     uint8_t has, opt_in, armed, seen; /* seen: a member record was accepted (not only a source event) */
     canon_t *om, *ib; /* merged state accepted by each destination (may be shared) */
-    struct ib_contact *ibc; /* Infobip contactInformation: every (type, identifier) sent, first-seen order */
-    uint16_t nibc, capibc;
+    struct ib_contact *ibc; /* Infobip contactInformation: every (type, identifier) sent, first-seen order; */
+    uint16_t nibc, capibc;  /* held in ibc_inline while capibc is 0 (use ib_contacts()) */
+    struct ib_contact {
+        char type; /* 'E' EMAIL or 'P' PHONE (identifier without "+") */
+        const char *ident;
+    } ibc_inline[2];
 } tmember_t;
+typedef struct ib_contact ib_contact_t;
 
-/* One Infobip contact entry: type 'E' (EMAIL) or 'P' (PHONE, identifier without "+"). */
-typedef struct ib_contact {
-    char type;
-    const char *ident;
-} ib_contact_t;
+/* The member's Infobip contact list (inline or on the heap; the members array moves on growth,
+ * so the inline address is never stored). */
+static ib_contact_t *ib_contacts(tmember_t *mm) { return mm->capibc ? mm->ibc : mm->ibc_inline; }
 
 struct truth {
     const program_t *prog;
@@ -788,7 +791,8 @@ void truth_destroy(truth_t **tp)
         if (t->m[i].ib != t->m[i].om)
             free(t->m[i].ib);
         free(t->m[i].om);
-        free(t->m[i].ibc);
+        if (t->m[i].capibc)
+            free(t->m[i].ibc);
     }
     for (size_t i = 0; i < t->nev; i++)
         json_decref(t->ev[i].raw);
@@ -811,15 +815,15 @@ static void dlq_line(truth_t *t, const char *id, const char *dest, const char *f
 {
     jw_t *w = &t->w;
     jw_reset(w);
-    jw_lit(w, "{\"loyalty_id\":");
+    JW_LIT(w, "{\"loyalty_id\":");
     jw_str(w, id ? id : "");
-    jw_lit(w, ",\"destination\":");
+    JW_LIT(w, ",\"destination\":");
     jw_str(w, dest);
-    jw_lit(w, ",\"field\":");
+    JW_LIT(w, ",\"field\":");
     jw_str(w, field);
-    jw_lit(w, ",\"stage\":");
+    JW_LIT(w, ",\"stage\":");
     jw_str(w, stage);
-    jw_lit(w, "}\n");
+    JW_LIT(w, "}\n");
     jw_flush_to(w, t->dlq);
     t->ndlq++;
 }
@@ -1017,7 +1021,7 @@ static void write_mapped(jw_t *w, const canon_t *r, const map_row_t *row)
     char tmp[24];
     const int f = row->field;
     if (CANON_NULL(r, f)) {
-        jw_lit(w, "null");
+        JW_LIT(w, "null");
         return;
     }
     switch (row->conv) {
@@ -1075,7 +1079,7 @@ static void write_ometria_contact(const truth_t *t, jw_t *w, const canon_t *r, b
             if (CANON_HAS(r, CF_OPT_IN_STATUS) && !CANON_NULL(r, CF_OPT_IN_STATUS)) {
                 bool in = strcmp(r->v[CF_OPT_IN_STATUS].s, "yes") == 0;
                 if (in == (pass == 0)) {
-                    jw_lit(w, "1001");
+                    JW_LIT(w, "1001");
                     lfirst = false;
                 }
             }
@@ -1102,7 +1106,7 @@ static void write_ometria_contact(const truth_t *t, jw_t *w, const canon_t *r, b
         jw_key(w, &pfirst, ometria_props[i].dest);
         write_mapped(w, r, &ometria_props[i]);
     }
-    jw_lit(w, "}}");
+    JW_LIT(w, "}}");
 }
 
 /* Destination tag/list names the merged record belongs to: bit 0 Loyalty, bit i+1 segment i. */
@@ -1129,12 +1133,13 @@ static void write_infobip_person(const truth_t *t, jw_t *w, const tmember_t *mm)
     if (mm->nibc) {
         jw_key(w, &first, "contactInformation");
         jw_char(w, '[');
+        const ib_contact_t *list = ib_contacts((tmember_t *)mm);
         for (uint16_t i = 0; i < mm->nibc; i++) {
             jw_lit(w, i ? ",{\"type\":" : "{\"type\":");
-            jw_str(w, mm->ibc[i].type == 'E' ? "EMAIL" : "PHONE");
-            jw_lit(w, ",\"identifier\":");
-            jw_str(w, mm->ibc[i].ident);
-            jw_lit(w, ",\"primary\":true}");
+            jw_str(w, list[i].type == 'E' ? "EMAIL" : "PHONE");
+            JW_LIT(w, ",\"identifier\":");
+            jw_str(w, list[i].ident);
+            JW_LIT(w, ",\"primary\":true}");
         }
         jw_char(w, ']');
     }
@@ -1170,7 +1175,7 @@ static void write_infobip_person(const truth_t *t, jw_t *w, const tmember_t *mm)
         jw_key(w, &afirst, infobip_attrs[i].dest);
         write_mapped(w, r, &infobip_attrs[i]);
     }
-    jw_lit(w, "}}");
+    JW_LIT(w, "}}");
 }
 
 /* Infobip-sink rejection: the first field over Infobip's limits, or -1. */
@@ -1223,15 +1228,22 @@ static void note_ib_contact(tmember_t *mm, char type, const char *ident)
 {
     if (type == 'P' && ident[0] == '+')
         ident++;
+    ib_contact_t *list = ib_contacts(mm);
     for (uint16_t i = 0; i < mm->nibc; i++)
-        if (mm->ibc[i].type == type && strcmp(mm->ibc[i].ident, ident) == 0)
+        if (list[i].type == type && strcmp(list[i].ident, ident) == 0)
             return;
-    if (mm->nibc == mm->capibc) {
-        mm->capibc = mm->capibc ? (uint16_t)(mm->capibc * 2) : 2;
+    if (mm->capibc == 0 && mm->nibc == 2) {
+        /* the inline pair is full: move to the heap */
+        mm->capibc = 4;
+        mm->ibc = xrealloc(NULL, mm->capibc * sizeof(*mm->ibc));
+        memcpy(mm->ibc, mm->ibc_inline, sizeof(mm->ibc_inline));
+    } else if (mm->capibc && mm->nibc == mm->capibc) {
+        mm->capibc = (uint16_t)(mm->capibc * 2);
         mm->ibc = xrealloc(mm->ibc, mm->capibc * sizeof(*mm->ibc));
     }
-    mm->ibc[mm->nibc].type = type;
-    mm->ibc[mm->nibc].ident = ident;
+    list = ib_contacts(mm);
+    list[mm->nibc].type = type;
+    list[mm->nibc].ident = ident;
     mm->nibc++;
 }
 
@@ -1491,50 +1503,50 @@ static void write_event_props(jw_t *w, const tevent_t *e)
     switch (e->type) {
     case EV_OPT_IN:
         tl_fmt_ts(e->date, tmp);
-        jw_lit(w, "\"opt_in_date\":");
+        JW_LIT(w, "\"opt_in_date\":");
         jw_str(w, tmp);
         break;
     case EV_OPT_OUT:
         tl_fmt_date(e->date, tmp);
-        jw_lit(w, "\"opt_out_date\":");
+        JW_LIT(w, "\"opt_out_date\":");
         jw_str(w, tmp);
         break;
     case EV_ACCRUAL:
     case EV_REDEMPTION:
-        jw_lit(w, "\"points\":");
+        JW_LIT(w, "\"points\":");
         jw_int(w, e->n1);
         jw_lit(w, e->type == EV_ACCRUAL ? ",\"earned_points\":" : ",\"used_points\":");
         jw_int(w, e->n2);
         if (e->has_n3) {
-            jw_lit(w, ",\"available_points\":");
+            JW_LIT(w, ",\"available_points\":");
             jw_int(w, e->n3);
         }
         break;
     case EV_UPGRADE:
     case EV_DOWNGRADE:
-        jw_lit(w, "\"from_tier\":");
+        JW_LIT(w, "\"from_tier\":");
         jw_str(w, e->s1);
-        jw_lit(w, ",\"to_tier\":");
+        JW_LIT(w, ",\"to_tier\":");
         jw_str(w, e->s2);
         tl_fmt_date(e->date, tmp);
-        jw_lit(w, ",\"tier_achieve_date\":");
+        JW_LIT(w, ",\"tier_achieve_date\":");
         jw_str(w, tmp);
         break;
     case EV_ANNIVERSARY:
-        jw_lit(w, "\"tier\":");
+        JW_LIT(w, "\"tier\":");
         jw_str(w, e->s1);
         tl_fmt_date(e->date, tmp);
-        jw_lit(w, ",\"tier_achieve_date\":");
+        JW_LIT(w, ",\"tier_achieve_date\":");
         jw_str(w, tmp);
-        jw_lit(w, ",\"years\":");
+        JW_LIT(w, ",\"years\":");
         jw_int(w, e->n1);
         break;
     case EV_CLOSE:
-        jw_lit(w, "\"current_tier\":");
+        JW_LIT(w, "\"current_tier\":");
         jw_str(w, e->s1);
-        jw_lit(w, ",\"next_tier\":");
+        JW_LIT(w, ",\"next_tier\":");
         jw_str(w, e->s2);
-        jw_lit(w, ",\"points_req_for_next_tier\":");
+        JW_LIT(w, ",\"points_req_for_next_tier\":");
         jw_int(w, e->n1);
         break;
     }
@@ -1557,20 +1569,20 @@ static void write_canonical_event(jw_t *w, const tevent_t *e)
         write_json(w, e->raw);
         return;
     }
-    jw_lit(w, "{\"kind\":\"event\",\"event_type\":");
+    JW_LIT(w, "{\"kind\":\"event\",\"event_type\":");
     jw_str(w, tl_event_types[e->type]);
-    jw_lit(w, ",\"event_id\":");
+    JW_LIT(w, ",\"event_id\":");
     jw_str(w, e->id);
-    jw_lit(w, ",\"loyalty_id\":");
+    JW_LIT(w, ",\"loyalty_id\":");
     jw_str(w, e->loyalty_id);
     if (e->email) {
-        jw_lit(w, ",\"email\":");
+        JW_LIT(w, ",\"email\":");
         jw_str(w, e->email);
     }
     tl_fmt_ts(e->occurred, ts);
-    jw_lit(w, ",\"occurred_at\":");
+    JW_LIT(w, ",\"occurred_at\":");
     jw_str(w, ts);
-    jw_lit(w, ",\"origin\":\"derived\",\"properties\":");
+    JW_LIT(w, ",\"origin\":\"derived\",\"properties\":");
     write_event_props(w, e);
     jw_char(w, '}');
 }
@@ -1608,19 +1620,19 @@ static void write_ometria_event(jw_t *w, const tevent_t *e)
 {
     int ty = e->raw ? source_type(e) : e->type;
     const char *email = e->raw ? json_string_value(json_object_get(e->raw, "email")) : e->email;
-    jw_lit(w, "{\"id\":");
+    JW_LIT(w, "{\"id\":");
     jw_str(w, e->id);
-    jw_lit(w, ",\"timestamp\":");
+    JW_LIT(w, ",\"timestamp\":");
     write_dest_time(w, e, false);
-    jw_lit(w, ",\"event_type\":");
+    JW_LIT(w, ",\"event_type\":");
     jw_str(w, ty >= 0 ? ometria_event_types[ty] : "");
     if (email) {
-        jw_lit(w, ",\"identity_email\":");
+        JW_LIT(w, ",\"identity_email\":");
         jw_str(w, email);
     }
-    jw_lit(w, ",\"identity_account_id\":");
+    JW_LIT(w, ",\"identity_account_id\":");
     jw_str(w, e->loyalty_id);
-    jw_lit(w, ",\"properties\":");
+    JW_LIT(w, ",\"properties\":");
     if (e->raw)
         write_json(w, json_object_get(e->raw, "properties") ? json_object_get(e->raw, "properties") : json_object());
     else
@@ -1631,15 +1643,15 @@ static void write_ometria_event(jw_t *w, const tevent_t *e)
 static void write_infobip_event(jw_t *w, const tevent_t *e)
 {
     int ty = e->raw ? source_type(e) : e->type;
-    jw_lit(w, "{\"eventId\":");
+    JW_LIT(w, "{\"eventId\":");
     jw_str(w, e->id);
-    jw_lit(w, ",\"definitionId\":");
+    JW_LIT(w, ",\"definitionId\":");
     jw_str(w, ty >= 0 ? infobip_definitions[ty] : "");
-    jw_lit(w, ",\"occurredTime\":");
+    JW_LIT(w, ",\"occurredTime\":");
     write_dest_time(w, e, true);
-    jw_lit(w, ",\"identifier\":{\"id\":");
+    JW_LIT(w, ",\"identifier\":{\"id\":");
     jw_str(w, e->loyalty_id);
-    jw_lit(w, ",\"type\":\"EXTERNAL_ID\"},\"properties\":");
+    JW_LIT(w, ",\"type\":\"EXTERNAL_ID\"},\"properties\":");
     if (e->raw)
         write_json(w, json_object_get(e->raw, "properties") ? json_object_get(e->raw, "properties") : json_object());
     else
@@ -1680,7 +1692,7 @@ static void write_memberships(truth_t *t, FILE *f, const uint32_t *order, bool i
                 continue;
             if (!any) {
                 if (!first)
-                    jw_lit(w, ",\n");
+                    JW_LIT(w, ",\n");
                 first = false;
                 if (ib) {
                     jw_str(w, li < 0 ? "Loyalty" : tl_segment_name(li));
@@ -1689,7 +1701,7 @@ static void write_memberships(truth_t *t, FILE *f, const uint32_t *order, bool i
                     snprintf(num, sizeof(num), "%d", 1001 + li + 1);
                     jw_str(w, num);
                 }
-                jw_lit(w, ":[");
+                JW_LIT(w, ":[");
                 any = true;
             } else {
                 jw_char(w, ',');
@@ -1744,7 +1756,7 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
     jw_flush_to(w, fe);
 
     /* ometria.json */
-    jw_lit(w, "{\"contacts\":{");
+    JW_LIT(w, "{\"contacts\":{");
     bool first = true;
     for (size_t k = 0; k < t->nm; k++) {
         const tmember_t *mm = &t->m[order[k]];
@@ -1764,23 +1776,23 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
         if (w->len > (1 << 20))
             jw_flush_to(w, fo);
     }
-    jw_lit(w, "},\n\"events\":{");
+    JW_LIT(w, "},\n\"events\":{");
     for (size_t i = 0; i < t->nev; i++) {
         jw_lit(w, i ? ",\n" : "\n");
         jw_str(w, t->ev[i].id);
-        jw_lit(w, ":{\"record\":");
+        JW_LIT(w, ":{\"record\":");
         write_ometria_event(w, &t->ev[i]);
         jw_char(w, '}');
         if (w->len > (1 << 20))
             jw_flush_to(w, fo);
     }
-    jw_lit(w, "},\n\"segments\":{");
+    JW_LIT(w, "},\n\"segments\":{");
     write_memberships(t, fo, order, false);
-    jw_lit(w, "}}\n");
+    JW_LIT(w, "}}\n");
     jw_flush_to(w, fo);
 
     /* infobip.json */
-    jw_lit(w, "{\"persons\":{");
+    JW_LIT(w, "{\"persons\":{");
     first = true;
     for (size_t k = 0; k < t->nm; k++) {
         const tmember_t *mm = &t->m[order[k]];
@@ -1794,19 +1806,19 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
         if (w->len > (1 << 20))
             jw_flush_to(w, fi);
     }
-    jw_lit(w, "},\n\"tags\":{");
+    JW_LIT(w, "},\n\"tags\":{");
     write_memberships(t, fi, order, true);
-    jw_lit(w, "},\n\"events\":{");
+    JW_LIT(w, "},\n\"events\":{");
     for (size_t i = 0; i < t->nev; i++) {
         jw_lit(w, i ? ",\n" : "\n");
         jw_str(w, t->ev[i].id);
-        jw_lit(w, ":{\"event\":");
+        JW_LIT(w, ":{\"event\":");
         write_infobip_event(w, &t->ev[i]);
         jw_char(w, '}');
         if (w->len > (1 << 20))
             jw_flush_to(w, fi);
     }
-    jw_lit(w, "}}\n");
+    JW_LIT(w, "}}\n");
     jw_flush_to(w, fi);
     if (ferror(fe) || ferror(fo) || ferror(fi) || ferror(t->dlq)) {
         snprintf(msg, msglen, "write error in %s", t->dir);

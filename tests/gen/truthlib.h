@@ -38,6 +38,8 @@ void jw_reset(jw_t *w);
 void jw_free(jw_t *w);
 void jw_raw(jw_t *w, const char *s, size_t n);
 void jw_lit(jw_t *w, const char *s);      /* raw NUL-terminated text */
+/* jw_lit for a string literal: its length is known at compile time. */
+#define JW_LIT(w, lit) jw_raw((w), "" lit, sizeof(lit) - 1)
 void jw_char(jw_t *w, char c);
 void jw_str(jw_t *w, const char *s);      /* JSON string, escaped; UTF-8 passes through */
 void jw_int(jw_t *w, int64_t v);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <libconfig.h>
 
@@ -731,6 +732,47 @@ static int load_pipeline_keys(load_ctx *lc, const config_setting_t *root,
     return 0;
 }
 
+/* libconfig does not say which include file it could not open: read the
+ * @include "..." on line `line` of `file` (relative to base_dir when
+ * relative) into buf as a full path; buf stays empty if not found. */
+static void include_named_at(const char *file, const char *base_dir, int line, char *buf,
+                             size_t len)
+{
+    char path[PATH_MAX];
+    char text[4096];
+    FILE *in;
+    int number = 0;
+
+    /* An included file is named relative to base_dir, the main file
+     * relative to the working directory: try both. */
+    in = NULL;
+    if (file[0] != '/' && base_dir &&
+        (size_t)snprintf(path, sizeof(path), "%s/%s", base_dir, file) < sizeof(path))
+        in = fopen(path, "r");
+    if (!in)
+        in = fopen(file, "r");
+    if (!in)
+        return;
+    while (fgets(text, sizeof(text), in)) {
+        const char *start;
+        const char *end;
+        if (++number != line)
+            continue;
+        start = strstr(text, "@include");
+        start = start ? strchr(start, '"') : NULL;
+        end = start ? strchr(start + 1, '"') : NULL;
+        if (end) {
+            int name_len = (int)(end - start - 1);
+            if (start[1] == '/')
+                snprintf(buf, len, "%.*s", name_len, start + 1);
+            else
+                snprintf(buf, len, "%s/%.*s", base_dir, name_len, start + 1);
+        }
+        break;
+    }
+    fclose(in);
+}
+
 /* Read `path` with libconfig into *cfg (initialised here; caller destroys
  * it). Returns 0 or -1 with err set to FILE:LINE: text. */
 static int read_config(const char *path, const char *base_dir, config_t *cfg,
@@ -742,16 +784,24 @@ static int read_config(const char *path, const char *base_dir, config_t *cfg,
         return 0;
     if (config_error_type(cfg) == CONFIG_ERR_FILE_IO) {
         const char *what = config_error_file(cfg) ? config_error_file(cfg) : path;
+        struct stat st;
         FILE *probe = fopen(what, "r");
-        snprintf(err->text, sizeof(err->text), "%s: cannot read: %s", what,
-                 probe ? "I/O error" : strerror(errno));
+        const char *why = probe ? "I/O error" : strerror(errno);
+        if (stat(what, &st) == 0 && S_ISDIR(st.st_mode))
+            why = "is a directory";
+        snprintf(err->text, sizeof(err->text), "%s: cannot read: %s", what, why);
         if (probe)
             fclose(probe);
         return -1;
     }
-    snprintf(err->text, sizeof(err->text), "%s:%d: %s",
-             config_error_file(cfg) ? config_error_file(cfg) : path, config_error_line(cfg),
-             config_error_text(cfg));
+    {
+        const char *file = config_error_file(cfg) ? config_error_file(cfg) : path;
+        char include[PATH_MAX] = "";
+        if (strcmp(config_error_text(cfg), "cannot open include file") == 0)
+            include_named_at(file, base_dir, config_error_line(cfg), include, sizeof(include));
+        snprintf(err->text, sizeof(err->text), "%s:%d: %s%s%s", file, config_error_line(cfg),
+                 config_error_text(cfg), include[0] ? " " : "", include);
+    }
     return -1;
 }
 

@@ -434,6 +434,21 @@ START_TEST(include_fragment)
 }
 END_TEST
 
+START_TEST(include_missing_named)
+{
+    char expected[PATH_MAX + 64];
+    sluice_pipeline_def *def = load_text("include-missing.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    {\n      @include \"fragments/missing.cfg\"\n    }\n  );\n};\n");
+
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected),
+             "%s/include-missing.cfg:7: cannot open include file %s/fragments/missing.cfg",
+             tmpdir, tmpdir);
+    ck_assert_str_eq(err.text, expected);
+}
+END_TEST
+
 START_TEST(printed_pipeline_reloads)
 {
     sluice_pipeline_def *def = load_text("orig.cfg",
@@ -496,6 +511,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, file_secrets_masked);
     tcase_add_test(tc, secret_option_masked_from_env);
     tcase_add_test(tc, include_fragment);
+    tcase_add_test(tc, include_missing_named);
     tcase_add_test(tc, printed_pipeline_reloads);
     tcase_add_test(tc, require_plugins_tells_unavailable_from_config);
     suite_add_tcase(suite, tc);

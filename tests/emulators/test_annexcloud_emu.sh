@@ -301,6 +301,39 @@ else
     echo "ok - # SKIP loyaltygen not built: generated-program checks skipped"
 fi
 
+# ---------------------------------------------------------------- SLUICE_LONG_TESTS=1: 10,000 members, timed
+if [ "${SLUICE_LONG_TESTS:-0}" = 1 ] && [ -x "$GEN_DIR/loyaltygen" ]; then
+    "$GEN_DIR/loyaltygen" --seed 7 --members 10000 --days 30 --truth none --out "$work/big" >/dev/null 2>&1
+    t0=$(date +%s.%N)
+    start big "$EMU" --secret "$SECRET" --program "$work/big"
+    echo "# 10k members + $(wc -l <"$work/big/annex/changes.jsonl") changes loaded in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+    cat >"$work/bench.py" <<'PYEOF'
+import base64, hmac, hashlib, json, sys, time, http.client
+port, members, secret = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode()
+def b64u(b): return base64.urlsafe_b64encode(b).rstrip(b"=")
+def token(payload):
+    mac = base64.b64encode(hmac.new(secret, base64.b64encode(payload), hashlib.sha256).digest()).decode()
+    head = b64u(b'{"alg":"HS256","typ":"JWT"}')
+    claims = b64u(json.dumps({"sub": "b", "exp": 4102444800, "site_id": "29235480", "hmac": mac}).encode())
+    return (head + b"." + claims + b"." + b64u(hmac.new(secret, head + b"." + claims, hashlib.sha256).digest())).decode()
+ids = [json.loads(l)["loyalty_id"] for l in open(members)]
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+start = time.time(); count = bad = 0
+for i in ids:
+    headers = {"Authorization": "Bearer " + token(json.dumps(i).encode()), "X-AnnexCloud-Site": "29235480"}
+    for path in ("/users/%s", "/points/%s", "/users/%s/tiers", "/users/%s/reward", "/users/%s/activity?page=1"):
+        conn.request("GET", path % i, headers=headers); r = conn.getresponse(); r.read(); count += 1
+        bad += r.status != 200
+elapsed = time.time() - start
+print("# %d GETs (5 per member) in %.1f s: %.0f requests/s, %d not 200" % (count, elapsed, count / elapsed, bad))
+sys.exit(1 if bad else 0)
+PYEOF
+    check "10k members: every member's 5 API reads answer 200" python3 "$work/bench.py" "$PORT_big" "$work/big/annex/members.jsonl" "$SECRET"
+    t0=$(date +%s.%N)
+    emu_post "$PORT_big" '{"days":30}' /_emu/advance >"$work/big-advance.json"
+    echo "# advance over 30 days: $(jq .applied "$work/big-advance.json") changes in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+fi
+
 # ---------------------------------------------------------------- bad input
 printf '{"kind":"member","loyalty_id":"X1"}\nnot json\n' >"$work/bad.jsonl"
 mkdir -p "$work/badprog/annex" && cp "$work/bad.jsonl" "$work/badprog/annex/members.jsonl"

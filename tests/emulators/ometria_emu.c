@@ -67,7 +67,7 @@ typedef struct ometria {
 
 /* One record's validation errors, collected before anything is applied. */
 typedef struct record_errors {
-    json_t *list;          /* array of {"error_message","error_path","record_id"} */
+    json_t *list;          /* NULL, or array of {"error_message","error_path","record_id"} */
 } record_errors;
 
 static const char usage_text[] =
@@ -171,6 +171,8 @@ static void add_error(record_errors *errs, const char *record_id, const char *pa
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
     snprintf(full_path, sizeof(full_path), "root%s%s", path[0] ? " > " : "", path);
+    if (!errs->list)
+        errs->list = json_array(); /* created on the first error only */
     json_array_append_new(errs->list,
                           json_pack("{s:s, s:s, s:s?}", "error_message", message,
                                     "error_path", full_path, "record_id", record_id));
@@ -245,12 +247,16 @@ static void check_properties(json_t *rec, const char *rid, size_t max_string,
     const char *name;
     json_t *value;
     json_object_foreach(props, name, value) {
+        bool nested = json_is_object(value) || json_is_array(value);
+        bool too_long = max_string && json_is_string(value) &&
+                        utf8_length(json_string_value(value)) > max_string;
+        if (!nested && !too_long)
+            continue;
         char path[160];
         snprintf(path, sizeof(path), "properties > %.120s", name);
-        if (json_is_object(value) || json_is_array(value))
+        if (nested)
             add_error(errs, rid, path, "not a valid value: property values must be scalars");
-        else if (max_string && json_is_string(value) &&
-                 utf8_length(json_string_value(value)) > max_string)
+        else
             add_error(errs, rid, path, "not a valid value: string longer than %zu characters",
                       max_string);
     }
@@ -401,11 +407,13 @@ static void apply_contact(ometria *om, json_t *rec)
 {
     const char *id = record_id(rec);
     const char *coll = json_string_value(json_object_get(rec, "@collection"));
-    size_t len = strlen(coll ? coll : "") + strlen(id) + 2;
-    char *key = malloc(len);
+    size_t coll_len = coll ? strlen(coll) : 0, id_len = strlen(id);
+    char *key = malloc(coll_len + id_len + 2);
     if (!key)
         return;
-    snprintf(key, len, "%s/%s", coll ? coll : "", id);
+    memcpy(key, coll ? coll : "", coll_len); /* "<collection>/<id>" */
+    key[coll_len] = '/';
+    memcpy(key + coll_len + 1, id, id_len + 1);
     json_t *stored = json_object_get(om->contacts, key);
     if (!stored) {
         stored = json_object();
@@ -539,7 +547,7 @@ static void handle_push(emu_server *srv, const emu_request *req, emu_response *r
     verdicts = json_array();
     size_t accepted = 0, rejected = 0;
     json_array_foreach(records, i, rec) {
-        record_errors errs = {json_array()};
+        record_errors errs = {NULL};
         const char *t = json_string_value(json_object_get(rec, "@type"));
         if (!json_is_object(rec))
             add_error(&errs, NULL, "", "not a valid value: a record must be a JSON object");
@@ -550,11 +558,10 @@ static void handle_push(emu_server *srv, const emu_request *req, emu_response *r
                       "not a valid value: '%.40s' is not contact, order, product or custom_event", t);
         else
             validate_record(om, rec, t, &errs);
-        if (json_array_size(errs.list) > 0) {
+        if (errs.list) {
             json_array_append_new(verdicts, errs.list);
             rejected++;
         } else {
-            json_decref(errs.list);
             json_array_append_new(verdicts, json_null());
             accepted++;
         }

@@ -8,3 +8,12 @@ unit_test_ometria_plan_SOURCES = unit/test_ometria_plan.c \
 	$(top_srcdir)/plugins/ometria-sink/ometria_plan.c
 unit_test_ometria_plan_LDADD = $(UNIT_LINK_LIBS)
 endif
+if HAVE_CHECK
+check_PROGRAMS += unit/test_ometria_sink
+TESTS += unit/test_ometria_sink
+unit_test_ometria_sink_SOURCES = unit/test_ometria_sink.c \
+	$(top_srcdir)/plugins/ometria-sink/ometria_plan.c \
+	$(top_srcdir)/plugins/ometria-sink/ometria_sink.c
+unit_test_ometria_sink_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
+unit_test_ometria_sink_LDADD = $(UNIT_LINK_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
+endif

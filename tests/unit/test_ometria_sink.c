@@ -1,0 +1,456 @@
+/* test_ometria_sink.c: the ometria-sink's write() driven directly (hand-built
+ * context and batches) against a real libmicrohttpd server on 127.0.0.1
+ * whose answers depend on the request body, for the paths the emulator
+ * cannot produce: 400 on a multi-record request (bisection), a count-only
+ * refusal with Ometria's documented /_errors shape (no record ids), 404, a
+ * 2xx with an unexpected body, 503 after the client's retries, 401 with the
+ * key echoed back, chunking per @type, and bad options. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <microhttpd.h>
+
+#include "batch.h"
+#include "ctx.h"
+#include "log.h"
+
+/* The plugin's descriptor, linked in from plugins/ometria-sink. */
+extern const struct sluice_plugin plugin_under_test __asm__(SLUICE_PLUGIN_SYMBOL);
+
+#define KEY "om-unit-secret-42"
+#define MAX_SEEN 128
+
+typedef enum server_mode {
+    MODE_POISON_400,   /* 400 when a record contains POISON, else all accepted */
+    MODE_COUNT_REJECT, /* 200 counting POISON records as rejected */
+    MODE_NOT_FOUND,    /* 404 */
+    MODE_WEIRD_OK,     /* 200 with an HTML body */
+    MODE_DOWN,         /* 503 with Retry-After: 2 */
+    MODE_AUTH          /* 401 echoing the key */
+} server_mode;
+
+/* One push request as the server saw it. */
+typedef struct seen_push {
+    size_t records;
+    char type[32];  /* "@type" shared by all records, "mixed" otherwise */
+} seen_push;
+
+static struct {
+    struct MHD_Daemon *daemon;
+    unsigned short port;
+    pthread_mutex_t lock;
+    server_mode mode;
+    seen_push pushes[MAX_SEEN];
+    size_t push_count;
+    size_t error_gets;
+} server;
+
+typedef struct upload {
+    char *data;
+    size_t len;
+} upload;
+
+static volatile sig_atomic_t stop_flag;
+static sluice_pipeline_def pipeline_def;
+static sluice_stage_def stage_def;
+static sluice_ctx ctx;
+
+/* Build the answer for one POST /v2/push body. Returns the status and
+ * sets *body (static or malloc'd in *owned). */
+static unsigned answer_push(const char *data, size_t len, const char **body, char **owned)
+{
+    json_t *records = json_loadb(data, len, 0, NULL);
+    size_t poisoned = 0, count = json_array_size(records);
+    seen_push seen = {count, ""};
+    char *text;
+
+    for (size_t i = 0; i < count; i++) {
+        json_t *rec = json_array_get(records, i);
+        const char *type = json_string_value(json_object_get(rec, "@type"));
+        if (i == 0)
+            snprintf(seen.type, sizeof(seen.type), "%s", type ? type : "");
+        else if (!type || strcmp(type, seen.type) != 0)
+            snprintf(seen.type, sizeof(seen.type), "mixed");
+        text = json_dumps(rec, JSON_COMPACT);
+        if (text && strstr(text, "POISON"))
+            poisoned++;
+        free(text);
+    }
+    json_decref(records);
+    pthread_mutex_lock(&server.lock);
+    if (server.push_count < MAX_SEEN)
+        server.pushes[server.push_count++] = seen;
+    pthread_mutex_unlock(&server.lock);
+
+    switch (server.mode) {
+    case MODE_NOT_FOUND:
+        *body = "{\"message\":\"no such endpoint\"}";
+        return 404;
+    case MODE_WEIRD_OK:
+        *body = "<html>thanks</html>";
+        return 200;
+    case MODE_DOWN:
+        *body = "{\"message\":\"maintenance\"}";
+        return 503;
+    case MODE_AUTH:
+        *body = "{\"message\":\"API key " KEY " is not authorised to access this resource\"}";
+        return 401;
+    case MODE_POISON_400:
+        if (poisoned) {
+            *body = "{\"status\":\"error\",\"message\":\"Payload invalid: bad thing\"}";
+            return 400;
+        }
+        poisoned = 0;
+        break;
+    case MODE_COUNT_REJECT:
+        break;
+    }
+    *owned = malloc(128);
+    snprintf(*owned, 128, "{\"status\":\"OK\",\"request_id\":\"r\",\"accepted\":%zu,\"rejected\":%zu}",
+             count - poisoned, poisoned);
+    *body = *owned;
+    return 200;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, const char *url,
+                              const char *method, const char *version,
+                              const char *upload_data, size_t *upload_data_size,
+                              void **con_cls)
+{
+    upload *up = *con_cls;
+    const char *body = "{}";
+    char *owned = NULL;
+    unsigned status;
+    struct MHD_Response *response;
+    enum MHD_Result ret;
+
+    (void)cls;
+    (void)version;
+    if (!up) {
+        *con_cls = calloc(1, sizeof(upload));
+        return *con_cls ? MHD_YES : MHD_NO;
+    }
+    if (*upload_data_size > 0) {
+        char *grown = realloc(up->data, up->len + *upload_data_size + 1);
+        if (!grown)
+            return MHD_NO;
+        up->data = grown;
+        memcpy(up->data + up->len, upload_data, *upload_data_size);
+        up->len += *upload_data_size;
+        up->data[up->len] = '\0';
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/v2/push/_errors") == 0) {
+        pthread_mutex_lock(&server.lock);
+        server.error_gets++;
+        pthread_mutex_unlock(&server.lock);
+        /* Ometria's documented shape: no record ids. */
+        body = "[{\"error_message\":\"other\",\"error_path\":\"root > email\"},"
+               "{\"error_message\":\"not a valid value\",\"error_path\":\"root > lastname\"}]";
+        status = 200;
+    } else if (strcmp(method, "POST") == 0 && strcmp(url, "/v2/push") == 0) {
+        const char *key = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+                                                      "X-Ometria-Auth");
+        if (!key || strcmp(key, KEY) != 0) {
+            body = "{\"message\":\"missing key\"}";
+            status = 401;
+        } else {
+            status = answer_push(up->data ? up->data : "", up->len, &body, &owned);
+        }
+    } else {
+        body = "{\"message\":\"not found\"}";
+        status = 404;
+    }
+    response = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                               MHD_RESPMEM_MUST_COPY);
+    if (status == 503)
+        MHD_add_response_header(response, "Retry-After", "2");
+    ret = MHD_queue_response(connection, status, response);
+    MHD_destroy_response(response);
+    free(owned);
+    return ret;
+}
+
+static void completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                      enum MHD_RequestTerminationCode code)
+{
+    upload *up = *con_cls;
+
+    (void)cls;
+    (void)connection;
+    (void)code;
+    if (up) {
+        free(up->data);
+        free(up);
+    }
+    *con_cls = NULL;
+}
+
+static void setup(void)
+{
+    struct sockaddr_in addr;
+    const union MHD_DaemonInfo *info;
+
+    memset(&server, 0, sizeof(server));
+    pthread_mutex_init(&server.lock, NULL);
+    memset(&addr, 0, sizeof(addr));
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    server.daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle,
+                                     NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+                                     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+                                     MHD_OPTION_END);
+    ck_assert_ptr_nonnull(server.daemon);
+    info = MHD_get_daemon_info(server.daemon, MHD_DAEMON_INFO_BIND_PORT);
+    server.port = info->port;
+
+    stop_flag = 0;
+    memset(&pipeline_def, 0, sizeof(pipeline_def));
+    memset(&stage_def, 0, sizeof(stage_def));
+    pipeline_def.name = "unit";
+    pipeline_def.state_dir = "/tmp";
+    stage_def.name = "ometria";
+    stage_def.plugin_name = "ometria-sink";
+    stage_def.common.http_timeout_ms = 5000;
+    stage_def.common.http_max_attempts = 2;
+    stage_def.common.retry_max_backoff_ms = 100;
+    stage_def.common.rate_limit = 1000; /* a unit test, not a rate test */
+    stage_def.common.burst = 1000;
+    stage_def.common.tls_verify = 1;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.pipeline = &pipeline_def;
+    ctx.stage = &stage_def;
+    ctx.stopping = &stop_flag;
+}
+
+static void teardown(void)
+{
+    sluice_http_client_free(&ctx.http);
+    MHD_stop_daemon(server.daemon);
+    pthread_mutex_destroy(&server.lock);
+}
+
+/* Options as the core would hand them over (defaults filled in). */
+static json_t *options(const char *key, long long max_records)
+{
+    char base[64];
+
+    snprintf(base, sizeof(base), "http://127.0.0.1:%u/", (unsigned)server.port);
+    return json_pack("{s:s, s:s, s:s, s:I, s:I}", "base_url", base, "api_key", key,
+                     "collection", "annex_loyalty", "max_records_per_request",
+                     (json_int_t)max_records, "max_record_bytes", (json_int_t)61440);
+}
+
+/* n contacts LID-1..n; those listed in `poison` (1-based, 0-terminated)
+ * carry lastname POISON. */
+static sluice_batch *contacts(size_t n, const int *poison)
+{
+    sluice_batch *batch = sluice_batch_new(1, 1, n);
+
+    for (size_t i = 1; i <= n; i++) {
+        int bad = 0;
+        char id[32];
+        for (const int *p = poison; p && *p; p++)
+            bad |= (size_t)*p == i;
+        snprintf(id, sizeof(id), "LID-%zu", i);
+        sluice_batch_append(batch, json_pack("{s:s, s:s, s:s}", "@type", "contact", "id", id,
+                                             "lastname", bad ? "POISON" : "Smith"));
+    }
+    return batch;
+}
+
+/* Run init + write + fini; returns write's status. */
+static sluice_status run_sink(sluice_batch *batch, const char *key)
+{
+    json_t *config = options(key, 100);
+    void *state = NULL;
+    sluice_status status;
+
+    ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_OK);
+    status = plugin_under_test.write(&ctx, state, batch);
+    plugin_under_test.fini(&ctx, state);
+    json_decref(config);
+    return status;
+}
+
+START_TEST(bad_request_is_bisected_down_to_the_culprits)
+{
+    static const int poison[] = {3, 7, 0};
+    sluice_batch *batch = contacts(10, poison);
+
+    server.mode = MODE_POISON_400;
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_OK);
+    for (size_t i = 0; i < 10; i++) {
+        sluice_outcome want = (i == 2 || i == 6) ? SLUICE_RECORD_REJECTED : SLUICE_RECORD_DONE;
+        ck_assert_msg(sluice_batch_outcome(batch, i) == want, "record %zu outcome %d", i + 1,
+                      sluice_batch_outcome(batch, i));
+    }
+    ck_assert_ptr_nonnull(strstr(batch->slots[2].reason, "HTTP 400"));
+    ck_assert_ptr_nonnull(strstr(batch->slots[2].reason, "Payload invalid: bad thing"));
+    /* Bounded: never more than 2n - 1 requests for n records. */
+    ck_assert_uint_le(server.push_count, 19);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(counted_refusal_uses_the_documented_errors_shape)
+{
+    static const int poison[] = {5, 0};
+    sluice_batch *batch = contacts(10, poison);
+
+    server.mode = MODE_COUNT_REJECT;
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_OK);
+    for (size_t i = 0; i < 10; i++)
+        ck_assert_int_eq(sluice_batch_outcome(batch, i),
+                         i == 4 ? SLUICE_RECORD_REJECTED : SLUICE_RECORD_DONE);
+    ck_assert_str_eq(batch->slots[4].reason,
+                     "rejected by Ometria: not a valid value (root > lastname)");
+    /* 10 -> 5 -> 2/3 -> 1: the halves whose share is known are not re-sent. */
+    ck_assert_uint_le(server.push_count, 6);
+    ck_assert_uint_eq(server.error_gets, 1);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(wrong_url_is_fatal)
+{
+    sluice_batch *batch = contacts(3, NULL);
+
+    server.mode = MODE_NOT_FOUND;
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_FATAL);
+    ck_assert_ptr_nonnull(strstr(ctx.fail_message, "HTTP 404"));
+    ck_assert_ptr_nonnull(strstr(ctx.fail_message, "base_url"));
+    ck_assert_uint_eq(server.push_count, 1);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(unexpected_2xx_body_counts_as_delivered)
+{
+    sluice_batch *batch = contacts(4, NULL);
+
+    server.mode = MODE_WEIRD_OK;
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_OK);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(sluice_batch_outcome(batch, i), SLUICE_RECORD_DONE);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(outage_leaves_records_to_retry_with_the_hint)
+{
+    sluice_batch *batch = contacts(4, NULL);
+
+    server.mode = MODE_DOWN;
+    stage_def.common.http_max_attempts = 1;
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_OK);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(sluice_batch_outcome(batch, i), SLUICE_RECORD_RETRY);
+    ck_assert(ctx.retry_after >= 2.0);
+    ck_assert_uint_eq(server.push_count, 1);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(rejected_key_is_fatal_and_never_shown)
+{
+    sluice_batch *batch = contacts(2, NULL);
+
+    server.mode = MODE_AUTH;
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_FATAL);
+    ck_assert_ptr_nonnull(strstr(ctx.fail_message, "API key rejected by Ometria (HTTP 401)"));
+    ck_assert_ptr_nonnull(strstr(ctx.fail_message, "ometria-sink"));
+    ck_assert_ptr_null(strstr(ctx.fail_message, KEY));
+    ck_assert_uint_eq(server.push_count, 1);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(one_type_and_at_most_100_records_per_request)
+{
+    sluice_batch *batch = sluice_batch_new(1, 1, 300);
+    char id[32];
+
+    /* Interleaved types: requests must still be one @type each. */
+    for (int i = 1; i <= 280; i++) {
+        snprintf(id, sizeof(id), "%d", i);
+        if (i % 10 == 0)
+            sluice_batch_append(batch, json_pack("{s:s, s:s, s:s}", "@type", "custom_event",
+                                                 "id", id, "event_type", "annex_loy_opt_in"));
+        else
+            sluice_batch_append(batch, json_pack("{s:s, s:s}", "@type", "contact", "id", id));
+    }
+    sluice_batch_append(batch, json_pack("{s:s, s:s}", "@type", "order", "id", "o-1"));
+    server.mode = MODE_POISON_400;
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_OK);
+    /* 252 contacts: 100 + 100 + 52, then 28 events. */
+    ck_assert_uint_eq(server.push_count, 4);
+    ck_assert_uint_eq(server.pushes[0].records, 100);
+    ck_assert_uint_eq(server.pushes[1].records, 100);
+    ck_assert_uint_eq(server.pushes[2].records, 52);
+    ck_assert_uint_eq(server.pushes[3].records, 28);
+    ck_assert_str_eq(server.pushes[0].type, "contact");
+    ck_assert_str_eq(server.pushes[2].type, "contact");
+    ck_assert_str_eq(server.pushes[3].type, "custom_event");
+    ck_assert_int_eq(sluice_batch_outcome(batch, 280), SLUICE_RECORD_REJECTED);
+    ck_assert_ptr_nonnull(strstr(batch->slots[280].reason, "\"order\""));
+    for (size_t i = 0; i < 280; i++)
+        ck_assert_int_eq(sluice_batch_outcome(batch, i), SLUICE_RECORD_DONE);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(bad_options_are_refused_at_init)
+{
+    json_t *config = options(KEY, 101);
+    void *state = NULL;
+
+    ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_FATAL);
+    ck_assert_ptr_nonnull(strstr(ctx.fail_message, "max_records_per_request"));
+    ck_assert_ptr_null(state);
+    json_object_set_new(config, "max_records_per_request", json_integer(50));
+    json_object_set_new(config, "base_url", json_string("ftp://example.com"));
+    ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_FATAL);
+    ck_assert_ptr_nonnull(strstr(ctx.fail_message, "base_url"));
+    json_decref(config);
+}
+END_TEST
+
+static Suite *sink_suite(void)
+{
+    Suite *suite = suite_create("ometria_sink");
+    TCase *tc = tcase_create("write");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, bad_request_is_bisected_down_to_the_culprits);
+    tcase_add_test(tc, counted_refusal_uses_the_documented_errors_shape);
+    tcase_add_test(tc, wrong_url_is_fatal);
+    tcase_add_test(tc, unexpected_2xx_body_counts_as_delivered);
+    tcase_add_test(tc, outage_leaves_records_to_retry_with_the_hint);
+    tcase_add_test(tc, rejected_key_is_fatal_and_never_shown);
+    tcase_add_test(tc, one_type_and_at_most_100_records_per_request);
+    tcase_add_test(tc, bad_options_are_refused_at_init);
+    suite_add_tcase(suite, tc);
+    return suite;
+}
+
+int main(void)
+{
+    SRunner *runner = srunner_create(sink_suite());
+    int failed;
+
+    sluice_log_setup(SLUICE_LOG_WARN, SLUICE_LOG_FORMAT_TEXT);
+    srunner_run_all(runner, CK_NORMAL);
+    failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

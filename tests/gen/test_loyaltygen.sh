@@ -101,4 +101,22 @@ for bad in "--bad-rate 2" "--ladder Bronze:0,Silver:0" "--members -3" "--start 2
     else [ $? -eq 64 ] && [ ! -e "$tmp/bad" ] && ok "rejects $bad: $(head -1 "$tmp/bad.err")" || fail "$bad: wrong exit or output written"; fi
 done
 
+# 7. SLUICE_LONG_TESTS=1: a bigger program (50,000 members x 120 days) keeps every invariant
+if [ "${SLUICE_LONG_TESTS:-0}" = 1 ]; then
+    if timeout 600 "$gen/loyaltygen" --seed 99 --members 50000 --days 120 --out "$tmp/big" 2>"$tmp/big.err"; then
+        ok "big: $(cat "$tmp/big.err")"
+        for f in annex/changes.jsonl final.jsonl; do
+            "$here/validate" records "$tmp/big/program.json" "$tmp/big/$f" >"$tmp/big.v" || { fail "big $f:"; head "$tmp/big.v"; }
+        done
+        "$here/validate" records "$tmp/big/program.json" "$tmp/big/stream.jsonl" --stream >"$tmp/big.v" || { fail "big stream:"; head "$tmp/big.v"; }
+        for t in stream snapshot; do
+            "$here/validate" events "$tmp/big/program.json" "$tmp/big/truth/$t/events.jsonl" >"$tmp/big.e" ||
+                { fail "big truth/$t:"; grep -v '^LID' "$tmp/big.e" | head; }
+        done
+        ok "big: records and truth events valid"
+    else
+        fail "big run: $(cat "$tmp/big.err")"
+    fi
+fi
+
 [ $fails -eq 0 ] || { echo "$fails failure(s)"; exit 1; }

@@ -196,11 +196,17 @@ start faults2 --api-key k1 --rate-limit 0 --seed 43 --fail-rate 0.3 --rate429 0.
 [ "$(sequence)" != "$first" ] || fail "another seed gave the same sequence"
 s=$(call GET /_emu/faults); expect 200 "$s" "GET faults"
 [ "$(jbody .fail_rate)" = 0.3 ] || fail "GET /_emu/faults: $(cat "$tmp/body")"
-s=$(call POST /_emu/faults '{"fail_rate":0,"rate429":0,"reset_rate":0,"reject_auth":true}'); expect 200 "$s" "set faults"
+s=$(call POST /_emu/faults '{"fail_rate":0,"rate429":0,"reset_rate":0,"latency_ms":400}'); expect 200 "$s" "set latency"
+took=$(curl -s -o /dev/null -w '%{time_total}' --max-time 10 -X POST -H 'X-Ometria-Auth: k1' \
+    --data-binary "[$(contact LAT)]" "http://127.0.0.1:$PORT/v2/push")
+awk -v t="$took" 'BEGIN { exit !(t >= 0.4) }' || fail "latency_ms 400 but the answer took ${took}s"
+took=$(curl -s -o /dev/null -w '%{time_total}' --max-time 10 "http://127.0.0.1:$PORT/_emu/stats")
+awk -v t="$took" 'BEGIN { exit !(t < 0.4) }' || fail "/_emu/ endpoints must not be delayed (${took}s)"
+s=$(call POST /_emu/faults '{"latency_ms":0,"reject_auth":true}'); expect 200 "$s" "set faults"
 s=$(push "[$(contact A1)]"); expect 401 "$s" "reject_auth at run time"
 s=$(call POST /_emu/faults '{"fail_rat":0.1}'); expect 400 "$s" "unknown fault key"
 jbody .error | grep -q fail_rat || fail "unknown key not named: $(cat "$tmp/body")"
-ok "fault knobs: same seed same sequence ($first)"
+ok "fault knobs: same seed same sequence ($first), latency, reject_auth"
 
 # --- clean stop
 kill -TERM "$PID"

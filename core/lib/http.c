@@ -514,8 +514,10 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
 
         delay = backoff_seconds(client, attempts, cap);
         hinted = status != 0 ? retry_after_seconds(call.head.data) : -1;
+        /* At least what the server asked (a date in the past must not turn
+         * into a tight loop, so never less than our own backoff). */
         if (hinted >= 0)
-            delay = fmin(hinted, RETRY_AFTER_MAX_SECONDS);
+            delay = fmax(delay, fmin(hinted, RETRY_AFTER_MAX_SECONDS));
         if (status == 0)
             sluice_log_write(pipeline_of(ctx), stage_of(ctx), SLUICE_LOG_INFO,
                              "%s %s: %s, retry %d in %.2f s", req->method, req->url,

@@ -57,8 +57,11 @@ static int print_line(const json_t *entry, void *user)
     char *record = json_dumps(json_object_get(entry, "record"), JSON_COMPACT | JSON_ENCODE_ANY);
     size_t len = record ? strlen(record) : 0;
     if (len > PREVIEW_CHARS) {
-        memcpy(preview, record, PREVIEW_CHARS);
-        memcpy(preview + PREVIEW_CHARS, "...", 4);
+        size_t cut = PREVIEW_CHARS;
+        while (cut > 0 && ((unsigned char)record[cut] & 0xC0) == 0x80)
+            cut--; /* do not split a UTF-8 character */
+        memcpy(preview, record, cut);
+        memcpy(preview + cut, "...", 4);
     } else {
         memcpy(preview, record ? record : "", len + 1);
     }
@@ -107,14 +110,11 @@ static const char *source_stage_name(const sluice_pipeline_def *def)
 }
 
 /* `dlq list FILE [--stage NAME]`. */
-static int cmd_list(sluice_store *store, int argc, char **argv)
+static int cmd_list(sluice_store *store, const sluice_pipeline_def *def, const char *stage)
 {
-    const char *stage = NULL;
     long shown = 0;
-    if (argc == 2 && strcmp(argv[0], "--stage") == 0) {
-        stage = argv[1];
-    } else if (argc != 0) {
-        usage(stderr);
+    if (stage && !sluice_pipeline_stage(def, stage)) {
+        fprintf(stderr, "sluice dlq list: pipeline '%s' has no stage '%s'\n", def->name, stage);
         return EXIT_USAGE;
     }
     printf("%-6s %-20s %-24s %-40s %s\n", "ID", "STAGE", "PARKED_AT", "REASON", "RECORD");
@@ -249,6 +249,7 @@ int sluice_cmd_dlq(int argc, char **argv)
     sluice_store *store = NULL;
     sluice_pipeline_def *def = NULL;
     sluice_registry *reg = NULL;
+    const char *stage = NULL;
     int64_t id = 0;
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
@@ -270,7 +271,14 @@ int sluice_cmd_dlq(int argc, char **argv)
         goto out;
     }
     /* Check the arguments before touching anything. */
-    if (!is_list) {
+    if (is_list) {
+        if (argc == 5 && strcmp(argv[3], "--stage") == 0) {
+            stage = argv[4];
+        } else if (argc != 3) {
+            fprintf(stderr, "sluice dlq list: expected PIPELINE_FILE [--stage NAME]\n");
+            goto out;
+        }
+    } else {
         if (argc != 4) {
             fprintf(stderr, "sluice dlq %s: expected PIPELINE_FILE and %s\n", action,
                     is_show ? "ID" : "ID or --all");
@@ -288,7 +296,7 @@ int sluice_cmd_dlq(int argc, char **argv)
     if (status != 0)
         goto out;
     if (is_list)
-        status = cmd_list(store, argc - 3, argv + 3);
+        status = cmd_list(store, def, stage);
     else if (is_show)
         status = cmd_show(store, id);
     else if (is_replay)

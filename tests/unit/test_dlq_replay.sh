@@ -51,6 +51,9 @@ set +e
 "$SLUICE" dlq show "$T_TMP/p.cfg" > /dev/null 2>&1; [ $? -eq 64 ] || t_fail "missing ID: expected 64"
 "$SLUICE" dlq show "$T_TMP/p.cfg" abc > /dev/null 2>&1; [ $? -eq 64 ] || t_fail "bad ID: expected 64"
 "$SLUICE" dlq frobnicate "$T_TMP/p.cfg" > /dev/null 2>&1; [ $? -eq 64 ] || t_fail "bad action: expected 64"
+"$SLUICE" dlq list "$T_TMP/p.cfg" --stage nosuch > /dev/null 2> "$T_TMP/err"; rc=$?
+[ $rc -eq 64 ] && grep -q "no stage 'nosuch'" "$T_TMP/err" || t_fail "unknown stage: got $rc: $(cat "$T_TMP/err")"
+[ "$("$SLUICE" dlq list "$T_TMP/p.cfg" --stage src | tail -1)" = "1 record(s)" ] || t_fail "list --stage src"
 "$SLUICE" dlq show "$T_TMP/p.cfg" 99999 > /dev/null 2> "$T_TMP/err"; rc=$?
 [ $rc -eq 66 ] || t_fail "unknown id: expected 66, got $rc"
 grep -q 'no entry 99999' "$T_TMP/err" || t_fail "unknown id message: $(cat "$T_TMP/err")"

@@ -76,6 +76,7 @@ typedef struct request_ctx {
 static pthread_key_t ctx_cache_key;
 static pthread_once_t ctx_cache_once = PTHREAD_ONCE_INIT;
 
+/* Frees a request context and its body (pthread key destructor too). */
 static void free_ctx(void *ptr)
 {
     request_ctx *rc = ptr;
@@ -85,6 +86,7 @@ static void free_ctx(void *ptr)
     }
 }
 
+/* Creates the per-thread context cache key (once). */
 static void make_ctx_cache_key(void)
 {
     pthread_key_create(&ctx_cache_key, free_ctx);
@@ -464,8 +466,10 @@ static void response_clear(emu_response *resp)
 
 /* ---------------------------------------------------------------- dates */
 
+/* Gregorian leap year. */
 static bool is_leap(long y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
+/* Days in month m (1..12) of year y. */
 static int days_in_month(long y, int m)
 {
     static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -564,6 +568,7 @@ bool emu_parse_timestamp(const char *s, bool require_offset, int64_t *epoch)
 
 /* ---------------------------------------------------------------- bucket */
 
+/* Seconds on the monotonic clock. */
 static double monotonic_seconds(void)
 {
     struct timespec ts;
@@ -615,6 +620,7 @@ static json_t *stats_json(emu_server *srv)
     return stats;
 }
 
+/* The fault settings as the JSON object of GET /_emu/faults (caller owns). */
 static json_t *faults_json(const emu_faults *f)
 {
     return json_pack("{s:f, s:f, s:f, s:f, s:i, s:i, s:b}",
@@ -867,6 +873,7 @@ static int draw_fault(const emu_server *srv, const emu_faults *f, uint64_t seq)
     return 0;
 }
 
+/* Sleeps ms milliseconds, resuming after signals. */
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -982,6 +989,9 @@ static void collect_body(request_ctx *rc, const char *data, size_t size)
     rc->body[rc->len] = '\0';
 }
 
+/* MHD access handler: first call sets up the request context (413 early
+ * when Content-Length is over the cap), middle calls collect the body, the
+ * last call serves. Returns MHD_NO only to drop the connection. */
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size,
@@ -1020,6 +1030,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return serve(srv, conn, url, method, rc);
 }
 
+/* MHD completion callback: gives the request context back to the cache. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {

@@ -86,6 +86,7 @@ static int build_body(const load_options *o, int variant, buffer *buf)
     return buffer_printf(buf, "]");
 }
 
+/* libcurl write callback: answers are not needed. */
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *user)
 {
     return size * nmemb;
@@ -105,6 +106,7 @@ static bool parse_long(const char *flag, const char *s, long max, long *out)
     return true;
 }
 
+/* Seconds on the monotonic clock. */
 static double now_seconds(void)
 {
     struct timespec ts;

@@ -76,6 +76,8 @@ static const char usage_text[] =
 
 /* ---------------------------------------------------------------- options */
 
+/* Emulator flags for emu_parse_args: --api-key, --rate-limit, --now.
+ * Returns argv entries used, -1 on a bad flag (message on stderr). */
 static int on_flag(void *user, const char *flag, const char *value)
 {
     infobip *ib = user;
@@ -143,6 +145,7 @@ static void respond_v3_error(emu_response *resp, int status, const char *code, l
     emu_respond_json(resp, status, body);
 }
 
+/* The E429 answer, for the rate limiter and injected 429 faults. */
 static void fill_too_many(emu_server *srv, emu_response *resp, void *user)
 {
     emu_respond_pack(resp, 429, "{s:s, s:s, s:n, s:[], s:[]}", "errorCode", "E429",
@@ -195,11 +198,13 @@ static json_t *object_body(const emu_request *req, emu_response *resp)
     return root;
 }
 
+/* True when s is not NULL and matches re. */
 static bool regex_ok(const regex_t *re, const char *s)
 {
     return s && regexec(re, s, 0, NULL, 0) == 0;
 }
 
+/* Number of UTF-8 code points in s. */
 static size_t utf8_length(const char *s)
 {
     size_t n = 0;
@@ -273,6 +278,7 @@ static void check_attribute(const infobip *ib, const char *name, json_t *value,
     }
 }
 
+/* Adds details for an invalid contactInformation array. */
 static void check_contacts(const infobip *ib, json_t *person, json_t *details)
 {
     json_t *contacts = json_object_get(person, "contactInformation");
@@ -518,6 +524,8 @@ static const char *apply_person(infobip *ib, json_t *incoming, bool replace, jso
     return same ? "NOT_MODIFIED" : "UPDATED";
 }
 
+/* PATCH|PUT /people/3/persons/upsert: 400103/400104 for a malformed
+ * request, else 207 with a result or an error per index. */
 static void handle_upsert(emu_server *srv, const emu_request *req, emu_response *resp, void *user)
 {
     infobip *ib = user;
@@ -613,6 +621,7 @@ static bool has_tag(json_t *person, const char *tag)
     return false;
 }
 
+/* Removes tag from the person's tags (no-op when absent). */
 static void remove_tag(json_t *person, const char *tag)
 {
     json_t *tags = json_object_get(person, "tags");
@@ -621,6 +630,7 @@ static void remove_tag(json_t *person, const char *tag)
             json_array_remove(tags, i);
 }
 
+/* Adds tag to the person's tags once. */
 static void add_tag(json_t *person, const char *tag)
 {
     json_t *tags = json_object_get(person, "tags");
@@ -671,6 +681,8 @@ static json_int_t *sorted_person_ids(infobip *ib, size_t *count)
     return ids;
 }
 
+/* GET /people/2/persons: one person by ?identifier=&type=, or the persons
+ * carrying a tag by ?filter={"#contains":{"tags":T}} with limit/page. */
 static void handle_persons_get(emu_server *srv, const emu_request *req, emu_response *resp,
                                void *user)
 {
@@ -731,11 +743,13 @@ out:
 
 /* ---------------------------------------------------------------- tags */
 
+/* Tag names: 1..255 characters. */
 static bool valid_tag_name(const char *s)
 {
     return s && *s && utf8_length(s) <= 255;
 }
 
+/* POST /people/2/tags: 201, 409 when it exists, 400 for a bad name. */
 static void handle_tag_create(emu_server *srv, const emu_request *req, emu_response *resp,
                               void *user)
 {
@@ -762,6 +776,7 @@ static void handle_tag_create(emu_server *srv, const emu_request *req, emu_respo
     json_decref(body);
 }
 
+/* GET /people/2/tags: {"tags":[{"name":..}]}. */
 static void handle_tag_list(emu_server *srv, const emu_request *req, emu_response *resp,
                             void *user)
 {
@@ -779,6 +794,7 @@ static void handle_tag_list(emu_server *srv, const emu_request *req, emu_respons
     emu_respond_pack(resp, 200, "{s:o}", "tags", tags);
 }
 
+/* GET|DELETE /people/2/tags/{name}; DELETE also untags every person. */
 static void handle_tag_one(emu_server *srv, const emu_request *req, emu_response *resp,
                            void *user)
 {
@@ -871,6 +887,7 @@ out:
 
 /* ---------------------------------------------------------------- attributes */
 
+/* True for the documented custom attribute dataTypes. */
 static bool valid_data_type(const char *t)
 {
     static const char *const types[] = {"STRING", "DECIMAL", "INTEGER", "BOOLEAN",
@@ -893,6 +910,8 @@ static const char *attribute_named(infobip *ib, const char *name)
     return NULL;
 }
 
+/* POST /people/2/customAttributes: 201, 409 duplicate (case-insensitive),
+ * 400 bad name or dataType. */
 static void handle_attr_create(emu_server *srv, const emu_request *req, emu_response *resp,
                                void *user)
 {
@@ -931,6 +950,7 @@ static void handle_attr_create(emu_server *srv, const emu_request *req, emu_resp
     json_decref(body);
 }
 
+/* GET /people/2/customAttributes: {"customAttributes":[{"name","dataType"}]}. */
 static void handle_attr_list(emu_server *srv, const emu_request *req, emu_response *resp,
                              void *user)
 {
@@ -948,6 +968,8 @@ static void handle_attr_list(emu_server *srv, const emu_request *req, emu_respon
     emu_respond_pack(resp, 200, "{s:o}", "customAttributes", list);
 }
 
+/* GET|DELETE /people/2/customAttributes/{name} (case-insensitive name);
+ * DELETE also drops the attribute from every person. */
 static void handle_attr_one(emu_server *srv, const emu_request *req, emu_response *resp,
                             void *user)
 {
@@ -982,6 +1004,7 @@ static void handle_attr_one(emu_server *srv, const emu_request *req, emu_respons
 
 /* ---------------------------------------------------------------- definitions */
 
+/* True for the documented event definition field types. */
 static bool valid_field_type(const char *t)
 {
     static const char *const types[] = {"String", "Boolean", "DateTime", "Numeric", "Decimal",
@@ -1041,6 +1064,7 @@ bad:
     return NULL;
 }
 
+/* POST /peopleevents/2/definitions: 201, 409 exists, 400 bad id or fields. */
 static void handle_def_create(emu_server *srv, const emu_request *req, emu_response *resp,
                               void *user)
 {
@@ -1076,6 +1100,7 @@ static void handle_def_create(emu_server *srv, const emu_request *req, emu_respo
     json_decref(body);
 }
 
+/* GET /peopleevents/2/definitions[/{id}]: the list, or one (404 unknown). */
 static void handle_def_get(emu_server *srv, const emu_request *req, emu_response *resp,
                            void *user)
 {
@@ -1106,6 +1131,7 @@ static void handle_def_get(emu_server *srv, const emu_request *req, emu_response
 
 /* ---------------------------------------------------------------- events */
 
+/* The emulator clock in Unix seconds (fixed or real time); under the lock. */
 static int64_t clock_now(const infobip *ib)
 {
     return ib->clock_fixed ? ib->clock_now : (int64_t)time(NULL);
@@ -1206,6 +1232,8 @@ static const char *check_event(infobip *ib, json_t *ev, size_t i, char *msg, siz
     return NULL;
 }
 
+/* POST /people/3/events: all or nothing; the first invalid item fails the
+ * batch with its 4005xx code and index, else 202 and every event stored. */
 static void handle_events(emu_server *srv, const emu_request *req, emu_response *resp, void *user)
 {
     infobip *ib = user;
@@ -1275,6 +1303,7 @@ out:
 
 /* ---------------------------------------------------------------- clock */
 
+/* GET|POST /_emu/clock: read or set ({"now":ISO} or {"now":null}) the clock. */
 static void handle_clock(emu_server *srv, const emu_request *req, emu_response *resp, void *user)
 {
     infobip *ib = user;
@@ -1327,6 +1356,7 @@ static json_t *sorted_strings(json_t *list)
     return out;
 }
 
+/* emu_hooks.state: the documented /_emu/state shape (caller owns). */
 static json_t *dump_state(void *user)
 {
     infobip *ib = user;
@@ -1371,6 +1401,7 @@ static json_t *dump_state(void *user)
                      ib->events);
 }
 
+/* emu_hooks.reset: forgets persons, attributes, tags, definitions, events. */
 static void reset_state(void *user)
 {
     infobip *ib = user;

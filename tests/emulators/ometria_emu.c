@@ -77,6 +77,8 @@ static const char usage_text[] =
 
 /* ---------------------------------------------------------------- options */
 
+/* Emulator flags for emu_parse_args: --api-key (repeatable), --rate-limit.
+ * Returns argv entries used, -1 on a bad flag (message on stderr). */
 static int on_flag(void *user, const char *flag, const char *value)
 {
     ometria *om = user;
@@ -106,6 +108,7 @@ static int on_flag(void *user, const char *flag, const char *value)
 
 /* ---------------------------------------------------------------- answers */
 
+/* Answers {"status":"error","message":message} with status. */
 static void respond_error(emu_response *resp, int status, const char *message)
 {
     emu_respond_pack(resp, status, "{s:s, s:s}", "status", "error", "message", message);
@@ -178,6 +181,7 @@ static void add_error(record_errors *errs, const char *record_id, const char *pa
                                     "error_path", full_path, "record_id", record_id));
 }
 
+/* True when s matches re. */
 static bool regex_ok(const regex_t *re, const char *s)
 {
     return regexec(re, s, 0, NULL, 0) == 0;
@@ -211,6 +215,7 @@ static void check_string(const ometria *om, json_t *rec, const char *key, const 
                   json_string_value(v), expected);
 }
 
+/* Field checks for check_string: true when s is acceptable. */
 static bool is_email(const ometria *om, const char *s) { return regex_ok(&om->email_re, s); }
 static bool is_phone(const ometria *om, const char *s) { return regex_ok(&om->phone_re, s); }
 static bool is_date(const ometria *om, const char *s) { return emu_valid_date(s); }
@@ -295,6 +300,7 @@ static const char *record_id(json_t *rec)
     return id && *id ? id : NULL;
 }
 
+/* Adds an error per invalid field of a contact record to errs. */
 static void validate_contact(const ometria *om, json_t *rec, record_errors *errs)
 {
     const char *rid = record_id(rec);
@@ -330,6 +336,7 @@ static void validate_contact(const ometria *om, json_t *rec, record_errors *errs
     check_lists(rec, "@remove_from_lists", rid, errs);
 }
 
+/* Adds an error per invalid field of a custom_event record to errs. */
 static void validate_event(const ometria *om, json_t *rec, record_errors *errs)
 {
     const char *rid = record_id(rec);
@@ -380,6 +387,8 @@ static void segment_key(json_t *id, char *out, size_t len)
         snprintf(out, len, "%s", json_string_value(id));
 }
 
+/* Applies @add_to_lists / @remove_from_lists of a valid contact to the
+ * segment memberships (segment id -> set of contact ids). */
 static void apply_lists(ometria *om, json_t *rec, const char *contact_id)
 {
     size_t i;
@@ -434,6 +443,7 @@ static void apply_contact(ometria *om, json_t *rec)
     free(key);
 }
 
+/* Stores a valid custom event by id, or counts a repeat of a known id. */
 static void apply_event(ometria *om, json_t *rec)
 {
     const char *id = record_id(rec);
@@ -483,12 +493,16 @@ static const char *batch_type(json_t *records, emu_response *resp)
     return type ? type : "";
 }
 
+/* True for the four documented @type values. */
 static bool known_type(const char *t)
 {
     return strcmp(t, "contact") == 0 || strcmp(t, "custom_event") == 0 ||
            strcmp(t, "order") == 0 || strcmp(t, "product") == 0;
 }
 
+/* POST /v2/push: auth, rate limit, request-level limits (400 and nothing
+ * applied), then per-record validation and upsert; answers 200 with the
+ * accepted/rejected counts. */
 static void handle_push(emu_server *srv, const emu_request *req, emu_response *resp, void *user)
 {
     ometria *om = user;
@@ -588,6 +602,7 @@ out:
     json_decref(verdicts);
 }
 
+/* GET /v2/push/_errors: the 100 most recent validation errors. */
 static void handle_errors(emu_server *srv, const emu_request *req, emu_response *resp,
                           void *user)
 {
@@ -625,6 +640,7 @@ static json_t *sorted_keys(json_t *obj)
     return out;
 }
 
+/* GET /v2/lists/{id}: the segment's sorted contact ids, 404 if unknown. */
 static void handle_list(emu_server *srv, const emu_request *req, emu_response *resp, void *user)
 {
     ometria *om = user;
@@ -643,6 +659,7 @@ static void handle_list(emu_server *srv, const emu_request *req, emu_response *r
 
 /* ---------------------------------------------------------------- hooks */
 
+/* emu_hooks.state: the documented /_emu/state shape (caller owns). */
 static json_t *dump_state(void *user)
 {
     ometria *om = user;
@@ -656,6 +673,7 @@ static json_t *dump_state(void *user)
                      "segments", segments, "errors", om->errors);
 }
 
+/* emu_hooks.reset: forgets contacts, events, segments, errors and buckets. */
 static void reset_state(void *user)
 {
     ometria *om = user;

@@ -3,8 +3,8 @@
 # `sluice run --once`: 250 contacts + 100 events land exactly; invalid
 # records (bad date_of_birth, a record over 60 KB) end in the DLQ and only
 # they; a wrong API key stops the run within seconds without showing the
-# key; with injected 5xx and 429 (with and without Retry-After) the final
-# state is still exact.
+# key; with injected 5xx, 429 (with and without Retry-After) and dropped
+# connections the final state is still exact.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
@@ -81,7 +81,10 @@ expect_exact "$T_TMP/state.json" "$T_TMP/clean.jsonl"
 requests=$(jq '.stats.requests' "$T_TMP/state.json")
 # 250 contacts in 3 requests of <= 100, 100 events in 1 (plus any 429 retry).
 [ "$requests" -ge 4 ] && [ "$requests" -le 8 ] || t_fail "expected about 4 push requests, saw $requests"
-t_note "clean: 250 contacts + 100 events exact in $requests requests"
+# The sink's own 4/s keeps under the API's limit: not a single 429.
+[ "$(jq '.stats.by_status["429"] // 0' "$T_TMP/state.json")" -eq 0 ] ||
+    t_fail "the sink went over Ometria's rate limit: $(jq -c .stats.by_status "$T_TMP/state.json")"
+t_note "clean: 250 contacts + 100 events exact in $requests requests, no 429"
 
 # --- 2. invalid records end in the DLQ, and only they ------------------
 curl -sf -X POST "$EMU/_emu/reset" > /dev/null
@@ -145,9 +148,9 @@ grep -q 'ometria-sink' "$T_TMP/wrong.all" || t_fail "the message does not name o
 ! grep -rq "$WRONG" "$T_TMP/state-wrong" 2>/dev/null || t_fail "the API key was written to the state dir"
 t_note "wrong key: exit $RC after ${elapsed}s, key never shown"
 
-# --- 4. faults: 5xx, 429 with and without Retry-After -----------------
+# --- 4. faults: 5xx, 429 with and without Retry-After, resets ---------
 curl -sf -X POST "$EMU/_emu/reset" > /dev/null
-curl -sf -X POST -d '{"fail_rate":0.2,"rate429":0.15,"rate429_noretry":0.15,"retry_after":1}' \
+curl -sf -X POST -d '{"fail_rate":0.2,"rate429":0.15,"rate429_noretry":0.15,"reset_rate":0.05,"retry_after":1}' \
     "$EMU/_emu/faults" > /dev/null || t_fail "cannot set emulator faults"
 write_cfg "$T_TMP/faults.cfg" faults "$T_TMP/clean.jsonl" "$PORT" "$KEY" "max_records_per_request = 25;"
 run_once "$T_TMP/faults.cfg"
@@ -158,5 +161,6 @@ fivexx=$(jq '.stats.faults.injected_5xx' "$T_TMP/state.json")
 four29=$(jq '.stats.faults.injected_429' "$T_TMP/state.json")
 [ "$fivexx" -gt 0 ] && [ "$four29" -gt 0 ] || t_fail "faults were not exercised (5xx=$fivexx 429=$four29)"
 grep -q 'retry' "$T_TMP/run.err" || t_fail "retries were not logged"
-t_note "faults: exact after $fivexx injected 5xx and $four29 injected 429"
+resets=$(jq '.stats.faults.resets' "$T_TMP/state.json")
+t_note "faults: exact after $fivexx injected 5xx, $four29 injected 429 and $resets dropped connections"
 echo "ok: ometria-sink delivers exactly, parks only bad records, stops on a bad key, survives faults"

@@ -1,8 +1,8 @@
 # tests/unit/transforms.mk: unit tests of the transforms area (the pure rule
 # engines of field-mapper and tier-event-deriver, compiled in directly).
 if HAVE_CHECK
-check_PROGRAMS += unit/test_mapper unit/test_deriver
-TESTS += unit/test_mapper unit/test_deriver
+check_PROGRAMS += unit/test_mapper unit/test_deriver unit/test_deriver_plugin
+TESTS += unit/test_mapper unit/test_deriver unit/test_deriver_plugin
 endif
 TRANSFORMS_MAPPER_SOURCES = ../plugins/field-mapper/mapper_compile.c \
 	../plugins/field-mapper/mapper_apply.c ../plugins/field-mapper/loytime.c
@@ -17,6 +17,9 @@ unit_test_deriver_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/field-mapper
 	-I$(top_srcdir)/plugins/tier-event-deriver
 unit_test_deriver_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 unit_test_deriver_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
+# The deriver plugin through its callbacks, with the real registry and store.
+unit_test_deriver_plugin_SOURCES = unit/test_deriver_plugin.c
+unit_test_deriver_plugin_LDADD = $(UNIT_LINK_LIBS)
 # In-process benchmark driver of both plugins (tests/bench/bench-transforms.sh).
 check_PROGRAMS += bench/bench_transforms
 bench_bench_transforms_SOURCES = bench/bench_transforms.c ../plugins/field-mapper/loytime.c

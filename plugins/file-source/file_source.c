@@ -286,6 +286,8 @@ static sluice_status file_source_poll(sluice_ctx *ctx, void *state, sluice_batch
         while (text_len > 0 && (src->line[text_len - 1] == '\n' || src->line[text_len - 1] == '\r'))
             text_len--;
         size_t first = 0;
+        if (src->offset == len && text_len >= 3 && memcmp(src->line, "\xEF\xBB\xBF", 3) == 0)
+            first = 3; /* a UTF-8 byte order mark opening the file */
         while (first < text_len && (src->line[first] == ' ' || src->line[first] == '\t'))
             first++;
         if (first == text_len)

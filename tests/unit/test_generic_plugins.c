@@ -264,6 +264,26 @@ START_TEST(test_file_source_stdin_rewind)
 }
 END_TEST
 
+START_TEST(test_file_source_crlf_and_bom)
+{
+    const sluice_plugin *src = plugin("file-source");
+    const char *path = tmp_path("windows.jsonl");
+    append_file(path, "\xEF\xBB\xBF{\"id\":1}\r\n{\"id\":2}\r\n");
+    json_t *config = json_pack("{s:s}", "path", path);
+    void *state = NULL;
+    ck_assert_int_eq(src->init(&ctx, config, &state), SLUICE_OK);
+    sluice_batch *batch = source_batch(1, 10);
+    ck_assert_int_eq(src->poll(&ctx, state, batch), SLUICE_OK);
+    ck_assert_uint_eq(sluice_batch_live(batch), 2);
+    ck_assert_int_eq(record_id(batch, 0), 1);
+    ck_assert_int_eq(record_id(batch, 1), 2);
+    ck_assert_int_eq(checkpoint_offset(batch), 23); /* 3 + 10 + 10 bytes */
+    src->fini(&ctx, state);
+    sluice_batch_destroy(&batch);
+    json_decref(config);
+}
+END_TEST
+
 START_TEST(test_file_source_missing_file)
 {
     const sluice_plugin *src = plugin("file-source");
@@ -409,6 +429,7 @@ static Suite *plugins_suite(void)
     tcase_add_test(tc, test_file_source_resumes_from_committed_checkpoint);
     tcase_add_test(tc, test_file_source_follow);
     tcase_add_test(tc, test_file_source_stdin_rewind);
+    tcase_add_test(tc, test_file_source_crlf_and_bom);
     tcase_add_test(tc, test_file_source_missing_file);
     tcase_add_test(tc, test_file_sink_appends_pending_records);
     tcase_add_test(tc, test_file_sink_bad_options);

@@ -710,16 +710,23 @@ static bool handle_builtin(emu_server *srv, const emu_request *req, emu_response
     bool get = strcmp(req->method, "GET") == 0;
     bool post = strcmp(req->method, "POST") == 0;
     if (strcmp(req->path, "/_emu/state") == 0 && get) {
-        json_t *state = NULL;
+        /* The hook may reference live objects (json "O"), so the dump to
+         * text happens under the lock too. Keys sorted: stable for diffs. */
+        char *text = NULL;
         emu_lock(srv);
-        state = srv->hooks.state ? srv->hooks.state(srv->user) : json_object();
+        json_t *state = srv->hooks.state ? srv->hooks.state(srv->user) : json_object();
+        if (state) {
+            json_object_set_new(state, "stats", stats_json(srv));
+            text = json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(state);
+        }
         emu_unlock(srv);
-        if (!state) {
+        if (!text) {
             emu_respond_pack(resp, 500, "{s:s}", "error", "state dump failed");
             return true;
         }
-        json_object_set_new(state, "stats", stats_json(srv));
-        respond_json_flags(resp, 200, state, JSON_SORT_KEYS); /* stable for diffs */
+        set_body(resp, 200, text, strlen(text), "application/json");
+        free(text);
     } else if (strcmp(req->path, "/_emu/reset") == 0 && post) {
         emu_lock(srv);
         if (srv->hooks.reset)

@@ -104,7 +104,9 @@ typedef void (*emu_handler_fn)(emu_server *srv, const emu_request *req,
 /* Emulator-wide callbacks; all optional (NULL). They run under emu_lock(). */
 typedef struct emu_hooks {
     /* Returns a new JSON object describing the whole state (caller owns);
-     * the framework adds "stats" to it for GET /_emu/state. */
+     * the framework adds "stats" to it for GET /_emu/state and serialises
+     * it before releasing the lock, so the object may reference live state
+     * (json_pack "O") instead of copying it. */
     json_t *(*state)(void *user);
     /* Empties the state (POST /_emu/reset). */
     void (*reset)(void *user);

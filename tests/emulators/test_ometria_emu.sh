@@ -149,7 +149,13 @@ ok "upsert merge, segments add/remove, event repeat count"
 # --- concurrency: 400 pushes over 8 connections, nothing lost
 curl -s -X POST "http://127.0.0.1:$PORT/_emu/reset" >/dev/null
 "$LOAD" --url "http://127.0.0.1:$PORT/v2/push" --api-key k1 --requests 400 --concurrency 8 --seconds 40 \
-    > "$tmp/load.out" || fail "emu-load: $(cat "$tmp/load.out")"
+    > "$tmp/load.out" &
+load_pid=$!
+for _ in 1 2 3 4 5; do   # state dumps while pushes are being applied
+    curl -s --max-time 10 "http://127.0.0.1:$PORT/_emu/state" | jq -e '.contacts | type == "object"' >/dev/null ||
+        fail "state dump under load is not valid JSON"
+done
+wait "$load_pid" || fail "emu-load: $(cat "$tmp/load.out")"
 [ "$(state .stats.counters.records_accepted)" = 40000 ] || fail "records accepted under load: $(state .stats)"
 [ "$(state '.contacts | length')" = 1600 ] || fail "distinct contacts under load: $(state '.contacts | length')"
 ok "concurrent load: $(cat "$tmp/load.out")"

@@ -32,17 +32,28 @@ port=$(sed -n 's/^listening on 127\.0\.0\.1://p' "$work/emu.out")
 [ -n "$port" ] || { echo "bench-emulators: ometria-emu did not start: $(cat "$work/emu.err")" >&2; exit 1; }
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
-rates=()
-for _ in $(seq "$runs"); do
-    curl -s -X POST "http://127.0.0.1:$port/_emu/reset" > /dev/null
-    before=$(cpu_ticks)
-    line=$("$emu_dir/emu-load" --url "http://127.0.0.1:$port/v2/push" --api-key bench \
-        --requests "$requests" --seconds 15 --concurrency "$conc")
-    after=$(cpu_ticks)
-    done_requests=$(echo "$line" | sed -n 's/.*(\([0-9]*\) ok.*/\1/p')
-    echo "  run: $line; emulator CPU $(awk -v t=$((after - before)) -v n="$done_requests" -v hz="$(getconf CLK_TCK)" \
-        'BEGIN { printf "%.0f", n ? t * 1e6 / hz / n : 0 }') us/request" >&2
-    rates+=("${line%% *}")
-done
-median=$(printf '%s\n' "${rates[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-echo "ometria-emu: $median requests/s (100-record pushes, median of $runs runs, $conc connections, load average $(cut -d' ' -f1 /proc/loadavg))"
+
+# measure LABEL [emu-load args]: runs emu-load $runs times; prints the median
+# requests/s on stdout, one line per run on stderr.
+measure() {
+    local label=$1 rates=() before after line n
+    shift
+    for _ in $(seq "$runs"); do
+        curl -s -X POST "http://127.0.0.1:$port/_emu/reset" > /dev/null
+        before=$(cpu_ticks)
+        line=$("$emu_dir/emu-load" --url "http://127.0.0.1:$port/v2/push" --api-key bench \
+            --requests "$requests" --seconds 15 --concurrency "$conc" "$@")
+        after=$(cpu_ticks)
+        n=$(echo "$line" | sed -n 's/.*(\([0-9]*\) ok.*/\1/p')
+        echo "  $label run: $line; emulator CPU $(awk -v t=$((after - before)) -v n="$n" -v hz="$(getconf CLK_TCK)" \
+            'BEGIN { printf "%.0f", n ? t * 1e6 / hz / n : 0 }') us/request" >&2
+        rates+=("${line%% *}")
+    done
+    printf '%s\n' "${rates[@]}" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
+typical=$(measure typical)
+minimal=$(measure minimal --minimal)
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "ometria-emu: $typical requests/s (100-record pushes of ~26 KB: 4-field contacts with 3 properties; median of $runs runs, $conc connections, load average $load)"
+echo "ometria-emu: $minimal requests/s (100-record pushes of ~9 KB: id+email contacts)"

@@ -2,12 +2,14 @@
  *
  * usage: emu-load --url http://127.0.0.1:PORT/v2/push --api-key KEY
  *                 [--requests N] [--seconds S] [--concurrency C]
- *                 [--records R] [--contacts K]
+ *                 [--records R] [--contacts K] [--minimal]
  * Sends POST requests of R contact records each (default 100) over C
  * keep-alive connections (libcurl multi, default 8) until N requests
  * (default 20000) are answered or S seconds (default 30) have passed, and
  * prints one line:
  *   "<requests/s> requests/s (<ok> ok, <failed> failed, <records> records each, <bytes> bytes each)"
+ * Records are contacts with 4 fields and 3 properties (~260 bytes), or with
+ * --minimal just @type, @collection, id and email (~90 bytes).
  * Contact ids cycle over K distinct members (default 10000) so the
  * emulator's state stays bounded. Exits 0 when every request got 200, 1 when
  * some did not, 2 on a bad command line. Loopback URLs only.
@@ -31,6 +33,7 @@ typedef struct load_options {
     const char *url;
     const char *api_key;
     long requests, seconds, concurrency, records, contacts;
+    bool minimal;          /* records of @type, @collection, id, email only */
 } load_options;
 
 typedef struct buffer {
@@ -73,6 +76,14 @@ static int build_body(const load_options *o, int variant, buffer *buf)
         return -1;
     for (long i = 0; i < o->records; i++) {
         long member = (variant * o->records + i) % o->contacts;
+        if (o->minimal) {
+            if (buffer_printf(buf,
+                              "%s{\"@type\":\"contact\",\"@collection\":\"annex_loyalty\","
+                              "\"id\":\"LID-%06ld\",\"email\":\"member%ld@example.com\"}",
+                              i ? "," : "", member, member) < 0)
+                return -1;
+            continue;
+        }
         if (buffer_printf(buf,
                           "%s{\"@type\":\"contact\",\"@collection\":\"annex_loyalty\","
                           "\"id\":\"LID-%06ld\",\"customer_id\":\"LID-%06ld\","
@@ -117,7 +128,7 @@ static double now_seconds(void)
 /* Parses argv into o. Returns false (message printed) on a bad command line. */
 static bool parse_options(int argc, char **argv, load_options *o)
 {
-    *o = (load_options){NULL, NULL, 20000, 30, 8, 100, 10000};
+    *o = (load_options){NULL, NULL, 20000, 30, 8, 100, 10000, false};
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
@@ -135,7 +146,10 @@ static bool parse_options(int argc, char **argv, load_options *o)
             ok = parse_long(flag, value, 100000, &o->records);
         else if (strcmp(flag, "--contacts") == 0)
             ok = parse_long(flag, value, 100000000, &o->contacts);
-        else {
+        else if (strcmp(flag, "--minimal") == 0) {
+            o->minimal = true;
+            continue; /* no value */
+        } else {
             fprintf(stderr, "emu-load: unknown option '%s'\n", flag);
             return false;
         }
@@ -147,7 +161,7 @@ static bool parse_options(int argc, char **argv, load_options *o)
     }
     if (!o->url || !o->api_key) {
         fprintf(stderr, "usage: emu-load --url URL --api-key KEY [--requests N] [--seconds S] "
-                        "[--concurrency C] [--records R] [--contacts K]\n");
+                        "[--concurrency C] [--records R] [--contacts K] [--minimal]\n");
         return false;
     }
     if (strncmp(o->url, "http://127.0.0.1:", 17) != 0 && strncmp(o->url, "http://localhost:", 17) != 0) {

@@ -104,7 +104,34 @@ static void put2(char *p, int v)
     p[1] = (char)('0' + v % 10);
 }
 
+/* Dates 1900-01-01 .. 2099-12-31 are formatted from a table built on first use (formatting
+ * dates is a hot path of the truth writers). */
+#define DATE_CACHE_FIRST (-25567)
+#define DATE_CACHE_DAYS 73049
+static char (*date_cache)[10];
+
+static void fmt_date_slow(int64_t days, char out[11]);
+
 void tl_fmt_date(int64_t days, char out[11])
+{
+    if (days >= DATE_CACHE_FIRST && days < DATE_CACHE_FIRST + DATE_CACHE_DAYS) {
+        if (!date_cache && (date_cache = malloc(DATE_CACHE_DAYS * sizeof(*date_cache))) != NULL) {
+            char tmp[11];
+            for (int64_t i = 0; i < DATE_CACHE_DAYS; i++) {
+                fmt_date_slow(DATE_CACHE_FIRST + i, tmp);
+                memcpy(date_cache[i], tmp, 10);
+            }
+        }
+        if (date_cache) {
+            memcpy(out, date_cache[days - DATE_CACHE_FIRST], 10);
+            out[10] = 0;
+            return;
+        }
+    }
+    fmt_date_slow(days, out);
+}
+
+static void fmt_date_slow(int64_t days, char out[11])
 {
     int y, m, d;
     tl_civil_from_days(days, &y, &m, &d);
@@ -178,6 +205,8 @@ char *tl_strdup(const char *s) { return tl_strndup(s, strlen(s)); }
 
 void tl_arena_free(void)
 {
+    free(date_cache);
+    date_cache = NULL;
     while (arena_head) {
         arena_block_t *n = arena_head->next;
         free(arena_head);

@@ -1228,6 +1228,25 @@ static int run_sink(runner *r)
 /* One stage, and a unit of stages.                                   */
 /* ------------------------------------------------------------------ */
 
+/* Open the pipeline's store. Several stages opening a store that does not
+ * exist yet can meet in SQLite's switch to WAL, which answers "database is
+ * locked" without waiting; that race is retried for a few seconds.
+ * Returns the store or NULL with the last error in errbuf. */
+static sluice_store *open_store(const sluice_pipeline_def *pipeline, char *errbuf,
+                                size_t errlen)
+{
+    sluice_store *store = NULL;
+
+    for (int attempt = 0; attempt < 20 && !store; attempt++) {
+        if (attempt > 0)
+            zmq_poll(NULL, 0, 50L * attempt < 500 ? 50L * attempt : 500L);
+        store = sluice_store_open(pipeline->state_dir, errbuf, errlen);
+        if (!store && !strstr(errbuf, "locked") && !strstr(errbuf, "busy"))
+            break;
+    }
+    return store;
+}
+
 /* Open the store and state of the runner's stage and fill its context.
  * Returns 0 or -1 (logged). */
 static int runner_setup(runner *r)
@@ -1241,7 +1260,7 @@ static int runner_setup(runner *r)
     r->rng = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)r;
     if (r->rng == 0)
         r->rng = 0x9e3779b97f4a7c15ULL;
-    r->ctx.store = sluice_store_open(r->pipeline->state_dir, err, sizeof(err));
+    r->ctx.store = open_store(r->pipeline, err, sizeof(err));
     if (!r->ctx.store) {
         RLOG(r, SLUICE_LOG_ERROR, "cannot open the state store: %s", err);
         return -1;
@@ -1350,6 +1369,18 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
         r->unit_has_source = has_source;
         r->inproc_in = n > 1 && r->index > 0 && unit_holds(stages, n, r->index - 1);
         r->inproc_out = n > 1 && unit_holds(stages, n, r->index + 1);
+    }
+    {
+        /* create the store before the threads race to */
+        char err[512] = "";
+        sluice_store *store = open_store(pipeline, err, sizeof(err));
+        if (!store) {
+            sluice_log_write(pipeline->name, NULL, SLUICE_LOG_ERROR,
+                             "cannot open the state store: %s", err);
+            result = SLUICE_STAGE_EXIT_ERROR;
+            goto out;
+        }
+        sluice_store_close(&store);
     }
     /* every stage but the last in its own thread; the last in this one */
     for (; started + 1 < n; started++) {

@@ -40,7 +40,8 @@ static void annex_error_text(const json_t *body, long status, char *buf, size_t 
 }
 
 ac_result ac_call(ac_client *client, const char *method, const char *path, const char *body,
-                  const char *hmac_payload, json_t **answer, char *err, size_t errlen)
+                  const char *hmac_payload, json_t **answer, char *err, size_t errlen,
+                  char *server_date)
 {
     const char *payload = hmac_payload ? hmac_payload : (body ? body : "");
     char *token = NULL, *bearer = NULL, url[2048];
@@ -80,6 +81,15 @@ ac_result ac_call(ac_client *client, const char *method, const char *path, const
     req.body_len = body ? strlen(body) : 0;
 
     cls = sluice_http(client->ctx, &req, &resp);
+    if (server_date) {
+        char *date = sluice_http_header_get(&resp, "Date");
+        time_t when = date ? curl_getdate(date, NULL) : -1;
+        struct tm tm;
+        server_date[0] = '\0';
+        if (when > 0 && gmtime_r(&when, &tm))
+            strftime(server_date, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        free(date);
+    }
     if (resp.body && resp.body_len)
         parsed = json_loadb(resp.body, resp.body_len, 0, &error);
     code = json_string_value(json_object_get(parsed, "errorCode"));
@@ -156,7 +166,7 @@ ac_result ac_search_window(ac_client *client, time_t start, time_t end, json_t *
         snprintf(err, errlen, "cannot encode the search request");
         return AC_REJECTED;
     }
-    result = ac_call(client, "POST", "/users/search", body, NULL, &answer, err, errlen);
+    result = ac_call(client, "POST", "/users/search", body, NULL, &answer, err, errlen, NULL);
     free(body);
     if (result == AC_NOT_FOUND) { /* AC1005: nothing in this window */
         *users = json_array();
@@ -249,7 +259,7 @@ static int member_path(char *buf, size_t buflen, const char *prefix, const char 
 /* GET one member resource signed with the member id. */
 static ac_result get_member_part(ac_client *client, const char *prefix, const char *id,
                                  const char *suffix, const char *id_literal, json_t **answer,
-                                 char *err, size_t errlen)
+                                 char *err, size_t errlen, char *server_date)
 {
     char path[1024];
 
@@ -257,7 +267,7 @@ static ac_result get_member_part(ac_client *client, const char *prefix, const ch
         snprintf(err, errlen, "member id too long: %.40s...", id);
         return AC_REJECTED;
     }
-    return ac_call(client, "GET", path, NULL, id_literal, answer, err, errlen);
+    return ac_call(client, "GET", path, NULL, id_literal, answer, err, errlen, server_date);
 }
 
 /* All activity pages of a member into one array (new reference). */
@@ -273,7 +283,7 @@ static ac_result get_activity(ac_client *client, const char *id, const char *id_
         json_int_t pages;
 
         snprintf(suffix, sizeof(suffix), "/activity?page=%d", page);
-        result = get_member_part(client, "/users/", id, suffix, id_literal, &answer, err, errlen);
+        result = get_member_part(client, "/users/", id, suffix, id_literal, &answer, err, errlen, NULL);
         if (result == AC_NOT_FOUND) {
             result = AC_OK;
             break;
@@ -304,19 +314,20 @@ ac_result ac_fetch_member(ac_client *client, const char *id, const json_t *segme
     char *literal = ac_jwt_get_payload(id);
     json_t *user = NULL, *points = NULL, *tiers = NULL, *reward = NULL, *activity = NULL;
     json_t *no_segments = NULL;
+    char server_date[21] = "";
     ac_member_parts parts;
     ac_result result = AC_REJECTED;
 
     *member = NULL;
     if (!literal)
         goto out;
-    result = get_member_part(client, "/users/", id, "", literal, &user, err, errlen);
+    result = get_member_part(client, "/users/", id, "", literal, &user, err, errlen, server_date);
     if (result == AC_OK)
-        result = get_member_part(client, "/points/", id, "", literal, &points, err, errlen);
+        result = get_member_part(client, "/points/", id, "", literal, &points, err, errlen, NULL);
     if (result == AC_OK)
-        result = get_member_part(client, "/users/", id, "/tiers", literal, &tiers, err, errlen);
+        result = get_member_part(client, "/users/", id, "/tiers", literal, &tiers, err, errlen, NULL);
     if (result == AC_OK)
-        result = get_member_part(client, "/users/", id, "/reward", literal, &reward, err, errlen);
+        result = get_member_part(client, "/users/", id, "/reward", literal, &reward, err, errlen, NULL);
     if (result == AC_OK && client->fetch_activity)
         result = get_activity(client, id, literal, &activity, err, errlen);
     if (result != AC_OK)
@@ -332,7 +343,7 @@ ac_result ac_fetch_member(ac_client *client, const char *id, const json_t *segme
         no_segments = names ? NULL : json_array();
         parts.segments = names ? names : no_segments;
     }
-    *member = ac_member_canonical(&parts, as_of);
+    *member = ac_member_canonical(&parts, client->server_time && server_date[0] ? server_date : as_of);
     if (!*member) {
         snprintf(err, errlen, "GET /users/%s: answer has no member id", id);
         result = AC_REJECTED;
@@ -355,7 +366,7 @@ ac_result ac_fetch_segments(ac_client *client, json_t **by_member, char *err, si
     size_t i;
 
     *by_member = NULL;
-    result = ac_call(client, "GET", "/segmentlist/all", NULL, "\"all\"", &answer, err, errlen);
+    result = ac_call(client, "GET", "/segmentlist/all", NULL, "\"all\"", &answer, err, errlen, NULL);
     if (result == AC_NOT_FOUND) {
         *by_member = result_map;
         return AC_OK;
@@ -384,7 +395,7 @@ ac_result ac_fetch_segments(ac_client *client, json_t **by_member, char *err, si
             continue;
         snprintf(path, sizeof(path), "/eligiblesegment/%s", sid_text);
         snprintf(literal, sizeof(literal), "\"%s\"", sid_text);
-        result = ac_call(client, "GET", path, NULL, literal, &eligible, err, errlen);
+        result = ac_call(client, "GET", path, NULL, literal, &eligible, err, errlen, NULL);
         if (result == AC_NOT_FOUND)
             continue;
         if (result != AC_OK)

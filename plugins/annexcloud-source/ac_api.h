@@ -18,6 +18,7 @@ typedef struct ac_client {
     char *sub;             /* owned */
     long jwt_ttl_s;
     int fetch_activity;
+    int server_time;       /* stamp as_of with the server's Date header */
 } ac_client;
 
 /* What a call came to. */
@@ -31,9 +32,12 @@ typedef enum ac_result {
 
 /* Perform one signed call. `hmac_payload` is the GET identifier (JSON
  * string literal) or NULL to sign `body`. On AC_OK *answer is the parsed
- * JSON body (new reference). err gets the reason otherwise. */
+ * JSON body (new reference). err gets the reason otherwise. If
+ * `server_date` is not NULL it receives the answer's Date header as a
+ * canonical timestamp (21 bytes), or "" when there is none. */
 ac_result ac_call(ac_client *client, const char *method, const char *path, const char *body,
-                  const char *hmac_payload, json_t **answer, char *err, size_t errlen);
+                  const char *hmac_payload, json_t **answer, char *err, size_t errlen,
+                  char *server_date);
 
 /* One POST /users/search over the opt-in window [start, end): the user
  * objects found (new array), at most AC_SEARCH_LIMIT. */
@@ -54,6 +58,8 @@ ac_result ac_enumerate(ac_search_fn search, void *user, time_t from, time_t to, 
 
 /* Fetch everything about member `id` (profile, points, tiers, rewards,
  * activity) and build the canonical record (new reference in *member).
+ * Its as_of is the server's Date of the profile answer when
+ * client->server_time is set and the server sent one, else `as_of`.
  * `segments` (borrowed, may be NULL) maps member id -> array of segment
  * names. */
 ac_result ac_fetch_member(ac_client *client, const char *id, const json_t *segments,

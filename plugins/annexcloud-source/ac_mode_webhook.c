@@ -4,7 +4,9 @@
  * in constant time), bounded in size, parsed, and written durably to the
  * spool in the state store BEFORE it is answered 2xx, so an accepted event
  * survives a crash. A redelivered eventId is answered 200 and not spooled
- * twice. poll() emits spooled events in order as canonical member records
+ * twice. The spool (ac_spool.c) has its own database connection: the
+ * listener's threads never touch the engine's. poll() emits spooled events
+ * in order as canonical member records
  * (plus canonical events where the payload carries the whole transition);
  * committed() deletes spool entries once acknowledged end to end.
  *
@@ -30,9 +32,9 @@
 #include "ac_convert.h"
 #include "ac_jwt.h"
 #include "ac_source.h"
+#include "ac_spool.h"
 
-#define SPOOL_PREFIX "spool/"
-#define SEEN_PREFIX "seen/"
+#define SEEN_RETENTION_DAYS 7
 
 typedef struct webhook_mode {
     ac_source *src;
@@ -43,9 +45,10 @@ typedef struct webhook_mode {
     size_t max_body;
     long idle_ms;
     int enrich;
-    unsigned long long next_seq;   /* next spool sequence number (under state_lock) */
+    ac_spool *spool;
     unsigned long long emitted;    /* last sequence handed to poll() */
-    struct timespec last_request;  /* monotonic, under state_lock */
+    pthread_mutex_t time_lock;
+    struct timespec last_request;  /* monotonic, under time_lock */
     char *tls_cert, *tls_key;      /* PEM contents, kept alive for MHD */
 } webhook_mode;
 
@@ -152,11 +155,12 @@ static unsigned int accept_payload(webhook_mode *mode, const request_body *body,
     json_t *payload = json_loadb(body->data ? body->data : "", body->len, 0, &error);
     const json_t *data;
     const char *event_id, *member;
-    char key[600];
-    json_t *seen, *seq_value;
     unsigned int status = 200;
-    sluice_ctx *ctx = mode->src->ctx;
+    int duplicate = 0;
 
+    pthread_mutex_lock(&mode->time_lock);
+    clock_gettime(CLOCK_MONOTONIC, &mode->last_request);
+    pthread_mutex_unlock(&mode->time_lock);
     if (!json_is_object(payload)) {
         snprintf(reason, reason_len, "body is not a JSON object%s%s", payload ? "" : ": ",
                  payload ? "" : error.text);
@@ -174,29 +178,13 @@ static unsigned int accept_payload(webhook_mode *mode, const request_body *body,
         json_decref(payload);
         return 400;
     }
-    snprintf(key, sizeof(key), "%s%s", SEEN_PREFIX, event_id);
-    pthread_mutex_lock(&mode->src->state_lock);
-    seen = sluice_state_get(ctx, key);
-    if (seen) {
-        *why = "duplicate delivery: already accepted";
+    /* Durable before the answer: the spool row and the seen mark, together. */
+    if (ac_spool_add(mode->spool, event_id, body->data, body->len, &duplicate) != 0) {
+        *why = "cannot write the spool";
+        status = 503;
     } else {
-        char spool_key[64];
-        snprintf(spool_key, sizeof(spool_key), "%s%020llu", SPOOL_PREFIX, mode->next_seq);
-        seq_value = json_integer((json_int_t)mode->next_seq);
-        /* Durable before the answer: the spool entry, then the seen mark. */
-        if (sluice_state_put_now(ctx, spool_key, payload) != 0 ||
-            sluice_state_put_now(ctx, key, seq_value) != 0) {
-            *why = "cannot write the spool";
-            status = 503;
-        } else {
-            mode->next_seq++;
-            *why = "accepted";
-        }
-        json_decref(seq_value);
+        *why = duplicate ? "duplicate delivery: already accepted" : "accepted";
     }
-    clock_gettime(CLOCK_MONOTONIC, &mode->last_request);
-    pthread_mutex_unlock(&mode->src->state_lock);
-    json_decref(seen);
     json_decref(payload);
     return status;
 }
@@ -273,24 +261,6 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     }
 }
 
-/* Largest spool sequence + 1, and the oldest pending, from the store. */
-typedef struct spool_scan {
-    unsigned long long max_seq;
-    int any;
-} spool_scan;
-
-static int scan_spool(const char *key, const json_t *value, void *user)
-{
-    spool_scan *scan = user;
-    unsigned long long seq = strtoull(key + strlen(SPOOL_PREFIX), NULL, 10);
-
-    (void)value;
-    if (!scan->any || seq > scan->max_seq)
-        scan->max_seq = seq;
-    scan->any = 1;
-    return 0;
-}
-
 /* Whole file into a malloc'd string, or NULL. */
 static char *read_text_file(const char *path)
 {
@@ -325,7 +295,6 @@ static sluice_status webhook_start(ac_source *src, const json_t *checkpoint, voi
     char host[64];
     long port;
     char *end = NULL;
-    spool_scan scan = {0, 0};
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
 
@@ -364,14 +333,16 @@ static sluice_status webhook_start(ac_source *src, const json_t *checkpoint, voi
     mode->enrich = ac_opt_bool(src, "enrich");
     clock_gettime(CLOCK_MONOTONIC, &mode->last_request);
 
-    /* Continue numbering after what is already spooled. */
-    pthread_mutex_lock(&src->state_lock);
-    sluice_state_foreach(src->ctx, SPOOL_PREFIX, scan_spool, &scan);
-    pthread_mutex_unlock(&src->state_lock);
-    mode->next_seq = scan.any ? scan.max_seq + 1 : 1;
+    {
+        char err[512];
+        mode->spool = ac_spool_open(sluice_state_dir(src->ctx), sluice_stage_name(src->ctx), err, sizeof(err));
+        if (!mode->spool) {
+            sluice_fail(src->ctx, "cannot open the webhook spool: %s", err);
+            return SLUICE_FATAL;
+        }
+    }
+    pthread_mutex_init(&mode->time_lock, NULL);
     mode->emitted = (unsigned long long)json_integer_value(json_object_get(checkpoint, "seq"));
-    if (mode->next_seq <= mode->emitted)
-        mode->next_seq = mode->emitted + 1;
 
     if (cert || key) {
         mode->tls_cert = cert ? read_text_file(cert) : NULL;
@@ -440,8 +411,12 @@ static ac_result payload_member(webhook_mode *mode, const json_t *payload, json_
 }
 
 /* A canonical event record (new ref) for event types whose transition the
- * payload fully describes; NULL for the others (the deriver derives them). */
-static json_t *payload_event(const char *event_type, const json_t *member, const json_t *data)
+ * payload fully describes (opt-in, opt-out); NULL for the others, which
+ * tier-event-deriver derives from the state change. Tier events are not
+ * built here on purpose: the API's `previousTier` is the tier below the
+ * current one on the ladder (reference §6), not the tier the member came
+ * from, so a payload does not say what a downgrade went down from. */
+static json_t *payload_event(const char *event_type, const json_t *member)
 {
     const char *id = json_string_value(json_object_get(member, "loyalty_id"));
     const char *type = NULL;
@@ -467,17 +442,6 @@ static json_t *payload_event(const char *event_type, const json_t *member, const
         snprintf(discriminator, sizeof(discriminator), "%s", date);
         snprintf(occurred, sizeof(occurred), "%sT00:00:00Z", date);
         properties = json_pack("{s:s}", "opt_out_date", date);
-    } else if (!strcasecmp(event_type, "TIER_UPGRADE") || !strcasecmp(event_type, "TIER_DOWNGRADE")) {
-        const json_t *tiers = json_object_get(data, "tiers");
-        const char *from = json_string_value(json_object_get(tiers, "previousTier"));
-        const char *to = json_string_value(json_object_get(member, "current_tier"));
-        const char *date = json_string_value(json_object_get(member, "tier_achieve_date"));
-        if (!from || !*from || !to || !date)
-            return NULL;
-        type = !strcasecmp(event_type, "TIER_UPGRADE") ? "tier_upgrade" : "tier_downgrade";
-        snprintf(discriminator, sizeof(discriminator), "%s:%s:%s", from, to, date);
-        snprintf(occurred, sizeof(occurred), "%sT00:00:00Z", date);
-        properties = json_pack("{s:s, s:s, s:s}", "from_tier", from, "to_tier", to, "tier_achieve_date", date);
     } else {
         return NULL;
     }
@@ -487,44 +451,24 @@ static json_t *payload_event(const char *event_type, const json_t *member, const
                      "occurred_at", occurred, "origin", "source", "properties", properties);
 }
 
-/* Collect spool entries after `after`, up to `limit`. */
-typedef struct spool_take {
-    unsigned long long after;
-    size_t limit;
-    json_t *entries; /* array of [seq, payload] */
-} spool_take;
-
-static int take_spool(const char *key, const json_t *value, void *user)
-{
-    spool_take *take = user;
-    unsigned long long seq = strtoull(key + strlen(SPOOL_PREFIX), NULL, 10);
-
-    if (seq <= take->after)
-        return 0;
-    json_array_append_new(take->entries, json_pack("[I, O]", (json_int_t)seq, value));
-    return json_array_size(take->entries) >= take->limit ? 1 : 0;
-}
-
 static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out, json_t **position)
 {
     webhook_mode *mode = state;
-    spool_take take;
-    size_t i;
-    json_t *entry;
+    size_t room = sluice_batch_capacity(out) - sluice_batch_count(out), i;
+    json_t *entries = json_array(), *entry;
     double idle;
     sluice_status status = SLUICE_OK;
 
-    take.after = mode->emitted;
-    take.limit = sluice_batch_capacity(out) > sluice_batch_count(out) ? (sluice_batch_capacity(out) - sluice_batch_count(out)) / 2 : 0;
-    if (take.limit == 0)
-        take.limit = 1;
-    take.entries = json_array();
-    pthread_mutex_lock(&src->state_lock);
-    sluice_state_foreach(src->ctx, SPOOL_PREFIX, take_spool, &take);
+    /* Each payload can make two records (member and event). */
+    pthread_mutex_lock(&mode->time_lock);
     idle = seconds_since(&mode->last_request);
-    pthread_mutex_unlock(&src->state_lock);
-
-    json_array_foreach(take.entries, i, entry) {
+    pthread_mutex_unlock(&mode->time_lock);
+    if (ac_spool_take(mode->spool, mode->emitted, room / 2 ? room / 2 : 1, entries) < 0) {
+        json_decref(entries);
+        sluice_log(src->ctx, SLUICE_LOG_WARN, "cannot read the webhook spool; retrying");
+        return SLUICE_RETRY;
+    }
+    json_array_foreach(entries, i, entry) {
         unsigned long long seq = (unsigned long long)json_integer_value(json_array_get(entry, 0));
         const json_t *payload = json_array_get(entry, 1);
         const char *event_type = first_string(payload, event_type_keys);
@@ -549,7 +493,7 @@ static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out
             snprintf(reason, sizeof(reason), "webhook %s: %s", event_id ? event_id : "?", err);
             sluice_batch_reject(out, sluice_batch_count(out) - 1, reason);
         } else {
-            event = event_type ? payload_event(event_type, member, payload_data(payload)) : NULL;
+            event = event_type ? payload_event(event_type, member) : NULL;
             /* Webhooks carry every change: no change detection here. */
             sluice_batch_append(out, member);
             if (event)
@@ -558,7 +502,7 @@ static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out
         mode->emitted = seq;
         *position = json_pack("{s:I}", "seq", (json_int_t)mode->emitted);
     }
-    json_decref(take.entries);
+    json_decref(entries);
     if (status != SLUICE_OK || sluice_batch_count(out) > 0 || *position)
         return status;
     if (sluice_run_once(src->ctx) && idle * 1000.0 >= (double)mode->idle_ms)
@@ -566,39 +510,13 @@ static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out
     return SLUICE_AGAIN;
 }
 
-/* Delete acknowledged spool entries (<= seq). */
-typedef struct spool_prune {
-    unsigned long long upto;
-    json_t *keys;
-} spool_prune;
-
-static int collect_prune(const char *key, const json_t *value, void *user)
-{
-    spool_prune *prune = user;
-    unsigned long long seq = strtoull(key + strlen(SPOOL_PREFIX), NULL, 10);
-
-    (void)value;
-    if (seq > prune->upto)
-        return 1;
-    json_array_append_new(prune->keys, json_string(key));
-    return 0;
-}
-
 static void webhook_committed(ac_source *src, void *state, const json_t *position)
 {
-    spool_prune prune;
-    size_t i;
-    json_t *key;
+    webhook_mode *mode = state;
+    unsigned long long upto = (unsigned long long)json_integer_value(json_object_get(position, "seq"));
 
-    (void)state;
-    prune.upto = (unsigned long long)json_integer_value(json_object_get(position, "seq"));
-    prune.keys = json_array();
-    pthread_mutex_lock(&src->state_lock);
-    sluice_state_foreach(src->ctx, SPOOL_PREFIX, collect_prune, &prune);
-    json_array_foreach(prune.keys, i, key)
-        sluice_state_put_now(src->ctx, json_string_value(key), NULL);
-    pthread_mutex_unlock(&src->state_lock);
-    json_decref(prune.keys);
+    if (ac_spool_prune(mode->spool, upto, SEEN_RETENTION_DAYS) != 0)
+        sluice_log(src->ctx, SLUICE_LOG_WARN, "cannot prune the webhook spool (kept for the next commit)");
 }
 
 static void webhook_stop(ac_source *src, void *state)
@@ -610,6 +528,8 @@ static void webhook_stop(ac_source *src, void *state)
         return;
     if (mode->daemon)
         MHD_stop_daemon(mode->daemon);
+    ac_spool_close(&mode->spool);
+    pthread_mutex_destroy(&mode->time_lock);
     free(mode->secret);
     free(mode->basic_auth);
     free(mode->signature_header);

@@ -31,6 +31,8 @@ static const sluice_option ac_options[] = {
     {"fetch_activity", SLUICE_OPT_BOOL, "true", 0, 0,
      "api: read the activity ledger for first/last activity and purchase dates"},
     {"fetch_segments", SLUICE_OPT_BOOL, "true", 0, 0, "api: read segment membership"},
+    {"as_of", SLUICE_OPT_STRING, "server", 0, 0,
+     "api/enrichment: stamp records with the server's Date (server) or this machine's clock (local)"},
     {"emit_unchanged", SLUICE_OPT_BOOL, "false", 0, 0,
      "emit members whose data did not change since the last acknowledged emission"},
     {"listen", SLUICE_OPT_STRING, "127.0.0.1:8088", 0, 0, "webhook: address:port to listen on"},
@@ -215,6 +217,14 @@ static sluice_status ac_init(sluice_ctx *ctx, const json_t *config, void **state
     src->client.sub = strdup(ac_opt_string(src, "jwt_sub") ? ac_opt_string(src, "jwt_sub") : "sluice");
     src->client.jwt_ttl_s = (long)ac_opt_int(src, "jwt_ttl_s");
     src->client.fetch_activity = ac_opt_bool(src, "fetch_activity");
+    {
+        const char *as_of = ac_opt_string(src, "as_of");
+        if (!as_of || (strcmp(as_of, "server") != 0 && strcmp(as_of, "local") != 0)) {
+            sluice_fail(ctx, "as_of must be server or local, not '%s'", as_of ? as_of : "");
+            return SLUICE_FATAL;
+        }
+        src->client.server_time = strcmp(as_of, "server") == 0;
+    }
     if (src->client.jwt_ttl_s <= 0)
         src->client.jwt_ttl_s = 300;
 

@@ -9,8 +9,8 @@ annexcloud_source_la_SOURCES = \
 	annexcloud-source/ac_csv.c annexcloud-source/ac_csv.h \
 	annexcloud-source/ac_jwt.c annexcloud-source/ac_jwt.h \
 	annexcloud-source/ac_mode_api.c annexcloud-source/ac_mode_feed.c \
-	annexcloud-source/ac_mode_webhook.c
+	annexcloud-source/ac_mode_webhook.c annexcloud-source/ac_spool.c annexcloud-source/ac_spool.h
 annexcloud_source_la_CPPFLAGS = $(PLUGIN_INCLUDES)
-annexcloud_source_la_CFLAGS = $(PLUGIN_WARN_FLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) $(CRYPTO_CFLAGS)
+annexcloud_source_la_CFLAGS = $(PLUGIN_WARN_FLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS)
 annexcloud_source_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
-annexcloud_source_la_LIBADD = $(PLUGIN_LINK_LIBS) $(CURL_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(CSV_LIBS) $(PTHREAD_LIBS)
+annexcloud_source_la_LIBADD = $(PLUGIN_LINK_LIBS) $(CURL_LIBS) $(MHD_LIBS) $(CRYPTO_LIBS) $(CSV_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)

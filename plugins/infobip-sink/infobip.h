@@ -21,6 +21,8 @@ typedef struct infobip_sink {
     json_t *managed_tags;    /* array of tag names this pipeline owns (borrowed) */
     size_t max_persons;
     size_t max_events;
+    long max_event_age_s;    /* Infobip refuses older events; 0 = no check */
+    int too_old_to_dlq;      /* 1: park them; 0: skip them (counted) */
 } infobip_sink;
 
 /* The outcome of one Infobip call, reduced to what the sink decides on. */

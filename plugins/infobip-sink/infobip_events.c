@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "infobip.h"
 
@@ -90,6 +91,37 @@ const char *infobip_event_invalid(const infobip_sink *sink, const json_t *event,
     return NULL;
 }
 
+/* Epoch seconds of an occurredTime ("2025-05-25T15:32:52.000+0000", also
+ * "+00:00" or "Z"), or -1 if it is not one. */
+static time_t occurred_epoch(const char *text)
+{
+    struct tm tm;
+    const char *rest;
+    long offset = 0;
+
+    if (!text)
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return -1;
+    if (*rest == '.') {
+        rest++;
+        while (*rest >= '0' && *rest <= '9')
+            rest++;
+    }
+    if (*rest == '+' || *rest == '-') {
+        int sign = *rest == '-' ? -1 : 1, hours, minutes;
+        if (sscanf(rest + 1, "%2d%*[:]%2d", &hours, &minutes) != 2 &&
+            sscanf(rest + 1, "%2d%2d", &hours, &minutes) != 2)
+            return -1;
+        offset = sign * (hours * 3600L + minutes * 60L);
+    } else if (*rest != 'Z' && *rest != '\0') {
+        return -1;
+    }
+    return timegm(&tm) - offset;
+}
+
 /* Set the outcome of every event idx[0..n). */
 static void mark_all(sluice_batch *batch, const size_t *idx, size_t n, sluice_outcome outcome,
                      const char *reason)
@@ -149,8 +181,9 @@ static sluice_status send_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batc
 sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                   const size_t *idx, size_t n)
 {
-    size_t *valid = NULL, nvalid = 0, start = 0, bytes = 0;
+    size_t *valid = NULL, nvalid = 0, start = 0, bytes = 0, too_old = 0;
     sluice_status status = SLUICE_OK;
+    time_t oldest = sink->max_event_age_s > 0 ? time(NULL) - sink->max_event_age_s : 0;
     char buf[300];
 
     if (n == 0)
@@ -164,6 +197,24 @@ sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
         size_t size = json_dumpb(event, NULL, 0, JSON_COMPACT);
         if (!invalid && size > EVENT_ITEM_MAX_BYTES)
             invalid = "event larger than Infobip's 512,000 bytes per item";
+        if (!invalid && oldest > 0) {
+            time_t when = occurred_epoch(json_string_value(json_object_get(event, "occurredTime")));
+            if (when < 0) {
+                invalid = "occurredTime is not a time like 2025-05-25T15:32:52.000+0000";
+            } else if (when < oldest) {
+                /* Infobip refuses events older than its window, so sending
+                 * could never succeed: skip (counted) or park, as configured. */
+                too_old++;
+                if (sink->too_old_to_dlq) {
+                    snprintf(buf, sizeof(buf), "event older than %ld days: Infobip refuses it",
+                             sink->max_event_age_s / 86400);
+                    sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_REJECTED, buf);
+                } else {
+                    sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_DONE, NULL);
+                }
+                continue;
+            }
+        }
         if (invalid) {
             sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_REJECTED, invalid);
             sluice_metric_add(ctx, "records_rejected", 1);
@@ -183,6 +234,11 @@ sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
     }
     if (nvalid > start)
         status = send_range(ctx, sink, batch, valid + start, nvalid - start);
+    if (too_old) {
+        sluice_metric_add(ctx, "events_too_old", (double)too_old);
+        sluice_log(ctx, SLUICE_LOG_INFO, "%zu event(s) older than %ld days %s (Infobip refuses them)",
+                   too_old, sink->max_event_age_s / 86400, sink->too_old_to_dlq ? "parked" : "skipped");
+    }
 out:
     free(valid);
     return status;

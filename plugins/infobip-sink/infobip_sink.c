@@ -31,6 +31,10 @@ static const sluice_option infobip_options[] = {
     {"max_events_per_request", SLUICE_OPT_INT, "5000", 0, 0, "events per request (1..5000)"},
     {"requests_per_second", SLUICE_OPT_DOUBLE, "5", 0, 0,
      "request rate per endpoint family (persons, tags, events), Infobip's default limit is 5"},
+    {"max_event_age_days", SLUICE_OPT_INT, "30", 0, 0,
+     "Infobip refuses events older than this many days (0: no check)"},
+    {"too_old_events", SLUICE_OPT_STRING, "skip", 0, 0,
+     "what to do with events Infobip would refuse for age: skip (counted in events_too_old) or dlq"},
     {"setup", SLUICE_OPT_BOOL, "true", 0, 0,
      "create missing custom attributes, event definitions and tags at start"},
     SLUICE_OPTION_END};
@@ -271,6 +275,15 @@ static sluice_status infobip_init(sluice_ctx *ctx, const json_t *config, void **
     sink->attributes = json_object_get(config, "attributes");
     sink->definitions = json_object_get(config, "event_definitions");
     sink->max_persons = (size_t)max_persons;
+    sink->max_event_age_s = (long)json_integer_value(json_object_get(config, "max_event_age_days")) * 86400L;
+    {
+        const char *too_old = json_string_value(json_object_get(config, "too_old_events"));
+        if (!too_old || (strcmp(too_old, "skip") != 0 && strcmp(too_old, "dlq") != 0)) {
+            sluice_fail(ctx, "too_old_events must be skip or dlq, not '%s'", too_old ? too_old : "");
+            return SLUICE_FATAL;
+        }
+        sink->too_old_to_dlq = strcmp(too_old, "dlq") == 0;
+    }
     sink->max_events = (size_t)max_events;
     if (json_is_array(tags) && json_array_size(tags) > 0)
         sink->managed_tags = json_incref((json_t *)tags);

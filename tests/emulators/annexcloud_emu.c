@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <curl/curl.h>
 
 #include "annexcloud_emu.h"
@@ -160,7 +161,16 @@ static bool authorised(emu_server *srv, emulator *emu, const emu_request *req, e
                                emu_header(req, "X-AnnexCloud-Site"), payload, payload_len,
                                annex_model_clock(emu->model), why, sizeof why) == 0;
     }
-    if (!ok) {
+    if (ok) {
+        /* The program's clock, not the machine's: a client that stamps what it
+         * reads with the server's Date sees the simulated time. */
+        char date[64];
+        time_t clock = annex_model_clock(emu->model);
+        struct tm tm;
+        gmtime_r(&clock, &tm);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        emu_respond_header(resp, "Date", date);
+    } else {
         fprintf(stderr, "annexcloud-emu: 401 %s %s: %s\n", req->method, req->path, why);
         emu_count(srv, "auth_rejected", 1);
         respond_error(resp, 401, "AC1002", "Request not authorized");

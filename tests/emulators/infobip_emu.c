@@ -21,6 +21,7 @@
  *       person not found, 400506 unknown definition), else 202; events are
  *       stored by eventId with a repeat count.
  *   GET|POST /_emu/clock   the emulator clock used for the 30-day event limit
+ * A request with a body must say Content-Type: application/json (else 415).
  * Rate limit per endpoint group (--rate-limit R, default 5/s, 0 = off):
  * 429 {"errorCode":"E429","description":"Too many requests sent.",...}.
  */
@@ -153,7 +154,8 @@ static void fill_too_many(emu_server *srv, emu_response *resp, void *user)
                      "resources");
 }
 
-/* Checks the App key and the group's rate. Returns false after answering. */
+/* Checks the App key, the body's Content-Type (415) and the group's rate.
+ * Returns false after answering. */
 static bool admit(emu_server *srv, infobip *ib, const emu_request *req, emu_response *resp,
                   enum group g)
 {
@@ -161,6 +163,13 @@ static bool admit(emu_server *srv, infobip *ib, const emu_request *req, emu_resp
     if (!auth || strncmp(auth, "App ", 4) != 0 || strcmp(auth + 4, ib->api_key) != 0 ||
         emu_reject_auth(srv)) {
         respond_v2_error(resp, 401, "UNAUTHORIZED", "Invalid login details");
+        return false;
+    }
+    /* "Content-Type: application/json is mandatory with a body" [doc] */
+    const char *type = emu_header(req, "Content-Type");
+    if (req->body_len > 0 && (!type || strncasecmp(type, "application/json", 16) != 0)) {
+        respond_v2_error(resp, 415, "UNSUPPORTED_MEDIA_TYPE",
+                         "Content-Type must be application/json, got '%.60s'", type ? type : "");
         return false;
     }
     emu_lock(srv);

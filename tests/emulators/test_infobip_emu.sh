@@ -51,7 +51,10 @@ s=$(AUTH_KEY=wrong call GET /people/2/tags); expect 401 "$s" "wrong key"
 s=$(curl -s -o "$tmp/body" -w '%{http_code}' --max-time 10 -u k1:k1 "http://127.0.0.1:$PORT/people/2/tags")
 expect 401 "$s" "Basic instead of App"
 s=$(call GET /people/2/tags); expect 200 "$s" "right key"
-ok "auth: App key accepted, others 401 UNAUTHORIZED"
+s=$(curl -s -o "$tmp/body" -w '%{http_code}' --max-time 10 -H 'Authorization: App k1' -H 'Content-Type: text/plain' \
+    --data-binary '{"name":"T"}' "http://127.0.0.1:$PORT/people/2/tags")
+expect 415 "$s" "body without Content-Type: application/json"
+ok "auth: App key accepted, others 401 UNAUTHORIZED; 415 without a JSON Content-Type"
 
 # --- custom attributes
 attr annexCurrentTier STRING; attr annexAvailablePoints INTEGER; attr annexOptInDate DATE

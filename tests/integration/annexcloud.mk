@@ -1,1 +1,5 @@
-# tests/integration/annexcloud.mk: integration tests of the annexcloud area.
+# tests/integration/annexcloud.mk: integration tests of the annexcloud area
+# (annexcloud-source against annexcloud-emu, real processes).
+ANNEXCLOUD_INTEGRATION_TESTS = integration/test_annexcloud_api.sh
+TESTS += $(ANNEXCLOUD_INTEGRATION_TESTS)
+EXTRA_DIST += $(ANNEXCLOUD_INTEGRATION_TESTS)

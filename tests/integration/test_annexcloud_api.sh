@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# test_annexcloud_api.sh: annexcloud-source in api mode against
+# annexcloud-emu loaded with a loyaltygen program, `sluice run --once` into
+# file-sink. Checks: every member emitted equals the generator's start state
+# (DIR/annex/members.jsonl) field by field (as_of and segment order
+# ignored); a second run emits nothing (change detection); after the
+# emulator advances 5 days a run emits exactly the members that changed, as
+# the emulator now holds them; a wrong secret stops the run within seconds
+# with the AC1002 message and a non-zero exit, never showing the secret.
+#   default: 2,000 members; SLUICE_LONG_TESTS=1: 10,000.
+set -euo pipefail
+. "$top_srcdir/tests/lib.sh"
+
+SECRET="ac-secret-$$-k7Q"
+WRONG_SECRET="wrong-secret-$$-Zx9"
+members=2000
+[ -n "${SLUICE_LONG_TESTS:-}" ] && members=10000
+norm='del(.as_of) | if (.segments | type) == "array" then .segments |= sort else . end'
+
+"$GEN_DIR/loyaltygen" --seed 11 --members "$members" --days 30 --truth none --out "$T_TMP/prog" \
+    2> "$T_TMP/gen.log" || t_fail "loyaltygen failed: $(tail -3 "$T_TMP/gen.log")"
+site_id=$(jq -r .site_id "$T_TMP/prog/program.json")
+t_start_emu annexcloud-emu "$T_TMP/emu.log" --secret "$SECRET" --site-id "$site_id" --program "$T_TMP/prog"
+base="http://127.0.0.1:$T_EMU_PORT"
+
+# write_cfg FILE NAME SECRET
+write_cfg() {
+    cat > "$1" <<CFG
+pipeline = {
+  name = "$2";
+  state_dir = "$T_TMP/state-$2";
+  stages = (
+    { name = "src"; plugin = "annexcloud-source"; mode = "api"; base_url = "$base";
+      site_id = "$site_id"; secret = "$3"; },
+    { name = "out"; plugin = "file-sink"; path = "$T_TMP/out-$2.jsonl"; }
+  );
+};
+CFG
+}
+
+# run_once CFG NAME: sluice run --once, bounded; sets RC.
+run_once() {
+    RC=0
+    timeout 120 "$SLUICE" run --once "$1" > "$T_TMP/$2.stdout" 2> "$T_TMP/$2.stderr" || RC=$?
+}
+
+write_cfg "$T_TMP/api.cfg" api "$SECRET"
+
+# 1. A full sync emits the program's start state.
+start=$(date +%s)
+run_once "$T_TMP/api.cfg" run1
+[ "$RC" = 0 ] || t_fail "first run exited $RC: $(tail -3 "$T_TMP/run1.stderr")"
+t_note "full sync of $members members: $(( $(date +%s) - start )) s; $(cat "$T_TMP/run1.stdout")"
+jq -cS "$norm" "$T_TMP/prog/annex/members.jsonl" | sort > "$T_TMP/want.txt"
+jq -cS "$norm" "$T_TMP/out-api.jsonl" | sort > "$T_TMP/have.txt"
+[ "$(wc -l < "$T_TMP/have.txt")" = "$members" ] ||
+    t_fail "expected $members records, got $(wc -l < "$T_TMP/have.txt")"
+diff "$T_TMP/want.txt" "$T_TMP/have.txt" > "$T_TMP/diff1.txt" ||
+    t_fail "emitted members differ from the program: $(head -4 "$T_TMP/diff1.txt" | cut -c1-400)"
+jq -e 'select((.as_of | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")) | not)' \
+    "$T_TMP/out-api.jsonl" > /dev/null && t_fail "a record has no canonical as_of"
+
+# 2. Nothing changed: nothing emitted.
+run_once "$T_TMP/api.cfg" run2
+[ "$RC" = 0 ] || t_fail "second run exited $RC: $(tail -3 "$T_TMP/run2.stderr")"
+[ "$(wc -l < "$T_TMP/out-api.jsonl")" = "$members" ] ||
+    t_fail "second run emitted $(( $(wc -l < "$T_TMP/out-api.jsonl") - members )) unchanged members"
+
+# 3. Five days of changes: exactly the changed members, as the emulator
+# holds them now (its state, not final.jsonl: see the generator's known
+# points_req_for_next_tier issue).
+curl -sf -X POST -d '{"days":5}' "$base/_emu/advance" > "$T_TMP/advance.json" || t_fail "advance failed"
+run_once "$T_TMP/api.cfg" run3
+[ "$RC" = 0 ] || t_fail "third run exited $RC: $(tail -3 "$T_TMP/run3.stderr")"
+curl -sf "$base/_emu/state" > "$T_TMP/state.json" || t_fail "cannot read emulator state"
+jq -cS ".members[] | $norm" "$T_TMP/state.json" | sort > "$T_TMP/now.txt"
+comm -13 "$T_TMP/want.txt" "$T_TMP/now.txt" > "$T_TMP/changed.txt"
+tail -n +"$((members + 1))" "$T_TMP/out-api.jsonl" | jq -cS "$norm" | sort > "$T_TMP/have3.txt"
+[ -s "$T_TMP/changed.txt" ] || t_fail "the advance changed no member: $(cat "$T_TMP/advance.json")"
+diff "$T_TMP/changed.txt" "$T_TMP/have3.txt" > "$T_TMP/diff3.txt" ||
+    t_fail "after the advance, emitted != changed members: $(head -4 "$T_TMP/diff3.txt" | cut -c1-400)"
+t_note "advance of 5 days: $(wc -l < "$T_TMP/changed.txt") changed members emitted, no others"
+
+# 4. Wrong secret: stops within seconds, says why, never shows the secret.
+write_cfg "$T_TMP/bad.cfg" bad "$WRONG_SECRET"
+start=$(date +%s)
+run_once "$T_TMP/bad.cfg" bad
+took=$(( $(date +%s) - start ))
+[ "$RC" != 0 ] || t_fail "a wrong secret exited 0"
+[ "$RC" != 124 ] || t_fail "a wrong secret did not stop (timeout)"
+[ "$took" -le 10 ] || t_fail "a wrong secret took $took s to stop"
+grep -q 'credentials rejected by Annex Cloud (HTTP 401, AC1002)' "$T_TMP/bad.stderr" ||
+    t_fail "no credentials message: $(tail -3 "$T_TMP/bad.stderr")"
+if grep -rq -- "$WRONG_SECRET" "$T_TMP/bad.stdout" "$T_TMP/bad.stderr" "$T_TMP/state-bad" \
+    $( [ -f "$T_TMP/out-bad.jsonl" ] && echo "$T_TMP/out-bad.jsonl" ); then
+    t_fail "the secret appears in the output"
+fi
+[ ! -s "$T_TMP/out-bad.jsonl" ] || t_fail "records emitted with a wrong secret"
+
+echo "ok: api mode: $members members exact, change detection, wrong secret refused in ${took}s (exit $RC)"

@@ -86,6 +86,17 @@ dl=$(wc -l <"$tmp/a/truth/stream/dlq.jsonl")
 [ "$dl" -eq $((me + md + np + 2 * os)) ] && ok "dlq.jsonl: $dl lines = $me + $md + $np + 2 x $os" || fail "dlq.jsonl has $dl lines, expected $((me + md + np + 2 * os))"
 [ "$(grep -c '"stage":"infobip-sink"' "$tmp/a/truth/stream/dlq.jsonl")" -eq "$os" ] || fail "infobip-sink rejections != oversize records"
 
+# 4b. the truth CLI re-reading the written files (JSON path) gives byte-identical truth to the
+#     engine loyaltygen fed directly: the files say exactly what the truth was computed from
+timeout 60 "$gen/truth" --program "$p" --out "$tmp/cli-stream" "$tmp/a/stream.jsonl" || fail "truth on stream.jsonl failed"
+timeout 60 "$gen/truth" --program "$p" --out "$tmp/cli-snap" "$tmp/a/annex/members.jsonl" "$tmp/a/final.jsonl" || fail "truth on members+final failed"
+same=0
+for f in events.jsonl ometria.json infobip.json dlq.jsonl; do
+    cmp -s "$tmp/cli-stream/$f" "$tmp/a/truth/stream/$f" && same=$((same + 1)) || fail "truth CLI on stream.jsonl: $f differs"
+    cmp -s "$tmp/cli-snap/$f" "$tmp/a/truth/snapshot/$f" && same=$((same + 1)) || fail "truth CLI on members+final: $f differs"
+done
+[ $same -eq 8 ] && ok "truth CLI on the written files reproduces truth/stream and truth/snapshot byte for byte"
+
 # 5. first sight derives no tier or point events: with --days 0 every member is seen only in its start state
 lg --seed 5 --members 400 --days 0 --bad-rate 0.05 --out "$tmp/z" 2>/dev/null || fail "loyaltygen --days 0 failed"
 for t in stream snapshot; do

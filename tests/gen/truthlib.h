@@ -132,7 +132,7 @@ typedef struct truth truth_t;
 truth_t *truth_create(const char *out_dir, const program_t *program, const truth_opts_t *opts, char *msg, size_t msglen);
 /* Feeds one member record in observation order. The record's strings must outlive the engine. */
 void truth_feed_member(truth_t *t, const canon_t *rec);
-/* Feeds a source-delivered event record (kind "event"), a json_t * the engine takes a reference to. */
+/* Feeds a source-delivered event record (kind "event"): a json_t * whose reference the engine takes over (steals). */
 void truth_feed_event(truth_t *t, void *json_event);
 /* Writes events.jsonl, ometria.json and infobip.json. Returns 0 or -1 with msg. */
 int truth_finish(truth_t *t, char *msg, size_t msglen);

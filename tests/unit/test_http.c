@@ -132,8 +132,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection,
                                                MHD_RESPMEM_PERSISTENT);
     if (chosen.header_name) {
         const char *value = chosen.header_value;
-        if (strncmp(value, "DATE+", 5) == 0) {
-            time_t when = time(NULL) + strtol(value + 5, NULL, 10);
+        char *end = NULL;
+        long ahead = strncmp(value, "DATE+", 5) == 0 ? strtol(value + 5, &end, 10) : 0;
+        if (end && *end == '\0' && ahead > 0) {
+            time_t when = time(NULL) + ahead;
             struct tm tm;
             gmtime_r(&when, &tm);
             strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);

@@ -47,6 +47,7 @@ enum stmt_id {
     ST_DLQ_COUNT,
     ST_REPLAY_FROM_DLQ,
     ST_REPLAY_ALL_FROM_DLQ,
+    ST_REPLAY_ANY,
     ST_REPLAY_PICK,
     ST_REPLAY_MARK,
     ST_REPLAY_ACK,
@@ -82,6 +83,8 @@ static const char *const STMT_SQL[ST_COUNT] = {
     [ST_REPLAY_ALL_FROM_DLQ] = "INSERT INTO replay(dlq_id, stage, reason, record, queued_at) "
                                "SELECT id, stage, reason, record, "
                                "strftime('%Y-%m-%dT%H:%M:%fZ','now') FROM dlq ORDER BY id",
+    [ST_REPLAY_ANY] = "SELECT 1 FROM replay "
+                      "WHERE taken_epoch IS NULL OR taken_epoch < ?1 LIMIT 1",
     [ST_REPLAY_PICK] = "SELECT id, record FROM replay "
                        "WHERE taken_epoch IS NULL OR taken_epoch < ?1 ORDER BY id LIMIT ?2",
     [ST_REPLAY_MARK] = "UPDATE replay SET taken_epoch = ?2, taken_batch = ?3 WHERE id = ?1",
@@ -675,6 +678,21 @@ int sluice_store_replay_take(sluice_store *store, uint64_t epoch, uint64_t batch
     *records = NULL;
     if (!(picked = json_array()) || !(ids = json_array()))
         goto out;
+    if (max > 0) {
+        /* A plain read first: the write lock is only taken when there is
+         * something to hand out (the common case is an empty queue). */
+        if (!(stmt = stmt_get(store, ST_REPLAY_ANY)) ||
+            sqlite3_bind_int64(stmt, 1, (sqlite3_int64)epoch) != SQLITE_OK)
+            goto out;
+        int rc = sqlite3_step(stmt);
+        sqlite3_reset(stmt);
+        if (rc == SQLITE_DONE) {
+            max = 0;
+        } else if (rc != SQLITE_ROW) {
+            store_error(store, "replay read");
+            goto out;
+        }
+    }
     if (max > 0) {
         if (sluice_store_begin(store) != 0)
             goto out;

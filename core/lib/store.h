@@ -100,7 +100,7 @@ int64_t sluice_store_replay_add(sluice_store *store, int64_t dlq_id);
 /* Hand out up to `max` queued records not yet taken in `epoch` or later,
  * oldest first, marking them taken by batch (epoch, batch_id). *records
  * gets a new JSON array (possibly empty; caller owns). Returns the number
- * of records or -1. */
+ * of records or -1. Cheap when nothing is pending: one read, no write lock. */
 int sluice_store_replay_take(sluice_store *store, uint64_t epoch, uint64_t batch_id,
                              size_t max, json_t **records);
 

@@ -1,7 +1,9 @@
 # tests/unit/annexcloud.mk: unit tests of the annexcloud area. The plugin's
 # internal functions are not exported from its .so, so each test program
-# compiles the annexcloud-source files it exercises.
-AC_SRC = $(top_srcdir)/plugins/annexcloud-source
+# compiles the annexcloud-source files it exercises. The path is relative
+# (not $(top_srcdir)/...) so the objects land in the build tree, never in
+# the shared source tree.
+AC_SRC = ../plugins/annexcloud-source
 
 if HAVE_CHECK
 if BUILD_PLUGIN_ANNEXCLOUD_SOURCE

@@ -445,18 +445,17 @@ static void forward_acks(runner *r);
 /* Send a batch downstream (stolen, also on failure): its pointer on an
  * inproc link, its wire encoding (zero-copy) otherwise. Blocks while the
  * downstream queue is full (backpressure), serving acks meanwhile (non-
- * source stages), until must_quit() or, for a draining source, the
- * deadline `give_up_ms` (0: none). Returns 0, or -1 (batch dropped: it
+ * source stages), until must_quit(). Returns 0, or -1 (batch dropped: it
  * will be replayed). */
-static int send_batch(runner *r, sluice_batch *batch, int64_t give_up_ms)
+static int send_batch(runner *r, sluice_batch *batch)
 {
     zmq_msg_t msg;
-    int inproc = r->inproc_out;
+    int msg_ready = 0;
     int result = -1;
 
-    if (inproc) {
+    if (r->inproc_out) {
         if (zmq_msg_init_size(&msg, sizeof(batch)) != 0)
-            goto out_batch;
+            goto out;
         memcpy(zmq_msg_data(&msg), &batch, sizeof(batch));
     } else {
         size_t len = 0;
@@ -464,28 +463,29 @@ static int send_batch(runner *r, sluice_batch *batch, int64_t give_up_ms)
         if (!frame) {
             RLOG(r, SLUICE_LOG_ERROR, "cannot encode batch %" PRIu64 "/%" PRIu64,
                  batch->epoch, batch->id);
-            goto out_batch;
+            goto out;
         }
         if (zmq_msg_init_data(&msg, frame, len, free_frame, NULL) != 0) {
             free(frame);
-            goto out_batch;
+            goto out;
         }
-        sluice_batch_destroy(&batch);
+        sluice_batch_destroy(&batch); /* the frame is all that travels */
     }
+    msg_ready = 1;
     for (;;) {
         zmq_pollitem_t items[2];
         int nitems = 1;
 
         if (zmq_msg_send(&msg, r->data_out, ZMQ_DONTWAIT) >= 0) {
             result = 0;
-            batch = NULL; /* the receiver owns it now */
+            batch = NULL; /* inproc: the receiver owns it now */
             break;
         }
         if (errno != EAGAIN && errno != EINTR) {
             RLOG(r, SLUICE_LOG_ERROR, "cannot send a batch: %s", zmq_strerror(errno));
             break;
         }
-        if (must_quit(r) || (give_up_ms > 0 && now_ms() >= give_up_ms))
+        if (must_quit(r))
             break;
         items[0] = (zmq_pollitem_t){.socket = r->data_out, .events = ZMQ_POLLOUT};
         if (r->index > 0 && r->ack_in) {
@@ -496,10 +496,10 @@ static int send_batch(runner *r, sluice_batch *batch, int64_t give_up_ms)
             (items[1].revents & ZMQ_POLLIN))
             forward_acks(r);
     }
-    zmq_msg_close(&msg);
-out_batch:
-    if (inproc)
-        sluice_batch_destroy(&batch);
+out:
+    if (msg_ready)
+        zmq_msg_close(&msg);
+    sluice_batch_destroy(&batch);
     return result;
 }
 
@@ -953,7 +953,7 @@ static int source_fill(runner *r, source_run *s)
         }
         RLOG(r, SLUICE_LOG_DEBUG, "sending batch %" PRIu64 "/%" PRIu64 " of %zu records",
              r->epoch, id, batch->count);
-        send_batch(r, batch, 0); /* a batch lost here is replayed by the ack timeout */
+        send_batch(r, batch); /* a batch lost here is replayed by the ack timeout */
         batch = NULL;
     }
 out:
@@ -1095,7 +1095,7 @@ static int transform_batch(runner *r, sluice_batch *batch)
         return SLUICE_STAGE_EXIT_ERROR;
     }
     sluice_batch_compact(batch);
-    send_batch(r, batch, 0); /* a batch lost on quit is replayed */
+    send_batch(r, batch); /* a batch lost on quit is replayed */
     return SLUICE_STAGE_EXIT_OK;
 }
 

@@ -234,6 +234,36 @@ static size_t on_header(char *data, size_t size, size_t count, void *user)
     return growbuf_append(buf, data, len) == 0 ? len : 0;
 }
 
+/* 1 when a header name or value is missing or holds a line break or
+ * other control character (the error names the header, never its value). */
+static int invalid_header(const sluice_http_request *req, char *error, size_t error_len)
+{
+    for (size_t i = 0; i < req->header_count; i++) {
+        const sluice_http_header *h = &req->headers[i];
+        const char *bad = NULL;
+
+        if (!h->name || !*h->name || !h->value) {
+            snprintf(error, error_len, "HTTP header %zu has no name or value", i + 1);
+            return 1;
+        }
+        for (const char *p = h->name; *p && !bad; p++) {
+            if (iscntrl((unsigned char)*p) || *p == ':' || *p == ' ')
+                bad = "name";
+        }
+        for (const char *p = h->value; *p && !bad; p++) {
+            if (iscntrl((unsigned char)*p) && *p != '\t')
+                bad = "value";
+        }
+        if (bad) {
+            snprintf(error, error_len,
+                     "HTTP header \"%.64s\": the %s holds a line break or control character",
+                     bad[0] == 'v' ? h->name : "?", bad);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The request's headers as a curl list, plus "Expect:" (no 100-continue
  * round trip). Returns the list (caller frees) or NULL on failure. */
 static struct curl_slist *build_headers(const sluice_http_request *req)
@@ -467,13 +497,19 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
         snprintf(resp->error, sizeof(resp->error), "invalid HTTP request");
         return SLUICE_HTTP_REJECTED;
     }
-    client = client_get(ctx);
     call.req = req;
     call.body.limit = BODY_LIMIT;
     call.head.limit = HEADERS_LIMIT;
+    if (invalid_header(req, call.error, sizeof(call.error))) {
+        /* Sending it would split the header (or inject another one): the
+         * request itself is wrong, retrying cannot help. */
+        result = SLUICE_HTTP_REJECTED;
+        goto out;
+    }
+    client = client_get(ctx);
     call.headers = build_headers(req);
     if (!client || !call.headers) {
-        snprintf(resp->error, sizeof(resp->error), "out of memory for an HTTP request");
+        snprintf(call.error, sizeof(call.error), "out of memory for an HTTP request");
         goto out;
     }
     common = common_of(ctx);
@@ -541,8 +577,10 @@ out:
     free(call.body.data);
     free(call.head.data);
     curl_slist_free_all(call.headers);
-    if (status == 0 && attempts == 0 && result == SLUICE_HTTP_RETRYABLE && !resp->error[0])
+    if (status == 0 && attempts == 0 && !resp->error[0])
         snprintf(resp->error, sizeof(resp->error), "no request was made");
+    if (result == SLUICE_HTTP_REJECTED && attempts == 0)
+        return SLUICE_HTTP_REJECTED;
     return status == 0 ? SLUICE_HTTP_RETRYABLE : result;
 }
 

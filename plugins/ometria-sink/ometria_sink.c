@@ -86,6 +86,16 @@ static char *join_url(const char *base, const char *suffix)
     return url;
 }
 
+/* 1 when `text` holds a control character (never valid in a header). */
+static int has_control_char(const char *text)
+{
+    for (; *text; text++) {
+        if ((unsigned char)*text < 0x20 || *text == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
 static void ometria_fini(sluice_ctx *ctx, void *state)
 {
     ometria_sink *sink = state;
@@ -122,6 +132,11 @@ static sluice_status ometria_init(sluice_ctx *ctx, const json_t *config, void **
     }
     if (!api_key || !*api_key) {
         sluice_fail(ctx, "option api_key: empty (set it, e.g. api_key = \"${OMETRIA_API_KEY}\")");
+        goto out;
+    }
+    if (has_control_char(api_key)) {
+        /* Typically a trailing newline from a key file. */
+        sluice_fail(ctx, "option api_key: holds a line break or control character");
         goto out;
     }
     if (option_int(config, "max_records_per_request", OM_MAX_RECORDS_PER_REQUEST,
@@ -362,7 +377,11 @@ static sluice_status push_chunk(push_job *job, const size_t *idx, size_t n, int 
         break;
     case SLUICE_HTTP_REJECTED:
         rejected = -1;
-        if (resp.status == 404 || resp.status == 405) {
+        if (resp.status == 0) {
+            /* Refused before sending: the request cannot be made at all. */
+            sluice_fail(ctx, "cannot send to Ometria: %s", resp.error);
+            result = SLUICE_FATAL;
+        } else if (resp.status == 404 || resp.status == 405) {
             sluice_fail(ctx, "POST %s: HTTP %ld: is base_url right?", sink->push_url,
                         resp.status);
             result = SLUICE_FATAL;

@@ -548,6 +548,27 @@ START_TEST(stopping_interrupts_endless_retries)
 }
 END_TEST
 
+START_TEST(header_with_a_line_break_is_refused_unsent)
+{
+    static const reply script[] = {{200, NULL, NULL, "ok"}, {0}};
+    static const sluice_http_header headers[] = {{"X-Api-Key", "secret-value\r\nX-Evil: 1"}};
+    sluice_http_response resp;
+    sluice_http_request req = {.method = "GET", .headers = headers, .header_count = 1};
+    char url[128];
+
+    server_route("/x", script);
+    url_for(url, sizeof(url), "/x");
+    req.url = url;
+    ck_assert_int_eq(sluice_http(&ctx, &req, &resp), SLUICE_HTTP_REJECTED);
+    ck_assert_int_eq(resp.attempts, 0);
+    ck_assert_int_eq(resp.status, 0);
+    ck_assert_uint_eq(server_seen_count(), 0);
+    ck_assert_ptr_nonnull(strstr(resp.error, "X-Api-Key"));
+    ck_assert_ptr_null(strstr(resp.error, "secret-value"));
+    sluice_http_response_clear(&resp);
+}
+END_TEST
+
 START_TEST(classification_follows_the_policy)
 {
     ck_assert_int_eq(sluice_http_classify(200), SLUICE_HTTP_SUCCESS);
@@ -614,6 +635,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, stage_rate_limit_beats_plugin_default);
     tcase_add_test(tc, header_lookup_is_case_insensitive);
     tcase_add_test(tc, stopping_interrupts_endless_retries);
+    tcase_add_test(tc, header_with_a_line_break_is_refused_unsent);
     tcase_add_test(tc, classification_follows_the_policy);
     tcase_add_test(tc, sdk_accessors_read_the_context);
     suite_add_tcase(suite, tc);

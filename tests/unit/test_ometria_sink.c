@@ -421,6 +421,12 @@ START_TEST(bad_options_are_refused_at_init)
     ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_FATAL);
     ck_assert_ptr_nonnull(strstr(ctx.fail_message, "base_url"));
     json_decref(config);
+    /* A key read from a file with its newline would break the header. */
+    config = options(KEY "\n", 100);
+    ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_FATAL);
+    ck_assert_ptr_nonnull(strstr(ctx.fail_message, "api_key"));
+    ck_assert_ptr_null(strstr(ctx.fail_message, KEY));
+    json_decref(config);
 }
 END_TEST
 

@@ -304,9 +304,9 @@ START_TEST(retries_503_with_backoff_then_succeeds)
     first_gap = server.seen[1].at - server.seen[0].at;
     second_gap = server.seen[2].at - server.seen[1].at;
     /* Full jitter with a 50 ms floor: retry 1 within [0.05, 0.2] s, retry 2
-     * within [0.05, 0.4] s (plus scheduling slack). */
-    ck_assert_msg(first_gap >= 0.045 && first_gap < 0.5, "first gap %.3f", first_gap);
-    ck_assert_msg(second_gap >= 0.045 && second_gap < 0.8, "second gap %.3f", second_gap);
+     * within [0.05, 0.4] s (plus generous slack for a loaded machine). */
+    ck_assert_msg(first_gap >= 0.045 && first_gap < 1.0, "first gap %.3f", first_gap);
+    ck_assert_msg(second_gap >= 0.045 && second_gap < 1.5, "second gap %.3f", second_gap);
     ck_assert(metric("sluice_http_requests_total") == 3);
     ck_assert(metric("sluice_http_retries_total") == 2);
     sluice_http_response_clear(&resp);
@@ -324,7 +324,7 @@ START_TEST(retry_after_seconds_is_honoured)
     ck_assert_int_eq(post("/x", &resp), SLUICE_HTTP_SUCCESS);
     ck_assert_int_eq(resp.attempts, 2);
     gap = server.seen[1].at - server.seen[0].at;
-    ck_assert_msg(gap >= 1.0 && gap < 2.0, "waited %.3f s for Retry-After: 1", gap);
+    ck_assert_msg(gap >= 1.0 && gap < 3.0, "waited %.3f s for Retry-After: 1", gap);
     ck_assert(metric("sluice_http_429_total") == 1);
     sluice_http_response_clear(&resp);
 }
@@ -342,7 +342,7 @@ START_TEST(retry_after_http_date_is_honoured)
     ck_assert_int_eq(post("/x", &resp), SLUICE_HTTP_SUCCESS);
     ck_assert_int_eq(resp.attempts, 2);
     gap = server.seen[1].at - server.seen[0].at;
-    ck_assert_msg(gap >= 1.0 && gap < 3.5, "waited %.3f s for a date 2 s ahead", gap);
+    ck_assert_msg(gap >= 1.0 && gap < 4.5, "waited %.3f s for a date 2 s ahead", gap);
     sluice_http_response_clear(&resp);
 }
 END_TEST
@@ -451,7 +451,7 @@ START_TEST(connection_refused_is_retried_until_max_attempts)
     ck_assert_int_eq(resp.status, 0);
     ck_assert_int_eq(resp.attempts, 3);
     ck_assert_msg(resp.error[0] != '\0', "a transport error says what failed");
-    ck_assert(sluice_monotonic_seconds() - started < 2.0);
+    ck_assert(sluice_monotonic_seconds() - started < 4.0);
     ck_assert(metric("sluice_http_requests_total") == 3);
     sluice_http_response_clear(&resp);
 }
@@ -472,7 +472,7 @@ START_TEST(token_bucket_paces_requests)
         sluice_http_response_clear(&resp);
     }
     elapsed = sluice_monotonic_seconds() - started;
-    ck_assert_msg(elapsed >= 0.4 && elapsed < 1.5, "7 requests took %.3f s", elapsed);
+    ck_assert_msg(elapsed >= 0.4 && elapsed < 2.5, "7 requests took %.3f s", elapsed);
 }
 END_TEST
 
@@ -493,7 +493,7 @@ START_TEST(stage_rate_limit_beats_plugin_default)
         sluice_http_response_clear(&resp);
     }
     elapsed = sluice_monotonic_seconds() - started;
-    ck_assert_msg(elapsed < 0.5, "5 requests took %.3f s", elapsed);
+    ck_assert_msg(elapsed < 2.0, "5 requests took %.3f s", elapsed);
 }
 END_TEST
 
@@ -543,7 +543,7 @@ START_TEST(stopping_interrupts_endless_retries)
     pthread_join(stopper, NULL);
     ck_assert_int_eq(resp.status, 503);
     ck_assert_int_eq(resp.attempts, 1);
-    ck_assert_msg(elapsed < 1.0, "stopping took %.3f s to interrupt a 30 s wait", elapsed);
+    ck_assert_msg(elapsed < 3.0, "stopping took %.3f s to interrupt a 30 s wait", elapsed);
     sluice_http_response_clear(&resp);
 }
 END_TEST

@@ -822,7 +822,14 @@ START_TEST(sigterm_drains_and_commits_exactly_what_was_delivered)
     knobs.count = 1000000;     /* far more than fits in the time */
     knobs.slow_write_ms = 20;
     pid = spawn_run(0, summary);
-    sleep_ms(1200);
+    /* stop it mid-stream: once records arrive (bounded wait), a bit later */
+    for (int i = 0; i < 400; i++) {
+        struct stat st;
+        if (stat(out, &st) == 0 && st.st_size > 0)
+            break;
+        sleep_ms(50);
+    }
+    sleep_ms(300);
     kill(pid, SIGTERM);
     ck_assert_int_eq(wait_exit(pid, 20), 0);
     lines = output_lines(out, knobs.count, &dups);

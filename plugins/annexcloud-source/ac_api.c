@@ -112,7 +112,15 @@ ac_result ac_call(ac_client *client, const char *method, const char *path, const
         break;
     case SLUICE_HTTP_REJECTED:
         annex_error_text(parsed, resp.status, err, errlen);
-        result = (code && strcmp(code, "AC1005") == 0) || resp.status == 404 ? AC_NOT_FOUND : AC_REJECTED;
+        /* Only AC1005 means "no data". AC1001 ("Oops! Something went
+         * wrong", sent with 404) is the server's trouble: try again. A
+         * 404 without a code (wrong base_url) is a refusal. */
+        if (code && strcmp(code, "AC1005") == 0)
+            result = AC_NOT_FOUND;
+        else if (code && strcmp(code, "AC1001") == 0)
+            result = AC_RETRY;
+        else
+            result = AC_REJECTED;
         break;
     case SLUICE_HTTP_RETRYABLE:
         if (resp.status)

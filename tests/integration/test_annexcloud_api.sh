@@ -6,7 +6,10 @@
 # ignored); a second run emits nothing (change detection); after the
 # emulator advances 5 days a run emits exactly the members that changed, as
 # the emulator now holds them; a wrong secret stops the run within seconds
-# with the AC1002 message and a non-zero exit, never showing the secret.
+# with the AC1002 message and a non-zero exit, never showing the secret; a
+# server answering 404 AC1001 ("Oops! Something went wrong") is retried,
+# never taken as "no members"; a 404 without an Annex error code (wrong
+# base_url) stops the run naming the HTTP status.
 #   default: 2,000 members; SLUICE_LONG_TESTS=1: 10,000.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
@@ -96,5 +99,42 @@ if grep -rq -- "$WRONG_SECRET" "$T_TMP/bad.stdout" "$T_TMP/bad.stderr" "$T_TMP/s
     t_fail "the secret appears in the output"
 fi
 [ ! -s "$T_TMP/out-bad.jsonl" ] || t_fail "records emitted with a wrong secret"
+
+# 5. A stand-in server that fails every call with 404 + CODE (or no code).
+cat > "$T_TMP/failing.py" <<'PY'
+import http.server, json, sys
+code = sys.argv[1]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"errorCode": code, "errorMessage": "Oops! Something went wrong"}).encode() if code != "none" else b"<html>Not Found</html>"
+        self.send_response(404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = do_POST = answer
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+PY
+for code in AC1001 none; do
+    t_bg python3 "$T_TMP/failing.py" "$code" > "$T_TMP/failing-$code.port"
+    t_wait_for 10 test -s "$T_TMP/failing-$code.port" || t_fail "the stand-in server did not start"
+    base="http://127.0.0.1:$(cat "$T_TMP/failing-$code.port")"
+    write_cfg "$T_TMP/fail-$code.cfg" "fail-$code" "$SECRET"
+    RC=0
+    timeout 8 "$SLUICE" run --once "$T_TMP/fail-$code.cfg" > "$T_TMP/fail-$code.stdout" 2> "$T_TMP/fail-$code.stderr" || RC=$?
+    grep -q 'complete: 0 members' "$T_TMP/fail-$code.stderr" && t_fail "404 $code was taken for an empty program"
+    if [ "$code" = AC1001 ]; then
+        [ "$RC" = 124 ] || t_fail "404 AC1001: exit $RC, want retries until stopped"
+        grep -q 'will retry: HTTP 404, AC1001' "$T_TMP/fail-$code.stderr" || t_fail "404 AC1001 not reported as retried"
+    else
+        [ "$RC" = 3 ] || t_fail "404 without a code: exit $RC, want 3"
+        grep -q 'member enumeration refused: HTTP 404' "$T_TMP/fail-$code.stderr" ||
+            t_fail "404 without a code not explained: $(grep error "$T_TMP/fail-$code.stderr" | tail -2)"
+    fi
+done
 
 echo "ok: api mode: $members members exact, change detection, wrong secret refused in ${took}s (exit $RC)"

@@ -674,6 +674,22 @@ size_t annex_model_advance(annex_model *model, time_t until, annex_change_cb cb,
             json_decref(change);
             continue;
         }
+        if (json_is_true(json_object_get(change, "deliver_only"))) {
+            /* Bad data Annex Cloud sends but does not keep: the webhook is
+             * built from this record, the member's state stays as it was. */
+            member *known = find_member(model, json_string_value(json_object_get(record, "loyalty_id")));
+            if (known) {
+                json_t *kept = known->record;
+                known->record = record;
+                if (cb)
+                    cb(user, change, known->id);
+                known->record = kept;
+                applied++;
+            }
+            json_decref(record);
+            json_decref(change);
+            continue;
+        }
         register_segments(model, record);
         member *m = member_put(model, record);
         if (!m) {
@@ -687,7 +703,9 @@ size_t annex_model_advance(annex_model *model, time_t until, annex_change_cb cb,
         if (at > model->clock)
             model->clock = at;
         applied++;
-        if (cb)
+        /* A silent change (a value the service moves by itself, such as the
+         * rolling tier window) is applied but announced to nobody. */
+        if (cb && !json_is_true(json_object_get(change, "silent")))
             cb(user, change, m->id);
         json_decref(change);
     }

@@ -370,6 +370,56 @@ static void write_line(gen_t *g, FILE *f)
     jw_flush_to(&g->w, f);
 }
 
+/* 1 if two records serialise to the same canonical JSON. */
+static int canon_same(gen_t *g, const canon_t *a, const canon_t *b)
+{
+    size_t mark = g->w.len, alen;
+    int same;
+
+    canon_write(&g->w, a);
+    alen = g->w.len - mark;
+    canon_write(&g->w, b);
+    same = g->w.len - mark - alen == alen && memcmp(g->w.buf + mark, g->w.buf + mark + alen, alen) == 0;
+    g->w.len = mark;
+    return same;
+}
+
+/* Writes a change the emulator applies without sending a webhook. */
+static void write_silent_change(gen_t *g, const canon_t *rec)
+{
+    jw_t *w = &g->w;
+    char ts[21], id[40];
+    tl_fmt_ts(rec->v[CF_AS_OF].n, ts);
+    snprintf(id, sizeof(id), "silent-%s", rec->v[CF_LOYALTY_ID].s);
+    JW_LIT(w, "{\"at\":");
+    jw_str(w, ts);
+    JW_LIT(w, ",\"type\":\"USER_UPDATE\",\"event_id\":");
+    jw_str(w, id);
+    JW_LIT(w, ",\"silent\":true,\"member\":");
+    canon_write(w, rec);
+    jw_char(w, '}');
+    write_line(g, g->f_changes);
+}
+
+/* Writes a bad copy as a change the emulator delivers as a webhook without
+ * applying it (deliver_only): Annex Cloud sends bad data, but its state
+ * stays what the good changes made it, and the stream holds the copy. */
+static void write_bad_change(gen_t *g, const canon_t *bad)
+{
+    jw_t *w = &g->w;
+    char ts[21], id[40];
+    tl_fmt_ts(bad->v[CF_AS_OF].n, ts);
+    snprintf(id, sizeof(id), "bad-%016" PRIx64, (uint64_t)((g->seed * 0x9E3779B97F4A7C15ull) ^ (g->nbad + 1)));
+    JW_LIT(w, "{\"at\":");
+    jw_str(w, ts);
+    JW_LIT(w, ",\"type\":\"USER_UPDATE\",\"event_id\":");
+    jw_str(w, id);
+    JW_LIT(w, ",\"deliver_only\":true,\"member\":");
+    canon_write(w, bad);
+    jw_char(w, '}');
+    write_line(g, g->f_changes);
+}
+
 /* Writes rec to the stream and feeds the stream truth; maybe follows it with a bad copy. */
 static void emit_stream(gen_t *g, const canon_t *rec)
 {
@@ -402,6 +452,7 @@ static void emit_stream(gen_t *g, const canon_t *rec)
     }
     canon_write(&g->w, &bad);
     write_line(g, g->f_stream);
+    write_bad_change(g, &bad);
     if (g->t_stream)
         truth_feed_member(g->t_stream, &bad);
     g->nbad++;
@@ -1009,11 +1060,18 @@ int main(int argc, char **argv)
     }
     for (long d = 0; d < g.days; d++)
         simulate_day(&g, g.start_day + d);
-    /* the final full sync */
+    /* the final full sync; values that moved without an event (the
+     * rolling tier window) reach the emulator as silent changes: applied
+     * to Annex Cloud's state at the end, no webhook (nothing told anyone),
+     * so only an API sync sees them, as in the real service */
     for (size_t i = 0; i < g.nm; i++) {
         gmember_t *m = &g.m[i];
+        canon_t before = m->rec;
         refresh_derived(&g, m, g.end_secs / 86400);
+        canon_set_num(&before, CF_AS_OF, g.end_secs);
         canon_set_num(&m->rec, CF_AS_OF, g.end_secs);
+        if (!canon_same(&g, &before, &m->rec))
+            write_silent_change(&g, &m->rec);
         canon_write(&g.w, &m->rec);
         write_line(&g, g.f_final);
         if (g.t_snap)

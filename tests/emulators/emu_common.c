@@ -216,8 +216,11 @@ int emu_parse_args(int argc, char **argv, emu_config *cfg, const char *usage,
             char *end = NULL;
             errno = 0;
             unsigned long long s = value ? strtoull(value, &end, 10) : 0;
-            if (!value || errno || end == value || *end != '\0' || value[0] == '-') {
-                fprintf(stderr, "--seed: '%s' is not an unsigned integer\n", value ? value : "");
+            if (!value) {
+                fprintf(stderr, "--seed needs a value\n");
+                rc = -1;
+            } else if (errno || end == value || *end != '\0' || value[0] == '-') {
+                fprintf(stderr, "--seed: '%s' is not an unsigned integer\n", value);
                 rc = -1;
             }
             cfg->seed = s;

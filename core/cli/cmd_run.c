@@ -17,6 +17,15 @@
 
 #define EXIT_USAGE 64
 
+static sluice_log_level default_level = SLUICE_LOG_INFO;
+static sluice_log_format default_format = SLUICE_LOG_FORMAT_AUTO;
+
+void sluice_cmd_run_log_defaults(sluice_log_level level, sluice_log_format format)
+{
+    default_level = level;
+    default_format = format;
+}
+
 static void run_usage(FILE *out)
 {
     fprintf(out,
@@ -67,8 +76,8 @@ int sluice_cmd_run(int argc, char **argv)
     sluice_pipeline_def **defs = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*defs));
     size_t file_count = 0, loaded = 0;
     const char *only_stage = NULL;
-    sluice_log_level level = SLUICE_LOG_INFO;
-    sluice_log_format format = SLUICE_LOG_FORMAT_AUTO;
+    sluice_log_level level = default_level;
+    sluice_log_format format = default_format;
     int level_given = 0, format_given = 0;
     sluice_registry *reg = NULL;
     char errbuf[1024];

@@ -2,6 +2,12 @@
 #ifndef SLUICE_COMMANDS_RUNTIME_H
 #define SLUICE_COMMANDS_RUNTIME_H
 
+#include "log.h"
+
+/* The global --log-level/--log-format given before the command, so that
+ * `sluice run` options change only what they name. */
+void sluice_cmd_run_log_defaults(sluice_log_level level, sluice_log_format format);
+
 /* `sluice run [--once] [--stage NAME | --except NAME...] [--log-level L]
  * [--log-format text|json] FILE...`; argv[0] is "run". Returns the process
  * exit status (0, 1, 2, 3, 64 usage, 69 plugin unavailable, 78 config,

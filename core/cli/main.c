@@ -78,6 +78,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     sluice_log_setup(level, format);
+    sluice_cmd_run_log_defaults(level, format);
     if (i >= argc) {
         usage(stderr);
         return EXIT_USAGE;

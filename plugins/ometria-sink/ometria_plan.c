@@ -23,6 +23,36 @@ static void clip(char *out, size_t out_len, const char *text)
     snprintf(out, out_len, "%.40s%s", text, strlen(text) > 40 ? "..." : "");
 }
 
+/* The biggest member of `record` (looking inside "properties" too) by
+ * compact JSON size: its name ("x" or "properties.x") goes to out, its size
+ * is returned (0 when the record has no members). */
+static size_t largest_field(const json_t *record, char *out, size_t out_len)
+{
+    const json_t *properties = json_object_get(record, "properties");
+    const char *key;
+    const json_t *value;
+    size_t best = 0;
+
+    out[0] = '\0';
+    json_object_foreach((json_t *)record, key, value) {
+        size_t size = json_dumpb(value, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (size > best && value != properties) {
+            best = size;
+            snprintf(out, out_len, "%s", key);
+        }
+    }
+    if (json_is_object(properties)) {
+        json_object_foreach((json_t *)properties, key, value) {
+            size_t size = json_dumpb(value, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+            if (size > best) {
+                best = size;
+                snprintf(out, out_len, "properties.%s", key);
+            }
+        }
+    }
+    return best;
+}
+
 int om_prepare_record(json_t *record, const char *collection, size_t max_bytes,
                       om_type *type, char *reason, size_t reason_len)
 {
@@ -68,7 +98,14 @@ int om_prepare_record(json_t *record, const char *collection, size_t max_bytes,
         return -1;
     }
     if (size > max_bytes) {
-        snprintf(reason, reason_len, "record too large: %zu bytes > %zu", size, max_bytes);
+        char field[160];
+        size_t field_size = largest_field(record, field, sizeof(field));
+        if (field_size > 0)
+            snprintf(reason, reason_len,
+                     "record too large: %zu bytes > %zu (largest field: %s, %zu bytes)", size,
+                     max_bytes, field, field_size);
+        else
+            snprintf(reason, reason_len, "record too large: %zu bytes > %zu", size, max_bytes);
         return -1;
     }
     return 0;

@@ -151,21 +151,23 @@ static void set_string(json_t *record, const char *key, const json_t *value)
     }
 }
 
-/* Lower-case enum ("YES" -> "yes", "ACTIVE" -> "active"). */
+/* Lower-case enum or email ("YES" -> "yes", "A@B.COM" -> "a@b.com"),
+ * whatever its length. */
 static void set_lower(json_t *record, const char *key, const json_t *value)
 {
     const char *text = json_string_value(value);
-    char buf[64];
-    size_t i;
+    size_t len = json_string_length(value), i;
+    char *lower;
 
-    if (!text || strlen(text) >= sizeof(buf)) {
+    if (!text || !(lower = malloc(len + 1))) {
         set_string(record, key, value);
         return;
     }
-    for (i = 0; text[i]; i++)
-        buf[i] = (char)tolower((unsigned char)text[i]);
-    buf[i] = '\0';
-    json_object_set_new(record, key, json_string(buf));
+    for (i = 0; i < len; i++)
+        lower[i] = (char)tolower((unsigned char)text[i]);
+    lower[len] = '\0';
+    json_object_set_new(record, key, json_stringn(lower, len));
+    free(lower);
 }
 
 /* Integer from a JSON number or numeric string; else the original text. */

@@ -141,7 +141,12 @@ int ac_csv_next(ac_csv_reader *reader, ac_csv_row *row, char *errbuf, size_t err
             return -1;
         }
         if (parsed < size) {
-            row->error = csv_strerror(csv_error(&reader->parser));
+            int code = csv_error(&reader->parser);
+            /* libcsv's own text for a strict-mode error names its option,
+             * not the problem in the file. */
+            row->error = code == CSV_EPARSE
+                             ? "bad quoting: a quote inside an unquoted field, or text after a closing quote"
+                             : csv_strerror(code);
             reset_parser(reader);
             goto row_out;
         }

@@ -95,6 +95,7 @@ for where in "$bad_name:3:" "$bad_name:5:" "$bad_name:8:"; do
 done
 [ "$(grep -c -- "$bad_name:" "$T_TMP/dlq.txt")" = 3 ] || t_fail "DLQ holds other rows: $(cat "$T_TMP/dlq.txt")"
 grep -q "$bad_name:3: 3 columns" "$T_TMP/dlq.txt" || t_fail "column count not explained: $(grep ":3:" "$T_TMP/dlq.txt")"
+grep -q "$bad_name:5: bad quoting" "$T_TMP/dlq.txt" || t_fail "stray quote not explained: $(grep ":5:" "$T_TMP/dlq.txt")"
 grep -q "$bad_name:8: unterminated" "$T_TMP/dlq.txt" || t_fail "unterminated quote not explained: $(grep ":8:" "$T_TMP/dlq.txt")"
 t_note "hand-made file: 3 good rows out, 3 bad rows parked with FILE:LINE"
 

@@ -2,8 +2,8 @@
 # test_annexcloud_api.sh: annexcloud-source in api mode against
 # annexcloud-emu loaded with a loyaltygen program, `sluice run --once` into
 # file-sink. Checks: every member emitted equals the generator's start state
-# (DIR/annex/members.jsonl) field by field (as_of and segment order
-# ignored); a second run emits nothing (change detection); after the
+# (DIR/annex/members.jsonl) field by field (segment order ignored), with
+# as_of = the server's clock; a second run emits nothing (change detection); after the
 # emulator advances 5 days a run emits exactly the members that changed, as
 # the emulator now holds them; a wrong secret stops the run within seconds
 # with the AC1002 message and a non-zero exit, never showing the secret; a
@@ -60,8 +60,10 @@ jq -cS "$norm" "$T_TMP/out-api.jsonl" | sort > "$T_TMP/have.txt"
     t_fail "expected $members records, got $(wc -l < "$T_TMP/have.txt")"
 diff "$T_TMP/want.txt" "$T_TMP/have.txt" > "$T_TMP/diff1.txt" ||
     t_fail "emitted members differ from the program: $(head -4 "$T_TMP/diff1.txt" | cut -c1-400)"
-[ "$(jq -s '[.[] | select((.as_of | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")) | not)] | length' \
-    "$T_TMP/out-api.jsonl")" = 0 ] || t_fail "a record has no canonical as_of"
+# as_of is Annex Cloud's time (the Date header), i.e. the emulator's clock.
+program_start=$(jq -r .start "$T_TMP/prog/program.json")
+[ "$(jq -s --arg t "$program_start" '[.[] | select(.as_of != $t)] | length' "$T_TMP/out-api.jsonl")" = 0 ] ||
+    t_fail "as_of is not the server's time $program_start: $(jq -r .as_of "$T_TMP/out-api.jsonl" | sort | uniq -c | head -3)"
 
 # 2. Nothing changed: nothing emitted.
 run_once "$T_TMP/api.cfg" run2
@@ -79,6 +81,9 @@ curl -sf "$base/_emu/state" > "$T_TMP/state.json" || t_fail "cannot read emulato
 jq -cS ".members[] | $norm" "$T_TMP/state.json" | sort > "$T_TMP/now.txt"
 comm -13 "$T_TMP/want.txt" "$T_TMP/now.txt" > "$T_TMP/changed.txt"
 tail -n +"$((members + 1))" "$T_TMP/out-api.jsonl" | jq -cS "$norm" | sort > "$T_TMP/have3.txt"
+clock=$(jq -r .clock "$T_TMP/advance.json")
+[ "$(tail -n +"$((members + 1))" "$T_TMP/out-api.jsonl" | jq -s --arg t "$clock" '[.[] | select(.as_of != $t)] | length')" = 0 ] ||
+    t_fail "after the advance, as_of is not the server's time $clock"
 [ -s "$T_TMP/changed.txt" ] || t_fail "the advance changed no member: $(cat "$T_TMP/advance.json")"
 diff "$T_TMP/changed.txt" "$T_TMP/have3.txt" > "$T_TMP/diff3.txt" ||
     t_fail "after the advance, emitted != changed members: $(head -4 "$T_TMP/diff3.txt" | cut -c1-400)"

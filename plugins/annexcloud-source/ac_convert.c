@@ -52,8 +52,10 @@ static int date_valid(int y, int m, int d)
     return d <= days[m - 1] + (m == 2 && leap);
 }
 
-/* Parse "YYYY-MM-DD" + optional time + optional offset into UTC epoch
- * seconds; *has_time says whether a time part was present. */
+/* Parse "YYYY-MM-DD" + optional time + offset into UTC epoch seconds;
+ * *has_time says whether a time part was present. A time must carry its
+ * zone ("Z", "+0000", "+00:00"): one without is ambiguous, so it is not a
+ * time here (callers pass it on as text and the transforms reject it). */
 static int parse_time(const char *text, time_t *out, int *has_time)
 {
     struct tm tm;
@@ -92,6 +94,8 @@ static int parse_time(const char *text, time_t *out, int *has_time)
                 return -1;
             p += 2;
             offset = sign * (oh * 3600 + om * 60);
+        } else {
+            return -1;
         }
     }
     if (*p != '\0')

@@ -30,8 +30,8 @@ json_t *ac_member_canonical(const ac_member_parts *parts, const char *as_of);
 const json_t *ac_user_object(const json_t *answer);
 
 /* Canonical timestamp ("YYYY-MM-DDTHH:MM:SSZ") of an Annex Cloud time
- * ("2024-08-08T07:00:12+0000", "+00:00", "Z", or "2020-05-02 01:28:13"
- * taken as UTC) into out (21 bytes). Returns 0, or -1 if not a time. */
+ * ("2024-08-08T07:00:12+0000", "+00:00" or "Z"; a time without a zone is
+ * ambiguous and refused) into out (21 bytes). Returns 0, or -1. */
 int ac_timestamp_canonical(const char *text, char out[21]);
 
 /* Canonical date of an Annex date or time ("2024-08-08" or a time whose

@@ -81,14 +81,17 @@ static void copy_as_is(json_t *out, const char *to, const json_t *record, const 
         json_object_set(out, to, value);
 }
 
-/* Canonical timestamp -> Annex "…+0000" form; anything unparsable is served as is. */
+/* Canonical timestamp ("YYYY-MM-DDTHH:MM:SSZ") -> Annex "…+0000" form;
+ * anything else (a bad value, a time without a zone) is served as is, so
+ * bad data reaches the transforms instead of being repaired here. */
 static void copy_timestamp(json_t *out, const char *to, const json_t *record, const char *from)
 {
     json_t *value = json_object_get(record, from);
+    const char *text = json_string_value(value);
     time_t t;
     char buf[40];
-    if (json_is_string(value) && strlen(json_string_value(value)) > 10 &&
-        annex_time_parse(json_string_value(value), &t) == 0)
+    if (text && strlen(text) == 20 && text[10] == 'T' && text[19] == 'Z' &&
+        annex_time_parse(text, &t) == 0)
         json_object_set_new(out, to, json_string(annex_time_format(t, buf, sizeof buf)));
     else if (value)
         json_object_set(out, to, value);

@@ -113,6 +113,9 @@ stage_of = {"tier-event-deriver": "derive", "field-mapper": "map", "ometria-sink
 want = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
 want = [w for w in want if w["destination"] in (sys.argv[3], "any")]
 got = json.load(open(sys.argv[2], encoding="utf-8"))
+def plain(text):
+    # canonical first_name and Ometria's firstname name the same field
+    return text.lower().replace("_", "")
 def member(entry):
     record = json.loads(entry["record"])
     return record.get("loyalty_id") or record.get("id") or record.get("externalId")
@@ -120,7 +123,7 @@ unmatched = list(got)
 missing = []
 for w in want:
     hit = next((g for g in unmatched if g["stage"] == stage_of.get(w["stage"], w["stage"])
-                and member(g) == w["loyalty_id"] and w["field"].split(".")[-1] in g["reason"]), None)
+                and member(g) == w["loyalty_id"] and plain(w["field"].split(".")[-1]) in plain(g["reason"])), None)
     if hit is None:
         missing.append(w)
     else:

@@ -412,7 +412,34 @@ static json_t *match_person(infobip *ib, json_t *incoming)
             id = json_string_value(json_object_get(ib->by_phone,
                                                    json_string_value(json_object_get(c, "identifier"))));
     }
-    return id ? json_object_get(ib->persons, id) : NULL;
+    json_t *found = id ? json_object_get(ib->persons, id) : NULL;
+    /* An email or phone of a person with another externalId is not a match
+     * (contact_conflict reports it). */
+    const char *found_ext = json_string_value(json_object_get(found, "externalId"));
+    if (found && ext && found_ext && strcmp(found_ext, ext) != 0)
+        return NULL;
+    return found;
+}
+
+/* Returns another stored person (borrowed) that already owns one of the
+ * incoming EMAIL/PHONE identifiers, storing that identifier in *which; NULL
+ * when every identifier is free or belongs to matched. */
+static json_t *contact_conflict(infobip *ib, json_t *incoming, json_t *matched, const char **which)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(incoming, "contactInformation"), i, c) {
+        const char *type = json_string_value(json_object_get(c, "type"));
+        const char *ident = json_string_value(json_object_get(c, "identifier"));
+        json_t *index = strcmp(type, "EMAIL") == 0 ? ib->by_email : ib->by_phone;
+        const char *owner_id = json_string_value(json_object_get(index, ident));
+        json_t *owner = owner_id ? json_object_get(ib->persons, owner_id) : NULL;
+        if (owner && owner != matched) {
+            *which = ident;
+            return owner;
+        }
+    }
+    return NULL;
 }
 
 /* Adds or removes the lookup entries of a stored person. */
@@ -577,6 +604,22 @@ static void handle_upsert(emu_server *srv, const emu_request *req, emu_response 
             json_array_append_new(errors, json_pack("{s:s, s:s, s:O, s:I}", "code", "400100",
                                                     "message", "Invalid person", "details",
                                                     details, "index", (json_int_t)i));
+            bad++;
+            continue;
+        }
+        const char *taken = NULL;
+        json_t *owner = contact_conflict(ib, person, match_person(ib, person), &taken);
+        if (owner) {
+            char text[512];
+            const char *owner_ext = json_string_value(json_object_get(owner, "externalId"));
+            snprintf(text, sizeof(text), "'%.200s' already belongs to another person (%s%.200s)",
+                     taken, owner_ext ? "externalId " : "id ",
+                     owner_ext ? owner_ext : "?");
+            json_array_append_new(errors,
+                                  json_pack("{s:s, s:s, s:[{s:s, s:s}], s:I}", "code", "400100",
+                                            "message", "Invalid person", "details", "property",
+                                            "contactInformation", "message", text, "index",
+                                            (json_int_t)i));
             bad++;
             continue;
         }

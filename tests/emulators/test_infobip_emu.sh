@@ -126,6 +126,12 @@ ok "PATCH merge + tag append, NOT_MODIFIED, email match, PUT replace"
 
 # --- tags: create, bulk assign/remove, filter
 s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"L2"},{"externalId":"L3"}]}'); expect 207 "$s" "more persons"
+s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"L2","contactInformation":[{"type":"EMAIL","identifier":"shared@example.com"}]}]}')
+s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"L3","contactInformation":[{"type":"EMAIL","identifier":"shared@example.com"}]}]}')
+[ "$(jbody '.errors[0] | "\(.index) \(.details[0].property)"')" = "0 contactInformation" ] ||
+    fail "an email owned by another person must be refused: $(cat "$tmp/body")"
+[ "$(state '"\(.persons.L2.contactInformation | length) \(.persons.L3.contactInformation // [] | length)"')" = "1 0" ] ||
+    fail "conflicting email moved: $(state '.persons')"
 s=$(call POST /people/2/tags '{"name":"VIP"}'); expect 201 "$s" "create tag"
 s=$(call POST /people/2/tags '{"name":"VIP"}'); expect 409 "$s" "duplicate tag"
 q() { printf '{"query":{"type":"EXTERNAL_ID","identifier":"%s"}}' "$1"; }
@@ -139,7 +145,7 @@ s=$(call GET "/people/2/persons?filter=$filter&limit=1&page=2"); expect 200 "$s"
 s=$(call PATCH /people/2/tags/Unknown/persons "{\"people\":[$(q L1)]}"); expect 404 "$s" "unknown tag"
 many=$(for i in $(seq 1001); do q L1; echo; done | paste -sd, -)
 s=$(call PATCH /people/2/tags/VIP/persons "{\"people\":[$many]}"); expect 400 "$s" "1001 people"
-ok "tags: 409 duplicate, bulk assign/remove, #contains filter with paging"
+ok "email owned by another externalId refused; tags: 409 duplicate, bulk assign/remove, #contains filter with paging"
 
 # --- event definitions
 s=$(call POST /peopleevents/2/definitions '{"definitionId":"LoyPointAccrual","properties":[{"name":"points","type":"Numeric"},{"name":"tier","type":"String"},{"name":"at","type":"DateTime"}]}')

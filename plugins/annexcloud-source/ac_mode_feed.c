@@ -87,7 +87,9 @@ static void put_value(json_t *record, const char *field, field_kind kind, const 
 {
     char buf[64];
 
-    if (*text == '\0' && kind != F_STRING && kind != F_LOWER) {
+    /* An empty cell is how the export writes null (or absent): "known to
+     * be empty" for every kind, strings included ("" is no phone number). */
+    if (*text == '\0') {
         json_object_set_new(record, field, kind == F_LIST ? json_array() : json_null());
         return;
     }

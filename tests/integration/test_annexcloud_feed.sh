@@ -62,8 +62,8 @@ t_note "export of $members members: exact"
 
 # 2. Hand-made file after it: good rows out, bad rows in the DLQ with FILE:LINE.
 header=$(head -1 "$export_file" | tr -d '\r')
-good_row() { # good_row ID NAME
-    printf '%s,%s,Doe,%s@example.com,ACTIVE,1980-01-02,2024-05-06,+15550001,"02134",YES,2024-05-06T10:00:00+0000,10,20,10,0,0,,0,Bronze,Silver,980,2024-05-06,,490,,2024-05-06,2024-06-01,,,vip | newsletter,,2026-01-02T03:04:05+0000\r\n' "$1" "$2" "$1"
+good_row() { # good_row ID NAME [PHONE]
+    printf '%s,%s,Doe,%s@example.com,ACTIVE,1980-01-02,2024-05-06,%s,"02134",YES,2024-05-06T10:00:00+0000,10,20,10,0,0,,0,Bronze,Silver,980,2024-05-06,,490,,2024-05-06,2024-06-01,,,vip | newsletter,,2026-01-02T03:04:05+0000\r\n' "$1" "$2" "$1" "${3-+15550001}"
 }
 bad_name="zz_handmade.csv"
 {
@@ -73,14 +73,18 @@ bad_name="zz_handmade.csv"
     good_row HM-3 'Ann'                               # line 4
     good_row HM-4 'Bo"b'                              # line 5: stray quote
     good_row HM-5 $'"multi\r\nline"'                  # lines 6-7
-    printf 'HM-6,"never closed,Doe\r\n'              # line 8: unterminated at end of file
+    good_row HM-7 '' ''                               # line 8: empty name and phone
+    printf 'HM-6,"never closed,Doe\r\n'              # line 9: unterminated at end of file
 } > "$feed/$bad_name"
 run_once "$T_TMP/feed.cfg" run2
 # --once exits 2 when records were parked in the DLQ.
 [ "$RC" = 2 ] || t_fail "second feed run exited $RC (want 2): $(tail -3 "$T_TMP/run2.stderr")"
 tail -n +"$((members + 1))" "$T_TMP/out-feed.jsonl" > "$T_TMP/hand.jsonl"
 got_ids=$(jq -r .loyalty_id "$T_TMP/hand.jsonl" | sort | tr '\n' ' ')
-[ "$got_ids" = "HM-1 HM-3 HM-5 " ] || t_fail "hand-made file: emitted '$got_ids', want 'HM-1 HM-3 HM-5 '"
+[ "$got_ids" = "HM-1 HM-3 HM-5 HM-7 " ] || t_fail "hand-made file: emitted '$got_ids', want 'HM-1 HM-3 HM-5 HM-7 '"
+# An empty cell is a value known to be empty: null, not "".
+[ "$(jq -c 'select(.loyalty_id == "HM-7") | [.first_name, .phone]' "$T_TMP/hand.jsonl")" = '[null,null]' ] ||
+    t_fail "empty cells not null: $(grep HM-7 "$T_TMP/hand.jsonl")"
 [ "$(jq -r 'select(.loyalty_id == "HM-1") | .first_name' "$T_TMP/hand.jsonl")" = 'Smith, "Jo"' ] ||
     t_fail "quoted name not decoded: $(head -1 "$T_TMP/hand.jsonl")"
 [ "$(jq -r 'select(.loyalty_id == "HM-5") | .first_name' "$T_TMP/hand.jsonl")" = $'multi\r\nline' ] ||
@@ -90,20 +94,20 @@ jq -e -s '.[] | select(.loyalty_id == "HM-3") | .zip_code == "02134" and .availa
        and .as_of == "2026-01-02T03:04:05Z" and .opt_in_date == "2024-05-06T10:00:00Z"' \
     "$T_TMP/hand.jsonl" > /dev/null || t_fail "HM-3 converted wrongly: $(grep HM-3 "$T_TMP/hand.jsonl")"
 "$SLUICE" dlq list "$T_TMP/feed.cfg" > "$T_TMP/dlq.txt" 2>&1 || t_fail "dlq list failed: $(cat "$T_TMP/dlq.txt")"
-for where in "$bad_name:3:" "$bad_name:5:" "$bad_name:8:"; do
+for where in "$bad_name:3:" "$bad_name:5:" "$bad_name:9:"; do
     grep -q -- "$where" "$T_TMP/dlq.txt" || t_fail "no DLQ entry for $where: $(cat "$T_TMP/dlq.txt")"
 done
 [ "$(grep -c -- "$bad_name:" "$T_TMP/dlq.txt")" = 3 ] || t_fail "DLQ holds other rows: $(cat "$T_TMP/dlq.txt")"
 grep -q "$bad_name:3: 3 columns" "$T_TMP/dlq.txt" || t_fail "column count not explained: $(grep ":3:" "$T_TMP/dlq.txt")"
 grep -q "$bad_name:5: bad quoting" "$T_TMP/dlq.txt" || t_fail "stray quote not explained: $(grep ":5:" "$T_TMP/dlq.txt")"
-grep -q "$bad_name:8: unterminated" "$T_TMP/dlq.txt" || t_fail "unterminated quote not explained: $(grep ":8:" "$T_TMP/dlq.txt")"
-t_note "hand-made file: 3 good rows out, 3 bad rows parked with FILE:LINE"
+grep -q "$bad_name:9: unterminated" "$T_TMP/dlq.txt" || t_fail "unterminated quote not explained: $(grep ":9:" "$T_TMP/dlq.txt")"
+t_note "hand-made file: 4 good rows out, 3 bad rows parked with FILE:LINE"
 
 # 3. Files already read are not read again.
 run_once "$T_TMP/feed.cfg" run3
 [ "$RC" = 0 ] || t_fail "third feed run exited $RC: $(tail -3 "$T_TMP/run3.stderr")"
-[ "$(wc -l < "$T_TMP/out-feed.jsonl")" = "$((members + 3))" ] ||
-    t_fail "a third run emitted $(( $(wc -l < "$T_TMP/out-feed.jsonl") - members - 3 )) records again"
+[ "$(wc -l < "$T_TMP/out-feed.jsonl")" = "$((members + 4))" ] ||
+    t_fail "a third run emitted $(( $(wc -l < "$T_TMP/out-feed.jsonl") - members - 4 )) records again"
 
 # 4. Kill -9 the source in the middle of a big file, then --once again.
 big="$T_TMP/big"

@@ -63,6 +63,10 @@ typedef struct runner {
     size_t pending_head, pending_count;
 
     uint64_t epoch;                   /* current source incarnation */
+    uint64_t last_id;                 /* non-source: last batch of `epoch` this
+                                         process handled (they run 1..last_id) */
+    int epoch_broken;                 /* non-source: a batch of `epoch` is missing
+                                         here; wait for the source's rewind */
     uint64_t rng;                     /* xorshift state for jitter */
 
     /* statistics for the --once summary (see sluice_stage_stats_path) */
@@ -587,7 +591,15 @@ static void forward_acks(runner *r)
             RLOG(r, SLUICE_LOG_ERROR, "corrupt ack frame of %d bytes dropped", len);
             continue;
         }
-        if (epoch == r->epoch && r->ctx.kv && sluice_kv_commit(r->ctx.kv, epoch, id) != 0) {
+        /* Only batches this process handled had their state staged here:
+         * passing on the ack of one handled by a predecessor that died
+         * would let the source commit past state nobody committed. */
+        if (epoch != r->epoch || id == 0 || id > r->last_id) {
+            RLOG(r, SLUICE_LOG_DEBUG, "ack of batch %" PRIu64 "/%" PRIu64 " not handled "
+                 "by this process: not passed on", epoch, id);
+            continue;
+        }
+        if (r->ctx.kv && sluice_kv_commit(r->ctx.kv, epoch, id) != 0) {
             RLOG(r, SLUICE_LOG_ERROR, "cannot commit state of batch %" PRIu64 "/%" PRIu64
                  "; not acknowledging it", epoch, id);
             continue;
@@ -694,24 +706,45 @@ static int park_rejected(runner *r, sluice_batch *batch)
     return 0;
 }
 
-/* A batch of an older epoch than the one adopted is dropped (it will be or
- * was replayed); a newer one is adopted and older staged state forgotten.
- * Returns 1 if the batch is current, 0 if it was destroyed. */
+/* Decide whether a non-source stage handles `batch`. A stage's state must
+ * be built from an unbroken run of batches: it adopts an epoch only at its
+ * first batch (id 1) and then takes ids in sequence. A batch of an older
+ * epoch, a duplicate, or a batch whose predecessors this process never saw
+ * (it was restarted, or a batch was lost) is destroyed unhandled: no ack
+ * flows for it and the source's rewind (SIGUSR1 from the supervisor, or its
+ * ack timeout) replays it under a new epoch. Returns 1 if the batch is to
+ * be handled, 0 if it was destroyed. */
 static int adopt_epoch(runner *r, sluice_batch **batch_p)
 {
     sluice_batch *batch = *batch_p;
 
-    if (batch->epoch < r->epoch) {
-        RLOG(r, SLUICE_LOG_DEBUG, "batch %" PRIu64 "/%" PRIu64
-             " of an old epoch discarded (now %" PRIu64 ")", batch->epoch, batch->id,
-             r->epoch);
-        sluice_batch_destroy(batch_p);
-        return 0;
-    }
-    if (batch->epoch > r->epoch) {
+    if (batch->epoch == r->epoch && !r->epoch_broken && batch->id == r->last_id + 1) {
+        r->last_id = batch->id;
+    } else if (batch->epoch > r->epoch && batch->id == 1) {
         if (r->ctx.kv)
             sluice_kv_discard_before(r->ctx.kv, batch->epoch);
         r->epoch = batch->epoch;
+        r->last_id = 1;
+        r->epoch_broken = 0;
+    } else {
+        if (batch->epoch > r->epoch || (batch->epoch == r->epoch && batch->id > r->last_id &&
+                                        !r->epoch_broken)) {
+            if (batch->epoch > r->epoch && r->ctx.kv)
+                sluice_kv_discard_before(r->ctx.kv, batch->epoch);
+            if (batch->epoch > r->epoch)
+                r->last_id = 0;
+            r->epoch = batch->epoch;
+            r->epoch_broken = 1;
+            RLOG(r, SLUICE_LOG_INFO, "batch %" PRIu64 "/%" PRIu64 " arrived without its "
+                 "predecessors (this stage restarted?); batches of epoch %" PRIu64
+                 " are dropped until the source rewinds", batch->epoch, batch->id,
+                 batch->epoch);
+        } else {
+            RLOG(r, SLUICE_LOG_DEBUG, "batch %" PRIu64 "/%" PRIu64 " discarded (stage at "
+                 "%" PRIu64 "/%" PRIu64 ")", batch->epoch, batch->id, r->epoch, r->last_id);
+        }
+        sluice_batch_destroy(batch_p);
+        return 0;
     }
     batch->current_stage = r->stage->name;
     return 1;

@@ -16,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
+#include <zmq.h>
 
 #include "sluice/plugin.h"
+#include "batch.h"
 #include "pipeline.h"
 #include "stage.h"
 #include "store.h"
@@ -658,6 +660,87 @@ START_TEST(rewind_signal_replays_what_was_in_flight)
 }
 END_TEST
 
+/* Send one single-record batch (epoch, id) carrying n over `push`. */
+static void send_test_batch(void *push, uint64_t epoch, uint64_t id, long n)
+{
+    sluice_batch *b = sluice_batch_new(epoch, id, 10);
+    size_t len = 0;
+    char *frame;
+
+    ck_assert_ptr_nonnull(b);
+    sluice_batch_append(b, json_pack("{s:i}", "n", (int)n));
+    frame = sluice_wire_encode(b, &len);
+    ck_assert_ptr_nonnull(frame);
+    ck_assert_int_eq(zmq_send(push, frame, len, 0), (int)len);
+    free(frame);
+    sluice_batch_destroy(&b);
+}
+
+/* Receive up to `want` acks within about 3 s (1 s when one is not
+ * expected to come). Returns how many. */
+static int recv_test_acks(void *pull, uint64_t (*out)[2], int want)
+{
+    int got = 0;
+
+    for (int waited = 0; waited < 10 && got < want; waited++) {
+        char buf[128];
+        int len = zmq_recv(pull, buf, sizeof(buf), 0);
+        if (len > 0 && len < (int)sizeof(buf) &&
+            sluice_wire_decode_ack(buf, (size_t)len, &out[got][0], &out[got][1]) == 0)
+            got++;
+    }
+    return got;
+}
+
+START_TEST(stages_take_batches_only_in_sequence_and_ack_only_their_own)
+{
+    char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
+    void *zctx = zmq_ctx_new();
+    void *push, *pull;
+    pthread_t threads[2];
+    unit_thread units[2] = {{.stage = 1, .once = 1}, {.stage = 2, .once = 1}};
+    uint64_t acked[8][2];
+    int acks = 0;
+    int timeout = 300;
+
+    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, data, sizeof(data), ack,
+                                            sizeof(ack), err, sizeof(err)), 0);
+    push = zmq_socket(zctx, ZMQ_PUSH);
+    pull = zmq_socket(zctx, ZMQ_PULL);
+    ck_assert_int_eq(zmq_connect(push, data), 0);
+    ck_assert_int_eq(zmq_connect(pull, ack), 0);
+    zmq_setsockopt(pull, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, unit_main, &units[i]), 0);
+
+    /* as a restarted stage would see it: the middle of epoch 5 first */
+    send_test_batch(push, 5, 3, 103);
+    send_test_batch(push, 6, 1, 201);
+    send_test_batch(push, 6, 2, 202);
+    acks += recv_test_acks(pull, acked + acks, 2);
+    send_test_batch(push, 6, 4, 204); /* 3 is missing: the epoch is broken */
+    send_test_batch(push, 6, 5, 205);
+    acks += recv_test_acks(pull, acked + acks, 1); /* nothing comes */
+    send_test_batch(push, 7, 1, 301); /* the rewind's new epoch */
+    acks += recv_test_acks(pull, acked + acks, 1);
+    flag_term = 1;
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+    zmq_close(push);
+    zmq_close(pull);
+    zmq_ctx_term(zctx);
+
+    ck_assert_int_eq(acks, 3);
+    ck_assert(acked[0][0] == 6 && acked[0][1] == 1);
+    ck_assert(acked[1][0] == 6 && acked[1][1] == 2);
+    ck_assert(acked[2][0] == 7 && acked[2][1] == 1);
+    ck_assert_uint_eq(seen_count, 3);
+    ck_assert_int_eq(seen[0], 201);
+    ck_assert_int_eq(seen[1], 202);
+    ck_assert_int_eq(seen[2], 301);
+}
+END_TEST
+
 START_TEST(ack_timeout_rewinds_and_nothing_is_lost)
 {
     int others = -1;
@@ -864,6 +947,7 @@ static Suite *stage_suite(void)
     tcase_add_test(runs, fatal_sink_stops_the_unit_with_exit_3);
     tcase_add_test(runs, rewind_signal_replays_what_was_in_flight);
     tcase_add_test(runs, ack_timeout_rewinds_and_nothing_is_lost);
+    tcase_add_test(runs, stages_take_batches_only_in_sequence_and_ack_only_their_own);
     suite_add_tcase(s, runs);
 
     tcase_add_checked_fixture(procs, setup, teardown);

@@ -398,10 +398,20 @@ static sluice_status reconcile_tags(sluice_ctx *ctx, infobip_sink *sink, sluice_
     json_t *removals = json_object(); /* tag -> [externalId] */
     json_t *owners = json_object();   /* externalId -> batch index */
     json_t *staged = json_object();   /* externalId -> managed tags now */
+    json_t *last_of = json_object();  /* externalId -> its last index into idx[] */
     sluice_status status = SLUICE_OK;
     const char *tag;
     json_t *ids;
 
+    /* A person can appear several times in a chunk (an opt-out, then an
+     * opt-in): only the last record says what the person carries now. */
+    for (size_t i = 0; i < n; i++) {
+        json_t *person = sluice_batch_get(batch, idx[i]);
+        const char *external_id = json_string_value(json_object_get(person, "externalId"));
+        if (sluice_batch_outcome(batch, idx[i]) == SLUICE_RECORD_DONE && external_id &&
+            json_is_array(json_object_get(person, "tags")))
+            json_object_set_new(last_of, external_id, json_integer((json_int_t)i));
+    }
     for (size_t i = 0; i < n; i++) {
         json_t *person = sluice_batch_get(batch, idx[i]);
         const char *external_id = json_string_value(json_object_get(person, "externalId"));
@@ -409,8 +419,8 @@ static sluice_status reconcile_tags(sluice_ctx *ctx, infobip_sink *sink, sluice_
         json_t *before, *now, *item;
         size_t j;
 
-        if (sluice_batch_outcome(batch, idx[i]) != SLUICE_RECORD_DONE || !external_id ||
-            !json_is_array(json_object_get(person, "tags")))
+        if (!external_id || json_integer_value(json_object_get(last_of, external_id)) != (json_int_t)i ||
+            !json_object_get(last_of, external_id))
             continue;
         snprintf(key, sizeof(key), "%s%s", TAG_STATE_PREFIX, external_id);
         before = sluice_state_get(ctx, key);
@@ -473,6 +483,7 @@ static sluice_status reconcile_tags(sluice_ctx *ctx, infobip_sink *sink, sluice_
         }
     }
 out:
+    json_decref(last_of);
     json_decref(removals);
     json_decref(owners);
     json_decref(staged);

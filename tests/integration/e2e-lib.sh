@@ -69,7 +69,13 @@ e2e_month() {
     t_wait_for 240 bash -c "curl -s '$ANNEXCLOUD_BASE_URL/_emu/state' | jq -e '.webhooks.sent > 0 and .webhooks.sent == .webhooks.delivered + .webhooks.failed' > /dev/null" \
         || t_fail "webhooks not delivered: $(curl -s "$ANNEXCLOUD_BASE_URL/_emu/state" | jq -c .webhooks)"
     [ "$(curl -s "$ANNEXCLOUD_BASE_URL/_emu/state" | jq .webhooks.failed)" = 0 ] || t_fail "some webhooks were refused for good"
-    # ... then a graceful stop drains what is in flight.
+    # ... and every accepted webhook acknowledged end to end (the spool
+    # keeps an event until then; a graceful stop drains only what is in
+    # flight and leaves the rest durable for the next run) ...
+    local db="$SLUICE_STATE_DIR/acme-$E2E_DEST-webhook/state.db"
+    t_wait_for 300 bash -c "[ \"\$(sqlite3 '$db' 'select count(*) from annexcloud_spool' 2>/dev/null)\" = 0 ]" \
+        || t_fail "spooled webhooks not acknowledged: $(sqlite3 "$db" 'select count(*) from annexcloud_spool')"
+    # ... then a graceful stop.
     kill -TERM "$pid"
     t_wait_for 120 bash -c "! kill -0 $pid" || t_fail "pipeline did not stop after SIGTERM"
     wait "$pid" 2>/dev/null || true

@@ -48,6 +48,11 @@ ANNEXCLOUD_MODE=webhook t_bg "$SLUICE" run --log-level warn "$pipelines/acme-ome
 listener=$T_LAST_PID
 t_wait_for 20 curl -s -o /dev/null "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" || t_fail "webhook listener did not start"
 curl -s -X POST -d '{"days":30}' "$annex/_emu/advance" | jq -c '{clock, applied, webhooks}'
+# Every accepted webhook leaves the spool once acknowledged end to end.
+db="$SLUICE_STATE_DIR/acme-ometria-webhook/state.db"
+t_wait_for 300 bash -c "[ \"\$(sqlite3 '$db' 'select count(*) from annexcloud_spool' 2>/dev/null)\" = 0 ]" \
+    || t_fail "webhooks accepted but not delivered to Ometria in time"
+echo "all webhooks delivered to Ometria and acknowledged"
 kill -TERM "$listener"
 t_wait_for 60 bash -c "! kill -0 $listener" || t_fail "the webhook pipeline did not drain and stop"
 
@@ -57,10 +62,13 @@ step "3. month-end sync through the API to Infobip"
 step "what arrived, next to the ground truth"
 curl -s "$OMETRIA_BASE_URL/_emu/state" > "$T_TMP/ometria-state.json"
 curl -s "$INFOBIP_BASE_URL/_emu/state" > "$T_TMP/infobip-state.json"
+verdict=0
 "$here/demo-report.py" "$T_TMP/ometria-state.json" "$T_TMP/program/truth/stream/ometria.json" \
-    "$T_TMP/infobip-state.json" "$T_TMP/program/truth/snapshot/infobip.json"
+    "$T_TMP/infobip-state.json" "$T_TMP/program/truth/snapshot/infobip.json" || verdict=1
 echo
 echo "dead-letter queues (records the destinations cannot take, with the reason):"
 for p in acme-ometria-webhook acme-infobip-api; do
-    "$SLUICE" dlq list "$pipelines/$p.cfg" | sed "s/^/  $p: /" | head -8
+    "$SLUICE" dlq list "$pipelines/$p.cfg" > "$T_TMP/dlq-$p.txt" 2>&1 || true
+    sed "s/^/  $p: /" "$T_TMP/dlq-$p.txt" | cut -c1-170 | head -12
 done
+exit "$verdict"

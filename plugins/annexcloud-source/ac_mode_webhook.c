@@ -17,6 +17,7 @@
  * A payload with only an id or email is enriched through the API. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,13 +110,18 @@ static int authenticated(webhook_mode *mode, struct MHD_Connection *connection, 
     }
     if (mode->secret) {
         const char *header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, mode->signature_header);
-        char expected[65];
+        char expected[65], given[64];
         if (!header)
             return 0;
         if (strncasecmp(header, "sha256=", 7) == 0)
             header += 7;
+        if (strlen(header) != 64)
+            return 0;
+        /* Hex digits in either case are the same signature. */
+        for (size_t i = 0; i < 64; i++)
+            given[i] = (char)tolower((unsigned char)header[i]);
         ac_hmac_sha256_hex(mode->secret, body->data ? body->data : "", body->len, expected);
-        if (strlen(header) != 64 || CRYPTO_memcmp(header, expected, 64) != 0)
+        if (CRYPTO_memcmp(given, expected, 64) != 0)
             return 0;
     }
     return 1;

@@ -209,24 +209,11 @@ static void set_int(json_t *record, const char *key, const json_t *value)
     set_string(record, key, value);
 }
 
-static void set_date(json_t *record, const char *key, const json_t *value)
-{
-    char out[11];
-    const char *text = json_string_value(value);
-
-    if (!value)
-        return;
-    if (json_is_null(value) || (text && *text == '\0')) {
-        json_object_set_new(record, key, json_null());
-        return;
-    }
-    if (text && ac_date_canonical(text, out) == 0)
-        json_object_set_new(record, key, json_string(out));
-    else
-        set_string(record, key, value);
-}
-
-static void set_timestamp(json_t *record, const char *key, const json_t *value)
+/* Set record[key] to the canonical form of a date or time value through
+ * `convert` (ac_date_canonical / ac_timestamp_canonical, into a buffer of
+ * 21 bytes); empty means null; what does not convert is passed on as is. */
+static void set_converted(json_t *record, const char *key, const json_t *value,
+                          int (*convert)(const char *text, char *out))
 {
     char out[21];
     const char *text = json_string_value(value);
@@ -237,10 +224,30 @@ static void set_timestamp(json_t *record, const char *key, const json_t *value)
         json_object_set_new(record, key, json_null());
         return;
     }
-    if (text && ac_timestamp_canonical(text, out) == 0)
+    if (text && convert(text, out) == 0)
         json_object_set_new(record, key, json_string(out));
     else
         set_string(record, key, value);
+}
+
+static int date_into(const char *text, char *out)
+{
+    return ac_date_canonical(text, out);
+}
+
+static int timestamp_into(const char *text, char *out)
+{
+    return ac_timestamp_canonical(text, out);
+}
+
+static void set_date(json_t *record, const char *key, const json_t *value)
+{
+    set_converted(record, key, value, date_into);
+}
+
+static void set_timestamp(json_t *record, const char *key, const json_t *value)
+{
+    set_converted(record, key, value, timestamp_into);
 }
 
 /* Numeric value of a JSON number or numeric string; -1 if neither. */

@@ -6,3 +6,5 @@ jansson_bound_SOURCES = bench/jansson_bound.c
 jansson_bound_LDADD = $(JANSSON_LIBS)
 EXTRA_DIST += bench/run.sh
 EXTRA_DIST += bench/member-sample.json
+EXTRA_DIST += bench/bench-sinks.sh
+EXTRA_DIST += bench/bench-gen.sh

@@ -14,7 +14,6 @@
 
 #include "infobip.h"
 
-#define TAG_STATE_PREFIX "tags/"
 #define TAG_REQUEST_MAX 1000
 
 static const sluice_option infobip_options[] = {
@@ -339,21 +338,6 @@ static int list_has(const json_t *list, const char *name)
     return 0;
 }
 
-/* The managed tags a person record lists (new array). */
-static json_t *managed_tags_of(const infobip_sink *sink, const json_t *person)
-{
-    json_t *now = json_array();
-    const json_t *tags = json_object_get(person, "tags");
-    size_t i;
-    json_t *tag;
-
-    json_array_foreach(sink->managed_tags, i, tag) {
-        if (list_has(tags, json_string_value(tag)))
-            json_array_append(now, tag);
-    }
-    return now;
-}
-
 /* Remove `tag` from the persons whose externalIds are in `ids` (array),
  * in requests of at most 1000. Returns the reply class of the worst call;
  * on failure the message is left in *failure. */
@@ -389,15 +373,18 @@ static sluice_http_class remove_tag(sluice_ctx *ctx, infobip_sink *sink, const c
     return cls;
 }
 
-/* After persons idx[0..n) were upserted (outcome DONE), take away the
- * managed tags they no longer list, and stage what each now has. A
- * failure turns the affected persons back to RETRY or REJECTED. */
+/* After persons idx[0..n) were upserted (outcome DONE), take away every
+ * managed tag a person's record does not list. PATCH only ever adds tags,
+ * and removing a tag a person does not carry changes nothing, so sending
+ * the removal for every managed tag a record lacks is right whatever
+ * happened before (replays, restarts): no remembered state can disagree
+ * with Infobip. A failure turns the affected persons back to RETRY or
+ * REJECTED. */
 static sluice_status reconcile_tags(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                     const size_t *idx, size_t n)
 {
     json_t *removals = json_object(); /* tag -> [externalId] */
     json_t *owners = json_object();   /* externalId -> batch index */
-    json_t *staged = json_object();   /* externalId -> managed tags now */
     json_t *last_of = json_object();  /* externalId -> its last index into idx[] */
     sluice_status status = SLUICE_OK;
     const char *tag;
@@ -412,34 +399,28 @@ static sluice_status reconcile_tags(sluice_ctx *ctx, infobip_sink *sink, sluice_
             json_is_array(json_object_get(person, "tags")))
             json_object_set_new(last_of, external_id, json_integer((json_int_t)i));
     }
-    for (size_t i = 0; i < n; i++) {
-        json_t *person = sluice_batch_get(batch, idx[i]);
-        const char *external_id = json_string_value(json_object_get(person, "externalId"));
-        char key[400];
-        json_t *before, *now, *item;
-        size_t j;
-
-        if (!external_id || json_integer_value(json_object_get(last_of, external_id)) != (json_int_t)i ||
-            !json_object_get(last_of, external_id))
-            continue;
-        snprintf(key, sizeof(key), "%s%s", TAG_STATE_PREFIX, external_id);
-        before = sluice_state_get(ctx, key);
-        now = managed_tags_of(sink, person);
-        json_array_foreach(before, j, item) {
-            const char *name = json_string_value(item);
-            json_t *list;
-            if (!name || list_has(now, name) || !list_has(sink->managed_tags, name))
-                continue;
-            list = json_object_get(removals, name);
-            if (!list) {
-                list = json_array();
-                json_object_set_new(removals, name, list);
+    {
+        const char *external_id;
+        json_t *at;
+        json_object_foreach(last_of, external_id, at) {
+            size_t index = idx[json_integer_value(at)];
+            const json_t *tags = json_object_get(sluice_batch_get(batch, index), "tags");
+            size_t j;
+            json_t *managed;
+            json_array_foreach(sink->managed_tags, j, managed) {
+                const char *name = json_string_value(managed);
+                json_t *list;
+                if (list_has(tags, name))
+                    continue;
+                list = json_object_get(removals, name);
+                if (!list) {
+                    list = json_array();
+                    json_object_set_new(removals, name, list);
+                }
+                json_array_append_new(list, json_string(external_id));
             }
-            json_array_append_new(list, json_string(external_id));
+            json_object_set_new(owners, external_id, json_integer((json_int_t)index));
         }
-        json_object_set_new(owners, external_id, json_integer((json_int_t)idx[i]));
-        json_object_set_new(staged, external_id, now);
-        json_decref(before);
     }
 
     json_object_foreach(removals, tag, ids) {
@@ -459,34 +440,19 @@ static sluice_status reconcile_tags(sluice_ctx *ctx, infobip_sink *sink, sluice_
                      failure.status, failure.message);
             json_array_foreach(ids, j, id) {
                 json_t *at = json_object_get(owners, json_string_value(id));
-                size_t index = (size_t)json_integer_value(at);
-                sluice_batch_set_outcome(batch, index,
+                sluice_batch_set_outcome(batch, (size_t)json_integer_value(at),
                                          cls == SLUICE_HTTP_RETRYABLE ? SLUICE_RECORD_RETRY
                                                                       : SLUICE_RECORD_REJECTED,
                                          reason);
-                json_object_del(staged, json_string_value(id));
             }
         }
         infobip_reply_clear(&failure);
         if (status != SLUICE_OK)
-            goto out;
+            break;
     }
-
-    /* What each person now carries becomes durable with the batch's ack. */
-    {
-        const char *external_id;
-        json_t *now;
-        json_object_foreach(staged, external_id, now) {
-            char key[400];
-            snprintf(key, sizeof(key), "%s%s", TAG_STATE_PREFIX, external_id);
-            sluice_state_put(ctx, batch, key, now);
-        }
-    }
-out:
-    json_decref(last_of);
     json_decref(removals);
     json_decref(owners);
-    json_decref(staged);
+    json_decref(last_of);
     return status;
 }
 

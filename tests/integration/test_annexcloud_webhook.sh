@@ -13,7 +13,11 @@ set -euo pipefail
 members=400
 [ -n "${SLUICE_LONG_TESTS:-}" ] && members=2000
 WEBHOOK_SECRET="wh-secret-$$"
-norm='if (.segments | type) == "array" then .segments |= sort else . end'
+# points_req_for_next_reward is derived by the source from the rewards and
+# the points; the generator's negative-points bad copies keep the value of
+# the good record, so it is not compared for them.
+norm='(if (.segments | type) == "array" then .segments |= sort else . end)
+      | if (.available_points | type) == "number" and .available_points < 0 then del(.points_req_for_next_reward) else . end'
 
 "$GEN_DIR/loyaltygen" --seed 3 --members "$members" --days 30 --truth none --out "$T_TMP/prog" \
     2> "$T_TMP/gen.log" || t_fail "loyaltygen failed: $(tail -3 "$T_TMP/gen.log")"
@@ -114,7 +118,9 @@ have_all() {
 }
 # A wall-clock deadline: one comparison of thousands of records takes a
 # while, so counting polls (t_wait_for) would not bound the time.
-deadline=$((SECONDS + 40))
+wait_s=40
+[ -n "${SLUICE_LONG_TESTS:-}" ] && wait_s=120
+deadline=$((SECONDS + wait_s))
 until have_all; do
     [ "$SECONDS" -lt "$deadline" ] ||
         t_fail "$(comm -23 "$T_TMP/want.txt" "$T_TMP/have.txt" | wc -l) of $want changes not emitted (or differ): $(comm -23 "$T_TMP/want.txt" "$T_TMP/have.txt" | head -2 | cut -c1-300)"

@@ -4,6 +4,7 @@
 # jansson parse+dump loop). Figures only; nothing here is a pass/fail test.
 #   BENCH_RECORDS (default 1000000)  records per run
 #   BENCH_RUNS    (default 3)        runs per figure (the median is printed)
+#   BENCH_EXTRAS  (default 1)        0: only the core pipeline figures, not bench-*.sh
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,6 +81,8 @@ run_once() {
     awk -v n="$records" -v s="$start" -v e="$end" -v p="$peak" 'BEGIN { printf "%.0f %d\n", n / (e - s), p }'
 }
 
+# bench_placement PLACEMENT LABEL: prints the figure line; the median rate
+# is left in $work/rate-PLACEMENT.
 bench_placement() {
     local placement=$1 label=$2 i results rate rss
     write_pipeline "bench-$placement" "$placement"
@@ -87,11 +90,16 @@ bench_placement() {
     rate=$(echo "$results" | awk '{ print $1 }' | median)
     rss=$(echo "$results" | awk '{ print $2 }' | median)
     printf '%-44s %8.0f records/s   peak RSS %6.1f MB\n' "$label" "$rate" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')"
-    echo "$rate"
+    echo "$rate" > "$work/rate-$placement"
 }
 
-separate=$(bench_placement separate "file-source -> 3 x set-field -> file-sink, process per stage (ipc://):" | tee /dev/stderr | tail -1)
-grouped=$(bench_placement grouped "same, all stages grouped in one process (inproc://):" | tee /dev/stderr | tail -1)
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+# (The figure lines go straight to stdout: a `tee /dev/stderr` here used to
+# truncate a redirected stderr file, losing the first figure.)
+bench_placement separate "file-source -> 3 x set-field -> file-sink, process per stage (ipc://):"
+bench_placement grouped "same, all stages grouped in one process (inproc://):"
+separate=$(cat "$work/rate-separate")
+grouped=$(cat "$work/rate-grouped")
 
 # Five stages each parse and dump once when every stage is its own process.
 cores=$(nproc)
@@ -101,7 +109,10 @@ printf 'bound for 5 parse+dump passes on %d cores: %s records/s; process-per-sta
 printf 'grouped target 48000 records/s: %s\n' "$(awk -v g="$grouped" 'BEGIN { print (g >= 48000 ? "met" : "NOT met") }')"
 
 # Other benchmarks contributed by each area, when present.
-for extra in "$here"/bench-*.sh; do
-    [ -f "$extra" ] || continue
-    bash "$extra" || echo "bench: $(basename "$extra") failed" >&2
-done
+if [ "${BENCH_EXTRAS:-1}" != 0 ]; then
+    for extra in "$here"/bench-*.sh; do
+        [ -f "$extra" ] || continue
+        bash "$extra" || echo "bench: $(basename "$extra") failed" >&2
+    done
+fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

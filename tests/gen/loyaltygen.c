@@ -226,17 +226,24 @@ static const char *fmt_str(const char *fmt, ...)
     return tl_strndup(buf, (size_t)n);
 }
 
-static const char *random_phone(int country)
+/* An E.164 number for member `id`, unique across members (up to 1,000,000
+ * members for the UK format, 10,000,000 for the others): the low digits are
+ * the member id, the digits before them random, so a member who changes
+ * phone gets another number that still belongs to nobody else (Infobip
+ * refuses a phone number already owned by another person). */
+static const char *random_phone(int country, long id)
 {
+    long low6 = id % 1000000L, low7 = id % 10000000L;
+
     switch (country) {
-    case 0: return fmt_str("+447700%06d", (int)rng_range(0, 999999));
-    case 1: return fmt_str("+1%d%02d%07d", (int)rng_range(2, 9), (int)rng_range(0, 99), (int)rng_range(0, 9999999));
-    case 2: return fmt_str("+4915%09d", (int)rng_range(0, 999999999));
-    case 3: return fmt_str("+336%08d", (int)rng_range(0, 99999999));
-    case 4: return fmt_str("+48%d%08d", (int)rng_range(5, 8), (int)rng_range(0, 99999999));
-    case 5: return fmt_str("+849%08d", (int)rng_range(0, 99999999));
-    case 6: return fmt_str("+861%d%09d", (int)rng_range(3, 9), (int)rng_range(0, 999999999));
-    default: return fmt_str("+55119%08d", (int)rng_range(0, 99999999));
+    case 0: return fmt_str("+4477%02d%06ld", (int)rng_range(0, 99), low6);
+    case 1: return fmt_str("+1%d%02d%07ld", (int)rng_range(2, 9), (int)rng_range(0, 99), low7);
+    case 2: return fmt_str("+4915%02d%07ld", (int)rng_range(0, 99), low7);
+    case 3: return fmt_str("+336%d%07ld", (int)rng_range(0, 9), low7);
+    case 4: return fmt_str("+48%d%d%07ld", (int)rng_range(5, 8), (int)rng_range(0, 9), low7);
+    case 5: return fmt_str("+849%d%07ld", (int)rng_range(0, 9), low7);
+    case 6: return fmt_str("+861%d%02d%07ld", (int)rng_range(3, 9), (int)rng_range(0, 99), low7);
+    default: return fmt_str("+55119%d%07ld", (int)rng_range(0, 9), low7);
     }
 }
 
@@ -278,7 +285,7 @@ static void make_member(gen_t *g, gmember_t *m, long id, int64_t enrol_day, bool
     }
     canon_set_num(r, CF_BIRTHDAY, bday);
     canon_set_num(r, CF_ANNIVERSARY_DATE, enrol_day);
-    canon_set_str(r, CF_PHONE, random_phone(country));
+    canon_set_str(r, CF_PHONE, random_phone(country, id));
     canon_set_str(r, CF_ZIP_CODE, random_zip(country));
     int64_t enrol_secs = enrol_day * 86400 + rng_range(0, 86399);
     bool opted_in = !existing || rng_chance(0.9);
@@ -712,7 +719,7 @@ static void simulate_member_day(gen_t *g, uint32_t mi, int64_t day)
             if (what == 0)
                 canon_set_str(r, CF_ZIP_CODE, random_zip(country));
             else if (what == 1)
-                canon_set_str(r, CF_PHONE, random_phone(country));
+                canon_set_str(r, CF_PHONE, random_phone(country, (long)mi + 1));
             else
                 canon_set_str(r, CF_LAST_NAME, last_names[rng_range(0, COUNT(last_names) - 1)].display);
             record_change(g, m, mi, CH_USER_UPDATE, at, NULL);

@@ -158,6 +158,21 @@ static int parse_fraction(const char *flag, const char *s, double *out)
     return 0;
 }
 
+int emu_parse_rate(const char *flag, const char *value, double *out)
+{
+    char *end = NULL;
+    double r;
+
+    errno = 0;
+    r = value ? strtod(value, &end) : -1;
+    if (!value || errno || end == value || *end != '\0' || !(r >= 0 && r <= 1e6)) {
+        fprintf(stderr, "%s: '%s' is not a rate between 0 and 1000000\n", flag, value ? value : "");
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
 /* Parses a non-negative integer <= max from s into *out. Returns 0, -1. */
 static int parse_count(const char *flag, const char *s, long long max, long long *out)
 {

@@ -122,6 +122,10 @@ typedef struct emu_hooks {
  * value is bad (after printing why to stderr). */
 typedef int (*emu_extra_flag_fn)(void *user, const char *flag, const char *value);
 
+/* Parses a requests/s rate in [0, 1000000] for `flag` from value into
+ * *out. Returns 0, or -1 after printing why to stderr (value NULL too). */
+int emu_parse_rate(const char *flag, const char *value, double *out);
+
 /* Parses the common flags into cfg (defaults first), passing unknown flags to
  * extra (may be NULL). usage is printed for --help and after errors.
  * Returns 0 to go on, 1 when --help was printed (exit 0), -1 on a bad

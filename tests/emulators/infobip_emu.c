@@ -86,18 +86,8 @@ static int on_flag(void *user, const char *flag, const char *value)
         ib->api_key = value;
         return 2;
     }
-    if (strcmp(flag, "--rate-limit") == 0) {
-        char *end = NULL;
-        errno = 0;
-        double r = value ? strtod(value, &end) : -1;
-        if (!value || errno || end == value || *end != '\0' || !(r >= 0 && r <= 1e6)) {
-            fprintf(stderr, "--rate-limit: '%s' is not a rate between 0 and 1000000\n",
-                    value ? value : "");
-            return -1;
-        }
-        ib->rate_limit = r;
-        return 2;
-    }
+    if (strcmp(flag, "--rate-limit") == 0)
+        return emu_parse_rate(flag, value, &ib->rate_limit) == 0 ? 2 : -1;
     if (strcmp(flag, "--now") == 0) {
         if (!value || !emu_parse_timestamp(value, false, &ib->clock_now)) {
             fprintf(stderr, "--now: '%s' is not an ISO 8601 timestamp\n", value ? value : "");

@@ -90,18 +90,8 @@ static int on_flag(void *user, const char *flag, const char *value)
         om->keys[om->n_keys++].key = value;
         return 2;
     }
-    if (strcmp(flag, "--rate-limit") == 0) {
-        char *end = NULL;
-        errno = 0;
-        double r = value ? strtod(value, &end) : -1;
-        if (!value || errno || end == value || *end != '\0' || !(r >= 0 && r <= 1e6)) {
-            fprintf(stderr, "--rate-limit: '%s' is not a rate between 0 and 1000000\n",
-                    value ? value : "");
-            return -1;
-        }
-        om->rate_limit = r;
-        return 2;
-    }
+    if (strcmp(flag, "--rate-limit") == 0)
+        return emu_parse_rate(flag, value, &om->rate_limit) == 0 ? 2 : -1;
     fprintf(stderr, "unknown option '%s' (try --help)\n", flag);
     return -1;
 }

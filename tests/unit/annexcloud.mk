@@ -6,9 +6,11 @@ AC_LIB = $(top_builddir)/plugins/annexcloud-source/libannexcloud.la
 if HAVE_CHECK
 if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
 check_PROGRAMS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
-	unit/test_annexcloud_convert unit/test_annexcloud_enum
+	unit/test_annexcloud_convert unit/test_annexcloud_enum \
+	unit/test_annexcloud_sigv4
 TESTS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
-	unit/test_annexcloud_convert unit/test_annexcloud_enum
+	unit/test_annexcloud_convert unit/test_annexcloud_enum \
+	unit/test_annexcloud_sigv4
 
 unit_test_annexcloud_jwt_SOURCES = unit/test_annexcloud_jwt.c
 unit_test_annexcloud_jwt_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
@@ -24,5 +26,11 @@ unit_test_annexcloud_convert_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CRYPTO_LIBS) 
 unit_test_annexcloud_enum_SOURCES = unit/test_annexcloud_enum.c
 unit_test_annexcloud_enum_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS)
 unit_test_annexcloud_enum_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(MATH_LIBS)
+
+# The S3 emulator's SigV4 verifier (tests/s3emu) against AWS's examples.
+unit_test_annexcloud_sigv4_SOURCES = unit/test_annexcloud_sigv4.c s3emu/s3_sigv4.c s3emu/s3_sigv4.h
+unit_test_annexcloud_sigv4_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/s3emu
+unit_test_annexcloud_sigv4_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+unit_test_annexcloud_sigv4_LDADD = $(UNIT_LINK_LIBS) $(CRYPTO_LIBS)
 endif
 endif

@@ -6,8 +6,8 @@ gen_truth_LDADD = $(JANSSON_LIBS) $(CRYPTO_LIBS)
 gen_loyaltygen_SOURCES = gen/loyaltygen.c gen/truthlib.c gen/truthlib.h
 gen_loyaltygen_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 gen_loyaltygen_LDADD = $(JANSSON_LIBS) $(CRYPTO_LIBS) $(MATH_LIBS)
-TESTS += gen/test_truth.sh gen/test_loyaltygen.sh
-EXTRA_DIST += gen/test_truth.sh gen/test_loyaltygen.sh gen/compare gen/compare-events gen/validate \
+TESTS += gen/test_truth.sh gen/test_loyaltygen.sh gen/test_gen_sums.sh
+EXTRA_DIST += gen/test_truth.sh gen/test_loyaltygen.sh gen/test_gen_sums.sh gen/data/gen-sums.txt gen/compare gen/compare-events gen/validate \
 	gen/data/program.json gen/data/tiers.jsonl gen/data/tiers.expected gen/data/tiers.dlq.expected \
 	gen/data/leap.jsonl gen/data/leap.expected
 if HAVE_CHECK

@@ -7,6 +7,7 @@ packages=(
     libzmq3-dev libjansson-dev libconfig-dev libcurl4-openssl-dev
     libsqlite3-dev libmicrohttpd-dev libssl-dev libcsv-dev check
     sqlite3 jq curl python3 procps valgrind
+    openssh-server openssh-client
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,9 +1,13 @@
 /* ac_mode_feed.c: annexcloud-source feed mode: Annex Cloud Data Feed
- * export files (CSV) from a local directory, each processed once, in name
- * order (exports are named by time). The position {"file","offset","line",
- * "complete"} is the byte offset after the last emitted row, so a restart
- * resumes mid-file. A malformed row is parked in the dead-letter queue
- * with FILE:LINE and the reason; the rest of the file goes on. */
+ * export files (CSV) from a local directory, sftp:// or s3://, each
+ * processed once, in name order (exports are named by time). The position
+ * {"file","offset","line","complete"} is the byte offset after the last
+ * emitted row, so a restart resumes mid-file. A malformed row is parked in
+ * the dead-letter queue with FILE:LINE and the reason; the rest of the
+ * file goes on. A remote file is downloaded whole into a spool directory
+ * under the state dir (ac_feed_remote.c) and read from there like a local
+ * one; it is deleted once read, and fetched again only if a restart goes
+ * back into it. */
 #include "config.h"
 
 #include <dirent.h>
@@ -14,9 +18,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ac_convert.h"
 #include "ac_csv.h"
+#include "ac_feed_remote.h"
 #include "ac_source.h"
 
 typedef enum { F_STRING, F_LOWER, F_INT, F_DATE, F_TIMESTAMP, F_LIST, F_NULLABLE } field_kind;
@@ -64,8 +71,14 @@ static const struct {
 #define LIST_SEPARATOR " | "
 
 typedef struct feed_mode {
-    char *dir;
+    char *dir;                /* the directory read: the location, or the spool of a remote one */
     char *pattern;
+    ac_feed_remote *remote;   /* NULL: a local directory */
+    char **listing;           /* remote: sorted names from the last listing */
+    size_t listing_count;
+    int listed;               /* remote: listing holds a listing */
+    double listed_at;         /* remote: monotonic seconds of that listing */
+    long list_interval_s;     /* remote: seconds between listings (not --once) */
     const json_t *overrides;  /* canonical field -> header (borrowed) */
     char *file;               /* current file name (in dir), or NULL */
     long offset, line;        /* position in the current file */
@@ -225,7 +238,7 @@ static int name_cmp(const void *a, const void *b)
 
 /* The first file in name order after `after` (NULL = the first) that
  * matches the pattern, as a new string; NULL if none. */
-static char *next_file(const feed_mode *mode, const char *after)
+static char *local_next_file(const feed_mode *mode, const char *after)
 {
     DIR *dir = opendir(mode->dir);
     struct dirent *entry;
@@ -262,6 +275,144 @@ static char *next_file(const feed_mode *mode, const char *after)
     return found;
 }
 
+static double monotonic_seconds(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* A remote failure as the status poll returns: FATAL (after sluice_fail)
+ * for what needs a person, RETRY (logged) for what may pass. */
+static sluice_status remote_failure(ac_source *src, ac_remote_result result, const char *err)
+{
+    if (result == AC_REMOTE_FATAL) {
+        sluice_fail(src->ctx, "%s", err);
+        return SLUICE_FATAL;
+    }
+    sluice_log(src->ctx, SLUICE_LOG_WARN, "%s; retrying", err);
+    return SLUICE_RETRY;
+}
+
+/* The next file after `after` into *found (new string, NULL if none).
+ * A remote location is listed again when the last listing is used up and
+ * older than list_interval_s (under --once: once per start). Returns
+ * SLUICE_OK, or RETRY/FATAL when the listing failed. */
+static sluice_status next_file(ac_source *src, feed_mode *mode, const char *after, char **found)
+{
+    *found = NULL;
+    if (!mode->remote) {
+        *found = local_next_file(mode, after);
+        return SLUICE_OK;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        char **names = NULL, err[1024];
+        size_t count = 0;
+        double now;
+        ac_remote_result result;
+
+        for (size_t i = 0; i < mode->listing_count; i++) {
+            if (!after || strcmp(mode->listing[i], after) > 0) {
+                *found = strdup(mode->listing[i]);
+                return *found ? SLUICE_OK : SLUICE_RETRY;
+            }
+        }
+        now = monotonic_seconds();
+        if (attempt > 0 ||
+            (mode->listed && (sluice_run_once(src->ctx) || now - mode->listed_at < (double)mode->list_interval_s)))
+            break;
+        result = ac_feed_remote_list(mode->remote, mode->pattern, &names, &count, err, sizeof(err));
+        if (result != AC_REMOTE_OK)
+            return remote_failure(src, result, err);
+        ac_feed_names_free(mode->listing, mode->listing_count);
+        mode->listing = names;
+        mode->listing_count = count;
+        mode->listed = 1;
+        mode->listed_at = now;
+        sluice_log(src->ctx, SLUICE_LOG_DEBUG, "%s: %zu export files listed", ac_feed_remote_name(mode->remote), count);
+    }
+    return SLUICE_OK;
+}
+
+/* Make sure the current remote file is in the spool. Returns SLUICE_OK,
+ * SLUICE_EOF when the file is gone (logged; skip it), RETRY or FATAL. */
+static sluice_status fetch_current(ac_source *src, feed_mode *mode)
+{
+    char path[4096], err[1024];
+    ac_remote_result result;
+
+    file_path(mode, mode->file, path, sizeof(path));
+    if (!mode->remote || access(path, R_OK) == 0)
+        return SLUICE_OK;
+    result = ac_feed_remote_fetch(mode->remote, mode->file, path, err, sizeof(err));
+    if (result == AC_REMOTE_OK) {
+        sluice_metric_add(src->ctx, "feed_files_fetched", 1);
+        sluice_log(src->ctx, SLUICE_LOG_INFO, "fetched %s%s", ac_feed_remote_name(mode->remote), mode->file);
+        return SLUICE_OK;
+    }
+    if (result == AC_REMOTE_GONE) {
+        sluice_log(src->ctx, SLUICE_LOG_ERROR, "feed file skipped: %s", err);
+        sluice_metric_add(src->ctx, "feed_files_skipped", 1);
+        return SLUICE_EOF;
+    }
+    return remote_failure(src, result, err);
+}
+
+/* A remote file's spool copy is deleted once the file is done. */
+static void drop_spool_copy(const feed_mode *mode)
+{
+    char path[4096];
+
+    if (!mode->remote || !mode->file)
+        return;
+    file_path(mode, mode->file, path, sizeof(path));
+    unlink(path);
+}
+
+/* Create the spool directory <state_dir>/feed-spool-<stage> and delete
+ * what a previous run left there that the checkpoint no longer needs:
+ * partial downloads and files before the checkpoint's file. Returns 0
+ * or -1 (after sluice_fail). */
+static int prepare_spool(ac_source *src, feed_mode *mode)
+{
+    const char *state_dir = sluice_state_dir(src->ctx);
+    char dir[4096];
+    DIR *listing;
+    struct dirent *entry;
+
+    if (!state_dir ||
+        snprintf(dir, sizeof(dir), "%s/feed-spool-%s", state_dir, sluice_stage_name(src->ctx)) >= (int)sizeof(dir)) {
+        sluice_fail(src->ctx, "no usable state directory for the feed spool");
+        return -1;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        sluice_fail(src->ctx, "cannot create the feed spool %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    mode->dir = strdup(dir);
+    if (!mode->dir)
+        return -1;
+    listing = opendir(dir);
+    if (!listing) {
+        sluice_fail(src->ctx, "cannot read the feed spool %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    while ((entry = readdir(listing)) != NULL) {
+        size_t len = strlen(entry->d_name);
+        int partial = len > 5 && strcmp(entry->d_name + len - 5, ".part") == 0;
+        int done = !mode->file || strcmp(entry->d_name, mode->file) < 0 ||
+                   (strcmp(entry->d_name, mode->file) == 0 && mode->complete);
+        char path[4096];
+        if (entry->d_name[0] == '.' || (!partial && !done))
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, entry->d_name) < (int)sizeof(path))
+            unlink(path);
+    }
+    closedir(listing);
+    return 0;
+}
+
 static json_t *position_of(const feed_mode *mode)
 {
     return json_pack("{s:s?, s:I, s:I, s:b}", "file", mode->file, "offset", (json_int_t)mode->offset,
@@ -286,24 +437,58 @@ static sluice_status feed_start(ac_source *src, const json_t *checkpoint, void *
 {
     feed_mode *mode = calloc(1, sizeof(*mode));
     const char *dir = ac_opt_string(src, "feed_dir");
+    const char *location = ac_opt_string(src, "feed_location");
     const char *file = json_string_value(json_object_get(checkpoint, "file"));
     struct stat st;
 
     if (!mode)
         return SLUICE_FATAL;
     *state = mode;
-    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        sluice_fail(src->ctx, "feed_dir '%s' is not a directory", dir ? dir : "(not set)");
+    if (dir && *dir && location && *location) {
+        sluice_fail(src->ctx, "set feed_location or feed_dir, not both");
         return SLUICE_FATAL;
     }
-    mode->dir = strdup(dir);
     mode->pattern = strdup(ac_opt_string(src, "feed_pattern") ? ac_opt_string(src, "feed_pattern") : "*.csv");
     mode->overrides = json_object_get(src->config, "columns");
     mode->file = file ? strdup(file) : NULL;
     mode->offset = (long)json_integer_value(json_object_get(checkpoint, "offset"));
     mode->line = (long)json_integer_value(json_object_get(checkpoint, "line"));
     mode->complete = json_is_true(json_object_get(checkpoint, "complete"));
-    return mode->dir && mode->pattern ? SLUICE_OK : SLUICE_FATAL;
+    if (!mode->pattern || (file && !mode->file))
+        return SLUICE_FATAL;
+    if (ac_feed_is_remote(location)) {
+        ac_feed_remote_options options = {
+            .location = location,
+            .ssh_key = ac_opt_string(src, "feed_ssh_key"),
+            .ssh_key_passphrase = ac_opt_string(src, "feed_ssh_passphrase"),
+            .known_hosts = ac_opt_string(src, "feed_known_hosts"),
+            .password = ac_opt_string(src, "feed_password"),
+            .s3_region = ac_opt_string(src, "feed_s3_region"),
+            .s3_endpoint = ac_opt_string(src, "feed_s3_endpoint"),
+            .s3_access_key_id = ac_opt_string(src, "feed_s3_access_key_id"),
+            .s3_secret_access_key = ac_opt_string(src, "feed_s3_secret_access_key"),
+            .s3_session_token = ac_opt_string(src, "feed_s3_session_token"),
+            .timeout_s = (long)ac_opt_int(src, "feed_timeout_s"),
+        };
+        char err[1024];
+
+        mode->list_interval_s = (long)ac_opt_int(src, "feed_list_interval_s");
+        mode->remote = ac_feed_remote_open(&options, err, sizeof(err));
+        if (!mode->remote) {
+            sluice_fail(src->ctx, "%s", err);
+            return SLUICE_FATAL;
+        }
+        return prepare_spool(src, mode) == 0 ? SLUICE_OK : SLUICE_FATAL;
+    }
+    if (location && *location)
+        dir = location;
+    if (!dir || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        sluice_fail(src->ctx, "%s '%s' is not a directory (nor sftp:// or s3://)",
+                    location && *location ? "feed_location" : "feed_dir", dir ? dir : "(not set)");
+        return SLUICE_FATAL;
+    }
+    mode->dir = strdup(dir);
+    return mode->dir ? SLUICE_OK : SLUICE_FATAL;
 }
 
 static sluice_status feed_poll(ac_source *src, void *state, sluice_batch *out, json_t **position)
@@ -318,8 +503,16 @@ static sluice_status feed_poll(ac_source *src, void *state, sluice_batch *out, j
         int got;
 
         if (!mode->reader) {
+            sluice_status fetched;
             if (!mode->file || mode->complete) {
-                char *next = next_file(mode, mode->file);
+                char *next = NULL;
+                sluice_status listed = next_file(src, mode, mode->file, &next);
+                if (listed != SLUICE_OK) {
+                    /* Rows already taken go out first; the failure comes back next poll. */
+                    if (sluice_batch_count(out) > 0 || moved)
+                        break;
+                    return listed;
+                }
                 if (!next)
                     break;
                 free(mode->file);
@@ -329,11 +522,23 @@ static sluice_status feed_poll(ac_source *src, void *state, sluice_batch *out, j
                 mode->complete = 0;
                 moved = 1;
             }
+            fetched = fetch_current(src, mode);
+            if (fetched == SLUICE_EOF) {
+                mode->complete = 1; /* gone from the remote: skipped, logged */
+                moved = 1;
+                continue;
+            }
+            if (fetched != SLUICE_OK) {
+                if (sluice_batch_count(out) > 0 || moved)
+                    break;
+                return fetched;
+            }
             if (open_file(mode, err, sizeof(err)) != 0) {
                 /* A file that cannot be read at all is skipped loudly. */
                 sluice_log(src->ctx, SLUICE_LOG_ERROR, "feed file skipped: %s", err);
                 sluice_metric_add(src->ctx, "feed_files_skipped", 1);
                 close_file(mode);
+                drop_spool_copy(mode);
                 mode->complete = 1;
                 moved = 1;
                 continue;
@@ -348,6 +553,7 @@ static sluice_status feed_poll(ac_source *src, void *state, sluice_batch *out, j
         if (got == 0) {
             sluice_log(src->ctx, SLUICE_LOG_INFO, "feed file %s done (%ld lines)", mode->file, mode->line - 1);
             close_file(mode);
+            drop_spool_copy(mode);
             mode->complete = 1;
             moved = 1;
             continue;
@@ -396,6 +602,8 @@ static void feed_stop(ac_source *src, void *state)
     if (!mode)
         return;
     close_file(mode);
+    ac_feed_remote_close(&mode->remote);
+    ac_feed_names_free(mode->listing, mode->listing_count);
     free(mode->dir);
     free(mode->pattern);
     free(mode->file);

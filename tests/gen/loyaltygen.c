@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,157 @@ enum bad_kind { BAD_MISSING_EMAIL, BAD_DATE, BAD_NEG_POINTS, BAD_OVERSIZE, BAD_D
 static const char *const bad_names[NBAD] = {"missing_email", "malformed_date", "negative_points", "oversize_first_name",
                                             "duplicate"};
 
+/* ------------------------------------------------------------------ truth engines on their own threads */
+
+/* Each truth engine runs on its own thread and is fed the generator's records in batches, in the
+ * order the generator produces them, so its output is the same as when fed directly. Records are
+ * copied into the batch; their strings live in the arena or in static tables, which the
+ * generator never frees or changes before the engines are joined. */
+#define FEED_BATCH 4096
+#define FEED_BATCHES 8
+
+typedef struct feed_batch {
+    size_t n;
+    canon_t rec[FEED_BATCH];
+} feed_batch_t;
+
+typedef struct feeder {
+    truth_t *truth;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t work_ready, spare_ready;
+    feed_batch_t *queue[FEED_BATCHES]; /* filled batches, oldest at queue[head] */
+    size_t head, queued;
+    feed_batch_t *spare[FEED_BATCHES];
+    size_t nspare;
+    feed_batch_t *filling; /* the generator's current batch, not in queue or spare */
+    bool closed;           /* no more batches will be queued */
+    int rc;                /* truth_finish's result, valid after the join */
+    char msg[1024];
+} feeder_t;
+
+static void *feeder_main(void *arg)
+{
+    feeder_t *f = arg;
+    for (;;) {
+        pthread_mutex_lock(&f->lock);
+        while (f->queued == 0 && !f->closed)
+            pthread_cond_wait(&f->work_ready, &f->lock);
+        if (f->queued == 0) {
+            pthread_mutex_unlock(&f->lock);
+            break;
+        }
+        feed_batch_t *b = f->queue[f->head];
+        f->head = (f->head + 1) % FEED_BATCHES;
+        f->queued--;
+        pthread_mutex_unlock(&f->lock);
+        for (size_t i = 0; i < b->n; i++)
+            truth_feed_member(f->truth, &b->rec[i]);
+        b->n = 0;
+        pthread_mutex_lock(&f->lock);
+        f->spare[f->nspare++] = b;
+        pthread_cond_signal(&f->spare_ready);
+        pthread_mutex_unlock(&f->lock);
+    }
+    f->rc = truth_finish(f->truth, f->msg, sizeof(f->msg));
+    return NULL;
+}
+
+/* Starts a thread feeding engine t. Returns 0, or -1 with msg set (f is then safe to stop). */
+static int feeder_start(feeder_t *f, truth_t *t, char *msg, size_t msglen)
+{
+    memset(f, 0, sizeof(*f));
+    f->truth = t;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->work_ready, NULL);
+    pthread_cond_init(&f->spare_ready, NULL);
+    for (int i = 0; i < FEED_BATCHES; i++) {
+        feed_batch_t *b = malloc(sizeof(*b));
+        if (!b) {
+            snprintf(msg, msglen, "out of memory");
+            return -1;
+        }
+        b->n = 0;
+        f->spare[f->nspare++] = b;
+    }
+    int err = pthread_create(&f->thread, NULL, feeder_main, f);
+    if (err != 0) {
+        snprintf(msg, msglen, "cannot start a truth thread: %s", strerror(err));
+        return -1;
+    }
+    f->started = true;
+    return 0;
+}
+
+/* Hands the current batch to the engine's thread. */
+static void feeder_queue_filling(feeder_t *f)
+{
+    pthread_mutex_lock(&f->lock);
+    f->queue[(f->head + f->queued) % FEED_BATCHES] = f->filling;
+    f->queued++;
+    f->filling = NULL;
+    pthread_cond_signal(&f->work_ready);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Queues a copy of rec for the engine (waits while every batch is in use). */
+static void feeder_push(feeder_t *f, const canon_t *rec)
+{
+    if (!f->filling) {
+        pthread_mutex_lock(&f->lock);
+        while (f->nspare == 0)
+            pthread_cond_wait(&f->spare_ready, &f->lock);
+        f->filling = f->spare[--f->nspare];
+        pthread_mutex_unlock(&f->lock);
+    }
+    f->filling->rec[f->filling->n++] = *rec;
+    if (f->filling->n == FEED_BATCH)
+        feeder_queue_filling(f);
+}
+
+/* Queues the last records, lets the engine finish and joins its thread. Returns truth_finish's
+ * result (-1 with msg set on error; also when the thread never started). */
+static int feeder_finish(feeder_t *f, char *msg, size_t msglen)
+{
+    if (!f->started) {
+        snprintf(msg, msglen, "truth thread not running");
+        return -1;
+    }
+    if (f->filling && f->filling->n)
+        feeder_queue_filling(f);
+    pthread_mutex_lock(&f->lock);
+    f->closed = true;
+    pthread_cond_signal(&f->work_ready);
+    pthread_mutex_unlock(&f->lock);
+    pthread_join(f->thread, NULL);
+    f->started = false;
+    if (f->rc != 0)
+        snprintf(msg, msglen, "%s", f->msg);
+    return f->rc;
+}
+
+/* Frees the batches; stops the thread first if it is still running (error paths). */
+static void feeder_free(feeder_t *f)
+{
+    char msg[16];
+    if (f->started)
+        feeder_finish(f, msg, sizeof(msg));
+    if (f->filling)
+        f->spare[f->nspare++] = f->filling;
+    f->filling = NULL;
+    for (size_t i = 0; i < f->nspare; i++)
+        free(f->spare[i]);
+    for (size_t i = 0; i < f->queued; i++)
+        free(f->queue[(f->head + i) % FEED_BATCHES]);
+    f->nspare = f->queued = 0;
+    if (f->truth) {
+        pthread_mutex_destroy(&f->lock);
+        pthread_cond_destroy(&f->work_ready);
+        pthread_cond_destroy(&f->spare_ready);
+    }
+}
+
 /* ------------------------------------------------------------------ model */
 
 typedef struct accrual {
@@ -112,6 +264,7 @@ typedef struct gen {
     uint64_t chg_seq, nchanges, by_type[NCH], nstream, nbad, bad_by_kind[NBAD], enrolled;
     FILE *f_members, *f_changes, *f_stream, *f_final;
     truth_t *t_stream, *t_snap;
+    feeder_t feed_stream, feed_snap; /* running while t_stream / t_snap exist */
     jw_t w;
     char *oversize_name;
 } gen_t;
@@ -433,7 +586,7 @@ static void emit_stream(gen_t *g, const canon_t *rec)
     canon_write(&g->w, rec);
     write_line(g, g->f_stream);
     if (g->t_stream)
-        truth_feed_member(g->t_stream, rec);
+        feeder_push(&g->feed_stream, rec);
     g->nstream++;
     if (g->bad_rate <= 0 || !rng_chance(g->bad_rate))
         return;
@@ -461,7 +614,7 @@ static void emit_stream(gen_t *g, const canon_t *rec)
     write_line(g, g->f_stream);
     write_bad_change(g, &bad);
     if (g->t_stream)
-        truth_feed_member(g->t_stream, &bad);
+        feeder_push(&g->feed_stream, &bad);
     g->nbad++;
     g->bad_by_kind[kind]++;
     g->nstream++;
@@ -1047,6 +1200,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "loyaltygen: %s\n", msg);
         goto out;
     }
+    if ((g.t_stream && feeder_start(&g.feed_stream, g.t_stream, msg, sizeof(msg)) != 0) ||
+        (g.t_snap && feeder_start(&g.feed_snap, g.t_snap, msg, sizeof(msg)) != 0)) {
+        fprintf(stderr, "loyaltygen: %s\n", msg);
+        goto out;
+    }
 
     /* the program at the start */
     g.capm = (size_t)g.members + (size_t)((double)g.members * 0.0005 * (double)g.days) + 16;
@@ -1062,7 +1220,7 @@ int main(int argc, char **argv)
         canon_write(&g.w, &m->rec);
         write_line(&g, g.f_members);
         if (g.t_snap)
-            truth_feed_member(g.t_snap, &m->rec);
+            feeder_push(&g.feed_snap, &m->rec);
         emit_stream(&g, &m->rec);
     }
     for (long d = 0; d < g.days; d++)
@@ -1082,11 +1240,17 @@ int main(int argc, char **argv)
         canon_write(&g.w, &m->rec);
         write_line(&g, g.f_final);
         if (g.t_snap)
-            truth_feed_member(g.t_snap, &m->rec);
+            feeder_push(&g.feed_snap, &m->rec);
     }
-    if ((g.t_stream && truth_finish(g.t_stream, msg, sizeof(msg)) != 0) || (g.t_snap && truth_finish(g.t_snap, msg, sizeof(msg)) != 0)) {
-        fprintf(stderr, "loyaltygen: %s\n", msg);
-        goto out;
+    {
+        /* both engines finish (sort and write their files) in parallel */
+        char msg2[1024];
+        int rc_stream = g.t_stream ? feeder_finish(&g.feed_stream, msg, sizeof(msg)) : 0;
+        int rc_snap = g.t_snap ? feeder_finish(&g.feed_snap, msg2, sizeof(msg2)) : 0;
+        if (rc_stream != 0 || rc_snap != 0) {
+            fprintf(stderr, "loyaltygen: %s\n", rc_stream != 0 ? msg : msg2);
+            goto out;
+        }
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     {
@@ -1127,6 +1291,8 @@ out:
         rc = 1;
     if (g.f_final && fclose(g.f_final) != 0)
         rc = 1;
+    feeder_free(&g.feed_stream);
+    feeder_free(&g.feed_snap);
     truth_destroy(&g.t_stream);
     truth_destroy(&g.t_snap);
     for (size_t i = 0; i < g.nm; i++)

@@ -5,6 +5,8 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -104,31 +106,53 @@ static void put2(char *p, int v)
     p[1] = (char)('0' + v % 10);
 }
 
-/* Dates 1900-01-01 .. 2099-12-31 are formatted from a table built on first use (formatting
- * dates is a hot path of the truth writers). */
+/* Dates 1900-01-01 .. 2099-12-31 are formatted from a table built once, on first use
+ * (formatting dates is a hot path of the truth writers). The table is built under
+ * pthread_once and published through an atomic pointer, so loyaltygen's threads (the
+ * generator and one per truth engine) may all format dates. */
 #define DATE_CACHE_FIRST (-25567)
 #define DATE_CACHE_DAYS 73049
-static char (*date_cache)[10];
+static char (*_Atomic date_cache)[10];
+static pthread_once_t date_cache_once = PTHREAD_ONCE_INIT;
 
 static void fmt_date_slow(int64_t days, char out[11]);
 
-void tl_fmt_date(int64_t days, char out[11])
+static void build_date_cache(void)
+{
+    char tmp[11];
+    char (*table)[10] = malloc(DATE_CACHE_DAYS * sizeof(*table));
+    if (!table)
+        return; /* every date is then formatted the slow way */
+    for (int64_t i = 0; i < DATE_CACHE_DAYS; i++) {
+        fmt_date_slow(DATE_CACHE_FIRST + i, tmp);
+        memcpy(table[i], tmp, 10);
+    }
+    atomic_store_explicit(&date_cache, table, memory_order_release);
+}
+
+/* Writes the 10 characters of date `days` (no NUL) at out. */
+static void put_date(int64_t days, char *out)
 {
     if (days >= DATE_CACHE_FIRST && days < DATE_CACHE_FIRST + DATE_CACHE_DAYS) {
-        if (!date_cache && (date_cache = malloc(DATE_CACHE_DAYS * sizeof(*date_cache))) != NULL) {
-            char tmp[11];
-            for (int64_t i = 0; i < DATE_CACHE_DAYS; i++) {
-                fmt_date_slow(DATE_CACHE_FIRST + i, tmp);
-                memcpy(date_cache[i], tmp, 10);
-            }
+        char (*table)[10] = atomic_load_explicit(&date_cache, memory_order_acquire);
+        if (!table) {
+            pthread_once(&date_cache_once, build_date_cache);
+            table = atomic_load_explicit(&date_cache, memory_order_acquire);
         }
-        if (date_cache) {
-            memcpy(out, date_cache[days - DATE_CACHE_FIRST], 10);
-            out[10] = 0;
+        if (table) {
+            memcpy(out, table[days - DATE_CACHE_FIRST], 10);
             return;
         }
     }
-    fmt_date_slow(days, out);
+    char tmp[11];
+    fmt_date_slow(days, tmp);
+    memcpy(out, tmp, 10);
+}
+
+void tl_fmt_date(int64_t days, char out[11])
+{
+    put_date(days, out);
+    out[10] = 0;
 }
 
 static void fmt_date_slow(int64_t days, char out[11])
@@ -150,7 +174,7 @@ void tl_fmt_ts(int64_t secs, char out[21])
 {
     int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
     int64_t rem = secs - days * 86400;
-    tl_fmt_date(days, out);
+    put_date(days, out);
     out[10] = 'T';
     put2(out + 11, (int)(rem / 3600));
     out[13] = ':';
@@ -205,8 +229,6 @@ char *tl_strdup(const char *s) { return tl_strndup(s, strlen(s)); }
 
 void tl_arena_free(void)
 {
-    free(date_cache);
-    date_cache = NULL;
     while (arena_head) {
         arena_block_t *n = arena_head->next;
         free(arena_head);
@@ -713,6 +735,7 @@ struct truth {
     tevent_t *ev;
     size_t nev, capev;
     int64_t clock; /* seconds; INT64_MIN before the first record */
+    EVP_MD *sha256; /* fetched once per engine: implicit fetches cost per call */
     uint64_t by_type[8], ndlq;
     jw_t w;
 };
@@ -796,6 +819,11 @@ truth_t *truth_create(const char *out_dir, const program_t *program, const truth
         snprintf(msg, msglen, "cannot create %s: %s", out_dir, strerror(errno));
         goto fail;
     }
+    t->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!t->sha256) {
+        snprintf(msg, msglen, "OpenSSL has no SHA256");
+        goto fail;
+    }
     snprintf(path, sizeof(path), "%s/dlq.jsonl", out_dir);
     t->dlq = fopen(path, "w");
     if (!t->dlq) {
@@ -829,6 +857,7 @@ void truth_destroy(truth_t **tp)
     free(t->hash);
     free(t->ev);
     free(t->dir);
+    EVP_MD_free(t->sha256);
     jw_free(&t->w);
     free(t);
     *tp = NULL;
@@ -857,15 +886,12 @@ static void dlq_line(truth_t *t, const char *id, const char *dest, const char *f
     t->ndlq++;
 }
 
-static void event_id(const char *lid, const char *type, const char *disc, char out[33])
+static void event_id(EVP_MD *sha256, const char *lid, const char *type, const char *disc, char out[33])
 {
     static const char hex[] = "0123456789abcdef";
-    static EVP_MD *sha256;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     char buf[1024];
-    if (!sha256)
-        sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); /* fetched once: implicit fetches cost per call */
     int n = snprintf(buf, sizeof(buf), "%s|%s|%s", lid, type, disc);
     if (n < 0 || (size_t)n >= sizeof(buf)) {
         /* an id longer than the buffer: hash it from the heap */
@@ -901,7 +927,7 @@ static tevent_t *event_push(truth_t *t, size_t mi, int type, const char *disc, i
     e->loyalty_id = t->m[mi].loyalty_id;
     e->email = t->m[mi].email;
     e->occurred = occurred;
-    event_id(e->loyalty_id, tl_event_types[type], disc, e->id);
+    event_id(t->sha256, e->loyalty_id, tl_event_types[type], disc, e->id);
     t->by_type[type]++;
     return e;
 }
@@ -1688,11 +1714,16 @@ static void write_infobip_event(jw_t *w, const tevent_t *e)
     jw_char(w, '}');
 }
 
-static const truth_t *sort_ctx;
-static int cmp_member_idx(const void *a, const void *b)
+/* A member in the output order: its id and its slot (sorted by id; no global sort context, so
+ * engines in several threads may finish at once). Ids are unique, so the order is total. */
+typedef struct member_key {
+    const char *id;
+    uint32_t idx;
+} member_key_t;
+
+static int cmp_member_key(const void *a, const void *b)
 {
-    const uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return strcmp(sort_ctx->m[x].loyalty_id, sort_ctx->m[y].loyalty_id);
+    return strcmp(((const member_key_t *)a)->id, ((const member_key_t *)b)->id);
 }
 
 static FILE *open_out(const truth_t *t, const char *name, char *msg, size_t msglen)
@@ -1749,6 +1780,7 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
     int rc = -1;
     FILE *fe = NULL, *fo = NULL, *fi = NULL;
     uint32_t *order = NULL;
+    member_key_t *keys = NULL;
     jw_t *w = &t->w;
     jw_reset(w);
     fflush(t->dlq);
@@ -1764,14 +1796,18 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
     }
     t->nev = n;
     order = malloc((t->nm + 1) * sizeof(*order));
-    if (!order) {
+    keys = malloc((t->nm + 1) * sizeof(*keys));
+    if (!order || !keys) {
         snprintf(msg, msglen, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < t->nm; i++)
-        order[i] = (uint32_t)i;
-    sort_ctx = t;
-    qsort(order, t->nm, sizeof(*order), cmp_member_idx);
+        keys[i] = (member_key_t){.id = t->m[i].loyalty_id, .idx = (uint32_t)i};
+    qsort(keys, t->nm, sizeof(*keys), cmp_member_key);
+    for (size_t i = 0; i < t->nm; i++)
+        order[i] = keys[i].idx;
+    free(keys);
+    keys = NULL;
 
     if (!(fe = open_out(t, "events.jsonl", msg, msglen)) || !(fo = open_out(t, "ometria.json", msg, msglen)) ||
         !(fi = open_out(t, "infobip.json", msg, msglen)))
@@ -1862,5 +1898,6 @@ out:
     if (fi && fclose(fi) != 0)
         rc = -1;
     free(order);
+    free(keys);
     return rc;
 }

@@ -30,6 +30,7 @@ struct ac_feed_remote {
     remote_kind kind;
     char *name;              /* location for messages, no password */
     CURL *curl;
+    int curl_initialised;    /* curl_global_init succeeded (to undo) */
     long timeout_s;
     /* sftp */
     char *base_url;          /* sftp://user@host:port/path/ (ends with '/') */
@@ -133,6 +134,8 @@ void ac_feed_remote_close(ac_feed_remote **remote_p)
         return;
     if (remote->curl)
         curl_easy_cleanup(remote->curl);
+    if (remote->curl_initialised)
+        curl_global_cleanup();
     curl_slist_free_all(remote->headers);
     free(remote->name);
     free(remote->base_url);
@@ -378,7 +381,9 @@ ac_feed_remote *ac_feed_remote_open(const ac_feed_remote_options *options, char 
         rc = open_s3(remote, options, err, errlen);
     }
     if (rc == 0) {
-        remote->curl = curl_easy_init();
+        /* Reference-counted; paired with the cleanup in ac_feed_remote_close. */
+        remote->curl_initialised = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+        remote->curl = remote->curl_initialised ? curl_easy_init() : NULL;
         if (!remote->curl)
             rc = -1;
     }

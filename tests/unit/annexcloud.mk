@@ -7,10 +7,10 @@ if HAVE_CHECK
 if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
 check_PROGRAMS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
 	unit/test_annexcloud_convert unit/test_annexcloud_enum \
-	unit/test_annexcloud_sigv4
+	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote
 TESTS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
 	unit/test_annexcloud_convert unit/test_annexcloud_enum \
-	unit/test_annexcloud_sigv4
+	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote
 
 unit_test_annexcloud_jwt_SOURCES = unit/test_annexcloud_jwt.c
 unit_test_annexcloud_jwt_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
@@ -32,5 +32,10 @@ unit_test_annexcloud_sigv4_SOURCES = unit/test_annexcloud_sigv4.c s3emu/s3_sigv4
 unit_test_annexcloud_sigv4_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/s3emu
 unit_test_annexcloud_sigv4_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 unit_test_annexcloud_sigv4_LDADD = $(UNIT_LINK_LIBS) $(CRYPTO_LIBS)
+
+# Feed mode's remote locations: the ListObjectsV2 scanner and option checks.
+unit_test_annexcloud_feed_remote_SOURCES = unit/test_annexcloud_feed_remote.c
+unit_test_annexcloud_feed_remote_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+unit_test_annexcloud_feed_remote_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CURL_LIBS)
 endif
 endif

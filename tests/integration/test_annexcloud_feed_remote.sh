@@ -105,6 +105,7 @@ done
 [ -n "$sshd_port" ] || t_fail "sshd did not start: $(tail -3 "$ssh_dir"/sshd-*.log)"
 printf '[127.0.0.1]:%s %s\n' "$sshd_port" "$(cut -d' ' -f1,2 "$ssh_dir/host_key.pub")" > "$ssh_dir/known_hosts"
 printf '[127.0.0.1]:%s %s\n' "$sshd_port" "$(cut -d' ' -f1,2 "$ssh_dir/other_host_key.pub")" > "$ssh_dir/wrong_known_hosts"
+printf '[127.0.0.2]:%s %s\n' "$sshd_port" "$(cut -d' ' -f1,2 "$ssh_dir/host_key.pub")" > "$ssh_dir/other_known_hosts"
 sftp_url="sftp://$user@127.0.0.1:$sshd_port$sftp_dir/"
 t_note "sshd on 127.0.0.1:$sshd_port"
 
@@ -212,17 +213,23 @@ check_location sftp "$sftp_url" "$sftp_dir"
 
 write_cfg sftp_badkey "$(sftp_opts "$ssh_dir/stranger_key" "$ssh_dir/known_hosts")"
 run_once sftp_badkey sftp_badkey
-[ "$RC" != 0 ] || t_fail "sftp with an unauthorised key succeeded"
+[ "$RC" = 3 ] || t_fail "sftp with an unauthorised key exited $RC (want 3, fatal)"
 grep -qF "$sftp_url: authentication refused" "$T_TMP/sftp_badkey.stderr" ||
     t_fail "sftp wrong key: no clear error naming the location: $(tail -3 "$T_TMP/sftp_badkey.stderr")"
 write_cfg sftp_badhost "$(sftp_opts "$ssh_dir/client_key" "$ssh_dir/wrong_known_hosts")"
 run_once sftp_badhost sftp_badhost
-[ "$RC" != 0 ] || t_fail "sftp with a mismatching host key succeeded"
+[ "$RC" = 3 ] || t_fail "sftp with a mismatching host key exited $RC (want 3, fatal)"
 grep -qF "$sftp_url: host key does not match" "$T_TMP/sftp_badhost.stderr" ||
     t_fail "sftp host key mismatch: no clear error: $(tail -3 "$T_TMP/sftp_badhost.stderr")"
 [ ! -s "$T_TMP/out-sftp_badhost.jsonl" ] || t_fail "sftp: rows read from a host that failed the key check"
-no_secrets sftp_badkey sftp_badhost
-t_note "sftp: unauthorised key and host key mismatch refused with the location named, no secret shown"
+write_cfg sftp_unknownhost "$(sftp_opts "$ssh_dir/client_key" "$ssh_dir/other_known_hosts")"
+run_once sftp_unknownhost sftp_unknownhost
+[ "$RC" = 3 ] || t_fail "sftp with a host not in known_hosts exited $RC (want 3, fatal)"
+grep -qF "$sftp_url: host is not in known_hosts" "$T_TMP/sftp_unknownhost.stderr" ||
+    t_fail "sftp unknown host: no clear error: $(tail -3 "$T_TMP/sftp_unknownhost.stderr")"
+[ "$(grep -c '\[127.0.0.1\]' "$ssh_dir/other_known_hosts")" = 0 ] || t_fail "sftp: the unknown host was added to known_hosts"
+no_secrets sftp_badkey sftp_badhost sftp_unknownhost
+t_note "sftp: unauthorised key, host key mismatch and unknown host refused with the location named, no secret shown"
 
 # ---- s3 ---------------------------------------------------------------------
 write_cfg s3 "$(s3_opts "$s3_secret")"
@@ -232,12 +239,12 @@ grep -q 'continuation-token=' "$T_TMP/s3-requests.log" || t_fail "s3: the listin
 [ "$(grep -c " 403$" "$T_TMP/s3-requests.log" || true)" = 0 ] || t_fail "s3-emu refused a signature: $(grep -B1 -A8 mismatch "$T_TMP/s3.stderr" | head -20)"
 write_cfg s3_badsecret "$(s3_opts "$s3_wrong_secret")"
 run_once s3_badsecret s3_badsecret
-[ "$RC" != 0 ] || t_fail "s3 with a wrong secret succeeded"
+[ "$RC" = 3 ] || t_fail "s3 with a wrong secret exited $RC (want 3, fatal)"
 grep -qF "s3://feedbucket/exports/: access refused (HTTP 403 SignatureDoesNotMatch" "$T_TMP/s3_badsecret.stderr" ||
     t_fail "s3 wrong secret: no clear error naming the location: $(tail -3 "$T_TMP/s3_badsecret.stderr")"
 write_cfg s3_nobucket "$(s3_opts "$s3_secret" | sed 's|s3://feedbucket/|s3://nosuchbucket/|')"
 run_once s3_nobucket s3_nobucket
-[ "$RC" != 0 ] || t_fail "s3 with a missing bucket succeeded"
+[ "$RC" = 3 ] || t_fail "s3 with a missing bucket exited $RC (want 3, fatal)"
 grep -qF "s3://nosuchbucket/exports/: not found (HTTP 404 NoSuchBucket" "$T_TMP/s3_nobucket.stderr" ||
     t_fail "s3 missing bucket: no clear error: $(tail -3 "$T_TMP/s3_nobucket.stderr")"
 no_secrets s3_badsecret s3_nobucket

@@ -66,6 +66,61 @@ START_TEST(test_json_string_escaping)
 }
 END_TEST
 
+/* The byte-at-a-time escaping jw_str must match: "\"" + escaped + "\"". */
+static void escape_reference(const char *s, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    *o++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c == '\n' || c == '\t' || c == '\r') {
+            *o++ = '\\';
+            *o++ = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
+        } else if (c < 0x20) {
+            *o++ = '\\';
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    *o = 0;
+}
+
+/* jw_str copies 8-byte runs without escapes in one go: a character that needs escaping must be
+ * found at every offset and length, next to bytes that look alike (0x20, 0x7f, UTF-8 bytes). */
+START_TEST(test_json_string_escaping_every_offset)
+{
+    const char specials[] = {'"', '\\', '\n', '\r', '\t', 0x01, 0x1f, ' ', 0x7f, '!', '#', '[', ']', (char)0xc3, (char)0xa9};
+    char in[40], want[256];
+    jw_t w = {0};
+    for (size_t len = 1; len < 25; len++)
+        for (size_t pos = 0; pos < len; pos++)
+            for (size_t k = 0; k < sizeof(specials); k++) {
+                memset(in, 'a', len);
+                in[len] = 0;
+                in[pos] = specials[k];
+                if (pos + 2 < len)
+                    in[pos + 2] = '"'; /* a second escape in the same word */
+                escape_reference(in, want);
+                jw_reset(&w);
+                jw_str(&w, in);
+                jw_char(&w, 0);
+                ck_assert_msg(strcmp(w.buf, want) == 0, "len %zu pos %zu char 0x%02x: got %s want %s", len, pos,
+                              (unsigned char)specials[k], w.buf, want);
+            }
+    jw_free(&w);
+}
+END_TEST
+
 START_TEST(test_record_round_trip_and_bad_fields)
 {
     const char *line =
@@ -112,6 +167,7 @@ static Suite *truthlib_suite(void)
     tcase_add_test(tc, test_leap_day_anniversaries);
     tcase_add_test(tc, test_strict_formats);
     tcase_add_test(tc, test_json_string_escaping);
+    tcase_add_test(tc, test_json_string_escaping_every_offset);
     tcase_add_test(tc, test_record_round_trip_and_bad_fields);
     suite_add_tcase(s, tc);
     return s;

@@ -238,10 +238,9 @@ void tl_arena_free(void)
 
 /* ------------------------------------------------------------------ JSON writer */
 
+/* Grows w->buf so that need more bytes fit (the rare path of jw_reserve). Aborts on OOM. */
 static void jw_grow(jw_t *w, size_t need)
 {
-    if (w->len + need <= w->cap)
-        return;
     size_t cap = w->cap ? w->cap : 4096;
     while (cap < w->len + need)
         cap *= 2;
@@ -254,6 +253,13 @@ static void jw_grow(jw_t *w, size_t need)
     w->cap = cap;
 }
 
+/* Makes room for need more bytes. */
+static inline void jw_reserve(jw_t *w, size_t need)
+{
+    if (need > w->cap - w->len)
+        jw_grow(w, need);
+}
+
 void jw_reset(jw_t *w) { w->len = 0; }
 void jw_free(jw_t *w)
 {
@@ -263,35 +269,54 @@ void jw_free(jw_t *w)
 }
 void jw_raw(jw_t *w, const char *s, size_t n)
 {
-    jw_grow(w, n);
+    jw_reserve(w, n);
     memcpy(w->buf + w->len, s, n);
     w->len += n;
 }
 void jw_lit(jw_t *w, const char *s) { jw_raw(w, s, strlen(s)); }
 void jw_char(jw_t *w, char c)
 {
-    jw_grow(w, 1);
+    jw_reserve(w, 1);
     w->buf[w->len++] = c;
 }
 
-void jw_str(jw_t *w, const char *s)
+#define BYTES_ONES 0x0101010101010101ull
+#define BYTES_HIGHS 0x8080808080808080ull
+/* True when one of the 8 bytes of v is a control character (< 0x20), '"' or '\\' (bit tricks
+ * from "Bit Twiddling Hacks": hasless and haszero are exact for "is there such a byte"). */
+static inline bool word_needs_escape(uint64_t v)
+{
+    uint64_t quote = v ^ (BYTES_ONES * '"'), backslash = v ^ (BYTES_ONES * '\\');
+    uint64_t control = (v - BYTES_ONES * 0x20) & ~v;
+    uint64_t is_quote = (quote - BYTES_ONES) & ~quote, is_backslash = (backslash - BYTES_ONES) & ~backslash;
+    return ((control | is_quote | is_backslash) & BYTES_HIGHS) != 0;
+}
+
+/* Writes s[0..n) as a JSON string: escaped, UTF-8 passed through. Runs of 8 bytes that need no
+ * escaping are copied as one word. */
+static void jw_str_n(jw_t *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t n = strlen(s);
-    jw_grow(w, n * 6 + 2);
+    jw_reserve(w, n * 6 + 2);
     char *o = w->buf + w->len;
     *o++ = '"';
     size_t i = 0;
     while (i < n) {
-        /* copy the longest run that needs no escaping in one go */
-        size_t run = i;
-        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
-            run++;
-        memcpy(o, s + i, run - i);
-        o += run - i;
-        if (run == n)
-            break;
-        unsigned char c = (unsigned char)s[run];
+        if (n - i >= 8) {
+            uint64_t v;
+            memcpy(&v, s + i, 8);
+            if (!word_needs_escape(v)) {
+                memcpy(o, &v, 8);
+                o += 8;
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = (unsigned char)s[i++];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
         *o++ = '\\';
         switch (c) {
         case '"': *o++ = '"'; break;
@@ -306,10 +331,35 @@ void jw_str(jw_t *w, const char *s)
             *o++ = hex[c >> 4];
             *o++ = hex[c & 15];
         }
-        i = run + 1;
     }
     *o++ = '"';
     w->len = (size_t)(o - w->buf);
+}
+
+void jw_str(jw_t *w, const char *s) { jw_str_n(w, s, strlen(s)); }
+
+/* Writes date `days` as a JSON string "YYYY-MM-DD" (no escaping needed). */
+static void jw_date(jw_t *w, int64_t days)
+{
+    jw_reserve(w, 12);
+    char *o = w->buf + w->len;
+    o[0] = '"';
+    put_date(days, o + 1);
+    o[11] = '"';
+    w->len += 12;
+}
+
+/* Writes timestamp `secs` as a JSON string "YYYY-MM-DDTHH:MM:SSZ". */
+static void jw_ts(jw_t *w, int64_t secs)
+{
+    char ts[21];
+    tl_fmt_ts(secs, ts);
+    jw_reserve(w, 22);
+    char *o = w->buf + w->len;
+    o[0] = '"';
+    memcpy(o + 1, ts, 20);
+    o[21] = '"';
+    w->len += 22;
 }
 
 void jw_int(jw_t *w, int64_t v)
@@ -321,7 +371,7 @@ void jw_int(jw_t *w, int64_t v)
         tmp[n++] = (char)('0' + u % 10);
         u /= 10;
     } while (u);
-    jw_grow(w, (size_t)n + 1);
+    jw_reserve(w, (size_t)n + 1);
     if (v < 0)
         w->buf[w->len++] = '-';
     while (n)
@@ -337,6 +387,19 @@ void jw_key(jw_t *w, bool *first, const char *key)
     jw_char(w, ':');
 }
 
+/* jw_key for a key already written as JSON text with its colon ("\"key\":", len bytes). */
+static void jw_key_text(jw_t *w, bool *first, const char *text, size_t len)
+{
+    jw_reserve(w, len + 1);
+    if (!*first)
+        w->buf[w->len++] = ',';
+    *first = false;
+    memcpy(w->buf + w->len, text, len);
+    w->len += len;
+}
+/* jw_key for a literal key that needs no escaping. */
+#define JW_KEY(w, first, lit) jw_key_text((w), (first), "\"" lit "\":", sizeof(lit) + 2)
+
 bool jw_flush_to(jw_t *w, FILE *f)
 {
     bool ok = fwrite(w->buf, 1, w->len, f) == w->len;
@@ -346,20 +409,49 @@ bool jw_flush_to(jw_t *w, FILE *f)
 
 /* ------------------------------------------------------------------ canonical record */
 
-const cf_def_t tl_fields[CF_COUNT] = {
-    {"loyalty_id", CT_STR}, {"as_of", CT_TS}, {"first_name", CT_STR}, {"last_name", CT_STR},
-    {"email", CT_STR}, {"active_status", CT_ACTIVE}, {"birthday", CT_DATE},
-    {"anniversary_date", CT_DATE}, {"phone", CT_STR}, {"zip_code", CT_STR},
-    {"opt_in_status", CT_YESNO}, {"opt_in_date", CT_TS}, {"opt_out_date", CT_DATE},
-    {"available_points", CT_INT}, {"earned_points", CT_INT}, {"used_points", CT_INT},
-    {"hold_points", CT_INT}, {"next_expiring_points", CT_INT}, {"points_expiration_date", CT_DATE},
-    {"expired_points", CT_INT}, {"current_tier", CT_STR}, {"next_tier", CT_STR},
-    {"points_req_for_next_tier", CT_INT}, {"tier_achieve_date", CT_DATE},
-    {"available_rewards", CT_REWARDS}, {"points_req_for_next_reward", CT_INT},
-    {"highest_available_reward", CT_STR}, {"first_activity_date", CT_DATE},
-    {"last_activity_date", CT_DATE}, {"first_purchase_date", CT_DATE},
-    {"last_purchase_date", CT_DATE}, {"segments", CT_SEGMENTS},
-};
+/* The fields in cf_id order: name and type. One list makes both tables below. */
+#define CANON_FIELDS(X) \
+    X("loyalty_id", CT_STR) \
+    X("as_of", CT_TS) \
+    X("first_name", CT_STR) \
+    X("last_name", CT_STR) \
+    X("email", CT_STR) \
+    X("active_status", CT_ACTIVE) \
+    X("birthday", CT_DATE) \
+    X("anniversary_date", CT_DATE) \
+    X("phone", CT_STR) \
+    X("zip_code", CT_STR) \
+    X("opt_in_status", CT_YESNO) \
+    X("opt_in_date", CT_TS) \
+    X("opt_out_date", CT_DATE) \
+    X("available_points", CT_INT) \
+    X("earned_points", CT_INT) \
+    X("used_points", CT_INT) \
+    X("hold_points", CT_INT) \
+    X("next_expiring_points", CT_INT) \
+    X("points_expiration_date", CT_DATE) \
+    X("expired_points", CT_INT) \
+    X("current_tier", CT_STR) \
+    X("next_tier", CT_STR) \
+    X("points_req_for_next_tier", CT_INT) \
+    X("tier_achieve_date", CT_DATE) \
+    X("available_rewards", CT_REWARDS) \
+    X("points_req_for_next_reward", CT_INT) \
+    X("highest_available_reward", CT_STR) \
+    X("first_activity_date", CT_DATE) \
+    X("last_activity_date", CT_DATE) \
+    X("first_purchase_date", CT_DATE) \
+    X("last_purchase_date", CT_DATE) \
+    X("segments", CT_SEGMENTS)
+#define FIELD_DEF(name, type) {name, type},
+const cf_def_t tl_fields[CF_COUNT] = {CANON_FIELDS(FIELD_DEF)};
+/* Each field's key as JSON text with its colon, and that text's length. */
+typedef struct key_text {
+    const char *text;
+    size_t len;
+} key_text_t;
+#define FIELD_KEY(name, type) {"\"" name "\":", sizeof(name) + 2},
+static const key_text_t field_keys[CF_COUNT] = {CANON_FIELDS(FIELD_KEY)};
 
 void canon_init(canon_t *r)
 {
@@ -415,15 +507,12 @@ static void write_joined_array(jw_t *w, const char *joined)
     while (*p) {
         const char *sep = strstr(p, " | ");
         size_t n = sep ? (size_t)(sep - p) : strlen(p);
-        char tmp[512];
-        if (n >= sizeof(tmp))
-            n = sizeof(tmp) - 1;
-        memcpy(tmp, p, n);
-        tmp[n] = 0;
+        if (n > 511)
+            n = 511; /* names are cut into pieces of at most 511 bytes */
         if (!first)
             jw_char(w, ',');
         first = false;
-        jw_str(w, tmp);
+        jw_str_n(w, p, n);
         p += n;
         if (sep)
             p = sep + 3;
@@ -449,7 +538,6 @@ static void write_segments(jw_t *w, uint64_t segs)
 /* Writes the value of field f of r (present, not bad). */
 static void write_field_value(jw_t *w, const canon_t *r, int f)
 {
-    char tmp[24];
     if (CANON_NULL(r, f)) {
         JW_LIT(w, "null");
         return;
@@ -458,14 +546,8 @@ static void write_field_value(jw_t *w, const canon_t *r, int f)
     case CT_STR:
     case CT_YESNO:
     case CT_ACTIVE: jw_str(w, r->v[f].s); break;
-    case CT_TS:
-        tl_fmt_ts(r->v[f].n, tmp);
-        jw_str(w, tmp);
-        break;
-    case CT_DATE:
-        tl_fmt_date(r->v[f].n, tmp);
-        jw_str(w, tmp);
-        break;
+    case CT_TS: jw_ts(w, r->v[f].n); break;
+    case CT_DATE: jw_date(w, r->v[f].n); break;
     case CT_INT: jw_int(w, r->v[f].n); break;
     case CT_REWARDS: write_joined_array(w, r->v[f].s); break;
     case CT_SEGMENTS: write_segments(w, r->segs); break;
@@ -479,7 +561,7 @@ void canon_write(jw_t *w, const canon_t *r)
     for (int f = 0; f < CF_COUNT; f++) {
         if (!CANON_HAS(r, f))
             continue;
-        jw_key(w, &first, tl_fields[f].name);
+        jw_key_text(w, &first, field_keys[f].text, field_keys[f].len);
         if (f == r->bad_field)
             jw_lit(w, r->bad_value);
         else
@@ -1011,69 +1093,71 @@ static size_t utf8_chars(const char *s)
 enum conv { CV_STR, CV_INT_AS_STR, CV_INT, CV_DATE, CV_TS_DATE, CV_JOINED };
 typedef struct map_row {
     const char *dest;
+    const char *key; /* dest as JSON text with its colon */
+    size_t keylen;
     int field;
     enum conv conv;
 } map_row_t;
+#define MAP_ROW(dest, field, conv) {dest, "\"" dest "\":", sizeof(dest) + 2, field, conv}
 
 static const map_row_t ometria_props[] = {
-    {"annex_loyalty_id", CF_LOYALTY_ID, CV_STR},
-    {"annex_active_status", CF_ACTIVE_STATUS, CV_STR},
-    {"annex_user_opt_in_status", CF_OPT_IN_STATUS, CV_STR},
-    {"annex_opt_in_date", CF_OPT_IN_DATE, CV_TS_DATE},
-    {"annex_opt_out_date", CF_OPT_OUT_DATE, CV_DATE},
-    {"annex_loyalty_anniversary_date", CF_ANNIVERSARY_DATE, CV_DATE},
-    {"annex_available_points", CF_AVAILABLE_POINTS, CV_INT_AS_STR},
-    {"annex_earned_points", CF_EARNED_POINTS, CV_INT_AS_STR},
-    {"annex_used_points", CF_USED_POINTS, CV_INT},
-    {"annex_hold_points", CF_HOLD_POINTS, CV_INT},
-    {"annex_next_expiring_points", CF_NEXT_EXPIRING_POINTS, CV_INT},
-    {"annex_points_expiration_date", CF_POINTS_EXPIRATION_DATE, CV_DATE},
-    {"annex_expired_points", CF_EXPIRED_POINTS, CV_INT},
-    {"annex_current_tier", CF_CURRENT_TIER, CV_STR},
-    {"annex_next_tier", CF_NEXT_TIER, CV_STR},
-    {"annex_points_req_for_next_tier", CF_POINTS_REQ_FOR_NEXT_TIER, CV_INT},
-    {"annex_tier_achieve_date", CF_TIER_ACHIEVE_DATE, CV_DATE},
-    {"annex_available_rewards1", CF_AVAILABLE_REWARDS, CV_JOINED},
-    {"annex_points_req_for_next_reward", CF_POINTS_REQ_FOR_NEXT_REWARD, CV_INT},
-    {"annex_highest_available_reward1", CF_HIGHEST_AVAILABLE_REWARD, CV_STR},
-    {"annex_first_activity", CF_FIRST_ACTIVITY_DATE, CV_DATE},
-    {"annex_last_activity_date", CF_LAST_ACTIVITY_DATE, CV_DATE},
-    {"annex_first_purchase_date", CF_FIRST_PURCHASE_DATE, CV_DATE},
-    {"annex_last_purchase_date", CF_LAST_PURCHASE_DATE, CV_DATE},
-    {"annex_zip_code", CF_ZIP_CODE, CV_STR},
+    MAP_ROW("annex_loyalty_id", CF_LOYALTY_ID, CV_STR),
+    MAP_ROW("annex_active_status", CF_ACTIVE_STATUS, CV_STR),
+    MAP_ROW("annex_user_opt_in_status", CF_OPT_IN_STATUS, CV_STR),
+    MAP_ROW("annex_opt_in_date", CF_OPT_IN_DATE, CV_TS_DATE),
+    MAP_ROW("annex_opt_out_date", CF_OPT_OUT_DATE, CV_DATE),
+    MAP_ROW("annex_loyalty_anniversary_date", CF_ANNIVERSARY_DATE, CV_DATE),
+    MAP_ROW("annex_available_points", CF_AVAILABLE_POINTS, CV_INT_AS_STR),
+    MAP_ROW("annex_earned_points", CF_EARNED_POINTS, CV_INT_AS_STR),
+    MAP_ROW("annex_used_points", CF_USED_POINTS, CV_INT),
+    MAP_ROW("annex_hold_points", CF_HOLD_POINTS, CV_INT),
+    MAP_ROW("annex_next_expiring_points", CF_NEXT_EXPIRING_POINTS, CV_INT),
+    MAP_ROW("annex_points_expiration_date", CF_POINTS_EXPIRATION_DATE, CV_DATE),
+    MAP_ROW("annex_expired_points", CF_EXPIRED_POINTS, CV_INT),
+    MAP_ROW("annex_current_tier", CF_CURRENT_TIER, CV_STR),
+    MAP_ROW("annex_next_tier", CF_NEXT_TIER, CV_STR),
+    MAP_ROW("annex_points_req_for_next_tier", CF_POINTS_REQ_FOR_NEXT_TIER, CV_INT),
+    MAP_ROW("annex_tier_achieve_date", CF_TIER_ACHIEVE_DATE, CV_DATE),
+    MAP_ROW("annex_available_rewards1", CF_AVAILABLE_REWARDS, CV_JOINED),
+    MAP_ROW("annex_points_req_for_next_reward", CF_POINTS_REQ_FOR_NEXT_REWARD, CV_INT),
+    MAP_ROW("annex_highest_available_reward1", CF_HIGHEST_AVAILABLE_REWARD, CV_STR),
+    MAP_ROW("annex_first_activity", CF_FIRST_ACTIVITY_DATE, CV_DATE),
+    MAP_ROW("annex_last_activity_date", CF_LAST_ACTIVITY_DATE, CV_DATE),
+    MAP_ROW("annex_first_purchase_date", CF_FIRST_PURCHASE_DATE, CV_DATE),
+    MAP_ROW("annex_last_purchase_date", CF_LAST_PURCHASE_DATE, CV_DATE),
+    MAP_ROW("annex_zip_code", CF_ZIP_CODE, CV_STR),
 };
 static const map_row_t infobip_attrs[] = {
-    {"annexLoyaltyId", CF_LOYALTY_ID, CV_STR},
-    {"annexActiveStatus", CF_ACTIVE_STATUS, CV_STR},
-    {"annexOptInStatus", CF_OPT_IN_STATUS, CV_STR},
-    {"annexOptInDate", CF_OPT_IN_DATE, CV_TS_DATE},
-    {"annexOptOutDate", CF_OPT_OUT_DATE, CV_DATE},
-    {"annexAnniversaryDate", CF_ANNIVERSARY_DATE, CV_DATE},
-    {"annexAvailablePoints", CF_AVAILABLE_POINTS, CV_INT},
-    {"annexEarnedPoints", CF_EARNED_POINTS, CV_INT},
-    {"annexUsedPoints", CF_USED_POINTS, CV_INT},
-    {"annexHoldPoints", CF_HOLD_POINTS, CV_INT},
-    {"annexNextExpiringPoints", CF_NEXT_EXPIRING_POINTS, CV_INT},
-    {"annexPointsExpirationDate", CF_POINTS_EXPIRATION_DATE, CV_DATE},
-    {"annexExpiredPoints", CF_EXPIRED_POINTS, CV_INT},
-    {"annexCurrentTier", CF_CURRENT_TIER, CV_STR},
-    {"annexNextTier", CF_NEXT_TIER, CV_STR},
-    {"annexPointsReqForNextTier", CF_POINTS_REQ_FOR_NEXT_TIER, CV_INT},
-    {"annexTierAchieveDate", CF_TIER_ACHIEVE_DATE, CV_DATE},
-    {"annexAvailableRewards", CF_AVAILABLE_REWARDS, CV_JOINED},
-    {"annexPointsReqForNextReward", CF_POINTS_REQ_FOR_NEXT_REWARD, CV_INT},
-    {"annexHighestAvailableReward", CF_HIGHEST_AVAILABLE_REWARD, CV_STR},
-    {"annexFirstActivityDate", CF_FIRST_ACTIVITY_DATE, CV_DATE},
-    {"annexLastActivityDate", CF_LAST_ACTIVITY_DATE, CV_DATE},
-    {"annexFirstPurchaseDate", CF_FIRST_PURCHASE_DATE, CV_DATE},
-    {"annexLastPurchaseDate", CF_LAST_PURCHASE_DATE, CV_DATE},
-    {"annexZipCode", CF_ZIP_CODE, CV_STR},
+    MAP_ROW("annexLoyaltyId", CF_LOYALTY_ID, CV_STR),
+    MAP_ROW("annexActiveStatus", CF_ACTIVE_STATUS, CV_STR),
+    MAP_ROW("annexOptInStatus", CF_OPT_IN_STATUS, CV_STR),
+    MAP_ROW("annexOptInDate", CF_OPT_IN_DATE, CV_TS_DATE),
+    MAP_ROW("annexOptOutDate", CF_OPT_OUT_DATE, CV_DATE),
+    MAP_ROW("annexAnniversaryDate", CF_ANNIVERSARY_DATE, CV_DATE),
+    MAP_ROW("annexAvailablePoints", CF_AVAILABLE_POINTS, CV_INT),
+    MAP_ROW("annexEarnedPoints", CF_EARNED_POINTS, CV_INT),
+    MAP_ROW("annexUsedPoints", CF_USED_POINTS, CV_INT),
+    MAP_ROW("annexHoldPoints", CF_HOLD_POINTS, CV_INT),
+    MAP_ROW("annexNextExpiringPoints", CF_NEXT_EXPIRING_POINTS, CV_INT),
+    MAP_ROW("annexPointsExpirationDate", CF_POINTS_EXPIRATION_DATE, CV_DATE),
+    MAP_ROW("annexExpiredPoints", CF_EXPIRED_POINTS, CV_INT),
+    MAP_ROW("annexCurrentTier", CF_CURRENT_TIER, CV_STR),
+    MAP_ROW("annexNextTier", CF_NEXT_TIER, CV_STR),
+    MAP_ROW("annexPointsReqForNextTier", CF_POINTS_REQ_FOR_NEXT_TIER, CV_INT),
+    MAP_ROW("annexTierAchieveDate", CF_TIER_ACHIEVE_DATE, CV_DATE),
+    MAP_ROW("annexAvailableRewards", CF_AVAILABLE_REWARDS, CV_JOINED),
+    MAP_ROW("annexPointsReqForNextReward", CF_POINTS_REQ_FOR_NEXT_REWARD, CV_INT),
+    MAP_ROW("annexHighestAvailableReward", CF_HIGHEST_AVAILABLE_REWARD, CV_STR),
+    MAP_ROW("annexFirstActivityDate", CF_FIRST_ACTIVITY_DATE, CV_DATE),
+    MAP_ROW("annexLastActivityDate", CF_LAST_ACTIVITY_DATE, CV_DATE),
+    MAP_ROW("annexFirstPurchaseDate", CF_FIRST_PURCHASE_DATE, CV_DATE),
+    MAP_ROW("annexLastPurchaseDate", CF_LAST_PURCHASE_DATE, CV_DATE),
+    MAP_ROW("annexZipCode", CF_ZIP_CODE, CV_STR),
 };
 #define NROWS(a) (sizeof(a) / sizeof((a)[0]))
 
 static void write_mapped(jw_t *w, const canon_t *r, const map_row_t *row)
 {
-    char tmp[24];
     const int f = row->field;
     if (CANON_NULL(r, f)) {
         JW_LIT(w, "null");
@@ -1084,27 +1168,24 @@ static void write_mapped(jw_t *w, const canon_t *r, const map_row_t *row)
     case CV_JOINED: jw_str(w, r->v[f].s); break;
     case CV_INT: jw_int(w, r->v[f].n); break;
     case CV_INT_AS_STR:
-        snprintf(tmp, sizeof(tmp), "%" PRId64, r->v[f].n);
-        jw_str(w, tmp);
+        jw_char(w, '"');
+        jw_int(w, r->v[f].n);
+        jw_char(w, '"');
         break;
-    case CV_DATE:
-        tl_fmt_date(r->v[f].n, tmp);
-        jw_str(w, tmp);
-        break;
-    case CV_TS_DATE:
-        tl_fmt_date(r->v[f].n / 86400, tmp);
-        jw_str(w, tmp);
-        break;
+    case CV_DATE: jw_date(w, r->v[f].n); break;
+    case CV_TS_DATE: jw_date(w, r->v[f].n / 86400); break;
     }
 }
 
-static void write_plain_field(jw_t *w, bool *first, const char *key, const canon_t *r, int f)
+/* Writes "key":value for field f of r when present (key: JSON text with colon, len bytes). */
+static void write_plain_field(jw_t *w, bool *first, const char *key, size_t len, const canon_t *r, int f)
 {
     if (!CANON_HAS(r, f))
         return;
-    jw_key(w, first, key);
+    jw_key_text(w, first, key, len);
     write_field_value(w, r, f);
 }
+#define WRITE_PLAIN_FIELD(w, first, lit, r, f) write_plain_field((w), (first), "\"" lit "\":", sizeof(lit) + 2, (r), (f))
 
 /* Ometria contact for record r; wire adds @type/@collection/@add_to_lists/@remove_from_lists. */
 static void write_ometria_contact(const truth_t *t, jw_t *w, const canon_t *r, bool wire)
@@ -1112,24 +1193,27 @@ static void write_ometria_contact(const truth_t *t, jw_t *w, const canon_t *r, b
     bool first = true;
     jw_char(w, '{');
     if (wire) {
-        jw_key(w, &first, "@type");
+        JW_KEY(w, &first, "@type");
         jw_str(w, "contact");
     }
-    jw_key(w, &first, "@collection");
+    JW_KEY(w, &first, "@collection");
     jw_str(w, t->opts.collection);
-    jw_key(w, &first, "id");
+    JW_KEY(w, &first, "id");
     jw_str(w, r->v[CF_LOYALTY_ID].s);
-    jw_key(w, &first, "customer_id");
+    JW_KEY(w, &first, "customer_id");
     jw_str(w, r->v[CF_LOYALTY_ID].s);
-    write_plain_field(w, &first, "email", r, CF_EMAIL);
-    write_plain_field(w, &first, "firstname", r, CF_FIRST_NAME);
-    write_plain_field(w, &first, "lastname", r, CF_LAST_NAME);
-    write_plain_field(w, &first, "date_of_birth", r, CF_BIRTHDAY);
-    write_plain_field(w, &first, "phone_number", r, CF_PHONE);
+    WRITE_PLAIN_FIELD(w, &first, "email", r, CF_EMAIL);
+    WRITE_PLAIN_FIELD(w, &first, "firstname", r, CF_FIRST_NAME);
+    WRITE_PLAIN_FIELD(w, &first, "lastname", r, CF_LAST_NAME);
+    WRITE_PLAIN_FIELD(w, &first, "date_of_birth", r, CF_BIRTHDAY);
+    WRITE_PLAIN_FIELD(w, &first, "phone_number", r, CF_PHONE);
     if (wire) {
         for (int pass = 0; pass < 2; pass++) {
             bool lfirst = true;
-            jw_key(w, &first, pass == 0 ? "@add_to_lists" : "@remove_from_lists");
+            if (pass == 0)
+                JW_KEY(w, &first, "@add_to_lists");
+            else
+                JW_KEY(w, &first, "@remove_from_lists");
             jw_char(w, '[');
             if (CANON_HAS(r, CF_OPT_IN_STATUS) && !CANON_NULL(r, CF_OPT_IN_STATUS)) {
                 bool in = strcmp(r->v[CF_OPT_IN_STATUS].s, "yes") == 0;
@@ -1152,13 +1236,13 @@ static void write_ometria_contact(const truth_t *t, jw_t *w, const canon_t *r, b
             jw_char(w, ']');
         }
     }
-    jw_key(w, &first, "properties");
+    JW_KEY(w, &first, "properties");
     jw_char(w, '{');
     bool pfirst = true;
     for (size_t i = 0; i < NROWS(ometria_props); i++) {
         if (!CANON_HAS(r, ometria_props[i].field))
             continue;
-        jw_key(w, &pfirst, ometria_props[i].dest);
+        jw_key_text(w, &pfirst, ometria_props[i].key, ometria_props[i].keylen);
         write_mapped(w, r, &ometria_props[i]);
     }
     JW_LIT(w, "}}");
@@ -1180,13 +1264,13 @@ static void write_infobip_person(const truth_t *t, jw_t *w, const tmember_t *mm)
     const canon_t *r = mm->ib;
     bool first = true;
     jw_char(w, '{');
-    jw_key(w, &first, "externalId");
+    JW_KEY(w, &first, "externalId");
     jw_str(w, r->v[CF_LOYALTY_ID].s);
-    write_plain_field(w, &first, "firstName", r, CF_FIRST_NAME);
-    write_plain_field(w, &first, "lastName", r, CF_LAST_NAME);
-    write_plain_field(w, &first, "birthDate", r, CF_BIRTHDAY);
+    WRITE_PLAIN_FIELD(w, &first, "firstName", r, CF_FIRST_NAME);
+    WRITE_PLAIN_FIELD(w, &first, "lastName", r, CF_LAST_NAME);
+    WRITE_PLAIN_FIELD(w, &first, "birthDate", r, CF_BIRTHDAY);
     if (mm->nibc) {
-        jw_key(w, &first, "contactInformation");
+        JW_KEY(w, &first, "contactInformation");
         jw_char(w, '[');
         const ib_contact_t *list = ib_contacts((tmember_t *)mm);
         for (uint16_t i = 0; i < mm->nibc; i++) {
@@ -1213,7 +1297,7 @@ static void write_infobip_person(const truth_t *t, jw_t *w, const tmember_t *mm)
             names[j] = names[j - 1];
             names[j - 1] = tmp;
         }
-    jw_key(w, &first, "tags");
+    JW_KEY(w, &first, "tags");
     jw_char(w, '[');
     for (int i = 0; i < n; i++) {
         if (i)
@@ -1221,13 +1305,13 @@ static void write_infobip_person(const truth_t *t, jw_t *w, const tmember_t *mm)
         jw_str(w, names[i]);
     }
     jw_char(w, ']');
-    jw_key(w, &first, "customAttributes");
+    JW_KEY(w, &first, "customAttributes");
     jw_char(w, '{');
     bool afirst = true;
     for (size_t i = 0; i < NROWS(infobip_attrs); i++) {
         if (!CANON_HAS(r, infobip_attrs[i].field))
             continue;
-        jw_key(w, &afirst, infobip_attrs[i].dest);
+        jw_key_text(w, &afirst, infobip_attrs[i].key, infobip_attrs[i].keylen);
         write_mapped(w, r, &infobip_attrs[i]);
     }
     JW_LIT(w, "}}");

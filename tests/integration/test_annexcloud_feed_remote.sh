@@ -250,6 +250,29 @@ grep -qF "s3://nosuchbucket/exports/: not found (HTTP 404 NoSuchBucket" "$T_TMP/
 no_secrets s3_badsecret s3_nobucket
 t_note "s3: pages of one key, wrong secret and missing bucket refused with the location named, no secret shown"
 
+# ---- s3, running continuously: a new file is picked up by the next listing --
+live_dir="$s3_root/livebucket/exports"
+mkdir -p "$live_dir"
+cp "$T_TMP/$later_name" "$live_dir/a_first.csv"
+write_cfg live "$(s3_opts "$s3_secret" | sed 's|s3://feedbucket/|s3://livebucket/|') feed_list_interval_s = 1;"
+t_bg "$SLUICE" --log-level info run "$T_TMP/live.cfg" > "$T_TMP/live.stdout" 2> "$T_TMP/live.stderr"
+live_pid=$T_LAST_PID
+live_started=$SECONDS
+live_lines() { [ -f "$T_TMP/out-live.jsonl" ] && [ "$(wc -l < "$T_TMP/out-live.jsonl")" -ge "$1" ]; }
+t_wait_for 20 live_lines 2 || t_fail "s3 continuous: the first file did not come out: $(tail -3 "$T_TMP/live.stderr")"
+{ printf '%s\r\n' "$header"; good_row LIVE-1 Kim; } > "$live_dir/b_second.csv"
+t_wait_for 20 live_lines 3 || t_fail "s3 continuous: a file added while running was not picked up: $(tail -3 "$T_TMP/live.stderr")"
+kill -TERM "$live_pid"
+t_wait_for 20 sh -c "! kill -0 $live_pid 2>/dev/null" || t_fail "s3 continuous: sluice did not stop on SIGTERM"
+live_elapsed=$((SECONDS - live_started + 1))
+[ "$(jq -r .loyalty_id "$T_TMP/out-live.jsonl" | tr '\n' ' ')" = "LATER-1 LATER-2 LIVE-1 " ] ||
+    t_fail "s3 continuous: emitted $(jq -r .loyalty_id "$T_TMP/out-live.jsonl" | tr '\n' ' ')"
+# Listed again about once a second, not on every poll.
+listings=$(grep -c '^GET /livebucket/ prefix=exports/ 200$' "$T_TMP/s3-requests.log" || true)
+[ "$listings" -ge 2 ] && [ "$listings" -le $((2 * live_elapsed + 2)) ] ||
+    t_fail "s3 continuous: $listings listings in ${live_elapsed} s with feed_list_interval_s = 1"
+t_note "s3 continuous: a file added while running picked up; $listings listings in ${live_elapsed} s"
+
 # ---- s3: kill -9 in the middle of a big file, then resume -------------------
 big_dir="$s3_root/bigbucket/exports"
 mkdir -p "$big_dir"

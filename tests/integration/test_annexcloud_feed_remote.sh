@@ -119,6 +119,22 @@ t_bg "$S3EMU" --port 0 --dir "$s3_root" --access-key AKIDFEEDTEST --secret-key "
     > "$T_TMP/s3.stdout" 2> "$T_TMP/s3.stderr"
 t_wait_for 10 grep -q 'listening on' "$T_TMP/s3.stdout" || t_fail "s3-emu did not start: $(tail -3 "$T_TMP/s3.stderr")"
 s3_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T_TMP/s3.stdout" | head -1)
+# The emulator refuses what S3 refuses (so the plugin's success means something).
+s3_curl() { curl -s -o "$T_TMP/s3-curl.xml" -w '%{http_code}' "$@"; }
+empty_sha=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+[ "$(s3_curl "http://127.0.0.1:$s3_port/feedbucket/?list-type=2")" = 403 ] && grep -q '<Code>AccessDenied</Code>' "$T_TMP/s3-curl.xml" ||
+    t_fail "s3-emu accepted an unsigned request: $(cat "$T_TMP/s3-curl.xml")"
+[ "$(s3_curl --aws-sigv4 aws:amz:eu-west-1:s3 -u "AKIDOTHER:$s3_secret" -H "x-amz-content-sha256: $empty_sha" \
+      -H "x-amz-security-token: $s3_token" "http://127.0.0.1:$s3_port/feedbucket/?list-type=2")" = 403 ] &&
+    grep -q '<Code>InvalidAccessKeyId</Code>' "$T_TMP/s3-curl.xml" || t_fail "s3-emu accepted an unknown key: $(cat "$T_TMP/s3-curl.xml")"
+[ "$(s3_curl --aws-sigv4 aws:amz:eu-west-1:s3 -u "AKIDFEEDTEST:$s3_secret" \
+      -H "x-amz-security-token: $s3_token" "http://127.0.0.1:$s3_port/feedbucket/?list-type=2")" = 400 ] ||
+    t_fail "s3-emu accepted a request without x-amz-content-sha256: $(cat "$T_TMP/s3-curl.xml")"
+[ "$(s3_curl --aws-sigv4 aws:amz:eu-west-1:s3 -u "AKIDFEEDTEST:$s3_secret" -H "x-amz-content-sha256: $empty_sha" \
+      -H "x-amz-security-token: $s3_token" "http://127.0.0.1:$s3_port/feedbucket/?list-type=2")" = 200 ] ||
+    t_fail "s3-emu refused a correctly signed request: $(cat "$T_TMP/s3-curl.xml")"
+s3_refused_by_curl=$(grep -c ' 403$' "$T_TMP/s3-requests.log" || true)
+
 # Keys the feed must not take: deeper than the prefix, outside it, not *.csv.
 cp "$T_TMP/$bad_name" "$s3_dir/nested/aa_nested.csv"
 cp "$T_TMP/$bad_name" "$s3_root/feedbucket/other/aa_other.csv"
@@ -236,7 +252,7 @@ write_cfg s3 "$(s3_opts "$s3_secret")"
 check_location s3 "s3://feedbucket/exports/" "$s3_dir"
 # Every listing went page by page (one key per page).
 grep -q 'continuation-token=' "$T_TMP/s3-requests.log" || t_fail "s3: the listing never used a continuation token"
-[ "$(grep -c " 403$" "$T_TMP/s3-requests.log" || true)" = 0 ] || t_fail "s3-emu refused a signature: $(grep -B1 -A8 mismatch "$T_TMP/s3.stderr" | head -20)"
+[ "$(grep -c ' 403$' "$T_TMP/s3-requests.log" || true)" = "$s3_refused_by_curl" ] || t_fail "s3-emu refused a signature: $(grep -B1 -A8 mismatch "$T_TMP/s3.stderr" | head -20)"
 write_cfg s3_badsecret "$(s3_opts "$s3_wrong_secret")"
 run_once s3_badsecret s3_badsecret
 [ "$RC" = 3 ] || t_fail "s3 with a wrong secret exited $RC (want 3, fatal)"

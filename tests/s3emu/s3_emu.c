@@ -208,6 +208,25 @@ static int auth_field(const char *authorization, const char *key, char *out, siz
     return -1;
 }
 
+/* The canonical request on stderr to debug a mismatch, the session
+ * token's value left out. */
+static void print_canonical_request(const char *method, const char *url, const char *canonical)
+{
+    const char *line = canonical;
+
+    fprintf(stderr, "s3-emu: signature mismatch for %s %s; canonical request was:\n", method, url);
+    while (*line) {
+        size_t len = strcspn(line, "\n");
+        if (strncmp(line, "x-amz-security-token:", 21) == 0)
+            fprintf(stderr, "x-amz-security-token:(not shown)\n");
+        else
+            fprintf(stderr, "%.*s\n", (int)len, line);
+        line += len;
+        if (*line == '\n')
+            line++;
+    }
+}
+
 /* Check the request's SigV4 signature. Returns 0 when valid, else queues
  * the S3 error answer in *result, sets *status, and returns -1. */
 static int verify_signature(emulator *emu, struct MHD_Connection *connection, const char *method, const char *url,
@@ -287,7 +306,7 @@ static int verify_signature(emulator *emu, struct MHD_Connection *connection, co
     }
     if (s3_sigv4_signature(emu->secret_key, amz_date, emu->region, "s3", canonical, expected) != 0 ||
         strcmp(expected, signature) != 0) {
-        fprintf(stderr, "s3-emu: signature mismatch for %s %s; canonical request was:\n%s\n", method, url, canonical);
+        print_canonical_request(method, url, canonical);
         free(canonical);
         *result = answer_error(connection, 403, "SignatureDoesNotMatch",
                                "The request signature we calculated does not match the signature you provided. "

@@ -187,13 +187,12 @@ static size_t utf8_length(const char *s)
     return n;
 }
 
-/* Checks the optional string field key of rec with check (NULL = any
- * string). Null is allowed (known empty). */
-static void check_string(const ometria *om, json_t *rec, const char *key, const char *rid,
-                         record_errors *errs, bool (*check)(const ometria *, const char *),
-                         const char *expected)
+/* Checks v, the value of the optional string field key (NULL when absent),
+ * with check (NULL = any string). Null is allowed (known empty). */
+static void check_string_value(const ometria *om, json_t *v, const char *key, const char *rid,
+                               record_errors *errs, bool (*check)(const ometria *, const char *),
+                               const char *expected)
 {
-    json_t *v = json_object_get(rec, key);
     if (!v || json_is_null(v))
         return;
     if (!json_is_string(v)) {
@@ -203,6 +202,14 @@ static void check_string(const ometria *om, json_t *rec, const char *key, const 
     if (check && !check(om, json_string_value(v)))
         add_error(errs, rid, key, "not a valid value: '%.120s' is not %s",
                   json_string_value(v), expected);
+}
+
+/* check_string_value for the field key of rec. */
+static void check_string(const ometria *om, json_t *rec, const char *key, const char *rid,
+                         record_errors *errs, bool (*check)(const ometria *, const char *),
+                         const char *expected)
+{
+    check_string_value(om, json_object_get(rec, key), key, rid, errs, check, expected);
 }
 
 /* Field checks for check_string: true when s is acceptable. */
@@ -227,12 +234,11 @@ static bool is_optin(const ometria *om, const char *s)
            strcmp(s, "NOT_SPECIFIED") == 0;
 }
 
-/* Checks "properties": an object of scalars; max_string > 0 limits string
- * values (characters). */
-static void check_properties(json_t *rec, const char *rid, size_t max_string,
+/* Checks props, the record's "properties" (NULL when absent): an object of
+ * scalars; max_string > 0 limits string values (characters). */
+static void check_properties(json_t *props, const char *rid, size_t max_string,
                              record_errors *errs)
 {
-    json_t *props = json_object_get(rec, "properties");
     if (!props || json_is_null(props))
         return;
     if (!json_is_object(props)) {
@@ -257,10 +263,10 @@ static void check_properties(json_t *rec, const char *rid, size_t max_string,
     }
 }
 
-/* Checks @add_to_lists / @remove_from_lists: arrays of segment ids. */
-static void check_lists(json_t *rec, const char *key, const char *rid, record_errors *errs)
+/* Checks lists, the value of @add_to_lists / @remove_from_lists (key; NULL
+ * when absent): an array of segment ids. */
+static void check_lists(json_t *lists, const char *key, const char *rid, record_errors *errs)
 {
-    json_t *lists = json_object_get(rec, key);
     if (!lists)
         return;
     if (!json_is_array(lists)) {
@@ -290,40 +296,86 @@ static const char *record_id(json_t *rec)
     return id && *id ? id : NULL;
 }
 
-/* Adds an error per invalid field of a contact record to errs. */
+/* The contact fields validation reads, sorted by name for contact_field
+ * (main checks the order). */
+enum contact_field {
+    CF_ADD_LISTS, CF_COLLECTION, CF_FORCE_OPTIN, CF_REMOVE_LISTS, CF_COUNTRY, CF_CUSTOMER_ID,
+    CF_DATE_OF_BIRTH, CF_EMAIL, CF_FIRSTNAME, CF_GENDER, CF_ID, CF_LASTNAME, CF_OPTIN,
+    CF_MIDDLENAME, CF_PHONE, CF_PREFIX, CF_PROPERTIES, CF_STORE_IDS, CF_TS_ACQUIRED,
+    CF_TS_SUBSCRIBED, CF_TS_UNSUBSCRIBED, CF_TIMEZONE, CF_COUNT
+};
+static const char *const contact_field_names[CF_COUNT] = {
+    "@add_to_lists", "@collection", "@force_optin", "@remove_from_lists", "country_id",
+    "customer_id", "date_of_birth", "email", "firstname", "gender", "id", "lastname",
+    "marketing_optin", "middlename", "phone_number", "prefix", "properties", "store_ids",
+    "timestamp_acquired", "timestamp_subscribed", "timestamp_unsubscribed", "timezone"};
+
+/* The contact_field named name, or CF_COUNT when validation ignores it. */
+static enum contact_field contact_field(const char *name)
+{
+    size_t lo = 0, hi = CF_COUNT;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int cmp = strcmp(name, contact_field_names[mid]);
+        if (cmp == 0)
+            return (enum contact_field)mid;
+        if (cmp < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return CF_COUNT;
+}
+
+/* Adds an error per invalid field of a contact record to errs. One pass
+ * over the record's keys finds the fields (a record has ~10 keys, the
+ * checks look at 22), then the checks run in their documented order. */
 static void validate_contact(const ometria *om, json_t *rec, record_errors *errs)
 {
-    const char *rid = record_id(rec);
+    json_t *field[CF_COUNT] = {NULL};
+    const char *name;
+    json_t *value;
+    json_object_foreach(rec, name, value) {
+        enum contact_field f = contact_field(name);
+        if (f != CF_COUNT)
+            field[f] = value;
+    }
+    const char *rid = json_string_value(field[CF_ID]);
+    if (rid && !*rid)
+        rid = NULL;
     if (!rid)
         add_error(errs, NULL, "id", "is required: a non-empty string");
-    json_t *coll = json_object_get(rec, "@collection");
-    if (coll && !json_is_string(coll))
+    if (field[CF_COLLECTION] && !json_is_string(field[CF_COLLECTION]))
         add_error(errs, rid, "@collection", "not a valid value: must be a string");
-    static const char *const plain[] = {"prefix", "firstname", "middlename", "lastname",
-                                        "customer_id", "timezone"};
+    static const enum contact_field plain[] = {CF_PREFIX, CF_FIRSTNAME, CF_MIDDLENAME,
+                                               CF_LASTNAME, CF_CUSTOMER_ID, CF_TIMEZONE};
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
-        check_string(om, rec, plain[i], rid, errs, NULL, NULL);
-    check_string(om, rec, "email", rid, errs, is_email, "an email address");
-    check_string(om, rec, "date_of_birth", rid, errs, is_date, "a YYYY-MM-DD date");
-    check_string(om, rec, "phone_number", rid, errs, is_phone, "an E.164 phone number");
-    check_string(om, rec, "gender", rid, errs, is_gender, "m or f");
-    check_string(om, rec, "country_id", rid, errs, is_country, "an ISO 3166-1 alpha-2 code");
-    check_string(om, rec, "marketing_optin", rid, errs, is_optin,
-                 "EXPLICITLY_OPTEDIN, EXPLICITLY_OPTEDOUT or NOT_SPECIFIED");
-    static const char *const stamps[] = {"timestamp_subscribed", "timestamp_unsubscribed",
-                                         "timestamp_acquired"};
+        check_string_value(om, field[plain[i]], contact_field_names[plain[i]], rid, errs, NULL,
+                           NULL);
+    check_string_value(om, field[CF_EMAIL], "email", rid, errs, is_email, "an email address");
+    check_string_value(om, field[CF_DATE_OF_BIRTH], "date_of_birth", rid, errs, is_date,
+                       "a YYYY-MM-DD date");
+    check_string_value(om, field[CF_PHONE], "phone_number", rid, errs, is_phone,
+                       "an E.164 phone number");
+    check_string_value(om, field[CF_GENDER], "gender", rid, errs, is_gender, "m or f");
+    check_string_value(om, field[CF_COUNTRY], "country_id", rid, errs, is_country,
+                       "an ISO 3166-1 alpha-2 code");
+    check_string_value(om, field[CF_OPTIN], "marketing_optin", rid, errs, is_optin,
+                       "EXPLICITLY_OPTEDIN, EXPLICITLY_OPTEDOUT or NOT_SPECIFIED");
+    static const enum contact_field stamps[] = {CF_TS_SUBSCRIBED, CF_TS_UNSUBSCRIBED,
+                                                CF_TS_ACQUIRED};
     for (size_t i = 0; i < sizeof(stamps) / sizeof(stamps[0]); i++)
-        check_string(om, rec, stamps[i], rid, errs, is_timestamp,
-                     "an ISO 8601 timestamp with offset");
-    json_t *force = json_object_get(rec, "@force_optin");
+        check_string_value(om, field[stamps[i]], contact_field_names[stamps[i]], rid, errs,
+                           is_timestamp, "an ISO 8601 timestamp with offset");
+    json_t *force = field[CF_FORCE_OPTIN];
     if (force && !json_is_boolean(force))
         add_error(errs, rid, "@force_optin", "not a valid value: must be a boolean");
-    json_t *stores = json_object_get(rec, "store_ids");
+    json_t *stores = field[CF_STORE_IDS];
     if (stores && !json_is_array(stores) && !json_is_null(stores))
         add_error(errs, rid, "store_ids", "not a valid value: must be an array");
-    check_properties(rec, rid, 0, errs);
-    check_lists(rec, "@add_to_lists", rid, errs);
-    check_lists(rec, "@remove_from_lists", rid, errs);
+    check_properties(field[CF_PROPERTIES], rid, 0, errs);
+    check_lists(field[CF_ADD_LISTS], "@add_to_lists", rid, errs);
+    check_lists(field[CF_REMOVE_LISTS], "@remove_from_lists", rid, errs);
 }
 
 /* Adds an error per invalid field of a custom_event record to errs. */
@@ -351,7 +403,7 @@ static void validate_event(const ometria *om, json_t *rec, record_errors *errs)
                   "is required: identity_email or identity_account_id");
     check_string(om, rec, "identity_email", rid, errs, is_email, "an email address");
     check_string(om, rec, "identity_account_id", rid, errs, NULL, NULL);
-    check_properties(rec, rid, MAX_PROPERTY_STRING, errs);
+    check_properties(json_object_get(rec, "properties"), rid, MAX_PROPERTY_STRING, errs);
 }
 
 /* Validates a record of a supported type; unknown types are errors. */
@@ -401,36 +453,45 @@ static void apply_lists(ometria *om, json_t *rec, const char *contact_id)
     }
 }
 
-/* Upserts a valid contact: fields overwrite, properties merge key by key. */
+/* Upserts a valid contact: fields overwrite, properties merge key by key.
+ * The record itself becomes the stored contact (the request's records are
+ * never used again): the fields it lacks are taken over from the contact
+ * stored before, which is then released. That is one table insert per
+ * record instead of one per field, and nothing is copied. */
 static void apply_contact(ometria *om, json_t *rec)
 {
     const char *id = record_id(rec);
     const char *coll = json_string_value(json_object_get(rec, "@collection"));
     size_t coll_len = coll ? strlen(coll) : 0, id_len = strlen(id);
-    char *key = malloc(coll_len + id_len + 2);
+    char small[256];
+    char *key = coll_len + id_len + 2 <= sizeof(small) ? small : malloc(coll_len + id_len + 2);
     if (!key)
         return;
     memcpy(key, coll ? coll : "", coll_len); /* "<collection>/<id>" */
     key[coll_len] = '/';
     memcpy(key + coll_len + 1, id, id_len + 1);
+    apply_lists(om, rec, id);
+    json_object_del(rec, "@add_to_lists");
+    json_object_del(rec, "@remove_from_lists");
     json_t *stored = json_object_get(om->contacts, key);
-    if (!stored) {
-        stored = json_object();
-        json_object_set_new(om->contacts, key, stored);
-    }
     const char *name;
     json_t *value;
-    json_object_foreach(rec, name, value) {
-        if (strcmp(name, "@add_to_lists") == 0 || strcmp(name, "@remove_from_lists") == 0)
-            continue;
-        json_t *have = json_object_get(stored, "properties");
-        if (strcmp(name, "properties") == 0 && json_is_object(value) && json_is_object(have))
-            json_object_update(have, value);
-        else /* shared, not copied: the request's records are never used again */
-            json_object_set(stored, name, value);
+    json_object_foreach(stored, name, value) {
+        json_t *now = json_object_get(rec, name);
+        if (!now) {
+            json_object_set_nocheck(rec, name, value);
+        } else if (json_is_object(now) && json_is_object(value) && strcmp(name, "properties") == 0) {
+            const char *prop;
+            json_t *old;
+            json_object_foreach(value, prop, old) {
+                if (!json_object_get(now, prop))
+                    json_object_set_nocheck(now, prop, old);
+            }
+        }
     }
-    apply_lists(om, rec, id);
-    free(key);
+    json_object_set_nocheck(om->contacts, key, rec);
+    if (key != small)
+        free(key);
 }
 
 /* Stores a valid custom event by id, or counts a repeat of a known id. */
@@ -682,6 +743,13 @@ int main(int argc, char **argv)
     emu_server *srv = NULL;
     int status = 1;
 
+    emu_json_cache_install();
+    for (size_t i = 1; i < CF_COUNT; i++)
+        if (strcmp(contact_field_names[i - 1], contact_field_names[i]) >= 0) {
+            fprintf(stderr, "ometria-emu bug: contact_field_names not sorted at %s\n",
+                    contact_field_names[i]);
+            return 1;
+        }
     om.rate_limit = 4;
     int parsed = emu_parse_args(argc, argv, &cfg, usage_text, on_flag, &om);
     if (parsed != 0)

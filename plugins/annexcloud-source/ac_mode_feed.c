@@ -312,11 +312,18 @@ static sluice_status next_file(ac_source *src, feed_mode *mode, const char *afte
         double now;
         ac_remote_result result;
 
-        for (size_t i = 0; i < mode->listing_count; i++) {
-            if (!after || strcmp(mode->listing[i], after) > 0) {
-                *found = strdup(mode->listing[i]);
-                return *found ? SLUICE_OK : SLUICE_RETRY;
-            }
+        /* The listing is sorted: binary search for the first name > after. */
+        size_t low = 0, high = mode->listing_count;
+        while (after && low < high) {
+            size_t middle = low + (high - low) / 2;
+            if (strcmp(mode->listing[middle], after) > 0)
+                high = middle;
+            else
+                low = middle + 1;
+        }
+        if (low < mode->listing_count) {
+            *found = strdup(mode->listing[low]);
+            return *found ? SLUICE_OK : SLUICE_RETRY;
         }
         now = monotonic_seconds();
         if (attempt > 0 ||

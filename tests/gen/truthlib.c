@@ -1317,18 +1317,32 @@ static void write_infobip_person(const truth_t *t, jw_t *w, const tmember_t *mm)
     JW_LIT(w, "}}");
 }
 
-/* Infobip-sink rejection: the first field over Infobip's limits, or -1. */
-static int infobip_violation(const canon_t *r)
+/* True when s (len bytes) has more than limit UTF-8 characters (never more characters than bytes,
+ * so short strings are not counted). */
+static bool utf8_longer_than(const char *s, size_t len, size_t limit) { return len > limit && utf8_chars(s) > limit; }
+
+/* Byte lengths of the string-valued fields of r that are present and not null (0 otherwise). */
+static void string_lengths(const canon_t *r, size_t len[CF_COUNT])
 {
-    if (utf8_chars(r->v[CF_LOYALTY_ID].s) > 256)
+    for (int f = 0; f < CF_COUNT; f++) {
+        enum cf_type ty = tl_fields[f].type;
+        bool is_string = ty == CT_STR || ty == CT_REWARDS || ty == CT_YESNO || ty == CT_ACTIVE;
+        len[f] = is_string && CANON_HAS(r, f) && !CANON_NULL(r, f) && f != r->bad_field ? strlen(r->v[f].s) : 0;
+    }
+}
+
+/* Infobip-sink rejection: the first field over Infobip's limits, or -1. len: string_lengths(r). */
+static int infobip_violation(const canon_t *r, const size_t len[CF_COUNT])
+{
+    if (utf8_longer_than(r->v[CF_LOYALTY_ID].s, len[CF_LOYALTY_ID], 256))
         return CF_LOYALTY_ID;
     for (int f = CF_FIRST_NAME; f <= CF_LAST_NAME; f++)
-        if (CANON_HAS(r, f) && !CANON_NULL(r, f) && utf8_chars(r->v[f].s) > 255)
+        if (CANON_HAS(r, f) && !CANON_NULL(r, f) && utf8_longer_than(r->v[f].s, len[f], 255))
             return f;
     for (size_t i = 0; i < NROWS(infobip_attrs); i++) {
         int f = infobip_attrs[i].field;
         enum conv c = infobip_attrs[i].conv;
-        if ((c == CV_STR || c == CV_JOINED) && CANON_HAS(r, f) && !CANON_NULL(r, f) && utf8_chars(r->v[f].s) > 4096)
+        if ((c == CV_STR || c == CV_JOINED) && CANON_HAS(r, f) && !CANON_NULL(r, f) && utf8_longer_than(r->v[f].s, len[f], 4096))
             return f;
     }
     return -1;
@@ -1561,6 +1575,8 @@ void truth_feed_member(truth_t *t, const canon_t *r)
 
     /* destinations: field-mapper (ometria: needs an email), ometria-sink 60 KB, infobip-sink limits */
     bool om_ok = true, ib_ok = true;
+    size_t slen[CF_COUNT];
+    string_lengths(r, slen);
     if (!CANON_HAS(r, CF_EMAIL) || CANON_NULL(r, CF_EMAIL) || !*r->v[CF_EMAIL].s) {
         dlq_line(t, lid, "ometria", "email", "field-mapper");
         om_ok = false;
@@ -1570,7 +1586,7 @@ void truth_feed_member(truth_t *t, const canon_t *r)
         size_t bound = 8192;
         for (int f = 0; f < CF_COUNT; f++)
             if (CANON_HAS(r, f) && !CANON_NULL(r, f) && (tl_fields[f].type == CT_STR || tl_fields[f].type == CT_REWARDS))
-                bound += 6 * strlen(r->v[f].s) * 3; /* loyalty_id appears three times */
+                bound += 6 * slen[f] * 3; /* loyalty_id appears three times */
         size_t contact_bytes = 0;
         if (bound > 60 * 1024) {
             jw_reset(&t->w);
@@ -1591,7 +1607,7 @@ void truth_feed_member(truth_t *t, const canon_t *r)
             om_ok = false;
         }
     }
-    int ibv = infobip_violation(r);
+    int ibv = infobip_violation(r, slen);
     if (ibv >= 0) {
         dlq_line(t, lid, "infobip", tl_fields[ibv].name, "infobip-sink");
         ib_ok = false;
@@ -1626,13 +1642,64 @@ void truth_feed_event(truth_t *t, void *json_event)
 
 /* ---- output ---- */
 
-static int cmp_event(const void *a, const void *b)
+/* An event in the sort by (id, seq): the first 8 bytes of the id as a big-endian number (NUL
+ * padded, so comparing it orders like strcmp on those bytes), the id, and the event's slot
+ * (its seq: events are pushed in seq order). Small keys sort much faster than whole events. */
+typedef struct event_key {
+    uint64_t prefix;
+    const char *id;
+    size_t idx;
+} event_key_t;
+
+static uint64_t id_prefix(const char *id)
 {
-    const tevent_t *x = a, *y = b;
+    size_t n = strnlen(id, 8);
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = (v << 8) | (i < n ? (unsigned char)id[i] : 0u);
+    return v;
+}
+
+static int cmp_event_key(const void *a, const void *b)
+{
+    const event_key_t *x = a, *y = b;
+    if (x->prefix != y->prefix)
+        return x->prefix < y->prefix ? -1 : 1;
     int c = strcmp(x->id, y->id);
     if (c)
         return c;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Sorts t->ev by (id, seq) in place. Returns false when out of memory. */
+static bool sort_events(truth_t *t)
+{
+    event_key_t *keys = malloc((t->nev + 1) * sizeof(*keys));
+    if (!keys)
+        return false;
+    for (size_t i = 0; i < t->nev; i++)
+        keys[i] = (event_key_t){.prefix = id_prefix(t->ev[i].id), .id = t->ev[i].id, .idx = i};
+    qsort(keys, t->nev, sizeof(*keys), cmp_event_key);
+    /* apply the permutation (new slot i takes old slot keys[i].idx) by following its cycles;
+     * a slot done is marked with SIZE_MAX */
+    for (size_t i = 0; i < t->nev; i++) {
+        if (keys[i].idx == SIZE_MAX)
+            continue;
+        tevent_t held = t->ev[i];
+        size_t j = i;
+        for (;;) {
+            size_t from = keys[j].idx;
+            keys[j].idx = SIZE_MAX;
+            if (from == i) {
+                t->ev[j] = held;
+                break;
+            }
+            t->ev[j] = t->ev[from];
+            j = from;
+        }
+    }
+    free(keys);
+    return true;
 }
 
 static void write_event_props(jw_t *w, const tevent_t *e)
@@ -1868,7 +1935,10 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
     jw_t *w = &t->w;
     jw_reset(w);
     fflush(t->dlq);
-    qsort(t->ev, t->nev, sizeof(*t->ev), cmp_event);
+    if (!sort_events(t)) {
+        snprintf(msg, msglen, "out of memory");
+        goto out;
+    }
     /* de-duplicate by id: the first derived/delivered wins */
     size_t n = 0;
     for (size_t i = 0; i < t->nev; i++) {
@@ -1887,7 +1957,11 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
     }
     for (size_t i = 0; i < t->nm; i++)
         keys[i] = (member_key_t){.id = t->m[i].loyalty_id, .idx = (uint32_t)i};
-    qsort(keys, t->nm, sizeof(*keys), cmp_member_key);
+    bool in_order = true;
+    for (size_t i = 1; i < t->nm && in_order; i++)
+        in_order = strcmp(keys[i - 1].id, keys[i].id) < 0;
+    if (!in_order)
+        qsort(keys, t->nm, sizeof(*keys), cmp_member_key);
     for (size_t i = 0; i < t->nm; i++)
         order[i] = keys[i].idx;
     free(keys);

@@ -58,9 +58,9 @@ typedef struct infobip {
     int64_t clock_now;       /* Unix seconds when clock_fixed */
     json_int_t next_person_id;
     json_t *persons;         /* "<id>" -> person (with "id") */
-    json_t *by_external;     /* externalId -> "<id>" */
-    json_t *by_email;        /* email -> "<id>" */
-    json_t *by_phone;        /* phone -> "<id>" */
+    json_t *by_external;     /* externalId -> the stored person (a reference) */
+    json_t *by_email;        /* email -> the stored person */
+    json_t *by_phone;        /* phone -> the stored person */
     json_t *attributes;      /* name -> "TYPE" */
     json_t *tag_names;       /* tag -> true (defined or used) */
     json_t *definitions;     /* definitionId -> {"definitionId","properties":{name:type}} */
@@ -228,10 +228,10 @@ static void detail(json_t *details, const char *property, const char *fmt, ...)
     json_array_append_new(details, json_pack("{s:s, s:s}", "property", property, "message", text));
 }
 
-/* Checks an optional string field with a maximum length (0 = none). */
-static void check_text(json_t *person, const char *key, size_t max, json_t *details)
+/* Checks an optional string field (value v of key, NULL when absent) with a
+ * maximum length (0 = none). */
+static void check_text(json_t *v, const char *key, size_t max, json_t *details)
 {
-    json_t *v = json_object_get(person, key);
     if (!v || json_is_null(v))
         return;
     if (!json_is_string(v))
@@ -240,47 +240,62 @@ static void check_text(json_t *person, const char *key, size_t max, json_t *deta
         detail(details, key, "longer than %zu characters", max);
 }
 
-/* Checks one custom attribute value against its defined type. */
-static void check_attribute(const infobip *ib, const char *name, json_t *value,
-                            json_t *details)
+/* The documented custom attribute dataTypes. */
+enum data_type { T_STRING, T_DECIMAL, T_INTEGER, T_BOOLEAN, T_DATE, T_DATE_TIME,
+                 T_LIST_OF_OBJECTS, T_UNKNOWN };
+static const char *const data_type_names[] = {"STRING", "DECIMAL", "INTEGER", "BOOLEAN",
+                                              "DATE", "DATE_TIME", "LIST_OF_OBJECTS"};
+
+/* The data_type named t (T_UNKNOWN for anything else, NULL too). */
+static enum data_type data_type_of(const char *t)
 {
-    char property[300];
-    snprintf(property, sizeof(property), "customAttributes.%.250s", name);
-    const char *type = json_string_value(json_object_get(ib->attributes, name));
-    if (!type) {
+    for (size_t i = 0; t && i < sizeof(data_type_names) / sizeof(data_type_names[0]); i++)
+        if (strcmp(t, data_type_names[i]) == 0)
+            return (enum data_type)i;
+    return T_UNKNOWN;
+}
+
+/* Checks one custom attribute value against its defined type; types maps
+ * each defined name to its data_type (a json integer). */
+static void check_attribute(json_t *types, const char *name, json_t *value, json_t *details)
+{
+    json_t *defined = json_object_get(types, name);
+    if (!defined) {
+        char property[300];
+        snprintf(property, sizeof(property), "customAttributes.%.250s", name);
         detail(details, property, "custom attribute '%.200s' is not defined", name);
         return;
     }
     if (json_is_null(value))
         return; /* clears the attribute */
+    enum data_type type = (enum data_type)json_integer_value(defined);
     bool ok = false;
     const char *s = json_string_value(value);
-    if (strcmp(type, "STRING") == 0)
-        ok = s && utf8_length(s) <= MAX_ATTRIBUTE_VALUE;
-    else if (strcmp(type, "INTEGER") == 0)
-        ok = json_is_integer(value);
-    else if (strcmp(type, "DECIMAL") == 0)
-        ok = json_is_number(value);
-    else if (strcmp(type, "BOOLEAN") == 0)
-        ok = json_is_boolean(value);
-    else if (strcmp(type, "DATE") == 0)
-        ok = s && emu_valid_date(s);
-    else if (strcmp(type, "DATE_TIME") == 0)
-        ok = s && emu_parse_timestamp(s, false, NULL);
-    else if (strcmp(type, "LIST_OF_OBJECTS") == 0)
-        ok = json_is_array(value);
+    switch (type) {
+    case T_STRING: ok = s && utf8_length(s) <= MAX_ATTRIBUTE_VALUE; break;
+    case T_INTEGER: ok = json_is_integer(value); break;
+    case T_DECIMAL: ok = json_is_number(value); break;
+    case T_BOOLEAN: ok = json_is_boolean(value); break;
+    case T_DATE: ok = s && emu_valid_date(s); break;
+    case T_DATE_TIME: ok = s && emu_parse_timestamp(s, false, NULL); break;
+    case T_LIST_OF_OBJECTS: ok = json_is_array(value); break;
+    case T_UNKNOWN: break;
+    }
     if (!ok) {
-        if (s && strcmp(type, "STRING") == 0)
+        char property[300];
+        snprintf(property, sizeof(property), "customAttributes.%.250s", name);
+        if (s && type == T_STRING)
             detail(details, property, "value longer than %d characters", MAX_ATTRIBUTE_VALUE);
         else
-            detail(details, property, "value does not match the attribute type %s", type);
+            detail(details, property, "value does not match the attribute type %s",
+                   type < T_UNKNOWN ? data_type_names[type] : "?");
     }
 }
 
-/* Adds details for an invalid contactInformation array. */
-static void check_contacts(const infobip *ib, json_t *person, json_t *details)
+/* Adds details for an invalid contactInformation array (contacts, NULL
+ * when absent). */
+static void check_contacts(const infobip *ib, json_t *contacts, json_t *details)
 {
-    json_t *contacts = json_object_get(person, "contactInformation");
     if (!contacts || json_is_null(contacts))
         return;
     if (!json_is_array(contacts)) {
@@ -310,47 +325,74 @@ static void check_contacts(const infobip *ib, json_t *person, json_t *details)
     }
 }
 
-/* Validates one person of an upsert; returns the details array (empty when
- * valid; caller owns). */
-static json_t *validate_person(const infobip *ib, json_t *person)
+/* The person properties of the API, sorted for bsearch (main checks it). */
+enum person_field {
+    PF_ADDRESS, PF_BIRTH_DATE, PF_CITY, PF_CONTACT_INFORMATION, PF_COUNTRY,
+    PF_CUSTOM_ATTRIBUTES, PF_EXTERNAL_ID, PF_FIRST_NAME, PF_GENDER, PF_LAST_NAME,
+    PF_MIDDLE_NAME, PF_MODIFIED_FROM, PF_ORIGIN, PF_PREFERRED_LANGUAGE, PF_PROFILE_PICTURE,
+    PF_TAGS, PF_TYPE, PF_COUNT
+};
+static const char *const person_field_names[PF_COUNT] = {
+    "address", "birthDate", "city", "contactInformation", "country", "customAttributes",
+    "externalId", "firstName", "gender", "lastName", "middleName", "modifiedFrom", "origin",
+    "preferredLanguage", "profilePicture", "tags", "type"};
+
+/* The person_field named name, or PF_COUNT when it is not a known property. */
+static enum person_field person_field(const char *name)
 {
-    static const char *const known[] = {
-        "externalId", "firstName", "lastName", "middleName", "birthDate", "gender",
-        "preferredLanguage", "address", "city", "country", "profilePicture", "origin",
-        "modifiedFrom", "type", "tags", "customAttributes", "contactInformation"};
+    size_t lo = 0, hi = PF_COUNT;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int cmp = strcmp(name, person_field_names[mid]);
+        if (cmp == 0)
+            return (enum person_field)mid;
+        if (cmp < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return PF_COUNT;
+}
+
+/* Validates one person of an upsert against the attribute definitions in
+ * types (name -> data_type); returns the details array (empty when valid;
+ * caller owns). Reads no emulator state: runs outside the lock. */
+static json_t *validate_person(const infobip *ib, json_t *types, json_t *person)
+{
     json_t *details = json_array();
     if (!json_is_object(person)) {
         detail(details, "", "a person must be a JSON object");
         return details;
     }
+    json_t *field[PF_COUNT] = {NULL};
     const char *key;
     json_t *value;
     json_object_foreach(person, key, value) {
-        bool ok = false;
-        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-            ok = ok || strcmp(known[k], key) == 0;
-        if (!ok)
+        enum person_field f = person_field(key);
+        if (f == PF_COUNT)
             detail(details, key, "unknown property");
+        else
+            field[f] = value;
     }
-    check_text(person, "externalId", 256, details);
-    check_text(person, "firstName", 255, details);
-    check_text(person, "lastName", 255, details);
-    check_text(person, "middleName", 255, details);
-    check_text(person, "address", 255, details);
-    check_text(person, "city", 255, details);
-    check_text(person, "country", 255, details);
-    check_text(person, "preferredLanguage", 16, details);
-    json_t *ext = json_object_get(person, "externalId");
+    check_text(field[PF_EXTERNAL_ID], "externalId", 256, details);
+    check_text(field[PF_FIRST_NAME], "firstName", 255, details);
+    check_text(field[PF_LAST_NAME], "lastName", 255, details);
+    check_text(field[PF_MIDDLE_NAME], "middleName", 255, details);
+    check_text(field[PF_ADDRESS], "address", 255, details);
+    check_text(field[PF_CITY], "city", 255, details);
+    check_text(field[PF_COUNTRY], "country", 255, details);
+    check_text(field[PF_PREFERRED_LANGUAGE], "preferredLanguage", 16, details);
+    json_t *ext = field[PF_EXTERNAL_ID];
     if (json_is_string(ext) && json_string_length(ext) == 0)
         detail(details, "externalId", "must not be empty");
-    const char *birth = json_string_value(json_object_get(person, "birthDate"));
+    const char *birth = json_string_value(field[PF_BIRTH_DATE]);
     if (birth && !emu_valid_date(birth))
         detail(details, "birthDate", "'%.40s' is not a YYYY-MM-DD date", birth);
-    const char *gender = json_string_value(json_object_get(person, "gender"));
+    const char *gender = json_string_value(field[PF_GENDER]);
     if (gender && strcmp(gender, "MALE") != 0 && strcmp(gender, "FEMALE") != 0)
         detail(details, "gender", "must be MALE or FEMALE");
-    check_contacts(ib, person, details);
-    json_t *tags = json_object_get(person, "tags");
+    check_contacts(ib, field[PF_CONTACT_INFORMATION], details);
+    json_t *tags = field[PF_TAGS];
     if (tags && !json_is_null(tags)) {
         size_t i;
         json_t *t;
@@ -362,22 +404,29 @@ static json_t *validate_person(const infobip *ib, json_t *person)
                     detail(details, "tags", "must be an array of non-empty strings");
             }
     }
-    json_t *attrs = json_object_get(person, "customAttributes");
+    json_t *attrs = field[PF_CUSTOM_ATTRIBUTES];
     if (attrs && !json_is_null(attrs)) {
         if (!json_is_object(attrs)) {
             detail(details, "customAttributes", "must be an object");
         } else {
             json_object_foreach(attrs, key, value) {
-                check_attribute(ib, key, value, details);
+                check_attribute(types, key, value, details);
             }
         }
     }
     if (!json_is_string(ext)) {
-        bool has_contact = json_array_size(json_object_get(person, "contactInformation")) > 0;
+        bool has_contact = json_array_size(field[PF_CONTACT_INFORMATION]) > 0;
         if (!has_contact)
             detail(details, "externalId", "a person needs an externalId, an email or a phone");
     }
     return details;
+}
+
+/* The lookup table for a contact's type: EMAIL or PHONE (validated). */
+static json_t *contact_index(infobip *ib, json_t *contact)
+{
+    return strcmp(json_string_value(json_object_get(contact, "type")), "EMAIL") == 0
+               ? ib->by_email : ib->by_phone;
 }
 
 /* Finds the stored person for an incoming one: externalId, then each EMAIL,
@@ -385,24 +434,18 @@ static json_t *validate_person(const infobip *ib, json_t *person)
 static json_t *match_person(infobip *ib, json_t *incoming)
 {
     const char *ext = json_string_value(json_object_get(incoming, "externalId"));
-    const char *id = ext ? json_string_value(json_object_get(ib->by_external, ext)) : NULL;
+    json_t *found = ext ? json_object_get(ib->by_external, ext) : NULL;
+    json_t *contacts = json_object_get(incoming, "contactInformation");
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(incoming, "contactInformation"), i, c) {
-        if (id)
-            break;
-        if (strcmp(json_string_value(json_object_get(c, "type")), "EMAIL") == 0)
-            id = json_string_value(json_object_get(ib->by_email,
-                                                   json_string_value(json_object_get(c, "identifier"))));
-    }
-    json_array_foreach(json_object_get(incoming, "contactInformation"), i, c) {
-        if (id)
-            break;
-        if (strcmp(json_string_value(json_object_get(c, "type")), "PHONE") == 0)
-            id = json_string_value(json_object_get(ib->by_phone,
-                                                   json_string_value(json_object_get(c, "identifier"))));
-    }
-    json_t *found = id ? json_object_get(ib->persons, id) : NULL;
+    for (int pass = 0; pass < 2 && !found; pass++) /* EMAIL first, then PHONE */
+        json_array_foreach(contacts, i, c) {
+            if (found)
+                break;
+            if ((contact_index(ib, c) == ib->by_email) == (pass == 0))
+                found = json_object_get(contact_index(ib, c),
+                                        json_string_value(json_object_get(c, "identifier")));
+        }
     /* An email or phone of a person with another externalId is not a match
      * (contact_conflict reports it). */
     const char *found_ext = json_string_value(json_object_get(found, "externalId"));
@@ -419,11 +462,8 @@ static json_t *contact_conflict(infobip *ib, json_t *incoming, json_t *matched, 
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(incoming, "contactInformation"), i, c) {
-        const char *type = json_string_value(json_object_get(c, "type"));
         const char *ident = json_string_value(json_object_get(c, "identifier"));
-        json_t *index = strcmp(type, "EMAIL") == 0 ? ib->by_email : ib->by_phone;
-        const char *owner_id = json_string_value(json_object_get(index, ident));
-        json_t *owner = owner_id ? json_object_get(ib->persons, owner_id) : NULL;
+        json_t *owner = json_object_get(contact_index(ib, c), ident);
         if (owner && owner != matched) {
             *which = ident;
             return owner;
@@ -432,36 +472,34 @@ static json_t *contact_conflict(infobip *ib, json_t *incoming, json_t *matched, 
     return NULL;
 }
 
-/* Adds or removes the lookup entries of a stored person. */
-static void index_person(infobip *ib, json_t *person, bool add)
+/* Adds (or removes) the lookup entries of person's externalId and contact
+ * identifiers; the tables hold references to the stored person. */
+static void index_person(infobip *ib, json_t *stored, json_t *person, bool add)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(person, "id")));
     const char *ext = json_string_value(json_object_get(person, "externalId"));
-    if (ext) {
-        if (add)
-            json_object_set_new(ib->by_external, ext, json_string(id));
-        else
-            json_object_del(ib->by_external, ext);
-    }
+    if (ext && add && json_object_get(ib->by_external, ext) != stored)
+        json_object_set(ib->by_external, ext, stored);
+    else if (ext && !add)
+        json_object_del(ib->by_external, ext);
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(person, "contactInformation"), i, c) {
-        const char *type = json_string_value(json_object_get(c, "type"));
+        json_t *index = contact_index(ib, c);
         const char *ident = json_string_value(json_object_get(c, "identifier"));
-        json_t *index = strcmp(type, "EMAIL") == 0 ? ib->by_email : ib->by_phone;
-        if (add)
-            json_object_set_new(index, ident, json_string(id));
-        else
+        if (add && json_object_get(index, ident) != stored)
+            json_object_set(index, ident, stored);
+        else if (!add)
             json_object_del(index, ident);
     }
 }
 
-/* Appends the strings of extra to the array list when not already there. */
-static void append_unique(json_t *list, json_t *extra)
+/* Appends the strings of extra to the array list when not already there.
+ * Returns whether anything was appended. */
+static bool append_unique(json_t *list, json_t *extra)
 {
     size_t i, j;
     json_t *x, *y;
+    bool appended = false;
     json_array_foreach(extra, i, x) {
         bool have = false;
         json_array_foreach(list, j, y) {
@@ -470,29 +508,57 @@ static void append_unique(json_t *list, json_t *extra)
                 break;
             }
         }
-        if (!have)
+        if (!have) {
             json_array_append(list, x);
+            appended = true;
+        }
     }
+    return appended;
 }
 
-/* Merges contactInformation entries by (type, identifier). */
-static void merge_contacts(json_t *have, json_t *extra)
+/* Merges contactInformation entries by (type, identifier). Returns whether
+ * have changed. */
+static bool merge_contacts(json_t *have, json_t *extra)
 {
     size_t i, j;
     json_t *x, *y;
+    bool changed = false;
     json_array_foreach(extra, i, x) {
         bool found = false;
         json_array_foreach(have, j, y) {
             if (json_equal(json_object_get(x, "type"), json_object_get(y, "type")) &&
                 json_equal(json_object_get(x, "identifier"), json_object_get(y, "identifier"))) {
-                json_array_set(have, j, x);
+                if (!json_equal(x, y)) {
+                    json_array_set(have, j, x);
+                    changed = true;
+                }
                 found = true;
                 break;
             }
         }
-        if (!found)
+        if (!found) {
             json_array_append(have, x);
+            changed = true;
+        }
     }
+    return changed;
+}
+
+/* Sets each custom attribute of extra in have. Returns whether have
+ * changed. */
+static bool merge_attributes(json_t *have, json_t *extra)
+{
+    const char *name;
+    json_t *value;
+    bool changed = false;
+    json_object_foreach(extra, name, value) {
+        json_t *old = json_object_get(have, name);
+        if (!old || !json_equal(old, value)) {
+            json_object_set_nocheck(have, name, value);
+            changed = true;
+        }
+    }
+    return changed;
 }
 
 /* Records tag names used by a person as known tags. */
@@ -501,61 +567,117 @@ static void note_tags(infobip *ib, json_t *person)
     size_t i;
     json_t *t;
     json_array_foreach(json_object_get(person, "tags"), i, t) {
-        json_object_set_new(ib->tag_names, json_string_value(t), json_true());
+        const char *name = json_string_value(t);
+        if (!json_object_get(ib->tag_names, name))
+            json_object_set_new(ib->tag_names, name, json_true());
     }
 }
 
+/* Whether replacing stored by incoming (PUT) would leave it as it is:
+ * the same properties with equal values, besides the "id". */
+static bool same_person(json_t *stored, json_t *incoming)
+{
+    if (json_object_size(stored) != json_object_size(incoming) + 1)
+        return false;
+    const char *key;
+    json_t *value;
+    json_object_foreach(incoming, key, value) {
+        if (!json_equal(json_object_get(stored, key), value))
+            return false;
+    }
+    return true;
+}
+
 /* Applies a valid person; returns "CREATED", "UPDATED" or "NOT_MODIFIED" and
- * the person id in *id. */
+ * the person id in *id. The incoming object and its values become part of
+ * the stored state (the request never uses them again): nothing is
+ * copied. Runs under the lock. */
 static const char *apply_person(infobip *ib, json_t *incoming, bool replace, json_int_t *id)
 {
     json_t *stored = match_person(ib, incoming);
     if (!stored) {
-        json_t *person = json_deep_copy(incoming);
         char key[32];
         *id = ++ib->next_person_id;
-        json_object_set_new(person, "id", json_integer(*id));
+        json_object_set_new(incoming, "id", json_integer(*id));
         snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, *id);
-        json_object_set_new(ib->persons, key, person);
-        index_person(ib, person, true);
-        note_tags(ib, person);
+        json_object_set_nocheck(ib->persons, key, incoming);
+        index_person(ib, incoming, incoming, true);
+        note_tags(ib, incoming);
         return "CREATED";
     }
     *id = json_integer_value(json_object_get(stored, "id"));
-    json_t *before = json_deep_copy(stored);
-    index_person(ib, stored, false);
+    bool changed = false;
     if (replace) {
+        changed = !same_person(stored, incoming);
+        index_person(ib, stored, stored, false);
         json_object_clear(stored);
         json_object_update(stored, incoming);
         json_object_set_new(stored, "id", json_integer(*id));
-    } else {
-        const char *key;
-        json_t *value;
-        json_object_foreach(incoming, key, value) {
-            json_t *have = json_object_get(stored, key);
-            if (strcmp(key, "tags") == 0 && json_is_array(have) && json_is_array(value))
-                append_unique(have, value);
-            else if (strcmp(key, "customAttributes") == 0 && json_is_object(have) && json_is_object(value))
-                json_object_update(have, value);
-            else if (strcmp(key, "contactInformation") == 0 && json_is_array(have) && json_is_array(value))
-                merge_contacts(have, value);
-            else
-                json_object_set_new(stored, key, json_deep_copy(value));
+        index_person(ib, stored, stored, true);
+        note_tags(ib, stored);
+        return changed ? "UPDATED" : "NOT_MODIFIED";
+    }
+    /* PATCH only adds identifiers, unless it sets externalId or
+     * contactInformation to something that is not one: then the entries
+     * of the old ones go. */
+    json_t *new_ext = json_object_get(incoming, "externalId");
+    json_t *new_contacts = json_object_get(incoming, "contactInformation");
+    bool drops_identifiers = (new_ext && !json_is_string(new_ext)) ||
+                             (new_contacts && !json_is_array(new_contacts));
+    if (drops_identifiers)
+        index_person(ib, stored, stored, false);
+    const char *key;
+    json_t *value;
+    json_object_foreach(incoming, key, value) {
+        json_t *have = json_object_get(stored, key);
+        if (strcmp(key, "tags") == 0 && json_is_array(have) && json_is_array(value))
+            changed = append_unique(have, value) || changed;
+        else if (strcmp(key, "customAttributes") == 0 && json_is_object(have) && json_is_object(value))
+            changed = merge_attributes(have, value) || changed;
+        else if (strcmp(key, "contactInformation") == 0 && json_is_array(have) && json_is_array(value))
+            changed = merge_contacts(have, value) || changed;
+        else if (!have || !json_equal(have, value)) {
+            json_object_set_nocheck(stored, key, value);
+            changed = true;
         }
     }
-    index_person(ib, stored, true);
+    index_person(ib, stored, drops_identifiers ? stored : incoming, true);
     note_tags(ib, stored);
-    bool same = json_equal(before, stored);
-    json_decref(before);
-    return same ? "NOT_MODIFIED" : "UPDATED";
+    return changed ? "UPDATED" : "NOT_MODIFIED";
+}
+
+/* The outcome of one person of an upsert, collected under the lock and
+ * turned into the answer after it. */
+typedef struct person_outcome {
+    json_int_t id;
+    const char *status;      /* "CREATED"...; NULL when error is set */
+    json_t *error;           /* the per-index error (owned), or NULL */
+} person_outcome;
+
+/* The attribute definitions as name -> data_type (caller owns); a snapshot
+ * taken under the lock so persons are validated outside it. */
+static json_t *attribute_types(infobip *ib)
+{
+    json_t *types = json_object();
+    const char *name;
+    json_t *type;
+    json_object_foreach(ib->attributes, name, type) {
+        json_object_set_new_nocheck(types, name,
+                                    json_integer(data_type_of(json_string_value(type))));
+    }
+    return types;
 }
 
 /* PATCH|PUT /people/3/persons/upsert: 400103/400104 for a malformed
- * request, else 207 with a result or an error per index. */
+ * request, else 207 with a result or an error per index. The body is
+ * parsed and validated outside the lock, persons are matched and applied
+ * under it, the answer is built after it. */
 static void handle_upsert(emu_server *srv, const emu_request *req, emu_response *resp, void *user)
 {
     infobip *ib = user;
-    json_t *root = NULL, *errors = NULL, *results = NULL, *verdicts = NULL;
+    json_t *root = NULL, *types = NULL, *verdicts = NULL;
+    person_outcome *outcomes = NULL;
+    size_t n = 0;
     json_error_t jerr;
     if (!admit(srv, ib, req, resp, G_UPSERT))
         goto out;
@@ -571,29 +693,35 @@ static void handle_upsert(emu_server *srv, const emu_request *req, emu_response 
                          "Malformed request body: \"persons\" must be an array");
         goto out;
     }
-    size_t n = json_array_size(persons);
+    n = json_array_size(persons);
     if (n < 1 || n > MAX_PERSONS_PER_UPSERT) {
         respond_v3_error(resp, 400, "400104", -1, "persons",
                          "persons must hold 1 to %d items, got %zu", MAX_PERSONS_PER_UPSERT, n);
         goto out;
     }
     bool replace = strcmp(req->method, "PUT") == 0;
-    errors = json_array();
-    results = json_array();
+    outcomes = calloc(n, sizeof(*outcomes));
     verdicts = json_array();
+    if (!outcomes || !verdicts) {
+        emu_respond_text(resp, 500, "infobip-emu: out of memory");
+        goto out;
+    }
+    emu_lock(srv);
+    types = attribute_types(ib);
+    emu_unlock(srv);
     size_t i;
     json_t *person;
-    emu_lock(srv); /* attribute definitions are read during validation */
     json_array_foreach(persons, i, person) {
-        json_array_append_new(verdicts, validate_person(ib, person));
+        json_array_append_new(verdicts, validate_person(ib, types, person));
     }
     long long created = 0, updated = 0, same = 0, bad = 0;
+    emu_lock(srv);
     json_array_foreach(persons, i, person) {
         json_t *details = json_array_get(verdicts, i);
         if (json_array_size(details) > 0) {
-            json_array_append_new(errors, json_pack("{s:s, s:s, s:O, s:I}", "code", "400100",
-                                                    "message", "Invalid person", "details",
-                                                    details, "index", (json_int_t)i));
+            outcomes[i].error = json_pack("{s:s, s:s, s:O, s:I}", "code", "400100", "message",
+                                          "Invalid person", "details", details, "index",
+                                          (json_int_t)i);
             bad++;
             continue;
         }
@@ -605,50 +733,58 @@ static void handle_upsert(emu_server *srv, const emu_request *req, emu_response 
             snprintf(text, sizeof(text), "'%.200s' already belongs to another person (%s%.200s)",
                      taken, owner_ext ? "externalId " : "id ",
                      owner_ext ? owner_ext : "?");
-            json_array_append_new(errors,
-                                  json_pack("{s:s, s:s, s:[{s:s, s:s}], s:I}", "code", "400100",
-                                            "message", "Invalid person", "details", "property",
-                                            "contactInformation", "message", text, "index",
-                                            (json_int_t)i));
+            outcomes[i].error = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:I}", "code", "400100",
+                                          "message", "Invalid person", "details", "property",
+                                          "contactInformation", "message", text, "index",
+                                          (json_int_t)i);
             bad++;
             continue;
         }
-        json_int_t id = 0;
-        const char *status = apply_person(ib, person, replace, &id);
-        created += status[0] == 'C';
-        updated += status[0] == 'U';
-        same += status[0] == 'N';
-        json_array_append_new(results, json_pack("{s:I, s:I, s:s}", "id", id, "index",
-                                                 (json_int_t)i, "status", status));
+        outcomes[i].status = apply_person(ib, person, replace, &outcomes[i].id);
+        created += outcomes[i].status[0] == 'C';
+        updated += outcomes[i].status[0] == 'U';
+        same += outcomes[i].status[0] == 'N';
     }
     emu_unlock(srv);
     emu_count(srv, "persons_created", created);
     emu_count(srv, "persons_updated", updated);
     emu_count(srv, "persons_not_modified", same);
     emu_count(srv, "person_errors", bad);
-    emu_respond_pack(resp, 207, "{s:O, s:O}", "errors", errors, "results", results);
+    json_t *errors = json_array(), *results = json_array();
+    for (i = 0; i < n; i++) {
+        if (outcomes[i].error) {
+            json_array_append_new(errors, outcomes[i].error);
+            outcomes[i].error = NULL;
+        } else {
+            json_array_append_new(results, json_pack("{s:I, s:I, s:s}", "id", outcomes[i].id,
+                                                     "index", (json_int_t)i, "status",
+                                                     outcomes[i].status));
+        }
+    }
+    emu_respond_pack(resp, 207, "{s:o, s:o}", "errors", errors, "results", results);
 out:
+    for (size_t k = 0; outcomes && k < n; k++)
+        json_decref(outcomes[k].error);
+    free(outcomes);
     json_decref(root);
-    json_decref(errors);
-    json_decref(results);
+    json_decref(types);
     json_decref(verdicts);
 }
 
 /* The stored person for identifier/type (borrowed), or NULL. */
 static json_t *find_person(infobip *ib, const char *identifier, const char *type)
 {
-    const char *id = NULL;
     if (!identifier || !type)
         return NULL;
     if (strcmp(type, "EXTERNAL_ID") == 0)
-        id = json_string_value(json_object_get(ib->by_external, identifier));
-    else if (strcmp(type, "EMAIL") == 0)
-        id = json_string_value(json_object_get(ib->by_email, identifier));
-    else if (strcmp(type, "PHONE") == 0)
-        id = json_string_value(json_object_get(ib->by_phone, identifier));
-    else if (strcmp(type, "ID") == 0)
-        id = identifier;
-    return id ? json_object_get(ib->persons, id) : NULL;
+        return json_object_get(ib->by_external, identifier);
+    if (strcmp(type, "EMAIL") == 0)
+        return json_object_get(ib->by_email, identifier);
+    if (strcmp(type, "PHONE") == 0)
+        return json_object_get(ib->by_phone, identifier);
+    if (strcmp(type, "ID") == 0)
+        return json_object_get(ib->persons, identifier);
+    return NULL;
 }
 
 /* Whether person carries tag. */
@@ -929,17 +1065,6 @@ out:
 
 /* ---------------------------------------------------------------- attributes */
 
-/* True for the documented custom attribute dataTypes. */
-static bool valid_data_type(const char *t)
-{
-    static const char *const types[] = {"STRING", "DECIMAL", "INTEGER", "BOOLEAN",
-                                        "DATE", "DATE_TIME", "LIST_OF_OBJECTS"};
-    for (size_t i = 0; t && i < sizeof(types) / sizeof(types[0]); i++)
-        if (strcmp(t, types[i]) == 0)
-            return true;
-    return false;
-}
-
 /* The defined attribute name equal to name ignoring case, or NULL. */
 static const char *attribute_named(infobip *ib, const char *name)
 {
@@ -968,7 +1093,7 @@ static void handle_attr_create(emu_server *srv, const emu_request *req, emu_resp
     if (!name || !*name || strlen(name) > 256 || strpbrk(name, "{}[]")) {
         respond_v2_error(resp, 400, "BAD_REQUEST",
                          "name must be 1..256 characters without {}[]");
-    } else if (!valid_data_type(type)) {
+    } else if (data_type_of(type) == T_UNKNOWN) {
         respond_v2_error(resp, 400, "BAD_REQUEST",
                          "dataType '%.40s' is not STRING, DECIMAL, INTEGER, BOOLEAN, DATE, "
                          "DATE_TIME or LIST_OF_OBJECTS", type ? type : "");
@@ -1466,6 +1591,13 @@ int main(int argc, char **argv)
     emu_server *srv = NULL;
     int status = 1;
 
+    emu_json_cache_install();
+    for (size_t i = 1; i < PF_COUNT; i++)
+        if (strcmp(person_field_names[i - 1], person_field_names[i]) >= 0) {
+            fprintf(stderr, "infobip-emu bug: person_field_names not sorted at %s\n",
+                    person_field_names[i]);
+            return 1;
+        }
     ib.rate_limit = 5;
     int parsed = emu_parse_args(argc, argv, &cfg, usage_text, on_flag, &ib);
     if (parsed != 0)

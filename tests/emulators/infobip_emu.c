@@ -835,6 +835,13 @@ static long query_int(const emu_request *req, const char *name, long dflt, long 
     return v;
 }
 
+/* qsort order of json_int_t values. */
+static int compare_ids(const void *a, const void *b)
+{
+    json_int_t x = *(const json_int_t *)a, y = *(const json_int_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* Person ids of the store in ascending numeric order (caller frees). */
 static json_int_t *sorted_person_ids(infobip *ib, size_t *count)
 {
@@ -849,12 +856,7 @@ static json_int_t *sorted_person_ids(infobip *ib, size_t *count)
     json_object_foreach(ib->persons, key, person) {
         ids[k++] = json_integer_value(json_object_get(person, "id"));
     }
-    for (size_t i = 1; i < k; i++)
-        for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
-            json_int_t t = ids[j];
-            ids[j] = ids[j - 1];
-            ids[j - 1] = t;
-        }
+    qsort(ids, k, sizeof(*ids), compare_ids);
     *count = k;
     return ids;
 }
@@ -1506,20 +1508,26 @@ static void handle_clock(emu_server *srv, const emu_request *req, emu_response *
 
 /* ---------------------------------------------------------------- hooks */
 
-/* Sorted copy of a JSON array of strings. */
+/* qsort order of json strings (json_t * elements) by strcmp. */
+static int compare_json_strings(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* Sorted copy of a JSON array of strings (the strings are shared). */
 static json_t *sorted_strings(json_t *list)
 {
     size_t n = json_array_size(list);
-    json_t *out = json_deep_copy(list);
-    for (size_t i = 1; i < n; i++)
-        for (size_t j = i; j > 0; j--) {
-            json_t *a = json_array_get(out, j - 1), *b = json_array_get(out, j);
-            if (strcmp(json_string_value(a), json_string_value(b)) <= 0)
-                break;
-            json_incref(a);
-            json_array_set(out, j - 1, b);
-            json_array_set_new(out, j, a);
-        }
+    json_t **items = calloc(n ? n : 1, sizeof(*items));
+    json_t *out = json_array();
+    if (!items)
+        return out;
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_array_get(list, i);
+    qsort(items, n, sizeof(*items), compare_json_strings);
+    for (size_t i = 0; i < n; i++)
+        json_array_append(out, items[i]);
+    free(items);
     return out;
 }
 

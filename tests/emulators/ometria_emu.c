@@ -666,6 +666,12 @@ static void handle_errors(emu_server *srv, const emu_request *req, emu_response 
     emu_respond_json(resp, 200, copy);
 }
 
+/* qsort order of C strings (const char * elements) by strcmp. */
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Sorted array of the keys of obj (caller owns). */
 static json_t *sorted_keys(json_t *obj)
 {
@@ -679,12 +685,7 @@ static json_t *sorted_keys(json_t *obj)
     json_object_foreach(obj, name, value) {
         keys[k++] = name;
     }
-    for (size_t i = 1; i < k; i++) /* insertion sort: lists are small */
-        for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
-            const char *t = keys[j];
-            keys[j] = keys[j - 1];
-            keys[j - 1] = t;
-        }
+    qsort(keys, k, sizeof(*keys), compare_strings);
     for (size_t i = 0; i < k; i++)
         json_array_append_new(out, json_string(keys[i]));
     free(keys);

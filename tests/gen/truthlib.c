@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -195,6 +196,21 @@ int64_t tl_add_years(int64_t days, int years)
     return tl_days_from_civil(y, m, d);
 }
 
+/* ------------------------------------------------------------------ big allocations */
+
+void tl_advise_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t start = ((uintptr_t)p + huge - 1) & ~(huge - 1), end = ((uintptr_t)p + n) & ~(huge - 1);
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 /* ------------------------------------------------------------------ arena */
 
 typedef struct arena_block {
@@ -207,12 +223,13 @@ static arena_block_t *arena_head;
 char *tl_strndup(const char *s, size_t len)
 {
     if (!arena_head || arena_head->cap - arena_head->used < len + 1) {
-        size_t cap = len + 1 > (1u << 20) ? len + 1 : (1u << 20);
+        size_t cap = len + 1 > (4u << 20) ? len + 1 : (4u << 20);
         arena_block_t *b = malloc(sizeof(*b) + cap);
         if (!b) {
             fputs("out of memory\n", stderr);
             abort();
         }
+        tl_advise_huge(b, sizeof(*b) + cap);
         b->next = arena_head;
         b->used = 0;
         b->cap = cap;
@@ -805,6 +822,15 @@ typedef struct ib_contact ib_contact_t;
  * so the inline address is never stored). */
 static ib_contact_t *ib_contacts(tmember_t *mm) { return mm->capibc ? mm->ibc : mm->ibc_inline; }
 
+/* Merged destination records are allocated from slabs of CANON_SLAB records, freed with the
+ * engine (one malloc per slab instead of one or two per member; huge pages where possible). */
+#define CANON_SLAB 32768
+typedef struct canon_slab {
+    struct canon_slab *next;
+    size_t used;
+    canon_t rec[CANON_SLAB];
+} canon_slab_t;
+
 struct truth {
     const program_t *prog;
     truth_opts_t opts;
@@ -812,8 +838,9 @@ struct truth {
     FILE *dlq;
     tmember_t *m;
     size_t nm, capm;
-    uint32_t *hash; /* open addressing: index+1, 0 = empty */
+    uint64_t *hash; /* open addressing: (upper 32 bits of the id's hash) << 32 | index+1; 0 = empty */
     size_t hcap;
+    struct canon_slab *slabs; /* where the merged destination records live */
     tevent_t *ev;
     size_t nev, capev;
     int64_t clock; /* seconds; INT64_MIN before the first record */
@@ -840,6 +867,9 @@ static void *xrealloc(void *p, size_t n)
     return q;
 }
 
+/* The hash table entry of member index i whose id hashes to h. */
+static uint64_t hash_entry(uint64_t h, size_t i) { return (h & 0xffffffff00000000ull) | (uint64_t)(i + 1); }
+
 static void hash_rebuild(truth_t *t, size_t cap)
 {
     free(t->hash);
@@ -848,37 +878,57 @@ static void hash_rebuild(truth_t *t, size_t cap)
         fputs("out of memory\n", stderr);
         abort();
     }
+    tl_advise_huge(t->hash, cap * sizeof(*t->hash));
     t->hcap = cap;
     for (size_t i = 0; i < t->nm; i++) {
-        size_t h = hash_str(t->m[i].loyalty_id) & (cap - 1);
+        uint64_t hv = hash_str(t->m[i].loyalty_id);
+        size_t h = hv & (cap - 1);
         while (t->hash[h])
             h = (h + 1) & (cap - 1);
-        t->hash[h] = (uint32_t)(i + 1);
+        t->hash[h] = hash_entry(hv, i);
     }
+}
+
+/* Grows the member array to hold cap members. */
+static void members_grow(truth_t *t, size_t cap)
+{
+    t->capm = cap;
+    t->m = xrealloc(t->m, t->capm * sizeof(*t->m));
+    tl_advise_huge(t->m, t->capm * sizeof(*t->m));
+}
+
+void truth_reserve(truth_t *t, size_t members)
+{
+    if (members > t->capm)
+        members_grow(t, members);
+    size_t cap = t->hcap;
+    while (members * 2 >= cap)
+        cap *= 2;
+    if (cap != t->hcap)
+        hash_rebuild(t, cap);
 }
 
 /* Finds the member slot of id; creates it when create. Returns the index or -1. */
 static long member_find(truth_t *t, const char *id, bool create)
 {
-    size_t h = hash_str(id) & (t->hcap - 1);
+    const uint64_t hv = hash_str(id), tag = hv & 0xffffffff00000000ull;
+    size_t h = hv & (t->hcap - 1);
     while (t->hash[h]) {
-        size_t i = t->hash[h] - 1;
-        if (strcmp(t->m[i].loyalty_id, id) == 0)
+        size_t i = (size_t)(t->hash[h] & 0xffffffffu) - 1;
+        if ((t->hash[h] & 0xffffffff00000000ull) == tag && strcmp(t->m[i].loyalty_id, id) == 0)
             return (long)i;
         h = (h + 1) & (t->hcap - 1);
     }
     if (!create)
         return -1;
-    if (t->nm == t->capm) {
-        t->capm = t->capm ? t->capm * 2 : 1024;
-        t->m = xrealloc(t->m, t->capm * sizeof(*t->m));
-    }
+    if (t->nm == t->capm)
+        members_grow(t, t->capm ? t->capm * 2 : 1024);
     tmember_t *mm = &t->m[t->nm];
     memset(mm, 0, sizeof(*mm));
     mm->loyalty_id = id;
     mm->tier = mm->next_tier = -1;
     mm->next_anniv = INT64_MAX;
-    t->hash[h] = (uint32_t)(t->nm + 1);
+    t->hash[h] = hash_entry(hv, t->nm);
     t->nm++;
     if (t->nm * 2 > t->hcap)
         hash_rebuild(t, t->hcap * 2);
@@ -926,12 +976,13 @@ void truth_destroy(truth_t **tp)
         return;
     if (t->dlq)
         fclose(t->dlq);
-    for (size_t i = 0; i < t->nm; i++) {
-        if (t->m[i].ib != t->m[i].om)
-            free(t->m[i].ib);
-        free(t->m[i].om);
+    for (size_t i = 0; i < t->nm; i++)
         if (t->m[i].capibc)
             free(t->m[i].ibc);
+    while (t->slabs) {
+        struct canon_slab *next = t->slabs->next;
+        free(t->slabs);
+        t->slabs = next;
     }
     for (size_t i = 0; i < t->nev; i++)
         json_decref(t->ev[i].raw);
@@ -1000,6 +1051,7 @@ static tevent_t *event_push(truth_t *t, size_t mi, int type, const char *disc, i
     if (t->nev == t->capev) {
         t->capev = t->capev ? t->capev * 2 : 4096;
         t->ev = xrealloc(t->ev, t->capev * sizeof(*t->ev));
+        tl_advise_huge(t->ev, t->capev * sizeof(*t->ev));
     }
     tevent_t *e = &t->ev[t->nev];
     memset(e, 0, sizeof(*e));
@@ -1348,15 +1400,24 @@ static int infobip_violation(const canon_t *r, const size_t len[CF_COUNT])
     return -1;
 }
 
-/* Merges the present fields of r into *dst (allocating it on first use). */
-static void merge_into(canon_t **dst, const canon_t *r)
+/* A new, uninitialised record owned by t. Aborts on OOM. */
+static canon_t *canon_new(truth_t *t)
+{
+    if (!t->slabs || t->slabs->used == CANON_SLAB) {
+        canon_slab_t *s = xrealloc(NULL, sizeof(*s));
+        tl_advise_huge(s, sizeof(*s));
+        s->next = t->slabs;
+        s->used = 0;
+        t->slabs = s;
+    }
+    return &t->slabs->rec[t->slabs->used++];
+}
+
+/* Merges the present fields of r into *dst (allocating it from t's slabs on first use). */
+static void merge_into(truth_t *t, canon_t **dst, const canon_t *r)
 {
     if (!*dst) {
-        *dst = malloc(sizeof(canon_t));
-        if (!*dst) {
-            fputs("out of memory\n", stderr);
-            abort();
-        }
+        *dst = canon_new(t);
         canon_init(*dst);
     }
     canon_t *d = *dst;
@@ -1401,7 +1462,7 @@ static void note_ib_contact(tmember_t *mm, char type, const char *ident)
 }
 
 /* Applies r to the destination states according to which destinations accepted it. */
-static void apply_destinations(tmember_t *mm, const canon_t *r, bool om_ok, bool ib_ok)
+static void apply_destinations(truth_t *t, tmember_t *mm, const canon_t *r, bool om_ok, bool ib_ok)
 {
     if (ib_ok) {
         if (CANON_HAS(r, CF_EMAIL) && !CANON_NULL(r, CF_EMAIL) && *r->v[CF_EMAIL].s)
@@ -1410,24 +1471,20 @@ static void apply_destinations(tmember_t *mm, const canon_t *r, bool om_ok, bool
             note_ib_contact(mm, 'P', r->v[CF_PHONE].s);
     }
     if (om_ok && ib_ok && mm->om == mm->ib) {
-        merge_into(&mm->om, r);
+        merge_into(t, &mm->om, r);
         mm->ib = mm->om;
         return;
     }
     if (mm->om && mm->om == mm->ib && om_ok != ib_ok) {
         /* the destinations diverge: give infobip its own copy */
-        canon_t *copy = malloc(sizeof(*copy));
-        if (!copy) {
-            fputs("out of memory\n", stderr);
-            abort();
-        }
+        canon_t *copy = canon_new(t);
         *copy = *mm->om;
         mm->ib = copy;
     }
     if (om_ok)
-        merge_into(&mm->om, r);
+        merge_into(t, &mm->om, r);
     if (ib_ok)
-        merge_into(&mm->ib, r);
+        merge_into(t, &mm->ib, r);
 }
 
 void truth_feed_member(truth_t *t, const canon_t *r)
@@ -1612,7 +1669,7 @@ void truth_feed_member(truth_t *t, const canon_t *r)
         dlq_line(t, lid, "infobip", tl_fields[ibv].name, "infobip-sink");
         ib_ok = false;
     }
-    apply_destinations(mm, r, om_ok, ib_ok);
+    apply_destinations(t, mm, r, om_ok, ib_ok);
 }
 
 void truth_feed_event(truth_t *t, void *json_event)
@@ -1629,6 +1686,7 @@ void truth_feed_event(truth_t *t, void *json_event)
     if (t->nev == t->capev) {
         t->capev = t->capev ? t->capev * 2 : 4096;
         t->ev = xrealloc(t->ev, t->capev * sizeof(*t->ev));
+        tl_advise_huge(t->ev, t->capev * sizeof(*t->ev));
     }
     tevent_t *e = &t->ev[t->nev];
     memset(e, 0, sizeof(*e));

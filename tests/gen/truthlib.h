@@ -23,8 +23,14 @@ void tl_fmt_ts(int64_t secs, char out[21]);
 /* The N-th anniversary of a date: same month/day N years later, 29 Feb -> 28 Feb in non-leap years. */
 int64_t tl_add_years(int64_t days, int years);
 
+/* ---- big allocations ---- */
+/* Asks the kernel to back the 2 MB-aligned part of [p, p+n) with huge pages (first touches of
+ * fresh memory are the costly part of a big run). Advice only: nothing changes when refused. */
+void tl_advise_huge(void *p, size_t n);
+
 /* ---- arena: bump allocator for strings that live as long as the program ---- */
-/* Returns a NUL-terminated copy of s[0..len) owned by the process-wide arena (freed by tl_arena_free). Aborts on OOM. */
+/* Returns a NUL-terminated copy of s[0..len) owned by the process-wide arena (freed by tl_arena_free). Aborts on OOM.
+ * Not thread-safe: one thread allocates (in loyaltygen the generator; the truth threads only read). */
 char *tl_strndup(const char *s, size_t len);
 char *tl_strdup(const char *s);
 void tl_arena_free(void);
@@ -130,6 +136,8 @@ typedef struct truth truth_t;
 /* Creates an engine writing into out_dir (created if missing): dlq.jsonl is written as records
  * arrive, the rest by truth_finish. Returns NULL with msg on error. program must outlive it. */
 truth_t *truth_create(const char *out_dir, const program_t *program, const truth_opts_t *opts, char *msg, size_t msglen);
+/* Sizes the engine for about `members` members up front (optional: it grows as needed). */
+void truth_reserve(truth_t *t, size_t members);
 /* Feeds one member record in observation order. The record's strings must outlive the engine. */
 void truth_feed_member(truth_t *t, const canon_t *rec);
 /* Feeds a source-delivered event record (kind "event"): a json_t * whose reference the engine takes over (steals). */

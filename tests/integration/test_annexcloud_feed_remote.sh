@@ -57,7 +57,11 @@ bad_name="zz_handmade.csv"
     good_row HM-7 '' ''                               # line 8: empty name and phone
     printf 'HM-6,"never closed,Doe\r\n'              # line 9: unterminated at end of file
 } > "$T_TMP/$bad_name"
-later_name="zz_later.csv"
+# A name with characters that need encoding in sftp and S3 URLs, in the
+# SigV4 canonical URI, and as XML in the listing; it sorts after the others
+# (files are read in name order: one sorting before the last file read is
+# never read).
+later_name="zz_later +more &_co=1.csv"
 { printf '%s\r\n' "$header"; good_row LATER-1 Lee; good_row LATER-2 Max; } > "$T_TMP/$later_name"
 jq -cS "$norm" "$T_TMP/prog/annex/members.jsonl" | sort > "$T_TMP/want-export.txt"
 
@@ -216,7 +220,7 @@ check_location() {
     [ "$RC" = 0 ] || t_fail "$name: third run exited $RC: $(tail -3 "$T_TMP/$name-run3.stderr")"
     [ "$(tail -n +"$((members + 5))" "$out" | jq -r .loyalty_id | tr '\n' ' ')" = "LATER-1 LATER-2 " ] ||
         t_fail "$name: third run emitted $(tail -n +"$((members + 5))" "$out" | jq -r .loyalty_id | tr '\n' ' '), want LATER-1 LATER-2"
-    [ "$(fetched_count "$name-run3")" = 1 ] && grep -q "fetched $where$later_name" "$T_TMP/$name-run3.stderr" ||
+    [ "$(fetched_count "$name-run3")" = 1 ] && grep -qF "fetched $where$later_name" "$T_TMP/$name-run3.stderr" ||
         t_fail "$name: third run should fetch only $later_name: $(grep fetched "$T_TMP/$name-run3.stderr")"
     [ -z "$(ls -A "$T_TMP/state-$name/feed-spool-src")" ] || t_fail "$name: spool not emptied: $(ls "$T_TMP/state-$name/feed-spool-src")"
     no_secrets "$name-run1" "$name-run2" "$name-run3"

@@ -295,6 +295,34 @@ static sluice_status remote_failure(ac_source *src, ac_remote_result result, con
     return SLUICE_RETRY;
 }
 
+static int name_in_sorted(char **sorted, size_t count, const char *name)
+{
+    return bsearch(&name, sorted, count, sizeof(*sorted), name_cmp) != NULL;
+}
+
+/* Files read in name order never go back: say so when a new listing shows
+ * files that were not there before and sort before `after` (they will
+ * never be read), instead of passing them over in silence. */
+static void warn_passed_files(ac_source *src, const feed_mode *mode, const char *after, char **names, size_t count)
+{
+    size_t passed = 0;
+    const char *example = NULL;
+
+    for (size_t i = 0; i < count && strcmp(names[i], after) < 0; i++) {
+        if (!name_in_sorted(mode->listing, mode->listing_count, names[i])) {
+            passed++;
+            example = names[i];
+        }
+    }
+    if (passed > 0) {
+        sluice_log(src->ctx, SLUICE_LOG_WARN,
+                   "%s: %zu new file(s) sort before %s, which is already read, and will not be read (e.g. %s): "
+                   "exports are read in name order",
+                   ac_feed_remote_name(mode->remote), passed, after, example);
+        sluice_metric_add(src->ctx, "feed_files_passed_over", (double)passed);
+    }
+}
+
 /* The next file after `after` into *found (new string, NULL if none).
  * A remote location is listed again when the last listing is used up and
  * older than list_interval_s (under --once: once per start). Returns
@@ -332,6 +360,8 @@ static sluice_status next_file(ac_source *src, feed_mode *mode, const char *afte
         result = ac_feed_remote_list(mode->remote, mode->pattern, &names, &count, err, sizeof(err));
         if (result != AC_REMOTE_OK)
             return remote_failure(src, result, err);
+        if (mode->listed && after)
+            warn_passed_files(src, mode, after, names, count);
         ac_feed_names_free(mode->listing, mode->listing_count);
         mode->listing = names;
         mode->listing_count = count;

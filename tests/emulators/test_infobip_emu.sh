@@ -213,4 +213,25 @@ s=$(call GET /people/2/tags); expect 429 "$s" "injected 429"
 [ "$(jbody .errorCode)" = E429 ] || fail "injected 429 shape: $(cat "$tmp/body")"
 grep -qi '^Retry-After: 1' "$tmp/headers" || fail "injected 429 lacks Retry-After"
 ok "faults: same seed same sequence ($first)"
+
+# --- concurrency: 500-person upserts over 4 connections (parsed and
+# validated in parallel, applied under the lock) while the state is dumped;
+# nothing lost, nothing doubled
+start load --api-key k1 --rate-limit 0
+"$EMU_DIR/emu-load" --infobip-upsert --url "http://127.0.0.1:$PORT" --api-key k1 --requests 24 \
+    --records 500 --contacts 4000 --concurrency 4 --seconds 50 > "$tmp/load.out" 2>&1 &
+load_pid=$!
+pids+=("$load_pid")
+for _ in 1 2 3; do
+    curl -s --max-time 20 "http://127.0.0.1:$PORT/_emu/state" | jq -e '.persons | type == "object"' >/dev/null ||
+        fail "state dump during upserts is not valid JSON"
+done
+wait "$load_pid" || fail "emu-load --infobip-upsert: $(cat "$tmp/load.out")"
+counters=$(state '.stats.counters | "\(.persons_created) \(.persons_updated + .persons_not_modified) \(.person_errors)"')
+[ "$counters" = "4000 8000 0" ] || fail "created / updated / errors under load: $counters"
+[ "$(state '.persons | length')" = 4000 ] || fail "distinct persons under load: $(state '.persons | length')"
+[ "$(state '.tags.Loyalty | length')" = 4000 ] || fail "Loyalty tag members under load: $(state '.tags.Loyalty | length')"
+[ "$(state '.persons["LID-000123"].contactInformation | map(.identifier) | join(",")')" = "member123@example.com,447700000123" ] ||
+    fail "contact information under load: $(state '.persons["LID-000123"]')"
+ok "concurrent upserts: $(cat "$tmp/load.out")"
 echo "PASS: test_infobip_emu"

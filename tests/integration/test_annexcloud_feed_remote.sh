@@ -227,6 +227,24 @@ check_location() {
     t_note "$name: export + hand-made file exact, bad rows with FILE:LINE, re-run fetches nothing, new file alone"
 }
 
+# ---- feed_location with a local directory: the same as feed_dir -------------
+mkdir -p "$T_TMP/localfeed"
+cp "$T_TMP/$bad_name" "$T_TMP/localfeed/"
+write_cfg localloc "feed_location = \"$T_TMP/localfeed\";"
+run_once localloc localloc
+[ "$RC" = 2 ] || t_fail "feed_location with a directory exited $RC (want 2): $(tail -3 "$T_TMP/localloc.stderr")"
+[ "$(jq -r .loyalty_id "$T_TMP/out-localloc.jsonl" | sort | tr '\n' ' ')" = "HM-1 HM-3 HM-5 HM-7 " ] ||
+    t_fail "feed_location with a directory: emitted $(jq -r .loyalty_id "$T_TMP/out-localloc.jsonl" | tr '\n' ' ')"
+write_cfg bothset "feed_location = \"$T_TMP/localfeed\"; feed_dir = \"$T_TMP/localfeed\";"
+run_once bothset bothset
+[ "$RC" = 3 ] && grep -qF "set feed_location or feed_dir, not both" "$T_TMP/bothset.stderr" ||
+    t_fail "feed_location and feed_dir together: exit $RC, $(tail -2 "$T_TMP/bothset.stderr")"
+write_cfg badurl "feed_location = \"sftp://127.0.0.1:$$/exports/\";"
+run_once badurl badurl
+[ "$RC" = 3 ] && grep -qF "no user (write sftp://USER@HOST[:PORT]/PATH/)" "$T_TMP/badurl.stderr" ||
+    t_fail "sftp URL without a user: exit $RC, $(tail -2 "$T_TMP/badurl.stderr")"
+t_note "feed_location: a directory works like feed_dir; both set, or an sftp URL without a user, refused"
+
 # ---- sftp -------------------------------------------------------------------
 # Probe the server with curl first. Without PAM, sshd refuses accounts it
 # considers locked (as some unprivileged system users are, e.g. nobody);

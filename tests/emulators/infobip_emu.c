@@ -1332,9 +1332,7 @@ static const char *check_event(infobip *ib, json_t *ev, size_t i, char *msg, siz
         snprintf(msg, len, "event [%zu] must be an object", i);
         return "400504";
     }
-    char *text = json_dumps(ev, JSON_COMPACT);
-    size_t size = text ? strlen(text) : 0;
-    free(text);
+    size_t size = json_dumpb(ev, NULL, 0, JSON_COMPACT); /* the size only, nothing allocated */
     if (size > MAX_EVENT_ITEM_BYTES) {
         snprintf(msg, len, "event [%zu] is larger than %d bytes", i, MAX_EVENT_ITEM_BYTES);
         return "400504";

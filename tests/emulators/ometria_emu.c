@@ -590,9 +590,7 @@ static void handle_push(emu_server *srv, const emu_request *req, emu_response *r
     /* A record can only be over the limit when the whole body is. */
     if (req->body_len > MAX_RECORD_BYTES) {
         json_array_foreach(records, i, rec) {
-            char *text = json_dumps(rec, JSON_COMPACT);
-            size_t size = text ? strlen(text) : 0;
-            free(text);
+            size_t size = json_dumpb(rec, NULL, 0, JSON_COMPACT); /* nothing allocated */
             if (size > MAX_RECORD_BYTES) {
                 snprintf(msg, sizeof(msg), "Payload invalid: Record is too large.");
                 respond_error(resp, 400, msg);

@@ -2,6 +2,7 @@
  * functions (see deriver_rules.h). Event ids use OpenSSL's SHA-256. */
 #include <config.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,16 @@ int deriver_tier_index(const deriver_config *cfg, const char *tier)
     return -1;
 }
 
+/* SHA-256 fetched once per process: EVP_sha256() would make EVP_Digest
+ * look the implementation up in the provider tables on every call. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 void deriver_event_id(const char *loyalty_id, const char *event_type,
                       const char *discriminator, char out[33])
 {
@@ -165,16 +176,21 @@ void deriver_event_id(const char *loyalty_id, const char *event_type,
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     size_t a = strlen(loyalty_id), b = strlen(event_type), c = strlen(discriminator);
-    char *input = malloc(a + b + c + 3);
+    char small[512];
+    /* Ids are short: the stack buffer nearly always fits. */
+    char *input = a + b + c + 3 <= sizeof(small) ? small : malloc(a + b + c + 3);
+    const EVP_MD *md;
     out[0] = '\0';
     if (!input)
         return;
+    pthread_once(&sha256_once, sha256_fetch);
+    md = sha256_md ? sha256_md : EVP_sha256();
     memcpy(input, loyalty_id, a);
     input[a] = '|';
     memcpy(input + a + 1, event_type, b);
     input[a + 1 + b] = '|';
     memcpy(input + a + b + 2, discriminator, c);
-    if (EVP_Digest(input, a + b + c + 2, digest, &digest_len, EVP_sha256(), NULL) == 1 &&
+    if (EVP_Digest(input, a + b + c + 2, digest, &digest_len, md, NULL) == 1 &&
         digest_len >= 16) {
         for (int i = 0; i < 16; i++) {
             out[2 * i] = hex[digest[i] >> 4];
@@ -182,7 +198,8 @@ void deriver_event_id(const char *loyalty_id, const char *event_type,
         }
         out[32] = '\0';
     }
-    free(input);
+    if (input != small)
+        free(input);
 }
 
 /* ------------------------------------------------------------------ */
@@ -347,27 +364,117 @@ int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *a
 /* Events                                                              */
 /* ------------------------------------------------------------------ */
 
-/* Append one derived event (properties stolen) to `events`. */
-static void add_event(json_t *events, const char *type, const char *loyalty_id,
+/* Two decimal digits of v (0..99) at out. */
+static void put_2digits(char *out, unsigned v)
+{
+    out[0] = (char)('0' + v / 10);
+    out[1] = (char)('0' + v % 10);
+}
+
+/* `YYYY-MM-DD` of UTC day `day` into out (>= LOYTIME_DATE_LEN): the same
+ * text as loytime_format_date, without printf (this runs several times per
+ * record). Returns out. */
+static char *format_date(int64_t day, char *out, size_t len)
+{
+    int64_t year;
+    unsigned month, mday;
+    loytime_civil_from_days(day, &year, &month, &mday);
+    if (year < 0 || year > 9999 || len < 11)
+        return loytime_format_date(day, out, len);
+    put_2digits(out, (unsigned)(year / 100));
+    put_2digits(out + 2, (unsigned)(year % 100));
+    out[4] = '-';
+    put_2digits(out + 5, month);
+    out[7] = '-';
+    put_2digits(out + 8, mday);
+    out[10] = '\0';
+    return out;
+}
+
+/* `YYYY-MM-DDTHH:MM:SSZ` of `epoch` into out (>= LOYTIME_TS_LEN), the same
+ * text as loytime_format_timestamp. Returns out. */
+static char *format_timestamp(int64_t epoch, char *out, size_t len)
+{
+    int64_t day = loytime_day_of(epoch), second = epoch - day * 86400;
+    if (len < 21 || !format_date(day, out, len) || out[10] != '\0')
+        return loytime_format_timestamp(epoch, out, len);
+    out[10] = 'T';
+    put_2digits(out + 11, (unsigned)(second / 3600));
+    out[13] = ':';
+    put_2digits(out + 14, (unsigned)(second / 60 % 60));
+    out[16] = ':';
+    put_2digits(out + 17, (unsigned)(second % 60));
+    out[19] = 'Z';
+    out[20] = '\0';
+    return out;
+}
+
+/* The constant strings of every derived event, made once and shared by
+ * reference (nothing in sluice changes a JSON string in place). */
+static const char *const event_types[] = { "opt_in", "opt_out", "point_accrual",
+                                           "point_redemption", "tier_upgrade",
+                                           "tier_downgrade", "tier_anniversary",
+                                           "close_to_tier_upgrade", NULL };
+static json_t *event_type_strings[sizeof(event_types) / sizeof(event_types[0])];
+static json_t *kind_event_string, *origin_derived_string;
+static pthread_once_t event_strings_once = PTHREAD_ONCE_INIT;
+
+static void event_strings_make(void)
+{
+    for (size_t i = 0; event_types[i]; i++)
+        event_type_strings[i] = json_string(event_types[i]);
+    kind_event_string = json_string("event");
+    origin_derived_string = json_string("derived");
+}
+
+/* A reference to the shared string `text` (one of event_types or "event"/
+ * "derived" via `shared`), or a new string when it is not shared. */
+static json_t *shared_string(json_t *shared, const char *text)
+{
+    return shared ? json_incref(shared) : json_string(text);
+}
+
+static json_t *event_type_string(const char *type)
+{
+    for (size_t i = 0; event_types[i]; i++) {
+        if (strcmp(event_types[i], type) == 0)
+            return shared_string(event_type_strings[i], type);
+    }
+    return json_string(type);
+}
+
+/* Set obj[key] (key an ASCII literal) to a new string holding text. */
+static void set_text_field(json_t *obj, const char *key, const char *text)
+{
+    json_object_set_new_nocheck(obj, key, json_string(text));
+}
+
+/* Append one derived event (properties stolen) to `events`. `loyalty_id`
+ * is the id's JSON string (the event takes a reference). */
+static void add_event(json_t *events, const char *type, const json_t *loyalty_id,
                       const json_t *email, const char *occurred_at, const char *discriminator,
                       json_t *properties)
 {
     char id[33];
     json_t *event = json_object();
-    deriver_event_id(loyalty_id, type, discriminator, id);
+    deriver_event_id(json_string_value(loyalty_id), type, discriminator, id);
     if (!event) {
         json_decref(properties);
         return;
     }
-    json_object_set_new(event, "kind", json_string("event"));
-    json_object_set_new(event, "event_type", json_string(type));
-    json_object_set_new(event, "event_id", json_string(id));
-    json_object_set_new(event, "loyalty_id", json_string(loyalty_id));
+    /* Keys are ASCII literals and type, id and occurred_at are ASCII the
+     * deriver wrote: no UTF-8 check needed. */
+    pthread_once(&event_strings_once, event_strings_make);
+    json_object_set_new_nocheck(event, "kind", shared_string(kind_event_string, "event"));
+    json_object_set_new_nocheck(event, "event_type", event_type_string(type));
+    json_object_set_new_nocheck(event, "event_id", json_stringn_nocheck(id, strlen(id)));
+    json_object_set_nocheck(event, "loyalty_id", (json_t *)loyalty_id);
     if (json_is_string(email))
-        json_object_set(event, "email", (json_t *)email);
-    json_object_set_new(event, "occurred_at", json_string(occurred_at));
-    json_object_set_new(event, "origin", json_string("derived"));
-    json_object_set_new(event, "properties", properties ? properties : json_object());
+        json_object_set_nocheck(event, "email", (json_t *)email);
+    json_object_set_new_nocheck(event, "occurred_at",
+                                json_stringn_nocheck(occurred_at, strlen(occurred_at)));
+    json_object_set_new_nocheck(event, "origin", shared_string(origin_derived_string, "derived"));
+    json_object_set_new_nocheck(event, "properties", properties ? properties : json_object());
     json_array_append_new(events, event);
 }
 
@@ -406,24 +513,28 @@ int deriver_anniversaries(const json_t *state, int64_t day, json_t *events,
 {
     const char *achieved = json_string_value(json_object_get(state, "tier_achieve_date"));
     const char *tier = json_string_value(json_object_get(state, "current_tier"));
-    const char *loyalty_id = json_string_value(json_object_get(state, "loyalty_id"));
+    const json_t *loyalty_id = json_object_get(state, "loyalty_id");
     long long done = 0;
     int64_t start;
     int fired = 0;
 
     *new_state = NULL;
-    if (!achieved || !tier || !loyalty_id || loytime_parse_date(achieved, &start))
+    if (!achieved || !tier || !json_is_string(loyalty_id) || loytime_parse_date(achieved, &start))
         return 0;
     get_int(state, "anniversaries", &done);
     while (loytime_add_years(start, done + 1) <= day) {
         char date[LOYTIME_DATE_LEN], when[LOYTIME_TS_LEN + 8], discriminator[512];
         json_t *properties;
         done++;
-        loytime_format_date(loytime_add_years(start, done), date, sizeof(date));
+        format_date(loytime_add_years(start, done), date, sizeof(date));
         snprintf(when, sizeof(when), "%sT00:00:00Z", date);
         snprintf(discriminator, sizeof(discriminator), "%s:%s:%lld", tier, achieved, done);
-        properties = json_pack("{s:s, s:s, s:I}", "tier", tier, "tier_achieve_date", achieved,
-                               "years", (json_int_t)done);
+        properties = json_object();
+        if (properties) {
+            set_text_field(properties, "tier", tier);
+            set_text_field(properties, "tier_achieve_date", achieved);
+            json_object_set_new_nocheck(properties, "years", json_integer(done));
+        }
         add_event(events, "tier_anniversary", loyalty_id, json_object_get(state, "email"),
                   when, discriminator, properties);
         fired++;
@@ -452,10 +563,23 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
                              const json_t *record, int64_t clock_day, json_t *events,
                              json_t **new_state, char *reason, size_t reasonlen)
 {
+    int64_t as_of;
+    *new_state = NULL;
+    if (deriver_validate(cfg, record, &as_of, reason, reasonlen))
+        return DERIVER_REJECT;
+    return deriver_step_validated(cfg, state, record, as_of, clock_day, events, new_state,
+                                  reason, reasonlen);
+}
+
+deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *state,
+                                       const json_t *record, int64_t as_of, int64_t clock_day,
+                                       json_t *events, json_t **new_state, char *reason,
+                                       size_t reasonlen)
+{
     static const char *const copied[] = { "opt_in_status", "earned_points", "used_points",
                                           "current_tier", "tier_achieve_date",
                                           "points_req_for_next_tier", "next_tier", NULL };
-    const char *loyalty_id = json_string_value(json_object_get(record, "loyalty_id"));
+    const json_t *loyalty_id_value = json_object_get(record, "loyalty_id");
     const json_t *email = json_object_get(record, "email");
     const char *rec_opt = json_string_value(json_object_get(record, "opt_in_status"));
     const char *old_opt = json_string_value(json_object_get(state, "opt_in_status"));
@@ -464,15 +588,13 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
     const char *rec_achieved = json_string_value(json_object_get(record, "tier_achieve_date"));
     const char *old_achieved = json_string_value(json_object_get(state, "tier_achieve_date"));
     char as_of_text[LOYTIME_TS_LEN], as_of_date[LOYTIME_DATE_LEN];
-    int64_t as_of = 0, old_as_of;
+    int64_t old_as_of;
     long long old_value, new_value;
     int first = state == NULL, tier_changed = 0, armed;
     json_t *next;
     const json_t *value;
 
     *new_state = NULL;
-    if (deriver_validate(cfg, record, &as_of, reason, reasonlen))
-        return DERIVER_REJECT;
     if (!first && json_is_integer(json_object_get(state, "as_of"))) {
         old_as_of = json_integer_value(json_object_get(state, "as_of"));
         if (as_of < old_as_of)
@@ -480,8 +602,8 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
     }
     if (!json_is_string(email))
         email = json_object_get(state, "email");
-    loytime_format_timestamp(as_of, as_of_text, sizeof(as_of_text));
-    loytime_format_date(loytime_day_of(as_of), as_of_date, sizeof(as_of_date));
+    format_timestamp(as_of, as_of_text, sizeof(as_of_text));
+    format_date(loytime_day_of(as_of), as_of_date, sizeof(as_of_date));
 
     next = state ? json_copy((json_t *)state) : json_object();
     if (!next) {
@@ -496,19 +618,23 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
             char when[LOYTIME_TS_LEN];
             const char *given = json_string_value(json_object_get(record, "opt_in_date"));
             if (given && loytime_parse_date_or_timestamp(given, &opt_in) == 0)
-                loytime_format_timestamp(opt_in, when, sizeof(when));
+                format_timestamp(opt_in, when, sizeof(when));
             else
                 snprintf(when, sizeof(when), "%s", as_of_text);
-            add_event(events, "opt_in", loyalty_id, email, when, when,
-                      json_pack("{s:s}", "opt_in_date", when));
+            json_t *properties = json_object();
+            if (properties)
+                set_text_field(properties, "opt_in_date", when);
+            add_event(events, "opt_in", loyalty_id_value, email, when, when, properties);
         } else if (!first && strcmp(rec_opt, "no") == 0 && old_opt &&
                    strcmp(old_opt, "yes") == 0) {
             char date[LOYTIME_DATE_LEN + 4], when[LOYTIME_TS_LEN + 8];
             const char *given = json_string_value(json_object_get(record, "opt_out_date"));
             snprintf(date, sizeof(date), "%s", given ? given : as_of_date);
             snprintf(when, sizeof(when), "%sT00:00:00Z", date);
-            add_event(events, "opt_out", loyalty_id, email, when, date,
-                      json_pack("{s:s}", "opt_out_date", date));
+            json_t *properties = json_object();
+            if (properties)
+                set_text_field(properties, "opt_out_date", date);
+            add_event(events, "opt_out", loyalty_id_value, email, when, date, properties);
         }
     }
 
@@ -522,16 +648,20 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
             if (get_int(state, counters[i].field, &old_value) &&
                 get_int(record, counters[i].field, &new_value) && new_value > old_value) {
                 char discriminator[96];
-                json_t *properties = json_pack("{s:I, s:I}", "points",
-                                               (json_int_t)(new_value - old_value),
-                                               counters[i].field, (json_int_t)new_value);
+                json_t *properties = json_object();
                 long long available;
-                if (get_int(record, "available_points", &available))
-                    json_object_set_new(properties, "available_points",
-                                        json_integer(available));
+                if (properties) {
+                    json_object_set_new_nocheck(properties, "points",
+                                                json_integer(new_value - old_value));
+                    json_object_set_new_nocheck(properties, counters[i].field,
+                                                json_integer(new_value));
+                    if (get_int(record, "available_points", &available))
+                        json_object_set_new_nocheck(properties, "available_points",
+                                                    json_integer(available));
+                }
                 snprintf(discriminator, sizeof(discriminator), "%s:%lld:%lld",
                          counters[i].tag, old_value, new_value);
-                add_event(events, counters[i].type, loyalty_id, email, as_of_text,
+                add_event(events, counters[i].type, loyalty_id_value, email, as_of_text,
                           discriminator, properties);
             }
         }
@@ -548,9 +678,13 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
         snprintf(date, sizeof(date), "%s", rec_achieved ? rec_achieved : as_of_date);
         snprintf(when, sizeof(when), "%sT00:00:00Z", date);
         snprintf(discriminator, sizeof(discriminator), "%s:%s:%s", old_tier, rec_tier, date);
-        add_event(events, type, loyalty_id, email, when, discriminator,
-                  json_pack("{s:s, s:s, s:s}", "from_tier", old_tier, "to_tier", rec_tier,
-                            "tier_achieve_date", date));
+        json_t *properties = json_object();
+        if (properties) {
+            set_text_field(properties, "from_tier", old_tier);
+            set_text_field(properties, "to_tier", rec_tier);
+            set_text_field(properties, "tier_achieve_date", date);
+        }
+        add_event(events, type, loyalty_id_value, email, when, discriminator, properties);
     }
     {
         const char *achieved = rec_achieved ? rec_achieved : old_achieved;
@@ -579,16 +713,21 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
             char discriminator[512];
             snprintf(discriminator, sizeof(discriminator), "%s:%s:%s", current, next_tier,
                      as_of_date);
-            add_event(events, "close_to_tier_upgrade", loyalty_id, email, as_of_text,
-                      discriminator,
-                      json_pack("{s:s, s:s, s:I}", "current_tier", current, "next_tier",
-                                next_tier, "points_req_for_next_tier", (json_int_t)new_value));
+            json_t *properties = json_object();
+            if (properties) {
+                set_text_field(properties, "current_tier", current);
+                set_text_field(properties, "next_tier", next_tier);
+                json_object_set_new_nocheck(properties, "points_req_for_next_tier",
+                                            json_integer(new_value));
+            }
+            add_event(events, "close_to_tier_upgrade", loyalty_id_value, email, as_of_text,
+                      discriminator, properties);
             armed = 0;
         }
     }
 
     /* The new state: the record's known fields over the old ones. */
-    json_object_set_new(next, "loyalty_id", json_string(loyalty_id));
+    json_object_set_nocheck(next, "loyalty_id", (json_t *)loyalty_id_value);
     json_object_set_new(next, "as_of", json_integer(as_of));
     if (json_is_string(email))
         json_object_set(next, "email", (json_t *)email);

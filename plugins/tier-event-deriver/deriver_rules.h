@@ -69,6 +69,15 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
                              const json_t *record, int64_t clock_day, json_t *events,
                              json_t **new_state, char *reason, size_t reasonlen);
 
+/* deriver_step for a record deriver_validate() accepted, with the as_of
+ * it returned (the plugin validates first, so it validates only once).
+ * Same outcomes and ownership as deriver_step; never DERIVER_REJECT
+ * except when out of memory. */
+deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *state,
+                                       const json_t *record, int64_t as_of, int64_t clock_day,
+                                       json_t *events, json_t **new_state, char *reason,
+                                       size_t reasonlen);
+
 /* Fire the tier anniversaries of `state` due on or before `day` into
  * `events`. Returns how many fired; when > 0, *new_state is a new
  * reference with the updated count (else NULL). */

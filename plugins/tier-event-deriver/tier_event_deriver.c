@@ -38,6 +38,15 @@ typedef struct deriver {
     char *seq_key;          /* prefix + "seq" */
     long long seq;          /* last sequence number staged by this process */
     anniv_index *index;
+    /* Member id -> state: the store's view (committed + staged) of every
+     * member, loaded whole with the index and updated on every put, so a
+     * record costs no SQLite read or JSON parse. Rebuilt with the index
+     * whenever staged writes were discarded (see deriver_process). */
+    json_t *members;
+    /* Event ids already in the batch being processed (an object used as a
+     * set), kept across batches and emptied, so its table is not grown
+     * again for every batch. */
+    json_t *seen_ids;
 } deriver;
 
 /* prefix + suffix as a new string, NULL on ENOMEM. */
@@ -52,18 +61,24 @@ static char *join_key(const char *prefix, const char *suffix)
     return key;
 }
 
-static int index_member(const char *key, const json_t *value, void *user)
+static int load_member(const char *key, const json_t *value, void *user)
 {
     deriver *self = user;
-    return anniv_index_set(self->index, key + strlen(self->member_prefix),
-                           deriver_next_anniversary(value)) ? 1 : 0;
+    const char *id = key + strlen(self->member_prefix);
+    if (json_object_set(self->members, id, (json_t *)value) != 0)
+        return 1;
+    return anniv_index_set(self->index, id, deriver_next_anniversary(value)) ? 1 : 0;
 }
 
-/* Rebuild the anniversary index from the store (committed + staged). */
+/* Reload the member cache and the anniversary index from the store
+ * (committed + staged). 0, or -1 after sluice_fail. */
 static int rebuild_index(sluice_ctx *ctx, deriver *self)
 {
     anniv_index_clear(self->index);
-    if (sluice_state_foreach(ctx, self->member_prefix, index_member, self) != 0) {
+    json_object_clear(self->members);
+    if (sluice_state_foreach(ctx, self->member_prefix, load_member, self) != 0) {
+        anniv_index_clear(self->index);
+        json_object_clear(self->members);
         sluice_fail(ctx, "cannot read member state to index anniversaries");
         return -1;
     }
@@ -87,6 +102,8 @@ static void deriver_fini(sluice_ctx *ctx, void *state)
         return;
     deriver_config_clear(&self->rules);
     anniv_index_destroy(&self->index);
+    json_decref(self->members);
+    json_decref(self->seen_ids);
     free(self->prefix);
     free(self->member_prefix);
     free(self->clock_key);
@@ -124,7 +141,9 @@ static sluice_status deriver_init(sluice_ctx *ctx, const json_t *config, void **
     text = json_string_value(json_object_get(config, "state_prefix"));
     self->prefix = join_key(text ? text : "", "");
     self->index = anniv_index_new();
-    if (!self->prefix || !self->index)
+    self->members = json_object();
+    self->seen_ids = json_object();
+    if (!self->prefix || !self->index || !self->members || !self->seen_ids)
         goto oom;
     self->member_prefix = join_key(self->prefix, "m/");
     self->clock_key = join_key(self->prefix, "clock");
@@ -181,17 +200,26 @@ static int compare_events(const void *a, const void *b)
     return order;
 }
 
-/* Stage `value` for member `id` and keep the index in step. 0 or -1. */
-static int put_member(batch_run *run, const char *id, const json_t *value)
+/* Stage `value` (borrowed; the cache keeps a reference, so it must not
+ * be changed afterwards) for member `id` and keep the cache and the index
+ * in step. 0 or -1. */
+static int put_member(batch_run *run, const char *id, json_t *value)
 {
-    char *key = join_key(run->self->member_prefix, id);
+    deriver *self = run->self;
+    size_t prefix_len = strlen(self->member_prefix), id_len = strlen(id);
+    char small[256];
+    char *key = prefix_len + id_len < sizeof(small) ? small : malloc(prefix_len + id_len + 1);
     int result = -1;
     if (!key)
         return -1;
+    memcpy(key, self->member_prefix, prefix_len);
+    memcpy(key + prefix_len, id, id_len + 1);
     if (sluice_state_put(run->ctx, run->batch, key, value) == 0 &&
-        anniv_index_set(run->self->index, id, deriver_next_anniversary(value)) == 0)
+        json_object_set(self->members, id, value) == 0 &&
+        anniv_index_set(self->index, id, deriver_next_anniversary(value)) == 0)
         result = 0;
-    free(key);
+    if (key != small)
+        free(key);
     return result;
 }
 
@@ -208,11 +236,10 @@ static int sweep(batch_run *run, int64_t day)
     if (!events)
         return -1;
     while ((id = anniv_index_pop_due(run->self->index, day))) {
-        char *key = join_key(run->self->member_prefix, id);
+        /* The index may move its strings when it grows: keep a copy. */
         char *id_copy = join_key(id, "");
-        json_t *state = key ? sluice_state_get(run->ctx, key) : NULL;
+        json_t *state = json_incref(json_object_get(run->self->members, id));
         json_t *updated = NULL;
-        free(key);
         if (!id_copy) {
             json_decref(state);
             goto out;
@@ -274,7 +301,6 @@ static int handle_member(batch_run *run, size_t i, json_t *record)
     char reason[512];
     int64_t as_of;
     const char *id;
-    char *key = NULL;
     json_t *state = NULL, *updated = NULL, *events = NULL;
     int result = -1;
 
@@ -283,10 +309,7 @@ static int handle_member(batch_run *run, size_t i, json_t *record)
         return 0;
     }
     id = json_string_value(json_object_get(record, "loyalty_id"));
-    key = join_key(self->member_prefix, id);
-    if (!key)
-        goto out;
-    state = sluice_state_get(run->ctx, key);
+    state = json_incref(json_object_get(self->members, id));
     if (state && json_is_integer(json_object_get(state, "as_of")) &&
         as_of < json_integer_value(json_object_get(state, "as_of"))) {
         if (!self->stale_pass)
@@ -299,13 +322,13 @@ static int handle_member(batch_run *run, size_t i, json_t *record)
         if (advance_clock(run, loytime_day_of(as_of)))
             goto out;
         json_decref(state); /* the sweep may have updated this member */
-        state = sluice_state_get(run->ctx, key);
+        state = json_incref(json_object_get(self->members, id));
     }
     events = json_array();
     if (!events)
         goto out;
-    switch (deriver_step(&self->rules, state, record, run->clock_day, events, &updated, reason,
-                         sizeof(reason))) {
+    switch (deriver_step_validated(&self->rules, state, record, as_of, run->clock_day, events,
+                                   &updated, reason, sizeof(reason))) {
     case DERIVER_REJECT:
         sluice_batch_reject(run->batch, i, reason);
         result = 0;
@@ -326,7 +349,6 @@ out:
     json_decref(events);
     json_decref(updated);
     json_decref(state);
-    free(key);
     return result;
 }
 
@@ -334,7 +356,7 @@ static sluice_status deriver_process(sluice_ctx *ctx, void *state, sluice_batch 
 {
     deriver *self = state;
     size_t count = sluice_batch_count(batch);
-    batch_run run = { ctx, self, batch, json_object(), 0, 0 };
+    batch_run run = { ctx, self, batch, self->seen_ids, 0, 0 };
     sluice_status status = SLUICE_RETRY;
     json_t *seq = NULL;
 
@@ -385,7 +407,7 @@ store_error:
     self->seq = -1;
 out:
     json_decref(seq);
-    json_decref(run.seen_ids);
+    json_object_clear(self->seen_ids);
     return status;
 }
 

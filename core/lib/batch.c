@@ -1,5 +1,6 @@
 /* batch.c: struct sluice_batch, the records travelling together between
  * stages, and the SDK's sluice_batch_* functions that plugins call. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "batch.h"
@@ -18,7 +19,7 @@ sluice_batch *sluice_batch_new(uint64_t epoch, uint64_t id, size_t capacity)
     return batch;
 }
 
-/* Free what one slot owns and zero it. */
+/* Free what one slot owns and zero it (its text belongs to the batch). */
 static void slot_clear(sluice_batch_slot *slot)
 {
     json_decref(slot->record);
@@ -36,6 +37,7 @@ void sluice_batch_destroy(sluice_batch **batch_p)
         slot_clear(&batch->slots[i]);
     free(batch->slots);
     json_decref(batch->checkpoint);
+    free(batch->text_buf);
     free(batch);
     *batch_p = NULL;
 }
@@ -43,7 +45,8 @@ void sluice_batch_destroy(sluice_batch **batch_p)
 /* 1 when slot still travels to the next stage. */
 static int slot_is_live(const sluice_batch_slot *slot)
 {
-    return !slot->dropped && slot->outcome != SLUICE_RECORD_REJECTED && slot->record;
+    return !slot->dropped && slot->outcome != SLUICE_RECORD_REJECTED &&
+           sluice_slot_has_record(slot);
 }
 
 size_t sluice_batch_live(const sluice_batch *batch)
@@ -91,12 +94,80 @@ uint64_t sluice_batch_id(const sluice_batch *batch)
     return batch ? batch->id : 0;
 }
 
-json_t *sluice_batch_get(sluice_batch *batch, size_t i)
+/* Reject slot by the batch's current stage with `reason`. */
+static void slot_reject(sluice_batch *batch, sluice_batch_slot *slot, const char *reason);
+
+json_t *sluice_batch_slot_record(sluice_batch *batch, size_t i)
 {
     if (!batch || i >= batch->count)
         return NULL;
     sluice_batch_slot *slot = &batch->slots[i];
-    return slot_is_live(slot) ? slot->record : NULL;
+    if (!slot->record && slot->text) {
+        json_error_t jerr;
+        char reason[256];
+        json_t *record = json_loadb(slot->text, slot->text_len, 0, &jerr);
+
+        slot->text = NULL;
+        if (json_is_object(record)) {
+            slot->record = record;
+        } else {
+            json_decref(record);
+            snprintf(reason, sizeof(reason), "record %zu of batch %llu/%llu is not a JSON "
+                     "object on the wire: %s", i + 1, (unsigned long long)batch->epoch,
+                     (unsigned long long)batch->id, record ? "not an object" : jerr.text);
+            slot->record = json_object(); /* the DLQ keeps something to show */
+            slot_reject(batch, slot, reason);
+        }
+    }
+    return slot->record;
+}
+
+json_t *sluice_batch_get(sluice_batch *batch, size_t i)
+{
+    if (!batch || i >= batch->count || !slot_is_live(&batch->slots[i]))
+        return NULL;
+    json_t *record = sluice_batch_slot_record(batch, i);
+    return slot_is_live(&batch->slots[i]) ? record : NULL;
+}
+
+const char *sluice_batch_peek_text(const sluice_batch *batch, size_t i, size_t *len)
+{
+    if (!batch || i >= batch->count)
+        return NULL;
+    const sluice_batch_slot *slot = &batch->slots[i];
+    if (!slot_is_live(slot) || slot->record || !slot->text)
+        return NULL;
+    if (len)
+        *len = slot->text_len;
+    return slot->text;
+}
+
+int sluice_batch_adopt_text(sluice_batch *batch, char *text, const size_t *starts,
+                            const size_t *lens, size_t count)
+{
+    if (!batch || (count && (!text || !starts || !lens))) {
+        free(text);
+        return -1;
+    }
+    if (batch->allocated - batch->count < count) {
+        sluice_batch_slot *slots = realloc(batch->slots,
+                                           (batch->count + count) * sizeof(*slots));
+        if (!slots) {
+            free(text);
+            return -1;
+        }
+        batch->slots = slots;
+        batch->allocated = batch->count + count;
+    }
+    free(batch->text_buf); /* only ever one frame per batch */
+    batch->text_buf = text;
+    for (size_t i = 0; i < count; i++) {
+        sluice_batch_slot *slot = &batch->slots[batch->count++];
+        memset(slot, 0, sizeof(*slot));
+        slot->text = text + starts[i];
+        slot->text_len = lens[i];
+    }
+    return 0;
 }
 
 int sluice_batch_append(sluice_batch *batch, json_t *record)
@@ -130,6 +201,7 @@ void sluice_batch_drop(sluice_batch *batch, size_t i)
     sluice_batch_slot *slot = &batch->slots[i];
     json_decref(slot->record);
     slot->record = NULL;
+    slot->text = NULL;
     slot->dropped = 1;
 }
 
@@ -141,7 +213,6 @@ static void set_text(char **field, const char *text)
     *field = text ? strdup(text) : NULL;
 }
 
-/* Mark slot rejected by the batch's current stage with `reason`. */
 static void slot_reject(sluice_batch *batch, sluice_batch_slot *slot, const char *reason)
 {
     slot->outcome = SLUICE_RECORD_REJECTED;

@@ -9,7 +9,12 @@
 #include "sluice/plugin.h"
 
 typedef struct sluice_batch_slot {
-    json_t *record;          /* owned; NULL once dropped */
+    json_t *record;          /* owned; NULL once dropped, or while only `text` holds it */
+    const char *text;        /* the record as compact JSON, as it came off the wire
+                              * and not parsed yet (points into the batch's text_buf);
+                              * NULL once parsed: a record that no stage of this
+                              * process looked at travels on without a parse+dump */
+    size_t text_len;
     sluice_outcome outcome;
     char *reason;            /* owned; set for REJECTED */
     char *rejected_by;       /* owned; stage name that rejected it */
@@ -24,6 +29,7 @@ struct sluice_batch {
     size_t count;
     size_t allocated;
     json_t *checkpoint;      /* owned; set by the source, travels with the batch */
+    char *text_buf;          /* owned; the record lines of a decoded frame */
     const char *current_stage; /* borrowed; who is working on it (for rejections) */
 };
 
@@ -40,6 +46,25 @@ size_t sluice_batch_live(const sluice_batch *batch);
  * the next stage sees only live records. Records keep their order. */
 void sluice_batch_compact(sluice_batch *batch);
 
+/* 1 when the slot holds a record, parsed or not. */
+static inline int sluice_slot_has_record(const sluice_batch_slot *slot)
+{
+    return slot->record != NULL || slot->text != NULL;
+}
+
+/* Record i as a tree, parsing its wire text first if no one has yet
+ * (borrowed; NULL when the slot has no record, e.g. dropped). Unlike
+ * sluice_batch_get it also serves rejected records (the DLQ stores them).
+ * Text that does not parse rejects the record with the parser's reason
+ * and returns NULL. */
+json_t *sluice_batch_slot_record(sluice_batch *batch, size_t i);
+
+/* Give the batch the record lines of a decoded frame: `text` (stolen) holds
+ * `count` records, each `lens[i]` bytes at `starts[i]` (offsets into text).
+ * Returns 0, or -1 on ENOMEM (text freed). */
+int sluice_batch_adopt_text(sluice_batch *batch, char *text, const size_t *starts,
+                            const size_t *lens, size_t count);
+
 /* Encode for a ZeroMQ frame: one header line of JSON
  * {"v":1,"epoch":E,"id":N,"n":COUNT,"checkpoint":...} then one compact JSON
  * record per line (only live records). Returns a malloc'd buffer (caller
@@ -48,7 +73,11 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len);
 
 /* Decode a frame made by sluice_wire_encode. Returns a new batch (caller
  * owns) or NULL with a reason in errbuf (a corrupt frame is a bug or an
- * attack: the caller logs it and drops the frame). */
+ * attack: the caller logs it and drops the frame). Records are not parsed
+ * here: each line must look like one JSON object ({ ... }) and is parsed
+ * when a stage first asks for it (sluice_batch_get), so a stage that only
+ * passes records on, or a sink that writes JSON text, never pays for a
+ * parse and a dump. */
 sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size_t errlen);
 
 /* Acknowledgement frame: {"v":1,"epoch":E,"id":N}. Same conventions. */

@@ -692,9 +692,14 @@ static int park_rejected(runner *r, sluice_batch *batch)
         const char *by = slot->rejected_by ? slot->rejected_by : r->stage->name;
         const char *reason = slot->reason ? slot->reason : "rejected";
 
-        if (slot->dropped || slot->outcome != SLUICE_RECORD_REJECTED || !slot->record)
+        json_t *record;
+
+        if (slot->dropped || slot->outcome != SLUICE_RECORD_REJECTED)
             continue;
-        if (sluice_store_dlq_add(r->ctx.store, by, batch->epoch, batch->id, slot->record,
+        record = sluice_batch_slot_record(batch, i); /* rejected unparsed: parse now */
+        if (!record)
+            continue;
+        if (sluice_store_dlq_add(r->ctx.store, by, batch->epoch, batch->id, record,
                                  reason) < 0) {
             RLOG(r, SLUICE_LOG_ERROR, "cannot park a rejected record of batch %" PRIu64
                  "/%" PRIu64 " in the dead-letter queue", batch->epoch, batch->id);
@@ -1170,7 +1175,7 @@ static size_t sink_pending(const sluice_batch *batch)
 
     for (size_t i = 0; i < batch->count; i++) {
         const sluice_batch_slot *slot = &batch->slots[i];
-        if (!slot->dropped && slot->record &&
+        if (!slot->dropped && sluice_slot_has_record(slot) &&
             (slot->outcome == SLUICE_RECORD_PENDING || slot->outcome == SLUICE_RECORD_RETRY))
             pending++;
     }

@@ -83,8 +83,18 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
         goto out;
     for (size_t i = 0; i < batch->count; i++) {
         const sluice_batch_slot *slot = &batch->slots[i];
-        if (slot->dropped || !slot->record || slot->outcome == SLUICE_RECORD_REJECTED)
+        if (slot->dropped || !sluice_slot_has_record(slot) ||
+            slot->outcome == SLUICE_RECORD_REJECTED)
             continue;
+        if (!slot->record) {
+            /* never parsed here: the text that came in goes out */
+            if (buf_reserve(&buf, slot->text_len + 1) != 0)
+                goto out;
+            memcpy(buf.data + buf.len, slot->text, slot->text_len);
+            buf.len += slot->text_len;
+            buf.data[buf.len++] = '\n';
+            continue;
+        }
         /* Compact JSON escapes control characters, so a record never
          * contains a raw newline and lines delimit records. */
         if (buf_append_json(&buf, slot->record, JSON_COMPACT) != 0 ||
@@ -117,6 +127,8 @@ sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size
     json_t *header = NULL;
     json_error_t jerr;
     uint64_t version = 0, epoch = 0, id = 0, count = 0, capacity = 0;
+    char *text = NULL;
+    size_t *starts = NULL, *lens = NULL;
     if (errbuf && errlen)
         errbuf[0] = '\0';
     if (!buf || len == 0) {
@@ -160,49 +172,60 @@ sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size
     json_t *checkpoint = json_object_get(header, "checkpoint");
     if (checkpoint && !json_is_null(checkpoint))
         sluice_batch_set_checkpoint(batch, json_incref(checkpoint));
+    const char *body = eol ? eol + 1 : end;
+    size_t body_len = (size_t)(end - body);
     if (count) {
-        batch->slots = calloc((size_t)count, sizeof(*batch->slots));
-        if (!batch->slots) {
+        starts = malloc((size_t)count * sizeof(*starts));
+        lens = malloc((size_t)count * sizeof(*lens));
+        text = malloc(body_len ? body_len : 1);
+        if (!starts || !lens || !text) {
             snprintf(errbuf, errlen, "out of memory");
             goto out;
         }
-        batch->allocated = (size_t)count;
+        memcpy(text, body, body_len);
     }
-    const char *line = eol ? eol + 1 : end;
+    /* Split the lines; each must look like one object. Parsing waits until
+     * a stage asks for the record (sluice_batch_slot_record). */
     uint64_t seen = 0;
-    while (line < end) {
-        const char *line_end = memchr(line, '\n', (size_t)(end - line));
-        if (!line_end)
-            line_end = end;
+    size_t pos = 0;
+    while (pos < body_len) {
+        const char *line = body + pos;
+        const char *line_end = memchr(line, '\n', body_len - pos);
+        size_t line_len = line_end ? (size_t)(line_end - line) : body_len - pos;
         if (seen == count) {
             snprintf(errbuf, errlen, "bad frame: more than the %" PRIu64 " records announced",
                      count);
             goto out;
         }
-        json_t *record = json_loadb(line, (size_t)(line_end - line), 0, &jerr);
-        if (!json_is_object(record)) {
-            snprintf(errbuf, errlen, "bad frame: record %" PRIu64 ": %s", seen + 1,
-                     record ? "not a JSON object" : jerr.text);
-            json_decref(record);
+        if (line_len < 2 || line[0] != '{' || line[line_len - 1] != '}') {
+            snprintf(errbuf, errlen, "bad frame: record %" PRIu64 ": not a JSON object",
+                     seen + 1);
             goto out;
         }
-        if (sluice_batch_append(batch, record) != 0) {
-            snprintf(errbuf, errlen, "out of memory");
-            goto out;
-        }
+        starts[seen] = pos;
+        lens[seen] = line_len;
         seen++;
-        line = line_end + 1;
+        pos += line_len + 1;
     }
     if (seen != count) {
         snprintf(errbuf, errlen, "bad frame: header says %" PRIu64 " records, found %" PRIu64,
                  count, seen);
         goto out;
     }
+    if (count && sluice_batch_adopt_text(batch, text, starts, lens, (size_t)count) != 0) {
+        text = NULL; /* freed by adopt */
+        snprintf(errbuf, errlen, "out of memory");
+        goto out;
+    }
+    text = NULL;
     result = batch;
     batch = NULL;
 out:
     sluice_batch_destroy(&batch);
     json_decref(header);
+    free(text);
+    free(starts);
+    free(lens);
     return result;
 }
 

@@ -96,6 +96,76 @@ START_TEST(test_ack)
 }
 END_TEST
 
+/* Records decoded from a frame stay text until a stage asks for them:
+ * peek gives the exact compact text, re-encoding an untouched record
+ * copies it byte for byte, and one a stage changed is encoded again. */
+START_TEST(test_lazy_records)
+{
+    const char *frame = "{\"v\":1,\"epoch\":2,\"id\":3,\"n\":3}\n"
+                        "{\"a\":1,\"s\":\"\\u00e9\\n\"}\n{\"b\":[1,2]}\n{\"c\":true}\n";
+    char err[256] = "";
+    size_t len = 0, out_len = 0;
+    sluice_batch *batch = sluice_wire_decode(frame, strlen(frame), err, sizeof(err));
+    ck_assert_msg(batch != NULL, "decode failed: %s", err);
+    const char *text = sluice_batch_peek_text(batch, 0, &len);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_uint_eq(len, strlen("{\"a\":1,\"s\":\"\\u00e9\\n\"}"));
+    ck_assert_int_eq(memcmp(text, "{\"a\":1,", 7), 0);
+
+    /* untouched: the records go out exactly as they came in */
+    char *again = sluice_wire_encode(batch, &out_len);
+    ck_assert_ptr_nonnull(again);
+    const char *body_in = strchr(frame, '\n') + 1;
+    const char *body_out = memchr(again, '\n', out_len);
+    ck_assert_ptr_nonnull(body_out);
+    body_out++;
+    ck_assert_uint_eq((size_t)(again + out_len - body_out), strlen(body_in));
+    ck_assert_int_eq(memcmp(body_out, body_in, strlen(body_in)), 0);
+    free(again);
+
+    /* a stage changes record 2: parsed once, no text any more, re-encoded */
+    json_t *b = sluice_batch_get(batch, 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_null(sluice_batch_peek_text(batch, 1, &len));
+    ck_assert_ptr_eq(sluice_batch_get(batch, 1), b);
+    json_object_set_new(b, "x", json_string("y"));
+    sluice_batch_drop(batch, 2);
+    ck_assert_ptr_null(sluice_batch_peek_text(batch, 2, &len));
+    again = sluice_wire_encode(batch, &out_len);
+    ck_assert_ptr_nonnull(again);
+    const char *expect = "{\"a\":1,\"s\":\"\\u00e9\\n\"}\n{\"b\":[1,2],\"x\":\"y\"}\n";
+    ck_assert_msg(out_len > strlen(expect) &&
+                  memcmp(again + out_len - strlen(expect), expect, strlen(expect)) == 0,
+                  "re-encoded frame ends wrong: %.*s", (int)out_len, again);
+    free(again);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+/* A line that looks like an object but does not parse passes the frame
+ * check; the first stage that asks for it gets NULL and the record is
+ * rejected with the parser's reason (so it reaches the DLQ), while the
+ * other records of the batch go on. */
+START_TEST(test_lazy_record_unparsable)
+{
+    const char *frame = "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2}\n{\"a\":}\n{\"ok\":1}\n";
+    char err[256] = "";
+    sluice_batch *batch = sluice_wire_decode(frame, strlen(frame), err, sizeof(err));
+    ck_assert_msg(batch != NULL, "decode failed: %s", err);
+    batch->current_stage = "t1";
+    ck_assert_ptr_null(sluice_batch_get(batch, 0));
+    ck_assert_int_eq(sluice_batch_outcome(batch, 0), SLUICE_RECORD_REJECTED);
+    ck_assert_ptr_nonnull(batch->slots[0].reason);
+    ck_assert_msg(strstr(batch->slots[0].reason, "not a JSON object on the wire") != NULL,
+                  "reason: %s", batch->slots[0].reason);
+    ck_assert_str_eq(batch->slots[0].rejected_by, "t1");
+    ck_assert_ptr_nonnull(sluice_batch_slot_record(batch, 0)); /* something for the DLQ */
+    ck_assert_ptr_nonnull(sluice_batch_get(batch, 1));
+    ck_assert_uint_eq(sluice_batch_live(batch), 1);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
 /* CPU seconds used by this process: unlike wall time, not inflated when
  * the shared machine is busy with other work. */
 static double now_seconds(void)
@@ -149,6 +219,8 @@ static Suite *wire_suite(void)
     tcase_add_test(tc, test_empty_batch);
     tcase_add_test(tc, test_corrupt_frames);
     tcase_add_test(tc, test_ack);
+    tcase_add_test(tc, test_lazy_records);
+    tcase_add_test(tc, test_lazy_record_unparsable);
     suite_add_tcase(suite, tc);
     /* its own case so CK_RUN_CASE=core runs the rest under valgrind */
     TCase *large = tcase_create("large");

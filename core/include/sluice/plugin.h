@@ -179,6 +179,13 @@ uint64_t sluice_batch_id(const sluice_batch *batch);
  * the record was dropped or rejected. */
 json_t *sluice_batch_get(sluice_batch *batch, size_t i);
 
+/* Record i as compact JSON text (borrowed, not NUL-terminated; length in
+ * *len) when it arrived from another process and nothing has parsed it
+ * since, else NULL (then use sluice_batch_get). The text is exactly what
+ * json_dumpb(record, JSON_COMPACT) would give. Lets a sink that writes JSON
+ * skip a parse and a dump; valid until the batch is changed. */
+const char *sluice_batch_peek_text(const sluice_batch *batch, size_t i, size_t *len);
+
 /* Append a record (stolen). Returns 0, or -1 (record freed) on bad args. */
 int sluice_batch_append(sluice_batch *batch, json_t *record);
 

@@ -80,14 +80,40 @@ out:
     return status;
 }
 
+/* Make room for `more` bytes in the batch buffer. Returns 0 or -1. */
+static int buffer_reserve(file_sink *sink, size_t more)
+{
+    size_t cap = sink->buf_cap ? sink->buf_cap : 256 * 1024;
+    char *buf;
+
+    if (sink->buf && sink->buf_len + more <= sink->buf_cap)
+        return 0;
+    while (cap < sink->buf_len + more)
+        cap *= 2;
+    if (!(buf = realloc(sink->buf, cap)))
+        return -1;
+    sink->buf = buf;
+    sink->buf_cap = cap;
+    return 0;
+}
+
+/* Append a record that is still the compact JSON text it travelled as,
+ * + newline, to the batch buffer: no parse, no dump. Returns 0 or -1. */
+static int buffer_text(file_sink *sink, const char *text, size_t len)
+{
+    if (buffer_reserve(sink, len + 1) != 0)
+        return -1;
+    memcpy(sink->buf + sink->buf_len, text, len);
+    sink->buf_len += len;
+    sink->buf[sink->buf_len++] = '\n';
+    return 0;
+}
+
 /* Append record + newline to the batch buffer. Returns 0 or -1. */
 static int buffer_record(file_sink *sink, const json_t *record)
 {
-    if (!sink->buf) {
-        if (!(sink->buf = malloc(256 * 1024)))
-            return -1;
-        sink->buf_cap = 256 * 1024;
-    }
+    if (buffer_reserve(sink, 1) != 0)
+        return -1;
     for (;;) {
         size_t room = sink->buf_cap - sink->buf_len;
         size_t need = json_dumpb(record, sink->buf + sink->buf_len, room, JSON_COMPACT);
@@ -98,14 +124,8 @@ static int buffer_record(file_sink *sink, const json_t *record)
             sink->buf[sink->buf_len++] = '\n';
             return 0;
         }
-        size_t cap = sink->buf_cap * 2;
-        while (cap < sink->buf_len + need + 1)
-            cap *= 2;
-        char *buf = realloc(sink->buf, cap);
-        if (!buf)
+        if (buffer_reserve(sink, need + 1) != 0)
             return -1;
-        sink->buf = buf;
-        sink->buf_cap = cap;
     }
 }
 
@@ -115,9 +135,21 @@ static sluice_status file_sink_write(sluice_ctx *ctx, void *state, sluice_batch 
     size_t count = sluice_batch_count(batch);
     sink->buf_len = 0;
     for (size_t i = 0; i < count; i++) {
-        json_t *record = sluice_batch_get(batch, i);
         sluice_outcome outcome = sluice_batch_outcome(batch, i);
-        if (!record || (outcome != SLUICE_RECORD_PENDING && outcome != SLUICE_RECORD_RETRY))
+        size_t text_len = 0;
+        const char *text;
+        json_t *record;
+
+        if (outcome != SLUICE_RECORD_PENDING && outcome != SLUICE_RECORD_RETRY)
+            continue;
+        if ((text = sluice_batch_peek_text(batch, i, &text_len)) != NULL) {
+            if (buffer_text(sink, text, text_len) != 0) {
+                sluice_log(ctx, SLUICE_LOG_WARN, "out of memory buffering a batch (will retry)");
+                return SLUICE_RETRY;
+            }
+            continue;
+        }
+        if (!(record = sluice_batch_get(batch, i)))
             continue;
         if (buffer_record(sink, record) != 0) {
             sluice_batch_set_outcome(batch, i, SLUICE_RECORD_REJECTED,
@@ -143,8 +175,8 @@ static sluice_status file_sink_write(sluice_ctx *ctx, void *state, sluice_batch 
     }
     for (size_t i = 0; i < count; i++) {
         sluice_outcome outcome = sluice_batch_outcome(batch, i);
-        if (sluice_batch_get(batch, i) &&
-            (outcome == SLUICE_RECORD_PENDING || outcome == SLUICE_RECORD_RETRY))
+        if ((outcome == SLUICE_RECORD_PENDING || outcome == SLUICE_RECORD_RETRY) &&
+            (sluice_batch_peek_text(batch, i, NULL) || sluice_batch_get(batch, i)))
             sluice_batch_set_outcome(batch, i, SLUICE_RECORD_DONE, NULL);
     }
     return SLUICE_OK;

@@ -101,11 +101,19 @@ bench_placement grouped "same, all stages grouped in one process (inproc://):"
 separate=$(cat "$work/rate-separate")
 grouped=$(cat "$work/rate-grouped")
 
-# Five stages each parse and dump once when every stage is its own process.
+# Process per stage: the source parses each line and dumps it onto the
+# wire, each set-field parses and dumps it, and file-sink writes the wire
+# text as it came (records are parsed lazily, docs/architecture.md): four
+# parse+dump passes per record. Also shown against five passes, what it
+# would be if every stage parsed and dumped.
 cores=$(nproc)
-allowed=$(awk -v b="$bound" -v c="$cores" 'BEGIN { printf "%.0f", b * c / 5 }')
-printf 'bound for 5 parse+dump passes on %d cores: %s records/s; process-per-stage reaches %s%%\n' \
-    "$cores" "$allowed" "$(awk -v r="$separate" -v a="$allowed" 'BEGIN { printf "%.0f", 100 * r / a }')"
+for passes in 4 5; do
+    allowed=$(awk -v b="$bound" -v c="$cores" -v p="$passes" 'BEGIN { printf "%.0f", b * c / p }')
+    printf 'bound for %d parse+dump passes on %d cores: %s records/s; process-per-stage reaches %s%%%s\n' \
+        "$passes" "$cores" "$allowed" \
+        "$(awk -v r="$separate" -v a="$allowed" 'BEGIN { printf "%.0f", 100 * r / a }')" \
+        "$([ "$passes" = 4 ] && echo ' (the passes it makes; target 80%)' || echo ' (if every stage parsed and dumped)')"
+done
 printf 'grouped target 48000 records/s: %s\n' "$(awk -v g="$grouped" 'BEGIN { print (g >= 48000 ? "met" : "NOT met") }')"
 
 # Other benchmarks contributed by each area, when present.

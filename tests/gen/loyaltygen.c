@@ -219,6 +219,9 @@ static void feeder_free(feeder_t *f)
     }
 }
 
+/* --direct-io auto: from this many members on, the outputs are written with O_DIRECT */
+#define DIRECT_IO_MEMBERS 100000
+
 /* ------------------------------------------------------------------ model */
 
 typedef struct accrual {
@@ -262,7 +265,8 @@ typedef struct gen {
     change_t *day_changes;
     size_t nchg, capchg;
     uint64_t chg_seq, nchanges, by_type[NCH], nstream, nbad, bad_by_kind[NBAD], enrolled;
-    FILE *f_members, *f_changes, *f_stream, *f_final;
+    tl_out_t *f_members, *f_changes, *f_stream, *f_final;
+    bool direct_io;
     truth_t *t_stream, *t_snap;
     feeder_t feed_stream, feed_snap; /* running while t_stream / t_snap exist */
     jw_t w;
@@ -524,10 +528,10 @@ static void make_member(gen_t *g, gmember_t *m, long id, int64_t enrol_day, bool
 
 /* ------------------------------------------------------------------ output */
 
-static void write_line(gen_t *g, FILE *f)
+static void write_line(gen_t *g, tl_out_t *f)
 {
     jw_char(&g->w, '\n');
-    jw_flush_to(&g->w, f);
+    jw_flush_out(&g->w, f);
 }
 
 /* True when a and b hold the same fields and values, so they certainly serialise alike
@@ -967,7 +971,7 @@ static void usage(FILE *f)
 {
     fputs("usage: loyaltygen --seed S --members N --days D [--start 2026-01-01] [--bad-rate 0.01]\n"
           "                  [--ladder Bronze:0,Silver:1000,Gold:5000,Platinum:15000] [--close-threshold N|N%]\n"
-          "                  [--truth both|stream|snapshot|none] --out DIR\n",
+          "                  [--truth both|stream|snapshot|none] [--direct-io auto|on|off] --out DIR\n",
           f);
 }
 
@@ -1068,17 +1072,26 @@ static int write_program(gen_t *g, const char *path)
     return 0;
 }
 
-static FILE *open_out(const char *dir, const char *name)
+static tl_out_t *open_out(const gen_t *g, const char *dir, const char *name)
 {
-    char path[4096];
+    char path[4096], msg[4200];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "loyaltygen: cannot write %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    tl_out_t *f = tl_out_open(path, g->direct_io, msg, sizeof(msg));
+    if (!f)
+        fprintf(stderr, "loyaltygen: %s\n", msg);
     return f;
+}
+
+/* Closes *fp (NULL: nothing) and NULLs it. Returns false after printing the error. */
+static bool close_out(tl_out_t **fp, const char *dir, const char *name)
+{
+    char path[4096], msg[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int rc = tl_out_close(*fp, msg, sizeof(msg), path);
+    *fp = NULL;
+    if (rc != 0)
+        fprintf(stderr, "loyaltygen: %s\n", msg);
+    return rc == 0;
 }
 
 static bool make_dir(const char *path)
@@ -1097,6 +1110,7 @@ int main(int argc, char **argv)
     const char *start = "2026-01-01", *ladder = "Bronze:0,Silver:1000,Gold:5000,Platinum:15000";
     truth_opts_t topts = {.collection = "annex_loyalty", .close_threshold = 100};
     bool have_seed = false, have_members = false, have_days = false;
+    const char *direct_io = "auto";
     int rc = 1;
     memset(&g, 0, sizeof(g));
     g.bad_rate = 0.01;
@@ -1141,6 +1155,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "loyaltygen: --truth: \"%s\" is not both, stream, snapshot or none\n", v);
                 return 64;
             }
+        } else if (strcmp(a, "--direct-io") == 0) {
+            if (strcmp(v, "auto") != 0 && strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+                fprintf(stderr, "loyaltygen: --direct-io: \"%s\" is not auto, on or off\n", v);
+                return 64;
+            }
+            direct_io = v;
         } else if (strcmp(a, "--out") == 0) {
             g.out = v;
         } else if (strcmp(a, "--close-threshold") == 0) {
@@ -1177,6 +1197,9 @@ int main(int argc, char **argv)
         return 64;
     }
     g.end_secs = (g.start_day + g.days) * 86400;
+    /* auto: gigabytes of output (from 100,000 members on) bypass the page cache */
+    g.direct_io = strcmp(direct_io, "on") == 0 || (strcmp(direct_io, "auto") == 0 && g.members >= DIRECT_IO_MEMBERS);
+    topts.direct_io = g.direct_io;
     for (int i = 0; i < NSEG; i++) {
         tl_segment_index(segment_names[i]);
         g.prog.segment_id[i] = segment_ids[i];
@@ -1220,8 +1243,8 @@ int main(int argc, char **argv)
         goto out;
     }
     snprintf(path, sizeof(path), "%s/annex", g.out);
-    if (!(g.f_members = open_out(path, "members.jsonl")) || !(g.f_changes = open_out(path, "changes.jsonl")) ||
-        !(g.f_stream = open_out(g.out, "stream.jsonl")) || !(g.f_final = open_out(g.out, "final.jsonl")))
+    if (!(g.f_members = open_out(&g, path, "members.jsonl")) || !(g.f_changes = open_out(&g, path, "changes.jsonl")) ||
+        !(g.f_stream = open_out(&g, g.out, "stream.jsonl")) || !(g.f_final = open_out(&g, g.out, "final.jsonl")))
         goto out;
     snprintf(path, sizeof(path), "%s/truth/stream", g.out);
     if (g.truth_stream && !(g.t_stream = truth_create(path, &g.prog, &topts, msg, sizeof(msg)))) {
@@ -1321,14 +1344,12 @@ int main(int argc, char **argv)
     }
     rc = 0;
 out:
-    if (g.f_members && fclose(g.f_members) != 0)
-        rc = 1;
-    if (g.f_changes && fclose(g.f_changes) != 0)
-        rc = 1;
-    if (g.f_stream && fclose(g.f_stream) != 0)
-        rc = 1;
-    if (g.f_final && fclose(g.f_final) != 0)
-        rc = 1;
+    if (g.out) {
+        snprintf(path, sizeof(path), "%s/annex", g.out);
+        if (!close_out(&g.f_members, path, "members.jsonl") | !close_out(&g.f_changes, path, "changes.jsonl") |
+            !close_out(&g.f_stream, g.out, "stream.jsonl") | !close_out(&g.f_final, g.out, "final.jsonl"))
+            rc = 1;
+    }
     feeder_free(&g.feed_stream);
     feeder_free(&g.feed_snap);
     truth_destroy(&g.t_stream);

@@ -1,7 +1,9 @@
 /* truthlib.c: the ground-truth engine: canonical records, derivation rules and destination shapes of docs/loyalty-schema.md. */
+#define _GNU_SOURCE /* O_DIRECT */
 #include "truthlib.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -12,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ dates */
 
@@ -420,6 +423,128 @@ static void jw_key_text(jw_t *w, bool *first, const char *text, size_t len)
 bool jw_flush_to(jw_t *w, FILE *f)
 {
     bool ok = fwrite(w->buf, 1, w->len, f) == w->len;
+    w->len = 0;
+    return ok;
+}
+
+/* ------------------------------------------------------------------ output files */
+
+#define OUT_BUFFER (4u << 20)  /* bytes per write(2); a multiple of OUT_ALIGN */
+#define OUT_ALIGN 4096u        /* O_DIRECT: buffer address, file offset and length alignment */
+
+struct tl_out {
+    int fd;
+    bool direct; /* O_DIRECT still set on fd */
+    int err;     /* first errno of a failed write, 0 = none */
+    char *buf;
+    size_t len;
+};
+
+/* Turns O_DIRECT off on o's file: the rest goes through the page cache. Sets o->err on failure. */
+static void drop_direct(tl_out_t *o)
+{
+#ifdef O_DIRECT
+    int flags = fcntl(o->fd, F_GETFL);
+    if (flags < 0 || fcntl(o->fd, F_SETFL, flags & ~O_DIRECT) < 0)
+        o->err = errno;
+#endif
+    o->direct = false;
+}
+
+/* Writes buf[0..n) at the end of the file, retrying short writes. Drops O_DIRECT (and goes
+ * on buffered) when the file system refuses a direct write or a short write breaks the
+ * alignment. Returns false with o->err set on a write error. */
+static bool out_write_all(tl_out_t *o, const char *buf, size_t n)
+{
+    while (n > 0 && o->err == 0) {
+        ssize_t k = write(o->fd, buf, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0 && errno == EINVAL && o->direct) {
+            drop_direct(o);
+            continue;
+        }
+        if (k <= 0) {
+            o->err = k < 0 ? errno : EIO;
+            break;
+        }
+        buf += k;
+        n -= (size_t)k;
+        if (n > 0 && o->direct && (size_t)k % OUT_ALIGN != 0)
+            drop_direct(o);
+    }
+    return o->err == 0;
+}
+
+tl_out_t *tl_out_open(const char *path, bool direct, char *msg, size_t msglen)
+{
+    tl_out_t *o = calloc(1, sizeof(*o));
+    if (!o || posix_memalign((void **)&o->buf, (size_t)2 << 20, OUT_BUFFER) != 0) {
+        snprintf(msg, msglen, "cannot write %s: out of memory", path);
+        free(o);
+        return NULL;
+    }
+    tl_advise_huge(o->buf, OUT_BUFFER);
+    o->fd = -1;
+#ifdef O_DIRECT
+    if (direct) {
+        o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0666);
+        o->direct = o->fd >= 0;
+    }
+#else
+    (void)direct;
+#endif
+    if (o->fd < 0)
+        o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (o->fd < 0) {
+        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
+        free(o->buf);
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+bool tl_out_write(tl_out_t *o, const void *data, size_t n)
+{
+    const char *p = data;
+    while (n > 0 && o->err == 0) {
+        size_t room = OUT_BUFFER - o->len, take = n < room ? n : room;
+        memcpy(o->buf + o->len, p, take);
+        o->len += take;
+        p += take;
+        n -= take;
+        if (o->len == OUT_BUFFER) {
+            out_write_all(o, o->buf, o->len);
+            o->len = 0;
+        }
+    }
+    return o->err == 0;
+}
+
+int tl_out_close(tl_out_t *o, char *msg, size_t msglen, const char *what)
+{
+    if (!o)
+        return 0;
+    /* the aligned part directly, the tail (not a whole block) through the page cache */
+    size_t aligned = o->direct ? o->len / OUT_ALIGN * OUT_ALIGN : o->len;
+    out_write_all(o, o->buf, aligned);
+    if (o->len > aligned && o->direct && o->err == 0)
+        drop_direct(o);
+    out_write_all(o, o->buf + aligned, o->len - aligned);
+    if (close(o->fd) != 0 && o->err == 0)
+        o->err = errno;
+    int rc = o->err == 0 ? 0 : -1;
+    if (rc != 0)
+        snprintf(msg, msglen, "cannot write %s: %s", what, strerror(o->err));
+    free(o->buf);
+    free(o);
+    return rc;
+}
+
+bool jw_flush_out(jw_t *w, tl_out_t *o)
+{
+    bool ok = tl_out_write(o, w->buf, w->len);
     w->len = 0;
     return ok;
 }
@@ -1935,20 +2060,15 @@ static int cmp_member_key(const void *a, const void *b)
     return strcmp(((const member_key_t *)a)->id, ((const member_key_t *)b)->id);
 }
 
-static FILE *open_out(const truth_t *t, const char *name, char *msg, size_t msglen)
+static tl_out_t *open_out(const truth_t *t, const char *name, char *msg, size_t msglen)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", t->dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
-    else
-        setvbuf(f, NULL, _IOFBF, 1 << 20);
-    return f;
+    return tl_out_open(path, t->opts.direct_io, msg, msglen);
 }
 
 /* Writes the "<list or tag>": [sorted ids] map for destination state `ib` (false = ometria). */
-static void write_memberships(truth_t *t, FILE *f, const uint32_t *order, bool ib)
+static void write_memberships(truth_t *t, tl_out_t *f, const uint32_t *order, bool ib)
 {
     jw_t *w = &t->w;
     bool first = true;
@@ -1977,7 +2097,7 @@ static void write_memberships(truth_t *t, FILE *f, const uint32_t *order, bool i
             }
             jw_str(w, mm->loyalty_id);
             if (w->len > (1 << 20))
-                jw_flush_to(w, f);
+                jw_flush_out(w, f);
         }
         if (any)
             jw_char(w, ']');
@@ -1987,7 +2107,7 @@ static void write_memberships(truth_t *t, FILE *f, const uint32_t *order, bool i
 int truth_finish(truth_t *t, char *msg, size_t msglen)
 {
     int rc = -1;
-    FILE *fe = NULL, *fo = NULL, *fi = NULL;
+    tl_out_t *fe = NULL, *fo = NULL, *fi = NULL;
     uint32_t *order = NULL;
     member_key_t *keys = NULL;
     jw_t *w = &t->w;
@@ -2032,9 +2152,9 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
         write_canonical_event(w, &t->ev[i]);
         jw_char(w, '\n');
         if (w->len > (1 << 20))
-            jw_flush_to(w, fe);
+            jw_flush_out(w, fe);
     }
-    jw_flush_to(w, fe);
+    jw_flush_out(w, fe);
 
     /* ometria.json */
     JW_LIT(w, "{\"contacts\":{");
@@ -2055,7 +2175,7 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
         jw_char(w, ':');
         write_ometria_contact(t, w, mm->om, false);
         if (w->len > (1 << 20))
-            jw_flush_to(w, fo);
+            jw_flush_out(w, fo);
     }
     JW_LIT(w, "},\n\"events\":{");
     for (size_t i = 0; i < t->nev; i++) {
@@ -2065,12 +2185,12 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
         write_ometria_event(w, &t->ev[i]);
         jw_char(w, '}');
         if (w->len > (1 << 20))
-            jw_flush_to(w, fo);
+            jw_flush_out(w, fo);
     }
     JW_LIT(w, "},\n\"segments\":{");
     write_memberships(t, fo, order, false);
     JW_LIT(w, "}}\n");
-    jw_flush_to(w, fo);
+    jw_flush_out(w, fo);
 
     /* infobip.json */
     JW_LIT(w, "{\"persons\":{");
@@ -2085,7 +2205,7 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
         jw_char(w, ':');
         write_infobip_person(t, w, mm);
         if (w->len > (1 << 20))
-            jw_flush_to(w, fi);
+            jw_flush_out(w, fi);
     }
     JW_LIT(w, "},\n\"tags\":{");
     write_memberships(t, fi, order, true);
@@ -2097,22 +2217,29 @@ int truth_finish(truth_t *t, char *msg, size_t msglen)
         write_infobip_event(w, &t->ev[i]);
         jw_char(w, '}');
         if (w->len > (1 << 20))
-            jw_flush_to(w, fi);
+            jw_flush_out(w, fi);
     }
     JW_LIT(w, "}}\n");
-    jw_flush_to(w, fi);
-    if (ferror(fe) || ferror(fo) || ferror(fi) || ferror(t->dlq)) {
-        snprintf(msg, msglen, "write error in %s", t->dir);
+    jw_flush_out(w, fi);
+    if (ferror(t->dlq)) {
+        snprintf(msg, msglen, "write error in %s/dlq.jsonl", t->dir);
         goto out;
     }
     rc = 0;
 out:
-    if (fe && fclose(fe) != 0)
-        rc = -1;
-    if (fo && fclose(fo) != 0)
-        rc = -1;
-    if (fi && fclose(fi) != 0)
-        rc = -1;
+    {
+        /* close all three; the first failure names its file */
+        char path[4096], err[4200];
+        const char *names[3] = {"events.jsonl", "ometria.json", "infobip.json"};
+        tl_out_t *files[3] = {fe, fo, fi};
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof(path), "%s/%s", t->dir, names[i]);
+            if (tl_out_close(files[i], err, sizeof(err), path) != 0 && rc == 0) {
+                snprintf(msg, msglen, "%s", err);
+                rc = -1;
+            }
+        }
+    }
     free(order);
     free(keys);
     return rc;

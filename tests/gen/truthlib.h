@@ -53,6 +53,20 @@ void jw_key(jw_t *w, bool *first, const char *key); /* writes [,]"key": */
 /* Writes the buffer to f; returns false on a write error. */
 bool jw_flush_to(jw_t *w, FILE *f);
 
+/* ---- output files: big sequential writes, optionally bypassing the page cache ---- */
+typedef struct tl_out tl_out_t;
+/* Creates/truncates path for writing through a 4 MB buffer. direct: write with O_DIRECT (no page
+ * cache: for outputs of gigabytes nobody reads at once), falling back to ordinary writes where
+ * the file system refuses it. Returns NULL with msg naming the file on error. */
+tl_out_t *tl_out_open(const char *path, bool direct, char *msg, size_t msglen);
+/* Appends n bytes. Returns false once any write failed (the error is reported by tl_out_close). */
+bool tl_out_write(tl_out_t *o, const void *data, size_t n);
+/* Writes the buffer to o and empties it; returns false on a write error. */
+bool jw_flush_out(jw_t *w, tl_out_t *o);
+/* Writes what is buffered, closes and frees o (NULL: nothing). Returns 0, or -1 with msg
+ * ("cannot write <what>: <reason>") when any write or the close failed. */
+int tl_out_close(tl_out_t *o, char *msg, size_t msglen, const char *what);
+
 /* ---- the canonical member record ---- */
 enum cf_type { CT_STR, CT_TS, CT_DATE, CT_INT, CT_YESNO, CT_ACTIVE, CT_REWARDS, CT_SEGMENTS };
 enum cf_id {
@@ -130,6 +144,7 @@ typedef struct truth_opts {
     const char *collection;    /* default annex_loyalty */
     int64_t close_threshold;   /* absolute points, or percent when close_percent */
     bool close_percent;
+    bool direct_io;            /* write events/ometria/infobip with O_DIRECT (tl_out_open) */
 } truth_opts_t;
 
 typedef struct truth truth_t;

@@ -10,23 +10,44 @@ set -euo pipefail
 . "$top_srcdir/tests/integration/test_transforms_lib.sh"
 
 # --- the deriver killed with SIGKILL mid-run: the same events, none lost.
-# Smaller batches make the run long enough for the kills to land mid-run.
+# Smaller batches make the short run long enough for the kills to land
+# mid-run; the long run is long anyway and keeps the usual 500.
 rm -rf "$T_TMP/state-ometria" "$T_TMP/out-ometria.jsonl"
-write_cfg ometria ometria "$lists" 100
+write_cfg ometria ometria "$lists" "$([ -n "${SLUICE_LONG_TESTS:-}" ] && echo 500 || echo 100)"
 t_bg "$SLUICE" run --once "$T_TMP/ometria.cfg"
 run=$T_LAST_PID
 kills=0
-for delay in 0.6 0.8 1.0; do
-    sleep "$delay"
-    kill -0 "$run" 2>/dev/null || break
+started=$SECONDS
+# kill_deriver: SIGKILL the deriver if the run is still going, note when and
+# how far the run was, and wait for the supervisor to restart it.
+kill_deriver() {
+    kill -0 "$run" 2>/dev/null || return 0
+    local pid
     pid=$(t_pid_of_stage "$T_TMP/state-ometria/run" derive || true)
     if [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; then
         kills=$((kills + 1))
-        t_note "killed the deriver (pid $pid)"
+        t_note "kill $kills at $((SECONDS - started)) s: the deriver (pid $pid), $(wc -l < "$T_TMP/out-ometria.jsonl" 2>/dev/null || echo 0) records out so far"
         # Wait for the supervisor to restart it before the next kill.
         t_wait_for 20 bash -c "p=\$(cat '$T_TMP/state-ometria/run/derive.pid' 2>/dev/null); [ -n \"\$p\" ] && [ \"\$p\" != $pid ]" || true
     fi
-done
+}
+if [ -n "${SLUICE_LONG_TESTS:-}" ]; then
+    # The long run lasts many minutes: kill at random moments spread over
+    # all of it, every 20-60 s until it ends.
+    while kill -0 "$run" 2>/dev/null && [ $((SECONDS - started)) -lt "$limit" ]; do
+        pause=$((20 + RANDOM % 41))
+        for _ in $(seq "$pause"); do
+            kill -0 "$run" 2>/dev/null || break
+            sleep 1
+        done
+        kill_deriver
+    done
+else
+    for delay in 0.6 0.8 1.0; do
+        sleep "$delay"
+        kill_deriver
+    done
+fi
 t_wait_for "$limit" bash -c "! kill -0 $run" || t_fail "pipeline did not finish after the kills"
 wait "$run" && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || t_fail "sluice run --once exited $rc after kill -9"
@@ -36,4 +57,4 @@ if ! python3 "$top_srcdir/tests/gen/compare" "$truth/ometria.json" "$T_TMP/state
     > "$T_TMP/compare-killed.txt"; then
     t_fail "after $kills kill -9 of the deriver: $(head -12 "$T_TMP/compare-killed.txt")"
 fi
-echo "ok: $members members x $days days: after $kills kill -9 of the deriver, events and shapes equal the truth"
+echo "ok: $members members x $days days: after $kills kill -9 of the deriver over $((SECONDS - started)) s, events and shapes equal the truth"

@@ -4,7 +4,7 @@
 # field-mapper -> file-sink) and defines fold / dlq_of / run_once.
 #   default: 2,000 members x 60 days; SLUICE_LONG_TESTS=1: 100,000 x 365.
 if [ -n "${SLUICE_LONG_TESTS:-}" ]; then
-    members=100000 days=365 limit=1800
+    members=100000 days=365 limit=5400
 else
     members=2000 days=60 limit=120
 fi

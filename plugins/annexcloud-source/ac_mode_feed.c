@@ -297,7 +297,7 @@ static sluice_status remote_failure(ac_source *src, ac_remote_result result, con
 
 static int name_in_sorted(char **sorted, size_t count, const char *name)
 {
-    return bsearch(&name, sorted, count, sizeof(*sorted), name_cmp) != NULL;
+    return count > 0 && bsearch(&name, sorted, count, sizeof(*sorted), name_cmp) != NULL;
 }
 
 /* Files read in name order never go back: say so when a new listing shows

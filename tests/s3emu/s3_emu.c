@@ -470,7 +470,8 @@ static enum MHD_Result list_objects(emulator *emu, struct MHD_Connection *connec
         *status = 500;
         return answer_error(connection, 500, "InternalError", "cannot read the bucket directory", bucket);
     }
-    qsort(list.keys, list.count, sizeof(*list.keys), key_cmp);
+    if (list.count > 1)
+        qsort(list.keys, list.count, sizeof(*list.keys), key_cmp);
     for (first = 0; first < list.count; first++) {
         if (strcmp(list.keys[first], after) > 0)
             break;

@@ -432,12 +432,23 @@ bool jw_flush_to(jw_t *w, FILE *f)
 #define OUT_BUFFER (4u << 20)  /* bytes per write(2); a multiple of OUT_ALIGN */
 #define OUT_ALIGN 4096u        /* O_DIRECT: buffer address, file offset and length alignment */
 
+/* Two buffers: the caller fills one while a writer thread writes the other, so computing and
+ * the disk overlap (O_DIRECT writes wait for the device). Without the thread (it could not be
+ * started) full buffers are written by the caller. */
 struct tl_out {
     int fd;
-    bool direct; /* O_DIRECT still set on fd */
-    int err;     /* first errno of a failed write, 0 = none */
-    char *buf;
-    size_t len;
+    bool direct;     /* O_DIRECT still set on fd (changed by whoever writes) */
+    _Atomic int err; /* first errno of a failed write, 0 = none */
+    char *buf[2];
+    int cur;         /* the buffer being filled */
+    size_t len;      /* bytes in buf[cur] */
+    bool threaded;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    const char *job; /* a full buffer handed to the writer; NULL = writer idle */
+    size_t job_len;
+    bool stop;
 };
 
 /* Turns O_DIRECT off on o's file: the rest goes through the page cache. Sets o->err on failure. */
@@ -476,15 +487,68 @@ static bool out_write_all(tl_out_t *o, const char *buf, size_t n)
     return o->err == 0;
 }
 
+static void *out_writer_main(void *arg)
+{
+    tl_out_t *o = arg;
+    pthread_mutex_lock(&o->lock);
+    for (;;) {
+        while (!o->job && !o->stop)
+            pthread_cond_wait(&o->changed, &o->lock);
+        if (!o->job)
+            break;
+        const char *job = o->job;
+        size_t n = o->job_len;
+        pthread_mutex_unlock(&o->lock);
+        out_write_all(o, job, n);
+        pthread_mutex_lock(&o->lock);
+        o->job = NULL;
+        pthread_cond_broadcast(&o->changed);
+    }
+    pthread_mutex_unlock(&o->lock);
+    return NULL;
+}
+
+/* Waits until the writer has written the buffer it was handed. */
+static void out_wait_idle(tl_out_t *o)
+{
+    if (!o->threaded)
+        return;
+    pthread_mutex_lock(&o->lock);
+    while (o->job)
+        pthread_cond_wait(&o->changed, &o->lock);
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* Hands the full buffer to the writer (after the previous one is written) and switches to the
+ * other buffer; writes it directly without a writer. */
+static void out_submit(tl_out_t *o)
+{
+    if (!o->threaded) {
+        out_write_all(o, o->buf[o->cur], o->len);
+        o->len = 0;
+        return;
+    }
+    pthread_mutex_lock(&o->lock);
+    while (o->job)
+        pthread_cond_wait(&o->changed, &o->lock);
+    o->job = o->buf[o->cur];
+    o->job_len = o->len;
+    pthread_cond_broadcast(&o->changed);
+    pthread_mutex_unlock(&o->lock);
+    o->cur ^= 1;
+    o->len = 0;
+}
+
 tl_out_t *tl_out_open(const char *path, bool direct, char *msg, size_t msglen)
 {
     tl_out_t *o = calloc(1, sizeof(*o));
-    if (!o || posix_memalign((void **)&o->buf, (size_t)2 << 20, OUT_BUFFER) != 0) {
+    if (!o || posix_memalign((void **)&o->buf[0], (size_t)2 << 20, 2 * (size_t)OUT_BUFFER) != 0) {
         snprintf(msg, msglen, "cannot write %s: out of memory", path);
         free(o);
         return NULL;
     }
-    tl_advise_huge(o->buf, OUT_BUFFER);
+    tl_advise_huge(o->buf[0], 2 * (size_t)OUT_BUFFER);
+    o->buf[1] = o->buf[0] + OUT_BUFFER;
     o->fd = -1;
 #ifdef O_DIRECT
     if (direct) {
@@ -498,10 +562,13 @@ tl_out_t *tl_out_open(const char *path, bool direct, char *msg, size_t msglen)
         o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (o->fd < 0) {
         snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
-        free(o->buf);
+        free(o->buf[0]);
         free(o);
         return NULL;
     }
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_cond_init(&o->changed, NULL);
+    o->threaded = pthread_create(&o->thread, NULL, out_writer_main, o) == 0;
     return o;
 }
 
@@ -510,14 +577,12 @@ bool tl_out_write(tl_out_t *o, const void *data, size_t n)
     const char *p = data;
     while (n > 0 && o->err == 0) {
         size_t room = OUT_BUFFER - o->len, take = n < room ? n : room;
-        memcpy(o->buf + o->len, p, take);
+        memcpy(o->buf[o->cur] + o->len, p, take);
         o->len += take;
         p += take;
         n -= take;
-        if (o->len == OUT_BUFFER) {
-            out_write_all(o, o->buf, o->len);
-            o->len = 0;
-        }
+        if (o->len == OUT_BUFFER)
+            out_submit(o);
     }
     return o->err == 0;
 }
@@ -526,18 +591,29 @@ int tl_out_close(tl_out_t *o, char *msg, size_t msglen, const char *what)
 {
     if (!o)
         return 0;
+    out_wait_idle(o);
+    if (o->threaded) {
+        pthread_mutex_lock(&o->lock);
+        o->stop = true;
+        pthread_cond_broadcast(&o->changed);
+        pthread_mutex_unlock(&o->lock);
+        pthread_join(o->thread, NULL);
+    }
     /* the aligned part directly, the tail (not a whole block) through the page cache */
+    const char *buf = o->buf[o->cur];
     size_t aligned = o->direct ? o->len / OUT_ALIGN * OUT_ALIGN : o->len;
-    out_write_all(o, o->buf, aligned);
+    out_write_all(o, buf, aligned);
     if (o->len > aligned && o->direct && o->err == 0)
         drop_direct(o);
-    out_write_all(o, o->buf + aligned, o->len - aligned);
+    out_write_all(o, buf + aligned, o->len - aligned);
     if (close(o->fd) != 0 && o->err == 0)
         o->err = errno;
     int rc = o->err == 0 ? 0 : -1;
     if (rc != 0)
         snprintf(msg, msglen, "cannot write %s: %s", what, strerror(o->err));
-    free(o->buf);
+    pthread_mutex_destroy(&o->lock);
+    pthread_cond_destroy(&o->changed);
+    free(o->buf[0]);
     free(o);
     return rc;
 }

@@ -114,7 +114,7 @@ for t in stream snapshot; do
 done
 
 # 6. bad arguments: a clear error, exit 64, nothing half-written
-for bad in "--bad-rate 2" "--ladder Bronze:0,Silver:0" "--members -3" "--start 2026-02-30"; do
+for bad in "--bad-rate 2" "--ladder Bronze:0,Silver:0" "--members -3" "--start 2026-02-30" "--direct-io maybe"; do
     # shellcheck disable=SC2086
     if lg --seed 1 --members 10 --days 1 --out "$tmp/bad" $bad 2>"$tmp/bad.err"; then fail "accepted $bad"
     else [ $? -eq 64 ] && [ ! -e "$tmp/bad" ] && ok "rejects $bad: $(head -1 "$tmp/bad.err")" || fail "$bad: wrong exit or output written"; fi

@@ -378,10 +378,12 @@ static sluice_http_class remove_tag(sluice_ctx *ctx, infobip_sink *sink, const c
  * and removing a tag a person does not carry changes nothing, so sending
  * the removal for every managed tag a record lacks is right whatever
  * happened before (replays, restarts): no remembered state can disagree
- * with Infobip. A failure turns the affected persons back to RETRY or
- * REJECTED. */
+ * with Infobip. The one exception is a person this very upsert created
+ * (created[i], Infobip's per-index status CREATED): it carries exactly the
+ * tags just sent, so it needs no removal (a first sync of a program sends
+ * none). A failure turns the affected persons back to RETRY or REJECTED. */
 static sluice_status reconcile_tags(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
-                                    const size_t *idx, size_t n)
+                                    const size_t *idx, const unsigned char *created, size_t n)
 {
     json_t *removals = json_object(); /* tag -> [externalId] */
     json_t *owners = json_object();   /* externalId -> batch index */
@@ -407,6 +409,8 @@ static sluice_status reconcile_tags(sluice_ctx *ctx, infobip_sink *sink, sluice_
             const json_t *tags = json_object_get(sluice_batch_get(batch, index), "tags");
             size_t j;
             json_t *managed;
+            if (created[json_integer_value(at)])
+                continue;
             json_array_foreach(sink->managed_tags, j, managed) {
                 const char *name = json_string_value(managed);
                 json_t *list;
@@ -457,9 +461,10 @@ static sluice_status reconcile_tags(sluice_ctx *ctx, infobip_sink *sink, sluice_
 }
 
 /* Upsert persons idx[0..n) in one PATCH; a 207 gives per-index outcomes,
- * a refused request is bisected. */
+ * a refused request is bisected. created[i] (n entries, zeroed by the
+ * caller) is set for each person Infobip says it CREATED. */
 static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
-                                  const size_t *idx, size_t n)
+                                  const size_t *idx, unsigned char *created, size_t n)
 {
     json_t *persons = json_array(), *payload, *errors, *results, *item;
     infobip_reply reply;
@@ -500,6 +505,9 @@ static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
                 continue;
             sluice_batch_set_outcome(batch, idx[at], SLUICE_RECORD_DONE, NULL);
             seen[at] = 1;
+            created[at] = strcmp(json_string_value(json_object_get(item, "status")) ?
+                                 json_string_value(json_object_get(item, "status")) : "",
+                                 "CREATED") == 0;
         }
         /* An index Infobip did not answer for is sent again, not assumed. */
         for (i = 0; i < n; i++) {
@@ -525,9 +533,9 @@ static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
             sluice_batch_set_outcome(batch, idx[0], SLUICE_RECORD_REJECTED, reason);
             sluice_metric_add(ctx, "records_rejected", 1);
         } else {
-            status = send_persons(ctx, sink, batch, idx, n / 2);
+            status = send_persons(ctx, sink, batch, idx, created, n / 2);
             if (status == SLUICE_OK)
-                status = send_persons(ctx, sink, batch, idx + n / 2, n - n / 2);
+                status = send_persons(ctx, sink, batch, idx + n / 2, created + n / 2, n - n / 2);
         }
         break;
     }
@@ -546,10 +554,11 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
     size_t count = sluice_batch_count(batch);
     size_t *persons = calloc(count ? count : 1, sizeof(size_t));
     size_t *events = calloc(count ? count : 1, sizeof(size_t));
+    unsigned char *created = calloc(count ? count : 1, 1);
     size_t npersons = 0, nevents = 0;
     sluice_status status = SLUICE_OK;
 
-    if (!persons || !events) {
+    if (!persons || !events || !created) {
         status = SLUICE_RETRY;
         goto out;
     }
@@ -569,15 +578,16 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
     /* Persons first: an event for a person created in this batch needs it. */
     for (size_t start = 0; start < npersons && status == SLUICE_OK; start += sink->max_persons) {
         size_t n = npersons - start < sink->max_persons ? npersons - start : sink->max_persons;
-        status = send_persons(ctx, sink, batch, persons + start, n);
+        status = send_persons(ctx, sink, batch, persons + start, created + start, n);
         if (status == SLUICE_OK)
-            status = reconcile_tags(ctx, sink, batch, persons + start, n);
+            status = reconcile_tags(ctx, sink, batch, persons + start, created + start, n);
     }
     if (status == SLUICE_OK)
         status = infobip_send_events(ctx, sink, batch, events, nevents);
 out:
     free(persons);
     free(events);
+    free(created);
     return status;
 }
 

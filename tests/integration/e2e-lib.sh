@@ -31,7 +31,8 @@ e2e_setup() {
         t_start_emu ometria-emu "$T_TMP/dest.log" --api-key "$OMETRIA_API_KEY" --seed 5 "$@"
         export OMETRIA_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     else
-        t_start_emu infobip-emu "$T_TMP/dest.log" --api-key "$INFOBIP_API_KEY" --seed 5 "$@"
+        t_start_emu infobip-emu "$T_TMP/dest.log" --api-key "$INFOBIP_API_KEY" --seed 5 \
+            --log "$T_TMP/requests.log" "$@"
         export INFOBIP_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     fi
     E2E_DEST_URL="http://127.0.0.1:$T_EMU_PORT"

@@ -694,6 +694,8 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
             int code;
             setpgid(0, 0);
             follow_parent(SIGTERM, self);
+            free(pids); /* the parent's bookkeeping: not this child's */
+            free(codes);
             code = supervise(defs[p], opts);
             fflush(NULL);
             _exit(code);

@@ -133,10 +133,11 @@ int emu_parse_rate(const char *flag, const char *value, double *out);
 int emu_parse_args(int argc, char **argv, emu_config *cfg, const char *usage,
                    emu_extra_flag_fn extra, void *user);
 
-/* Makes jansson allocate through a per-thread cache of small blocks (see
- * emu_common.c): call first thing in main, before any jansson value
- * exists. Blocks stay ordinary malloc blocks. Never fails. */
-void emu_json_cache_install(void);
+/* Sets up memory for an emulator: jansson allocates through a per-thread
+ * cache of small blocks (blocks stay ordinary malloc blocks), and malloc
+ * uses one arena that grows in 16 MB steps (see emu_common.c). Call first
+ * thing in main, before any thread or jansson value exists. Never fails. */
+void emu_memory_setup(void);
 
 /* Creates a server (not yet listening). name is used in messages. Returns
  * NULL on allocation failure. Caller owns it; free with emu_server_free. */

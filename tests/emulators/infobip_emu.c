@@ -1597,7 +1597,7 @@ int main(int argc, char **argv)
     emu_server *srv = NULL;
     int status = 1;
 
-    emu_json_cache_install();
+    emu_memory_setup();
     for (size_t i = 1; i < PF_COUNT; i++)
         if (strcmp(person_field_names[i - 1], person_field_names[i]) >= 0) {
             fprintf(stderr, "infobip-emu bug: person_field_names not sorted at %s\n",

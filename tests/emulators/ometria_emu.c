@@ -742,7 +742,7 @@ int main(int argc, char **argv)
     emu_server *srv = NULL;
     int status = 1;
 
-    emu_json_cache_install();
+    emu_memory_setup();
     for (size_t i = 1; i < CF_COUNT; i++)
         if (strcmp(contact_field_names[i - 1], contact_field_names[i]) >= 0) {
             fprintf(stderr, "ometria-emu bug: contact_field_names not sorted at %s\n",

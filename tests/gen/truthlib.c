@@ -1042,6 +1042,9 @@ struct truth {
     uint64_t *hash; /* open addressing: (upper 32 bits of the id's hash) << 32 | index+1; 0 = empty */
     size_t hcap;
     struct canon_slab *slabs; /* where the merged destination records live */
+    const char *miss_id;      /* the last id member_find did not find (NULL: none), */
+    uint64_t miss_hash;       /* its hash and free slot, valid while nm and hcap are */
+    size_t miss_slot, miss_nm, miss_hcap; /* still miss_nm and miss_hcap */
     tevent_t *ev;
     size_t nev, capev;
     int64_t clock; /* seconds; INT64_MIN before the first record */
@@ -1109,9 +1112,15 @@ void truth_reserve(truth_t *t, size_t members)
         hash_rebuild(t, cap);
 }
 
-/* Finds the member slot of id; creates it when create. Returns the index or -1. */
+static long member_insert(truth_t *t, const char *id, uint64_t hv, size_t h);
+
+/* Finds the member slot of id; creates it when create. Returns the index or -1.
+ * A failed lookup is remembered, so creating the same id right after it (nothing inserted
+ * in between) does not hash and probe again. */
 static long member_find(truth_t *t, const char *id, bool create)
 {
+    if (create && id == t->miss_id && t->miss_nm == t->nm && t->miss_hcap == t->hcap)
+        return member_insert(t, id, t->miss_hash, t->miss_slot);
     const uint64_t hv = hash_str(id), tag = hv & 0xffffffff00000000ull;
     size_t h = hv & (t->hcap - 1);
     while (t->hash[h]) {
@@ -1120,8 +1129,21 @@ static long member_find(truth_t *t, const char *id, bool create)
             return (long)i;
         h = (h + 1) & (t->hcap - 1);
     }
-    if (!create)
+    if (!create) {
+        t->miss_id = id;
+        t->miss_hash = hv;
+        t->miss_slot = h;
+        t->miss_nm = t->nm;
+        t->miss_hcap = t->hcap;
         return -1;
+    }
+    return member_insert(t, id, hv, h);
+}
+
+/* Adds member id (hash hv) at free hash slot h. Returns its index. */
+static long member_insert(truth_t *t, const char *id, uint64_t hv, size_t h)
+{
+    t->miss_id = NULL;
     if (t->nm == t->capm)
         members_grow(t, t->capm ? t->capm * 2 : 1024);
     tmember_t *mm = &t->m[t->nm];

@@ -1,8 +1,10 @@
-/* tests/unit/test_emu_common.c: Check tests of the emulator framework's helpers (dates, timestamps, PRNG, ids, token bucket, flags). */
+/* tests/unit/test_emu_common.c: Check tests of the emulator framework's helpers (dates, timestamps, PRNG, ids, token bucket, flags, memory setup). */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
 #endif
 #include <check.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -126,6 +128,66 @@ START_TEST(flags_parse_and_reject)
 }
 END_TEST
 
+/* A JSON text parsed on a thread of its own (parse_on_thread). */
+typedef struct parse_job {
+    const char *text;
+    json_t *value;
+} parse_job;
+
+/* Thread body: parses job->text into job->value; the thread then exits,
+ * which hands its cached blocks back to malloc. */
+static void *parse_on_thread(void *arg)
+{
+    parse_job *job = arg;
+    job->value = json_loads(job->text, 0, NULL);
+    return NULL;
+}
+
+/* A compact JSON document of n persons, as json_dumps writes it (caller
+ * frees). */
+static char *persons_text(int n)
+{
+    size_t cap = (size_t)n * 96 + 32, len = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    len += (size_t)snprintf(text + len, cap - len, "{\"persons\":[");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(text + len, cap - len,
+                                "%s{\"id\":%d,\"name\":\"person %d\",\"tags\":[\"Loyalty\",\"Gold\"]}",
+                                i ? "," : "", i, i);
+    snprintf(text + len, cap - len, "]}");
+    return text;
+}
+
+START_TEST(memory_setup_keeps_values_across_threads)
+{
+    emu_memory_setup();
+    char *text = persons_text(3000);
+    for (int round = 0; round < 4; round++) {
+        /* parsed on a thread that then exits, dumped and freed on this one */
+        parse_job job = {text, NULL};
+        pthread_t thread;
+        ck_assert_int_eq(pthread_create(&thread, NULL, parse_on_thread, &job), 0);
+        ck_assert_int_eq(pthread_join(thread, NULL), 0);
+        ck_assert_ptr_nonnull(job.value);
+        char *dump = json_dumps(job.value, JSON_COMPACT);
+        ck_assert_ptr_nonnull(dump);
+        ck_assert_str_eq(dump, text);
+        free(dump); /* a jansson result stays a plain malloc block */
+        json_decref(job.value);
+        /* the blocks just freed here serve the next parse on this thread */
+        json_t *again = json_loads(text, 0, NULL);
+        ck_assert_ptr_nonnull(again);
+        ck_assert_int_eq(json_array_size(json_object_get(again, "persons")), 3000);
+        dump = json_dumps(again, JSON_COMPACT);
+        ck_assert_str_eq(dump, text);
+        free(dump);
+        json_decref(again);
+    }
+    free(text);
+}
+END_TEST
+
 static Suite *emu_common_suite(void)
 {
     Suite *suite = suite_create("emu_common");
@@ -135,6 +197,7 @@ static Suite *emu_common_suite(void)
     tcase_add_test(tc, uuid_is_deterministic_and_well_formed);
     tcase_add_test(tc, bucket_bursts_then_refuses);
     tcase_add_test(tc, flags_parse_and_reject);
+    tcase_add_test(tc, memory_setup_keeps_values_across_threads);
     suite_add_tcase(suite, tc);
     return suite;
 }

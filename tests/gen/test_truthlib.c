@@ -121,6 +121,33 @@ START_TEST(test_json_string_escaping_every_offset)
 }
 END_TEST
 
+/* long_strings follows every setter: the engine skips its size checks only when it is 0 */
+START_TEST(test_long_string_bits)
+{
+    static char longname[TL_LONG_STRING + 1];
+    memset(longname, 'A', TL_LONG_STRING);
+    canon_t r;
+    canon_init(&r);
+    canon_set_str(&r, CF_FIRST_NAME, "Zoë");
+    ck_assert_uint_eq(r.long_strings, 0);
+    canon_set_str(&r, CF_FIRST_NAME, longname);
+    canon_set_str(&r, CF_EMAIL, longname);
+    ck_assert_uint_eq(r.long_strings, (1u << CF_FIRST_NAME) | (1u << CF_EMAIL));
+    longname[TL_LONG_STRING - 1] = 0; /* one byte shorter: short */
+    canon_set_str(&r, CF_FIRST_NAME, longname);
+    ck_assert_uint_eq(r.long_strings, 1u << CF_EMAIL);
+    canon_unset(&r, CF_EMAIL);
+    ck_assert_uint_eq(r.long_strings, 0);
+    longname[TL_LONG_STRING - 1] = 'A';
+    canon_set_str(&r, CF_ZIP_CODE, longname);
+    canon_set_null(&r, CF_ZIP_CODE);
+    ck_assert_uint_eq(r.long_strings, 0);
+    canon_set_str(&r, CF_ZIP_CODE, longname);
+    canon_set_num(&r, CF_ZIP_CODE, 3);
+    ck_assert_uint_eq(r.long_strings, 0);
+}
+END_TEST
+
 START_TEST(test_record_round_trip_and_bad_fields)
 {
     const char *line =
@@ -168,6 +195,7 @@ static Suite *truthlib_suite(void)
     tcase_add_test(tc, test_strict_formats);
     tcase_add_test(tc, test_json_string_escaping);
     tcase_add_test(tc, test_json_string_escaping_every_offset);
+    tcase_add_test(tc, test_long_string_bits);
     tcase_add_test(tc, test_record_round_trip_and_bad_fields);
     suite_add_tcase(s, tc);
     return s;

@@ -670,6 +670,12 @@ typedef struct key_text {
 } key_text_t;
 #define FIELD_KEY(name, type) {"\"" name "\":", sizeof(name) + 2},
 static const key_text_t field_keys[CF_COUNT] = {CANON_FIELDS(FIELD_KEY)};
+/* truth_feed_member skips the size checks when no string is long: that is only right while a
+ * contact of short strings stays under Ometria's 60 KB and under Infobip's 255 characters */
+#define COUNT_STRING_FIELD(name, type) +((type) == CT_STR || (type) == CT_REWARDS)
+enum { STRING_FIELDS = 0 CANON_FIELDS(COUNT_STRING_FIELD) };
+_Static_assert(8192 + 18 * STRING_FIELDS * (TL_LONG_STRING - 1) < 60 * 1024, "short strings could exceed Ometria's 60 KB");
+_Static_assert(TL_LONG_STRING <= 255, "short strings could exceed Infobip's 255 characters");
 
 void canon_init(canon_t *r)
 {
@@ -681,23 +687,30 @@ void canon_set_str(canon_t *r, int f, const char *s)
     r->present |= 1ull << f;
     r->isnull &= ~(1ull << f);
     r->v[f].s = s;
+    if (strnlen(s, TL_LONG_STRING) == TL_LONG_STRING)
+        r->long_strings |= 1u << f;
+    else
+        r->long_strings &= ~(1u << f);
 }
 void canon_set_num(canon_t *r, int f, int64_t n)
 {
     r->present |= 1ull << f;
     r->isnull &= ~(1ull << f);
+    r->long_strings &= ~(1u << f);
     r->v[f].n = n;
 }
 void canon_set_null(canon_t *r, int f)
 {
     r->present |= 1ull << f;
     r->isnull |= 1ull << f;
+    r->long_strings &= ~(1u << f);
     r->v[f].n = 0;
 }
 void canon_unset(canon_t *r, int f)
 {
     r->present &= ~(1ull << f);
     r->isnull &= ~(1ull << f);
+    r->long_strings &= ~(1u << f);
 }
 
 static const char *seg_names[64];
@@ -1654,6 +1667,7 @@ static void merge_into(truth_t *t, canon_t **dst, const canon_t *r)
         d->present |= 1ull << f;
         d->isnull = (d->isnull & ~(1ull << f)) | (r->isnull & (1ull << f));
         d->v[f] = r->v[f];
+        d->long_strings = (d->long_strings & ~(1u << f)) | (r->long_strings & (1u << f));
         if (f == CF_SEGMENTS)
             d->segs = r->segs;
     }
@@ -1855,12 +1869,18 @@ void truth_feed_member(truth_t *t, const canon_t *r)
 
     /* destinations: field-mapper (ometria: needs an email), ometria-sink 60 KB, infobip-sink limits */
     bool om_ok = true, ib_ok = true;
+    /* with every string under TL_LONG_STRING bytes a contact is under 8 KB + 18 x
+     * STRING_FIELDS x 199 bytes < 60 KB and no Infobip limit (255 characters and up) is
+     * reached (both asserted at compile time): the strings need not be read (they are
+     * cold in this thread's cache) */
+    const bool all_short = r->long_strings == 0;
     size_t slen[CF_COUNT];
-    string_lengths(r, slen);
+    if (!all_short)
+        string_lengths(r, slen);
     if (!CANON_HAS(r, CF_EMAIL) || CANON_NULL(r, CF_EMAIL) || !*r->v[CF_EMAIL].s) {
         dlq_line(t, lid, "ometria", "email", "field-mapper");
         om_ok = false;
-    } else {
+    } else if (!all_short) {
         /* serialise only when the record might be near the limit: an escaped string is at most
          * 6 bytes per input byte, and the rest of a contact is well under 8 KB */
         size_t bound = 8192;
@@ -1887,7 +1907,7 @@ void truth_feed_member(truth_t *t, const canon_t *r)
             om_ok = false;
         }
     }
-    int ibv = infobip_violation(r, slen);
+    int ibv = all_short ? -1 : infobip_violation(r, slen);
     if (ibv >= 0) {
         dlq_line(t, lid, "infobip", tl_fields[ibv].name, "infobip-sink");
         ib_ok = false;

@@ -88,11 +88,15 @@ extern const cf_def_t tl_fields[CF_COUNT];
 /* One member record. Strings are borrowed (arena or static) and never freed through the record.
  * present/isnull: bit per cf_id. Dates are days, timestamps seconds; available_rewards is the
  * names joined with " | "; segments is a bitmask over the segment name table (tl_segment_index).
- * bad_field >= 0 marks a field whose JSON value is malformed; bad_value is its raw JSON text. */
+ * bad_field >= 0 marks a field whose JSON value is malformed; bad_value is its raw JSON text.
+ * long_strings lets the engine skip measuring strings when none is long. */
+/* Strings of this many bytes or more are "long" (canon_t.long_strings). */
+#define TL_LONG_STRING 200
 typedef struct canon {
     uint64_t present, isnull;
     uint64_t segs;
     int bad_field;
+    uint32_t long_strings; /* bit per cf_id: holds a long string; kept by canon_set_* (set fields only through them) */
     const char *bad_value;
     union {
         const char *s;

@@ -234,4 +234,20 @@ counters=$(state '.stats.counters | "\(.persons_created) \(.persons_updated + .p
 [ "$(state '.persons["LID-000123"].contactInformation | map(.identifier) | join(",")')" = "member123@example.com,447700000123" ] ||
     fail "contact information under load: $(state '.persons["LID-000123"]')"
 ok "concurrent upserts: $(cat "$tmp/load.out")"
+
+# --- parallel serving: three requests (two endpoints) that each wait 1.5 s
+# (latency fault) finish together, not one after another (>= 4.5 s)
+s=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST -d '{"latency_ms":1500}' \
+    "http://127.0.0.1:$PORT/_emu/faults"); expect 200 "$s" "set latency"
+started=$(date +%s.%N)
+for path in /people/2/tags /people/2/customAttributes /people/2/tags; do
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 -H 'Authorization: App k1' \
+        "http://127.0.0.1:$PORT$path" >> "$tmp/parallel.codes" &
+    pids+=("$!")
+done
+wait "${pids[@]: -3}" || true   # the codes are checked below
+took=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+[ "$(sort "$tmp/parallel.codes" | tr '\n' ' ')" = "200 200 200 " ] || fail "parallel requests: $(cat "$tmp/parallel.codes")"
+awk -v t="$took" 'BEGIN { exit !(t >= 1.5 && t < 4.0) }' || fail "3 requests with 1.5 s latency took ${took}s (serial would be 4.5 s)"
+ok "three 1.5 s requests served in parallel in ${took}s"
 echo "PASS: test_infobip_emu"

@@ -28,6 +28,16 @@ static const sluice_option deriver_options[] = {
     SLUICE_OPTION_END
 };
 
+/* Batches whose member writes are remembered for a rewind: far more than
+ * a pipeline window keeps unacknowledged. */
+#define JOURNAL_BATCHES 256
+
+/* One member put by batch `seq` (see deriver.journal). */
+typedef struct journal_entry {
+    long long seq;
+    char *id;
+} journal_entry;
+
 typedef struct deriver {
     deriver_config rules;
     int stale_pass;
@@ -47,7 +57,66 @@ typedef struct deriver {
      * set), kept across batches and emptied, so its table is not grown
      * again for every batch. */
     json_t *seen_ids;
+    /* The members each recent batch put, oldest first (entries[start..
+     * count)): after a rewind only the members of the discarded batches
+     * are reloaded from the store, instead of every member. Every batch
+     * with seq >= journal_floor is complete in it. */
+    journal_entry *journal;
+    size_t journal_start, journal_count, journal_allocated;
+    long long journal_floor;
 } deriver;
+
+/* Forget the journal entries of batches before `seq`. */
+static void journal_prune(deriver *self, long long seq)
+{
+    while (self->journal_start < self->journal_count &&
+           self->journal[self->journal_start].seq < seq) {
+        free(self->journal[self->journal_start].id);
+        self->journal_start++;
+    }
+    if (seq > self->journal_floor)
+        self->journal_floor = seq;
+    if (self->journal_start == self->journal_count) {
+        self->journal_start = self->journal_count = 0;
+    } else if (self->journal_start > self->journal_allocated / 2) {
+        memmove(self->journal, self->journal + self->journal_start,
+                (self->journal_count - self->journal_start) * sizeof(*self->journal));
+        self->journal_count -= self->journal_start;
+        self->journal_start = 0;
+    }
+}
+
+/* Forget the whole journal: it covers batches from `next_seq` on. */
+static void journal_reset(deriver *self, long long next_seq)
+{
+    for (size_t i = self->journal_start; i < self->journal_count; i++)
+        free(self->journal[i].id);
+    self->journal_start = self->journal_count = 0;
+    self->journal_floor = next_seq;
+}
+
+/* Remember that batch `seq` put member `id`. 0, or -1 on ENOMEM. */
+static int journal_add(deriver *self, long long seq, const char *id)
+{
+    size_t len = strlen(id);
+    char *copy;
+    if (self->journal_count == self->journal_allocated) {
+        size_t grown = self->journal_allocated ? self->journal_allocated * 2 : 4096;
+        journal_entry *entries = realloc(self->journal, grown * sizeof(*entries));
+        if (!entries)
+            return -1;
+        self->journal = entries;
+        self->journal_allocated = grown;
+    }
+    copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, id, len + 1);
+    self->journal[self->journal_count].seq = seq;
+    self->journal[self->journal_count].id = copy;
+    self->journal_count++;
+    return 0;
+}
 
 /* prefix + suffix as a new string, NULL on ENOMEM. */
 static char *join_key(const char *prefix, const char *suffix)
@@ -102,6 +171,8 @@ static void deriver_fini(sluice_ctx *ctx, void *state)
         return;
     deriver_config_clear(&self->rules);
     anniv_index_destroy(&self->index);
+    journal_reset(self, 0);
+    free(self->journal);
     json_decref(self->members);
     json_decref(self->seen_ids);
     free(self->prefix);
@@ -153,6 +224,7 @@ static sluice_status deriver_init(sluice_ctx *ctx, const json_t *config, void **
     self->seq = state_int(ctx, self->seq_key, 0);
     if (rebuild_index(ctx, self))
         goto out;
+    journal_reset(self, self->seq + 1);
     *state = self;
     self = NULL;
     status = SLUICE_OK;
@@ -215,6 +287,7 @@ static int put_member(batch_run *run, const char *id, json_t *value)
     memcpy(key, self->member_prefix, prefix_len);
     memcpy(key + prefix_len, id, id_len + 1);
     if (sluice_state_put(run->ctx, run->batch, key, value) == 0 &&
+        journal_add(self, self->seq + 1, id) == 0 &&
         json_object_set(self->members, id, value) == 0 &&
         anniv_index_set(self->index, id, deriver_next_anniversary(value)) == 0)
         result = 0;
@@ -352,6 +425,66 @@ out:
     return result;
 }
 
+/* Reload member `id` from the store view into the cache and the index.
+ * 0, or -1 on ENOMEM. */
+static int reload_member(sluice_ctx *ctx, deriver *self, const char *id)
+{
+    size_t prefix_len = strlen(self->member_prefix), id_len = strlen(id);
+    char *key = malloc(prefix_len + id_len + 1);
+    json_t *value;
+    int result = -1;
+    if (!key)
+        return -1;
+    memcpy(key, self->member_prefix, prefix_len);
+    memcpy(key + prefix_len, id, id_len + 1);
+    value = sluice_state_get(ctx, key);
+    if (value) {
+        if (json_object_set(self->members, id, value) == 0 &&
+            anniv_index_set(self->index, id, deriver_next_anniversary(value)) == 0)
+            result = 0;
+    } else {
+        json_object_del(self->members, id);
+        result = anniv_index_set(self->index, id, INT64_MAX);
+    }
+    json_decref(value);
+    free(key);
+    return result;
+}
+
+/* The store's view went back to batch `view_seq` (its staged writes after
+ * that were discarded by a rewind): bring the cache and the index back in
+ * step with it. When the journal covers every discarded batch only their
+ * members are reloaded; otherwise (a store error left our own staging
+ * unknown, or the journal was pruned) everything is. 0, or -1 after
+ * sluice_fail. */
+static int follow_rewind(sluice_ctx *ctx, deriver *self, long long view_seq)
+{
+    size_t reloaded = 0;
+    if (self->seq >= 0 && view_seq < self->seq && view_seq + 1 >= self->journal_floor) {
+        for (size_t i = self->journal_start; i < self->journal_count; i++) {
+            if (self->journal[i].seq <= view_seq)
+                continue;
+            if (reload_member(ctx, self, self->journal[i].id)) {
+                sluice_log(ctx, SLUICE_LOG_WARN, "out of memory reloading member state: "
+                           "rebuilding the anniversary index");
+                goto full;
+            }
+            reloaded++;
+        }
+        /* Batches up to view_seq are committed: no rewind can drop them. */
+        journal_reset(self, view_seq + 1);
+        self->seq = view_seq;
+        sluice_log(ctx, SLUICE_LOG_INFO, "state was rewound to batch %lld: %zu member "
+                   "state(s) of the discarded batches reloaded", view_seq, reloaded);
+        return 0;
+    }
+full:
+    sluice_log(ctx, SLUICE_LOG_INFO, "state was rewound: rebuilding the anniversary index");
+    self->seq = view_seq;
+    journal_reset(self, view_seq + 1);
+    return rebuild_index(ctx, self);
+}
+
 static sluice_status deriver_process(sluice_ctx *ctx, void *state, sluice_batch *batch)
 {
     deriver *self = state;
@@ -359,18 +492,18 @@ static sluice_status deriver_process(sluice_ctx *ctx, void *state, sluice_batch 
     batch_run run = { ctx, self, batch, self->seen_ids, 0, 0 };
     sluice_status status = SLUICE_RETRY;
     json_t *seq = NULL;
+    long long view_seq;
 
     if (!run.seen_ids)
         goto out;
-    /* Our staged writes were discarded (a replay): the index is stale. */
-    if (state_int(ctx, self->seq_key, 0) != self->seq) {
-        sluice_log(ctx, SLUICE_LOG_INFO, "state was rewound: rebuilding the anniversary index");
-        self->seq = state_int(ctx, self->seq_key, 0);
-        if (rebuild_index(ctx, self)) {
-            status = SLUICE_FATAL;
-            goto out;
-        }
+    /* Our staged writes were discarded (a replay): cache and index are
+     * ahead of the store. */
+    view_seq = state_int(ctx, self->seq_key, 0);
+    if (view_seq != self->seq && follow_rewind(ctx, self, view_seq)) {
+        status = SLUICE_FATAL;
+        goto out;
     }
+    journal_prune(self, self->seq + 1 - JOURNAL_BATCHES);
     run.clock_day = state_int(ctx, self->clock_key, INT64_MIN);
     /* Events the source delivered are never derived again in this batch. */
     for (size_t i = 0; i < count; i++) {

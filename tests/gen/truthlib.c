@@ -542,14 +542,15 @@ static void out_submit(tl_out_t *o)
 tl_out_t *tl_out_open(const char *path, bool direct, char *msg, size_t msglen)
 {
     tl_out_t *o = calloc(1, sizeof(*o));
-    if (!o || posix_memalign((void **)&o->buf[0], (size_t)2 << 20, 2 * (size_t)OUT_BUFFER) != 0) {
-        snprintf(msg, msglen, "cannot write %s: out of memory", path);
-        free(o);
-        return NULL;
+    if (!o)
+        goto oom;
+    o->fd = -1;
+    if (posix_memalign((void **)&o->buf[0], (size_t)2 << 20, 2 * (size_t)OUT_BUFFER) != 0) {
+        o->buf[0] = NULL;
+        goto oom;
     }
     tl_advise_huge(o->buf[0], 2 * (size_t)OUT_BUFFER);
     o->buf[1] = o->buf[0] + OUT_BUFFER;
-    o->fd = -1;
 #ifdef O_DIRECT
     if (direct) {
         o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0666);
@@ -562,14 +563,19 @@ tl_out_t *tl_out_open(const char *path, bool direct, char *msg, size_t msglen)
         o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (o->fd < 0) {
         snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
-        free(o->buf[0]);
-        free(o);
-        return NULL;
+        goto fail;
     }
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->changed, NULL);
     o->threaded = pthread_create(&o->thread, NULL, out_writer_main, o) == 0;
     return o;
+oom:
+    snprintf(msg, msglen, "cannot write %s: out of memory", path);
+fail:
+    if (o)
+        free(o->buf[0]);
+    free(o);
+    return NULL;
 }
 
 bool tl_out_write(tl_out_t *o, const void *data, size_t n)

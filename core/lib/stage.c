@@ -591,6 +591,16 @@ static void forward_acks(runner *r)
             RLOG(r, SLUICE_LOG_ERROR, "corrupt ack frame of %d bytes dropped", len);
             continue;
         }
+        /* An ack of an epoch older than ours (this stage moved on after a
+         * rewind while the sink drained what was queued) commits nothing
+         * here, but is passed on: upstream stages of that epoch may commit
+         * (the sink delivered the batch), and the source, which commits
+         * only acks of its current epoch, sees downstream is alive and
+         * working, so it does not rewind again while the queues drain. */
+        if (epoch < r->epoch && id != 0) {
+            send_ack(r, epoch, id);
+            continue;
+        }
         /* Only batches this process handled had their state staged here:
          * passing on the ack of one handled by a predecessor that died
          * would let the source commit past state nobody committed. */
@@ -766,6 +776,7 @@ typedef struct source_run {
     json_t *sent_cp;        /* checkpoint of the last batch sent (owned) */
     int eof;                /* poll() said EOF (for --once: stop polling) */
     int64_t idle_until;     /* no poll() before this time */
+    int64_t last_ack_ms;    /* when downstream last acknowledged a batch of this epoch */
     unsigned retries;       /* consecutive poll() RETRY answers */
 } source_run;
 
@@ -783,6 +794,8 @@ static void source_take_acks(runner *r, source_run *s)
             RLOG(r, SLUICE_LOG_ERROR, "corrupt ack frame of %d bytes dropped", len);
             continue;
         }
+        /* any ack shows downstream alive and working (see run_source) */
+        s->last_ack_ms = now_ms();
         if (epoch != r->epoch)
             continue; /* an ack of a batch forgotten by a rewind */
         if (sluice_window_ack(&s->window, id) != 0)
@@ -865,6 +878,7 @@ static int source_rewind(runner *r, source_run *s, const char *why)
     s->next_id = 1;
     s->eof = 0;
     s->idle_until = 0;
+    s->last_ack_ms = 0;
     json_decref(s->sent_cp);
     s->sent_cp = s->committed_cp ? json_deep_copy(s->committed_cp) : NULL;
     r->ctx.fail_message[0] = '\0';
@@ -1045,14 +1059,22 @@ static int run_source(runner *r)
             RLOG(r, SLUICE_LOG_INFO, "stopping: draining %zu batch(es) in flight",
                  s.window.count);
         }
+        /* A lost batch stops the acks (stages take batches in sequence),
+         * a slow sink only spaces them out: rewind when no ack at all came
+         * for ack_timeout_ms while batches are in flight, not when the
+         * oldest is merely old. Acks of older epochs count: after a rewind
+         * the sink first drains the batches queued before it. (Rewinding
+         * a slow, rate-limited sink's window threw its work away again and
+         * again.) */
         oldest = sluice_window_oldest_sent(&s.window);
         if (*r->signals->rewind) {
             *r->signals->rewind = 0;
             result = source_rewind(r, &s, "a downstream stage restarted");
-        } else if (oldest >= 0 && p->ack_timeout_ms > 0 && now - oldest > p->ack_timeout_ms) {
-            char why[128];
-            snprintf(why, sizeof(why), "oldest batch not acknowledged within %ld ms",
-                     p->ack_timeout_ms);
+        } else if (oldest >= 0 && p->ack_timeout_ms > 0 &&
+                   now - (oldest > s.last_ack_ms ? oldest : s.last_ack_ms) > p->ack_timeout_ms) {
+            char why[160];
+            snprintf(why, sizeof(why), "no batch acknowledged for %ld ms with %zu in flight",
+                     p->ack_timeout_ms, s.window.count);
             result = source_rewind(r, &s, why);
         }
         if (result != SLUICE_STAGE_EXIT_OK)

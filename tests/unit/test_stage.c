@@ -762,6 +762,35 @@ START_TEST(ack_timeout_rewinds_and_nothing_is_lost)
 }
 END_TEST
 
+/* A slow sink that keeps acknowledging is not rewound, even though the
+ * oldest batch of a full window waits longer than ack_timeout_ms: each
+ * write() takes 120 ms, the window holds 4 batches (~480 ms of work) and
+ * the timeout is 300 ms. Rewinding on the oldest batch's age threw the
+ * window's work away again and again (seen with a rate-limited sink under
+ * faults: the run never ended). At most one rewind is allowed, at start,
+ * where the first ack also waits for the ipc links to connect; after it
+ * the acks of the drained old epoch keep the source from rewinding again. */
+START_TEST(slow_sink_with_progress_is_not_rewound)
+{
+    int others = -1;
+    char err[256];
+    sluice_store *store;
+    uint64_t epoch = 0;
+
+    knobs.count = 1500;
+    knobs.slow_write_ms = 120;
+    pipe_def.ack_timeout_ms = 300;
+    ck_assert_int_eq(run_ipc(&others), SLUICE_STAGE_EXIT_OK);
+    check_all_seen(knobs.count, 0);
+    ck_assert_int_eq(committed_offset(), knobs.count);
+    store = sluice_store_open(state_dir, err, sizeof(err));
+    ck_assert_ptr_nonnull(store);
+    ck_assert_int_eq(sluice_store_next_epoch(store, "src", &epoch), 0);
+    ck_assert_uint_le(epoch, 3); /* the run's epoch 1, at most the start-up rewind */
+    sluice_store_close(&store);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Supervisor: real processes.                                         */
 /* ------------------------------------------------------------------ */
@@ -947,6 +976,7 @@ static Suite *stage_suite(void)
     tcase_add_test(runs, fatal_sink_stops_the_unit_with_exit_3);
     tcase_add_test(runs, rewind_signal_replays_what_was_in_flight);
     tcase_add_test(runs, ack_timeout_rewinds_and_nothing_is_lost);
+    tcase_add_test(runs, slow_sink_with_progress_is_not_rewound);
     tcase_add_test(runs, stages_take_batches_only_in_sequence_and_ack_only_their_own);
     suite_add_tcase(s, runs);
 

@@ -25,6 +25,12 @@ struct sluice_ctx {
     volatile sig_atomic_t *stopping;     /* set by the runner on SIGTERM/INT */
     int once;                            /* sluice run --once */
     double retry_after;                  /* seconds hinted by the plugin, 0 = none */
+    void (*progress)(struct sluice_ctx *ctx); /* set by a sink's runner: called by
+                                            services (http.c, after each finished
+                                            request) while write() works on a long
+                                            batch, so the runner can tell upstream
+                                            it is alive (a heartbeat ack); NULL
+                                            elsewhere */
     char fail_message[1024];             /* set by sluice_fail() */
 };
 

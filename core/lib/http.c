@@ -535,6 +535,8 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
         }
         status = attempt_once(client, &call);
         attempts++;
+        if (ctx->progress)
+            ctx->progress(ctx); /* a sink working through a long batch is alive */
         sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_http_requests_total", 1);
         result = sluice_http_classify(status);
         if (status == 429)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,9 @@
 #define PENDING_ACKS_MAX 4096
 /* The statistics file is rewritten at most this often (and at exit). */
 #define STATS_INTERVAL_MS 250
+/* A sink busy in one long write() tells upstream it is alive this often
+ * (or every ack_timeout_ms / 4 if that is shorter). */
+#define HEARTBEAT_MS 1000
 
 typedef struct runner {
     const sluice_pipeline_def *pipeline;
@@ -75,6 +79,7 @@ typedef struct runner {
     uint64_t records_in;              /* source: records of committed batches */
     uint64_t delivered;               /* sink: records DONE */
     int64_t stats_written_ms;
+    int64_t heartbeat_ms;             /* sink: last heartbeat sent upstream */
     int result;                       /* exit code when run as a thread */
 } runner;
 
@@ -575,6 +580,27 @@ static void send_ack(runner *r, uint64_t epoch, uint64_t id)
     flush_acks(r);
 }
 
+/* The sink's ctx->progress hook: while write() works through a long batch
+ * (hundreds of rate-limited requests), send upstream at most one heartbeat
+ * a second (or per quarter ack_timeout_ms): an ack frame with id 0 for the
+ * batch's epoch. Transforms pass
+ * it on without committing; the source takes any ack as a sign of life and
+ * does not rewind a sink that is slow but working. */
+static void sink_heartbeat(sluice_ctx *ctx)
+{
+    runner *r = (runner *)((char *)ctx - offsetof(runner, ctx));
+    int64_t now = now_ms();
+    long every = HEARTBEAT_MS;
+
+    /* well inside the source's patience, whatever ack_timeout_ms is */
+    if (r->pipeline->ack_timeout_ms > 0 && r->pipeline->ack_timeout_ms / 4 < every)
+        every = r->pipeline->ack_timeout_ms / 4;
+    if (!r->epoch || now - r->heartbeat_ms < every)
+        return;
+    r->heartbeat_ms = now;
+    send_ack(r, r->epoch, 0);
+}
+
 /* Transforms: take every ack waiting from downstream, commit the stage's
  * staged state up to that batch, THEN pass the ack upstream, so state is
  * committed downstream-first and the source's checkpoint last. */
@@ -597,8 +623,8 @@ static void forward_acks(runner *r)
          * (the sink delivered the batch), and the source, which commits
          * only acks of its current epoch, sees downstream is alive and
          * working, so it does not rewind again while the queues drain. */
-        if (epoch < r->epoch && id != 0) {
-            send_ack(r, epoch, id);
+        if ((epoch < r->epoch && id != 0) || id == 0) {
+            send_ack(r, epoch, id); /* id 0: a sink's heartbeat (sink_heartbeat) */
             continue;
         }
         /* Only batches this process handled had their state staged here:
@@ -796,8 +822,8 @@ static void source_take_acks(runner *r, source_run *s)
         }
         /* any ack shows downstream alive and working (see run_source) */
         s->last_ack_ms = now_ms();
-        if (epoch != r->epoch)
-            continue; /* an ack of a batch forgotten by a rewind */
+        if (epoch != r->epoch || id == 0)
+            continue; /* forgotten by a rewind, or a sink's heartbeat */
         if (sluice_window_ack(&s->window, id) != 0)
             RLOG(r, SLUICE_LOG_DEBUG, "ack of unknown batch %" PRIu64 "/%" PRIu64, epoch, id);
     }
@@ -1330,6 +1356,8 @@ static int runner_setup(runner *r)
         RLOG(r, SLUICE_LOG_ERROR, "cannot create the stage's key/value state");
         return -1;
     }
+    if (r->stage->plugin->role == SLUICE_ROLE_SINK)
+        r->ctx.progress = sink_heartbeat;
     stats_load(r);
     return open_links(r);
 }

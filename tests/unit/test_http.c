@@ -313,6 +313,32 @@ START_TEST(retries_503_with_backoff_then_succeeds)
 }
 END_TEST
 
+/* The runner's progress hook (a sink's heartbeat upstream) is called once
+ * per finished attempt, failed ones included: a sink retrying through a
+ * long batch is alive. */
+static int progress_calls;
+static void count_progress(sluice_ctx *c)
+{
+    ck_assert_ptr_eq(c, &ctx);
+    progress_calls++;
+}
+
+START_TEST(progress_hook_runs_after_each_attempt)
+{
+    static const reply script[] = {{503, NULL, NULL, "busy"}, {200, NULL, NULL, "ok"}, {0}};
+    sluice_http_response resp;
+
+    server_route("/x", script);
+    progress_calls = 0;
+    ctx.progress = count_progress;
+    ck_assert_int_eq(post("/x", &resp), SLUICE_HTTP_SUCCESS);
+    ctx.progress = NULL;
+    ck_assert_int_eq(resp.attempts, 2);
+    ck_assert_int_eq(progress_calls, 2);
+    sluice_http_response_clear(&resp);
+}
+END_TEST
+
 START_TEST(retry_after_seconds_is_honoured)
 {
     static const reply script[] = {{429, "Retry-After", "1", "slow down"},
@@ -625,6 +651,7 @@ static Suite *http_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, ok_200_delivers_body_and_headers);
     tcase_add_test(tc, retries_503_with_backoff_then_succeeds);
+    tcase_add_test(tc, progress_hook_runs_after_each_attempt);
     tcase_add_test(tc, retry_after_seconds_is_honoured);
     tcase_add_test(tc, retry_after_http_date_is_honoured);
     tcase_add_test(tc, a_429_pauses_the_whole_bucket);

@@ -20,6 +20,7 @@
 
 #include "sluice/plugin.h"
 #include "batch.h"
+#include "ctx.h"
 #include "pipeline.h"
 #include "stage.h"
 #include "store.h"
@@ -43,6 +44,7 @@ static struct {
     const char *out_path;    /* sink appends "n\n" here (process tests) */
     const char *crash_marker;/* sink aborts once when this file is absent */
     long slow_write_ms;      /* every write() sleeps this long */
+    long long_first_write_ms;/* the first write() works this long, reporting progress */
 } knobs;
 
 /* What the sink collected (thread tests). */
@@ -199,6 +201,13 @@ static sluice_status collect_write(sluice_ctx *ctx, void *state, sluice_batch *b
         sleep_ms(knobs.sink_delay_first_ms);
     if (knobs.slow_write_ms)
         sleep_ms(knobs.slow_write_ms);
+    /* a long write() made of many small steps, each reporting progress as
+     * http.c does after every request */
+    for (long t = 0; calls == 1 && t < knobs.long_first_write_ms; t += 100) {
+        sleep_ms(100);
+        if (ctx->progress)
+            ctx->progress(ctx);
+    }
     if (knobs.crash_marker && access(knobs.crash_marker, F_OK) != 0 && calls > 3) {
         FILE *m = fopen(knobs.crash_marker, "w");
         if (m)
@@ -791,6 +800,32 @@ START_TEST(slow_sink_with_progress_is_not_rewound)
 }
 END_TEST
 
+/* One write() that takes 2.5 s, far over the 800 ms ack timeout, but
+ * reports progress (as http.c does after each request): the sink's
+ * heartbeats travel up through the transform and the source does not
+ * rewind. Without them it rewound mid-write (a 27,000-record Ometria batch
+ * at 4 requests/s never got through). */
+START_TEST(long_write_with_progress_is_not_rewound)
+{
+    int others = -1;
+    char err[256];
+    sluice_store *store;
+    uint64_t epoch = 0;
+
+    knobs.count = 400;
+    knobs.long_first_write_ms = 2500;
+    pipe_def.ack_timeout_ms = 800;
+    ck_assert_int_eq(run_ipc(&others), SLUICE_STAGE_EXIT_OK);
+    check_all_seen(knobs.count, 0);
+    ck_assert_int_eq(committed_offset(), knobs.count);
+    store = sluice_store_open(state_dir, err, sizeof(err));
+    ck_assert_ptr_nonnull(store);
+    ck_assert_int_eq(sluice_store_next_epoch(store, "src", &epoch), 0);
+    ck_assert_uint_eq(epoch, 2); /* the run's epoch 1, no rewind */
+    sluice_store_close(&store);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Supervisor: real processes.                                         */
 /* ------------------------------------------------------------------ */
@@ -977,6 +1012,7 @@ static Suite *stage_suite(void)
     tcase_add_test(runs, rewind_signal_replays_what_was_in_flight);
     tcase_add_test(runs, ack_timeout_rewinds_and_nothing_is_lost);
     tcase_add_test(runs, slow_sink_with_progress_is_not_rewound);
+    tcase_add_test(runs, long_write_with_progress_is_not_rewound);
     tcase_add_test(runs, stages_take_batches_only_in_sequence_and_ack_only_their_own);
     suite_add_tcase(s, runs);
 

@@ -219,11 +219,12 @@ static int check_points(const json_t *record, const char *name, char *reason, si
     return -1;
 }
 
-/* kind: 'd' date, 't' timestamp, 'e' either. Null allowed when nullable. */
-static int check_date(const json_t *record, const char *name, char kind, int nullable,
-                      char *reason, size_t len)
+/* Check field `name`'s value (NULL: absent): kind 'd' date, 't' timestamp,
+ * 'e' either; null allowed when nullable. Returns 0 (and the parsed day or
+ * epoch in *parsed_out when given and parsed), or -1 with the reason. */
+static int check_date(const json_t *value, const char *name, char kind, int nullable,
+                      int64_t *parsed_out, char *reason, size_t len)
 {
-    const json_t *value = json_object_get(record, name);
     const char *text = json_string_value(value);
     int64_t parsed;
     int ok;
@@ -235,8 +236,11 @@ static int check_date(const json_t *record, const char *name, char kind, int nul
         ok = text && loytime_parse_timestamp(text, &parsed) == 0;
     else
         ok = text && loytime_parse_date_or_timestamp(text, &parsed) == 0;
-    if (ok)
+    if (ok) {
+        if (parsed_out)
+            *parsed_out = parsed;
         return 0;
+    }
     if (text) {
         set_text(reason, len, "field '%s': not a %s: '%.60s'", name,
                  kind == 'd' ? "date" : "timestamp", text);
@@ -285,9 +289,9 @@ static int check_field(const deriver_config *cfg, const json_t *record, const ch
 
     switch (kind) {
     case FIELD_DATE:
-        return check_date(record, name, 'd', 1, reason, len);
+        return check_date(value, name, 'd', 1, NULL, reason, len);
     case FIELD_TIMESTAMP:
-        return check_date(record, name, 't', 1, reason, len);
+        return check_date(value, name, 't', 1, NULL, reason, len);
     case FIELD_POINTS:
         return check_points(record, name, reason, len);
     case FIELD_TEXT:
@@ -346,9 +350,8 @@ int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *a
         set_text(reason, len, "missing required field as_of");
         return -1;
     }
-    if (check_date(record, "as_of", 't', 0, reason, len))
+    if (check_date(value, "as_of", 't', 0, as_of, reason, len))
         return -1;
-    loytime_parse_timestamp(json_string_value(value), as_of);
     for (size_t i = 0; i < sizeof(member_fields) / sizeof(member_fields[0]); i++) {
         value = json_object_get(record, member_fields[i].name);
         if (!value || json_is_null(value))
@@ -541,7 +544,7 @@ int deriver_anniversaries(const json_t *state, int64_t day, json_t *events,
     }
     if (fired) {
         *new_state = json_copy((json_t *)state);
-        json_object_set_new(*new_state, "anniversaries", json_integer(done));
+        json_object_set_new_nocheck(*new_state, "anniversaries", json_integer(done));
     }
     return fired;
 }
@@ -695,7 +698,7 @@ deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *
             long long passed = 0;
             if (achieved && loytime_parse_date(achieved, &achieved_day) == 0)
                 passed = anniversaries_passed(achieved_day, clock_day);
-            json_object_set_new(next, "anniversaries", json_integer(passed));
+            json_object_set_new_nocheck(next, "anniversaries", json_integer(passed));
         }
     }
 
@@ -728,22 +731,22 @@ deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *
 
     /* The new state: the record's known fields over the old ones. */
     json_object_set_nocheck(next, "loyalty_id", (json_t *)loyalty_id_value);
-    json_object_set_new(next, "as_of", json_integer(as_of));
+    json_object_set_new_nocheck(next, "as_of", json_integer(as_of));
     if (json_is_string(email))
-        json_object_set(next, "email", (json_t *)email);
+        json_object_set_nocheck(next, "email", (json_t *)email);
     for (size_t i = 0; copied[i]; i++) {
         /* null means "known empty" only for next_tier (top tier); for the
          * others the stored value stays. */
         value = json_object_get(record, copied[i]);
         if (value && (!json_is_null(value) || strcmp(copied[i], "next_tier") == 0))
-            json_object_set(next, copied[i], (json_t *)value);
+            json_object_set_nocheck(next, copied[i], (json_t *)value);
     }
     if (rec_opt && strcmp(rec_opt, "yes") == 0) {
         const json_t *opt_in_date = json_object_get(record, "opt_in_date");
         if (json_is_string(opt_in_date))
-            json_object_set(next, "opt_in_date", (json_t *)opt_in_date);
+            json_object_set_nocheck(next, "opt_in_date", (json_t *)opt_in_date);
     }
-    json_object_set_new(next, "armed", json_boolean(armed));
+    json_object_set_new_nocheck(next, "armed", json_boolean(armed));
     *new_state = next;
     return DERIVER_OK;
 }

@@ -21,8 +21,12 @@ unit_test_deriver_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
 unit_test_deriver_plugin_SOURCES = unit/test_deriver_plugin.c
 unit_test_deriver_plugin_LDADD = $(UNIT_LINK_LIBS)
 # In-process benchmark driver of both plugins (tests/bench/bench-transforms.sh).
+# It links the allocator the sluice executable links (jemalloc when
+# configure found it), so process() is timed as it runs in a stage.
 check_PROGRAMS += bench/bench_transforms
 bench_bench_transforms_SOURCES = bench/bench_transforms.c ../plugins/field-mapper/loytime.c
 bench_bench_transforms_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/field-mapper
-bench_bench_transforms_LDADD = $(top_builddir)/core/libsluice.la $(JANSSON_LIBS)
+bench_bench_transforms_LDADD = $(JEMALLOC_LIBS) $(top_builddir)/core/libsluice.la $(JANSSON_LIBS)
+# libtool moves JEMALLOC_LIBS' --no-as-needed away from -ljemalloc.
+bench_bench_transforms_LDFLAGS = -Wl,--no-as-needed
 EXTRA_DIST += bench/bench-transforms.sh

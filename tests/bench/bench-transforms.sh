@@ -3,6 +3,8 @@
 # Ometria mapping) and tier-event-deriver plugins, calling their process()
 # callbacks in-process on generated records with a real SQLite state store;
 # prints the median of BENCH_RUNS (3) runs of BENCH_TRANSFORM_RECORDS (100000).
+# The driver links the allocator the sluice executable links (jemalloc when
+# configure found it), as a stage process runs them.
 #   field-mapper: N records/s
 #   tier-event-deriver: N records/s
 set -euo pipefail

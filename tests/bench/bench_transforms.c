@@ -4,7 +4,8 @@
  * the plugins with the real registry, gives each stage a real SQLite
  * store, and times the process() callback (thread CPU time) over generated
  * batches; state commits, which the runtime does on acknowledgement, are
- * timed apart (wall time, they fsync).
+ * timed apart (wall time, they fsync). Linked with the sluice executable's
+ * allocator (jemalloc when available, see tests/unit/transforms.mk).
  *
  * usage: bench_transforms PIPELINE.cfg SAMPLE.json RECORDS
  * prints: field-mapper: N records/s

@@ -3,8 +3,9 @@
  * registry, state in a real SQLite store with staged writes committed or
  * discarded the way the runtime does on acks and rewinds. Covers what the
  * pure rule tests cannot: source events not derived twice, stale drop and
- * pass, the anniversary sweep across batches, the index rebuilt after a
- * rewind discarded staged writes, rejections reaching the batch. */
+ * pass, the anniversary sweep across batches, the member cache and index
+ * brought back after a rewind discarded staged writes, rejections reaching
+ * the batch. */
 #include <config.h>
 #include <check.h>
 #include <stdio.h>
@@ -206,6 +207,78 @@ START_TEST(test_sweep_across_batches_and_after_rewind)
 }
 END_TEST
 
+/* "type:event_id " of every event in the batch, in order (caller frees). */
+static char *event_list(sluice_batch *batch)
+{
+    size_t used = 0, size = 4096;
+    char *text = calloc(1, size);
+    ck_assert(text != NULL);
+    for (size_t i = 0; i < sluice_batch_count(batch); i++) {
+        json_t *record = sluice_batch_get(batch, i);
+        const char *kind = json_string_value(json_object_get(record, "kind"));
+        int n;
+        if (!kind || strcmp(kind, "event") != 0)
+            continue;
+        n = snprintf(text + used, size - used, "%s:%s ",
+                     json_string_value(json_object_get(record, "event_type")),
+                     json_string_value(json_object_get(record, "event_id")));
+        ck_assert(n > 0 && (size_t)n < size - used);
+        used += (size_t)n;
+    }
+    return text;
+}
+
+/* A rewind discards two unacknowledged batches that changed a known member
+ * (tier, points) and introduced a new one: the replayed batches derive the
+ * very same events again, i.e. the plugin's in-memory member states went
+ * back to the committed ones (a member cache ahead of the store would see
+ * no upgrade, no accrual and no first-sight opt-in). */
+START_TEST(test_replay_after_rewind_derives_the_same)
+{
+    static const char *const second =
+        "[{\"loyalty_id\":\"L1\",\"as_of\":\"2026-01-11T09:00:00Z\",\"current_tier\":\"Silver\","
+        "\"tier_achieve_date\":\"2026-01-11\",\"earned_points\":1500},"
+        "{\"loyalty_id\":\"L2\",\"as_of\":\"2026-01-11T10:00:00Z\",\"opt_in_status\":\"yes\"}]";
+    static const char *const third =
+        "[{\"loyalty_id\":\"L1\",\"as_of\":\"2026-01-12T09:00:00Z\",\"earned_points\":1600}]";
+    sluice_batch *batch;
+    char *first_second, *first_third, *again;
+    start_default();
+    batch = run_batch(1, 1, "[{\"loyalty_id\":\"L1\",\"as_of\":\"2026-01-10T09:00:00Z\","
+                            "\"current_tier\":\"Bronze\",\"tier_achieve_date\":\"2025-06-01\","
+                            "\"earned_points\":100}]");
+    ck_assert_int_eq(sluice_kv_commit(h.ctx.kv, 1, 1), 0);
+    sluice_batch_destroy(&batch);
+
+    batch = run_batch(1, 2, second);
+    first_second = event_list(batch);
+    ck_assert_int_eq(count_events(batch, "tier_upgrade"), 1);
+    ck_assert_int_eq(count_events(batch, "point_accrual"), 1);
+    ck_assert_int_eq(count_events(batch, "opt_in"), 1);
+    sluice_batch_destroy(&batch);
+    batch = run_batch(1, 3, third);
+    first_third = event_list(batch);
+    ck_assert_int_eq(count_events(batch, "point_accrual"), 1);
+    sluice_batch_destroy(&batch);
+
+    /* Neither batch is acknowledged: the rewind discards both. */
+    sluice_kv_discard_before(h.ctx.kv, 2);
+    batch = run_batch(2, 1, second);
+    again = event_list(batch);
+    ck_assert_str_eq(again, first_second);
+    free(again);
+    sluice_batch_destroy(&batch);
+    batch = run_batch(2, 2, third);
+    again = event_list(batch);
+    ck_assert_str_eq(again, first_third);
+    free(again);
+    sluice_batch_destroy(&batch);
+    free(first_second);
+    free(first_third);
+    stop();
+}
+END_TEST
+
 START_TEST(test_restart_keeps_committed_state)
 {
     sluice_batch *batch;
@@ -236,6 +309,7 @@ static Suite *deriver_plugin_suite(void)
     tcase_add_test(tc, test_stale_drop_and_pass);
     tcase_add_test(tc, test_bad_record_rejected_rest_goes_on);
     tcase_add_test(tc, test_sweep_across_batches_and_after_rewind);
+    tcase_add_test(tc, test_replay_after_rewind_derives_the_same);
     tcase_add_test(tc, test_restart_keeps_committed_state);
     suite_add_tcase(s, tc);
     return s;

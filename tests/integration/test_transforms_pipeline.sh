@@ -29,7 +29,19 @@ for line in open(sys.argv[1]):
     t_note "$dest: $(tail -1 "$T_TMP/compare-$dest.txt"); $(wc -l < "$T_TMP/dlq-actual-$dest.txt") dead letters as expected"
 done
 expected_events=$(wc -l < "$truth/events.jsonl")
-grep -q "$expected_events events derived" "$T_TMP/ometria.stdout" \
-    || t_fail "summary does not count $expected_events derived events: $(cat "$T_TMP/ometria.stdout")"
+derived=$(sed -n 's/.* \([0-9][0-9]*\) events derived.*/\1/p' "$T_TMP/ometria.stdout")
+[ -n "$derived" ] || t_fail "summary has no derived-event count: $(cat "$T_TMP/ometria.stdout")"
+if grep -q "state was rewound" "$T_TMP/ometria.stderr"; then
+    # A rewind (e.g. an acknowledgement timeout on a loaded machine) makes
+    # the replayed batches derive their events again (at least once); the
+    # summary counts every derivation. The events delivered were compared
+    # exactly above.
+    [ "$derived" -ge "$expected_events" ] \
+        || t_fail "summary counts $derived derived events, fewer than the truth's $expected_events"
+    t_note "summary: $derived derivations for $expected_events events (the run rewound and replayed)"
+else
+    [ "$derived" -eq "$expected_events" ] \
+        || t_fail "summary does not count $expected_events derived events: $(cat "$T_TMP/ometria.stdout")"
+fi
 
 echo "ok: $members members x $days days: events, dead letters, Ometria and Infobip shapes equal the truth"

@@ -430,6 +430,22 @@ static void event_strings_make(void)
     origin_derived_string = json_string("derived");
 }
 
+/* Frees the process-wide constants (the shared strings above and the
+ * fetched SHA-256) when the module is unloaded: a host that dlcloses the
+ * plugin would otherwise lose them (LeakSanitizer reports them). */
+__attribute__((destructor)) static void deriver_constants_free(void)
+{
+    for (size_t i = 0; event_types[i]; i++) {
+        json_decref(event_type_strings[i]);
+        event_type_strings[i] = NULL;
+    }
+    json_decref(kind_event_string);
+    json_decref(origin_derived_string);
+    kind_event_string = origin_derived_string = NULL;
+    EVP_MD_free(sha256_md);
+    sha256_md = NULL;
+}
+
 /* A reference to the shared string `text` (one of event_types or "event"/
  * "derived" via `shared`), or a new string when it is not shared. */
 static json_t *shared_string(json_t *shared, const char *text)

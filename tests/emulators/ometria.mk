@@ -2,7 +2,7 @@
 noinst_PROGRAMS += emulators/ometria-emu
 emulators_ometria_emu_SOURCES = emulators/ometria_emu.c
 emulators_ometria_emu_CFLAGS = $(EMU_COMMON_CFLAGS)
-emulators_ometria_emu_LDADD = $(EMU_COMMON_LIBS)
+emulators_ometria_emu_LDADD = $(JEMALLOC_LIBS) $(EMU_COMMON_LIBS)
 # emu-load: the loopback load tool behind tests/bench/bench-emulators.sh.
 check_PROGRAMS += emulators/emu-load
 emulators_emu_load_SOURCES = emulators/emu_load.c

@@ -52,65 +52,31 @@ typedef struct emulator {
     pthread_mutex_t log_lock;
 } emulator;
 
-/* A growing string for XML answers; `failed` sticks after ENOMEM. */
-typedef struct xml_buffer {
-    char *data;
-    size_t len, cap;
-    int failed;
-} xml_buffer;
-
-static void xml_append(xml_buffer *buf, const char *text, size_t len)
-{
-    if (buf->failed)
-        return;
-    if (buf->len + len + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 1024;
-        char *grown;
-        while (cap < buf->len + len + 1)
-            cap *= 2;
-        grown = realloc(buf->data, cap);
-        if (!grown) {
-            buf->failed = 1;
-            return;
-        }
-        buf->data = grown;
-        buf->cap = cap;
-    }
-    memcpy(buf->data + buf->len, text, len);
-    buf->len += len;
-    buf->data[buf->len] = '\0';
-}
-
-static void xml_add(xml_buffer *buf, const char *text)
-{
-    xml_append(buf, text, strlen(text));
-}
-
 /* Append text with & < > " ' escaped. */
-static void xml_add_escaped(xml_buffer *buf, const char *text)
+static void xml_add_escaped(s3_text *buf, const char *text)
 {
     for (; *text; text++) {
         switch (*text) {
-        case '&': xml_add(buf, "&amp;"); break;
-        case '<': xml_add(buf, "&lt;"); break;
-        case '>': xml_add(buf, "&gt;"); break;
-        case '"': xml_add(buf, "&quot;"); break;
-        case '\'': xml_add(buf, "&apos;"); break;
-        default: xml_append(buf, text, 1); break;
+        case '&': s3_text_add(buf, "&amp;"); break;
+        case '<': s3_text_add(buf, "&lt;"); break;
+        case '>': s3_text_add(buf, "&gt;"); break;
+        case '"': s3_text_add(buf, "&quot;"); break;
+        case '\'': s3_text_add(buf, "&apos;"); break;
+        default: s3_text_append(buf, text, 1); break;
         }
     }
 }
 
 /* <name>escaped value</name> */
-static void xml_element(xml_buffer *buf, const char *name, const char *value)
+static void xml_element(s3_text *buf, const char *name, const char *value)
 {
-    xml_add(buf, "<");
-    xml_add(buf, name);
-    xml_add(buf, ">");
+    s3_text_add(buf, "<");
+    s3_text_add(buf, name);
+    s3_text_add(buf, ">");
     xml_add_escaped(buf, value);
-    xml_add(buf, "</");
-    xml_add(buf, name);
-    xml_add(buf, ">");
+    s3_text_add(buf, "</");
+    s3_text_add(buf, name);
+    s3_text_add(buf, ">");
 }
 
 /* Queue `body` (copied) with `status` and Content-Type application/xml. */
@@ -132,15 +98,15 @@ static enum MHD_Result answer_xml(struct MHD_Connection *connection, unsigned in
 static enum MHD_Result answer_error(struct MHD_Connection *connection, unsigned int status, const char *code,
                                     const char *message, const char *resource)
 {
-    xml_buffer buf = {0};
+    s3_text buf = {0};
     enum MHD_Result result;
 
-    xml_add(&buf, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+    s3_text_add(&buf, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
     xml_element(&buf, "Code", code);
     xml_element(&buf, "Message", message);
     xml_element(&buf, "Resource", resource);
     xml_element(&buf, "RequestId", "S3EMU");
-    xml_add(&buf, "</Error>\n");
+    s3_text_add(&buf, "</Error>\n");
     result = buf.failed ? MHD_NO : answer_xml(connection, status, buf.data);
     free(buf.data);
     return result;
@@ -439,7 +405,7 @@ static enum MHD_Result list_objects(emulator *emu, struct MHD_Connection *connec
     const char *start_after = query_value(query, "start-after");
     char root[PATH_MAX], after[1024] = "", number[32], next_token[2048] = "";
     key_list list = {0};
-    xml_buffer buf = {0};
+    s3_text buf = {0};
     long max_keys = DEFAULT_MAX_KEYS;
     size_t first, returned = 0, i;
     enum MHD_Result result;
@@ -476,7 +442,7 @@ static enum MHD_Result list_objects(emulator *emu, struct MHD_Connection *connec
         if (strcmp(list.keys[first], after) > 0)
             break;
     }
-    xml_add(&buf, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    s3_text_add(&buf, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                   "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
     xml_element(&buf, "Name", bucket);
     xml_element(&buf, "Prefix", prefix);
@@ -502,13 +468,13 @@ static enum MHD_Result list_objects(emulator *emu, struct MHD_Connection *connec
         snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_size,
                  (unsigned long long)st.st_mtime);
         snprintf(size, sizeof(size), "%lld", (long long)st.st_size);
-        xml_add(&buf, "<Contents>");
+        s3_text_add(&buf, "<Contents>");
         xml_element(&buf, "Key", list.keys[i]);
         xml_element(&buf, "LastModified", stamp);
         xml_element(&buf, "ETag", etag);
         xml_element(&buf, "Size", size);
         xml_element(&buf, "StorageClass", "STANDARD");
-        xml_add(&buf, "</Contents>");
+        s3_text_add(&buf, "</Contents>");
         returned++;
     }
     snprintf(number, sizeof(number), "%zu", returned);
@@ -518,7 +484,7 @@ static enum MHD_Result list_objects(emulator *emu, struct MHD_Connection *connec
     xml_element(&buf, "IsTruncated", *next_token ? "true" : "false");
     if (*next_token)
         xml_element(&buf, "NextContinuationToken", next_token);
-    xml_add(&buf, "</ListBucketResult>\n");
+    s3_text_add(&buf, "</ListBucketResult>\n");
     free_keys(&list);
     if (buf.failed) {
         free(buf.data);

@@ -9,15 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-/* A growing NUL-terminated string; `failed` sticks after an allocation
- * failure so callers check once at the end. */
-typedef struct text_buffer {
-    char *data;
-    size_t len, cap;
-    int failed;
-} text_buffer;
-
-static void buffer_append(text_buffer *buf, const char *text, size_t len)
+void s3_text_append(s3_text *buf, const char *text, size_t len)
 {
     if (buf->failed)
         return;
@@ -39,9 +31,9 @@ static void buffer_append(text_buffer *buf, const char *text, size_t len)
     buf->data[buf->len] = '\0';
 }
 
-static void buffer_add(text_buffer *buf, const char *text)
+void s3_text_add(s3_text *buf, const char *text)
 {
-    buffer_append(buf, text, strlen(text));
+    s3_text_append(buf, text, strlen(text));
 }
 
 long s3_uri_encode(const char *in, int keep_slash, char *out, size_t outlen)
@@ -107,7 +99,7 @@ static int encoded_param_cmp(const void *a, const void *b)
 }
 
 /* Header value trimmed, inner runs of spaces collapsed to one. */
-static void append_header_value(text_buffer *buf, const char *value)
+static void append_header_value(s3_text *buf, const char *value)
 {
     int pending_space = 0;
 
@@ -119,30 +111,30 @@ static void append_header_value(text_buffer *buf, const char *value)
             continue;
         }
         if (pending_space)
-            buffer_append(buf, " ", 1);
+            s3_text_append(buf, " ", 1);
         pending_space = 0;
-        buffer_append(buf, value, 1);
+        s3_text_append(buf, value, 1);
     }
 }
 
 char *s3_canonical_request(const s3_sigv4_input *in, char *err, size_t errlen)
 {
-    text_buffer buf = {0};
+    s3_text buf = {0};
     char **params = NULL;
     char *encoded_path = NULL;
     size_t path_cap = 3 * strlen(in->path) + 1;
     const char *name;
     char *result = NULL;
 
-    buffer_add(&buf, in->method);
-    buffer_add(&buf, "\n");
+    s3_text_add(&buf, in->method);
+    s3_text_add(&buf, "\n");
     encoded_path = malloc(path_cap);
     if (!encoded_path || s3_uri_encode(in->path, 1, encoded_path, path_cap) < 0) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    buffer_add(&buf, encoded_path);
-    buffer_add(&buf, "\n");
+    s3_text_add(&buf, encoded_path);
+    s3_text_add(&buf, "\n");
 
     params = calloc(in->query_count + 1, sizeof(*params));
     if (!params) {
@@ -159,10 +151,10 @@ char *s3_canonical_request(const s3_sigv4_input *in, char *err, size_t errlen)
     qsort(params, in->query_count, sizeof(*params), encoded_param_cmp);
     for (size_t i = 0; i < in->query_count; i++) {
         if (i > 0)
-            buffer_add(&buf, "&");
-        buffer_add(&buf, params[i]);
+            s3_text_add(&buf, "&");
+        s3_text_add(&buf, params[i]);
     }
-    buffer_add(&buf, "\n");
+    s3_text_add(&buf, "\n");
 
     /* Canonical headers, in the order SignedHeaders lists them (a client
      * must list them sorted; a different order simply fails to match). */
@@ -184,18 +176,18 @@ char *s3_canonical_request(const s3_sigv4_input *in, char *err, size_t errlen)
             snprintf(err, errlen, "signed header '%s' is not in the request", lower);
             goto out;
         }
-        buffer_add(&buf, lower);
-        buffer_add(&buf, ":");
+        s3_text_add(&buf, lower);
+        s3_text_add(&buf, ":");
         append_header_value(&buf, value);
-        buffer_add(&buf, "\n");
+        s3_text_add(&buf, "\n");
         name += len;
         if (*name == ';')
             name++;
     }
-    buffer_add(&buf, "\n");
-    buffer_add(&buf, in->signed_headers);
-    buffer_add(&buf, "\n");
-    buffer_add(&buf, in->payload_hash);
+    s3_text_add(&buf, "\n");
+    s3_text_add(&buf, in->signed_headers);
+    s3_text_add(&buf, "\n");
+    s3_text_add(&buf, in->payload_hash);
     if (buf.failed) {
         snprintf(err, errlen, "out of memory");
         goto out;

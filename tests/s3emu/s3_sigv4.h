@@ -8,6 +8,20 @@
 
 #include <stddef.h>
 
+/* A growing NUL-terminated string; `failed` sticks after an allocation
+ * failure so callers check once at the end. Zero-initialise; free data. */
+typedef struct s3_text {
+    char *data;
+    size_t len, cap;
+    int failed;
+} s3_text;
+
+/* Append len bytes of text (or set failed). */
+void s3_text_append(s3_text *buf, const char *text, size_t len);
+
+/* Append a NUL-terminated string (or set failed). */
+void s3_text_add(s3_text *buf, const char *text);
+
 /* SHA-256 of the empty string, hex: the payload hash of a GET. */
 #define S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 

@@ -750,24 +750,35 @@ START_TEST(stages_take_batches_only_in_sequence_and_ack_only_their_own)
 }
 END_TEST
 
-START_TEST(ack_timeout_rewinds_and_nothing_is_lost)
+/* Run the pipeline over ipc:// (run_ipc), check every record arrived and
+ * the checkpoint reached the end; returns the source's next epoch (2 when
+ * the run never rewound, one more per rewind). */
+static uint64_t run_ipc_all_delivered(void)
 {
     int others = -1;
     char err[256];
     sluice_store *store;
     uint64_t epoch = 0;
 
-    knobs.count = 1000;
-    knobs.sink_delay_first_ms = 700;
-    pipe_def.ack_timeout_ms = 300;
     ck_assert_int_eq(run_ipc(&others), SLUICE_STAGE_EXIT_OK);
     check_all_seen(knobs.count, 0);
     ck_assert_int_eq(committed_offset(), knobs.count);
     store = sluice_store_open(state_dir, err, sizeof(err));
     ck_assert_ptr_nonnull(store);
     ck_assert_int_eq(sluice_store_next_epoch(store, "src", &epoch), 0);
-    ck_assert_uint_ge(epoch, 3); /* at least one rewind happened */
     sluice_store_close(&store);
+    return epoch;
+}
+
+START_TEST(ack_timeout_rewinds_and_nothing_is_lost)
+{
+    uint64_t epoch;
+
+    knobs.count = 1000;
+    knobs.sink_delay_first_ms = 700;
+    pipe_def.ack_timeout_ms = 300;
+    epoch = run_ipc_all_delivered();
+    ck_assert_uint_ge(epoch, 3); /* at least one rewind happened */
 }
 END_TEST
 
@@ -781,22 +792,13 @@ END_TEST
  * the acks of the drained old epoch keep the source from rewinding again. */
 START_TEST(slow_sink_with_progress_is_not_rewound)
 {
-    int others = -1;
-    char err[256];
-    sluice_store *store;
-    uint64_t epoch = 0;
+    uint64_t epoch;
 
     knobs.count = 1500;
     knobs.slow_write_ms = 120;
     pipe_def.ack_timeout_ms = 300;
-    ck_assert_int_eq(run_ipc(&others), SLUICE_STAGE_EXIT_OK);
-    check_all_seen(knobs.count, 0);
-    ck_assert_int_eq(committed_offset(), knobs.count);
-    store = sluice_store_open(state_dir, err, sizeof(err));
-    ck_assert_ptr_nonnull(store);
-    ck_assert_int_eq(sluice_store_next_epoch(store, "src", &epoch), 0);
+    epoch = run_ipc_all_delivered();
     ck_assert_uint_le(epoch, 3); /* the run's epoch 1, at most the start-up rewind */
-    sluice_store_close(&store);
 }
 END_TEST
 
@@ -807,22 +809,13 @@ END_TEST
  * at 4 requests/s never got through). */
 START_TEST(long_write_with_progress_is_not_rewound)
 {
-    int others = -1;
-    char err[256];
-    sluice_store *store;
-    uint64_t epoch = 0;
+    uint64_t epoch;
 
     knobs.count = 400;
     knobs.long_first_write_ms = 2500;
     pipe_def.ack_timeout_ms = 800;
-    ck_assert_int_eq(run_ipc(&others), SLUICE_STAGE_EXIT_OK);
-    check_all_seen(knobs.count, 0);
-    ck_assert_int_eq(committed_offset(), knobs.count);
-    store = sluice_store_open(state_dir, err, sizeof(err));
-    ck_assert_ptr_nonnull(store);
-    ck_assert_int_eq(sluice_store_next_epoch(store, "src", &epoch), 0);
+    epoch = run_ipc_all_delivered();
     ck_assert_uint_eq(epoch, 2); /* the run's epoch 1, no rewind */
-    sluice_store_close(&store);
 }
 END_TEST
 

@@ -147,20 +147,33 @@ json_t *sluice_kv_get(sluice_kv *kv, const char *key)
 int sluice_kv_stage(sluice_kv *kv, uint64_t epoch, uint64_t batch_id, const char *key,
                     const json_t *value)
 {
-    int is_newest = 0;
     if (!kv || !key)
         return -1;
     json_t *copy = value ? json_deep_copy(value) : json_null();
     if (!copy)
         return -1;
-    staged_batch *batch = batch_find_or_add(kv, epoch, batch_id, &is_newest);
-    if (!batch || json_object_set(batch->writes, key, copy) != 0) {
-        json_decref(copy);
+    return sluice_kv_stage_new(kv, epoch, batch_id, key, copy);
+}
+
+int sluice_kv_stage_new(sluice_kv *kv, uint64_t epoch, uint64_t batch_id, const char *key,
+                        json_t *value)
+{
+    int is_newest = 0;
+    if (!value)
+        value = json_null();
+    if (!kv || !key || !value) {
+        json_decref(value);
         return -1;
     }
-    json_decref(copy);
+    staged_batch *batch = batch_find_or_add(kv, epoch, batch_id, &is_newest);
+    /* json_object_set_new steals value even when it fails. */
+    if (!batch || json_object_set_new(batch->writes, key, value) != 0) {
+        if (!batch)
+            json_decref(value);
+        return -1;
+    }
     if (is_newest) {
-        if (json_object_set(kv->newest, key, json_object_get(batch->writes, key)) != 0)
+        if (json_object_set(kv->newest, key, value) != 0)
             return -1;
     } else {
         newest_refresh(kv, key);

@@ -22,6 +22,13 @@ json_t *sluice_kv_get(sluice_kv *kv, const char *key);
 int sluice_kv_stage(sluice_kv *kv, uint64_t epoch, uint64_t batch_id, const char *key,
                     const json_t *value);
 
+/* Stage key=value like sluice_kv_stage, taking ownership of `value`
+ * (stolen, also on error; NULL deletes) instead of copying it: the caller
+ * must not change it afterwards (the kv keeps and later serialises it, and
+ * sluice_kv_get hands out references to it). 0 or -1. */
+int sluice_kv_stage_new(sluice_kv *kv, uint64_t epoch, uint64_t batch_id, const char *key,
+                        json_t *value);
+
 /* Commit, in one transaction, every staged batch of `epoch` with id <=
  * batch_id. Returns 0 or -1. */
 int sluice_kv_commit(sluice_kv *kv, uint64_t epoch, uint64_t batch_id);

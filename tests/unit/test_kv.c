@@ -141,6 +141,34 @@ START_TEST(test_unstage)
 END_TEST
 
 /* Appends "key=value;" to the buffer in user. */
+/* sluice_kv_stage_new keeps the very value it was given (no copy), sees
+ * it newest first like sluice_kv_stage, commits it, and a rewind discards
+ * it; a NULL value deletes. */
+START_TEST(test_stage_new_takes_ownership)
+{
+    json_t *state = json_pack("{s:s, s:i}", "tier", "Gold", "points", 120);
+    ck_assert_ptr_nonnull(state);
+    json_incref(state); /* our reference, to check identity below */
+    ck_assert_int_eq(sluice_kv_stage_new(kv, 1, 1, "m/1", state), 0);
+    json_t *seen = sluice_kv_get(kv, "m/1");
+    ck_assert_ptr_eq(seen, state); /* the same object: nothing was copied */
+    json_decref(seen);
+    ck_assert_int_eq(sluice_kv_stage_new(kv, 1, 2, "m/2", json_integer(7)), 0);
+    ck_assert_int_eq(sluice_kv_commit(kv, 1, 1), 0);
+    json_t *committed = NULL;
+    ck_assert_int_eq(sluice_store_kv_get(store, "deriver", "m/1", &committed), 0);
+    ck_assert(json_equal(committed, state));
+    json_decref(committed);
+    ck_assert_int_eq(get_int("m/2"), 7);
+    sluice_kv_discard_before(kv, 2); /* batch (1, 2) is rewound away */
+    ck_assert_int_eq(get_int("m/2"), -1);
+    ck_assert_int_eq(sluice_kv_stage_new(kv, 2, 1, "m/1", NULL), 0);
+    ck_assert_ptr_null(sluice_kv_get(kv, "m/1")); /* staged delete */
+    ck_assert_int_eq(sluice_kv_stage_new(NULL, 2, 1, "x", json_integer(1)), -1);
+    json_decref(state);
+}
+END_TEST
+
 static int list_keys(const char *key, const json_t *value, void *user)
 {
     char *buf = user;
@@ -181,6 +209,7 @@ static Suite *kv_suite(void)
     tcase_add_test(tc, test_discard_before);
     tcase_add_test(tc, test_unstage);
     tcase_add_test(tc, test_foreach_merges);
+    tcase_add_test(tc, test_stage_new_takes_ownership);
     suite_add_tcase(suite, tc);
     return suite;
 }

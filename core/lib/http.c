@@ -39,6 +39,7 @@ struct sluice_http_client {
     size_t idle_count;
     sluice_throttle *throttle;        /* named buckets */
     uint64_t rng;                     /* xorshift64* state for jitter */
+    pthread_mutex_t progress_lock;    /* one ctx->progress call at a time */
 };
 
 /* A growing byte buffer for response bodies and headers. */
@@ -100,6 +101,13 @@ static struct sluice_http_client *client_get(sluice_ctx *ctx)
         client = NULL;
         goto out;
     }
+    if (pthread_mutex_init(&client->progress_lock, NULL) != 0) {
+        pthread_mutex_destroy(&client->lock);
+        sluice_throttle_destroy(&client->throttle);
+        free(client);
+        client = NULL;
+        goto out;
+    }
     clock_gettime(CLOCK_REALTIME, &now);
     client->rng = ((uint64_t)now.tv_sec << 32) ^ (uint64_t)now.tv_nsec ^
                   (uint64_t)(uintptr_t)client;
@@ -126,6 +134,7 @@ void sluice_http_client_free(struct sluice_http_client **client_p)
         curl_easy_cleanup(client->idle[i]);
     sluice_throttle_destroy(&client->throttle);
     pthread_mutex_destroy(&client->lock);
+    pthread_mutex_destroy(&client->progress_lock);
     free(client);
     *client_p = NULL;
 }
@@ -535,8 +544,18 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
         }
         status = attempt_once(client, &call);
         attempts++;
-        if (ctx->progress)
-            ctx->progress(ctx); /* a sink working through a long batch is alive */
+        if (ctx->progress) {
+            /* A sink working through a long batch is alive. The hook sends a
+             * heartbeat on the stage's ZeroMQ socket, which is not
+             * thread-safe: a sink may call sluice_http from several threads
+             * at once inside write() (infobip-sink's max_in_flight) while
+             * the runner's thread waits in write(), so the calls are
+             * serialised here; the lock's barriers let the socket pass
+             * between threads as ZeroMQ requires. */
+            pthread_mutex_lock(&client->progress_lock);
+            ctx->progress(ctx);
+            pthread_mutex_unlock(&client->progress_lock);
+        }
         sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_http_requests_total", 1);
         result = sluice_http_classify(status);
         if (status == 429)

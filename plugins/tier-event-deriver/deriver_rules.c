@@ -206,11 +206,11 @@ void deriver_event_id(const char *loyalty_id, const char *event_type,
 /* Validation                                                          */
 /* ------------------------------------------------------------------ */
 
-static int check_points(const json_t *record, const char *name, char *reason, size_t len)
+/* Check a points value (present, non-null). 0, or -1 with the reason. */
+static int check_points(const json_t *value, const char *name, char *reason, size_t len)
 {
-    const json_t *value = json_object_get(record, name);
     char *shown;
-    if (!value || (json_is_integer(value) && json_integer_value(value) >= 0))
+    if (json_is_integer(value) && json_integer_value(value) >= 0)
         return 0;
     shown = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
     set_text(reason, len, "field '%s': not a non-negative integer: '%.60s'", name,
@@ -260,27 +260,130 @@ typedef enum field_kind {
 static const struct {
     const char *name;
     field_kind kind;
-} member_fields[] = {
-    { "first_name", FIELD_TEXT },          { "last_name", FIELD_TEXT },
-    { "email", FIELD_TEXT },               { "active_status", FIELD_ACTIVE },
-    { "birthday", FIELD_DATE },            { "anniversary_date", FIELD_DATE },
-    { "phone", FIELD_TEXT },               { "zip_code", FIELD_TEXT },
-    { "opt_in_status", FIELD_YES_NO },     { "opt_in_date", FIELD_TIMESTAMP },
-    { "opt_out_date", FIELD_DATE },        { "available_points", FIELD_POINTS },
-    { "earned_points", FIELD_POINTS },     { "used_points", FIELD_POINTS },
-    { "hold_points", FIELD_POINTS },       { "next_expiring_points", FIELD_POINTS },
-    { "points_expiration_date", FIELD_DATE }, { "expired_points", FIELD_POINTS },
-    { "current_tier", FIELD_TIER },        { "next_tier", FIELD_TEXT },
-    { "points_req_for_next_tier", FIELD_POINTS }, { "tier_achieve_date", FIELD_DATE },
-    { "available_rewards", FIELD_TEXT_LIST }, { "points_req_for_next_reward", FIELD_POINTS },
-    { "highest_available_reward", FIELD_TEXT }, { "first_activity_date", FIELD_DATE },
-    { "last_activity_date", FIELD_DATE },  { "first_purchase_date", FIELD_DATE },
-    { "last_purchase_date", FIELD_DATE },  { "segments", FIELD_TEXT_LIST },
+} member_fields[DERIVER_FIELD_COUNT] = {
+    [DERIVER_F_FIRST_NAME] = { "first_name", FIELD_TEXT },
+    [DERIVER_F_LAST_NAME] = { "last_name", FIELD_TEXT },
+    [DERIVER_F_EMAIL] = { "email", FIELD_TEXT },
+    [DERIVER_F_ACTIVE_STATUS] = { "active_status", FIELD_ACTIVE },
+    [DERIVER_F_BIRTHDAY] = { "birthday", FIELD_DATE },
+    [DERIVER_F_ANNIVERSARY_DATE] = { "anniversary_date", FIELD_DATE },
+    [DERIVER_F_PHONE] = { "phone", FIELD_TEXT },
+    [DERIVER_F_ZIP_CODE] = { "zip_code", FIELD_TEXT },
+    [DERIVER_F_OPT_IN_STATUS] = { "opt_in_status", FIELD_YES_NO },
+    [DERIVER_F_OPT_IN_DATE] = { "opt_in_date", FIELD_TIMESTAMP },
+    [DERIVER_F_OPT_OUT_DATE] = { "opt_out_date", FIELD_DATE },
+    [DERIVER_F_AVAILABLE_POINTS] = { "available_points", FIELD_POINTS },
+    [DERIVER_F_EARNED_POINTS] = { "earned_points", FIELD_POINTS },
+    [DERIVER_F_USED_POINTS] = { "used_points", FIELD_POINTS },
+    [DERIVER_F_HOLD_POINTS] = { "hold_points", FIELD_POINTS },
+    [DERIVER_F_NEXT_EXPIRING_POINTS] = { "next_expiring_points", FIELD_POINTS },
+    [DERIVER_F_POINTS_EXPIRATION_DATE] = { "points_expiration_date", FIELD_DATE },
+    [DERIVER_F_EXPIRED_POINTS] = { "expired_points", FIELD_POINTS },
+    [DERIVER_F_CURRENT_TIER] = { "current_tier", FIELD_TIER },
+    [DERIVER_F_NEXT_TIER] = { "next_tier", FIELD_TEXT },
+    [DERIVER_F_POINTS_REQ_FOR_NEXT_TIER] = { "points_req_for_next_tier", FIELD_POINTS },
+    [DERIVER_F_TIER_ACHIEVE_DATE] = { "tier_achieve_date", FIELD_DATE },
+    [DERIVER_F_AVAILABLE_REWARDS] = { "available_rewards", FIELD_TEXT_LIST },
+    [DERIVER_F_POINTS_REQ_FOR_NEXT_REWARD] = { "points_req_for_next_reward", FIELD_POINTS },
+    [DERIVER_F_HIGHEST_AVAILABLE_REWARD] = { "highest_available_reward", FIELD_TEXT },
+    [DERIVER_F_FIRST_ACTIVITY_DATE] = { "first_activity_date", FIELD_DATE },
+    [DERIVER_F_LAST_ACTIVITY_DATE] = { "last_activity_date", FIELD_DATE },
+    [DERIVER_F_FIRST_PURCHASE_DATE] = { "first_purchase_date", FIELD_DATE },
+    [DERIVER_F_LAST_PURCHASE_DATE] = { "last_purchase_date", FIELD_DATE },
+    [DERIVER_F_SEGMENTS] = { "segments", FIELD_TEXT_LIST },
 };
 
+/* The keys of the member state, in the order the step first adds them
+ * to a new state (so a rebuilt state keeps the key order it always had). */
+typedef enum state_key {
+    STATE_ANNIVERSARIES, STATE_LOYALTY_ID, STATE_AS_OF, STATE_EMAIL, STATE_OPT_IN_STATUS,
+    STATE_EARNED_POINTS, STATE_USED_POINTS, STATE_CURRENT_TIER, STATE_TIER_ACHIEVE_DATE,
+    STATE_POINTS_REQ_FOR_NEXT_TIER, STATE_NEXT_TIER, STATE_OPT_IN_DATE, STATE_ARMED,
+    STATE_KEY_COUNT
+} state_key;
+
+static const char *const state_key_names[STATE_KEY_COUNT] = {
+    "anniversaries", "loyalty_id", "as_of", "email", "opt_in_status", "earned_points",
+    "used_points", "current_tier", "tier_achieve_date", "points_req_for_next_tier",
+    "next_tier", "opt_in_date", "armed"
+};
+
+/* Record keys besides the typed fields that validation reads. */
+enum { RECORD_LOYALTY_ID = DERIVER_FIELD_COUNT, RECORD_AS_OF };
+
+/* Key name -> index, without jansson's string hashing (a record's and a
+ * state's keys are matched while iterating over them, so the deriver
+ * hashes no key to read a record or a state): open addressing on length
+ * and the first and last characters, built once. */
+#define NAME_SLOTS 128
+typedef struct name_table {
+    struct {
+        const char *name; /* NULL: empty slot */
+        size_t len;
+        int index;
+    } slots[NAME_SLOTS];
+} name_table;
+
+static name_table record_names, state_names;
+static pthread_once_t name_tables_once = PTHREAD_ONCE_INIT;
+
+static unsigned name_slot(const char *key, size_t len)
+{
+    return ((unsigned)len * 31u + (unsigned char)key[0] * 7u +
+            (unsigned char)key[len - 1]) & (NAME_SLOTS - 1);
+}
+
+static void name_table_add(name_table *table, const char *name, int index)
+{
+    size_t len = strlen(name);
+    unsigned slot = name_slot(name, len);
+    while (table->slots[slot].name)
+        slot = (slot + 1) & (NAME_SLOTS - 1);
+    table->slots[slot].name = name;
+    table->slots[slot].len = len;
+    table->slots[slot].index = index;
+}
+
+/* Index of key (len bytes) in table, or -1. */
+static int name_table_find(const name_table *table, const char *key, size_t len)
+{
+    if (len == 0)
+        return -1;
+    for (unsigned slot = name_slot(key, len); table->slots[slot].name;
+         slot = (slot + 1) & (NAME_SLOTS - 1)) {
+        if (table->slots[slot].len == len && memcmp(table->slots[slot].name, key, len) == 0)
+            return table->slots[slot].index;
+    }
+    return -1;
+}
+
+static void name_tables_make(void)
+{
+    for (int i = 0; i < DERIVER_FIELD_COUNT; i++)
+        name_table_add(&record_names, member_fields[i].name, i);
+    name_table_add(&record_names, "loyalty_id", RECORD_LOYALTY_ID);
+    name_table_add(&record_names, "as_of", RECORD_AS_OF);
+    for (int i = 0; i < STATE_KEY_COUNT; i++)
+        name_table_add(&state_names, state_key_names[i], i);
+}
+
+/* The values of `state`'s known keys (borrowed; NULL when absent). */
+static void state_values(const json_t *state, const json_t *values[STATE_KEY_COUNT])
+{
+    memset(values, 0, STATE_KEY_COUNT * sizeof(*values));
+    pthread_once(&name_tables_once, name_tables_make);
+    for (void *it = json_object_iter((json_t *)state); it;
+         it = json_object_iter_next((json_t *)state, it)) {
+        int index = name_table_find(&state_names, json_object_iter_key(it),
+                                    json_object_iter_key_len(it));
+        if (index >= 0)
+            values[index] = json_object_iter_value(it);
+    }
+}
+
 /* Check one present, non-null field. 0, or -1 with the reason. */
-static int check_field(const deriver_config *cfg, const json_t *record, const char *name,
-                       field_kind kind, const json_t *value, char *reason, size_t len)
+static int check_field(const deriver_config *cfg, const char *name, field_kind kind,
+                       const json_t *value, char *reason, size_t len)
 {
     const char *text = json_string_value(value);
     char *shown;
@@ -293,7 +396,7 @@ static int check_field(const deriver_config *cfg, const json_t *record, const ch
     case FIELD_TIMESTAMP:
         return check_date(value, name, 't', 1, NULL, reason, len);
     case FIELD_POINTS:
-        return check_points(record, name, reason, len);
+        return check_points(value, name, reason, len);
     case FIELD_TEXT:
         if (text)
             return 0;
@@ -332,34 +435,60 @@ static int check_field(const deriver_config *cfg, const json_t *record, const ch
     return -1;
 }
 
-int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *as_of,
-                     char *reason, size_t len)
+int deriver_validate_record(const deriver_config *cfg, const json_t *record,
+                            deriver_record *out, char *reason, size_t len)
 {
     /* Every typed field of the canonical member record is checked, so a
-     * malformed record never reaches a destination half-understood. */
-    const json_t *value;
+     * malformed record never reaches a destination half-understood. The
+     * record's keys are read in one pass (no key hashed), then checked in
+     * the schema's table order. */
+    const json_t *loyalty_id = NULL, *as_of = NULL;
     const char *text;
 
-    text = json_string_value(json_object_get(record, "loyalty_id"));
+    memset(out, 0, sizeof(*out));
+    pthread_once(&name_tables_once, name_tables_make);
+    for (void *it = json_object_iter((json_t *)record); it;
+         it = json_object_iter_next((json_t *)record, it)) {
+        int index = name_table_find(&record_names, json_object_iter_key(it),
+                                    json_object_iter_key_len(it));
+        if (index < 0)
+            continue;
+        if (index == RECORD_LOYALTY_ID)
+            loyalty_id = json_object_iter_value(it);
+        else if (index == RECORD_AS_OF)
+            as_of = json_object_iter_value(it);
+        else
+            out->fields[index] = json_object_iter_value(it);
+    }
+    text = json_string_value(loyalty_id);
     if (!text || !*text) {
         set_text(reason, len, "missing required field loyalty_id");
         return -1;
     }
-    value = json_object_get(record, "as_of");
-    if (!value || json_is_null(value)) {
+    out->loyalty_id = loyalty_id;
+    if (!as_of || json_is_null(as_of)) {
         set_text(reason, len, "missing required field as_of");
         return -1;
     }
-    if (check_date(value, "as_of", 't', 0, as_of, reason, len))
+    if (check_date(as_of, "as_of", 't', 0, &out->as_of, reason, len))
         return -1;
-    for (size_t i = 0; i < sizeof(member_fields) / sizeof(member_fields[0]); i++) {
-        value = json_object_get(record, member_fields[i].name);
+    for (int i = 0; i < DERIVER_FIELD_COUNT; i++) {
+        const json_t *value = out->fields[i];
         if (!value || json_is_null(value))
             continue;
-        if (check_field(cfg, record, member_fields[i].name, member_fields[i].kind, value,
-                        reason, len))
+        if (check_field(cfg, member_fields[i].name, member_fields[i].kind, value, reason, len))
             return -1;
     }
+    return 0;
+}
+
+int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *as_of,
+                     char *reason, size_t len)
+{
+    deriver_record checked;
+    if (deriver_validate_record(cfg, record, &checked, reason, len))
+        return -1;
+    *as_of = checked.as_of;
     return 0;
 }
 
@@ -582,60 +711,110 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
                              const json_t *record, int64_t clock_day, json_t *events,
                              json_t **new_state, char *reason, size_t reasonlen)
 {
-    int64_t as_of;
+    deriver_record checked;
     *new_state = NULL;
-    if (deriver_validate(cfg, record, &as_of, reason, reasonlen))
+    if (deriver_validate_record(cfg, record, &checked, reason, reasonlen))
         return DERIVER_REJECT;
-    return deriver_step_validated(cfg, state, record, as_of, clock_day, events, new_state,
-                                  reason, reasonlen);
+    return deriver_step_record(cfg, state, &checked, clock_day, events, new_state, reason,
+                               reasonlen);
 }
 
-deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *state,
-                                       const json_t *record, int64_t as_of, int64_t clock_day,
-                                       json_t *events, json_t **new_state, char *reason,
-                                       size_t reasonlen)
+/* A points value of a record field or state key: 1 with *out set when it
+ * is an integer, else 0. */
+static int int_value(const json_t *value, long long *out)
 {
-    static const char *const copied[] = { "opt_in_status", "earned_points", "used_points",
-                                          "current_tier", "tier_achieve_date",
-                                          "points_req_for_next_tier", "next_tier", NULL };
-    const json_t *loyalty_id_value = json_object_get(record, "loyalty_id");
-    const json_t *email = json_object_get(record, "email");
-    const char *rec_opt = json_string_value(json_object_get(record, "opt_in_status"));
-    const char *old_opt = json_string_value(json_object_get(state, "opt_in_status"));
-    const char *rec_tier = json_string_value(json_object_get(record, "current_tier"));
-    const char *old_tier = json_string_value(json_object_get(state, "current_tier"));
-    const char *rec_achieved = json_string_value(json_object_get(record, "tier_achieve_date"));
-    const char *old_achieved = json_string_value(json_object_get(state, "tier_achieve_date"));
+    if (!json_is_integer(value))
+        return 0;
+    *out = json_integer_value(value);
+    return 1;
+}
+
+/* The new state as a new object: `state`'s keys in their order with the
+ * values of `updated` (NULL: keep the old value), other keys kept, then
+ * the keys `updated` adds, in state_key order. NULL on ENOMEM. */
+static json_t *state_build(const json_t *state, json_t *const updated[STATE_KEY_COUNT])
+{
+    json_t *next = json_object();
+    int present[STATE_KEY_COUNT] = { 0 };
+    if (!next)
+        return NULL;
+    for (void *it = json_object_iter((json_t *)state); it;
+         it = json_object_iter_next((json_t *)state, it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *value = json_object_iter_value(it);
+        int index = name_table_find(&state_names, key, json_object_iter_key_len(it));
+        if (index >= 0) {
+            present[index] = 1;
+            if (updated[index])
+                value = updated[index];
+        }
+        if (json_object_set_nocheck(next, key, value) != 0)
+            goto oom;
+    }
+    for (int i = 0; i < STATE_KEY_COUNT; i++) {
+        if (!present[i] && updated[i] &&
+            json_object_set_nocheck(next, state_key_names[i], updated[i]) != 0)
+            goto oom;
+    }
+    return next;
+oom:
+    json_decref(next);
+    return NULL;
+}
+
+deriver_outcome deriver_step_record(const deriver_config *cfg, const json_t *state,
+                                    const deriver_record *record, int64_t clock_day,
+                                    json_t *events, json_t **new_state, char *reason,
+                                    size_t reasonlen)
+{
+    /* Record fields the new state takes (when present; null only counts
+     * for next_tier, "known empty" at the top tier). */
+    static const struct {
+        deriver_field field;
+        state_key key;
+    } copied[] = { { DERIVER_F_OPT_IN_STATUS, STATE_OPT_IN_STATUS },
+                   { DERIVER_F_EARNED_POINTS, STATE_EARNED_POINTS },
+                   { DERIVER_F_USED_POINTS, STATE_USED_POINTS },
+                   { DERIVER_F_CURRENT_TIER, STATE_CURRENT_TIER },
+                   { DERIVER_F_TIER_ACHIEVE_DATE, STATE_TIER_ACHIEVE_DATE },
+                   { DERIVER_F_POINTS_REQ_FOR_NEXT_TIER, STATE_POINTS_REQ_FOR_NEXT_TIER },
+                   { DERIVER_F_NEXT_TIER, STATE_NEXT_TIER } };
+    const json_t *old[STATE_KEY_COUNT];
+    json_t *updated[STATE_KEY_COUNT] = { NULL };
+    json_t *owned_anniversaries = NULL, *owned_as_of = NULL;
+    const json_t *const *fields = record->fields;
+    const json_t *loyalty_id_value = record->loyalty_id;
+    const json_t *email = fields[DERIVER_F_EMAIL];
+    const char *rec_opt = json_string_value(fields[DERIVER_F_OPT_IN_STATUS]);
+    const char *rec_tier = json_string_value(fields[DERIVER_F_CURRENT_TIER]);
+    const char *rec_achieved = json_string_value(fields[DERIVER_F_TIER_ACHIEVE_DATE]);
+    const char *old_opt, *old_tier, *old_achieved;
     char as_of_text[LOYTIME_TS_LEN], as_of_date[LOYTIME_DATE_LEN];
-    int64_t old_as_of;
+    int64_t as_of = record->as_of;
     long long old_value, new_value;
     int first = state == NULL, tier_changed = 0, armed;
-    json_t *next;
+    deriver_outcome outcome = DERIVER_REJECT;
     const json_t *value;
 
     *new_state = NULL;
-    if (!first && json_is_integer(json_object_get(state, "as_of"))) {
-        old_as_of = json_integer_value(json_object_get(state, "as_of"));
-        if (as_of < old_as_of)
-            return DERIVER_STALE;
-    }
+    state_values(state, old);
+    old_opt = json_string_value(old[STATE_OPT_IN_STATUS]);
+    old_tier = json_string_value(old[STATE_CURRENT_TIER]);
+    old_achieved = json_string_value(old[STATE_TIER_ACHIEVE_DATE]);
+    if (!first && json_is_integer(old[STATE_AS_OF]) &&
+        as_of < json_integer_value(old[STATE_AS_OF]))
+        return DERIVER_STALE;
     if (!json_is_string(email))
-        email = json_object_get(state, "email");
+        email = old[STATE_EMAIL];
     format_timestamp(as_of, as_of_text, sizeof(as_of_text));
     format_date(loytime_day_of(as_of), as_of_date, sizeof(as_of_date));
-
-    next = state ? json_copy((json_t *)state) : json_object();
-    if (!next) {
-        set_text(reason, reasonlen, "out of memory");
-        return DERIVER_REJECT;
-    }
 
     /* 4/5. Opt-in and opt-out. */
     if (cfg->derive_opt && rec_opt) {
         if (strcmp(rec_opt, "yes") == 0 && (!old_opt || strcmp(old_opt, "yes") != 0)) {
             int64_t opt_in;
             char when[LOYTIME_TS_LEN];
-            const char *given = json_string_value(json_object_get(record, "opt_in_date"));
+            const char *given = json_string_value(fields[DERIVER_F_OPT_IN_DATE]);
             if (given && loytime_parse_date_or_timestamp(given, &opt_in) == 0)
                 format_timestamp(opt_in, when, sizeof(when));
             else
@@ -647,7 +826,7 @@ deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *
         } else if (!first && strcmp(rec_opt, "no") == 0 && old_opt &&
                    strcmp(old_opt, "yes") == 0) {
             char date[LOYTIME_DATE_LEN + 4], when[LOYTIME_TS_LEN + 8];
-            const char *given = json_string_value(json_object_get(record, "opt_out_date"));
+            const char *given = json_string_value(fields[DERIVER_F_OPT_OUT_DATE]);
             snprintf(date, sizeof(date), "%s", given ? given : as_of_date);
             snprintf(when, sizeof(when), "%sT00:00:00Z", date);
             json_t *properties = json_object();
@@ -661,11 +840,17 @@ deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *
     if (cfg->derive_points && !first) {
         static const struct {
             const char *field, *type, *tag;
-        } counters[] = { { "earned_points", "point_accrual", "earned" },
-                         { "used_points", "point_redemption", "used" } };
+            state_key key;
+            deriver_field record_field;
+        } counters[] = {
+            { "earned_points", "point_accrual", "earned", STATE_EARNED_POINTS,
+              DERIVER_F_EARNED_POINTS },
+            { "used_points", "point_redemption", "used", STATE_USED_POINTS,
+              DERIVER_F_USED_POINTS } };
         for (size_t i = 0; i < 2; i++) {
-            if (get_int(state, counters[i].field, &old_value) &&
-                get_int(record, counters[i].field, &new_value) && new_value > old_value) {
+            if (int_value(old[counters[i].key], &old_value) &&
+                int_value(fields[counters[i].record_field], &new_value) &&
+                new_value > old_value) {
                 char discriminator[96];
                 json_t *properties = json_object();
                 long long available;
@@ -674,7 +859,7 @@ deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *
                                                 json_integer(new_value - old_value));
                     json_object_set_new_nocheck(properties, counters[i].field,
                                                 json_integer(new_value));
-                    if (get_int(record, "available_points", &available))
+                    if (int_value(fields[DERIVER_F_AVAILABLE_POINTS], &available))
                         json_object_set_new_nocheck(properties, "available_points",
                                                     json_integer(available));
                 }
@@ -714,16 +899,18 @@ deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *
             long long passed = 0;
             if (achieved && loytime_parse_date(achieved, &achieved_day) == 0)
                 passed = anniversaries_passed(achieved_day, clock_day);
-            json_object_set_new_nocheck(next, "anniversaries", json_integer(passed));
+            owned_anniversaries = json_integer(passed);
+            if (!owned_anniversaries)
+                goto oom;
+            updated[STATE_ANNIVERSARIES] = owned_anniversaries;
         }
     }
 
     /* 8. Close to upgrade: fires once per approach. */
-    armed = first || tier_changed || !json_is_false(json_object_get(state, "armed"));
-    if (get_int(record, "points_req_for_next_tier", &new_value)) {
-        value = json_object_get(record, "next_tier");
-        const char *next_tier = json_string_value(value ? value
-                                                        : json_object_get(state, "next_tier"));
+    armed = first || tier_changed || !json_is_false(old[STATE_ARMED]);
+    if (int_value(fields[DERIVER_F_POINTS_REQ_FOR_NEXT_TIER], &new_value)) {
+        value = fields[DERIVER_F_NEXT_TIER];
+        const char *next_tier = json_string_value(value ? value : old[STATE_NEXT_TIER]);
         const char *current = rec_tier ? rec_tier : old_tier;
         double threshold = close_threshold(cfg, next_tier);
         if (threshold >= 0 && (double)new_value > threshold) {
@@ -746,23 +933,30 @@ deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *
     }
 
     /* The new state: the record's known fields over the old ones. */
-    json_object_set_nocheck(next, "loyalty_id", (json_t *)loyalty_id_value);
-    json_object_set_new_nocheck(next, "as_of", json_integer(as_of));
+    updated[STATE_LOYALTY_ID] = (json_t *)loyalty_id_value;
+    owned_as_of = json_integer(as_of);
+    if (!owned_as_of)
+        goto oom;
+    updated[STATE_AS_OF] = owned_as_of;
     if (json_is_string(email))
-        json_object_set_nocheck(next, "email", (json_t *)email);
-    for (size_t i = 0; copied[i]; i++) {
-        /* null means "known empty" only for next_tier (top tier); for the
-         * others the stored value stays. */
-        value = json_object_get(record, copied[i]);
-        if (value && (!json_is_null(value) || strcmp(copied[i], "next_tier") == 0))
-            json_object_set_nocheck(next, copied[i], (json_t *)value);
+        updated[STATE_EMAIL] = (json_t *)email;
+    for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
+        value = fields[copied[i].field];
+        if (value && (!json_is_null(value) || copied[i].key == STATE_NEXT_TIER))
+            updated[copied[i].key] = (json_t *)value;
     }
-    if (rec_opt && strcmp(rec_opt, "yes") == 0) {
-        const json_t *opt_in_date = json_object_get(record, "opt_in_date");
-        if (json_is_string(opt_in_date))
-            json_object_set_nocheck(next, "opt_in_date", (json_t *)opt_in_date);
-    }
-    json_object_set_new_nocheck(next, "armed", json_boolean(armed));
-    *new_state = next;
-    return DERIVER_OK;
+    if (rec_opt && strcmp(rec_opt, "yes") == 0 && json_is_string(fields[DERIVER_F_OPT_IN_DATE]))
+        updated[STATE_OPT_IN_DATE] = (json_t *)fields[DERIVER_F_OPT_IN_DATE];
+    updated[STATE_ARMED] = json_boolean(armed);
+    *new_state = state_build(state, updated);
+    if (!*new_state)
+        goto oom;
+    outcome = DERIVER_OK;
+    goto out;
+oom:
+    set_text(reason, reasonlen, "out of memory");
+out:
+    json_decref(owned_anniversaries);
+    json_decref(owned_as_of);
+    return outcome;
 }

@@ -54,8 +54,38 @@ int deriver_tier_index(const deriver_config *cfg, const char *tier);
 void deriver_event_id(const char *loyalty_id, const char *event_type,
                       const char *discriminator, char out[33]);
 
-/* Validate the fields of member `record` the deriver reads. Returns 0 and
- * sets *as_of (epoch seconds), or -1 with a reason naming the field. */
+/* The typed fields of the canonical member record, in the schema's table
+ * order (validation names the first invalid one in this order). */
+typedef enum deriver_field {
+    DERIVER_F_FIRST_NAME, DERIVER_F_LAST_NAME, DERIVER_F_EMAIL, DERIVER_F_ACTIVE_STATUS,
+    DERIVER_F_BIRTHDAY, DERIVER_F_ANNIVERSARY_DATE, DERIVER_F_PHONE, DERIVER_F_ZIP_CODE,
+    DERIVER_F_OPT_IN_STATUS, DERIVER_F_OPT_IN_DATE, DERIVER_F_OPT_OUT_DATE,
+    DERIVER_F_AVAILABLE_POINTS, DERIVER_F_EARNED_POINTS, DERIVER_F_USED_POINTS,
+    DERIVER_F_HOLD_POINTS, DERIVER_F_NEXT_EXPIRING_POINTS, DERIVER_F_POINTS_EXPIRATION_DATE,
+    DERIVER_F_EXPIRED_POINTS, DERIVER_F_CURRENT_TIER, DERIVER_F_NEXT_TIER,
+    DERIVER_F_POINTS_REQ_FOR_NEXT_TIER, DERIVER_F_TIER_ACHIEVE_DATE,
+    DERIVER_F_AVAILABLE_REWARDS, DERIVER_F_POINTS_REQ_FOR_NEXT_REWARD,
+    DERIVER_F_HIGHEST_AVAILABLE_REWARD, DERIVER_F_FIRST_ACTIVITY_DATE,
+    DERIVER_F_LAST_ACTIVITY_DATE, DERIVER_F_FIRST_PURCHASE_DATE,
+    DERIVER_F_LAST_PURCHASE_DATE, DERIVER_F_SEGMENTS,
+    DERIVER_FIELD_COUNT
+} deriver_field;
+
+/* A member record deriver_validate_record() accepted: its values looked up
+ * once (all borrowed from the record, which must outlive this). */
+typedef struct deriver_record {
+    const json_t *loyalty_id;                   /* a non-empty string */
+    int64_t as_of;                              /* epoch seconds, UTC */
+    const json_t *fields[DERIVER_FIELD_COUNT];  /* NULL: absent (JSON null kept) */
+} deriver_record;
+
+/* Validate member `record` (every typed field, in the schema's table
+ * order). Returns 0 with *out filled (borrowing from record), or -1 with a
+ * reason naming the first invalid field. */
+int deriver_validate_record(const deriver_config *cfg, const json_t *record,
+                            deriver_record *out, char *reason, size_t reasonlen);
+
+/* deriver_validate_record returning only as_of (epoch seconds). */
 int deriver_validate(const deriver_config *cfg, const json_t *record, int64_t *as_of,
                      char *reason, size_t reasonlen);
 
@@ -69,14 +99,16 @@ deriver_outcome deriver_step(const deriver_config *cfg, const json_t *state,
                              const json_t *record, int64_t clock_day, json_t *events,
                              json_t **new_state, char *reason, size_t reasonlen);
 
-/* deriver_step for a record deriver_validate() accepted, with the as_of
- * it returned (the plugin validates first, so it validates only once).
+/* deriver_step for a record deriver_validate_record() accepted (the
+ * plugin validates first, so it validates and looks fields up only once).
  * Same outcomes and ownership as deriver_step; never DERIVER_REJECT
- * except when out of memory. */
-deriver_outcome deriver_step_validated(const deriver_config *cfg, const json_t *state,
-                                       const json_t *record, int64_t as_of, int64_t clock_day,
-                                       json_t *events, json_t **new_state, char *reason,
-                                       size_t reasonlen);
+ * except when out of memory. *new_state is a new object: `state` is never
+ * changed, and *new_state shares values with state and the record (so
+ * neither may be changed in place afterwards). */
+deriver_outcome deriver_step_record(const deriver_config *cfg, const json_t *state,
+                                    const deriver_record *record, int64_t clock_day,
+                                    json_t *events, json_t **new_state, char *reason,
+                                    size_t reasonlen);
 
 /* Fire the tier anniversaries of `state` due on or before `day` into
  * `events`. Returns how many fired; when > 0, *new_state is a new

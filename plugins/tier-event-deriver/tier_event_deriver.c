@@ -372,16 +372,18 @@ static int handle_member(batch_run *run, size_t i, json_t *record)
 {
     deriver *self = run->self;
     char reason[512];
+    deriver_record checked;
     int64_t as_of;
     const char *id;
     json_t *state = NULL, *updated = NULL, *events = NULL;
     int result = -1;
 
-    if (deriver_validate(&self->rules, record, &as_of, reason, sizeof(reason))) {
+    if (deriver_validate_record(&self->rules, record, &checked, reason, sizeof(reason))) {
         sluice_batch_reject(run->batch, i, reason);
         return 0;
     }
-    id = json_string_value(json_object_get(record, "loyalty_id"));
+    as_of = checked.as_of;
+    id = json_string_value(checked.loyalty_id);
     state = json_incref(json_object_get(self->members, id));
     if (state && json_is_integer(json_object_get(state, "as_of")) &&
         as_of < json_integer_value(json_object_get(state, "as_of"))) {
@@ -400,8 +402,8 @@ static int handle_member(batch_run *run, size_t i, json_t *record)
     events = json_array();
     if (!events)
         goto out;
-    switch (deriver_step_validated(&self->rules, state, record, as_of, run->clock_day, events,
-                                   &updated, reason, sizeof(reason))) {
+    switch (deriver_step_record(&self->rules, state, &checked, run->clock_day, events,
+                                &updated, reason, sizeof(reason))) {
     case DERIVER_REJECT:
         sluice_batch_reject(run->batch, i, reason);
         result = 0;

@@ -1,5 +1,6 @@
 /* infobip.h: internals shared by the infobip-sink plugin's files: the
- * instance, the request helper and the event validator. */
+ * instance, the request helpers (one call, or several in flight at once)
+ * and the event validator. */
 #ifndef SLUICE_INFOBIP_H
 #define SLUICE_INFOBIP_H
 
@@ -13,6 +14,9 @@
 #define INFOBIP_BUCKET_EVENTS "events"
 #define INFOBIP_BUCKET_SCHEMA "schema"
 
+/* Most requests infobip_send_all keeps in flight (option max_in_flight). */
+#define INFOBIP_MAX_IN_FLIGHT 16
+
 typedef struct infobip_sink {
     char *base_url;          /* without trailing slash */
     char *auth_header;       /* "Authorization: App <key>" value part */
@@ -23,6 +27,7 @@ typedef struct infobip_sink {
     size_t max_events;
     long max_event_age_s;    /* Infobip refuses older events; 0 = no check */
     int too_old_to_dlq;      /* 1: park them; 0: skip them (counted) */
+    size_t max_in_flight;    /* requests sent at once by infobip_send_all (>= 1) */
 } infobip_sink;
 
 /* The outcome of one Infobip call, reduced to what the sink decides on. */
@@ -40,6 +45,47 @@ sluice_http_class infobip_call(sluice_ctx *ctx, infobip_sink *sink, const char *
                                infobip_reply *reply);
 
 void infobip_reply_clear(infobip_reply *reply);
+
+/* One request of a group sent by infobip_send_all: what to send (filled
+ * by the caller) and the reply (filled by infobip_send_all). */
+typedef struct infobip_request {
+    const char *method;      /* static string */
+    char path[600];
+    char *body;              /* owned, JSON text of body_len bytes, or NULL */
+    size_t body_len;
+    const char *bucket;      /* static string */
+    infobip_reply reply;     /* valid after infobip_send_all */
+} infobip_request;
+
+/* Send requests[0..n) with up to sink->max_in_flight of them in flight at
+ * once: the calling thread and (max_in_flight - 1) worker threads take the
+ * next unsent request until none is left; it returns when every request
+ * has its reply. The workers call only sluice_http and jansson on their own
+ * data (never the batch, sluice_fail or sluice_log), so the caller reads
+ * the replies and sets outcomes on its own thread. Requests must be
+ * independent of each other (no ordering between them is kept). After an
+ * answer of class AUTH the requests not yet started are not sent: their
+ * reply is RETRYABLE with the message "not sent". */
+void infobip_send_all(sluice_ctx *ctx, infobip_sink *sink, infobip_request *requests, size_t n);
+
+/* Free the bodies and replies of requests[0..n) and the array. */
+void infobip_requests_free(infobip_request *requests, size_t n);
+
+/* A growing text buffer for request bodies built from record texts. */
+typedef struct infobip_text {
+    char *data;              /* owned, NUL-terminated when len > 0 */
+    size_t len;
+    size_t cap;
+    int failed;              /* 1 after an allocation failure */
+} infobip_text;
+
+/* Append len bytes. On ENOMEM sets text->failed (later appends do nothing). */
+void infobip_text_add(infobip_text *text, const char *data, size_t len);
+
+/* Append record i of batch as compact JSON: its text as it travelled when
+ * no stage parsed it (sluice_batch_peek_text, no parse and no dump), else
+ * the dump of the parsed record. */
+void infobip_text_add_record(infobip_text *text, sluice_batch *batch, size_t i);
 
 /* Describe an Infobip error object (207 item, requestError, E429 shape)
  * into buf. Returns buf. */

@@ -1,8 +1,11 @@
-/* infobip_client.c: one Infobip People API call through the core's HTTP
+/* infobip_client.c: Infobip People API calls through the core's HTTP
  * client (retry, backoff, Retry-After and per-endpoint token buckets are
- * the core's), with Infobip's error shapes reduced to one message. */
+ * the core's), with Infobip's error shapes reduced to one message: one
+ * call, or a group of independent calls kept in flight together by a few
+ * threads, and the text buffer request bodies are built in. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,12 +60,14 @@ void infobip_reply_clear(infobip_reply *reply)
     memset(reply, 0, sizeof(*reply));
 }
 
-sluice_http_class infobip_call(sluice_ctx *ctx, infobip_sink *sink, const char *method,
-                               const char *path, const json_t *payload, const char *bucket,
-                               infobip_reply *reply)
+/* Send METHOD path with `body` (body_len bytes, borrowed, may be NULL).
+ * Fills *reply. Safe on any thread: touches only its arguments and
+ * sluice_http (thread-safe, see docs/http-client.md). Returns reply->cls. */
+static sluice_http_class call_text(sluice_ctx *ctx, const infobip_sink *sink, const char *method,
+                                   const char *path, const char *body, size_t body_len,
+                                   const char *bucket, infobip_reply *reply)
 {
     char url[2048];
-    char *body = NULL;
     sluice_http_header headers[3] = {
         {"Authorization", sink->auth_header},
         {"Content-Type", "application/json"},
@@ -73,23 +78,14 @@ sluice_http_class infobip_call(sluice_ctx *ctx, infobip_sink *sink, const char *
     json_error_t error;
 
     memset(reply, 0, sizeof(*reply));
-    memset(&resp, 0, sizeof(resp));
-    snprintf(url, sizeof(url), "%s%s", sink->base_url, path);
-    if (payload) {
-        body = json_dumps(payload, JSON_COMPACT);
-        if (!body) {
-            reply->cls = SLUICE_HTTP_REJECTED;
-            snprintf(reply->message, sizeof(reply->message), "cannot encode the request body");
-            return reply->cls;
-        }
-    }
     memset(&req, 0, sizeof(req));
+    snprintf(url, sizeof(url), "%s%s", sink->base_url, path);
     req.method = method;
     req.url = url;
     req.headers = headers;
-    req.header_count = payload ? 3 : 1;
+    req.header_count = body ? 3 : 1;
     req.body = body;
-    req.body_len = body ? strlen(body) : 0;
+    req.body_len = body ? body_len : 0;
     req.throttle = bucket;
 
     reply->cls = sluice_http(ctx, &req, &resp);
@@ -105,6 +101,177 @@ sluice_http_class infobip_call(sluice_ctx *ctx, infobip_sink *sink, const char *
             snprintf(reply->message, sizeof(reply->message), "HTTP %ld", resp.status);
     }
     sluice_http_response_clear(&resp);
+    return reply->cls;
+}
+
+sluice_http_class infobip_call(sluice_ctx *ctx, infobip_sink *sink, const char *method,
+                               const char *path, const json_t *payload, const char *bucket,
+                               infobip_reply *reply)
+{
+    char *body = NULL;
+
+    if (payload) {
+        body = json_dumps(payload, JSON_COMPACT);
+        if (!body) {
+            memset(reply, 0, sizeof(*reply));
+            reply->cls = SLUICE_HTTP_REJECTED;
+            snprintf(reply->message, sizeof(reply->message), "cannot encode the request body");
+            return reply->cls;
+        }
+    }
+    call_text(ctx, sink, method, path, body, body ? strlen(body) : 0, bucket, reply);
     free(body);
     return reply->cls;
+}
+
+/* What the threads of one infobip_send_all share. */
+typedef struct send_group {
+    sluice_ctx *ctx;
+    const infobip_sink *sink;
+    infobip_request *requests;
+    size_t count;
+    pthread_mutex_t lock;    /* guards next and refused */
+    size_t next;             /* first request nobody took yet */
+    int refused;             /* 1 once an answer was AUTH: send no more */
+} send_group;
+
+/* Take and send requests until none is left. Runs on the caller's thread
+ * and on each worker. Returns NULL (a pthread start routine). */
+static void *send_group_work(void *arg)
+{
+    send_group *group = arg;
+
+    for (;;) {
+        infobip_request *request;
+        int refused;
+
+        pthread_mutex_lock(&group->lock);
+        if (group->next >= group->count) {
+            pthread_mutex_unlock(&group->lock);
+            break;
+        }
+        request = &group->requests[group->next++];
+        refused = group->refused;
+        pthread_mutex_unlock(&group->lock);
+        if (refused) {
+            memset(&request->reply, 0, sizeof(request->reply));
+            request->reply.cls = SLUICE_HTTP_RETRYABLE;
+            snprintf(request->reply.message, sizeof(request->reply.message),
+                     "not sent: Infobip refused the API key");
+            continue;
+        }
+        if (call_text(group->ctx, group->sink, request->method, request->path, request->body,
+                      request->body_len, request->bucket, &request->reply) == SLUICE_HTTP_AUTH) {
+            pthread_mutex_lock(&group->lock);
+            group->refused = 1;
+            pthread_mutex_unlock(&group->lock);
+        }
+    }
+    return NULL;
+}
+
+void infobip_send_all(sluice_ctx *ctx, infobip_sink *sink, infobip_request *requests, size_t n)
+{
+    send_group group;
+    pthread_t workers[INFOBIP_MAX_IN_FLIGHT];
+    size_t started = 0, wanted;
+
+    memset(&group, 0, sizeof(group));
+    group.ctx = ctx;
+    group.sink = sink;
+    group.requests = requests;
+    group.count = n;
+    wanted = sink->max_in_flight < n ? sink->max_in_flight : n;
+    if (wanted > INFOBIP_MAX_IN_FLIGHT)
+        wanted = INFOBIP_MAX_IN_FLIGHT;
+    if (pthread_mutex_init(&group.lock, NULL) != 0) {
+        /* No lock, no workers: one at a time on this thread. */
+        for (size_t i = 0; i < n; i++)
+            call_text(ctx, sink, requests[i].method, requests[i].path, requests[i].body,
+                      requests[i].body_len, requests[i].bucket, &requests[i].reply);
+        return;
+    }
+    /* The caller is one of the `wanted` senders; a worker that cannot be
+     * started only means fewer requests at once. */
+    while (started + 1 < wanted &&
+           pthread_create(&workers[started], NULL, send_group_work, &group) == 0)
+        started++;
+    send_group_work(&group);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(workers[i], NULL);
+    pthread_mutex_destroy(&group.lock);
+}
+
+void infobip_requests_free(infobip_request *requests, size_t n)
+{
+    if (!requests)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(requests[i].body);
+        infobip_reply_clear(&requests[i].reply);
+    }
+    free(requests);
+}
+
+/* Make room for `more` bytes after text->len (plus a NUL). Returns 0, or
+ * -1 with text->failed set. */
+static int text_reserve(infobip_text *text, size_t more)
+{
+    size_t cap;
+    char *data;
+
+    if (text->failed)
+        return -1;
+    if (text->len + more + 1 <= text->cap)
+        return 0;
+    cap = text->cap ? text->cap : 4096;
+    while (cap < text->len + more + 1)
+        cap *= 2;
+    data = realloc(text->data, cap);
+    if (!data) {
+        text->failed = 1;
+        return -1;
+    }
+    text->data = data;
+    text->cap = cap;
+    return 0;
+}
+
+void infobip_text_add(infobip_text *text, const char *data, size_t len)
+{
+    if (text_reserve(text, len) != 0)
+        return;
+    memcpy(text->data + text->len, data, len);
+    text->len += len;
+    text->data[text->len] = '\0';
+}
+
+void infobip_text_add_record(infobip_text *text, sluice_batch *batch, size_t i)
+{
+    size_t len = 0, need;
+    const char *raw = sluice_batch_peek_text(batch, i, &len);
+    json_t *record;
+
+    if (raw) {
+        infobip_text_add(text, raw, len);
+        return;
+    }
+    record = sluice_batch_get(batch, i);
+    if (!record || text_reserve(text, 0) != 0) {
+        text->failed = 1;
+        return;
+    }
+    /* Dump straight into the free space; grow and dump again if short. */
+    need = json_dumpb(record, text->data + text->len, text->cap - text->len - 1, JSON_COMPACT);
+    if (need == 0) {
+        text->failed = 1;
+        return;
+    }
+    if (need > text->cap - text->len - 1) {
+        if (text_reserve(text, need) != 0)
+            return;
+        need = json_dumpb(record, text->data + text->len, need, JSON_COMPACT);
+    }
+    text->len += need;
+    text->data[text->len] = '\0';
 }

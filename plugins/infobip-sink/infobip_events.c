@@ -130,29 +130,50 @@ static void mark_all(sluice_batch *batch, const size_t *idx, size_t n, sluice_ou
         sluice_batch_set_outcome(batch, idx[i], outcome, reason);
 }
 
-/* Send events idx[0..n) in one request; on a refusal, bisect. */
-static sluice_status send_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
-                                const size_t *idx, size_t n)
+/* The body of one events request: the JSON array of events idx[0..n).
+ * Returns 0, or -1 (ENOMEM). */
+static int events_body(sluice_batch *batch, const size_t *idx, size_t n, infobip_request *request)
 {
-    json_t *payload = json_array();
-    infobip_reply reply;
+    infobip_text text = {0};
+
+    infobip_text_add(&text, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            infobip_text_add(&text, ",", 1);
+        infobip_text_add_record(&text, batch, idx[i]);
+    }
+    infobip_text_add(&text, "]", 1);
+    if (text.failed) {
+        free(text.data);
+        return -1;
+    }
+    request->method = "POST";
+    request->bucket = INFOBIP_BUCKET_EVENTS;
+    snprintf(request->path, sizeof(request->path), "/people/3/events");
+    request->body = text.data;
+    request->body_len = text.len;
+    return 0;
+}
+
+static sluice_status send_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                const size_t *idx, size_t n);
+
+/* Set the outcomes of events idx[0..n) from the answer to their request;
+ * a refused request is bisected (send_range on this thread) until the
+ * failing items stand alone. Returns SLUICE_OK or SLUICE_FATAL. */
+static sluice_status apply_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                 const size_t *idx, size_t n, const infobip_reply *reply)
+{
     sluice_status status = SLUICE_OK;
     char reason[700];
 
-    if (!payload)
-        return SLUICE_RETRY;
-    for (size_t i = 0; i < n; i++)
-        json_array_append(payload, sluice_batch_get(batch, idx[i]));
-    infobip_call(ctx, sink, "POST", "/people/3/events", payload, INFOBIP_BUCKET_EVENTS, &reply);
-    json_decref(payload);
-
-    switch (reply.cls) {
+    switch (reply->cls) {
     case SLUICE_HTTP_SUCCESS:
         mark_all(batch, idx, n, SLUICE_RECORD_DONE, NULL);
         sluice_metric_add(ctx, "events_sent", (double)n);
         break;
     case SLUICE_HTTP_AUTH:
-        sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply.status, reply.message);
+        sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply->status, reply->message);
         status = SLUICE_FATAL;
         break;
     case SLUICE_HTTP_RETRYABLE:
@@ -161,27 +182,74 @@ static sluice_status send_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batc
     case SLUICE_HTTP_REJECTED:
         if (n == 1) {
             snprintf(reason, sizeof(reason), "Infobip refused the event (HTTP %ld): %s",
-                     reply.status, reply.message);
+                     reply->status, reply->message);
             sluice_batch_set_outcome(batch, idx[0], SLUICE_RECORD_REJECTED, reason);
             sluice_metric_add(ctx, "records_rejected", 1);
         } else {
             sluice_log(ctx, SLUICE_LOG_INFO,
                        "Infobip refused a batch of %zu events (%s): isolating the failing ones",
-                       n, reply.message);
+                       n, reply->message);
             status = send_range(ctx, sink, batch, idx, n / 2);
             if (status == SLUICE_OK)
                 status = send_range(ctx, sink, batch, idx + n / 2, n - n / 2);
         }
         break;
     }
-    infobip_reply_clear(&reply);
+    return status;
+}
+
+/* Send events idx[0..n) in one request on this thread and set their
+ * outcomes (apply_range). Returns SLUICE_OK or SLUICE_FATAL. */
+static sluice_status send_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                const size_t *idx, size_t n)
+{
+    infobip_request request;
+    sluice_status status;
+
+    memset(&request, 0, sizeof(request));
+    if (events_body(batch, idx, n, &request) != 0) {
+        mark_all(batch, idx, n, SLUICE_RECORD_RETRY, NULL);
+        return SLUICE_OK;
+    }
+    infobip_send_all(ctx, sink, &request, 1);
+    status = apply_range(ctx, sink, batch, idx, n, &request.reply);
+    free(request.body);
+    infobip_reply_clear(&request.reply);
+    return status;
+}
+
+/* Send the event requests valid[starts[k] .. starts[k + 1]) for k < nranges
+ * (starts has nranges + 1 entries) up to sink->max_in_flight at once, then
+ * set outcomes in order. Events are independent of each other (each has
+ * its own eventId), so their requests may overlap. Returns SLUICE_OK,
+ * SLUICE_RETRY (ENOMEM) or SLUICE_FATAL. */
+static sluice_status send_ranges(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                 const size_t *valid, const size_t *starts, size_t nranges)
+{
+    infobip_request *requests = calloc(nranges ? nranges : 1, sizeof(*requests));
+    sluice_status status = SLUICE_OK;
+
+    if (!requests)
+        return SLUICE_RETRY;
+    for (size_t k = 0; k < nranges; k++) {
+        if (events_body(batch, valid + starts[k], starts[k + 1] - starts[k], &requests[k]) != 0) {
+            status = SLUICE_RETRY;
+            goto out;
+        }
+    }
+    infobip_send_all(ctx, sink, requests, nranges);
+    for (size_t k = 0; k < nranges && status == SLUICE_OK; k++)
+        status = apply_range(ctx, sink, batch, valid + starts[k], starts[k + 1] - starts[k],
+                             &requests[k].reply);
+out:
+    infobip_requests_free(requests, nranges);
     return status;
 }
 
 sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                   const size_t *idx, size_t n)
 {
-    size_t *valid = NULL, nvalid = 0, start = 0, bytes = 0, too_old = 0;
+    size_t *valid = NULL, *starts = NULL, nvalid = 0, nranges = 0, bytes = 0, too_old = 0;
     sluice_status status = SLUICE_OK;
     time_t oldest = sink->max_event_age_s > 0 ? time(NULL) - sink->max_event_age_s : 0;
     char buf[300];
@@ -189,8 +257,11 @@ sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
     if (n == 0)
         return SLUICE_OK;
     valid = calloc(n, sizeof(*valid));
-    if (!valid)
-        return SLUICE_RETRY;
+    starts = calloc(n + 1, sizeof(*starts)); /* starts[k]: first of request k in valid[] */
+    if (!valid || !starts) {
+        status = SLUICE_RETRY;
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         json_t *event = sluice_batch_get(batch, idx[i]);
         const char *invalid = infobip_event_invalid(sink, event, buf, sizeof(buf));
@@ -221,19 +292,17 @@ sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
             continue;
         }
         /* Cut a request when it would pass the item or byte limit. */
-        if (nvalid > start && (nvalid - start >= sink->max_events ||
-                               bytes + size + 1 > EVENT_BATCH_MAX_BYTES)) {
-            status = send_range(ctx, sink, batch, valid + start, nvalid - start);
-            if (status != SLUICE_OK)
-                goto out;
-            start = nvalid;
+        if (nvalid > starts[nranges] && (nvalid - starts[nranges] >= sink->max_events ||
+                                         bytes + size + 1 > EVENT_BATCH_MAX_BYTES)) {
+            starts[++nranges] = nvalid;
             bytes = 0;
         }
         valid[nvalid++] = idx[i];
         bytes += size + 1;
     }
-    if (nvalid > start)
-        status = send_range(ctx, sink, batch, valid + start, nvalid - start);
+    if (nvalid > starts[nranges])
+        starts[++nranges] = nvalid;
+    status = send_ranges(ctx, sink, batch, valid, starts, nranges);
     if (too_old) {
         sluice_metric_add(ctx, "events_too_old", (double)too_old);
         sluice_log(ctx, SLUICE_LOG_INFO, "%zu event(s) older than %ld days %s (Infobip refuses them)",
@@ -241,5 +310,6 @@ sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
     }
 out:
     free(valid);
+    free(starts);
     return status;
 }

@@ -34,6 +34,8 @@ static const sluice_option infobip_options[] = {
      "Infobip refuses events older than this many days (0: no check)"},
     {"too_old_events", SLUICE_OPT_STRING, "skip", 0, 0,
      "what to do with events Infobip would refuse for age: skip (counted in events_too_old) or dlq"},
+    {"max_in_flight", SLUICE_OPT_INT, "4", 0, 0,
+     "requests sent at once (1..16): the upserts of a batch, then their tag removals, then its event requests; 1 sends one after another"},
     {"setup", SLUICE_OPT_BOOL, "true", 0, 0,
      "create missing custom attributes, event definitions and tags at start"},
     SLUICE_OPTION_END};
@@ -240,6 +242,7 @@ static sluice_status infobip_init(sluice_ctx *ctx, const json_t *config, void **
     const char *key = json_string_value(json_object_get(config, "api_key"));
     json_int_t max_persons = json_integer_value(json_object_get(config, "max_persons_per_request"));
     json_int_t max_events = json_integer_value(json_object_get(config, "max_events_per_request"));
+    json_int_t max_in_flight = json_integer_value(json_object_get(config, "max_in_flight"));
     double rate = json_number_value(json_object_get(config, "requests_per_second"));
     const json_t *tags = json_object_get(config, "tags");
     const char *id;
@@ -284,6 +287,12 @@ static sluice_status infobip_init(sluice_ctx *ctx, const json_t *config, void **
         sink->too_old_to_dlq = strcmp(too_old, "dlq") == 0;
     }
     sink->max_events = (size_t)max_events;
+    if (max_in_flight < 1 || max_in_flight > INFOBIP_MAX_IN_FLIGHT) {
+        sluice_fail(ctx, "max_in_flight must be 1..%d, not %lld", INFOBIP_MAX_IN_FLIGHT,
+                    (long long)max_in_flight);
+        return SLUICE_FATAL;
+    }
+    sink->max_in_flight = (size_t)max_in_flight;
     if (json_is_array(tags) && json_array_size(tags) > 0)
         sink->managed_tags = json_incref((json_t *)tags);
     else
@@ -338,156 +347,263 @@ static int list_has(const json_t *list, const char *name)
     return 0;
 }
 
-/* Remove `tag` from the persons whose externalIds are in `ids` (array),
- * in requests of at most 1000. Returns the reply class of the worst call;
- * on failure the message is left in *failure. */
-static sluice_http_class remove_tag(sluice_ctx *ctx, infobip_sink *sink, const char *tag,
-                                    const json_t *ids, infobip_reply *failure)
-{
-    char *escaped = curl_easy_escape(NULL, tag, 0);
-    char path[600];
-    size_t total = json_array_size(ids);
-    sluice_http_class cls = SLUICE_HTTP_SUCCESS;
+/* The tag removals of one wave, planned before any is sent: request k
+ * takes tag tags[k] (borrowed from sink->managed_tags) away from the
+ * persons whose last records are the batch indices in owners[k] (a JSON
+ * array of integers, owned). */
+typedef struct removal_plan {
+    infobip_request *requests;
+    json_t **owners;
+    const char **tags;
+    size_t count;
+    size_t cap;
+} removal_plan;
 
-    if (!escaped)
-        return SLUICE_HTTP_RETRYABLE;
-    snprintf(path, sizeof(path), "/people/2/tags/%s/persons", escaped);
-    curl_free(escaped);
-    for (size_t start = 0; start < total && cls == SLUICE_HTTP_SUCCESS; start += TAG_REQUEST_MAX) {
-        json_t *people = json_array();
-        json_t *payload;
-        infobip_reply reply;
-        for (size_t i = start; i < total && i < start + TAG_REQUEST_MAX; i++)
-            json_array_append_new(people, json_pack("{s:{s:s, s:O}}", "query", "type", "EXTERNAL_ID",
-                                                    "identifier", json_array_get(ids, i)));
-        payload = json_pack("{s:o}", "people", people);
-        cls = infobip_call(ctx, sink, "DELETE", path, payload, INFOBIP_BUCKET_TAGS, &reply);
-        json_decref(payload);
-        if (cls != SLUICE_HTTP_SUCCESS) {
-            infobip_reply_clear(failure);
-            *failure = reply;
-        } else {
-            infobip_reply_clear(&reply);
-        }
-    }
-    return cls;
+static void removal_plan_free(removal_plan *plan)
+{
+    infobip_requests_free(plan->requests, plan->count);
+    for (size_t i = 0; i < plan->count; i++)
+        json_decref(plan->owners[i]);
+    free(plan->owners);
+    free(plan->tags);
+    memset(plan, 0, sizeof(*plan));
 }
 
-/* After persons idx[0..n) were upserted (outcome DONE), take away every
- * managed tag a person's record does not list. PATCH only ever adds tags,
- * and removing a tag a person does not carry changes nothing, so sending
- * the removal for every managed tag a record lacks is right whatever
- * happened before (replays, restarts): no remembered state can disagree
- * with Infobip. The one exception is a person this very upsert created
- * (created[i], Infobip's per-index status CREATED): it carries exactly the
- * tags just sent, so it needs no removal (a first sync of a program sends
- * none). A failure turns the affected persons back to RETRY or REJECTED. */
-static sluice_status reconcile_tags(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
-                                    const size_t *idx, const unsigned char *created, size_t n)
+/* Add one DELETE /people/2/tags/{tag}/persons request for the externalIds
+ * `ids` (array, borrowed) whose records are `owners` (stolen). Returns 0,
+ * or -1 on ENOMEM (owners freed). */
+static int removal_plan_add(removal_plan *plan, const char *tag, const json_t *ids, json_t *owners)
 {
-    json_t *removals = json_object(); /* tag -> [externalId] */
-    json_t *owners = json_object();   /* externalId -> batch index */
+    infobip_request *request;
+    json_t *people = json_array(), *payload;
+    char *escaped;
+    size_t i;
+    json_t *id;
+
+    if (plan->count == plan->cap) {
+        size_t cap = plan->cap ? plan->cap * 2 : 8;
+        infobip_request *requests = realloc(plan->requests, cap * sizeof(*requests));
+        json_t **owner_lists;
+        const char **tags;
+        if (requests)
+            plan->requests = requests;
+        owner_lists = requests ? realloc(plan->owners, cap * sizeof(*owner_lists)) : NULL;
+        if (owner_lists)
+            plan->owners = owner_lists;
+        tags = owner_lists ? realloc(plan->tags, cap * sizeof(*tags)) : NULL;
+        if (!tags) {
+            json_decref(people);
+            json_decref(owners);
+            return -1;
+        }
+        plan->tags = tags;
+        plan->cap = cap;
+    }
+    escaped = curl_easy_escape(NULL, tag, 0);
+    json_array_foreach((json_t *)ids, i, id)
+        json_array_append_new(people, json_pack("{s:{s:s, s:O}}", "query", "type", "EXTERNAL_ID",
+                                                "identifier", id));
+    payload = json_pack("{s:o}", "people", people);
+    request = &plan->requests[plan->count];
+    memset(request, 0, sizeof(*request));
+    request->body = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+    json_decref(payload);
+    if (!escaped || !request->body) {
+        curl_free(escaped);
+        free(request->body);
+        json_decref(owners);
+        return -1;
+    }
+    request->body_len = strlen(request->body);
+    request->method = "DELETE";
+    request->bucket = INFOBIP_BUCKET_TAGS;
+    snprintf(request->path, sizeof(request->path), "/people/2/tags/%s/persons", escaped);
+    curl_free(escaped);
+    plan->owners[plan->count] = owners;
+    plan->tags[plan->count] = tag;
+    plan->count++;
+    return 0;
+}
+
+/* Plan the tag removals after persons idx[0..n) (one upsert) were sent:
+ * for each managed tag a person's record does not list, one removal.
+ * PATCH only ever adds tags, and removing a tag a person does not carry
+ * changes nothing, so sending the removal for every managed tag a record
+ * lacks is right whatever happened before (replays, restarts): no
+ * remembered state can disagree with Infobip. The one exception is a
+ * person this very upsert created (created[i], Infobip's per-index status
+ * CREATED): it carries exactly the tags just sent, so it needs no removal
+ * (a first sync of a program sends none). Only persons now DONE count, and
+ * of a person listed several times (an opt-out, then an opt-in) only the
+ * last record says what the person carries now. Returns 0 or -1 (ENOMEM). */
+static int plan_tag_removals(infobip_sink *sink, sluice_batch *batch, const size_t *idx,
+                             const unsigned char *created, size_t n, removal_plan *plan)
+{
     json_t *last_of = json_object();  /* externalId -> its last index into idx[] */
-    sluice_status status = SLUICE_OK;
-    const char *tag;
-    json_t *ids;
+    json_t *removals = json_object(); /* tag -> [externalId] */
+    json_t *owners = json_object();   /* tag -> [batch index] */
+    const char *external_id, *tag;
+    json_t *at, *ids;
+    int rc = 0;
 
-    /* A person can appear several times in a chunk (an opt-out, then an
-     * opt-in): only the last record says what the person carries now. */
+    if (!last_of || !removals || !owners) {
+        rc = -1;
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
-        json_t *person = sluice_batch_get(batch, idx[i]);
-        const char *external_id = json_string_value(json_object_get(person, "externalId"));
-        if (sluice_batch_outcome(batch, idx[i]) == SLUICE_RECORD_DONE && external_id &&
-            json_is_array(json_object_get(person, "tags")))
-            json_object_set_new(last_of, external_id, json_integer((json_int_t)i));
+        json_t *person;
+        const char *id;
+        if (sluice_batch_outcome(batch, idx[i]) != SLUICE_RECORD_DONE)
+            continue;
+        person = sluice_batch_get(batch, idx[i]);
+        id = json_string_value(json_object_get(person, "externalId"));
+        if (id && json_is_array(json_object_get(person, "tags")))
+            json_object_set_new(last_of, id, json_integer((json_int_t)i));
     }
-    {
-        const char *external_id;
-        json_t *at;
-        json_object_foreach(last_of, external_id, at) {
-            size_t index = idx[json_integer_value(at)];
-            const json_t *tags = json_object_get(sluice_batch_get(batch, index), "tags");
-            size_t j;
-            json_t *managed;
-            if (created[json_integer_value(at)])
-                continue;
-            json_array_foreach(sink->managed_tags, j, managed) {
-                const char *name = json_string_value(managed);
-                json_t *list;
-                if (list_has(tags, name))
-                    continue;
-                list = json_object_get(removals, name);
-                if (!list) {
-                    list = json_array();
-                    json_object_set_new(removals, name, list);
-                }
-                json_array_append_new(list, json_string(external_id));
-            }
-            json_object_set_new(owners, external_id, json_integer((json_int_t)index));
-        }
-    }
-
-    json_object_foreach(removals, tag, ids) {
-        infobip_reply failure;
-        sluice_http_class cls;
+    json_object_foreach(last_of, external_id, at) {
+        size_t position = (size_t)json_integer_value(at);
+        const json_t *tags = json_object_get(sluice_batch_get(batch, idx[position]), "tags");
         size_t j;
-        json_t *id;
-        char reason[700];
-
-        memset(&failure, 0, sizeof(failure));
-        cls = remove_tag(ctx, sink, tag, ids, &failure);
-        if (cls == SLUICE_HTTP_AUTH) {
-            sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", failure.status, failure.message);
-            status = SLUICE_FATAL;
-        } else if (cls != SLUICE_HTTP_SUCCESS) {
-            snprintf(reason, sizeof(reason), "could not remove tag '%s' (HTTP %ld): %s", tag,
-                     failure.status, failure.message);
-            json_array_foreach(ids, j, id) {
-                json_t *at = json_object_get(owners, json_string_value(id));
-                sluice_batch_set_outcome(batch, (size_t)json_integer_value(at),
-                                         cls == SLUICE_HTTP_RETRYABLE ? SLUICE_RECORD_RETRY
-                                                                      : SLUICE_RECORD_REJECTED,
-                                         reason);
+        json_t *managed;
+        if (created[position])
+            continue;
+        json_array_foreach(sink->managed_tags, j, managed) {
+            const char *name = json_string_value(managed);
+            json_t *list, *owner_list;
+            if (list_has(tags, name))
+                continue;
+            list = json_object_get(removals, name);
+            owner_list = json_object_get(owners, name);
+            if (!list) {
+                list = json_array();
+                owner_list = json_array();
+                json_object_set_new(removals, name, list);
+                json_object_set_new(owners, name, owner_list);
             }
+            json_array_append_new(list, json_string(external_id));
+            json_array_append_new(owner_list, json_integer((json_int_t)idx[position]));
         }
-        infobip_reply_clear(&failure);
-        if (status != SLUICE_OK)
+    }
+    /* One request per tag and up to TAG_REQUEST_MAX persons (a chunk holds
+     * at most 1000 persons, so one per tag in practice). */
+    json_object_foreach(removals, tag, ids) {
+        const json_t *owner_list = json_object_get(owners, tag);
+        const char *managed_name = NULL;
+        size_t j;
+        json_t *managed;
+        json_array_foreach(sink->managed_tags, j, managed) {
+            if (strcmp(json_string_value(managed), tag) == 0)
+                managed_name = json_string_value(managed);
+        }
+        for (size_t start = 0; start < json_array_size(ids) && rc == 0; start += TAG_REQUEST_MAX) {
+            json_t *part = json_array(), *part_owners = json_array();
+            for (size_t k = start; k < json_array_size(ids) && k < start + TAG_REQUEST_MAX; k++) {
+                json_array_append(part, json_array_get(ids, k));
+                json_array_append(part_owners, json_array_get(owner_list, k));
+            }
+            rc = removal_plan_add(plan, managed_name, part, part_owners);
+            json_decref(part);
+        }
+        if (rc != 0)
             break;
     }
+out:
+    json_decref(last_of);
     json_decref(removals);
     json_decref(owners);
-    json_decref(last_of);
+    return rc;
+}
+
+/* Read the answers of the planned removals (all sent): a failure turns the
+ * affected persons back to RETRY or REJECTED. Returns SLUICE_OK, or
+ * SLUICE_FATAL after sluice_fail() when Infobip refused the API key. */
+static sluice_status apply_tag_removals(sluice_ctx *ctx, sluice_batch *batch, const removal_plan *plan)
+{
+    sluice_status status = SLUICE_OK;
+
+    for (size_t k = 0; k < plan->count; k++) {
+        const infobip_reply *reply = &plan->requests[k].reply;
+        char reason[700];
+        size_t j;
+        json_t *at;
+
+        if (reply->cls == SLUICE_HTTP_SUCCESS)
+            continue;
+        if (reply->cls == SLUICE_HTTP_AUTH) {
+            if (status == SLUICE_OK)
+                sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply->status,
+                            reply->message);
+            status = SLUICE_FATAL;
+            continue;
+        }
+        snprintf(reason, sizeof(reason), "could not remove tag '%s' (HTTP %ld): %s", plan->tags[k],
+                 reply->status, reply->message);
+        json_array_foreach(plan->owners[k], j, at) {
+            sluice_batch_set_outcome(batch, (size_t)json_integer_value(at),
+                                     reply->cls == SLUICE_HTTP_RETRYABLE ? SLUICE_RECORD_RETRY
+                                                                         : SLUICE_RECORD_REJECTED,
+                                     reason);
+        }
+    }
     return status;
 }
 
-/* Upsert persons idx[0..n) in one PATCH; a 207 gives per-index outcomes,
- * a refused request is bisected. created[i] (n entries, zeroed by the
- * caller) is set for each person Infobip says it CREATED. */
-static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
-                                  const size_t *idx, unsigned char *created, size_t n)
+/* The upsert body for persons idx[0..n): {"persons":[...]} built from the
+ * records' texts. Returns 0, or -1 (ENOMEM; body freed). */
+static int persons_body(sluice_batch *batch, const size_t *idx, size_t n, infobip_request *request)
 {
-    json_t *persons = json_array(), *payload, *errors, *results, *item;
-    infobip_reply reply;
+    static const char head[] = "{\"persons\":[";
+    infobip_text text = {0};
+
+    infobip_text_add(&text, head, sizeof(head) - 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            infobip_text_add(&text, ",", 1);
+        infobip_text_add_record(&text, batch, idx[i]);
+    }
+    infobip_text_add(&text, "]}", 2);
+    if (text.failed) {
+        free(text.data);
+        return -1;
+    }
+    request->method = "PATCH";
+    request->bucket = INFOBIP_BUCKET_PERSONS;
+    snprintf(request->path, sizeof(request->path), "/people/3/persons/upsert");
+    request->body = text.data;
+    request->body_len = text.len;
+    return 0;
+}
+
+static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                  const size_t *idx, unsigned char *created, size_t n);
+
+/* Set the outcomes of persons idx[0..n) from the answer to their upsert:
+ * a 207 gives per-index outcomes (an index Infobip did not mention is sent
+ * again, not assumed), a refused request is bisected (sent again in
+ * halves, one at a time, until the refused person stands alone).
+ * created[i] (n entries, zeroed by the caller) is set for each person
+ * Infobip says it CREATED. Returns SLUICE_OK or SLUICE_FATAL. */
+static sluice_status apply_upsert(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                  const size_t *idx, unsigned char *created, size_t n,
+                                  const infobip_reply *reply)
+{
+    const json_t *errors, *results;
+    json_t *item;
     sluice_status status = SLUICE_OK;
     char reason[700];
     size_t i;
-    unsigned char *seen = calloc(n, 1);
+    unsigned char *seen;
 
-    if (!persons || !seen) {
-        json_decref(persons);
-        free(seen);
-        return SLUICE_RETRY;
-    }
-    for (i = 0; i < n; i++)
-        json_array_append(persons, sluice_batch_get(batch, idx[i]));
-    payload = json_pack("{s:o}", "persons", persons);
-    infobip_call(ctx, sink, "PATCH", "/people/3/persons/upsert", payload, INFOBIP_BUCKET_PERSONS, &reply);
-    json_decref(payload);
-
-    switch (reply.cls) {
+    switch (reply->cls) {
     case SLUICE_HTTP_SUCCESS:
-        errors = json_object_get(reply.body, "errors");
-        results = json_object_get(reply.body, "results");
+        seen = calloc(n, 1);
+        if (!seen) {
+            for (i = 0; i < n; i++)
+                sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_RETRY, NULL);
+            break;
+        }
+        errors = json_object_get(reply->body, "errors");
+        results = json_object_get(reply->body, "results");
         json_array_foreach(errors, i, item) {
             json_int_t at = json_integer_value(json_object_get(item, "index"));
             char text[512];
@@ -501,15 +617,13 @@ static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
         }
         json_array_foreach(results, i, item) {
             json_int_t at = json_integer_value(json_object_get(item, "index"));
+            const char *state = json_string_value(json_object_get(item, "status"));
             if (at < 0 || (size_t)at >= n || seen[at])
                 continue;
             sluice_batch_set_outcome(batch, idx[at], SLUICE_RECORD_DONE, NULL);
             seen[at] = 1;
-            created[at] = strcmp(json_string_value(json_object_get(item, "status")) ?
-                                 json_string_value(json_object_get(item, "status")) : "",
-                                 "CREATED") == 0;
+            created[at] = state && strcmp(state, "CREATED") == 0;
         }
-        /* An index Infobip did not answer for is sent again, not assumed. */
         for (i = 0; i < n; i++) {
             if (!seen[i]) {
                 sluice_log(ctx, SLUICE_LOG_WARN, "Infobip gave no result for person %zu of %zu: resending", i, n);
@@ -517,9 +631,10 @@ static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
             }
         }
         sluice_metric_add(ctx, "persons_sent", (double)json_array_size(results));
+        free(seen);
         break;
     case SLUICE_HTTP_AUTH:
-        sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply.status, reply.message);
+        sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply->status, reply->message);
         status = SLUICE_FATAL;
         break;
     case SLUICE_HTTP_RETRYABLE:
@@ -528,8 +643,8 @@ static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
         break;
     case SLUICE_HTTP_REJECTED:
         if (n == 1) {
-            snprintf(reason, sizeof(reason), "Infobip refused the person (HTTP %ld): %s", reply.status,
-                     reply.message);
+            snprintf(reason, sizeof(reason), "Infobip refused the person (HTTP %ld): %s", reply->status,
+                     reply->message);
             sluice_batch_set_outcome(batch, idx[0], SLUICE_RECORD_REJECTED, reason);
             sluice_metric_add(ctx, "records_rejected", 1);
         } else {
@@ -539,8 +654,111 @@ static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
         }
         break;
     }
-    infobip_reply_clear(&reply);
-    free(seen);
+    return status;
+}
+
+/* Upsert persons idx[0..n) in one PATCH on this thread (the bisection of a
+ * refused request) and set their outcomes (apply_upsert). */
+static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                  const size_t *idx, unsigned char *created, size_t n)
+{
+    infobip_request request;
+    sluice_status status;
+
+    memset(&request, 0, sizeof(request));
+    if (persons_body(batch, idx, n, &request) != 0) {
+        for (size_t i = 0; i < n; i++)
+            sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_RETRY, NULL);
+        return SLUICE_OK;
+    }
+    infobip_send_all(ctx, sink, &request, 1);
+    status = apply_upsert(ctx, sink, batch, idx, created, n, &request.reply);
+    free(request.body);
+    infobip_reply_clear(&request.reply);
+    return status;
+}
+
+/* Persons persons[first * max .. end * max) of the batch, chunked by
+ * sink->max_persons, no person in two chunks: every upsert at once, then
+ * every tag removal they need at once. Returns SLUICE_OK, SLUICE_RETRY
+ * (ENOMEM) or SLUICE_FATAL. */
+static sluice_status send_wave(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                               const size_t *persons, unsigned char *created, size_t npersons,
+                               size_t first, size_t end)
+{
+    size_t nchunks = end - first;
+    infobip_request *upserts = calloc(nchunks, sizeof(*upserts));
+    removal_plan plan = {0};
+    sluice_status status = SLUICE_OK;
+
+    if (!upserts)
+        return SLUICE_RETRY;
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t start = (first + c) * sink->max_persons;
+        size_t n = npersons - start < sink->max_persons ? npersons - start : sink->max_persons;
+        if (persons_body(batch, persons + start, n, &upserts[c]) != 0) {
+            status = SLUICE_RETRY;
+            goto out;
+        }
+    }
+    infobip_send_all(ctx, sink, upserts, nchunks);
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t start = (first + c) * sink->max_persons;
+        size_t n = npersons - start < sink->max_persons ? npersons - start : sink->max_persons;
+        sluice_status chunk_status = apply_upsert(ctx, sink, batch, persons + start, created + start,
+                                                  n, &upserts[c].reply);
+        if (chunk_status != SLUICE_OK) {
+            status = chunk_status;
+            goto out;
+        }
+        if (plan_tag_removals(sink, batch, persons + start, created + start, n, &plan) != 0) {
+            status = SLUICE_RETRY;
+            goto out;
+        }
+    }
+    infobip_send_all(ctx, sink, plan.requests, plan.count);
+    status = apply_tag_removals(ctx, batch, &plan);
+out:
+    infobip_requests_free(upserts, nchunks);
+    removal_plan_free(&plan);
+    return status;
+}
+
+/* Upsert persons[0..npersons) (batch indices, ids[i] their externalIds)
+ * in chunks of sink->max_persons, keeping up to sink->max_in_flight
+ * requests in flight. A person's requests stay in order: consecutive
+ * chunks that share no person form a wave sent at once (upserts, then
+ * their tag removals); a chunk holding a person of an earlier chunk of
+ * the wave starts the next wave. Within a chunk Infobip applies the
+ * persons in order. Returns SLUICE_OK, SLUICE_RETRY or SLUICE_FATAL. */
+static sluice_status send_all_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                      const size_t *persons, char *const *ids,
+                                      unsigned char *created, size_t npersons)
+{
+    size_t nchunks = (npersons + sink->max_persons - 1) / sink->max_persons;
+    size_t wave_first = 0;
+    json_t *in_wave = json_object(); /* externalIds of the wave's chunks */
+    sluice_status status = SLUICE_OK;
+
+    if (!in_wave)
+        return SLUICE_RETRY;
+    for (size_t c = 0; c < nchunks && status == SLUICE_OK; c++) {
+        size_t start = c * sink->max_persons;
+        size_t end = npersons - start < sink->max_persons ? npersons : start + sink->max_persons;
+        int shared = 0;
+        for (size_t i = start; i < end && !shared && c > wave_first; i++)
+            shared = json_object_get(in_wave, ids[i]) != NULL;
+        if (shared) {
+            status = send_wave(ctx, sink, batch, persons, created, npersons, wave_first, c);
+            json_object_clear(in_wave);
+            wave_first = c;
+        }
+        for (size_t i = start; i < end; i++)
+            json_object_set_new_nocheck(in_wave, ids[i], json_true());
+    }
+    if (status == SLUICE_OK && wave_first < nchunks)
+        status = send_wave(ctx, sink, batch, persons, created, npersons, wave_first, nchunks);
+    json_decref(in_wave);
     return status;
 }
 
@@ -553,38 +771,49 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
     infobip_sink *sink = state;
     size_t count = sluice_batch_count(batch);
     size_t *persons = calloc(count ? count : 1, sizeof(size_t));
+    char **ids = calloc(count ? count : 1, sizeof(char *));
     size_t *events = calloc(count ? count : 1, sizeof(size_t));
     unsigned char *created = calloc(count ? count : 1, 1);
     size_t npersons = 0, nevents = 0;
     sluice_status status = SLUICE_OK;
 
-    if (!persons || !events || !created) {
+    if (!persons || !ids || !events || !created) {
         status = SLUICE_RETRY;
         goto out;
     }
     for (size_t i = 0; i < count; i++) {
         sluice_outcome outcome = sluice_batch_outcome(batch, i);
-        json_t *record = sluice_batch_get(batch, i);
-        if (!record || (outcome != SLUICE_RECORD_PENDING && outcome != SLUICE_RECORD_RETRY))
+        json_t *record;
+        const char *external_id;
+        if (outcome != SLUICE_RECORD_PENDING && outcome != SLUICE_RECORD_RETRY)
             continue;
-        if (json_object_get(record, "definitionId"))
+        record = sluice_batch_get(batch, i);
+        if (!record)
+            continue;
+        external_id = json_string_value(json_object_get(record, "externalId"));
+        if (json_object_get(record, "definitionId")) {
             events[nevents++] = i;
-        else if (json_is_string(json_object_get(record, "externalId")))
+        } else if (external_id) {
+            ids[npersons] = strdup(external_id);
+            if (!ids[npersons]) {
+                status = SLUICE_RETRY;
+                goto out;
+            }
             persons[npersons++] = i;
-        else
+        } else {
             sluice_batch_set_outcome(batch, i, SLUICE_RECORD_REJECTED,
                                      "not an Infobip person (externalId) or event (definitionId)");
+        }
     }
     /* Persons first: an event for a person created in this batch needs it. */
-    for (size_t start = 0; start < npersons && status == SLUICE_OK; start += sink->max_persons) {
-        size_t n = npersons - start < sink->max_persons ? npersons - start : sink->max_persons;
-        status = send_persons(ctx, sink, batch, persons + start, created + start, n);
-        if (status == SLUICE_OK)
-            status = reconcile_tags(ctx, sink, batch, persons + start, created + start, n);
-    }
+    if (npersons > 0)
+        status = send_all_persons(ctx, sink, batch, persons, ids, created, npersons);
     if (status == SLUICE_OK)
         status = infobip_send_events(ctx, sink, batch, events, nevents);
 out:
+    for (size_t i = 0; ids && i < npersons; i++)
+        free(ids[i]);
+    free(ids);
     free(persons);
     free(events);
     free(created);

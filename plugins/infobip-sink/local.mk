@@ -7,4 +7,4 @@ infobip_sink_la_SOURCES = infobip-sink/infobip.h infobip-sink/infobip_client.c \
 infobip_sink_la_CPPFLAGS = $(PLUGIN_INCLUDES)
 infobip_sink_la_CFLAGS = $(PLUGIN_WARN_FLAGS) $(CURL_CFLAGS)
 infobip_sink_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
-infobip_sink_la_LIBADD = $(PLUGIN_LINK_LIBS) $(CURL_LIBS)
+infobip_sink_la_LIBADD = $(PLUGIN_LINK_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS)

@@ -24,6 +24,9 @@
  * A request with a body must say Content-Type: application/json (else 415).
  * Rate limit per endpoint group (--rate-limit R, default 5/s, 0 = off):
  * 429 {"errorCode":"E429","description":"Too many requests sent.",...}.
+ * --upsert-delay-ms N holds each admitted upsert N ms before it is applied;
+ * the counter upserts_in_flight_peak (GET /_emu/stats) is the most upserts
+ * handled at one time, so a test sees whether a client overlaps them.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
@@ -67,13 +70,17 @@ typedef struct infobip {
     json_t *events;          /* eventId -> {"event":..,"repeats":N} */
     regex_t definition_re, field_re, event_id_re, email_re, phone_re;
     bool regex_ready;
+    long upsert_delay_ms;    /* --upsert-delay-ms: hold each upsert this long */
+    long upserts_in_flight;  /* upserts being handled now (under emu_lock) */
+    long upserts_peak;       /* the most at once so far (under emu_lock) */
 } infobip;
 
 static const char usage_text[] =
     "usage: infobip-emu --api-key KEY [--rate-limit R] [--now ISO] [common options]\n"
     "  --api-key KEY     accepted 'Authorization: App KEY'\n"
     "  --rate-limit R    requests/s per endpoint group (default 5, 0 = off)\n"
-    "  --now ISO         fix the emulator clock (default: real time)\n";
+    "  --now ISO         fix the emulator clock (default: real time)\n"
+    "  --upsert-delay-ms N  hold each upsert N ms (a slow platform: shows overlap)\n";
 
 /* ---------------------------------------------------------------- options */
 
@@ -88,6 +95,17 @@ static int on_flag(void *user, const char *flag, const char *value)
     }
     if (strcmp(flag, "--rate-limit") == 0)
         return emu_parse_rate(flag, value, &ib->rate_limit) == 0 ? 2 : -1;
+    if (strcmp(flag, "--upsert-delay-ms") == 0) {
+        char *end = NULL;
+        errno = 0;
+        ib->upsert_delay_ms = value ? strtol(value, &end, 10) : -1;
+        if (!value || errno != 0 || end == value || *end != '\0' || ib->upsert_delay_ms < 0 ||
+            ib->upsert_delay_ms > 600000) {
+            fprintf(stderr, "--upsert-delay-ms: '%s' is not 0..600000\n", value ? value : "");
+            return -1;
+        }
+        return 2;
+    }
     if (strcmp(flag, "--now") == 0) {
         if (!value || !emu_parse_timestamp(value, false, &ib->clock_now)) {
             fprintf(stderr, "--now: '%s' is not an ISO 8601 timestamp\n", value ? value : "");
@@ -668,6 +686,29 @@ static json_t *attribute_types(infobip *ib)
     return types;
 }
 
+/* Count an admitted upsert in flight (the caller decrements when done),
+ * raise the upserts_in_flight_peak counter when it is a new peak, and hold
+ * the upsert --upsert-delay-ms. */
+static void upsert_begin(emu_server *srv, infobip *ib)
+{
+    long raise = 0;
+
+    emu_lock(srv);
+    ib->upserts_in_flight++;
+    if (ib->upserts_in_flight > ib->upserts_peak) {
+        raise = ib->upserts_in_flight - ib->upserts_peak;
+        ib->upserts_peak = ib->upserts_in_flight;
+    }
+    emu_unlock(srv);
+    if (raise > 0)
+        emu_count(srv, "upserts_in_flight_peak", raise);
+    if (ib->upsert_delay_ms > 0) {
+        struct timespec hold = {ib->upsert_delay_ms / 1000, (ib->upsert_delay_ms % 1000) * 1000000L};
+        while (nanosleep(&hold, &hold) != 0 && errno == EINTR)
+            ;
+    }
+}
+
 /* PATCH|PUT /people/3/persons/upsert: 400103/400104 for a malformed
  * request, else 207 with a result or an error per index. The body is
  * parsed and validated outside the lock, persons are matched and applied
@@ -679,8 +720,11 @@ static void handle_upsert(emu_server *srv, const emu_request *req, emu_response 
     person_outcome *outcomes = NULL;
     size_t n = 0;
     json_error_t jerr;
+    bool counted = false;
     if (!admit(srv, ib, req, resp, G_UPSERT))
         goto out;
+    upsert_begin(srv, ib);
+    counted = true;
     root = json_loadb(req->body, req->body_len, 0, &jerr);
     if (!root || !json_is_object(root)) {
         respond_v3_error(resp, 400, "400103", -1, "body", "Malformed request body: %s",
@@ -763,6 +807,11 @@ static void handle_upsert(emu_server *srv, const emu_request *req, emu_response 
     }
     emu_respond_pack(resp, 207, "{s:o, s:o}", "errors", errors, "results", results);
 out:
+    if (counted) {
+        emu_lock(srv);
+        ib->upserts_in_flight--;
+        emu_unlock(srv);
+    }
     for (size_t k = 0; outcomes && k < n; k++)
         json_decref(outcomes[k].error);
     free(outcomes);
@@ -1587,6 +1636,7 @@ static void reset_state(void *user)
     json_object_clear(ib->definitions);
     json_object_clear(ib->events);
     ib->next_person_id = 0;
+    ib->upserts_peak = 0; /* the counters start again from zero */
     memset(ib->buckets, 0, sizeof(ib->buckets));
 }
 

@@ -8,3 +8,10 @@ EXTRA_DIST += $(E2E_TESTS) integration/e2e-lib.sh
 OMETRIA_INTEGRATION_TESTS = integration/ometria-sink.sh
 TESTS += $(OMETRIA_INTEGRATION_TESTS)
 EXTRA_DIST += $(OMETRIA_INTEGRATION_TESTS)
+
+# infobip-sink (AREA=infobip): file-source -> infobip-sink -> infobip-emu;
+# overlapped upserts (max_in_flight) against a slow emulator, same outcomes
+# and DLQ as one request at a time.
+INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh
+TESTS += $(INFOBIP_INTEGRATION_TESTS)
+EXTRA_DIST += $(INFOBIP_INTEGRATION_TESTS)

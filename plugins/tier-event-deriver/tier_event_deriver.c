@@ -261,14 +261,22 @@ static void emit_events(batch_run *run, json_t *events)
     }
 }
 
-static int compare_events(const void *a, const void *b)
+/* A swept event with its sort keys, looked up once instead of in every
+ * comparison. */
+typedef struct sweep_item {
+    const char *occurred_at;
+    const char *loyalty_id;
+    json_t *event; /* borrowed from the sweep's array */
+} sweep_item;
+
+/* qsort order of swept events: occurred_at, then loyalty_id (unique per
+ * event: a member has one anniversary a day). */
+static int compare_sweep_items(const void *a, const void *b)
 {
-    const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
-    int order = strcmp(json_string_value(json_object_get(x, "occurred_at")),
-                       json_string_value(json_object_get(y, "occurred_at")));
+    const sweep_item *x = a, *y = b;
+    int order = strcmp(x->occurred_at, y->occurred_at);
     if (order == 0)
-        order = strcmp(json_string_value(json_object_get(x, "loyalty_id")),
-                       json_string_value(json_object_get(y, "loyalty_id")));
+        order = strcmp(x->loyalty_id, y->loyalty_id);
     return order;
 }
 
@@ -303,7 +311,7 @@ static int sweep(batch_run *run, int64_t day)
     json_t *events = json_array(), *sorted = NULL;
     const char *id;
     int result = -1;
-    json_t **items = NULL;
+    sweep_item *items = NULL;
     size_t count;
 
     if (!events)
@@ -333,15 +341,19 @@ static int sweep(batch_run *run, int64_t day)
         free(id_copy);
     }
     count = json_array_size(events);
-    items = calloc(count + 1, sizeof(json_t *));
+    items = calloc(count + 1, sizeof(*items));
     sorted = json_array();
     if (!items || !sorted)
         goto out;
+    for (size_t i = 0; i < count; i++) {
+        json_t *event = json_array_get(events, i);
+        items[i].event = event;
+        items[i].occurred_at = json_string_value(json_object_get(event, "occurred_at"));
+        items[i].loyalty_id = json_string_value(json_object_get(event, "loyalty_id"));
+    }
+    qsort(items, count, sizeof(*items), compare_sweep_items);
     for (size_t i = 0; i < count; i++)
-        items[i] = json_array_get(events, i);
-    qsort(items, count, sizeof(json_t *), compare_events);
-    for (size_t i = 0; i < count; i++)
-        json_array_append(sorted, items[i]);
+        json_array_append(sorted, items[i].event);
     emit_events(run, sorted);
     result = 0;
 out:

@@ -19,12 +19,26 @@ sluice_batch *sluice_batch_new(uint64_t epoch, uint64_t id, size_t capacity)
     return batch;
 }
 
-/* Free what one slot owns and zero it (its text belongs to the batch). */
+/* Forget a slot's text (after a parse, or when dropped), freeing it if
+ * the slot owns it. */
+static void slot_forget_text(sluice_batch_slot *slot)
+{
+    free(slot->own_text);
+    free(slot->origin);
+    slot->own_text = NULL;
+    slot->origin = NULL;
+    slot->text = NULL;
+    slot->text_len = 0;
+    slot->unverified = 0;
+}
+
+/* Free what one slot owns and zero it (wire text belongs to the batch). */
 static void slot_clear(sluice_batch_slot *slot)
 {
     json_decref(slot->record);
     free(slot->reason);
     free(slot->rejected_by);
+    slot_forget_text(slot);
     memset(slot, 0, sizeof(*slot));
 }
 
@@ -97,26 +111,75 @@ uint64_t sluice_batch_id(const sluice_batch *batch)
 /* Reject slot by the batch's current stage with `reason`. */
 static void slot_reject(sluice_batch *batch, sluice_batch_slot *slot, const char *reason);
 
+/* Parse slot's text. Returns the record (new reference) or NULL with the
+ * reason the text is not a JSON object in reason[]. */
+static json_t *parse_slot_text(const sluice_batch *batch, size_t i,
+                               const sluice_batch_slot *slot, char *reason,
+                               size_t reason_len)
+{
+    json_error_t jerr;
+    json_t *record = json_loadb(slot->text, slot->text_len, 0, &jerr);
+    if (json_is_object(record))
+        return record;
+    json_decref(record);
+    if (slot->unverified)
+        snprintf(reason, reason_len, record ? "%s: not a JSON object"
+                 : "%s: invalid JSON at column %d: %s",
+                 slot->origin ? slot->origin : "appended text", jerr.column, jerr.text);
+    else
+        snprintf(reason, reason_len, "record %zu of batch %llu/%llu is not a JSON "
+                 "object on the wire: %s", i + 1, (unsigned long long)batch->epoch,
+                 (unsigned long long)batch->id, record ? "not an object" : jerr.text);
+    return NULL;
+}
+
+/* A JSON string holding raw text, with bytes that are not valid UTF-8
+ * replaced by '?' so the DLQ can always store it. New reference or NULL. */
+static json_t *raw_text_string(const char *text, size_t len)
+{
+    json_t *string = json_stringn(text, len);
+    if (string)
+        return string;
+    char *clean = malloc(len + 1);
+    if (!clean)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        clean[i] = (unsigned char)text[i] < 0x80 ? text[i] : '?';
+    string = json_stringn(clean, len);
+    free(clean);
+    return string;
+}
+
+/* Reject slot, whose text did not parse: the DLQ keeps {"raw": text} for
+ * a source's text (the line a user must fix), {} for wire text (a bug). */
+static void slot_reject_unparsed(sluice_batch *batch, sluice_batch_slot *slot,
+                                 const char *reason)
+{
+    json_t *shown = json_object();
+    if (shown && slot->unverified)
+        json_object_set_new(shown, "raw", raw_text_string(slot->text, slot->text_len));
+    const char *stage = batch->current_stage;
+    if (slot->unverified && slot->appended_by)
+        batch->current_stage = slot->appended_by; /* the source's input was bad */
+    slot_reject(batch, slot, reason);
+    batch->current_stage = stage;
+    slot_forget_text(slot);
+    slot->record = shown;
+}
+
 json_t *sluice_batch_slot_record(sluice_batch *batch, size_t i)
 {
     if (!batch || i >= batch->count)
         return NULL;
     sluice_batch_slot *slot = &batch->slots[i];
     if (!slot->record && slot->text) {
-        json_error_t jerr;
-        char reason[256];
-        json_t *record = json_loadb(slot->text, slot->text_len, 0, &jerr);
-
-        slot->text = NULL;
-        if (json_is_object(record)) {
+        char reason[512];
+        json_t *record = parse_slot_text(batch, i, slot, reason, sizeof(reason));
+        if (record) {
+            slot_forget_text(slot);
             slot->record = record;
         } else {
-            json_decref(record);
-            snprintf(reason, sizeof(reason), "record %zu of batch %llu/%llu is not a JSON "
-                     "object on the wire: %s", i + 1, (unsigned long long)batch->epoch,
-                     (unsigned long long)batch->id, record ? "not an object" : jerr.text);
-            slot->record = json_object(); /* the DLQ keeps something to show */
-            slot_reject(batch, slot, reason);
+            slot_reject_unparsed(batch, slot, reason);
         }
     }
     return slot->record;
@@ -130,10 +193,51 @@ json_t *sluice_batch_get(sluice_batch *batch, size_t i)
     return slot_is_live(&batch->slots[i]) ? record : NULL;
 }
 
-const char *sluice_batch_peek_text(const sluice_batch *batch, size_t i, size_t *len)
+/* 1 when text can travel as one wire line: a single line from '{' to '}'. */
+static int text_is_wire_line(const char *text, size_t len)
+{
+    return len >= 2 && text[0] == '{' && text[len - 1] == '}' && !memchr(text, '\n', len);
+}
+
+/* Check an unverified slot's text by parsing it: keep the text (dropping
+ * the tree) when it can travel as it is, else keep the tree; reject it
+ * when it does not parse. */
+static void slot_verify(sluice_batch *batch, size_t i)
+{
+    sluice_batch_slot *slot = &batch->slots[i];
+    char reason[512];
+    if (!slot->unverified || slot->record || !slot->text || slot->dropped ||
+        slot->outcome == SLUICE_RECORD_REJECTED)
+        return;
+    json_t *record = parse_slot_text(batch, i, slot, reason, sizeof(reason));
+    if (!record) {
+        slot_reject_unparsed(batch, slot, reason);
+        return;
+    }
+    if (text_is_wire_line(slot->text, slot->text_len)) {
+        json_decref(record);
+        free(slot->origin);
+        slot->origin = NULL;
+        slot->unverified = 0;
+        return;
+    }
+    slot_forget_text(slot);
+    slot->record = record;
+}
+
+void sluice_batch_verify_texts(sluice_batch *batch)
+{
+    if (!batch)
+        return;
+    for (size_t i = 0; i < batch->count; i++)
+        slot_verify(batch, i);
+}
+
+const char *sluice_batch_peek_text(sluice_batch *batch, size_t i, size_t *len)
 {
     if (!batch || i >= batch->count)
         return NULL;
+    slot_verify(batch, i);
     const sluice_batch_slot *slot = &batch->slots[i];
     if (!slot_is_live(slot) || slot->record || !slot->text)
         return NULL;
@@ -170,27 +274,58 @@ int sluice_batch_adopt_text(sluice_batch *batch, char *text, const size_t *start
     return 0;
 }
 
-int sluice_batch_append(sluice_batch *batch, json_t *record)
+/* Make room for one more slot. Returns 0 or -1 (ENOMEM). */
+static int reserve_slot(sluice_batch *batch)
 {
-    if (!batch || !record) {
-        json_decref(record);
-        return -1;
-    }
     if (batch->count == batch->allocated) {
         size_t grown = batch->allocated ? batch->allocated * 2 : BATCH_MIN_SLOTS;
         if (grown < batch->capacity && batch->allocated == 0)
             grown = batch->capacity; /* sources: one allocation per batch */
         sluice_batch_slot *slots = realloc(batch->slots, grown * sizeof(*slots));
-        if (!slots) {
-            json_decref(record);
+        if (!slots)
             return -1;
-        }
         batch->slots = slots;
         batch->allocated = grown;
+    }
+    return 0;
+}
+
+int sluice_batch_append(sluice_batch *batch, json_t *record)
+{
+    if (!batch || !record || reserve_slot(batch) != 0) {
+        json_decref(record);
+        return -1;
     }
     sluice_batch_slot *slot = &batch->slots[batch->count++];
     memset(slot, 0, sizeof(*slot));
     slot->record = record;
+    return 0;
+}
+
+int sluice_batch_append_text(sluice_batch *batch, const char *text, size_t len,
+                             const char *origin)
+{
+    char *copy = NULL;
+    char *origin_copy = NULL;
+    if (!batch || (!text && len) || reserve_slot(batch) != 0)
+        return -1;
+    copy = malloc(len ? len : 1);
+    origin_copy = origin ? strdup(origin) : NULL;
+    if (!copy || (origin && !origin_copy)) {
+        free(copy);
+        free(origin_copy);
+        return -1;
+    }
+    if (len)
+        memcpy(copy, text, len);
+    sluice_batch_slot *slot = &batch->slots[batch->count++];
+    memset(slot, 0, sizeof(*slot));
+    slot->own_text = copy;
+    slot->text = copy;
+    slot->text_len = len;
+    slot->origin = origin_copy;
+    slot->appended_by = batch->current_stage;
+    slot->unverified = 1;
     return 0;
 }
 
@@ -201,7 +336,7 @@ void sluice_batch_drop(sluice_batch *batch, size_t i)
     sluice_batch_slot *slot = &batch->slots[i];
     json_decref(slot->record);
     slot->record = NULL;
-    slot->text = NULL;
+    slot_forget_text(slot);
     slot->dropped = 1;
 }
 

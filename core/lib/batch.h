@@ -10,11 +10,17 @@
 
 typedef struct sluice_batch_slot {
     json_t *record;          /* owned; NULL once dropped, or while only `text` holds it */
-    const char *text;        /* the record as compact JSON, as it came off the wire
-                              * and not parsed yet (points into the batch's text_buf);
+    const char *text;        /* the record as one line of JSON text, not parsed yet:
+                              * as it came off the wire (points into the batch's
+                              * text_buf) or as a source appended it (own_text);
                               * NULL once parsed: a record that no stage of this
                               * process looked at travels on without a parse+dump */
     size_t text_len;
+    char *own_text;          /* owned; the copy `text` points to for appended text */
+    char *origin;            /* owned; where appended text came from ("file:line"), for
+                              * the rejection reason if it does not parse */
+    const char *appended_by; /* borrowed stage name; who appended unverified text */
+    int unverified;          /* text appended by a source, not yet known to parse */
     sluice_outcome outcome;
     char *reason;            /* owned; set for REJECTED */
     char *rejected_by;       /* owned; stage name that rejected it */
@@ -58,6 +64,14 @@ static inline int sluice_slot_has_record(const sluice_batch_slot *slot)
  * Text that does not parse rejects the record with the parser's reason
  * and returns NULL. */
 json_t *sluice_batch_slot_record(sluice_batch *batch, size_t i);
+
+/* Parse every unverified text a source appended (sluice_batch_append_text)
+ * so that only valid one-line JSON objects cross a process boundary: text
+ * that does not parse rejects its record (reason naming its origin), text
+ * that parses but cannot travel as one wire line keeps the parsed tree
+ * instead. Called by a source stage before it encodes a batch for another
+ * process; within one process the next stage's first get does it. */
+void sluice_batch_verify_texts(sluice_batch *batch);
 
 /* Give the batch the record lines of a decoded frame: `text` (stolen) holds
  * `count` records, each `lens[i]` bytes at `starts[i]` (offsets into text).

@@ -1006,6 +1006,8 @@ static int source_fill(runner *r, source_run *s)
     }
     batch->capacity = size;
     polled = batch->count;
+    if (!r->inproc_out)
+        sluice_batch_verify_texts(batch); /* only valid JSON lines cross processes */
     if (park_rejected(r, batch) != 0) {
         result = SLUICE_STAGE_EXIT_ERROR;
         goto out;
@@ -1176,6 +1178,8 @@ static int transform_batch(runner *r, sluice_batch *batch)
     if (st != SLUICE_OK)
         RLOG(r, SLUICE_LOG_WARN, "process() returned unexpected status %d; treated as OK",
              (int)st);
+    if (!r->inproc_out)
+        sluice_batch_verify_texts(batch); /* a source's text it passed on unread */
     if (park_rejected(r, batch) != 0) {
         sluice_batch_destroy(&batch);
         return SLUICE_STAGE_EXIT_ERROR;

@@ -223,46 +223,15 @@ static ssize_t next_line(file_source *src)
     return len;
 }
 
-/* A JSON string holding the raw line, with bytes that are not valid UTF-8
- * replaced by '?' so the DLQ can always store it. New reference or NULL. */
-static json_t *raw_line_string(const char *line, size_t len)
+/* Append one line to the batch as JSON text, unparsed: the core parses it
+ * when a stage first needs the record, and rejects it to the dead-letter
+ * queue as {"raw": line} with "PATH:LINE: invalid JSON ..." if it is not a
+ * JSON object. Returns 0 or -1 (out of memory). */
+static int emit_line(file_source *src, sluice_batch *out, const char *line, size_t len)
 {
-    json_t *text = json_stringn(line, len);
-    if (text)
-        return text;
-    char *clean = malloc(len + 1);
-    if (!clean)
-        return NULL;
-    for (size_t i = 0; i < len; i++)
-        clean[i] = (unsigned char)line[i] < 0x80 ? line[i] : '?';
-    text = json_stringn(clean, len);
-    free(clean);
-    return text;
-}
-
-/* Parse one line and append it to the batch, as a record or as a
- * rejected {"raw": line}. Returns 0 or -1 (out of memory). */
-static int emit_line(sluice_ctx *ctx, file_source *src, sluice_batch *out, const char *line,
-                     size_t len)
-{
-    json_error_t jerr;
-    char reason[512];
-    json_t *record = json_loadb(line, len, 0, &jerr);
-    if (json_is_object(record))
-        return sluice_batch_append(out, record);
-    if (record)
-        snprintf(reason, sizeof(reason), "%s:%ld: not a JSON object", src->path, src->line_no);
-    else
-        snprintf(reason, sizeof(reason), "%s:%ld: invalid JSON at column %d: %s", src->path,
-                 src->line_no, jerr.column, jerr.text);
-    json_decref(record);
-    json_t *raw = json_object();
-    if (!raw || json_object_set_new(raw, "raw", raw_line_string(line, len)) != 0 ||
-        sluice_batch_append(out, raw) != 0)
-        return -1;
-    sluice_batch_reject(out, sluice_batch_count(out) - 1, reason);
-    sluice_metric_add(ctx, "rejected_lines", 1);
-    return 0;
+    char origin[512];
+    snprintf(origin, sizeof(origin), "%s:%ld", src->path, src->line_no);
+    return sluice_batch_append_text(out, line, len, origin);
 }
 
 static sluice_status file_source_poll(sluice_ctx *ctx, void *state, sluice_batch *out)
@@ -292,7 +261,7 @@ static sluice_status file_source_poll(sluice_ctx *ctx, void *state, sluice_batch
             first++;
         if (first == text_len)
             continue; /* blank lines carry nothing */
-        if (emit_line(ctx, src, out, src->line + first, text_len - first) != 0) {
+        if (emit_line(src, out, src->line + first, text_len - first) != 0) {
             sluice_fail(ctx, "out of memory");
             return SLUICE_FATAL;
         }

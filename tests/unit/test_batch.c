@@ -1,9 +1,15 @@
 /* test_batch.c: unit tests of batch.c (records, drop/reject, outcomes,
- * live count and compaction). */
+ * live count and compaction, records appended as text). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 #include "batch.h"
+
+/* Append `text` as a source would, checking it worked. */
+static void append_text(sluice_batch *batch, const char *text, const char *origin)
+{
+    ck_assert_int_eq(sluice_batch_append_text(batch, text, strlen(text), origin), 0);
+}
 
 /* A batch with n records {"n": i}. */
 static sluice_batch *make_batch(size_t n)
@@ -85,6 +91,89 @@ START_TEST(test_outcomes)
 }
 END_TEST
 
+START_TEST(test_text_parsed_on_first_get)
+{
+    sluice_batch *batch = sluice_batch_new(1, 1, 10);
+    batch->current_stage = "src";
+    append_text(batch, "{\"id\": 1, \"name\": \"a\"}", "in.jsonl:1");
+    append_text(batch, "not json", "in.jsonl:2");
+    append_text(batch, "[1,2]", "in.jsonl:3");
+    ck_assert_uint_eq(sluice_batch_count(batch), 3);
+    batch->current_stage = "mapper"; /* a later stage of the same process parses */
+    json_t *first = sluice_batch_get(batch, 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(first, "id")), 1);
+    ck_assert_ptr_null(sluice_batch_get(batch, 1));
+    ck_assert_int_eq(sluice_batch_outcome(batch, 1), SLUICE_RECORD_REJECTED);
+    /* the source's input was bad: the source is named, with file:line */
+    ck_assert_str_eq(batch->slots[1].rejected_by, "src");
+    ck_assert_msg(strncmp(batch->slots[1].reason, "in.jsonl:2: invalid JSON at column", 34) == 0,
+                  "reason: %s", batch->slots[1].reason);
+    /* the DLQ keeps the line as {"raw": ...} */
+    ck_assert_str_eq(json_string_value(json_object_get(sluice_batch_slot_record(batch, 1), "raw")),
+                     "not json");
+    ck_assert_ptr_null(sluice_batch_get(batch, 2));
+    ck_assert_str_eq(batch->slots[2].reason, "in.jsonl:3: not a JSON object");
+    ck_assert_uint_eq(sluice_batch_live(batch), 1);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(test_text_peek_verifies)
+{
+    size_t len = 0;
+    sluice_batch *batch = sluice_batch_new(1, 1, 10);
+    batch->current_stage = "src";
+    append_text(batch, "{\"a\": [1, 2]}", "f:1");
+    append_text(batch, "{\"a\":", "f:2");
+    append_text(batch, "{\"a\":\n 1}", "f:3");   /* valid, but two lines */
+    append_text(batch, "{\"b\":2}  ", "f:4");     /* valid, trailing blanks */
+    const char *text = sluice_batch_peek_text(batch, 0, &len);
+    ck_assert_ptr_nonnull(text); /* checked, then served as the source read it */
+    ck_assert_int_eq((int)len, 13);
+    ck_assert_int_eq(memcmp(text, "{\"a\": [1, 2]}", len), 0);
+    ck_assert_ptr_null(batch->slots[0].record); /* the check kept no tree */
+    ck_assert_ptr_null(sluice_batch_peek_text(batch, 1, &len));
+    ck_assert_int_eq(sluice_batch_outcome(batch, 1), SLUICE_RECORD_REJECTED);
+    /* valid text that cannot travel as one wire line is served as a tree */
+    ck_assert_ptr_null(sluice_batch_peek_text(batch, 2, &len));
+    ck_assert_int_eq(json_integer_value(json_object_get(sluice_batch_get(batch, 2), "a")), 1);
+    ck_assert_ptr_null(sluice_batch_peek_text(batch, 3, &len));
+    ck_assert_int_eq(json_integer_value(json_object_get(sluice_batch_get(batch, 3), "b")), 2);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(test_text_verified_before_wire)
+{
+    size_t len = 0;
+    char err[256];
+    sluice_batch *batch = sluice_batch_new(4, 2, 10);
+    batch->current_stage = "src";
+    append_text(batch, "{\"id\": 1}", "f:1");
+    append_text(batch, "{oops}", "f:2");
+    append_text(batch, "{\"id\":\n3}", "f:3");
+    sluice_batch_drop(batch, 0);
+    append_text(batch, "{\"id\":4}", "f:4");
+    sluice_batch_verify_texts(batch);
+    ck_assert_int_eq(sluice_batch_outcome(batch, 1), SLUICE_RECORD_REJECTED);
+    ck_assert_uint_eq(sluice_batch_live(batch), 2);
+    char *frame = sluice_wire_encode(batch, &len);
+    ck_assert_ptr_nonnull(frame);
+    sluice_batch *decoded = sluice_wire_decode(frame, len, err, sizeof(err));
+    ck_assert_msg(decoded != NULL, "decode: %s", err);
+    ck_assert_uint_eq(sluice_batch_count(decoded), 2);
+    ck_assert_int_eq(json_integer_value(json_object_get(sluice_batch_get(decoded, 0), "id")), 3);
+    const char *text = sluice_batch_peek_text(decoded, 1, &len);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_int_eq(memcmp(text, "{\"id\":4}", len), 0);
+    free(frame);
+    sluice_batch_destroy(&decoded);
+    sluice_batch_destroy(&batch);
+    ck_assert_int_eq(sluice_batch_append_text(NULL, "{}", 2, NULL), -1);
+}
+END_TEST
+
+
 static Suite *batch_suite(void)
 {
     Suite *suite = suite_create("batch");
@@ -92,6 +181,9 @@ static Suite *batch_suite(void)
     tcase_add_test(tc, test_append_and_get);
     tcase_add_test(tc, test_drop_reject_compact);
     tcase_add_test(tc, test_outcomes);
+    tcase_add_test(tc, test_text_parsed_on_first_get);
+    tcase_add_test(tc, test_text_peek_verifies);
+    tcase_add_test(tc, test_text_verified_before_wire);
     suite_add_tcase(suite, tc);
     return suite;
 }

@@ -179,15 +179,32 @@ uint64_t sluice_batch_id(const sluice_batch *batch);
  * the record was dropped or rejected. */
 json_t *sluice_batch_get(sluice_batch *batch, size_t i);
 
-/* Record i as compact JSON text (borrowed, not NUL-terminated; length in
- * *len) when it arrived from another process and nothing has parsed it
- * since, else NULL (then use sluice_batch_get). The text is exactly what
- * json_dumpb(record, JSON_COMPACT) would give. Lets a sink that writes JSON
- * skip a parse and a dump; valid until the batch is changed. */
-const char *sluice_batch_peek_text(const sluice_batch *batch, size_t i, size_t *len);
+/* Record i as one line of JSON text (borrowed, not NUL-terminated; length
+ * in *len) when it travels as text and nothing has parsed it since (it
+ * came from another process, or a source appended it as text), else NULL
+ * (then use sluice_batch_get). The text is a JSON object equal to the
+ * record, on one line, starting with '{' and ending with '}'; it is the
+ * text as encoded upstream (json_dumpb compact form) or as the source read
+ * it, so its spacing need not be compact. Appended text not checked yet is
+ * parsed here once: if it is not a JSON object the record is rejected (as
+ * by sluice_batch_get) and NULL returned. Lets a sink that writes JSON skip
+ * a parse and a dump; valid until the batch is changed. */
+const char *sluice_batch_peek_text(sluice_batch *batch, size_t i, size_t *len);
 
 /* Append a record (stolen). Returns 0, or -1 (record freed) on bad args. */
 int sluice_batch_append(sluice_batch *batch, json_t *record);
+
+/* Append a record given as JSON text (`len` bytes, copied; need not be NUL-
+ * terminated), for sources that read JSON: the text is not parsed here but
+ * when a stage first asks for the record (before it leaves this process at
+ * the latest), so a record nobody looks at in this process costs no parse
+ * and no dump. Text that is not one JSON object is rejected to the dead-
+ * letter queue then, as {"raw": text}, with the reason "ORIGIN: invalid
+ * JSON at column C: ..." (or "ORIGIN: not a JSON object"); `origin` (copied,
+ * may be NULL) names where the text came from, e.g. "orders.jsonl:42".
+ * Returns 0, or -1 on bad args or ENOMEM. */
+int sluice_batch_append_text(sluice_batch *batch, const char *text, size_t len,
+                             const char *origin);
 
 /* Drop record i: filtered on purpose, not an error, not sent further. */
 void sluice_batch_drop(sluice_batch *batch, size_t i);

@@ -347,6 +347,15 @@ static int list_has(const json_t *list, const char *name)
     return 0;
 }
 
+/* The persons of one write(), in batch order. */
+typedef struct person_list {
+    size_t *index;           /* batch index of each */
+    char **id;               /* its externalId (owned) */
+    unsigned char *has_tags; /* 1: its record has a "tags" array */
+    unsigned char *created;  /* 1: its upsert was answered CREATED */
+    size_t count;
+} person_list;
+
 /* The tag removals of one wave, planned before any is sent: request k
  * takes tag tags[k] (borrowed from sink->managed_tags) away from the
  * persons whose last records are the batch indices in owners[k] (a JSON
@@ -425,7 +434,8 @@ static int removal_plan_add(removal_plan *plan, const char *tag, const json_t *i
     return 0;
 }
 
-/* Plan the tag removals after persons idx[0..n) (one upsert) were sent:
+/* Plan the tag removals after persons[start .. start + n) (one upsert) were
+ * sent:
  * for each managed tag a person's record does not list, one removal.
  * PATCH only ever adds tags, and removing a tag a person does not carry
  * changes nothing, so sending the removal for every managed tag a record
@@ -435,11 +445,12 @@ static int removal_plan_add(removal_plan *plan, const char *tag, const json_t *i
  * CREATED): it carries exactly the tags just sent, so it needs no removal
  * (a first sync of a program sends none). Only persons now DONE count, and
  * of a person listed several times (an opt-out, then an opt-in) only the
- * last record says what the person carries now. Returns 0 or -1 (ENOMEM). */
-static int plan_tag_removals(infobip_sink *sink, sluice_batch *batch, const size_t *idx,
-                             const unsigned char *created, size_t n, removal_plan *plan)
+ * last record says what the person carries now. Only the records that need
+ * a removal are parsed. Returns 0 or -1 (ENOMEM). */
+static int plan_tag_removals(infobip_sink *sink, sluice_batch *batch, const person_list *persons,
+                             size_t start, size_t n, removal_plan *plan)
 {
-    json_t *last_of = json_object();  /* externalId -> its last index into idx[] */
+    json_t *last_of = json_object();  /* externalId -> its last index into persons */
     json_t *removals = json_object(); /* tag -> [externalId] */
     json_t *owners = json_object();   /* tag -> [batch index] */
     const char *external_id, *tag;
@@ -450,23 +461,19 @@ static int plan_tag_removals(infobip_sink *sink, sluice_batch *batch, const size
         rc = -1;
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        json_t *person;
-        const char *id;
-        if (sluice_batch_outcome(batch, idx[i]) != SLUICE_RECORD_DONE)
-            continue;
-        person = sluice_batch_get(batch, idx[i]);
-        id = json_string_value(json_object_get(person, "externalId"));
-        if (id && json_is_array(json_object_get(person, "tags")))
-            json_object_set_new(last_of, id, json_integer((json_int_t)i));
+    for (size_t i = start; i < start + n; i++) {
+        if (sluice_batch_outcome(batch, persons->index[i]) == SLUICE_RECORD_DONE &&
+            persons->has_tags[i])
+            json_object_set_new_nocheck(last_of, persons->id[i], json_integer((json_int_t)i));
     }
     json_object_foreach(last_of, external_id, at) {
         size_t position = (size_t)json_integer_value(at);
-        const json_t *tags = json_object_get(sluice_batch_get(batch, idx[position]), "tags");
+        const json_t *tags;
         size_t j;
         json_t *managed;
-        if (created[position])
+        if (persons->created[position])
             continue;
+        tags = json_object_get(sluice_batch_get(batch, persons->index[position]), "tags");
         json_array_foreach(sink->managed_tags, j, managed) {
             const char *name = json_string_value(managed);
             json_t *list, *owner_list;
@@ -481,7 +488,7 @@ static int plan_tag_removals(infobip_sink *sink, sluice_batch *batch, const size
                 json_object_set_new(owners, name, owner_list);
             }
             json_array_append_new(list, json_string(external_id));
-            json_array_append_new(owner_list, json_integer((json_int_t)idx[position]));
+            json_array_append_new(owner_list, json_integer((json_int_t)persons->index[position]));
         }
     }
     /* One request per tag and up to TAG_REQUEST_MAX persons (a chunk holds
@@ -495,9 +502,9 @@ static int plan_tag_removals(infobip_sink *sink, sluice_batch *batch, const size
             if (strcmp(json_string_value(managed), tag) == 0)
                 managed_name = json_string_value(managed);
         }
-        for (size_t start = 0; start < json_array_size(ids) && rc == 0; start += TAG_REQUEST_MAX) {
+        for (size_t from = 0; from < json_array_size(ids) && rc == 0; from += TAG_REQUEST_MAX) {
             json_t *part = json_array(), *part_owners = json_array();
-            for (size_t k = start; k < json_array_size(ids) && k < start + TAG_REQUEST_MAX; k++) {
+            for (size_t k = from; k < json_array_size(ids) && k < from + TAG_REQUEST_MAX; k++) {
                 json_array_append(part, json_array_get(ids, k));
                 json_array_append(part_owners, json_array_get(owner_list, k));
             }
@@ -678,13 +685,12 @@ static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
     return status;
 }
 
-/* Persons persons[first * max .. end * max) of the batch, chunked by
- * sink->max_persons, no person in two chunks: every upsert at once, then
- * every tag removal they need at once. Returns SLUICE_OK, SLUICE_RETRY
- * (ENOMEM) or SLUICE_FATAL. */
+/* The persons of chunks first..end-1 (chunk c: persons[c * max_persons ..]),
+ * no person in two of them: every upsert at once, then every tag removal
+ * they need at once. Returns SLUICE_OK, SLUICE_RETRY (ENOMEM) or
+ * SLUICE_FATAL. */
 static sluice_status send_wave(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
-                               const size_t *persons, unsigned char *created, size_t npersons,
-                               size_t first, size_t end)
+                               const person_list *persons, size_t first, size_t end)
 {
     size_t nchunks = end - first;
     infobip_request *upserts = calloc(nchunks, sizeof(*upserts));
@@ -695,8 +701,8 @@ static sluice_status send_wave(sluice_ctx *ctx, infobip_sink *sink, sluice_batch
         return SLUICE_RETRY;
     for (size_t c = 0; c < nchunks; c++) {
         size_t start = (first + c) * sink->max_persons;
-        size_t n = npersons - start < sink->max_persons ? npersons - start : sink->max_persons;
-        if (persons_body(batch, persons + start, n, &upserts[c]) != 0) {
+        size_t n = persons->count - start < sink->max_persons ? persons->count - start : sink->max_persons;
+        if (persons_body(batch, persons->index + start, n, &upserts[c]) != 0) {
             status = SLUICE_RETRY;
             goto out;
         }
@@ -704,14 +710,14 @@ static sluice_status send_wave(sluice_ctx *ctx, infobip_sink *sink, sluice_batch
     infobip_send_all(ctx, sink, upserts, nchunks);
     for (size_t c = 0; c < nchunks; c++) {
         size_t start = (first + c) * sink->max_persons;
-        size_t n = npersons - start < sink->max_persons ? npersons - start : sink->max_persons;
-        sluice_status chunk_status = apply_upsert(ctx, sink, batch, persons + start, created + start,
-                                                  n, &upserts[c].reply);
+        size_t n = persons->count - start < sink->max_persons ? persons->count - start : sink->max_persons;
+        sluice_status chunk_status = apply_upsert(ctx, sink, batch, persons->index + start,
+                                                  persons->created + start, n, &upserts[c].reply);
         if (chunk_status != SLUICE_OK) {
             status = chunk_status;
             goto out;
         }
-        if (plan_tag_removals(sink, batch, persons + start, created + start, n, &plan) != 0) {
+        if (plan_tag_removals(sink, batch, persons, start, n, &plan) != 0) {
             status = SLUICE_RETRY;
             goto out;
         }
@@ -724,18 +730,17 @@ out:
     return status;
 }
 
-/* Upsert persons[0..npersons) (batch indices, ids[i] their externalIds)
- * in chunks of sink->max_persons, keeping up to sink->max_in_flight
- * requests in flight. A person's requests stay in order: consecutive
- * chunks that share no person form a wave sent at once (upserts, then
- * their tag removals); a chunk holding a person of an earlier chunk of
- * the wave starts the next wave. Within a chunk Infobip applies the
- * persons in order. Returns SLUICE_OK, SLUICE_RETRY or SLUICE_FATAL. */
+/* Upsert the persons in chunks of sink->max_persons, keeping up to
+ * sink->max_in_flight requests in flight. A person's requests stay in
+ * order: consecutive chunks that share no person form a wave sent at once
+ * (upserts, then their tag removals); a chunk holding a person of an
+ * earlier chunk of the wave starts the next wave. Within a chunk Infobip
+ * applies the persons in order. Returns SLUICE_OK, SLUICE_RETRY or
+ * SLUICE_FATAL. */
 static sluice_status send_all_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
-                                      const size_t *persons, char *const *ids,
-                                      unsigned char *created, size_t npersons)
+                                      const person_list *persons)
 {
-    size_t nchunks = (npersons + sink->max_persons - 1) / sink->max_persons;
+    size_t nchunks = (persons->count + sink->max_persons - 1) / sink->max_persons;
     size_t wave_first = 0;
     json_t *in_wave = json_object(); /* externalIds of the wave's chunks */
     sluice_status status = SLUICE_OK;
@@ -744,22 +749,170 @@ static sluice_status send_all_persons(sluice_ctx *ctx, infobip_sink *sink, sluic
         return SLUICE_RETRY;
     for (size_t c = 0; c < nchunks && status == SLUICE_OK; c++) {
         size_t start = c * sink->max_persons;
-        size_t end = npersons - start < sink->max_persons ? npersons : start + sink->max_persons;
+        size_t end = persons->count - start < sink->max_persons ? persons->count
+                                                                 : start + sink->max_persons;
         int shared = 0;
         for (size_t i = start; i < end && !shared && c > wave_first; i++)
-            shared = json_object_get(in_wave, ids[i]) != NULL;
+            shared = json_object_get(in_wave, persons->id[i]) != NULL;
         if (shared) {
-            status = send_wave(ctx, sink, batch, persons, created, npersons, wave_first, c);
+            status = send_wave(ctx, sink, batch, persons, wave_first, c);
             json_object_clear(in_wave);
             wave_first = c;
         }
         for (size_t i = start; i < end; i++)
-            json_object_set_new_nocheck(in_wave, ids[i], json_true());
+            json_object_set_new_nocheck(in_wave, persons->id[i], json_true());
     }
     if (status == SLUICE_OK && wave_first < nchunks)
-        status = send_wave(ctx, sink, batch, persons, created, npersons, wave_first, nchunks);
+        status = send_wave(ctx, sink, batch, persons, wave_first, nchunks);
     json_decref(in_wave);
     return status;
+}
+
+/* What write() needs of a record before sending it. */
+typedef struct record_facts {
+    const char *external_id; /* the externalId string (not NUL-terminated), or NULL */
+    size_t external_id_len;
+    int is_event;            /* it has a definitionId */
+    int has_tags;            /* its "tags" is an array */
+} record_facts;
+
+/* Index just past the JSON string starting at text[at] (a '"'), or 0 if
+ * it does not end within len. *escaped is set when it holds a backslash. */
+static size_t string_end(const char *text, size_t len, size_t at, int *escaped)
+{
+    *escaped = 0;
+    for (size_t i = at + 1; i < len; i++) {
+        if (text[i] == '\\') {
+            *escaped = 1;
+            i++;
+        } else if (text[i] == '"') {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* Index just past the JSON value starting at text[at] (valid JSON, as the
+ * core guarantees for a record's text), or 0 if it does not end within len. */
+static size_t value_end(const char *text, size_t len, size_t at)
+{
+    int escaped, depth = 0;
+    size_t i = at;
+
+    if (text[at] == '"')
+        return string_end(text, len, at, &escaped);
+    if (text[at] != '{' && text[at] != '[') {
+        /* number, true, false, null */
+        while (i < len && !strchr(",}] \t\r\n", text[i]))
+            i++;
+        return i;
+    }
+    while (i < len) {
+        char c = text[i];
+        if (c == '"') {
+            i = string_end(text, len, i, &escaped);
+            if (i == 0)
+                return 0;
+            continue;
+        }
+        if (c == '{' || c == '[')
+            depth++;
+        else if ((c == '}' || c == ']') && --depth == 0)
+            return i + 1;
+        i++;
+    }
+    return 0;
+}
+
+/* Index of the first non-blank at or after i. */
+static size_t skip_blanks(const char *text, size_t len, size_t i)
+{
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+        i++;
+    return i;
+}
+
+/* Read the facts of a record from its JSON text (an object, as given by
+ * sluice_batch_peek_text) by walking its top-level members, without
+ * building a tree. The last of repeated members counts, as in jansson.
+ * Returns 0, or -1 when the text holds something this walk leaves to the
+ * parser (a member name or an externalId with escapes, a malformed text):
+ * then the caller parses the record. */
+static int scan_record(const char *text, size_t len, record_facts *facts)
+{
+    size_t i = skip_blanks(text, len, 0);
+
+    memset(facts, 0, sizeof(*facts));
+    if (i >= len || text[i] != '{')
+        return -1;
+    i = skip_blanks(text, len, i + 1);
+    if (i < len && text[i] == '}')
+        return 0;
+    while (i < len) {
+        size_t name_at = i + 1, name_len, value_at, end;
+        int escaped;
+
+        if (text[i] != '"')
+            return -1;
+        end = string_end(text, len, i, &escaped);
+        if (end == 0 || escaped)
+            return -1;
+        name_len = end - 1 - name_at;
+        i = skip_blanks(text, len, end);
+        if (i >= len || text[i] != ':')
+            return -1;
+        value_at = skip_blanks(text, len, i + 1);
+        if (value_at >= len)
+            return -1;
+        end = value_end(text, len, value_at);
+        if (end == 0)
+            return -1;
+        if (name_len == 10 && memcmp(text + name_at, "externalId", 10) == 0) {
+            facts->external_id = NULL;
+            if (text[value_at] == '"') {
+                if (string_end(text, len, value_at, &escaped) && escaped)
+                    return -1;
+                facts->external_id = text + value_at + 1;
+                facts->external_id_len = end - value_at - 2;
+            }
+        } else if (name_len == 12 && memcmp(text + name_at, "definitionId", 12) == 0) {
+            facts->is_event = 1;
+        } else if (name_len == 4 && memcmp(text + name_at, "tags", 4) == 0) {
+            facts->has_tags = text[value_at] == '[';
+        }
+        i = skip_blanks(text, len, end);
+        if (i < len && text[i] == '}')
+            return skip_blanks(text, len, i + 1) == len ? 0 : -1;
+        if (i >= len || text[i] != ',')
+            return -1;
+        i = skip_blanks(text, len, i + 1);
+    }
+    return -1;
+}
+
+/* The facts of record i: read from its text when no stage parsed it (no
+ * parse, so its text can go out as it is), else from the parsed record.
+ * Returns 0, or -1 when the record is gone (dropped or rejected). */
+static int record_facts_of(sluice_batch *batch, size_t i, record_facts *facts)
+{
+    size_t len = 0;
+    const char *text = sluice_batch_peek_text(batch, i, &len);
+    json_t *record, *external_id;
+
+    if (text && scan_record(text, len, facts) == 0)
+        return 0;
+    record = sluice_batch_get(batch, i);
+    if (!record)
+        return -1;
+    memset(facts, 0, sizeof(*facts));
+    external_id = json_object_get(record, "externalId");
+    if (json_is_string(external_id)) {
+        facts->external_id = json_string_value(external_id);
+        facts->external_id_len = json_string_length(external_id);
+    }
+    facts->is_event = json_object_get(record, "definitionId") != NULL;
+    facts->has_tags = json_is_array(json_object_get(record, "tags"));
+    return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -769,54 +922,58 @@ static sluice_status send_all_persons(sluice_ctx *ctx, infobip_sink *sink, sluic
 static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *batch)
 {
     infobip_sink *sink = state;
-    size_t count = sluice_batch_count(batch);
-    size_t *persons = calloc(count ? count : 1, sizeof(size_t));
-    char **ids = calloc(count ? count : 1, sizeof(char *));
-    size_t *events = calloc(count ? count : 1, sizeof(size_t));
-    unsigned char *created = calloc(count ? count : 1, 1);
-    size_t npersons = 0, nevents = 0;
+    size_t count = sluice_batch_count(batch), slots = count ? count : 1;
+    person_list persons = {
+        .index = calloc(slots, sizeof(size_t)),
+        .id = calloc(slots, sizeof(char *)),
+        .has_tags = calloc(slots, 1),
+        .created = calloc(slots, 1),
+        .count = 0,
+    };
+    size_t *events = calloc(slots, sizeof(size_t));
+    size_t nevents = 0;
     sluice_status status = SLUICE_OK;
 
-    if (!persons || !ids || !events || !created) {
+    if (!persons.index || !persons.id || !persons.has_tags || !persons.created || !events) {
         status = SLUICE_RETRY;
         goto out;
     }
     for (size_t i = 0; i < count; i++) {
         sluice_outcome outcome = sluice_batch_outcome(batch, i);
-        json_t *record;
-        const char *external_id;
+        record_facts facts;
         if (outcome != SLUICE_RECORD_PENDING && outcome != SLUICE_RECORD_RETRY)
             continue;
-        record = sluice_batch_get(batch, i);
-        if (!record)
+        if (record_facts_of(batch, i, &facts) != 0)
             continue;
-        external_id = json_string_value(json_object_get(record, "externalId"));
-        if (json_object_get(record, "definitionId")) {
+        if (facts.is_event) {
             events[nevents++] = i;
-        } else if (external_id) {
-            ids[npersons] = strdup(external_id);
-            if (!ids[npersons]) {
+        } else if (facts.external_id) {
+            char *id = strndup(facts.external_id, facts.external_id_len);
+            if (!id) {
                 status = SLUICE_RETRY;
                 goto out;
             }
-            persons[npersons++] = i;
+            persons.id[persons.count] = id;
+            persons.has_tags[persons.count] = (unsigned char)facts.has_tags;
+            persons.index[persons.count++] = i;
         } else {
             sluice_batch_set_outcome(batch, i, SLUICE_RECORD_REJECTED,
                                      "not an Infobip person (externalId) or event (definitionId)");
         }
     }
     /* Persons first: an event for a person created in this batch needs it. */
-    if (npersons > 0)
-        status = send_all_persons(ctx, sink, batch, persons, ids, created, npersons);
+    if (persons.count > 0)
+        status = send_all_persons(ctx, sink, batch, &persons);
     if (status == SLUICE_OK)
         status = infobip_send_events(ctx, sink, batch, events, nevents);
 out:
-    for (size_t i = 0; ids && i < npersons; i++)
-        free(ids[i]);
-    free(ids);
-    free(persons);
+    for (size_t i = 0; persons.id && i < persons.count; i++)
+        free(persons.id[i]);
+    free(persons.id);
+    free(persons.index);
+    free(persons.has_tags);
+    free(persons.created);
     free(events);
-    free(created);
     return status;
 }
 

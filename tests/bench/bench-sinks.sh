@@ -7,6 +7,11 @@
 # one process per stage, `sluice run --once`. Prints, per destination, the
 # median of the runs (its request and 429 counts are the median run's):
 #   ometria-sink: 100000 members in X s, N requests, minimum Y s at 50 req/s, ratio R, 429s: K
+# and next to the rate-limit minimum the CPU-time floor of that run on this
+# machine: the user+sys CPU of every process of the run (sluice and its
+# stage processes, the emulator included) divided by the number of cores,
+# so a reader sees which bound the run hits:
+#   ometria-sink bounds: CPU C s on N cores = floor F s; rate-limit minimum Y s: bound by ...
 #   BENCH_RUNS          (default 3)       runs per destination
 #   BENCH_MEMBERS       (default 100000)  members per run
 #   BENCH_SINK_RATE     (default 50)      requests/s (sink and emulator)
@@ -52,6 +57,19 @@ cleanup() {
     if [ -n "${BENCH_KEEP:-}" ]; then echo "bench-sinks: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+
+cores=$(nproc 2> /dev/null || getconf _NPROCESSORS_ONLN 2> /dev/null || echo 1)
+
+# cpu_of_children VAR: set VAR to the user+sys seconds of every child this
+# shell waited for so far (bash's `times`, second line; grandchildren count
+# once their parent waited for them: sluice waits for its stages, timeout
+# for sluice). `times` runs in this shell, not in a $(...) subshell, which
+# would report its own children only.
+cpu_of_children() {
+    local file="$work/times.$BASHPID"
+    times > "$file"
+    printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$file")"
+}
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else print v[int((NR + 1) / 2)] }'; }
 
@@ -109,9 +127,11 @@ pipeline = {
 CFG
 }
 
-# run_once DEST RUN: prints "seconds requests minimum_requests 429s delivered".
+# run_once DEST RUN: prints "seconds requests minimum_requests 429s delivered
+# dead-lettered cpu_seconds" (cpu: the emulator and the whole sluice run).
 run_once() {
-    local dest=$1 run=$2 start end rc stats requests limited needed delivered dead
+    local dest=$1 run=$2 start end rc stats requests limited needed delivered dead cpu_before cpu
+    cpu_of_children cpu_before
     if [ "$dest" = ometria ]; then
         start_emulator ometria-emu --api-key bench-ometria-key
     else
@@ -139,6 +159,8 @@ run_once() {
         delivered=$(echo "$stats" | jq '.counters.persons_created + .counters.persons_updated + .counters.persons_not_modified')
     fi
     stop_emulator
+    cpu_of_children cpu
+    cpu=$(awk -v a="$cpu_before" -v b="$cpu" 'BEGIN { printf "%.2f", b - a }')
     # Exit 2: some records were refused and dead-lettered (the run itself
     # completed); every member must be either delivered or dead-lettered.
     dead=0
@@ -153,25 +175,28 @@ run_once() {
         return 1
     fi
     awk -v s="$start" -v e="$end" -v r="$requests" -v n="$needed" -v k="$limited" -v d="$delivered" -v q="$dead" \
-        'BEGIN { printf "%.2f %d %d %d %d %d\n", e - s, r, n, k, d, q }'
+        -v c="$cpu" 'BEGIN { printf "%.2f %d %d %d %d %d %.2f\n", e - s, r, n, k, d, q, c }'
 }
 
 bench_dest() {
     local dest=$1 run line results="" mid minimum
     for run in $(seq "$runs"); do
         line=$(run_once "$dest" "$run") || return 1
-        echo "  $dest-sink run $run: $(echo "$line" | awk -v r="$rate" \
-            '{ printf "%s s, %d requests (%d needed, minimum %.2f s), 429s: %d, %d members delivered, %d dead-lettered", $1, $2, $3, $3 / r, $4, $5, $6 }')" >&2
+        echo "  $dest-sink run $run: $(echo "$line" | awk -v r="$rate" -v c="$cores" \
+            '{ printf "%s s, %d requests (%d needed, minimum %.2f s), 429s: %d, %d members delivered, %d dead-lettered, CPU %.2f s (floor %.2f s on %d cores)", $1, $2, $3, $3 / r, $4, $5, $6, $7, $7 / c, c }')" >&2
         results+="$line"$'\n'
     done
     mid=$(printf '%s' "$results" | awk '{ print $1 }' | median)
-    printf '%s' "$results" | awk -v m="$mid" -v r="$rate" -v n="$members" -v d="$dest" '
+    printf '%s' "$results" | awk -v m="$mid" -v r="$rate" -v n="$members" -v d="$dest" -v c="$cores" '
         $1 == m && !done {
             minimum = $3 / r
             printf "%s-sink: %d members in %.1f s, %d requests, minimum %.1f s at %s req/s, ratio %.2f, 429s: %d\n",
                 d, n, $1, $2, minimum, r, $1 / minimum, $4
             printf "%s-sink target (within 10%% of the minimum): %s; %d members delivered, %d dead-lettered\n",
                 d, ($1 / minimum <= 1.10 ? "met" : "NOT met"), $5, $6
+            floor = $7 / c
+            printf "%s-sink bounds: CPU %.1f s (every process, emulator included) on %d cores = floor %.1f s; rate-limit minimum %.1f s: bound by the %s\n",
+                d, $7, c, floor, minimum, (floor > minimum ? "CPU (no schedule can beat the floor here)" : "rate limit")
             done = 1
         }'
 }

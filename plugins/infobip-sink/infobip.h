@@ -91,6 +91,24 @@ void infobip_text_add_record(infobip_text *text, sluice_batch *batch, size_t i);
  * into buf. Returns buf. */
 char *infobip_error_text(const json_t *error, char *buf, size_t buflen);
 
+/* What the sink needs of a record before sending it. */
+typedef struct infobip_record_facts {
+    const char *external_id; /* the externalId string (points into the text,
+                                not NUL-terminated), or NULL when absent or
+                                not a string */
+    size_t external_id_len;
+    int is_event;            /* it has a definitionId member */
+    int has_tags;            /* its "tags" member is an array */
+} infobip_record_facts;
+
+/* Read *facts from text[0..len), a record's JSON text (one object, valid
+ * JSON, as sluice_batch_peek_text gives it), by walking its top-level
+ * members without building a tree; of repeated members the last counts, as
+ * in jansson. Returns 0, or -1 when the text holds something the walk
+ * leaves to the parser (escapes in a member name or in externalId, or a
+ * text that is not one object): then parse the record instead. */
+int infobip_scan_record(const char *text, size_t len, infobip_record_facts *facts);
+
 /* Check an event against its definition (types of properties, id format,
  * definition known). Returns NULL if valid, else a static-lifetime or
  * buf-held reason. */

@@ -768,138 +768,16 @@ static sluice_status send_all_persons(sluice_ctx *ctx, infobip_sink *sink, sluic
     return status;
 }
 
-/* What write() needs of a record before sending it. */
-typedef struct record_facts {
-    const char *external_id; /* the externalId string (not NUL-terminated), or NULL */
-    size_t external_id_len;
-    int is_event;            /* it has a definitionId */
-    int has_tags;            /* its "tags" is an array */
-} record_facts;
-
-/* Index just past the JSON string starting at text[at] (a '"'), or 0 if
- * it does not end within len. *escaped is set when it holds a backslash. */
-static size_t string_end(const char *text, size_t len, size_t at, int *escaped)
-{
-    *escaped = 0;
-    for (size_t i = at + 1; i < len; i++) {
-        if (text[i] == '\\') {
-            *escaped = 1;
-            i++;
-        } else if (text[i] == '"') {
-            return i + 1;
-        }
-    }
-    return 0;
-}
-
-/* Index just past the JSON value starting at text[at] (valid JSON, as the
- * core guarantees for a record's text), or 0 if it does not end within len. */
-static size_t value_end(const char *text, size_t len, size_t at)
-{
-    int escaped, depth = 0;
-    size_t i = at;
-
-    if (text[at] == '"')
-        return string_end(text, len, at, &escaped);
-    if (text[at] != '{' && text[at] != '[') {
-        /* number, true, false, null */
-        while (i < len && !strchr(",}] \t\r\n", text[i]))
-            i++;
-        return i;
-    }
-    while (i < len) {
-        char c = text[i];
-        if (c == '"') {
-            i = string_end(text, len, i, &escaped);
-            if (i == 0)
-                return 0;
-            continue;
-        }
-        if (c == '{' || c == '[')
-            depth++;
-        else if ((c == '}' || c == ']') && --depth == 0)
-            return i + 1;
-        i++;
-    }
-    return 0;
-}
-
-/* Index of the first non-blank at or after i. */
-static size_t skip_blanks(const char *text, size_t len, size_t i)
-{
-    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
-        i++;
-    return i;
-}
-
-/* Read the facts of a record from its JSON text (an object, as given by
- * sluice_batch_peek_text) by walking its top-level members, without
- * building a tree. The last of repeated members counts, as in jansson.
- * Returns 0, or -1 when the text holds something this walk leaves to the
- * parser (a member name or an externalId with escapes, a malformed text):
- * then the caller parses the record. */
-static int scan_record(const char *text, size_t len, record_facts *facts)
-{
-    size_t i = skip_blanks(text, len, 0);
-
-    memset(facts, 0, sizeof(*facts));
-    if (i >= len || text[i] != '{')
-        return -1;
-    i = skip_blanks(text, len, i + 1);
-    if (i < len && text[i] == '}')
-        return 0;
-    while (i < len) {
-        size_t name_at = i + 1, name_len, value_at, end;
-        int escaped;
-
-        if (text[i] != '"')
-            return -1;
-        end = string_end(text, len, i, &escaped);
-        if (end == 0 || escaped)
-            return -1;
-        name_len = end - 1 - name_at;
-        i = skip_blanks(text, len, end);
-        if (i >= len || text[i] != ':')
-            return -1;
-        value_at = skip_blanks(text, len, i + 1);
-        if (value_at >= len)
-            return -1;
-        end = value_end(text, len, value_at);
-        if (end == 0)
-            return -1;
-        if (name_len == 10 && memcmp(text + name_at, "externalId", 10) == 0) {
-            facts->external_id = NULL;
-            if (text[value_at] == '"') {
-                if (string_end(text, len, value_at, &escaped) && escaped)
-                    return -1;
-                facts->external_id = text + value_at + 1;
-                facts->external_id_len = end - value_at - 2;
-            }
-        } else if (name_len == 12 && memcmp(text + name_at, "definitionId", 12) == 0) {
-            facts->is_event = 1;
-        } else if (name_len == 4 && memcmp(text + name_at, "tags", 4) == 0) {
-            facts->has_tags = text[value_at] == '[';
-        }
-        i = skip_blanks(text, len, end);
-        if (i < len && text[i] == '}')
-            return skip_blanks(text, len, i + 1) == len ? 0 : -1;
-        if (i >= len || text[i] != ',')
-            return -1;
-        i = skip_blanks(text, len, i + 1);
-    }
-    return -1;
-}
-
 /* The facts of record i: read from its text when no stage parsed it (no
  * parse, so its text can go out as it is), else from the parsed record.
  * Returns 0, or -1 when the record is gone (dropped or rejected). */
-static int record_facts_of(sluice_batch *batch, size_t i, record_facts *facts)
+static int record_facts_of(sluice_batch *batch, size_t i, infobip_record_facts *facts)
 {
     size_t len = 0;
     const char *text = sluice_batch_peek_text(batch, i, &len);
     json_t *record, *external_id;
 
-    if (text && scan_record(text, len, facts) == 0)
+    if (text && infobip_scan_record(text, len, facts) == 0)
         return 0;
     record = sluice_batch_get(batch, i);
     if (!record)
@@ -940,7 +818,7 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
     }
     for (size_t i = 0; i < count; i++) {
         sluice_outcome outcome = sluice_batch_outcome(batch, i);
-        record_facts facts;
+        infobip_record_facts facts;
         if (outcome != SLUICE_RECORD_PENDING && outcome != SLUICE_RECORD_RETRY)
             continue;
         if (record_facts_of(batch, i, &facts) != 0)

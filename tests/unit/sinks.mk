@@ -17,3 +17,13 @@ unit_test_ometria_sink_SOURCES = unit/test_ometria_sink.c \
 unit_test_ometria_sink_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
 unit_test_ometria_sink_LDADD = $(UNIT_LINK_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 endif
+
+# infobip-sink (AREA=infobip): the walk over a record's JSON text, checked
+# against jansson's parse; compiled in directly.
+if HAVE_CHECK
+check_PROGRAMS += unit/test_infobip_scan
+TESTS += unit/test_infobip_scan
+unit_test_infobip_scan_SOURCES = unit/test_infobip_scan.c \
+	$(top_srcdir)/plugins/infobip-sink/infobip_scan.c
+unit_test_infobip_scan_LDADD = $(UNIT_LINK_LIBS)
+endif

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # infobip-sink.sh: file-source -> infobip-sink -> infobip-emu with
-# `sluice run --once`, the emulator holding each upsert 500 ms (a slow
+# `sluice run --once`, the emulator holding each upsert 1 s (a slow
 # platform). With max_in_flight = 4 the upserts of a batch overlap (the
 # emulator saw several at once and the run is much shorter than the upserts
 # one after another); with max_in_flight = 1 they do not. Both runs end in
@@ -14,7 +14,7 @@ set -euo pipefail
 KEY="ib-overlap-key-5c1e"
 PERSONS=2000          # one batch
 PER_REQUEST=250       # 8 upserts of distinct persons, then 1 for the repeat
-DELAY_MS=500
+DELAY_MS=1000
 
 # gen_input FILE PASS: PERSONS persons in Infobip shape; every 400th has an
 # impossible birthDate (Infobip refuses it: 207 error); L-7 is listed again

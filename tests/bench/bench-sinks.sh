@@ -17,6 +17,7 @@
 #   BENCH_SINK_RATE     (default 50)      requests/s (sink and emulator)
 #   BENCH_SINK_TIMEOUT  (default 600)     seconds a single run may take
 #   BENCH_SINK_DESTS    (default "ometria infobip")
+#   BENCH_INFOBIP_BATCH (default 4000)    batch_size of the Infobip pipeline
 #   BENCH_KEEP          (set: keep the work directory and say where)
 set -euo pipefail
 
@@ -103,13 +104,15 @@ write_pipeline() {
       rate_limit = $rate.0; }"
         batch=500
     else
-        # 1000 persons per batch, so that upserts can carry Infobip's maximum.
+        # 4000 persons per batch: upserts carry Infobip's maximum (1000),
+        # and the sink has 4 of them to keep in flight at once
+        # (max_in_flight, default 4); the request count is the same.
         sink="{ name = \"infobip\"; plugin = \"infobip-sink\";
       base_url = \"$emu_url\"; api_key = \"bench-infobip-key\";
       requests_per_second = $rate.0;
       @include \"mappings/infobip-schema.cfg\"
       tags = [ \"Loyalty\", \"vip\", \"newsletter\", \"birthday_club\", \"high_spender\" ]; }"
-        batch=1000
+        batch=${BENCH_INFOBIP_BATCH:-4000}
     fi
     cat > "$work/$dest.cfg" << CFG
 pipeline = {

@@ -7,7 +7,9 @@
 # the same state: every valid person delivered, a person listed twice
 # carries its later record, exactly the invalid persons dead-lettered with
 # Infobip's reason; a second pass that drops the Loyalty tag of some
-# persons takes the tag away from exactly them.
+# persons takes the tag away from exactly them. A key Infobip refuses in
+# the middle of overlapped upserts (no setup calls first) still stops the
+# run with the clear message, without printing the key.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
@@ -128,4 +130,15 @@ for pass in 1 2; do
     diff -q "$T_TMP/dlq-flight4p$pass" "$T_TMP/dlq-flight1p$pass" > /dev/null \
         || t_fail "max_in_flight 4 and 1 dead-letter differently in pass $pass"
 done
+# A wrong key met by 4 upserts in flight at once.
+t_start_emu infobip-emu "$T_TMP/emu-badkey.err" --api-key "$KEY" --rate-limit 0
+write_cfg "$T_TMP/badkey.cfg" badkey "$T_TMP/pass1.jsonl" "$T_EMU_PORT" 4
+sed -i "s/api_key = \"$KEY\";/api_key = \"wrong-$KEY\"; setup = false;/" "$T_TMP/badkey.cfg"
+grep -q 'setup = false' "$T_TMP/badkey.cfg" || t_fail "could not write the wrong-key pipeline"
+RC=0
+timeout 30 "$SLUICE" run --once --log-level warn "$T_TMP/badkey.cfg" > "$T_TMP/badkey.out" 2>&1 || RC=$?
+[ "$RC" -ne 0 ] && [ "$RC" -ne 124 ] || t_fail "a refused key did not stop the run (exit $RC)"
+grep -q 'API key rejected by Infobip (HTTP 401)' "$T_TMP/badkey.out" \
+    || t_fail "no clear message for the refused key: $(tail -3 "$T_TMP/badkey.out")"
+grep -q "wrong-$KEY" "$T_TMP/badkey.out" && t_fail "the API key was printed"
 echo "ok: upserts overlap with max_in_flight=4 and not with 1; same persons, tags and DLQ either way"

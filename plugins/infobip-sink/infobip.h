@@ -99,6 +99,9 @@ typedef struct infobip_record_facts {
     size_t external_id_len;
     int is_event;            /* it has a definitionId member */
     int has_tags;            /* its "tags" member is an array */
+    const char *tags_text;   /* that array's JSON text (points into the text),
+                                or NULL */
+    size_t tags_len;
 } infobip_record_facts;
 
 /* Read *facts from text[0..len), a record's JSON text (one object, valid

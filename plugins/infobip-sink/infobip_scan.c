@@ -106,6 +106,8 @@ int infobip_scan_record(const char *text, size_t len, infobip_record_facts *fact
             facts->is_event = 1;
         } else if (name_len == 4 && memcmp(text + name_at, "tags", 4) == 0) {
             facts->has_tags = text[value_at] == '[';
+            facts->tags_text = facts->has_tags ? text + value_at : NULL;
+            facts->tags_len = facts->has_tags ? end - value_at : 0;
         }
         i = skip_blanks(text, len, end);
         if (i < len && text[i] == '}')

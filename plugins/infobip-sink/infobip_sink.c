@@ -434,6 +434,21 @@ static int removal_plan_add(removal_plan *plan, const char *tag, const json_t *i
     return 0;
 }
 
+/* The "tags" array of record i (new reference, or NULL): parsed from the
+ * array's text alone when nothing parsed the record (the rest of the record
+ * stays text), else taken from the parsed record. */
+static json_t *record_tags(sluice_batch *batch, size_t i)
+{
+    size_t len = 0;
+    const char *text = sluice_batch_peek_text(batch, i, &len);
+    infobip_record_facts facts;
+    json_error_t error;
+
+    if (text && infobip_scan_record(text, len, &facts) == 0 && facts.tags_text)
+        return json_loadb(facts.tags_text, facts.tags_len, 0, &error);
+    return json_incref(json_object_get(sluice_batch_get(batch, i), "tags"));
+}
+
 /* Plan the tag removals after persons[start .. start + n) (one upsert) were
  * sent:
  * for each managed tag a person's record does not list, one removal.
@@ -451,6 +466,7 @@ static int plan_tag_removals(infobip_sink *sink, sluice_batch *batch, const pers
                              size_t start, size_t n, removal_plan *plan)
 {
     json_t *last_of = json_object();  /* externalId -> its last index into persons */
+    json_t *tags = NULL;              /* the tags of the record at hand */
     json_t *removals = json_object(); /* tag -> [externalId] */
     json_t *owners = json_object();   /* tag -> [batch index] */
     const char *external_id, *tag;
@@ -468,12 +484,17 @@ static int plan_tag_removals(infobip_sink *sink, sluice_batch *batch, const pers
     }
     json_object_foreach(last_of, external_id, at) {
         size_t position = (size_t)json_integer_value(at);
-        const json_t *tags;
         size_t j;
         json_t *managed;
         if (persons->created[position])
             continue;
-        tags = json_object_get(sluice_batch_get(batch, persons->index[position]), "tags");
+        json_decref(tags);
+        tags = record_tags(batch, persons->index[position]);
+        if (!json_is_array(tags)) {
+            /* it had a tags array when write() began: out of memory */
+            rc = -1;
+            goto out;
+        }
         json_array_foreach(sink->managed_tags, j, managed) {
             const char *name = json_string_value(managed);
             json_t *list, *owner_list;
@@ -515,6 +536,7 @@ static int plan_tag_removals(infobip_sink *sink, sluice_batch *batch, const pers
             break;
     }
 out:
+    json_decref(tags);
     json_decref(last_of);
     json_decref(removals);
     json_decref(owners);

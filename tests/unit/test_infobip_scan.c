@@ -33,10 +33,12 @@ START_TEST(person_and_event)
 {
     infobip_record_facts facts;
 
-    ck_assert_int_eq(scan("{\"externalId\":\"L-1\",\"firstName\":\"Ann\",\"tags\":[\"Loyalty\"]}", &facts), 0);
+    ck_assert_int_eq(scan("{\"externalId\":\"L-1\",\"firstName\":\"Ann\",\"tags\":[\"Loyalty\", \"v]ip\"]}", &facts), 0);
     ck_assert(id_is(&facts, "L-1"));
     ck_assert_int_eq(facts.is_event, 0);
     ck_assert_int_eq(facts.has_tags, 1);
+    ck_assert_uint_eq(facts.tags_len, strlen("[\"Loyalty\", \"v]ip\"]"));
+    ck_assert_int_eq(memcmp(facts.tags_text, "[\"Loyalty\", \"v]ip\"]", facts.tags_len), 0);
 
     /* An event's identifier object holds an externalId-like member: only
      * top-level members count. */
@@ -183,6 +185,14 @@ START_TEST(agrees_with_jansson)
         read++;
         ck_assert_msg(facts.is_event == (json_object_get(record, "definitionId") != NULL), "%s", text);
         ck_assert_msg(facts.has_tags == json_is_array(json_object_get(record, "tags")), "%s", text);
+        if (facts.has_tags) {
+            /* The array's own text parses to the record's tags. */
+            json_t *tags = json_loadb(facts.tags_text, facts.tags_len, 0, NULL);
+            ck_assert_msg(json_equal(tags, json_object_get(record, "tags")), "tags misread in %s", text);
+            json_decref(tags);
+        } else {
+            ck_assert_ptr_null(facts.tags_text);
+        }
         if (json_is_string(external_id)) {
             ck_assert_msg(facts.external_id && facts.external_id_len == json_string_length(external_id) &&
                           memcmp(facts.external_id, json_string_value(external_id),

@@ -284,6 +284,14 @@ json_t *sluice_state_get(sluice_ctx *ctx, const char *key);
 int sluice_state_put(sluice_ctx *ctx, sluice_batch *batch, const char *key,
                      const json_t *value);
 
+/* Stage `value` for `key` under `batch` like sluice_state_put, but take
+ * over the caller's reference (stolen, also on error) instead of copying
+ * it. The caller must not change value, or anything in it, afterwards: the
+ * store keeps it until the batch is acknowledged (and serialises it then),
+ * and sluice_state_get returns it. value NULL deletes the key. Returns 0
+ * or -1. */
+int sluice_state_put_new(sluice_ctx *ctx, sluice_batch *batch, const char *key, json_t *value);
+
 /* Call fn(key, value, user) for every key starting with `prefix` (staged
  * writes included, deleted keys skipped). Stops early and returns fn's
  * result if fn returns non-zero; returns 0 or -1 on a store error. */

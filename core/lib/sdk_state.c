@@ -40,6 +40,20 @@ int sluice_state_put(sluice_ctx *ctx, sluice_batch *batch, const char *key,
     return sluice_kv_stage(ctx->kv, batch->epoch, batch->id, key, value);
 }
 
+int sluice_state_put_new(sluice_ctx *ctx, sluice_batch *batch, const char *key, json_t *value)
+{
+    if (!ctx || !ctx->kv) {
+        report_missing(ctx, "sluice_state_put_new");
+        json_decref(value);
+        return -1;
+    }
+    if (!batch || !key) {
+        json_decref(value);
+        return -1;
+    }
+    return sluice_kv_stage_new(ctx->kv, batch->epoch, batch->id, key, value);
+}
+
 int sluice_state_foreach(sluice_ctx *ctx, const char *prefix,
                          int (*fn)(const char *key, const json_t *value, void *user),
                          void *user)

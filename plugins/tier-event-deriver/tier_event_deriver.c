@@ -294,7 +294,9 @@ static int put_member(batch_run *run, const char *id, json_t *value)
         return -1;
     memcpy(key, self->member_prefix, prefix_len);
     memcpy(key + prefix_len, id, id_len + 1);
-    if (sluice_state_put(run->ctx, run->batch, key, value) == 0 &&
+    /* The store's staging takes its own reference instead of a copy: the
+     * cache shares the object and never changes it. */
+    if (sluice_state_put_new(run->ctx, run->batch, key, json_incref(value)) == 0 &&
         journal_add(self, self->seq + 1, id) == 0 &&
         json_object_set(self->members, id, value) == 0 &&
         anniv_index_set(self->index, id, deriver_next_anniversary(value)) == 0)
@@ -367,16 +369,13 @@ out:
 static int advance_clock(batch_run *run, int64_t day)
 {
     json_t *value;
-    int result;
     if (day <= run->clock_day)
         return 0;
     if (sweep(run, day))
         return -1;
     run->clock_day = day;
     value = json_integer(day);
-    result = sluice_state_put(run->ctx, run->batch, run->self->clock_key, value);
-    json_decref(value);
-    return result;
+    return value ? sluice_state_put_new(run->ctx, run->batch, run->self->clock_key, value) : -1;
 }
 
 /* Handle member record i. 0, or -1 on a store error (whole call fails). */
@@ -505,7 +504,7 @@ static sluice_status deriver_process(sluice_ctx *ctx, void *state, sluice_batch 
     size_t count = sluice_batch_count(batch);
     batch_run run = { ctx, self, batch, self->seen_ids, 0, 0 };
     sluice_status status = SLUICE_RETRY;
-    json_t *seq = NULL;
+    json_t *next_seq;
     long long view_seq;
 
     if (!run.seen_ids)
@@ -540,8 +539,9 @@ static sluice_status deriver_process(sluice_ctx *ctx, void *state, sluice_batch 
         if (handle_member(&run, i, record))
             goto store_error;
     }
-    seq = json_integer(self->seq + 1);
-    if (!seq || sluice_state_put(ctx, batch, self->seq_key, seq))
+    /* sluice_state_put_new owns next_seq, also when it fails. */
+    next_seq = json_integer(self->seq + 1);
+    if (!next_seq || sluice_state_put_new(ctx, batch, self->seq_key, next_seq))
         goto store_error;
     self->seq++;
     if (run.derived > 0)
@@ -553,7 +553,6 @@ store_error:
     /* Whatever we staged is unknown now: force an index rebuild. */
     self->seq = -1;
 out:
-    json_decref(seq);
     json_object_clear(self->seen_ids);
     return status;
 }

@@ -72,6 +72,12 @@ cpu_of_children() {
     printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$file")"
 }
 
+# emu_cpu: user+sys seconds the running emulator has used so far.
+clock_ticks=$(getconf CLK_TCK)
+emu_cpu() {
+    awk -v t="$clock_ticks" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$emu_pid/stat"
+}
+
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else print v[int((NR + 1) / 2)] }'; }
 
 # The members: every member's final state, as an API-mode full sync sees it.
@@ -131,16 +137,21 @@ CFG
 }
 
 # run_once DEST RUN: prints "seconds requests minimum_requests 429s delivered
-# dead-lettered cpu_seconds" (cpu: the emulator and the whole sluice run).
+# dead-lettered cpu_seconds" (cpu: the whole sluice run, and the emulator
+# while the run lasted).
 run_once() {
     local dest=$1 run=$2 start end rc stats requests limited needed delivered dead cpu_before cpu
-    cpu_of_children cpu_before
+    local emu_before emu_after
     if [ "$dest" = ometria ]; then
         start_emulator ometria-emu --api-key bench-ometria-key
     else
         start_emulator infobip-emu --api-key bench-infobip-key
     fi
     write_pipeline "$dest" "$run"
+    # CPU of the timed window only: the sluice run and the emulator from
+    # just before the run starts until it ends.
+    cpu_of_children cpu_before
+    emu_before=$(emu_cpu)
     start=$(date +%s.%N)
     setsid timeout "$run_timeout" "$sluice" run --once --log-level warn "$work/$dest.cfg" \
         > "$work/$dest.stdout" 2> "$work/$dest.stderr" &
@@ -148,6 +159,8 @@ run_once() {
     wait "$sluice_pid" && rc=0 || rc=$?
     sluice_pid=""
     end=$(date +%s.%N)
+    emu_after=$(emu_cpu)
+    cpu_of_children cpu
     stats=$(curl -s --max-time 10 "$emu_url/_emu/stats")
     requests=$(echo "$stats" | jq '.requests')
     limited=$(echo "$stats" | jq '.by_status["429"] // 0')
@@ -162,8 +175,8 @@ run_once() {
         delivered=$(echo "$stats" | jq '.counters.persons_created + .counters.persons_updated + .counters.persons_not_modified')
     fi
     stop_emulator
-    cpu_of_children cpu
-    cpu=$(awk -v a="$cpu_before" -v b="$cpu" 'BEGIN { printf "%.2f", b - a }')
+    cpu=$(awk -v a="$cpu_before" -v b="$cpu" -v ea="$emu_before" -v eb="$emu_after" \
+        'BEGIN { printf "%.2f", (b - a) + (eb - ea) }')
     # Exit 2: some records were refused and dead-lettered (the run itself
     # completed); every member must be either delivered or dead-lettered.
     dead=0

@@ -71,21 +71,13 @@ void infobip_send_all(sluice_ctx *ctx, infobip_sink *sink, infobip_request *requ
 /* Free the bodies and replies of requests[0..n) and the array. */
 void infobip_requests_free(infobip_request *requests, size_t n);
 
-/* A growing text buffer for request bodies built from record texts. */
-typedef struct infobip_text {
-    char *data;              /* owned, NUL-terminated when len > 0 */
-    size_t len;
-    size_t cap;
-    int failed;              /* 1 after an allocation failure */
-} infobip_text;
-
-/* Append len bytes. On ENOMEM sets text->failed (later appends do nothing). */
-void infobip_text_add(infobip_text *text, const char *data, size_t len);
-
-/* Append record i of batch as compact JSON: its text as it travelled when
- * no stage parsed it (sluice_batch_peek_text, no parse and no dump), else
- * the dump of the parsed record. */
-void infobip_text_add_record(infobip_text *text, sluice_batch *batch, size_t i);
+/* Set request->body (owned) to `open`, the records idx[0..n) of batch as
+ * compact JSON joined by commas, then `close`: each record's text as it
+ * travelled when no stage parsed it (sluice_batch_peek_text, no parse and
+ * no dump), else the dump of the parsed record. Returns 0, or -1 (ENOMEM,
+ * or a record that cannot be read; request->body untouched). */
+int infobip_records_body(sluice_batch *batch, const size_t *idx, size_t n, const char *open,
+                         const char *close, infobip_request *request);
 
 /* Describe an Infobip error object (207 item, requestError, E429 shape)
  * into buf. Returns buf. */

@@ -213,6 +213,14 @@ void infobip_requests_free(infobip_request *requests, size_t n)
     free(requests);
 }
 
+/* A growing text buffer for request bodies built from record texts. */
+typedef struct infobip_text {
+    char *data;              /* owned, NUL-terminated when len > 0 */
+    size_t len;
+    size_t cap;
+    int failed;              /* 1 after an allocation failure */
+} infobip_text;
+
 /* Make room for `more` bytes after text->len (plus a NUL). Returns 0, or
  * -1 with text->failed set. */
 static int text_reserve(infobip_text *text, size_t more)
@@ -237,7 +245,8 @@ static int text_reserve(infobip_text *text, size_t more)
     return 0;
 }
 
-void infobip_text_add(infobip_text *text, const char *data, size_t len)
+/* Append len bytes. On ENOMEM sets text->failed (later appends do nothing). */
+static void text_add(infobip_text *text, const char *data, size_t len)
 {
     if (text_reserve(text, len) != 0)
         return;
@@ -246,14 +255,15 @@ void infobip_text_add(infobip_text *text, const char *data, size_t len)
     text->data[text->len] = '\0';
 }
 
-void infobip_text_add_record(infobip_text *text, sluice_batch *batch, size_t i)
+/* Append record i of batch as compact JSON (see infobip_records_body). */
+static void text_add_record(infobip_text *text, sluice_batch *batch, size_t i)
 {
     size_t len = 0, need;
     const char *raw = sluice_batch_peek_text(batch, i, &len);
     json_t *record;
 
     if (raw) {
-        infobip_text_add(text, raw, len);
+        text_add(text, raw, len);
         return;
     }
     record = sluice_batch_get(batch, i);
@@ -274,4 +284,25 @@ void infobip_text_add_record(infobip_text *text, sluice_batch *batch, size_t i)
     }
     text->len += need;
     text->data[text->len] = '\0';
+}
+
+int infobip_records_body(sluice_batch *batch, const size_t *idx, size_t n, const char *open,
+                         const char *close, infobip_request *request)
+{
+    infobip_text text = {0};
+
+    text_add(&text, open, strlen(open));
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            text_add(&text, ",", 1);
+        text_add_record(&text, batch, idx[i]);
+    }
+    text_add(&text, close, strlen(close));
+    if (text.failed) {
+        free(text.data);
+        return -1;
+    }
+    request->body = text.data;
+    request->body_len = text.len;
+    return 0;
 }

@@ -134,24 +134,11 @@ static void mark_all(sluice_batch *batch, const size_t *idx, size_t n, sluice_ou
  * Returns 0, or -1 (ENOMEM). */
 static int events_body(sluice_batch *batch, const size_t *idx, size_t n, infobip_request *request)
 {
-    infobip_text text = {0};
-
-    infobip_text_add(&text, "[", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            infobip_text_add(&text, ",", 1);
-        infobip_text_add_record(&text, batch, idx[i]);
-    }
-    infobip_text_add(&text, "]", 1);
-    if (text.failed) {
-        free(text.data);
+    if (infobip_records_body(batch, idx, n, "[", "]", request) != 0)
         return -1;
-    }
     request->method = "POST";
     request->bucket = INFOBIP_BUCKET_EVENTS;
     snprintf(request->path, sizeof(request->path), "/people/3/events");
-    request->body = text.data;
-    request->body_len = text.len;
     return 0;
 }
 

@@ -581,25 +581,11 @@ static sluice_status apply_tag_removals(sluice_ctx *ctx, sluice_batch *batch, co
  * records' texts. Returns 0, or -1 (ENOMEM; body freed). */
 static int persons_body(sluice_batch *batch, const size_t *idx, size_t n, infobip_request *request)
 {
-    static const char head[] = "{\"persons\":[";
-    infobip_text text = {0};
-
-    infobip_text_add(&text, head, sizeof(head) - 1);
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            infobip_text_add(&text, ",", 1);
-        infobip_text_add_record(&text, batch, idx[i]);
-    }
-    infobip_text_add(&text, "]}", 2);
-    if (text.failed) {
-        free(text.data);
+    if (infobip_records_body(batch, idx, n, "{\"persons\":[", "]}", request) != 0)
         return -1;
-    }
     request->method = "PATCH";
     request->bucket = INFOBIP_BUCKET_PERSONS;
     snprintf(request->path, sizeof(request->path), "/people/3/persons/upsert");
-    request->body = text.data;
-    request->body_len = text.len;
     return 0;
 }
 

@@ -25,7 +25,7 @@ step "starting the Annex Cloud, Ometria and Infobip emulators"
 export ANNEXCLOUD_SITE_ID=29235480 ANNEXCLOUD_SECRET=demo-annex-secret ANNEXCLOUD_WEBHOOK_SECRET=demo-webhook-secret
 export OMETRIA_API_KEY=demo-ometria-key INFOBIP_API_KEY=demo-infobip-key
 export SLUICE_STATE_DIR="$T_TMP/state"
-webhook_port=$(( 30000 + ($$ % 20000) ))
+webhook_port=$(t_free_port)
 export ANNEXCLOUD_WEBHOOK_LISTEN="127.0.0.1:$webhook_port"
 t_start_emu ometria-emu "$T_TMP/ometria.log" --api-key "$OMETRIA_API_KEY"
 export OMETRIA_BASE_URL="http://127.0.0.1:$T_EMU_PORT"

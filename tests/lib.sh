@@ -61,6 +61,31 @@ t_wait_for() {
     return 1
 }
 
+# t_free_port: print a loopback TCP port nothing listens on, for a server
+# that must be told its port in advance (a webhook listener, a tcp://
+# stage link). It lies below the kernel's ephemeral range, so no outgoing
+# connection of another test can hold it, and is checked by binding it.
+t_free_port() {
+    python3 - <<'PY'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+top = min(low, 32768) - 1
+for _ in range(200):
+    port = random.randint(20000, top)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    break
+else:
+    raise SystemExit("t_free_port: no free port found")
+PY
+}
+
 # t_start_emu NAME LOGFILE ARGS...: start an emulator binary with --port 0,
 # wait for its "listening on 127.0.0.1:PORT" line, set T_EMU_PORT.
 t_start_emu() {

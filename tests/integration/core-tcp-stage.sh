@@ -5,7 +5,7 @@
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
-port=$(( 20000 + ($$ % 20000) ))
+port=$(t_free_port)
 t_seq_jsonl 3000 "$T_TMP/in.jsonl"
 cat > "$T_TMP/tcp.cfg" <<CFG
 pipeline = {

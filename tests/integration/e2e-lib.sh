@@ -26,7 +26,7 @@ e2e_setup() {
     export ANNEXCLOUD_SITE_ID=29235480 ANNEXCLOUD_SECRET=e2e-annex-secret-1
     export ANNEXCLOUD_WEBHOOK_SECRET=e2e-webhook-secret-1 SLUICE_STATE_DIR="$T_TMP/state"
     export OMETRIA_API_KEY=e2e-ometria-key-1 INFOBIP_API_KEY=e2e-infobip-key-1
-    export ANNEXCLOUD_WEBHOOK_LISTEN="127.0.0.1:$(( 21000 + ($$ % 9000) * 4 + RANDOM % 4 ))"
+    export ANNEXCLOUD_WEBHOOK_LISTEN="127.0.0.1:$(t_free_port)"
     if [ "$E2E_DEST" = ometria ]; then
         t_start_emu ometria-emu "$T_TMP/dest.log" --api-key "$OMETRIA_API_KEY" --seed 5 "$@"
         export OMETRIA_BASE_URL="http://127.0.0.1:$T_EMU_PORT"

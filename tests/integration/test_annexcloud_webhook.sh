@@ -23,7 +23,7 @@ norm='(if (.segments | type) == "array" then .segments |= sort else . end)
     2> "$T_TMP/gen.log" || t_fail "loyaltygen failed: $(tail -3 "$T_TMP/gen.log")"
 
 # A free port for the listener: let the kernel pick one, then release it.
-listen_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+listen_port=$(t_free_port)
 hook="http://127.0.0.1:$listen_port/hook"
 t_start_emu annexcloud-emu "$T_TMP/emu.log" --secret "api-$$" --program "$T_TMP/prog" \
     --webhook-url "$hook" --webhook-secret "$WEBHOOK_SECRET" --webhook-max-attempts 60

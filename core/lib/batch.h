@@ -19,8 +19,10 @@ typedef struct sluice_batch_slot {
     char *own_text;          /* owned; the copy `text` points to for appended text */
     char *origin;            /* owned; where appended text came from ("file:line"), for
                               * the rejection reason if it does not parse */
-    const char *appended_by; /* borrowed stage name; who appended unverified text */
-    int unverified;          /* text appended by a source, not yet known to parse */
+    const char *appended_by; /* borrowed stage name (the running stage's, or the batch's
+                              * wire_header's); who appended unverified text */
+    int unverified;          /* text appended by a source, not yet known to parse
+                              * (it may have crossed processes so) */
     sluice_outcome outcome;
     char *reason;            /* owned; set for REJECTED */
     char *rejected_by;       /* owned; stage name that rejected it */
@@ -37,6 +39,8 @@ struct sluice_batch {
     json_t *checkpoint;      /* owned; set by the source, travels with the batch */
     char *text_buf;          /* owned; the record lines of a decoded frame */
     const char *current_stage; /* borrowed; who is working on it (for rejections) */
+    json_t *wire_header;     /* owned; a decoded frame's header (appended_by points
+                              * into its "unverified" list) */
 };
 
 /* New empty batch (caller owns; sluice_batch_destroy). NULL on ENOMEM. */
@@ -65,13 +69,16 @@ static inline int sluice_slot_has_record(const sluice_batch_slot *slot)
  * and returns NULL. */
 json_t *sluice_batch_slot_record(sluice_batch *batch, size_t i);
 
-/* Parse every unverified text a source appended (sluice_batch_append_text)
- * so that only valid one-line JSON objects cross a process boundary: text
- * that does not parse rejects its record (reason naming its origin), text
- * that parses but cannot travel as one wire line keeps the parsed tree
- * instead. Called by a source stage before it encodes a batch for another
- * process; within one process the next stage's first get does it. */
-void sluice_batch_verify_texts(sluice_batch *batch);
+/* Make a source's appended text (sluice_batch_append_text) ready to cross
+ * a process boundary without parsing it twice: text that is one line from
+ * '{' to '}' travels as it is, still unverified (the frame names its
+ * origin and the stage that appended it, so the receiving stage's first
+ * read checks it and a bad one is rejected with the same reason and stage
+ * as here); other text is parsed now, keeping the tree to be dumped, or
+ * rejected with its origin when it does not parse. Called before a batch
+ * is encoded for another process; within one process the next stage's
+ * first get does the check. */
+void sluice_batch_prepare_for_wire(sluice_batch *batch);
 
 /* Give the batch the record lines of a decoded frame: `text` (stolen) holds
  * `count` records, each `lens[i]` bytes at `starts[i]` (offsets into text).
@@ -81,8 +88,11 @@ int sluice_batch_adopt_text(sluice_batch *batch, char *text, const size_t *start
 
 /* Encode for a ZeroMQ frame: one header line of JSON
  * {"v":1,"epoch":E,"id":N,"n":COUNT,"checkpoint":...} then one compact JSON
- * record per line (only live records). Returns a malloc'd buffer (caller
- * frees) and its length in *len, or NULL on error. */
+ * record per line (only live records). Unverified text travels as its line
+ * with the header's "unverified": [[LINE, STAGE, ORIGIN], ...] (LINE counts
+ * the record lines from 0; see sluice_batch_prepare_for_wire, which must
+ * have run: other appended text cannot travel as a line). Returns a
+ * malloc'd buffer (caller frees) and its length in *len, or NULL on error. */
 char *sluice_wire_encode(const sluice_batch *batch, size_t *len);
 
 /* Decode a frame made by sluice_wire_encode. Returns a new batch (caller

@@ -1007,7 +1007,7 @@ static int source_fill(runner *r, source_run *s)
     batch->capacity = size;
     polled = batch->count;
     if (!r->inproc_out)
-        sluice_batch_verify_texts(batch); /* only valid JSON lines cross processes */
+        sluice_batch_prepare_for_wire(batch); /* lines travel unparsed, checked by the reader */
     if (park_rejected(r, batch) != 0) {
         result = SLUICE_STAGE_EXIT_ERROR;
         goto out;
@@ -1179,7 +1179,7 @@ static int transform_batch(runner *r, sluice_batch *batch)
         RLOG(r, SLUICE_LOG_WARN, "process() returned unexpected status %d; treated as OK",
              (int)st);
     if (!r->inproc_out)
-        sluice_batch_verify_texts(batch); /* a source's text it passed on unread */
+        sluice_batch_prepare_for_wire(batch); /* a source's text it passed on unread */
     if (park_rejected(r, batch) != 0) {
         sluice_batch_destroy(&batch);
         return SLUICE_STAGE_EXIT_ERROR;

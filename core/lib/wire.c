@@ -61,10 +61,41 @@ static int buf_append_newline(wire_buf *buf)
     return 0;
 }
 
+/* 1 when slot travels in a frame (live: not dropped, not rejected). */
+static int slot_travels(const sluice_batch_slot *slot)
+{
+    return !slot->dropped && sluice_slot_has_record(slot) &&
+           slot->outcome != SLUICE_RECORD_REJECTED;
+}
+
+/* The header's "unverified" list: [LINE, STAGE, ORIGIN] for each record
+ * line that is a source's text not known to parse yet. Returns 0 (list
+ * set to a new array, or NULL when there is none) or -1 (ENOMEM). */
+static int unverified_list(const sluice_batch *batch, json_t **list)
+{
+    size_t line = 0;
+    *list = NULL;
+    for (size_t i = 0; i < batch->count; i++) {
+        const sluice_batch_slot *slot = &batch->slots[i];
+        if (!slot_travels(slot))
+            continue;
+        if (slot->unverified && !slot->record) {
+            if (!*list && !(*list = json_array()))
+                return -1;
+            if (json_array_append_new(*list, json_pack("[I,s,s?]", (json_int_t)line,
+                                                       slot->appended_by ? slot->appended_by : "",
+                                                       slot->origin)) != 0)
+                return -1;
+        }
+        line++;
+    }
+    return 0;
+}
+
 char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
 {
     wire_buf buf = { NULL, 0, 0 };
-    json_t *header = NULL;
+    json_t *header = NULL, *unverified = NULL;
     char *result = NULL;
     if (!batch || !len)
         goto out;
@@ -77,14 +108,17 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
     if (batch->capacity && json_object_set_new(header, "cap",
                                                json_integer((json_int_t)batch->capacity)) != 0)
         goto out;
+    if (unverified_list(batch, &unverified) != 0)
+        goto out;
+    if (unverified && json_object_set(header, "unverified", unverified) != 0)
+        goto out;
     if (buf_reserve(&buf, 256 + live * WIRE_RECORD_GUESS) != 0)
         goto out;
     if (buf_append_json(&buf, header, JSON_COMPACT) != 0 || buf_append_newline(&buf) != 0)
         goto out;
     for (size_t i = 0; i < batch->count; i++) {
         const sluice_batch_slot *slot = &batch->slots[i];
-        if (slot->dropped || !sluice_slot_has_record(slot) ||
-            slot->outcome == SLUICE_RECORD_REJECTED)
+        if (!slot_travels(slot))
             continue;
         if (!slot->record) {
             /* never parsed here: the text that came in goes out */
@@ -107,6 +141,7 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
 out:
     free(buf.data);
     json_decref(header);
+    json_decref(unverified);
     return result;
 }
 
@@ -117,6 +152,43 @@ static int get_uint(const json_t *obj, const char *name, uint64_t *out)
     if (!json_is_integer(value) || json_integer_value(value) < 0)
         return -1;
     *out = (uint64_t)json_integer_value(value);
+    return 0;
+}
+
+/* Mark the record lines the header's "unverified" list names (see
+ * unverified_list) as a source's text not known to parse: the first stage
+ * that reads one checks it. appended_by points into the header, which the
+ * batch keeps. Returns 0, or -1 with the reason in errbuf. */
+static int mark_unverified(sluice_batch *batch, const json_t *list, char *errbuf, size_t errlen)
+{
+    size_t i;
+    const json_t *entry;
+    if (!list)
+        return 0;
+    if (!json_is_array(list)) {
+        snprintf(errbuf, errlen, "bad frame header: unverified must be an array");
+        return -1;
+    }
+    json_array_foreach(list, i, entry) {
+        const json_t *line = json_array_get(entry, 0);
+        const char *stage = json_string_value(json_array_get(entry, 1));
+        const json_t *origin = json_array_get(entry, 2);
+        if (json_array_size(entry) != 3 || !json_is_integer(line) ||
+            json_integer_value(line) < 0 || (uint64_t)json_integer_value(line) >= batch->count ||
+            !stage || !(json_is_string(origin) || json_is_null(origin))) {
+            snprintf(errbuf, errlen, "bad frame header: unverified entry %zu is not "
+                     "[line, stage, origin]", i + 1);
+            return -1;
+        }
+        sluice_batch_slot *slot = &batch->slots[json_integer_value(line)];
+        if (json_is_string(origin) && !slot->origin &&
+            !(slot->origin = strdup(json_string_value(origin)))) {
+            snprintf(errbuf, errlen, "out of memory");
+            return -1;
+        }
+        slot->appended_by = stage;
+        slot->unverified = 1;
+    }
     return 0;
 }
 
@@ -218,6 +290,9 @@ sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size
         goto out;
     }
     text = NULL;
+    batch->wire_header = json_incref(header);
+    if (mark_unverified(batch, json_object_get(header, "unverified"), errbuf, errlen) != 0)
+        goto out;
     result = batch;
     batch = NULL;
 out:

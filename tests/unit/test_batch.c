@@ -143,33 +143,78 @@ START_TEST(test_text_peek_verifies)
 }
 END_TEST
 
-START_TEST(test_text_verified_before_wire)
+/* Encode batch, decode the frame (the next process), and free the frame. */
+static sluice_batch *cross_wire(const sluice_batch *batch)
 {
     size_t len = 0;
     char err[256];
-    sluice_batch *batch = sluice_batch_new(4, 2, 10);
-    batch->current_stage = "src";
-    append_text(batch, "{\"id\": 1}", "f:1");
-    append_text(batch, "{oops}", "f:2");
-    append_text(batch, "{\"id\":\n3}", "f:3");
-    sluice_batch_drop(batch, 0);
-    append_text(batch, "{\"id\":4}", "f:4");
-    sluice_batch_verify_texts(batch);
-    ck_assert_int_eq(sluice_batch_outcome(batch, 1), SLUICE_RECORD_REJECTED);
-    ck_assert_uint_eq(sluice_batch_live(batch), 2);
     char *frame = sluice_wire_encode(batch, &len);
     ck_assert_ptr_nonnull(frame);
     sluice_batch *decoded = sluice_wire_decode(frame, len, err, sizeof(err));
     ck_assert_msg(decoded != NULL, "decode: %s", err);
-    ck_assert_uint_eq(sluice_batch_count(decoded), 2);
-    ck_assert_int_eq(json_integer_value(json_object_get(sluice_batch_get(decoded, 0), "id")), 3);
-    const char *text = sluice_batch_peek_text(decoded, 1, &len);
+    free(frame);
+    return decoded;
+}
+
+START_TEST(test_text_crosses_wire_unverified)
+{
+    size_t len = 0;
+    sluice_batch *batch = sluice_batch_new(4, 2, 10);
+    batch->current_stage = "src";
+    append_text(batch, "{\"id\": 1}", "f:1");
+    append_text(batch, "{oops}", "f:2");        /* one line {...}: travels unread */
+    append_text(batch, "{\"id\":\n3}", "f:3");  /* two lines: parsed before the wire */
+    sluice_batch_drop(batch, 0);
+    append_text(batch, "{\"id\":4}", "f:4");
+    append_text(batch, "nope", "f:5");          /* no {...}: checked, rejected here */
+    sluice_batch_prepare_for_wire(batch);
+    ck_assert_int_eq(sluice_batch_outcome(batch, 4), SLUICE_RECORD_REJECTED);
+    ck_assert_str_eq(batch->slots[4].rejected_by, "src");
+    ck_assert_msg(strncmp(batch->slots[4].reason, "f:5: invalid JSON", 17) == 0, "reason %s",
+                  batch->slots[4].reason);
+    ck_assert_int_eq(sluice_batch_outcome(batch, 1), SLUICE_RECORD_PENDING); /* not parsed */
+    ck_assert_ptr_null(batch->slots[1].record);
+    ck_assert_ptr_null(batch->slots[3].record);
+    ck_assert_uint_eq(sluice_batch_live(batch), 3);
+
+    /* two hops: a stage that does not read them passes the marks on */
+    sluice_batch *relay = cross_wire(batch);
+    relay->current_stage = "relay";
+    sluice_batch *decoded = cross_wire(relay);
+    sluice_batch_destroy(&relay);
+    decoded->current_stage = "map";
+    ck_assert_uint_eq(sluice_batch_count(decoded), 3);
+    ck_assert_ptr_null(sluice_batch_get(decoded, 0));
+    ck_assert_int_eq(sluice_batch_outcome(decoded, 0), SLUICE_RECORD_REJECTED);
+    ck_assert_str_eq(decoded->slots[0].rejected_by, "src"); /* the source's input was bad */
+    ck_assert_msg(strncmp(decoded->slots[0].reason, "f:2: invalid JSON at column", 27) == 0,
+                  "reason %s", decoded->slots[0].reason);
+    ck_assert_str_eq(json_string_value(json_object_get(decoded->slots[0].record, "raw")),
+                     "{oops}");
+    ck_assert_int_eq(json_integer_value(json_object_get(sluice_batch_get(decoded, 1), "id")), 3);
+    const char *text = sluice_batch_peek_text(decoded, 2, &len);
     ck_assert_ptr_nonnull(text);
     ck_assert_int_eq(memcmp(text, "{\"id\":4}", len), 0);
-    free(frame);
+    ck_assert_int_eq(decoded->slots[2].unverified, 0); /* checked by the peek */
     sluice_batch_destroy(&decoded);
     sluice_batch_destroy(&batch);
     ck_assert_int_eq(sluice_batch_append_text(NULL, "{}", 2, NULL), -1);
+}
+END_TEST
+
+START_TEST(test_wire_refuses_bad_unverified_list)
+{
+    static const char *const frames[] = {
+        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":[[1,\"s\",null]]}\n{}\n",
+        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":[[0,7,\"f:1\"]]}\n{}\n",
+        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":{}}\n{}\n",
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+        sluice_batch *batch = sluice_wire_decode(frames[i], strlen(frames[i]), err, sizeof(err));
+        ck_assert_msg(batch == NULL, "frame %zu accepted", i);
+        ck_assert_msg(strstr(err, "unverified") != NULL, "frame %zu: %s", i, err);
+    }
 }
 END_TEST
 
@@ -183,7 +228,8 @@ static Suite *batch_suite(void)
     tcase_add_test(tc, test_outcomes);
     tcase_add_test(tc, test_text_parsed_on_first_get);
     tcase_add_test(tc, test_text_peek_verifies);
-    tcase_add_test(tc, test_text_verified_before_wire);
+    tcase_add_test(tc, test_text_crosses_wire_unverified);
+    tcase_add_test(tc, test_wire_refuses_bad_unverified_list);
     suite_add_tcase(suite, tc);
     return suite;
 }

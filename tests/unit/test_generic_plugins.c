@@ -143,7 +143,7 @@ START_TEST(test_file_source_reads_rejects_and_checkpoints)
     ck_assert_int_eq(src->poll(&ctx, state, b2), SLUICE_OK);
     ck_assert_uint_eq(sluice_batch_count(b2), 2);
     ck_assert_uint_eq(sluice_batch_live(b2), 2); /* lines travel unparsed... */
-    sluice_batch_verify_texts(b2); /* ...until checked (the runner does it before sending) */
+    sluice_batch_prepare_for_wire(b2); /* ...but a line that is no {...} is parsed before sending */
     ck_assert_uint_eq(sluice_batch_live(b2), 1);
     snprintf(expected, sizeof(expected), "%s:5: not a JSON object", path);
     ck_assert_str_eq(b2->slots[0].reason, expected);
@@ -159,7 +159,7 @@ START_TEST(test_file_source_reads_rejects_and_checkpoints)
     sluice_batch *again = source_batch(4, 10);
     ck_assert_int_eq(src->poll(&ctx, state, again), SLUICE_OK);
     ck_assert_uint_eq(sluice_batch_count(again), 2);
-    sluice_batch_verify_texts(again);
+    sluice_batch_prepare_for_wire(again);
     ck_assert_str_eq(again->slots[0].reason, expected); /* same line number */
     ck_assert_int_eq(record_id(again, 1), 3);
     /* rewind to the very beginning */
@@ -167,7 +167,7 @@ START_TEST(test_file_source_reads_rejects_and_checkpoints)
     sluice_batch *from_start = source_batch(5, 10);
     ck_assert_int_eq(src->poll(&ctx, state, from_start), SLUICE_OK);
     ck_assert_uint_eq(sluice_batch_count(from_start), 5);
-    sluice_batch_verify_texts(from_start);
+    sluice_batch_prepare_for_wire(from_start);
     ck_assert_uint_eq(sluice_batch_live(from_start), 3);
 
     src->fini(&ctx, state);
@@ -194,7 +194,7 @@ START_TEST(test_file_source_resumes_from_committed_checkpoint)
     sluice_batch *batch = source_batch(1, 10);
     ck_assert_int_eq(src->poll(&ctx, state, batch), SLUICE_OK);
     ck_assert_uint_eq(sluice_batch_count(batch), 2);
-    sluice_batch_verify_texts(batch);
+    sluice_batch_prepare_for_wire(batch);
     char expected[600];
     snprintf(expected, sizeof(expected), "%s:5: not a JSON object", path);
     ck_assert_str_eq(batch->slots[0].reason, expected); /* line counted from the offset */
@@ -250,7 +250,7 @@ START_TEST(test_file_source_stdin_rewind)
     sluice_batch *again = source_batch(3, 10);
     ck_assert_int_eq(src->poll(&ctx, state, again), SLUICE_OK);
     ck_assert_uint_eq(sluice_batch_count(again), 2);
-    sluice_batch_verify_texts(again);
+    sluice_batch_prepare_for_wire(again);
     ck_assert_int_eq(record_id(again, 0), 3);
     ck_assert_int_eq(record_id(again, 1), 4);
     ck_assert_int_eq(checkpoint_offset(again), checkpoint_offset(b2));

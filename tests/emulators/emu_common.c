@@ -4,6 +4,7 @@
 #endif
 #include "emu_common.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
@@ -218,8 +219,22 @@ static void cached_free(void *ptr)
     thread_cache.bytes += 16 * k + 8;
 }
 
+/* jemalloc's start-up options, read when it initialises (when the emulator
+ * is linked with it, as configure does when it finds jemalloc; unused
+ * under glibc malloc). An emulator's state only grows (every person,
+ * contact and event it is sent): transparent huge pages for it cut the
+ * page faults and TLB misses of that growth. */
+const char *malloc_conf = "thp:always,metadata_thp:always";
+
 void emu_memory_setup(void)
 {
+    /* Under jemalloc (it defines mallctl) its own thread caches do what
+     * the cache below does for glibc, and the cache on top of them cost
+     * more (its blocks rounded up to class sizes: more memory to fault
+     * in; infobip-emu creating 100,000 persons: 1.0 -> 0.4 s of system
+     * time). */
+    if (dlsym(RTLD_DEFAULT, "mallctl"))
+        return;
     /* Thread arenas grow one page at a time (sysmalloc + mprotect per
      * ~4 KB: 20% of infobip-emu's CPU while it creates persons); the main
      * arena grows by M_TOP_PAD with brk. Most small blocks come from the

@@ -251,6 +251,7 @@ typedef struct unit {
     int64_t restart_at;     /* restart scheduled at this time (0: none) */
     sluice_crash_log crashes;
     long peak_rss_kb;       /* largest peak RSS of its processes that ended */
+    double cpu_s;           /* user+sys CPU seconds of its processes that ended */
 } unit;
 
 typedef enum { PHASE_RUNNING, PHASE_DRAINING, PHASE_STOPPING } phase;
@@ -462,6 +463,12 @@ static void unit_ended(pipeline_sup *s, unit *u, int status)
         u->restart_at = 1;
 }
 
+/* A struct timeval as seconds. */
+static double seconds_of(const struct timeval *tv)
+{
+    return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
 /* Reap every child that ended. */
 static void reap_children(pipeline_sup *s)
 {
@@ -475,6 +482,7 @@ static void reap_children(pipeline_sup *s)
             if (s->units[i].pid == pid) {
                 if (usage.ru_maxrss > s->units[i].peak_rss_kb)
                     s->units[i].peak_rss_kb = usage.ru_maxrss;
+                s->units[i].cpu_s += seconds_of(&usage.ru_utime) + seconds_of(&usage.ru_stime);
                 unit_ended(s, &s->units[i], status);
                 break;
             }
@@ -542,6 +550,23 @@ static double peak_rss_mb(const pipeline_sup *s)
     for (size_t i = 0; i < s->unit_count; i++)
         kb += s->units[i].peak_rss_kb;
     return (double)kb / 1024.0;
+}
+
+/* Print the --once summary's second line: the CPU each unit's processes
+ * used (user+sys, every restart included), then the supervisor's own, so
+ * the stage that bounds a pipeline's throughput shows: a unit is one
+ * process, and no number of cores runs it faster than its CPU time. */
+static void print_cpu_by_unit(const pipeline_sup *s)
+{
+    struct rusage self;
+    double own = 0;
+
+    if (getrusage(RUSAGE_SELF, &self) == 0)
+        own = seconds_of(&self.ru_utime) + seconds_of(&self.ru_stime);
+    printf("pipeline %s: CPU", s->def->name);
+    for (size_t i = 0; i < s->unit_count; i++)
+        printf(" %s %.2fs,", s->units[i].label, s->units[i].cpu_s);
+    printf(" supervisor %.2fs\n", own);
 }
 
 /* Counts for the --once summary, read from the stage statistics files. */
@@ -670,6 +695,7 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
                "derived, elapsed %.2fs, peak RSS %.1f MB\n", def->name, c.records_in,
                c.delivered, (long long)(dlq_after >= dlq_before ? dlq_after - dlq_before : 0),
                c.events, (double)(mono_ms() - started) / 1000.0, peak_rss_mb(&s));
+        print_cpu_by_unit(&s);
         fflush(stdout);
         if (result == 0 && dlq_after != dlq_before)
             result = SLUICE_EXIT_REJECTED;

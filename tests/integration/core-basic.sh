@@ -2,7 +2,8 @@
 # core-basic.sh: file-source -> set-field -> file-sink, each stage its own
 # process joined by ipc:// ZeroMQ sockets; the output is checked exactly,
 # the checkpoint is at the end of the input, and a second --once run
-# emits nothing new.
+# emits nothing new. The --once summary counts the records and the CPU of
+# each stage process.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
@@ -40,6 +41,14 @@ distinct=$(echo "$pids" | awk '{ print $2 }' | sort -u | wc -l)
 # The summary line counts what happened.
 grep -q 'pipeline basic: 5000 records in, 5000 delivered, 0 rejected' "$T_TMP/stdout" \
     || t_fail "summary line wrong: $(cat "$T_TMP/stdout")"
+# ...and the next one the CPU of each stage process and the supervisor's.
+grep -Eq '^pipeline basic: CPU src [0-9]+\.[0-9]{2}s, tag [0-9]+\.[0-9]{2}s, out [0-9]+\.[0-9]{2}s, supervisor [0-9]+\.[0-9]{2}s$' \
+    "$T_TMP/stdout" || t_fail "CPU line wrong: $(cat "$T_TMP/stdout")"
+# The busiest stage used some CPU, and none more than the whole run took
+# on this machine's cores.
+awk -v cores="$(nproc)" '/CPU/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9.]+s,?$/) { v = $i + 0; if (v > max) max = v; sum += v } }
+    END { exit !(max > 0 && sum < 60 * cores) }' "$T_TMP/stdout" \
+    || t_fail "CPU figures implausible: $(grep CPU "$T_TMP/stdout")"
 
 # The checkpoint is at the end of the input.
 size=$(stat -c %s "$T_TMP/in.jsonl")

@@ -27,6 +27,8 @@ static void slot_forget_text(sluice_batch_slot *slot)
     free(slot->origin);
     slot->own_text = NULL;
     slot->origin = NULL;
+    slot->wire_origin = NULL;
+    slot->wire_origin_len = 0;
     slot->text = NULL;
     slot->text_len = 0;
     slot->unverified = 0;
@@ -123,7 +125,11 @@ static json_t *parse_slot_text(const sluice_batch *batch, size_t i,
     if (json_is_object(record))
         return record;
     json_decref(record);
-    if (slot->unverified)
+    if (slot->unverified && !slot->origin && slot->wire_origin)
+        snprintf(reason, reason_len, record ? "%.*s: not a JSON object"
+                 : "%.*s: invalid JSON at column %d: %s", (int)slot->wire_origin_len,
+                 slot->wire_origin, jerr.column, jerr.text);
+    else if (slot->unverified)
         snprintf(reason, reason_len, record ? "%s: not a JSON object"
                  : "%s: invalid JSON at column %d: %s",
                  slot->origin ? slot->origin : "appended text", jerr.column, jerr.text);
@@ -219,6 +225,8 @@ static void slot_verify(sluice_batch *batch, size_t i)
         json_decref(record);
         free(slot->origin);
         slot->origin = NULL;
+        slot->wire_origin = NULL;
+        slot->wire_origin_len = 0;
         slot->unverified = 0;
         return;
     }

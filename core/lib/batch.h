@@ -19,6 +19,9 @@ typedef struct sluice_batch_slot {
     char *own_text;          /* owned; the copy `text` points to for appended text */
     char *origin;            /* owned; where appended text came from ("file:line"), for
                               * the rejection reason if it does not parse */
+    const char *wire_origin; /* the same for unverified text off the wire: borrowed
+                              * from the batch's text_buf, wire_origin_len bytes */
+    size_t wire_origin_len;
     const char *appended_by; /* borrowed stage name (the running stage's, or the batch's
                               * wire_header's); who appended unverified text */
     int unverified;          /* text appended by a source, not yet known to parse
@@ -88,9 +91,12 @@ int sluice_batch_adopt_text(sluice_batch *batch, char *text, const size_t *start
 
 /* Encode for a ZeroMQ frame: one header line of JSON
  * {"v":1,"epoch":E,"id":N,"n":COUNT,"checkpoint":...} then one compact JSON
- * record per line (only live records). Unverified text travels as its line
- * with the header's "unverified": [[LINE, STAGE, ORIGIN], ...] (LINE counts
- * the record lines from 0; see sluice_batch_prepare_for_wire, which must
+ * record per line (only live records). Unverified text travels as its line:
+ * the header's "unverified": [[STAGE, FIRST, COUNT], ...] names the runs of
+ * record lines (counted from 0) a stage appended unverified, and after the
+ * records come their origins, one line each, in order (empty when it has
+ * none), so a batch of a source's lines costs its header a few bytes, not
+ * a JSON value per record (see sluice_batch_prepare_for_wire, which must
  * have run: other appended text cannot travel as a line). Returns a
  * malloc'd buffer (caller frees) and its length in *len, or NULL on error. */
 char *sluice_wire_encode(const sluice_batch *batch, size_t *len);

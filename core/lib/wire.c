@@ -68,26 +68,65 @@ static int slot_travels(const sluice_batch_slot *slot)
            slot->outcome != SLUICE_RECORD_REJECTED;
 }
 
-/* The header's "unverified" list: [LINE, STAGE, ORIGIN] for each record
- * line that is a source's text not known to parse yet. Returns 0 (list
- * set to a new array, or NULL when there is none) or -1 (ENOMEM). */
+/* 1 when slot is a source's text not known to parse yet. */
+static int slot_unverified(const sluice_batch_slot *slot)
+{
+    return slot->unverified && !slot->record && slot->text;
+}
+
+/* The header's "unverified" list: [STAGE, FIRST, COUNT] for each run of
+ * record lines (counted from 0) that one stage appended unverified.
+ * Returns 0 (list set to a new array, or NULL when there is none) or -1
+ * (ENOMEM). */
 static int unverified_list(const sluice_batch *batch, json_t **list)
 {
-    size_t line = 0;
+    size_t line = 0, first = 0, count = 0;
+    const char *stage = NULL;
     *list = NULL;
-    for (size_t i = 0; i < batch->count; i++) {
-        const sluice_batch_slot *slot = &batch->slots[i];
-        if (!slot_travels(slot))
+    for (size_t i = 0; i <= batch->count; i++) {
+        const sluice_batch_slot *slot = i < batch->count ? &batch->slots[i] : NULL;
+        if (slot && !slot_travels(slot))
             continue;
-        if (slot->unverified && !slot->record) {
-            if (!*list && !(*list = json_array()))
+        int marked = slot && slot_unverified(slot);
+        const char *by = marked && slot->appended_by ? slot->appended_by : "";
+        if (count && (!marked || strcmp(by, stage) != 0)) {
+            /* the run ends here */
+            if ((!*list && !(*list = json_array())) ||
+                json_array_append_new(*list, json_pack("[s,I,I]", stage, (json_int_t)first,
+                                                       (json_int_t)count)) != 0)
                 return -1;
-            if (json_array_append_new(*list, json_pack("[I,s,s?]", (json_int_t)line,
-                                                       slot->appended_by ? slot->appended_by : "",
-                                                       slot->origin)) != 0)
-                return -1;
+            count = 0;
+        }
+        if (marked) {
+            if (count == 0) {
+                first = line;
+                stage = by;
+            }
+            count++;
         }
         line++;
+    }
+    return 0;
+}
+
+/* Append the origins of the unverified record lines, one line each in
+ * record order: an origin's newlines become spaces, none is an empty
+ * line. Returns 0 or -1 (ENOMEM). */
+static int append_origins(wire_buf *buf, const sluice_batch *batch)
+{
+    for (size_t i = 0; i < batch->count; i++) {
+        const sluice_batch_slot *slot = &batch->slots[i];
+        if (!slot_travels(slot) || !slot_unverified(slot))
+            continue;
+        const char *origin = slot->origin ? slot->origin : slot->wire_origin;
+        size_t len = slot->origin ? strlen(slot->origin)
+                     : slot->wire_origin ? slot->wire_origin_len : 0;
+        if (buf_reserve(buf, len + 1) != 0)
+            return -1;
+        for (size_t k = 0; k < len; k++)
+            buf->data[buf->len + k] = origin[k] == '\n' ? ' ' : origin[k];
+        buf->len += len;
+        buf->data[buf->len++] = '\n';
     }
     return 0;
 }
@@ -135,6 +174,8 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
             buf_append_newline(&buf) != 0)
             goto out;
     }
+    if (unverified && append_origins(&buf, batch) != 0)
+        goto out;
     *len = buf.len;
     result = buf.data;
     buf.data = NULL;
@@ -155,41 +196,66 @@ static int get_uint(const json_t *obj, const char *name, uint64_t *out)
     return 0;
 }
 
-/* Mark the record lines the header's "unverified" list names (see
- * unverified_list) as a source's text not known to parse: the first stage
- * that reads one checks it. appended_by points into the header, which the
- * batch keeps. Returns 0, or -1 with the reason in errbuf. */
-static int mark_unverified(sluice_batch *batch, const json_t *list, char *errbuf, size_t errlen)
+/* Check the header's "unverified" list against the frame's count of
+ * records: runs [STAGE, FIRST, COUNT] in record order, inside the records,
+ * not overlapping. Sets *lines to the number of origin lines that follow
+ * the records. Returns 0, or -1 with the reason in errbuf. */
+static int check_unverified(const json_t *list, uint64_t count, uint64_t *lines,
+                            char *errbuf, size_t errlen)
 {
     size_t i;
-    const json_t *entry;
+    const json_t *run;
+    uint64_t next_free = 0;
+    *lines = 0;
     if (!list)
         return 0;
     if (!json_is_array(list)) {
         snprintf(errbuf, errlen, "bad frame header: unverified must be an array");
         return -1;
     }
-    json_array_foreach(list, i, entry) {
-        const json_t *line = json_array_get(entry, 0);
-        const char *stage = json_string_value(json_array_get(entry, 1));
-        const json_t *origin = json_array_get(entry, 2);
-        if (json_array_size(entry) != 3 || !json_is_integer(line) ||
-            json_integer_value(line) < 0 || (uint64_t)json_integer_value(line) >= batch->count ||
-            !stage || !(json_is_string(origin) || json_is_null(origin))) {
-            snprintf(errbuf, errlen, "bad frame header: unverified entry %zu is not "
-                     "[line, stage, origin]", i + 1);
+    json_array_foreach(list, i, run) {
+        const json_t *first = json_array_get(run, 1), *n = json_array_get(run, 2);
+        if (json_array_size(run) != 3 || !json_is_string(json_array_get(run, 0)) ||
+            !json_is_integer(first) || !json_is_integer(n) ||
+            json_integer_value(first) < 0 || json_integer_value(n) < 1 ||
+            (uint64_t)json_integer_value(first) > count ||
+            (uint64_t)json_integer_value(first) < next_free ||
+            (uint64_t)json_integer_value(n) > count - (uint64_t)json_integer_value(first)) {
+            snprintf(errbuf, errlen, "bad frame header: unverified run %zu is not "
+                     "[stage, first, count] in order within the %" PRIu64 " records", i + 1,
+                     count);
             return -1;
         }
-        sluice_batch_slot *slot = &batch->slots[json_integer_value(line)];
-        if (json_is_string(origin) && !slot->origin &&
-            !(slot->origin = strdup(json_string_value(origin)))) {
-            snprintf(errbuf, errlen, "out of memory");
-            return -1;
-        }
-        slot->appended_by = stage;
-        slot->unverified = 1;
+        next_free = (uint64_t)json_integer_value(first) + (uint64_t)json_integer_value(n);
+        *lines += (uint64_t)json_integer_value(n);
     }
     return 0;
+}
+
+/* Mark the record lines of each run of the "unverified" list (checked) as
+ * a source's text not known to parse, with their origins (the lines after
+ * the records, at origin_starts/origin_lens in the batch's text; an empty
+ * one is none): the first stage that reads one checks it. appended_by
+ * points into the header, which the batch keeps. */
+static void mark_unverified(sluice_batch *batch, const json_t *list, const size_t *origin_starts,
+                            const size_t *origin_lens)
+{
+    size_t i, next = 0;
+    const json_t *run;
+    json_array_foreach(list, i, run) {
+        const char *stage = json_string_value(json_array_get(run, 0));
+        size_t first = (size_t)json_integer_value(json_array_get(run, 1));
+        size_t n = (size_t)json_integer_value(json_array_get(run, 2));
+        for (size_t k = first; k < first + n; k++, next++) {
+            sluice_batch_slot *slot = &batch->slots[k];
+            slot->appended_by = stage;
+            slot->unverified = 1;
+            if (origin_lens[next] > 0) {
+                slot->wire_origin = batch->text_buf + origin_starts[next];
+                slot->wire_origin_len = origin_lens[next];
+            }
+        }
+    }
 }
 
 sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size_t errlen)
@@ -244,11 +310,15 @@ sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size
     json_t *checkpoint = json_object_get(header, "checkpoint");
     if (checkpoint && !json_is_null(checkpoint))
         sluice_batch_set_checkpoint(batch, json_incref(checkpoint));
+    const json_t *unverified = json_object_get(header, "unverified");
+    uint64_t origins = 0;
+    if (check_unverified(unverified, count, &origins, errbuf, errlen) != 0)
+        goto out;
     const char *body = eol ? eol + 1 : end;
     size_t body_len = (size_t)(end - body);
     if (count) {
-        starts = malloc((size_t)count * sizeof(*starts));
-        lens = malloc((size_t)count * sizeof(*lens));
+        starts = malloc((size_t)(count + origins) * sizeof(*starts));
+        lens = malloc((size_t)(count + origins) * sizeof(*lens));
         text = malloc(body_len ? body_len : 1);
         if (!starts || !lens || !text) {
             snprintf(errbuf, errlen, "out of memory");
@@ -256,20 +326,25 @@ sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size
         }
         memcpy(text, body, body_len);
     }
-    /* Split the lines; each must look like one object. Parsing waits until
-     * a stage asks for the record (sluice_batch_slot_record). */
+    /* Split the lines: the records, each of which must look like one
+     * object (parsing waits until a stage asks for the record,
+     * sluice_batch_slot_record), then the origins of the unverified ones. */
     uint64_t seen = 0;
     size_t pos = 0;
     while (pos < body_len) {
         const char *line = body + pos;
         const char *line_end = memchr(line, '\n', body_len - pos);
         size_t line_len = line_end ? (size_t)(line_end - line) : body_len - pos;
-        if (seen == count) {
-            snprintf(errbuf, errlen, "bad frame: more than the %" PRIu64 " records announced",
-                     count);
+        if (seen == count + origins) {
+            if (origins)
+                snprintf(errbuf, errlen, "bad frame: more than the %" PRIu64 " records and %"
+                         PRIu64 " origins announced", count, origins);
+            else
+                snprintf(errbuf, errlen, "bad frame: more than the %" PRIu64
+                         " records announced", count);
             goto out;
         }
-        if (line_len < 2 || line[0] != '{' || line[line_len - 1] != '}') {
+        if (seen < count && (line_len < 2 || line[0] != '{' || line[line_len - 1] != '}')) {
             snprintf(errbuf, errlen, "bad frame: record %" PRIu64 ": not a JSON object",
                      seen + 1);
             goto out;
@@ -279,9 +354,13 @@ sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size
         seen++;
         pos += line_len + 1;
     }
-    if (seen != count) {
-        snprintf(errbuf, errlen, "bad frame: header says %" PRIu64 " records, found %" PRIu64,
-                 count, seen);
+    if (seen != count + origins) {
+        if (origins)
+            snprintf(errbuf, errlen, "bad frame: header says %" PRIu64 " records and %" PRIu64
+                     " origins, found %" PRIu64 " lines", count, origins, seen);
+        else
+            snprintf(errbuf, errlen, "bad frame: header says %" PRIu64 " records, found %"
+                     PRIu64, count, seen);
         goto out;
     }
     if (count && sluice_batch_adopt_text(batch, text, starts, lens, (size_t)count) != 0) {
@@ -291,8 +370,8 @@ sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size
     }
     text = NULL;
     batch->wire_header = json_incref(header);
-    if (mark_unverified(batch, json_object_get(header, "unverified"), errbuf, errlen) != 0)
-        goto out;
+    if (origins)
+        mark_unverified(batch, unverified, starts + count, lens + count);
     result = batch;
     batch = NULL;
 out:

@@ -205,16 +205,38 @@ END_TEST
 START_TEST(test_wire_refuses_bad_unverified_list)
 {
     static const char *const frames[] = {
-        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":[[1,\"s\",null]]}\n{}\n",
-        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":[[0,7,\"f:1\"]]}\n{}\n",
+        /* run outside the records, count of the wrong type, not a list */
+        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":[[\"s\",1,1]]}\n{}\nf:1\n",
+        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":[[\"s\",0,\"1\"]]}\n{}\nf:1\n",
         "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":{}}\n{}\n",
+        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":[[\"s\",0,2]]}\n{}\nf:1\nf:2\n",
+        /* runs out of order or overlapping */
+        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"unverified\":[[\"s\",1,1],[\"s\",0,1]]}\n{}\n{}\na\nb\n",
+        /* an origin line missing, one too many */
+        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":[[\"s\",0,1]]}\n{}\n",
+        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":1,\"unverified\":[[\"s\",0,1]]}\n{}\nf:1\nf:2\n",
     };
     char err[256];
     for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
         sluice_batch *batch = sluice_wire_decode(frames[i], strlen(frames[i]), err, sizeof(err));
         ck_assert_msg(batch == NULL, "frame %zu accepted", i);
-        ck_assert_msg(strstr(err, "unverified") != NULL, "frame %zu: %s", i, err);
+        ck_assert_msg(strstr(err, "unverified") != NULL || strstr(err, "origins") != NULL,
+                      "frame %zu: %s", i, err);
     }
+    /* a frame whose origin is empty: unverified, reason without an origin */
+    static const char ok[] =
+        "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"unverified\":[[\"src\",0,2]]}\n{x}\n{y}\nin:7\n\n";
+    sluice_batch *batch = sluice_wire_decode(ok, strlen(ok), err, sizeof(err));
+    ck_assert_msg(batch != NULL, "decode: %s", err);
+    batch->current_stage = "next";
+    ck_assert_ptr_null(sluice_batch_get(batch, 0));
+    ck_assert_msg(strncmp(batch->slots[0].reason, "in:7: invalid JSON", 18) == 0, "reason %s",
+                  batch->slots[0].reason);
+    ck_assert_ptr_null(sluice_batch_get(batch, 1));
+    ck_assert_msg(strncmp(batch->slots[1].reason, "appended text: invalid JSON", 27) == 0,
+                  "reason %s", batch->slots[1].reason);
+    ck_assert_str_eq(batch->slots[1].rejected_by, "src");
+    sluice_batch_destroy(&batch);
 }
 END_TEST
 

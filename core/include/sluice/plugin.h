@@ -196,10 +196,12 @@ int sluice_batch_append(sluice_batch *batch, json_t *record);
 
 /* Append a record given as JSON text (`len` bytes, copied; need not be NUL-
  * terminated), for sources that read JSON: the text is not parsed here but
- * when a stage first asks for the record (before it leaves this process at
- * the latest), so a record nobody looks at in this process costs no parse
- * and no dump. Text that is not one JSON object is rejected to the dead-
- * letter queue then, as {"raw": text}, with the reason "ORIGIN: invalid
+ * when a stage first asks for the record, in this process or another (one
+ * line from '{' to '}' crosses processes as it is; other text is parsed
+ * before it leaves this one), so a record costs one parse however many
+ * stages it crosses. Text that is not one JSON object is rejected to the
+ * dead-letter queue then, as {"raw": text}, as this stage's, with the
+ * reason "ORIGIN: invalid
  * JSON at column C: ..." (or "ORIGIN: not a JSON object"); `origin` (copied,
  * may be NULL) names where the text came from, e.g. "orders.jsonl:42".
  * Returns 0, or -1 on bad args or ENOMEM. */

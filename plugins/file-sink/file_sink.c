@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sluice/plugin.h>
 
@@ -41,6 +42,47 @@ static void file_sink_fini(sluice_ctx *ctx, void *state)
     free(sink);
 }
 
+/* Cut a torn last line off the regular file open as fd: a line without
+ * its newline is what a write killed mid-way (kill -9 of the sink) left,
+ * and its batch was never acknowledged, so it comes again whole. Appending
+ * after it would glue two records into one invalid line. Sets *cut to the
+ * bytes removed. Returns 0, or -1 with errno set. */
+static int cut_torn_line(int fd, off_t *cut)
+{
+    struct stat st;
+    char chunk[4096];
+    off_t end, pos;
+
+    *cut = 0;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    if (!S_ISREG(st.st_mode) || st.st_size == 0)
+        return 0;
+    end = st.st_size;
+    pos = end;
+    while (pos > 0) {
+        size_t want = pos < (off_t)sizeof(chunk) ? (size_t)pos : sizeof(chunk);
+        ssize_t got = pread(fd, chunk, want, pos - (off_t)want);
+        if (got != (ssize_t)want)
+            return -1;
+        if (pos == end && chunk[want - 1] == '\n')
+            return 0; /* ends with a whole line */
+        char *nl = NULL;
+        for (size_t k = want; k > 0 && !nl; k--)
+            if (chunk[k - 1] == '\n')
+                nl = &chunk[k - 1];
+        if (nl) {
+            pos = pos - (off_t)want + (off_t)(nl - chunk) + 1;
+            break;
+        }
+        pos -= (off_t)want;
+    }
+    if (ftruncate(fd, pos) != 0)
+        return -1;
+    *cut = end - pos;
+    return 0;
+}
+
 static sluice_status file_sink_init(sluice_ctx *ctx, const json_t *config, void **state)
 {
     sluice_status status = SLUICE_FATAL;
@@ -67,11 +109,19 @@ static sluice_status file_sink_init(sluice_ctx *ctx, const json_t *config, void 
         sluice_fail(ctx, "out of memory");
         goto out;
     }
-    sink->out = sink->is_stdout ? stdout : fopen(path, "a");
+    sink->out = sink->is_stdout ? stdout : fopen(path, "a+"); /* + : to read its end */
     if (!sink->out) {
         sluice_fail(ctx, "cannot open %s for appending: %s", path, strerror(errno));
         goto out;
     }
+    off_t cut = 0;
+    if (!sink->is_stdout && cut_torn_line(fileno(sink->out), &cut) != 0) {
+        sluice_fail(ctx, "cannot check the end of %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (cut > 0)
+        sluice_log(ctx, SLUICE_LOG_WARN, "%s ended in a torn line (a write cut short, its "
+                   "batch comes again): removed its %lld bytes", path, (long long)cut);
     *state = sink;
     sink = NULL;
     status = SLUICE_OK;

@@ -344,6 +344,51 @@ START_TEST(test_file_sink_appends_pending_records)
 }
 END_TEST
 
+START_TEST(test_file_sink_cuts_torn_line)
+{
+    const sluice_plugin *sink = plugin("file-sink");
+    const char *path = tmp_path("torn.jsonl");
+    /* a sink killed mid-write left half a line; a longer torn tail than
+     * one read chunk is cut too */
+    char tail[6000];
+    memset(tail, 'x', sizeof(tail) - 1);
+    tail[sizeof(tail) - 1] = '\0';
+    append_file(path, "{\"id\":1}\n{\"id\":2,\"name\":\"");
+    append_file(path, tail);
+    json_t *config = json_pack("{s:s}", "path", path);
+    void *state = NULL;
+    ck_assert_int_eq(sink->init(&ctx, config, &state), SLUICE_OK);
+    sluice_batch *batch = source_batch(1, 0);
+    batch->current_stage = "sink";
+    sluice_batch_append(batch, json_pack("{s:i}", "id", 2));
+    ck_assert_int_eq(sink->write(&ctx, state, batch), SLUICE_OK);
+    char *text = read_file(path);
+    ck_assert_str_eq(text, "{\"id\":1}\n{\"id\":2}\n");
+    free(text);
+    sink->fini(&ctx, state);
+    sluice_batch_destroy(&batch);
+    /* a file that is one torn line is emptied; a whole last line is kept */
+    const char *only = tmp_path("only-torn.jsonl");
+    append_file(only, "{\"id\":");
+    state = NULL;
+    json_decref(config);
+    config = json_pack("{s:s}", "path", only);
+    ck_assert_int_eq(sink->init(&ctx, config, &state), SLUICE_OK);
+    sink->fini(&ctx, state);
+    text = read_file(only);
+    ck_assert_str_eq(text, "");
+    free(text);
+    append_file(only, "{\"id\":9}\n");
+    state = NULL;
+    ck_assert_int_eq(sink->init(&ctx, config, &state), SLUICE_OK);
+    sink->fini(&ctx, state);
+    text = read_file(only);
+    ck_assert_str_eq(text, "{\"id\":9}\n");
+    free(text);
+    json_decref(config);
+}
+END_TEST
+
 START_TEST(test_file_sink_bad_options)
 {
     const sluice_plugin *sink = plugin("file-sink");
@@ -439,6 +484,7 @@ static Suite *plugins_suite(void)
     tcase_add_test(tc, test_file_source_crlf_and_bom);
     tcase_add_test(tc, test_file_source_missing_file);
     tcase_add_test(tc, test_file_sink_appends_pending_records);
+    tcase_add_test(tc, test_file_sink_cuts_torn_line);
     tcase_add_test(tc, test_file_sink_bad_options);
     tcase_add_test(tc, test_set_field_paths);
     tcase_add_test(tc, test_sdk_state_functions);

@@ -19,19 +19,26 @@ sluice_batch *sluice_batch_new(uint64_t epoch, uint64_t id, size_t capacity)
     return batch;
 }
 
+/* Forget where a slot's text came from and that it is unverified (once
+ * it parsed, or when the text goes). */
+static void slot_forget_origin(sluice_batch_slot *slot)
+{
+    free(slot->origin);
+    slot->origin = NULL;
+    slot->wire_origin = NULL;
+    slot->wire_origin_len = 0;
+    slot->unverified = 0;
+}
+
 /* Forget a slot's text (after a parse, or when dropped), freeing it if
  * the slot owns it. */
 static void slot_forget_text(sluice_batch_slot *slot)
 {
     free(slot->own_text);
-    free(slot->origin);
     slot->own_text = NULL;
-    slot->origin = NULL;
-    slot->wire_origin = NULL;
-    slot->wire_origin_len = 0;
     slot->text = NULL;
     slot->text_len = 0;
-    slot->unverified = 0;
+    slot_forget_origin(slot);
 }
 
 /* Free what one slot owns and zero it (wire text belongs to the batch). */
@@ -125,14 +132,16 @@ static json_t *parse_slot_text(const sluice_batch *batch, size_t i,
     if (json_is_object(record))
         return record;
     json_decref(record);
-    if (slot->unverified && !slot->origin && slot->wire_origin)
+    size_t where_len = 0;
+    const char *where = sluice_slot_origin(slot, &where_len);
+    if (!where) {
+        where = "appended text";
+        where_len = strlen(where);
+    }
+    if (slot->unverified)
         snprintf(reason, reason_len, record ? "%.*s: not a JSON object"
-                 : "%.*s: invalid JSON at column %d: %s", (int)slot->wire_origin_len,
-                 slot->wire_origin, jerr.column, jerr.text);
-    else if (slot->unverified)
-        snprintf(reason, reason_len, record ? "%s: not a JSON object"
-                 : "%s: invalid JSON at column %d: %s",
-                 slot->origin ? slot->origin : "appended text", jerr.column, jerr.text);
+                 : "%.*s: invalid JSON at column %d: %s", (int)where_len, where,
+                 jerr.column, jerr.text);
     else
         snprintf(reason, reason_len, "record %zu of batch %llu/%llu is not a JSON "
                  "object on the wire: %s", i + 1, (unsigned long long)batch->epoch,
@@ -223,11 +232,7 @@ static void slot_verify(sluice_batch *batch, size_t i)
     }
     if (text_is_wire_line(slot->text, slot->text_len)) {
         json_decref(record);
-        free(slot->origin);
-        slot->origin = NULL;
-        slot->wire_origin = NULL;
-        slot->wire_origin_len = 0;
-        slot->unverified = 0;
+        slot_forget_origin(slot);
         return;
     }
     slot_forget_text(slot);

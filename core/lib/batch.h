@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <jansson.h>
 #include "sluice/plugin.h"
 
@@ -63,6 +64,14 @@ void sluice_batch_compact(sluice_batch *batch);
 static inline int sluice_slot_has_record(const sluice_batch_slot *slot)
 {
     return slot->record != NULL || slot->text != NULL;
+}
+
+/* Where a slot's unverified text came from ("file:line"): its own origin
+ * or the one that came with it off the wire; NULL (len 0) when none. */
+static inline const char *sluice_slot_origin(const sluice_batch_slot *slot, size_t *len)
+{
+    *len = slot->origin ? strlen(slot->origin) : slot->wire_origin ? slot->wire_origin_len : 0;
+    return slot->origin ? slot->origin : slot->wire_origin;
 }
 
 /* Record i as a tree, parsing its wire text first if no one has yet

@@ -118,9 +118,8 @@ static int append_origins(wire_buf *buf, const sluice_batch *batch)
         const sluice_batch_slot *slot = &batch->slots[i];
         if (!slot_travels(slot) || !slot_unverified(slot))
             continue;
-        const char *origin = slot->origin ? slot->origin : slot->wire_origin;
-        size_t len = slot->origin ? strlen(slot->origin)
-                     : slot->wire_origin ? slot->wire_origin_len : 0;
+        size_t len = 0;
+        const char *origin = sluice_slot_origin(slot, &len);
         if (buf_reserve(buf, len + 1) != 0)
             return -1;
         for (size_t k = 0; k < len; k++)

@@ -122,6 +122,8 @@ static int show_plugin(const char *name)
            plugin->version ? plugin->version : "");
     if (plugin->description)
         printf("  %s\n", plugin->description);
+    if (sluice_plugin_flags(plugin) & SLUICE_PLUGIN_STATELESS)
+        printf("  stateless: may run as several processes at once (instances = N)\n");
     for (size_t i = 0; i < sluice_registry_count(reg); i++) {
         if (sluice_registry_at(reg, i) == plugin)
             printf("  file: %s\n", sluice_registry_path_at(reg, i));

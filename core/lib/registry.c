@@ -154,6 +154,21 @@ static int plugin_name_valid(const char *name)
     return 1;
 }
 
+/* 1 if the descriptor has a size this sluice reads: the current one, or
+ * the first release of ABI 1 (before `flags`). */
+static int descriptor_size_known(const sluice_plugin *plugin)
+{
+    return plugin->struct_size == sizeof(sluice_plugin) ||
+           plugin->struct_size == SLUICE_PLUGIN_SIZE_V1;
+}
+
+uint32_t sluice_plugin_flags(const sluice_plugin *plugin)
+{
+    return plugin->struct_size >= offsetof(sluice_plugin, flags) + sizeof(plugin->flags)
+               ? plugin->flags
+               : 0;
+}
+
 /* Check a descriptor found in `path`. Returns 0 or -1 with errbuf set. */
 static int check_descriptor(const sluice_plugin *plugin, const char *path, char *errbuf,
                             size_t errlen)
@@ -167,11 +182,12 @@ static int check_descriptor(const sluice_plugin *plugin, const char *path, char 
                  (unsigned)plugin->abi_version, (unsigned)SLUICE_ABI_VERSION);
         return -1;
     }
-    if (plugin->struct_size != sizeof(sluice_plugin)) {
+    if (!descriptor_size_known(plugin)) {
         snprintf(errbuf, errlen,
-                 "%s: descriptor is %u bytes, this sluice expects %zu "
+                 "%s: descriptor is %u bytes, this sluice expects %zu or %zu "
                  "(rebuild the plugin against this sluice's plugin.h)",
-                 path, (unsigned)plugin->struct_size, sizeof(sluice_plugin));
+                 path, (unsigned)plugin->struct_size, sizeof(sluice_plugin),
+                 (size_t)SLUICE_PLUGIN_SIZE_V1);
         return -1;
     }
     if (!plugin_name_valid(plugin->name)) {
@@ -465,7 +481,7 @@ const sluice_plugin *sluice_registry_require(sluice_registry *reg, const char *n
                 const sluice_plugin *found =
                     probe ? (const sluice_plugin *)lt_dlsym(probe, SLUICE_PLUGIN_SYMBOL) : NULL;
                 int valid = found && found->abi_version == SLUICE_ABI_VERSION &&
-                            found->struct_size == sizeof(sluice_plugin) && found->name;
+                            descriptor_size_known(found) && found->name;
                 int match = valid && strcmp(found->name, name) == 0;
                 if (valid && !match) {
                     size_t distance = sluice_edit_distance(name, found->name);

@@ -3,6 +3,7 @@
 #define SLUICE_REGISTRY_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "sluice/plugin.h"
 
 typedef struct sluice_registry sluice_registry;
@@ -37,6 +38,10 @@ size_t sluice_registry_load_all(sluice_registry *reg,
 size_t sluice_registry_count(const sluice_registry *reg);
 const sluice_plugin *sluice_registry_at(const sluice_registry *reg, size_t i);
 const char *sluice_registry_path_at(const sluice_registry *reg, size_t i);
+
+/* The descriptor's SLUICE_PLUGIN_* bits; 0 for a descriptor built before
+ * the `flags` field existed (struct_size SLUICE_PLUGIN_SIZE_V1). */
+uint32_t sluice_plugin_flags(const sluice_plugin *plugin);
 
 /* Unload everything and NULL the caller's pointer. */
 void sluice_registry_destroy(sluice_registry **reg_p);

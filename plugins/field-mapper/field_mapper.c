@@ -97,4 +97,5 @@ SLUICE_PLUGIN_DEFINE = {
     .init = field_mapper_init,
     .fini = field_mapper_fini,
     .process = field_mapper_process,
+    .flags = SLUICE_PLUGIN_STATELESS,
 };

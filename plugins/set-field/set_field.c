@@ -145,4 +145,5 @@ SLUICE_PLUGIN_DEFINE = {
     .init = set_field_init,
     .fini = set_field_fini,
     .process = set_field_process,
+    .flags = SLUICE_PLUGIN_STATELESS,
 };

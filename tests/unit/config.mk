@@ -68,6 +68,13 @@ unit_plugins_test_reserved_option_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_V
 unit_plugins_test_reserved_option_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 unit_plugins_test_reserved_option_la_LIBADD = $(JANSSON_LIBS)
 
+# A transform like test-transform that does not declare itself stateless.
+check_LTLIBRARIES += unit/plugins/test-stateful.la
+unit_plugins_test_stateful_la_SOURCES = unit/plugins/test_plugin.c
+unit_plugins_test_stateful_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=12
+unit_plugins_test_stateful_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+unit_plugins_test_stateful_la_LIBADD = $(JANSSON_LIBS)
+
 check_LTLIBRARIES += unit/plugins/test-dup-option.la
 unit_plugins_test_dup_option_la_SOURCES = unit/plugins/test_plugin.c
 unit_plugins_test_dup_option_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=11

@@ -100,10 +100,25 @@ START_TEST(wrong_struct_size_refused)
     char expected[256];
 
     ck_assert_int_eq(load(reg, "test-bad-size"), -1);
-    snprintf(expected, sizeof(expected), "test-bad-size.so: descriptor is %zu bytes, this sluice expects %zu",
-             sizeof(sluice_plugin) - sizeof(void *), sizeof(sluice_plugin));
+    snprintf(expected, sizeof(expected),
+             "test-bad-size.so: descriptor is %zu bytes, this sluice expects %zu or %zu",
+             (size_t)SLUICE_PLUGIN_SIZE_V1 - sizeof(void *), sizeof(sluice_plugin),
+             (size_t)SLUICE_PLUGIN_SIZE_V1);
     ck_assert_msg(strstr(errbuf, expected), "message was: %s", errbuf);
     sluice_registry_destroy(&reg);
+}
+END_TEST
+
+/* A descriptor of the first ABI 1 release ends before `flags`: what lies
+ * past its struct_size is not its own and must read as no flags. */
+START_TEST(flags_read_only_within_struct_size)
+{
+    sluice_plugin current = {SLUICE_PLUGIN_HEADER, .name = "x", .flags = SLUICE_PLUGIN_STATELESS};
+    sluice_plugin first = current;
+
+    ck_assert_uint_eq(sluice_plugin_flags(&current), SLUICE_PLUGIN_STATELESS);
+    first.struct_size = (uint32_t)SLUICE_PLUGIN_SIZE_V1;
+    ck_assert_uint_eq(sluice_plugin_flags(&first), 0);
 }
 END_TEST
 
@@ -255,6 +270,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, good_plugin_loads);
     tcase_add_test(tc, wrong_abi_refused);
     tcase_add_test(tc, wrong_struct_size_refused);
+    tcase_add_test(tc, flags_read_only_within_struct_size);
     tcase_add_test(tc, missing_symbol_refused);
     tcase_add_test(tc, missing_dependency_refused);
     tcase_add_test(tc, duplicate_name_refused);

@@ -146,7 +146,21 @@ typedef struct sluice_plugin {
      * Returns SLUICE_OK, SLUICE_RETRY (whole call failed transiently) or
      * SLUICE_FATAL. */
     sluice_status (*write)(sluice_ctx *ctx, void *state, sluice_batch *batch);
+
+    /* SLUICE_PLUGIN_* capability bits (0: none). Added after the first
+     * release of ABI 1: a descriptor built before it is shorter
+     * (struct_size == SLUICE_PLUGIN_SIZE_V1) and reads as 0. */
+    uint32_t flags;
 } sluice_plugin;
+
+/* Transform only: process() depends on nothing but the batch it is given
+ * (no sluice_state_* calls, no memory carried from one batch to the next),
+ * so the core may run the stage as several processes at once (the stage
+ * key `instances`), each seeing some of the batches, in any order. */
+#define SLUICE_PLUGIN_STATELESS 0x1u
+
+/* Size of a descriptor built before `flags` existed. */
+#define SLUICE_PLUGIN_SIZE_V1 offsetof(struct sluice_plugin, flags)
 
 /* Convenience initialiser for the two header fields. */
 #define SLUICE_PLUGIN_HEADER \

@@ -20,6 +20,7 @@
 #define VARIANT_SINK_NO_WRITE 9
 #define VARIANT_RESERVED_OPTION 10
 #define VARIANT_DUP_OPTION 11
+#define VARIANT_STATEFUL 12
 
 #if TEST_VARIANT == VARIANT_NEEDS_LIB
 /* Provided by libtestdep.la, which the test hides. */
@@ -92,6 +93,10 @@ static const sluice_option bad_options[] = {
 #define P_NAME "test-source"
 #define P_ROLE SLUICE_ROLE_SOURCE
 #define P_OPTIONS source_options
+#elif TEST_VARIANT == VARIANT_STATEFUL
+#define P_NAME "test-stateful"
+#define P_ROLE SLUICE_ROLE_TRANSFORM
+#define P_OPTIONS transform_options
 #elif TEST_VARIANT == VARIANT_TRANSFORM
 #define P_NAME "test-transform"
 #define P_ROLE SLUICE_ROLE_TRANSFORM
@@ -122,7 +127,7 @@ SLUICE_PLUGIN_DEFINE = {
     .struct_size = sizeof(struct sluice_plugin),
 #elif TEST_VARIANT == VARIANT_BAD_SIZE
     .abi_version = SLUICE_ABI_VERSION,
-    .struct_size = sizeof(struct sluice_plugin) - sizeof(void *),
+    .struct_size = SLUICE_PLUGIN_SIZE_V1 - sizeof(void *), /* neither known size */
 #else
     SLUICE_PLUGIN_HEADER,
 #endif
@@ -134,6 +139,7 @@ SLUICE_PLUGIN_DEFINE = {
     .init = plugin_init,
     .poll = P_ROLE == SLUICE_ROLE_SOURCE ? plugin_poll : NULL,
     .process = P_ROLE == SLUICE_ROLE_TRANSFORM ? plugin_process : NULL,
+    .flags = TEST_VARIANT == VARIANT_TRANSFORM ? SLUICE_PLUGIN_STATELESS : 0,
 #if TEST_VARIANT == VARIANT_SINK_NO_WRITE
     .write = NULL,
 #else

@@ -397,6 +397,10 @@ static int load_common(load_ctx *lc, const config_setting_t *group, sluice_stage
                 common->endpoint);
         return -1;
     }
+    number = 1;
+    if (get_integer(lc, group, "instances", 1, SLUICE_INSTANCES_MAX, &number) != 0)
+        return -1;
+    common->instances = (int)number;
     number = common->hwm;
     if (get_integer(lc, group, "hwm", 1, 100000, &number) != 0)
         return -1;
@@ -570,6 +574,33 @@ static const char *role_name(sluice_role role)
     return "plugin";
 }
 
+/* A stage with instances > 1: a transform whose plugin says it keeps no
+ * state, in processes of its own on derived endpoints. 0 or -1. */
+static int check_instances(load_ctx *lc, const config_setting_t *where,
+                           const sluice_stage_def *stage)
+{
+    const config_setting_t *key = config_setting_get_member(where, "instances");
+    const char *why = NULL;
+
+    if (stage->plugin->role != SLUICE_ROLE_TRANSFORM)
+        why = "only a middle stage (a transform) can run as several instances";
+    else if (!(sluice_plugin_flags(stage->plugin) & SLUICE_PLUGIN_STATELESS))
+        why = "the plugin keeps state from batch to batch (it does not declare "
+              "SLUICE_PLUGIN_STATELESS), so one process must see every batch in order";
+    else if (stage->common.group)
+        why = "a stage of a placement group is a thread of the group's process; "
+              "remove 'group' or set instances = 1";
+    else if (stage->common.endpoint)
+        why = "each instance binds an endpoint of its own (<stage>.<k>.data); "
+              "remove 'endpoint' or set instances = 1";
+    else if (stage->common.external)
+        why = "an external stage is one process started by hand; set instances = 1";
+    if (!why)
+        return 0;
+    fail_at(lc, key ? key : where, "instances = %d: %s", stage->common.instances, why);
+    return -1;
+}
+
 /* Check placement, unique names and endpoints. 0 or -1. */
 static int check_stages(load_ctx *lc, const config_setting_t *stages, sluice_pipeline_def *def)
 {
@@ -591,6 +622,8 @@ static int check_stages(load_ctx *lc, const config_setting_t *stages, sluice_pip
                     role_name(wanted));
             return -1;
         }
+        if (stage->common.instances > 1 && check_instances(lc, where, stage) != 0)
+            return -1;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(def->stages[j].name, stage->name) == 0) {
                 fail_at(lc, config_setting_get_member(where, "name"),
@@ -1123,6 +1156,8 @@ int sluice_pipeline_print(const sluice_pipeline_def *def, FILE *out)
         print_string_key(out, "      ", "plugin", stage->plugin_name);
         print_string_key(out, "      ", "group", common->group);
         print_string_key(out, "      ", "endpoint", common->endpoint);
+        if (common->instances > 1)
+            fprintf(out, "      instances = %d;\n", common->instances);
         fprintf(out, "      hwm = %d;\n", common->hwm);
         fprintf(out, "      rate_limit = %g;\n      burst = %g;\n", common->rate_limit,
                 common->burst);

@@ -18,6 +18,8 @@ static const sluice_common_key common_keys[] = {
      "placement group: stages of one group run as threads of one process"},
     {"endpoint", "string", NULL,
      "input endpoint, ipc://PATH or tcp://HOST:PORT (default ipc://<runtime_dir>/<stage>.data)"},
+    {"instances", "int", "1",
+     "processes running the stage at once (1..64); only for a stateless transform"},
     {"hwm", "int", "4", "ZeroMQ high-water mark, in batches (1..100000)"},
     {"rate_limit", "double", "0", "requests/s on the default HTTP bucket; 0 = unlimited"},
     {"burst", "double", "max(1, rate_limit)", "token-bucket size"},

@@ -16,6 +16,9 @@ typedef struct sluice_error {
     char text[1024];
 } sluice_error;
 
+/* Most processes one stage may run as (the stage key `instances`). */
+#define SLUICE_INSTANCES_MAX 64
+
 /* Options every stage accepts besides its plugin's own table. */
 typedef struct sluice_stage_common {
     char *group;               /* placement group: stages with the same group
@@ -23,6 +26,10 @@ typedef struct sluice_stage_common {
                                   NULL = a process of their own */
     char *endpoint;            /* input endpoint override (ipc:// or tcp://);
                                   NULL = ipc://<runtime_dir>/<stage>.data */
+    int instances;             /* processes running the stage at once (1 by
+                                  default; > 1 only for a transform whose
+                                  plugin is SLUICE_PLUGIN_STATELESS, not
+                                  grouped, external or given an endpoint) */
     int hwm;                   /* ZeroMQ high-water mark, in batches */
     double rate_limit;         /* requests/s for the default HTTP bucket; 0 = none */
     double burst;              /* token-bucket size */

@@ -46,6 +46,14 @@ typedef struct runner {
     const sluice_pipeline_def *pipeline;
     const sluice_stage_def *stage;
     size_t index;
+    unsigned instance;                /* k of a stage run as several processes
+                                         (1..instances), else 0 */
+    char label[SLUICE_ENDPOINT_MAX];  /* stage name, "#k" added for instance k:
+                                         logs, statistics file */
+    int parallel;                     /* one of several instances: sees some of
+                                         the batches, in any order */
+    sluice_reorder reorder;           /* downstream of a parallel stage: batches
+                                         that came before their predecessors */
     int once;
     void *zctx;                       /* borrowed: the unit's context */
     int inproc_in;                    /* upstream is a thread of this unit */
@@ -84,7 +92,7 @@ typedef struct runner {
 } runner;
 
 #define RLOG(r, level, ...) \
-    sluice_log_write((r)->pipeline->name, (r)->stage->name, (level), __VA_ARGS__)
+    sluice_log_write((r)->pipeline->name, (r)->label, (level), __VA_ARGS__)
 
 /* ------------------------------------------------------------------ */
 /* Small helpers.                                                     */
@@ -221,6 +229,79 @@ int64_t sluice_window_oldest_sent(const sluice_window *w)
     return w->count ? w->entries[w->head].sent_ms : -1;
 }
 
+/* ------------------------------------------------------------------ */
+/* Re-sequencing buffer.                                              */
+/* ------------------------------------------------------------------ */
+
+int sluice_reorder_init(sluice_reorder *q, size_t capacity)
+{
+    memset(q, 0, sizeof(*q));
+    if (capacity == 0)
+        return -1;
+    q->held = calloc(capacity, sizeof(*q->held));
+    if (!q->held)
+        return -1;
+    q->capacity = capacity;
+    return 0;
+}
+
+void sluice_reorder_clear(sluice_reorder *q, int release)
+{
+    for (size_t i = 0; i < q->count; i++)
+        sluice_batch_destroy(&q->held[i]);
+    q->count = 0;
+    if (release) {
+        free(q->held);
+        q->held = NULL;
+        q->capacity = 0;
+    }
+}
+
+int sluice_reorder_hold(sluice_reorder *q, sluice_batch *batch)
+{
+    for (size_t i = 0; i < q->count; i++) {
+        if (q->held[i]->epoch == batch->epoch && q->held[i]->id == batch->id)
+            goto refuse;
+    }
+    if (q->count == q->capacity)
+        goto refuse;
+    q->held[q->count++] = batch;
+    return 0;
+refuse:
+    sluice_batch_destroy(&batch);
+    return -1;
+}
+
+sluice_batch *sluice_reorder_take(sluice_reorder *q, uint64_t epoch, uint64_t id)
+{
+    for (size_t i = 0; i < q->count; i++) {
+        sluice_batch *batch = q->held[i];
+        if (batch->epoch == epoch && batch->id == id) {
+            q->held[i] = q->held[--q->count];
+            q->held[q->count] = NULL;
+            return batch;
+        }
+    }
+    return NULL;
+}
+
+size_t sluice_reorder_drop_before(sluice_reorder *q, uint64_t epoch)
+{
+    size_t dropped = 0;
+
+    for (size_t i = 0; i < q->count;) {
+        if (q->held[i]->epoch < epoch) {
+            sluice_batch_destroy(&q->held[i]);
+            q->held[i] = q->held[--q->count];
+            q->held[q->count] = NULL;
+            dropped++;
+        } else {
+            i++;
+        }
+    }
+    return dropped;
+}
+
 long sluice_backoff_ms(unsigned attempt, long base_ms, long cap_ms, double hint_s,
                        double random01)
 {
@@ -247,9 +328,9 @@ long sluice_backoff_ms(unsigned attempt, long base_ms, long cap_ms, double hint_
 /* Endpoints and statistics files.                                    */
 /* ------------------------------------------------------------------ */
 
-int sluice_stage_endpoints(const sluice_pipeline_def *pipeline, size_t index, int inproc,
-                           char *data, size_t data_len, char *ack, size_t ack_len,
-                           char *errbuf, size_t errlen)
+int sluice_stage_endpoints(const sluice_pipeline_def *pipeline, size_t index,
+                           unsigned instance, int inproc, char *data, size_t data_len,
+                           char *ack, size_t ack_len, char *errbuf, size_t errlen)
 {
     const sluice_stage_def *stage = &pipeline->stages[index];
     const char *endpoint = stage->common.endpoint;
@@ -281,6 +362,11 @@ int sluice_stage_endpoints(const sluice_pipeline_def *pipeline, size_t index, in
     } else if (endpoint) {
         n1 = snprintf(data, data_len, "%s", endpoint);
         n2 = snprintf(ack, ack_len, "%s.ack", endpoint);
+    } else if (instance > 0) {
+        n1 = snprintf(data, data_len, "ipc://%s/%s#%u.data", pipeline->runtime_dir,
+                      stage->name, instance);
+        n2 = snprintf(ack, ack_len, "ipc://%s/%s#%u.ack", pipeline->runtime_dir, stage->name,
+                      instance);
     } else {
         n1 = snprintf(data, data_len, "ipc://%s/%s.data", pipeline->runtime_dir, stage->name);
         n2 = snprintf(ack, ack_len, "ipc://%s/%s.ack", pipeline->runtime_dir, stage->name);
@@ -292,10 +378,19 @@ int sluice_stage_endpoints(const sluice_pipeline_def *pipeline, size_t index, in
     return 0;
 }
 
-int sluice_stage_stats_path(const sluice_pipeline_def *pipeline, const char *stage,
+int sluice_stage_label(const sluice_pipeline_def *pipeline, size_t index, unsigned instance,
+                       char *buf, size_t len)
+{
+    int n = instance > 0 ? snprintf(buf, len, "%s#%u", pipeline->stages[index].name, instance)
+                         : snprintf(buf, len, "%s", pipeline->stages[index].name);
+
+    return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+int sluice_stage_stats_path(const sluice_pipeline_def *pipeline, const char *label,
                             char *buf, size_t len)
 {
-    int n = snprintf(buf, len, "%s/%s.stats", pipeline->runtime_dir, stage);
+    int n = snprintf(buf, len, "%s/%s.stats", pipeline->runtime_dir, label);
 
     return (n < 0 || (size_t)n >= len) ? -1 : 0;
 }
@@ -306,7 +401,7 @@ static void stats_load(runner *r)
 {
     json_t *doc;
 
-    if (sluice_stage_stats_path(r->pipeline, r->stage->name, r->stats_path,
+    if (sluice_stage_stats_path(r->pipeline, r->label, r->stats_path,
                                 sizeof(r->stats_path)) != 0) {
         r->stats_path[0] = '\0';
         return;
@@ -350,9 +445,11 @@ static void stats_save(runner *r, int force)
 /* Sockets.                                                           */
 /* ------------------------------------------------------------------ */
 
-/* Create a socket of `type`, set its high-water mark, then bind or connect
- * it to `endpoint`. Returns the socket or NULL after logging why. */
-static void *open_socket(runner *r, int type, int hwm, const char *endpoint, int bind)
+/* Create a socket of `type`, set its high-water mark (and ZMQ_IMMEDIATE if
+ * `immediate`: queue only to peers that are connected), then bind or
+ * connect it to `endpoint`. Returns the socket or NULL after logging why. */
+static void *open_socket(runner *r, int type, int hwm, int immediate, const char *endpoint,
+                         int bind)
 {
     void *sock = zmq_socket(r->zctx, type);
     int linger = GRACEFUL_LINGER_MS;
@@ -364,6 +461,8 @@ static void *open_socket(runner *r, int type, int hwm, const char *endpoint, int
     zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+    if (immediate)
+        zmq_setsockopt(sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
     if ((bind ? zmq_bind(sock, endpoint) : zmq_connect(sock, endpoint)) != 0) {
         RLOG(r, SLUICE_LOG_ERROR, "cannot %s %s: %s", bind ? "bind" : "connect to", endpoint,
              zmq_strerror(errno));
@@ -373,37 +472,59 @@ static void *open_socket(runner *r, int type, int hwm, const char *endpoint, int
     return sock;
 }
 
+/* Connect `sock` to one more endpoint. Returns 0 or -1 (logged). */
+static int connect_more(runner *r, void *sock, const char *endpoint)
+{
+    if (zmq_connect(sock, endpoint) == 0)
+        return 0;
+    RLOG(r, SLUICE_LOG_ERROR, "cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+    return -1;
+}
+
 /* Open the runner's sockets: its own input (bound) unless it is the source,
- * and the link to its downstream (connected) unless it is the sink.
- * Returns 0 or -1 (logged). */
+ * and the link to its downstream (connected) unless it is the sink. A
+ * downstream stage run as N instances gets one connection per instance on
+ * both sockets: PUSH deals batches out round-robin among the instances that
+ * are up (ZMQ_IMMEDIATE: none queue for a dead one), PULL takes their acks
+ * fairly. Returns 0 or -1 (logged). */
 static int open_links(runner *r)
 {
     char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
 
     if (r->index > 0) {
         int hwm = r->stage->common.hwm > 0 ? r->stage->common.hwm : 4;
-        if (sluice_stage_endpoints(r->pipeline, r->index, r->inproc_in, data, sizeof(data),
-                                   ack, sizeof(ack), err, sizeof(err)) != 0) {
+        if (sluice_stage_endpoints(r->pipeline, r->index, r->instance, r->inproc_in, data,
+                                   sizeof(data), ack, sizeof(ack), err, sizeof(err)) != 0) {
             RLOG(r, SLUICE_LOG_ERROR, "%s", err);
             return -1;
         }
-        r->data_in = open_socket(r, ZMQ_PULL, hwm, data, 1);
-        r->ack_out = r->data_in ? open_socket(r, ZMQ_PUSH, ACK_HWM, ack, 1) : NULL;
+        r->data_in = open_socket(r, ZMQ_PULL, hwm, 0, data, 1);
+        r->ack_out = r->data_in ? open_socket(r, ZMQ_PUSH, ACK_HWM, 0, ack, 1) : NULL;
         if (!r->ack_out)
             return -1;
     }
     if (r->index + 1 < r->pipeline->stage_count) {
         const sluice_stage_def *next = &r->pipeline->stages[r->index + 1];
         int hwm = next->common.hwm > 0 ? next->common.hwm : 4;
-        if (sluice_stage_endpoints(r->pipeline, r->index + 1, r->inproc_out, data,
-                                   sizeof(data), ack, sizeof(ack), err, sizeof(err)) != 0) {
-            RLOG(r, SLUICE_LOG_ERROR, "%s", err);
-            return -1;
+        unsigned instances = next->common.instances > 1 ? (unsigned)next->common.instances : 0;
+
+        for (unsigned k = instances ? 1 : 0; k <= instances; k++) {
+            if (sluice_stage_endpoints(r->pipeline, r->index + 1, k, r->inproc_out, data,
+                                       sizeof(data), ack, sizeof(ack), err,
+                                       sizeof(err)) != 0) {
+                RLOG(r, SLUICE_LOG_ERROR, "%s", err);
+                return -1;
+            }
+            if (k <= 1) {
+                r->data_out = open_socket(r, ZMQ_PUSH, hwm, instances > 0, data, 0);
+                r->ack_in = r->data_out ? open_socket(r, ZMQ_PULL, ACK_HWM, 0, ack, 0) : NULL;
+                if (!r->ack_in)
+                    return -1;
+            } else if (connect_more(r, r->data_out, data) != 0 ||
+                       connect_more(r, r->ack_in, ack) != 0) {
+                return -1;
+            }
         }
-        r->data_out = open_socket(r, ZMQ_PUSH, hwm, data, 0);
-        r->ack_in = r->data_out ? open_socket(r, ZMQ_PULL, ACK_HWM, ack, 0) : NULL;
-        if (!r->ack_in)
-            return -1;
     }
     return 0;
 }
@@ -627,6 +748,13 @@ static void forward_acks(runner *r)
             send_ack(r, epoch, id); /* id 0: a sink's heartbeat (sink_heartbeat) */
             continue;
         }
+        /* An instance of a stateless stage staged nothing to commit, and
+         * downstream hands acks to whichever instance is up: the ack says
+         * downstream took the batch, whoever transformed it. */
+        if (r->parallel) {
+            send_ack(r, epoch, id);
+            continue;
+        }
         /* Only batches this process handled had their state staged here:
          * passing on the ack of one handled by a predecessor that died
          * would let the source commit past state nobody committed. */
@@ -747,8 +875,10 @@ static int park_rejected(runner *r, sluice_batch *batch)
     return 0;
 }
 
-/* Decide whether a non-source stage handles `batch`. A stage's state must
- * be built from an unbroken run of batches: it adopts an epoch only at its
+/* Decide whether a non-source stage handles `batch`. An instance of a
+ * stage run as several processes takes any batch not older than its
+ * epoch (it keeps no state). Any other stage's state must be built from
+ * an unbroken run of batches: it adopts an epoch only at its
  * first batch (id 1) and then takes ids in sequence. A batch of an older
  * epoch, a duplicate, or a batch whose predecessors this process never saw
  * (it was restarted, or a batch was lost) is destroyed unhandled: no ack
@@ -759,7 +889,18 @@ static int adopt_epoch(runner *r, sluice_batch **batch_p)
 {
     sluice_batch *batch = *batch_p;
 
-    if (batch->epoch == r->epoch && !r->epoch_broken && batch->id == r->last_id + 1) {
+    if (r->parallel) {
+        /* an instance of a stateless stage sees some ids of an epoch, in
+         * any order: only batches a rewind replaced are left alone */
+        if (batch->epoch < r->epoch) {
+            RLOG(r, SLUICE_LOG_DEBUG, "batch %" PRIu64 "/%" PRIu64 " discarded (epoch %"
+                 PRIu64 " replaced it)", batch->epoch, batch->id, r->epoch);
+            sluice_batch_destroy(batch_p);
+            return 0;
+        }
+        r->epoch = batch->epoch;
+        r->last_id = batch->id;
+    } else if (batch->epoch == r->epoch && !r->epoch_broken && batch->id == r->last_id + 1) {
         r->last_id = batch->id;
     } else if (batch->epoch > r->epoch && batch->id == 1) {
         if (r->ctx.kv)
@@ -789,6 +930,49 @@ static int adopt_epoch(runner *r, sluice_batch **batch_p)
     }
     batch->current_stage = r->stage->name;
     return 1;
+}
+
+/* 1 if a stage downstream of a parallel one must take `batch` now: the next
+ * id of its epoch, the first of a newer epoch, or one it will discard
+ * (older, or a duplicate); 0 if it came before a predecessor and waits. */
+static int batch_is_due(const runner *r, const sluice_batch *batch)
+{
+    if (batch->epoch < r->epoch)
+        return 1;
+    if (batch->epoch == r->epoch)
+        return batch->id <= r->last_id + 1;
+    return batch->id == 1;
+}
+
+/* Hand `batch` (stolen) to `handle` (transform_batch or sink_batch) in id
+ * order. Behind a stage run as one process batches arrive in order and go
+ * straight through. Behind a parallel stage a batch that came before a
+ * predecessor is held, and after each batch handled the held one that is
+ * next goes too; a rewind's new epoch drops the held ones it replaced. A
+ * batch that finds the buffer full is dropped (logged): it is lost as if
+ * its instance died, and the source's ack timeout replays it. Returns the
+ * exit code of the last handle() call (SLUICE_STAGE_EXIT_OK if none). */
+static int handle_in_order(runner *r, sluice_batch *batch,
+                           int (*handle)(runner *, sluice_batch *))
+{
+    int result;
+
+    if (!r->reorder.held)
+        return handle(r, batch);
+    if (!batch_is_due(r, batch)) {
+        uint64_t epoch = batch->epoch, id = batch->id;
+        if (sluice_reorder_hold(&r->reorder, batch) != 0)
+            RLOG(r, SLUICE_LOG_WARN, "batch %" PRIu64 "/%" PRIu64 " dropped: %zu batches "
+                 "already wait for %" PRIu64 "/%" PRIu64 "; the source replays it", epoch, id,
+                 r->reorder.count, r->epoch, r->last_id + 1);
+        return SLUICE_STAGE_EXIT_OK;
+    }
+    result = handle(r, batch);
+    sluice_reorder_drop_before(&r->reorder, r->epoch);
+    while (result == SLUICE_STAGE_EXIT_OK && !must_quit(r) &&
+           (batch = sluice_reorder_take(&r->reorder, r->epoch, r->last_id + 1)) != NULL)
+        result = handle(r, batch);
+    return result;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1209,7 +1393,7 @@ static int run_transform(runner *r)
         if (items[0].revents & ZMQ_POLLIN) {
             sluice_batch *batch = recv_batch(r);
             if (batch)
-                result = transform_batch(r, batch);
+                result = handle_in_order(r, batch, transform_batch);
         }
     }
     stats_save(r, 1);
@@ -1308,7 +1492,7 @@ static int run_sink(runner *r)
             continue;
         batch = recv_batch(r);
         if (batch)
-            result = sink_batch(r, batch);
+            result = handle_in_order(r, batch, sink_batch);
     }
     stats_save(r, 1);
     return result;
@@ -1355,9 +1539,17 @@ static int runner_setup(runner *r)
         RLOG(r, SLUICE_LOG_ERROR, "cannot open the state store: %s", err);
         return -1;
     }
-    r->ctx.kv = sluice_kv_new(r->ctx.store, r->stage->name);
-    if (!r->ctx.kv) {
+    /* an instance of a stateless stage has no state (sluice_state_* fail) */
+    r->ctx.kv = r->parallel ? NULL : sluice_kv_new(r->ctx.store, r->stage->name);
+    if (!r->ctx.kv && !r->parallel) {
         RLOG(r, SLUICE_LOG_ERROR, "cannot create the stage's key/value state");
+        return -1;
+    }
+    if (!r->parallel && r->index > 0 &&
+        r->pipeline->stages[r->index - 1].common.instances > 1 &&
+        sluice_reorder_init(&r->reorder, (size_t)(r->pipeline->window > 0 ? r->pipeline->window
+                                                                           : 8) * 2 + 16) != 0) {
+        RLOG(r, SLUICE_LOG_ERROR, "cannot allocate the re-sequencing buffer");
         return -1;
     }
     if (r->stage->plugin->role == SLUICE_ROLE_SINK)
@@ -1370,6 +1562,7 @@ static int runner_setup(runner *r)
 static void runner_teardown(runner *r, int graceful)
 {
     plugin_fini(r);
+    sluice_reorder_clear(&r->reorder, 1);
     close_links(r, graceful);
     sluice_http_client_free(&r->ctx.http);
     sluice_kv_destroy(&r->ctx.kv);
@@ -1428,7 +1621,7 @@ static int unit_holds(const size_t *stages, size_t n, size_t index)
 }
 
 int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, size_t n,
-                    int once, const sluice_unit_signals *signals)
+                    unsigned instance, int once, const sluice_unit_signals *signals)
 {
     runner *runners = NULL;
     pthread_t *threads = NULL;
@@ -1454,6 +1647,10 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
         r->pipeline = pipeline;
         r->index = stages[i];
         r->stage = &pipeline->stages[stages[i]];
+        r->parallel = r->stage->common.instances > 1;
+        r->instance = r->parallel ? instance : 0;
+        if (sluice_stage_label(pipeline, r->index, r->instance, r->label, sizeof(r->label)) != 0)
+            snprintf(r->label, sizeof(r->label), "%s", r->stage->name);
         r->once = once;
         r->zctx = zctx;
         r->signals = signals;

@@ -72,6 +72,38 @@ size_t sluice_window_pop_done(sluice_window *w, uint64_t *last_id, json_t **chec
 int64_t sluice_window_oldest_sent(const sluice_window *w);
 
 /* ------------------------------------------------------------------ */
+/* Re-sequencing after a parallel stage.                              */
+/* ------------------------------------------------------------------ */
+
+/* Batches that reached the stage after a parallel one (instances > 1)
+ * before a batch with a lower id of their epoch: held until it comes, so
+ * the stage still takes each epoch's ids in order. A plain array scanned
+ * linearly: it holds at most a window of batches. */
+typedef struct sluice_reorder {
+    sluice_batch **held;   /* `count` batches (owned), in no order */
+    size_t capacity;
+    size_t count;
+} sluice_reorder;
+
+/* Prepare an empty buffer for up to `capacity` (>= 1) batches. Returns 0
+ * or -1 on allocation failure. Release with sluice_reorder_clear(q, 1). */
+int sluice_reorder_init(sluice_reorder *q, size_t capacity);
+
+/* Destroy every held batch; with `release` also free the array. */
+void sluice_reorder_clear(sluice_reorder *q, int release);
+
+/* Hold `batch` (stolen). Returns 0, or -1 when the buffer is full or holds
+ * a batch with the same epoch and id already (`batch` destroyed). */
+int sluice_reorder_hold(sluice_reorder *q, sluice_batch *batch);
+
+/* Take out the held batch (epoch, id): returns it (caller owns) or NULL. */
+sluice_batch *sluice_reorder_take(sluice_reorder *q, uint64_t epoch, uint64_t id);
+
+/* Destroy the held batches of epochs before `epoch` (a rewind replaced
+ * them). Returns how many. */
+size_t sluice_reorder_drop_before(sluice_reorder *q, uint64_t epoch);
+
+/* ------------------------------------------------------------------ */
 /* Delays.                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -91,11 +123,19 @@ long sluice_backoff_ms(unsigned attempt, long base_ms, long cap_ms, double hint_
  * form used between threads of one unit. Otherwise: the stage's
  * `endpoint` option (tcp://host:P binds data at P and acks at P+1;
  * ipc://PATH uses PATH and PATH.ack), else ipc://<runtime_dir>/<stage>.data
- * and .ack. Returns 0, or -1 with a message in errbuf (endpoint too long,
- * bad tcp port). */
-int sluice_stage_endpoints(const sluice_pipeline_def *pipeline, size_t index, int inproc,
-                           char *data, size_t data_len, char *ack, size_t ack_len,
-                           char *errbuf, size_t errlen);
+ * and .ack; for `instance` k > 0 of a stage run as several processes
+ * ipc://<runtime_dir>/<stage>#k.data and .ack (pass 0 otherwise).
+ * Returns 0, or -1 with a message in errbuf (endpoint too long, bad tcp
+ * port). */
+int sluice_stage_endpoints(const sluice_pipeline_def *pipeline, size_t index,
+                           unsigned instance, int inproc, char *data, size_t data_len,
+                           char *ack, size_t ack_len, char *errbuf, size_t errlen);
+
+/* The name a process of stage `index` goes by in logs, statistics and pid
+ * files: the stage name, with "#k" for instance k > 0. Returns 0, or -1 if
+ * it does not fit in `len`. */
+int sluice_stage_label(const sluice_pipeline_def *pipeline, size_t index, unsigned instance,
+                       char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Placement units.                                                   */
@@ -111,18 +151,21 @@ typedef struct sluice_unit_signals {
 /* Run the stages listed in `stages` (indexes into pipeline->stages, `n` of
  * them) in the calling process: one thread per stage (the calling thread
  * runs the last one), linked by inproc:// where two neighbours are both in
- * the unit and by their endpoints otherwise. All plugins must be loaded
- * already. `once` is sluice run --once. A unit that holds the source
- * finishes when the source finishes (stopping its other stages); any other
- * unit finishes when *signals->term is set. Returns the worst exit code of
- * its stages: SLUICE_STAGE_EXIT_OK, _ERROR or _FATAL. */
+ * the unit and by their endpoints otherwise. `instance` is k (1..instances)
+ * when the unit is instance k of a stage run as several processes (then
+ * `n` is 1), else 0. All plugins must be loaded already. `once` is sluice
+ * run --once. A unit that holds the source finishes when the source
+ * finishes (stopping its other stages); any other unit finishes when
+ * *signals->term is set. Returns the worst exit code of its stages:
+ * SLUICE_STAGE_EXIT_OK, _ERROR or _FATAL. */
 int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, size_t n,
-                    int once, const sluice_unit_signals *signals);
+                    unsigned instance, int once, const sluice_unit_signals *signals);
 
-/* Name of the per-stage statistics file (JSON, written by the runners,
+/* Name of the per-process statistics file (JSON, written by the runners,
  * read by the supervisor for the --once summary):
- * <runtime_dir>/<stage>.stats. Returns 0 or -1 if it does not fit. */
-int sluice_stage_stats_path(const sluice_pipeline_def *pipeline, const char *stage,
+ * <runtime_dir>/<label>.stats, `label` from sluice_stage_label. Returns 0
+ * or -1 if it does not fit. */
+int sluice_stage_stats_path(const sluice_pipeline_def *pipeline, const char *label,
                             char *buf, size_t len);
 
 /* Name of the plugin metric counting derived events, summed in the

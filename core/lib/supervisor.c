@@ -220,9 +220,13 @@ int sluice_run_prepare(sluice_pipeline_def *const *defs, size_t n, char *errbuf,
         }
         for (size_t i = 1; i < def->stage_count; i++) {
             char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
+            /* the last instance has the longest name */
+            unsigned last = def->stages[i].common.instances > 1
+                                ? (unsigned)def->stages[i].common.instances
+                                : 0;
 
-            if (sluice_stage_endpoints(def, i, 0, data, sizeof(data), ack, sizeof(ack), err,
-                                       sizeof(err)) != 0) {
+            if (sluice_stage_endpoints(def, i, last, 0, data, sizeof(data), ack, sizeof(ack),
+                                       err, sizeof(err)) != 0) {
                 snprintf(errbuf, errlen, "%s: %s", def->file, err);
                 return -1;
             }
@@ -245,6 +249,7 @@ int sluice_run_prepare(sluice_pipeline_def *const *defs, size_t n, char *errbuf,
 typedef struct unit {
     size_t stages[64];      /* indexes into def->stages */
     size_t count;
+    unsigned instance;      /* k of a stage run as several processes, else 0 */
     char label[256];        /* stage names joined by '+' */
     int holds_source;
     pid_t pid;              /* 0 when not running */
@@ -280,17 +285,19 @@ static int is_external(const sluice_run_options *opts, const sluice_stage_def *s
     return 0;
 }
 
-/* Write (pid > 0) or remove (pid == 0) <runtime_dir>/<stage>.pid for each
- * stage of a unit, so operators and tests can find a stage's process. */
+/* Write (pid > 0) or remove (pid == 0) <runtime_dir>/<label>.pid for each
+ * stage of a unit (label: the stage name, "#k" added for instance k), so
+ * operators and tests can find a stage's process. */
 static void write_pid_files(const sluice_pipeline_def *def, const size_t *stages, size_t n,
-                            pid_t pid)
+                            unsigned instance, pid_t pid)
 {
     for (size_t i = 0; i < n; i++) {
-        char path[SLUICE_ENDPOINT_MAX];
+        char label[SLUICE_ENDPOINT_MAX], path[SLUICE_ENDPOINT_MAX];
         FILE *f;
 
-        if (snprintf(path, sizeof(path), "%s/%s.pid", def->runtime_dir,
-                     def->stages[stages[i]].name) >= (int)sizeof(path))
+        if (sluice_stage_label(def, stages[i], instance, label, sizeof(label)) != 0 ||
+            snprintf(path, sizeof(path), "%s/%s.pid", def->runtime_dir, label) >=
+                (int)sizeof(path))
             continue;
         if (pid == 0) {
             unlink(path);
@@ -305,20 +312,42 @@ static void write_pid_files(const sluice_pipeline_def *def, const size_t *stages
 }
 
 /* Group the pipeline's local stages into placement units: stages sharing
- * a `group` form one unit, every other stage a unit of its own. Returns 0
- * or -1 (out of memory). */
+ * a `group` form one unit, a stage with `instances` = N makes N units (its
+ * instances 1..N), every other stage a unit of its own. Returns 0 or -1
+ * (logged: out of memory, or --except names a stage run as instances). */
 static int plan_units(pipeline_sup *s)
 {
     const sluice_pipeline_def *def = s->def;
+    size_t most = 0;
 
-    s->units = calloc(def->stage_count ? def->stage_count : 1, sizeof(*s->units));
-    if (!s->units)
+    for (size_t i = 0; i < def->stage_count; i++)
+        most += def->stages[i].common.instances > 1 ? (size_t)def->stages[i].common.instances
+                                                    : 1;
+    s->units = calloc(most ? most : 1, sizeof(*s->units));
+    if (!s->units) {
+        SLOG(s, SLUICE_LOG_ERROR, "cannot plan the stage processes: out of memory");
         return -1;
+    }
     for (size_t i = 0; i < def->stage_count; i++) {
         const char *group = def->stages[i].common.group;
         unit *u = NULL;
         size_t used;
 
+        if (def->stages[i].common.instances > 1) {
+            if (is_external(s->opts, &def->stages[i])) {
+                SLOG(s, SLUICE_LOG_ERROR, "stage '%s' runs as %d instances; they cannot be "
+                     "started elsewhere (--except)", def->stages[i].name,
+                     def->stages[i].common.instances);
+                return -1;
+            }
+            for (int k = 1; k <= def->stages[i].common.instances; k++) {
+                u = &s->units[s->unit_count++];
+                u->stages[u->count++] = i;
+                u->instance = (unsigned)k;
+                sluice_stage_label(def, i, u->instance, u->label, sizeof(u->label));
+            }
+            continue;
+        }
         if (is_external(s->opts, &def->stages[i]))
             continue;
         for (size_t k = 0; group && k < s->unit_count; k++) {
@@ -358,13 +387,14 @@ static int start_unit(pipeline_sup *s, unit *u)
         install_stage_signals();
         follow_parent(SIGKILL, parent);
         tune_allocator();
-        code = sluice_unit_run(s->def, u->stages, u->count, s->opts->once, &signals);
+        code = sluice_unit_run(s->def, u->stages, u->count, u->instance, s->opts->once,
+                               &signals);
         fflush(NULL);
         _exit(code);
     }
     u->pid = pid;
     u->restart_at = 0;
-    write_pid_files(s->def, u->stages, u->count, pid);
+    write_pid_files(s->def, u->stages, u->count, u->instance, pid);
     SLOG(s, SLUICE_LOG_DEBUG, "stage '%s' started as process %ld", u->label, (long)pid);
     return 0;
 }
@@ -419,7 +449,7 @@ static void unit_ended(pipeline_sup *s, unit *u, int status)
     long delay;
 
     u->pid = 0;
-    write_pid_files(s->def, u->stages, u->count, 0);
+    write_pid_files(s->def, u->stages, u->count, u->instance, 0);
     describe_status(status, how, sizeof(how));
     if (s->phase == PHASE_STOPPING) {
         SLOG(s, SLUICE_LOG_DEBUG, "stage '%s' %s", u->label, how);
@@ -574,24 +604,50 @@ typedef struct run_counts {
     double records_in, delivered, events;
 } run_counts;
 
+/* The statistics file of stage `index`'s instance `instance` (0: a stage
+ * run as one process) in `path`. Returns 0 or -1 if it does not fit. */
+static int stats_file(const sluice_pipeline_def *def, size_t index, unsigned instance,
+                      char *path, size_t len)
+{
+    char label[SLUICE_ENDPOINT_MAX];
+
+    if (sluice_stage_label(def, index, instance, label, sizeof(label)) != 0)
+        return -1;
+    return sluice_stage_stats_path(def, label, path, len);
+}
+
+/* Instance numbers of stage `index`: 1..instances, or just 0. */
+static unsigned first_instance(const sluice_stage_def *stage)
+{
+    return stage->common.instances > 1 ? 1 : 0;
+}
+
+static unsigned last_instance(const sluice_stage_def *stage)
+{
+    return stage->common.instances > 1 ? (unsigned)stage->common.instances : 0;
+}
+
 static void read_counts(const sluice_pipeline_def *def, run_counts *c)
 {
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < def->stage_count; i++) {
-        char path[SLUICE_ENDPOINT_MAX];
-        json_t *doc;
+        for (unsigned k = first_instance(&def->stages[i]); k <= last_instance(&def->stages[i]);
+             k++) {
+            char path[SLUICE_ENDPOINT_MAX];
+            json_t *doc;
 
-        if (sluice_stage_stats_path(def, def->stages[i].name, path, sizeof(path)) != 0)
-            continue;
-        doc = json_load_file(path, 0, NULL);
-        if (!doc)
-            continue;
-        if (i == 0)
-            c->records_in = json_number_value(json_object_get(doc, "records_in"));
-        if (i + 1 == def->stage_count)
-            c->delivered = json_number_value(json_object_get(doc, "delivered"));
-        c->events += json_number_value(json_object_get(doc, "events_derived"));
-        json_decref(doc);
+            if (stats_file(def, i, k, path, sizeof(path)) != 0)
+                continue;
+            doc = json_load_file(path, 0, NULL);
+            if (!doc)
+                continue;
+            if (i == 0)
+                c->records_in = json_number_value(json_object_get(doc, "records_in"));
+            if (i + 1 == def->stage_count)
+                c->delivered = json_number_value(json_object_get(doc, "delivered"));
+            c->events += json_number_value(json_object_get(doc, "events_derived"));
+            json_decref(doc);
+        }
     }
 }
 
@@ -599,9 +655,12 @@ static void read_counts(const sluice_pipeline_def *def, run_counts *c)
 static void clear_counts(const sluice_pipeline_def *def)
 {
     for (size_t i = 0; i < def->stage_count; i++) {
-        char path[SLUICE_ENDPOINT_MAX];
-        if (sluice_stage_stats_path(def, def->stages[i].name, path, sizeof(path)) == 0)
-            unlink(path);
+        for (unsigned k = first_instance(&def->stages[i]); k <= last_instance(&def->stages[i]);
+             k++) {
+            char path[SLUICE_ENDPOINT_MAX];
+            if (stats_file(def, i, k, path, sizeof(path)) == 0)
+                unlink(path);
+        }
     }
 }
 
@@ -801,11 +860,17 @@ int sluice_run_stage(const sluice_pipeline_def *def, const char *stage, int once
     for (size_t i = 0; i < def->stage_count; i++) {
         if (strcmp(def->stages[i].name, stage) == 0) {
             int code;
+            if (def->stages[i].common.instances > 1) {
+                sluice_log_write(def->name, NULL, SLUICE_LOG_ERROR, "%s: stage '%s' runs as %d "
+                                 "instances, which only `sluice run` starts", def->file, stage,
+                                 def->stages[i].common.instances);
+                return SLUICE_STAGE_EXIT_FATAL;
+            }
             install_stage_signals();
             tune_allocator();
-            write_pid_files(def, &i, 1, getpid());
-            code = sluice_unit_run(def, &i, 1, once, &signals);
-            write_pid_files(def, &i, 1, 0);
+            write_pid_files(def, &i, 1, 0, getpid());
+            code = sluice_unit_run(def, &i, 1, 0, once, &signals);
+            write_pid_files(def, &i, 1, 0, 0);
             return code;
         }
     }

@@ -477,6 +477,57 @@ START_TEST(printed_pipeline_reloads)
 }
 END_TEST
 
+/* `instances`: only a stateless transform in processes of its own runs as
+ * several; everything else is refused at its key's line; the key survives
+ * --print. */
+START_TEST(instances_only_for_a_stateless_transform)
+{
+    sluice_pipeline_def *def;
+    char printed[16384];
+    char path[PATH_MAX];
+    FILE *out;
+
+    def = load_text("inst.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"mid\"; plugin = \"test-transform\"; field = \"f\"; instances = 3; },\n"
+        SINK);
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_int_eq(def->stages[1].common.instances, 3);
+    ck_assert_int_eq(def->stages[0].common.instances, 1);
+    snprintf(path, sizeof(path), "%s/inst-printed.cfg", tmpdir);
+    out = fopen(path, "w+");
+    ck_assert_int_eq(sluice_pipeline_print(def, out), 0);
+    slurp(out, printed, sizeof(printed));
+    fclose(out);
+    ck_assert_msg(strstr(printed, "instances = 3;"), "printed: %s", printed);
+    sluice_pipeline_free(&def);
+
+    expect_error("inst-sink.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"out\"; plugin = \"test-sink\";\n      instances = 2; }\n  );\n};\n",
+        "7: stage 'out' (plugin test-sink): instances = 2: only a middle stage (a transform) "
+        "can run as several instances");
+    expect_error("inst-stateful.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"mid\"; plugin = \"test-stateful\"; field = \"f\"; instances = 2; },\n"
+        SINK,
+        "6: stage 'mid' (plugin test-stateful): instances = 2: the plugin keeps state from batch "
+        "to batch (it does not declare SLUICE_PLUGIN_STATELESS), so one process must see "
+        "every batch in order");
+    expect_error("inst-group.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"mid\"; plugin = \"test-transform\"; field = \"f\"; group = \"g\";\n"
+        "      instances = 2; },\n" SINK,
+        "7: stage 'mid' (plugin test-transform): instances = 2: a stage of a placement group "
+        "is a thread of the group's process; remove 'group' or set instances = 1");
+    expect_error("inst-range.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"mid\"; plugin = \"test-transform\"; field = \"f\"; instances = 0; },\n"
+        SINK,
+        "6: stage 'mid' (plugin test-transform): 'instances' must be between 1 and 64, got 0");
+}
+END_TEST
+
 START_TEST(require_plugins_tells_unavailable_from_config)
 {
     const char *path = write_file("req.cfg", HEAD
@@ -506,6 +557,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, defaults_have_declared_types);
     tcase_add_test(tc, common_keys_parsed);
     tcase_add_test(tc, errors_name_file_and_line);
+    tcase_add_test(tc, instances_only_for_a_stateless_transform);
     tcase_add_test(tc, error_prefixes);
     tcase_add_test(tc, env_interpolation);
     tcase_add_test(tc, file_secrets_masked);

@@ -378,7 +378,7 @@ typedef struct unit_thread {
 static void *unit_main(void *arg)
 {
     unit_thread *u = arg;
-    u->result = sluice_unit_run(&pipe_def, &u->stage, 1, u->once, &signals);
+    u->result = sluice_unit_run(&pipe_def, &u->stage, 1, 0, u->once, &signals);
     return NULL;
 }
 
@@ -451,6 +451,42 @@ START_TEST(window_commits_only_the_acknowledged_prefix)
 }
 END_TEST
 
+/* The buffer behind a parallel stage gives back exactly the batch asked
+ * for, refuses duplicates and overflow (destroying what it refuses: the
+ * run under ASan/valgrind checks nothing leaks), and a rewind's new epoch
+ * drops what it replaced. */
+START_TEST(reorder_holds_until_asked_and_drops_replaced_epochs)
+{
+    sluice_reorder q;
+    sluice_batch *b;
+
+    ck_assert_int_eq(sluice_reorder_init(&q, 3), 0);
+    ck_assert_int_eq(sluice_reorder_hold(&q, sluice_batch_new(1, 3, 1)), 0);
+    ck_assert_int_eq(sluice_reorder_hold(&q, sluice_batch_new(1, 2, 1)), 0);
+    ck_assert_int_eq(sluice_reorder_hold(&q, sluice_batch_new(1, 2, 1)), -1); /* duplicate */
+    ck_assert_int_eq(sluice_reorder_hold(&q, sluice_batch_new(2, 5, 1)), 0);
+    ck_assert_int_eq(sluice_reorder_hold(&q, sluice_batch_new(2, 6, 1)), -1); /* full */
+    ck_assert_uint_eq(q.count, 3);
+    ck_assert_ptr_null(sluice_reorder_take(&q, 1, 1));
+    ck_assert_ptr_null(sluice_reorder_take(&q, 2, 3)); /* same id, other epoch */
+    b = sluice_reorder_take(&q, 1, 2);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(b->epoch, 1);
+    ck_assert_uint_eq(b->id, 2);
+    sluice_batch_destroy(&b);
+    ck_assert_ptr_null(sluice_reorder_take(&q, 1, 2)); /* taken once */
+    ck_assert_uint_eq(sluice_reorder_drop_before(&q, 2), 1); /* 1/3 replaced */
+    ck_assert_ptr_null(sluice_reorder_take(&q, 1, 3));
+    b = sluice_reorder_take(&q, 2, 5);
+    ck_assert_ptr_nonnull(b);
+    sluice_batch_destroy(&b);
+    ck_assert_uint_eq(q.count, 0);
+    ck_assert_int_eq(sluice_reorder_hold(&q, sluice_batch_new(3, 9, 1)), 0);
+    sluice_reorder_clear(&q, 1); /* destroys what is still held */
+    ck_assert_ptr_null(q.held);
+}
+END_TEST
+
 START_TEST(backoff_is_capped_jittered_and_honours_hints)
 {
     ck_assert_int_eq(sluice_backoff_ms(0, 200, 60000, 0, 0.0), 0);
@@ -487,22 +523,22 @@ START_TEST(endpoints_follow_the_stage_options)
     char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
     char expect[400];
 
-    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, data, sizeof(data), ack,
+    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, 0, data, sizeof(data), ack,
                                             sizeof(ack), err, sizeof(err)), 0);
     snprintf(expect, sizeof(expect), "ipc://%s/tag.data", runtime_dir);
     ck_assert_str_eq(data, expect);
     snprintf(expect, sizeof(expect), "ipc://%s/tag.ack", runtime_dir);
     ck_assert_str_eq(ack, expect);
-    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 1, data, sizeof(data), ack,
+    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, 1, data, sizeof(data), ack,
                                             sizeof(ack), err, sizeof(err)), 0);
     ck_assert_str_eq(data, "inproc://tag.data");
     stage_defs[1].common.endpoint = (char *)"tcp://127.0.0.1:7000";
-    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, data, sizeof(data), ack,
+    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, 0, data, sizeof(data), ack,
                                             sizeof(ack), err, sizeof(err)), 0);
     ck_assert_str_eq(data, "tcp://127.0.0.1:7000");
     ck_assert_str_eq(ack, "tcp://127.0.0.1:7001");
     stage_defs[1].common.endpoint = (char *)"tcp://127.0.0.1:65535";
-    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, data, sizeof(data), ack,
+    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, 0, data, sizeof(data), ack,
                                             sizeof(ack), err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "port+1"));
     stage_defs[1].common.endpoint = NULL;
@@ -520,7 +556,7 @@ START_TEST(grouped_unit_delivers_everything_in_order_and_commits)
     sluice_store *store;
     json_t *last = NULL;
 
-    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 1, &signals), SLUICE_STAGE_EXIT_OK);
+    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 0, 1, &signals), SLUICE_STAGE_EXIT_OK);
     ck_assert_uint_eq(seen_count, (size_t)knobs.count);
     for (size_t i = 0; i < seen_count; i++)
         ck_assert_int_eq(seen[i], (long)i);
@@ -580,7 +616,7 @@ START_TEST(rejections_are_parked_in_the_dlq_and_the_rest_delivered)
     sluice_store *store;
 
     knobs.reject_every = 10;
-    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 1, &signals), SLUICE_STAGE_EXIT_OK);
+    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 0, 1, &signals), SLUICE_STAGE_EXIT_OK);
     ck_assert_int_eq(check_all_seen(knobs.count, 10), 0);
     store = sluice_store_open(state_dir, err, sizeof(err));
     ck_assert_ptr_nonnull(store);
@@ -606,7 +642,7 @@ START_TEST(dlq_replay_records_travel_first_and_leave_the_queue_on_commit)
     sluice_store_close(&store);
 
     knobs.count = 300;
-    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 1, &signals), SLUICE_STAGE_EXIT_OK);
+    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 0, 1, &signals), SLUICE_STAGE_EXIT_OK);
     /* the replayed record came first, then the source's own records */
     ck_assert_uint_eq(seen_count, 301);
     ck_assert_int_eq(seen[0], 7);
@@ -629,7 +665,7 @@ START_TEST(sink_retries_with_backoff_honouring_the_hint)
     knobs.retry_hint_s = 0.1;
     pipe_def.batch_size = 100;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 1, &signals), SLUICE_STAGE_EXIT_OK);
+    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 0, 1, &signals), SLUICE_STAGE_EXIT_OK);
     clock_gettime(CLOCK_MONOTONIC, &b);
     elapsed = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     ck_assert_int_eq(check_all_seen(knobs.count, 0), 0);
@@ -644,7 +680,7 @@ START_TEST(fatal_sink_stops_the_unit_with_exit_3)
     size_t all[3] = {0, 1, 2};
 
     knobs.sink_fatal = 1;
-    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 1, &signals), SLUICE_STAGE_EXIT_FATAL);
+    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 0, 1, &signals), SLUICE_STAGE_EXIT_FATAL);
     ck_assert_int_eq(committed_offset(), -1); /* nothing was committed */
 }
 END_TEST
@@ -658,7 +694,7 @@ START_TEST(rewind_signal_replays_what_was_in_flight)
 
     knobs.rewind_after = 500;
     knobs.rewind_flag = &flag_rewind;
-    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 1, &signals), SLUICE_STAGE_EXIT_OK);
+    ck_assert_int_eq(sluice_unit_run(&pipe_def, all, 3, 0, 1, &signals), SLUICE_STAGE_EXIT_OK);
     check_all_seen(knobs.count, 0); /* duplicates allowed, nothing missing */
     ck_assert_int_eq(committed_offset(), knobs.count);
     store = sluice_store_open(state_dir, err, sizeof(err));
@@ -712,7 +748,7 @@ START_TEST(stages_take_batches_only_in_sequence_and_ack_only_their_own)
     int acks = 0;
     int timeout = 300;
 
-    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, data, sizeof(data), ack,
+    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, 0, data, sizeof(data), ack,
                                             sizeof(ack), err, sizeof(err)), 0);
     push = zmq_socket(zctx, ZMQ_PUSH);
     pull = zmq_socket(zctx, ZMQ_PULL);
@@ -989,6 +1025,7 @@ static Suite *stage_suite(void)
 
     tcase_add_checked_fixture(logic, setup, teardown);
     tcase_add_test(logic, window_commits_only_the_acknowledged_prefix);
+    tcase_add_test(logic, reorder_holds_until_asked_and_drops_replaced_epochs);
     tcase_add_test(logic, backoff_is_capped_jittered_and_honours_hints);
     tcase_add_test(logic, crash_log_counts_only_the_window);
     tcase_add_test(logic, endpoints_follow_the_stage_options);

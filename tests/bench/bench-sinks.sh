@@ -20,6 +20,7 @@
 #   BENCH_SINK_TIMEOUT  (default 600)     seconds a single run may take
 #   BENCH_SINK_DESTS    (default "ometria infobip")
 #   BENCH_INFOBIP_BATCH (default 4000)    batch_size of the Infobip pipeline
+#   BENCH_MAP_INSTANCES (default: cores)  processes running field-mapper
 #   BENCH_KEEP          (set: keep the work directory and say where)
 set -euo pipefail
 
@@ -62,6 +63,7 @@ cleanup() {
 trap cleanup EXIT
 
 cores=$(nproc 2> /dev/null || getconf _NPROCESSORS_ONLN 2> /dev/null || echo 1)
+map_instances=${BENCH_MAP_INSTANCES:-$cores}
 
 # cpu_of_children VAR: set VAR to the user+sys seconds of every child this
 # shell waited for so far (bash's `times`, second line; grandchildren count
@@ -129,7 +131,7 @@ pipeline = {
   batch_size = $batch;
   stages = (
     { name = "source"; plugin = "file-source"; path = "$input"; },
-    { name = "map"; plugin = "field-mapper";
+    { name = "map"; plugin = "field-mapper"; instances = $map_instances;
       @include "mappings/$dest.cfg"
     },
     $sink

@@ -7,8 +7,17 @@
 #include "batch.h"
 
 #define WIRE_VERSION 1
-/* Guess of one record's encoded size, to size the buffer once per batch. */
+/* First guess of one record's encoded size, to size the buffer once per
+ * batch; later frames of the same thread use what the previous one
+ * measured (record_guess). */
 #define WIRE_RECORD_GUESS 1024
+
+/* Mean encoded record size of this thread's previous frame plus 1/8: a
+ * stage's records are alike from batch to batch, so the buffer is sized
+ * once instead of doubled (a realloc copying megabytes, and fresh pages
+ * faulted in) when its records are larger than the first guess. Only a
+ * hint: a wrong one costs a realloc. */
+static _Thread_local size_t record_guess = WIRE_RECORD_GUESS;
 
 /* A growing output buffer. */
 typedef struct wire_buf {
@@ -22,7 +31,11 @@ static int buf_reserve(wire_buf *buf, size_t more)
 {
     if (buf->len + more <= buf->cap)
         return 0;
-    size_t cap = buf->cap ? buf->cap : 4096;
+    /* the first reservation is taken as asked (it is the whole frame's
+     * estimate); growing doubles */
+    size_t cap = buf->cap ? buf->cap * 2 : buf->len + more;
+    if (cap < 4096)
+        cap = 4096;
     while (cap < buf->len + more)
         cap *= 2;
     char *data = realloc(buf->data, cap);
@@ -150,7 +163,7 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
         goto out;
     if (unverified && json_object_set(header, "unverified", unverified) != 0)
         goto out;
-    if (buf_reserve(&buf, 256 + live * WIRE_RECORD_GUESS) != 0)
+    if (buf_reserve(&buf, 256 + live * record_guess) != 0)
         goto out;
     if (buf_append_json(&buf, header, JSON_COMPACT) != 0 || buf_append_newline(&buf) != 0)
         goto out;
@@ -175,6 +188,8 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
     }
     if (unverified && append_origins(&buf, batch) != 0)
         goto out;
+    if (live > 0)
+        record_guess = buf.len / live + buf.len / live / 8 + 16;
     *len = buf.len;
     result = buf.data;
     buf.data = NULL;

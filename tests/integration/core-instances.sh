@@ -4,7 +4,8 @@
 # once and in the source's order, the batches having been dealt out to
 # three processes (each shows in the CPU line and did some of the work).
 # Then, with faults: while input keeps arriving, kill -9 one instance,
-# then another, then the re-sequencing sink; the supervisor restarts each,
+# then another, the source that deals the batches out, the re-sequencing
+# sink, and a third instance; the supervisor restarts each,
 # the source rewinds, and in the end every record arrived, and the first
 # arrival of each is in the source's order (a replay may repeat a tail,
 # never reorder or skip).
@@ -76,6 +77,7 @@ for c in $(seq 0 $((chunks - 1))); do
     case $c in
         2) victim=$(t_pid_of_stage "$run" 'tag#2') ;;
         4) victim=$(t_pid_of_stage "$run" 'tag#1') ;;
+        5) victim=$(t_pid_of_stage "$run" src) ;; # the stage dealing batches out
         6) victim=$(t_pid_of_stage "$run" out) ;;
         8) victim=$(t_pid_of_stage "$run" 'tag#3') ;;
     esac
@@ -84,7 +86,7 @@ for c in $(seq 0 $((chunks - 1))); do
     fi
     sleep 0.4
 done
-[ "$kills" -eq 4 ] || t_fail "only $kills of 4 processes found to kill"
+[ "$kills" -eq 5 ] || t_fail "only $kills of 5 processes found to kill"
 t_wait_for 120 bash -c "[ \$(jq -r .id '$T_TMP/out-kill.jsonl' 2> /dev/null | sort -u | wc -l) -eq $total ]" \
     || t_fail "after the kills $(jq -r .id "$T_TMP/out-kill.jsonl" | sort -u | wc -l) of $total ids arrived"
 first_arrivals "$T_TMP/out-kill.jsonl" | cmp -s - <(seq "$total") \
@@ -95,4 +97,4 @@ wait "$sup" && rc=0 || rc=$?
 [ "$rc" -eq 0 ] || t_fail "graceful stop exited $rc"
 restarts=$(grep -c "restarting in" "$T_TMP/kill.err" 2> /dev/null || true)
 dups=$(($(wc -l < "$T_TMP/out-kill.jsonl") - total))
-echo "ok: 3 instances: $total records complete and in order after 4 kill -9 ($restarts restarts logged, $dups replayed duplicates)"
+echo "ok: 3 instances: $total records complete and in order after 5 kill -9 ($restarts restarts logged, $dups replayed duplicates)"

@@ -4,15 +4,16 @@
 # sink and the emulator limited to R requests/s, as a ratio to the minimum
 # that rate limit allows (requests needed / R). Pipeline as shipped:
 # file-source -> field-mapper (pipelines/mappings/<dest>.cfg) -> <dest>-sink,
-# one process per stage, `sluice run --once`. Prints, per destination, the
+# one process per stage and field-mapper as one instance per core,
+# `sluice run --once`. Prints, per destination, the
 # median of the runs (its request and 429 counts are the median run's):
 #   ometria-sink: 100000 members in X s, N requests, minimum Y s at 50 req/s, ratio R, 429s: K
 # and next to the rate-limit minimum the CPU-time floor of that run on this
 # machine: the user+sys CPU of every process of the run (sluice and its
 # stage processes, the emulator included) divided by the number of cores,
 # and the CPU of the busiest stage process (the --once summary's CPU
-# line; a stage is one process, so no number of cores runs faster), so a
-# reader sees which bound the run hits:
+# line; no number of cores runs one process faster), so a reader sees
+# which bound the run hits:
 #   ometria-sink bounds: CPU C s on N cores = floor F s; busiest stage S B s; rate-limit minimum Y s: bound by ...
 #   BENCH_RUNS          (default 3)       runs per destination
 #   BENCH_MEMBERS       (default 100000)  members per run
@@ -221,7 +222,7 @@ bench_dest() {
             floor = $7 / c
             bound = "rate limit"
             if (floor > minimum && floor >= $9) bound = "CPU (no schedule can beat the floor here)"
-            else if ($9 > minimum) bound = "busiest stage process (a stage is one process: no number of cores beats it)"
+            else if ($9 > minimum) bound = "busiest stage process (no number of cores runs one process faster; a stateless stage can have more instances)"
             printf "%s-sink bounds: CPU %.1f s (every process, emulator included) on %d cores = floor %.1f s; busiest stage %s %.1f s; rate-limit minimum %.1f s: bound by the %s\n",
                 d, $7, c, floor, $8, $9, minimum, bound
             done = 1

@@ -154,6 +154,28 @@ static const sluice_plugin tag_plugin = {
     .init = tag_init, .process = tag_process,
 };
 
+/* A stateless transform whose batches take uneven time (0..7 ms by id), so
+ * that instances of it finish batches out of order. */
+static sluice_status uneven_process(sluice_ctx *ctx, void *state, sluice_batch *batch)
+{
+    (void)ctx;
+    (void)state;
+    sleep_ms((long)((sluice_batch_id(batch) * 5) % 8));
+    for (size_t i = 0; i < sluice_batch_count(batch); i++) {
+        json_t *rec = sluice_batch_get(batch, i);
+        if (rec)
+            json_object_set_new(rec, "tag", json_string("x"));
+    }
+    return SLUICE_OK;
+}
+
+static const sluice_plugin uneven_plugin = {
+    SLUICE_PLUGIN_HEADER,
+    .name = "test-uneven", .role = SLUICE_ROLE_TRANSFORM, .version = "1",
+    .description = "sets tag, slowly for some batches", .options = no_options,
+    .init = tag_init, .process = uneven_process, .flags = SLUICE_PLUGIN_STATELESS,
+};
+
 typedef struct collect_state {
     FILE *out;
     uint64_t retried_batch; /* id+1 of the last batch answered RETRY */
@@ -373,12 +395,13 @@ typedef struct unit_thread {
     size_t stage;
     int once;
     int result;
+    unsigned instance;  /* k of a stage with instances > 1, else 0 */
 } unit_thread;
 
 static void *unit_main(void *arg)
 {
     unit_thread *u = arg;
-    u->result = sluice_unit_run(&pipe_def, &u->stage, 1, 0, u->once, &signals);
+    u->result = sluice_unit_run(&pipe_def, &u->stage, 1, u->instance, u->once, &signals);
     return NULL;
 }
 
@@ -405,6 +428,44 @@ static int run_ipc(int *others)
 /* ------------------------------------------------------------------ */
 /* Window and delays.                                                  */
 /* ------------------------------------------------------------------ */
+
+/* Three instances of a stateless transform, as threads with units of
+ * their own (ipc://), finishing batches out of order: the sink still sees
+ * every record once and in the source's order, and the source commits all.
+ * The ack timeout is far beyond the test's time limit, so a batch dropped
+ * at the sink instead of held (a rewind would be its only cure) fails the
+ * test by timeout. */
+START_TEST(instances_deal_batches_out_and_the_sink_gets_them_in_order)
+{
+    pthread_t threads[5];
+    unit_thread units[5];
+
+    stage_defs[1].plugin = &uneven_plugin;
+    stage_defs[1].plugin_name = (char *)uneven_plugin.name;
+    stage_defs[1].common.instances = 3;
+    pipe_def.ack_timeout_ms = 600000;
+    pipe_def.batch_size = 20;
+    pipe_def.window = 8;
+    knobs.count = 3000;
+    knobs.per_poll = 20;
+    units[0] = (unit_thread){.stage = 0, .once = 1, .result = -1};
+    units[1] = (unit_thread){.stage = 2, .once = 1, .result = -1};
+    for (unsigned k = 1; k <= 3; k++)
+        units[1 + k] = (unit_thread){.stage = 1, .once = 1, .result = -1, .instance = k};
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, unit_main, &units[i]), 0);
+    pthread_join(threads[0], NULL);
+    flag_term = 1;
+    for (int i = 1; i < 5; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(units[i].result, SLUICE_STAGE_EXIT_OK);
+    ck_assert_uint_eq(seen_count, (size_t)knobs.count);
+    for (long n = 0; n < knobs.count; n++)
+        ck_assert_msg(seen[n] == n, "position %ld holds record %ld", n, seen[n]);
+    ck_assert_int_eq(committed_offset(), knobs.count);
+}
+END_TEST
 
 START_TEST(window_commits_only_the_acknowledged_prefix)
 {
@@ -1044,6 +1105,7 @@ static Suite *stage_suite(void)
     tcase_add_test(runs, slow_sink_with_progress_is_not_rewound);
     tcase_add_test(runs, long_write_with_progress_is_not_rewound);
     tcase_add_test(runs, stages_take_batches_only_in_sequence_and_ack_only_their_own);
+    tcase_add_test(runs, instances_deal_batches_out_and_the_sink_gets_them_in_order);
     suite_add_tcase(s, runs);
 
     tcase_add_checked_fixture(procs, setup, teardown);

@@ -8,3 +8,4 @@ EXTRA_DIST += bench/run.sh
 EXTRA_DIST += bench/member-sample.json
 EXTRA_DIST += bench/bench-sinks.sh
 EXTRA_DIST += bench/bench-gen.sh
+EXTRA_DIST += bench/bench-instances.sh

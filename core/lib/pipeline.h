@@ -73,6 +73,18 @@ typedef struct sluice_pipeline_def {
     size_t stage_count;
 } sluice_pipeline_def;
 
+/* The instance numbers a stage runs as: 1..instances for a stage run as
+ * several processes, else just 0 (first == last == 0). */
+static inline unsigned sluice_stage_first_instance(const sluice_stage_def *stage)
+{
+    return stage->common.instances > 1 ? 1u : 0u;
+}
+
+static inline unsigned sluice_stage_last_instance(const sluice_stage_def *stage)
+{
+    return stage->common.instances > 1 ? (unsigned)stage->common.instances : 0u;
+}
+
 /* Read, interpolate and validate the pipeline at `path`. Plugins are looked
  * up in `reg` (they must be loaded already). On success returns 0 and sets
  * *out (caller owns; sluice_pipeline_free). On error returns -1 and fills

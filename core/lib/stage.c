@@ -506,9 +506,9 @@ static int open_links(runner *r)
     if (r->index + 1 < r->pipeline->stage_count) {
         const sluice_stage_def *next = &r->pipeline->stages[r->index + 1];
         int hwm = next->common.hwm > 0 ? next->common.hwm : 4;
-        unsigned instances = next->common.instances > 1 ? (unsigned)next->common.instances : 0;
+        unsigned instances = sluice_stage_last_instance(next);
 
-        for (unsigned k = instances ? 1 : 0; k <= instances; k++) {
+        for (unsigned k = sluice_stage_first_instance(next); k <= instances; k++) {
             if (sluice_stage_endpoints(r->pipeline, r->index + 1, k, r->inproc_out, data,
                                        sizeof(data), ack, sizeof(ack), err,
                                        sizeof(err)) != 0) {

@@ -221,9 +221,7 @@ int sluice_run_prepare(sluice_pipeline_def *const *defs, size_t n, char *errbuf,
         for (size_t i = 1; i < def->stage_count; i++) {
             char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
             /* the last instance has the longest name */
-            unsigned last = def->stages[i].common.instances > 1
-                                ? (unsigned)def->stages[i].common.instances
-                                : 0;
+            unsigned last = sluice_stage_last_instance(&def->stages[i]);
 
             if (sluice_stage_endpoints(def, i, last, 0, data, sizeof(data), ack, sizeof(ack),
                                        err, sizeof(err)) != 0) {
@@ -320,9 +318,9 @@ static int plan_units(pipeline_sup *s)
     const sluice_pipeline_def *def = s->def;
     size_t most = 0;
 
-    for (size_t i = 0; i < def->stage_count; i++)
-        most += def->stages[i].common.instances > 1 ? (size_t)def->stages[i].common.instances
-                                                    : 1;
+    for (size_t i = 0; i < def->stage_count; i++) /* processes per stage */
+        most += sluice_stage_last_instance(&def->stages[i]) -
+                sluice_stage_first_instance(&def->stages[i]) + 1;
     s->units = calloc(most ? most : 1, sizeof(*s->units));
     if (!s->units) {
         SLOG(s, SLUICE_LOG_ERROR, "cannot plan the stage processes: out of memory");
@@ -616,23 +614,14 @@ static int stats_file(const sluice_pipeline_def *def, size_t index, unsigned ins
     return sluice_stage_stats_path(def, label, path, len);
 }
 
-/* Instance numbers of stage `index`: 1..instances, or just 0. */
-static unsigned first_instance(const sluice_stage_def *stage)
-{
-    return stage->common.instances > 1 ? 1 : 0;
-}
-
-static unsigned last_instance(const sluice_stage_def *stage)
-{
-    return stage->common.instances > 1 ? (unsigned)stage->common.instances : 0;
-}
-
 static void read_counts(const sluice_pipeline_def *def, run_counts *c)
 {
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < def->stage_count; i++) {
-        for (unsigned k = first_instance(&def->stages[i]); k <= last_instance(&def->stages[i]);
-             k++) {
+        const sluice_stage_def *stage = &def->stages[i];
+
+        for (unsigned k = sluice_stage_first_instance(stage);
+             k <= sluice_stage_last_instance(stage); k++) {
             char path[SLUICE_ENDPOINT_MAX];
             json_t *doc;
 
@@ -655,8 +644,10 @@ static void read_counts(const sluice_pipeline_def *def, run_counts *c)
 static void clear_counts(const sluice_pipeline_def *def)
 {
     for (size_t i = 0; i < def->stage_count; i++) {
-        for (unsigned k = first_instance(&def->stages[i]); k <= last_instance(&def->stages[i]);
-             k++) {
+        const sluice_stage_def *stage = &def->stages[i];
+
+        for (unsigned k = sluice_stage_first_instance(stage);
+             k <= sluice_stage_last_instance(stage); k++) {
             char path[SLUICE_ENDPOINT_MAX];
             if (stats_file(def, i, k, path, sizeof(path)) == 0)
                 unlink(path);

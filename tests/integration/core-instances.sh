@@ -8,7 +8,8 @@
 # sink, and a third instance; the supervisor restarts each,
 # the source rewinds, and in the end every record arrived, and the first
 # arrival of each is in the source's order (a replay may repeat a tail,
-# never reorder or skip).
+# never reorder or skip). A malformed input line is parked
+# in the dead-letter queue with its FILE:LINE and the run exits 2.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
@@ -58,7 +59,18 @@ done
 busy=$(grep -o 'tag#[123] [0-9.]*s' "$T_TMP/once.stdout" | awk '$2 + 0 > 0' | wc -l)
 [ "$busy" -ge 2 ] || t_fail "fewer than 2 instances used CPU: $(tail -1 "$T_TMP/once.stdout")"
 
-# --- 2. kill -9 instances and the re-sequencer while input arrives ----------
+# --- 2. a malformed line: parked with FILE:LINE, the rest delivered in order --
+awk 'NR == 777 { print "{\"id\":777,}"; next } { print }' "$T_TMP/in-once.jsonl" > "$T_TMP/in-bad.jsonl"
+write_cfg bad "$T_TMP/in-bad.jsonl" "$T_TMP/out-bad.jsonl" false
+"$SLUICE" run --once "$T_TMP/bad.cfg" > "$T_TMP/bad.stdout" 2> "$T_TMP/bad.stderr" && rc=0 || rc=$?
+[ "$rc" -eq 2 ] || t_fail "a run with a dead-lettered record exited $rc, expected 2"
+jq -r .id "$T_TMP/out-bad.jsonl" | cmp -s - <(seq 20000 | grep -vx 777) \
+    || t_fail "with a bad line the others did not all arrive in order"
+"$SLUICE" dlq list "$T_TMP/bad.cfg" > "$T_TMP/bad.dlq" 2>&1
+grep -q "in-bad.jsonl:777: invalid JSON" "$T_TMP/bad.dlq" \
+    || t_fail "the bad line is not in the DLQ with its FILE:LINE: $(cat "$T_TMP/bad.dlq")"
+
+# --- 3. kill -9 instances and the re-sequencer while input arrives ----------
 : > "$T_TMP/in-kill.jsonl"
 write_cfg kill "$T_TMP/in-kill.jsonl" "$T_TMP/out-kill.jsonl" true
 t_bg "$SLUICE" run "$T_TMP/kill.cfg" 2> "$T_TMP/kill.err"

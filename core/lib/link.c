@@ -109,18 +109,6 @@ void link_close(runner *r, int graceful)
 {
     int linger = graceful ? GRACEFUL_LINGER_MS : 0;
 
-    if (r->data_in && r->inproc_in) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        while (zmq_msg_recv(&msg, r->data_in, ZMQ_DONTWAIT) >= 0) {
-            sluice_batch *batch = NULL;
-            if (zmq_msg_size(&msg) == sizeof(batch)) {
-                memcpy(&batch, zmq_msg_data(&msg), sizeof(batch));
-                sluice_batch_destroy(&batch);
-            }
-        }
-        zmq_msg_close(&msg);
-    }
     close_socket(&r->data_in, linger);
     close_socket(&r->ack_out, linger);
     close_socket(&r->data_out, linger);
@@ -134,6 +122,27 @@ static void free_frame(void *data, void *hint)
     free(data);
 }
 
+/* A batch crossing an inproc link travels as a zero-copy message whose
+ * data is this box. The receiver takes the batch out of the box; a message
+ * nobody received (still queued in the link when a stage stops or the unit
+ * winds down) is closed by ZeroMQ, and free_batch_box then destroys the
+ * batch with it, so no batch is ever stranded in a pipe. */
+typedef struct batch_box {
+    sluice_batch *batch;  /* owned until a receiver takes it (NULL then) */
+} batch_box;
+
+/* zmq_msg_init_data deallocator for a batch_box: frees the box and the
+ * batch it still holds. */
+static void free_batch_box(void *data, void *hint)
+{
+    batch_box *box = data;
+
+    (void)hint;
+    sluice_batch_destroy(&box->batch);
+    free(box);
+}
+
+
 int link_send_batch(runner *r, sluice_batch *batch)
 {
     zmq_msg_t msg;
@@ -141,9 +150,15 @@ int link_send_batch(runner *r, sluice_batch *batch)
     int result = -1;
 
     if (r->inproc_out) {
-        if (zmq_msg_init_size(&msg, sizeof(batch)) != 0)
+        batch_box *box = malloc(sizeof(*box));
+        if (!box)
             goto out;
-        memcpy(zmq_msg_data(&msg), &batch, sizeof(batch));
+        box->batch = batch;
+        if (zmq_msg_init_data(&msg, box, sizeof(*box), free_batch_box, NULL) != 0) {
+            free(box);
+            goto out;
+        }
+        batch = NULL; /* the message owns it now */
     } else {
         size_t len = 0;
         char *frame = sluice_wire_encode(batch, &len);
@@ -165,7 +180,6 @@ int link_send_batch(runner *r, sluice_batch *batch)
 
         if (zmq_msg_send(&msg, r->data_out, ZMQ_DONTWAIT) >= 0) {
             result = 0;
-            batch = NULL; /* inproc: the receiver owns it now */
             break;
         }
         if (errno != EAGAIN && errno != EINTR) {
@@ -199,8 +213,11 @@ sluice_batch *link_recv_batch(runner *r)
     if (zmq_msg_recv(&msg, r->data_in, ZMQ_DONTWAIT) < 0)
         goto out;
     if (r->inproc_in) {
-        if (zmq_msg_size(&msg) == sizeof(batch))
-            memcpy(&batch, zmq_msg_data(&msg), sizeof(batch));
+        if (zmq_msg_size(&msg) == sizeof(batch_box)) {
+            batch_box *box = zmq_msg_data(&msg);
+            batch = box->batch;
+            box->batch = NULL; /* closing the message now frees only the box */
+        }
     } else {
         char err[256] = "";
         batch = sluice_wire_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), err, sizeof(err));

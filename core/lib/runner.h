@@ -161,8 +161,9 @@ void runner_stats_save(runner *r, int force);
  * fairly. Returns 0 or -1 (logged). */
 int link_open(runner *r);
 
-/* Close every socket; batch pointers still queued on an inproc input are
- * freed so a graceful stop leaks nothing. */
+/* Close every socket. Batches still queued on an inproc link are freed
+ * when ZeroMQ closes their messages (link.c, batch_box), so a stop leaks
+ * nothing whichever stage of a unit closes first. */
 void link_close(runner *r, int graceful);
 
 /* Send a batch downstream (stolen, also on failure): its pointer on an

@@ -311,10 +311,11 @@ static int finish_row(ac_csv_reader *reader, ac_csv_row *row, const char *error,
     return 1;
 }
 
-/* The row starting at row->start_offset runs past a line break inside a
- * quoted field that is never closed: open at the end of the file, or the
- * row is over AC_CSV_MAX_ROW bytes. Only the row's first line is the
- * malformed row (`why`); reading goes on at the line after it
+/* The row starting at row->start_offset runs on over a line break inside
+ * quotes and does not end well (open at the end of the file, quoting that
+ * breaks on a later line, over AC_CSV_MAX_ROW bytes): taken as a quote
+ * never closed. Only the row's first line is the malformed row (`why`);
+ * reading goes on at the line after it
  * (first_break_end, first_break_len; first_break_end -1: the row has no
  * line break and runs to the end of the file). Returns finish_row's
  * result, or -1 with errbuf when the file cannot seek back. */
@@ -398,6 +399,17 @@ int ac_csv_next(ac_csv_reader *reader, ac_csv_row *row, char *errbuf, size_t err
             size_t parsed = csv_parse(&reader->parser, reader->buf + reader->buf_pos, chunk, on_field, on_row, reader);
             if (reader->alloc_failed || (parsed < chunk && csv_error(&reader->parser) != CSV_EPARSE))
                 goto no_memory;
+            if (parsed < chunk && first_break_end >= 0) {
+                /* Quoted text ran on over a line break and then broke:
+                 * most likely a quote never closed, paired with a later
+                 * one. Taken as such, it costs one line, not all between. */
+                snprintf(reader->error_text, sizeof(reader->error_text),
+                         "unterminated quoted field: quoted text runs on to line %ld and the quoting breaks there",
+                         reader->next_line);
+                result = park_first_line(reader, row, reader->error_text, first_break_end, first_break_len, errbuf,
+                                         errlen);
+                goto out;
+            }
             /* libcsv's own text for a strict-mode error names its option,
              * not the problem in the file. */
             if (parsed < chunk)

@@ -11,14 +11,16 @@
  * - A malformed row is returned with `error` set, no fields, and its text
  *   in `raw`; reading goes on after it:
  *   - bad quoting (a quote inside an unquoted field, text after a closing
- *     quote): the row runs to the end of the physical line the error is
- *     on; the next row starts on the line after it;
- *   - a quoted field still open at the end of the file, or after
- *     AC_CSV_MAX_ROW bytes: only the first physical line of the row is
- *     the malformed row; reading starts again on the line after it (so a
- *     lost quote costs its line, not the rest of the file);
- *   - a physical line longer than AC_CSV_MAX_ROW bytes is one malformed
- *     row (its raw text cut at AC_CSV_MAX_ROW bytes).
+ *     quote) on the row's first line: the row runs to the end of that
+ *     line; the next row starts on the line after it;
+ *   - a row whose quoted text runs on over a line break and then does not
+ *     end well (the file ends inside the quote, the quoting breaks on a
+ *     later line, or the row grows past AC_CSV_MAX_ROW bytes) is taken as
+ *     a quote never closed: only its first line is the malformed row and
+ *     reading starts again on the line after it (a lost quote costs its
+ *     line, not the rest of the file, nor the rows up to another quote);
+ *   - a line longer than AC_CSV_MAX_ROW bytes is one malformed row (its
+ *     raw text cut at AC_CSV_MAX_ROW bytes).
  * - Resuming: ac_csv_open at a row's (end_offset, end_line + 1) gives
  *   exactly the rows a straight read gives after that row. The reader
  *   keeps no other state between rows.

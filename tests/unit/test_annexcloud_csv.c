@@ -332,6 +332,38 @@ START_TEST(test_unterminated_quote_mid_file)
 }
 END_TEST
 
+/* Two lost quotes pair up as one quoted field running over the rows
+ * between them, then the quoting breaks: each costs only its own line. */
+START_TEST(test_lost_quotes_do_not_pair_up)
+{
+    ac_csv_reader *reader;
+    ac_csv_row row;
+
+    WRITE_LITERAL("id,v\nX1,\"lost\nX2,ok\nX3,\"lost\nX4,ok\n");
+    reader = open_at(0, 1);
+    next_row(reader, &row);
+    next_row(reader, &row);
+    ck_assert_ptr_nonnull(row.error);
+    ck_assert_msg(strstr(row.error, "line 4") != NULL, "where the quoting broke is not named: %s", row.error);
+    ck_assert_str_eq(row.raw, "X1,\"lost");
+    ck_assert_int_eq(row.line, 2);
+    next_row(reader, &row);
+    ck_assert_ptr_null(row.error);
+    ck_assert_str_eq(row.fields[0], "X2");
+    ck_assert_int_eq(row.line, 3);
+    next_row(reader, &row);
+    ck_assert_ptr_nonnull(row.error);
+    ck_assert_str_eq(row.raw, "X3,\"lost");
+    ck_assert_int_eq(row.line, 4);
+    next_row(reader, &row);
+    ck_assert_ptr_null(row.error);
+    ck_assert_str_eq(row.fields[0], "X4");
+    ck_assert_int_eq(row.line, 5);
+    expect_eof(reader);
+    ac_csv_close(&reader);
+}
+END_TEST
+
 /* Inside quotes a bare CR is data (and counts as a line break). */
 START_TEST(test_bare_cr_inside_quotes_is_data)
 {
@@ -657,6 +689,7 @@ int main(void)
     tcase_add_test(tc, test_cr_only_export);
     tcase_add_test(tc, test_bare_cr_in_crlf_file_and_lost_quote);
     tcase_add_test(tc, test_unterminated_quote_mid_file);
+    tcase_add_test(tc, test_lost_quotes_do_not_pair_up);
     tcase_add_test(tc, test_bare_cr_inside_quotes_is_data);
     tcase_add_test(tc, test_cells_keep_nul_and_latin1_bytes);
     tcase_add_test(tc, test_overlong_rows);

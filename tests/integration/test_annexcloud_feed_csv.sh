@@ -12,11 +12,11 @@
 # - an unknown encoding stops the run with a message naming it;
 # - kill -9 of the source in the middle of a CR-only file with lost quotes
 #   and quoted CRs: the rows and DLQ entries are those of a straight read.
-#   default: 10,000 rows; SLUICE_LONG_TESTS=1: 100,000.
+#   default: 20,000 rows; SLUICE_LONG_TESTS=1: 100,000.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
-rows=10000
+rows=20000
 if [ -n "${SLUICE_LONG_TESTS:-}" ]; then rows=100000; fi
 
 # write_cfg NAME DIR [STAGE_OPTIONS] [PIPELINE_OPTIONS]: $T_TMP/NAME.cfg.

@@ -14,7 +14,12 @@
 
 #include "ac_csv.h"
 
-#define READ_CHUNK 65536
+/* Bytes read at a time. A test build (test_annexcloud_csv_tiny.c) sets it
+ * to a few bytes so that every decision meets the end of a buffer. */
+#ifndef AC_CSV_READ_CHUNK
+#define AC_CSV_READ_CHUNK 65536
+#endif
+#define READ_CHUNK ((size_t)AC_CSV_READ_CHUNK)
 #define CELL_BLOCK 65536
 #define PARSER_OPTIONS (CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL)
 

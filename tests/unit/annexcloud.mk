@@ -7,10 +7,12 @@ if HAVE_CHECK
 if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
 check_PROGRAMS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
 	unit/test_annexcloud_convert unit/test_annexcloud_enum \
-	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote
+	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote \
+	unit/test_annexcloud_webhook_auth
 TESTS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
 	unit/test_annexcloud_convert unit/test_annexcloud_enum \
-	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote
+	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote \
+	unit/test_annexcloud_webhook_auth
 
 unit_test_annexcloud_jwt_SOURCES = unit/test_annexcloud_jwt.c
 unit_test_annexcloud_jwt_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
@@ -37,5 +39,10 @@ unit_test_annexcloud_sigv4_LDADD = $(UNIT_LINK_LIBS) $(CRYPTO_LIBS)
 unit_test_annexcloud_feed_remote_SOURCES = unit/test_annexcloud_feed_remote.c
 unit_test_annexcloud_feed_remote_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 unit_test_annexcloud_feed_remote_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CURL_LIBS)
+
+# Webhook intake: basic auth and signature checks.
+unit_test_annexcloud_webhook_auth_SOURCES = unit/test_annexcloud_webhook_auth.c
+unit_test_annexcloud_webhook_auth_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+unit_test_annexcloud_webhook_auth_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CRYPTO_LIBS)
 endif
 endif

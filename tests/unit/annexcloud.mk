@@ -8,11 +8,11 @@ if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
 check_PROGRAMS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
 	unit/test_annexcloud_convert unit/test_annexcloud_enum \
 	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote \
-	unit/test_annexcloud_webhook_auth
+	unit/test_annexcloud_webhook_auth unit/test_annexcloud_webhook_payload
 TESTS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
 	unit/test_annexcloud_convert unit/test_annexcloud_enum \
 	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote \
-	unit/test_annexcloud_webhook_auth
+	unit/test_annexcloud_webhook_auth unit/test_annexcloud_webhook_payload
 
 unit_test_annexcloud_jwt_SOURCES = unit/test_annexcloud_jwt.c
 unit_test_annexcloud_jwt_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
@@ -40,9 +40,14 @@ unit_test_annexcloud_feed_remote_SOURCES = unit/test_annexcloud_feed_remote.c
 unit_test_annexcloud_feed_remote_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 unit_test_annexcloud_feed_remote_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CURL_LIBS)
 
-# Webhook intake: basic auth and signature checks.
+# Webhook intake: basic auth and signature checks, the payload rules
+# (what is refused at intake).
 unit_test_annexcloud_webhook_auth_SOURCES = unit/test_annexcloud_webhook_auth.c
 unit_test_annexcloud_webhook_auth_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 unit_test_annexcloud_webhook_auth_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CRYPTO_LIBS)
+
+unit_test_annexcloud_webhook_payload_SOURCES = unit/test_annexcloud_webhook_payload.c
+unit_test_annexcloud_webhook_payload_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+unit_test_annexcloud_webhook_payload_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(MATH_LIBS)
 endif
 endif

@@ -8,11 +8,13 @@ if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
 check_PROGRAMS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
 	unit/test_annexcloud_convert unit/test_annexcloud_enum \
 	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote \
-	unit/test_annexcloud_webhook_auth unit/test_annexcloud_webhook_payload
+	unit/test_annexcloud_webhook_auth unit/test_annexcloud_webhook_payload \
+	unit/test_annexcloud_spool
 TESTS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
 	unit/test_annexcloud_convert unit/test_annexcloud_enum \
 	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote \
-	unit/test_annexcloud_webhook_auth unit/test_annexcloud_webhook_payload
+	unit/test_annexcloud_webhook_auth unit/test_annexcloud_webhook_payload \
+	unit/test_annexcloud_spool
 
 unit_test_annexcloud_jwt_SOURCES = unit/test_annexcloud_jwt.c
 unit_test_annexcloud_jwt_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
@@ -41,7 +43,7 @@ unit_test_annexcloud_feed_remote_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 unit_test_annexcloud_feed_remote_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CURL_LIBS)
 
 # Webhook intake: basic auth and signature checks, the payload rules
-# (what is refused at intake).
+# (what is refused at intake), the spool's group-commit writer.
 unit_test_annexcloud_webhook_auth_SOURCES = unit/test_annexcloud_webhook_auth.c
 unit_test_annexcloud_webhook_auth_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 unit_test_annexcloud_webhook_auth_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CRYPTO_LIBS)
@@ -49,5 +51,9 @@ unit_test_annexcloud_webhook_auth_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CRYPTO_L
 unit_test_annexcloud_webhook_payload_SOURCES = unit/test_annexcloud_webhook_payload.c
 unit_test_annexcloud_webhook_payload_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 unit_test_annexcloud_webhook_payload_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(MATH_LIBS)
+
+unit_test_annexcloud_spool_SOURCES = unit/test_annexcloud_spool.c
+unit_test_annexcloud_spool_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
+unit_test_annexcloud_spool_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS) -ldl
 endif
 endif

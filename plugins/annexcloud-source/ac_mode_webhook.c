@@ -6,7 +6,8 @@
  * answered 200 and not spooled twice. poll() emits spooled events in order
  * as canonical member records (plus canonical events where the payload
  * carries the whole transition, ac_webhook_payload.c); committed() deletes
- * spool entries once acknowledged end to end. */
+ * spool entries once acknowledged end to end; a rewind only moves the read
+ * position back: the listener and its connections are left alone. */
 #include "config.h"
 
 #include <errno.h>
@@ -287,6 +288,19 @@ static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out
     return SLUICE_AGAIN;
 }
 
+/* Emission restarts right after `checkpoint`'s sequence: the spool still
+ * holds everything after it (rows are deleted only once committed). The
+ * listener is not touched: a rewind (an ack timeout, a restarted
+ * downstream stage) must not reset the connections of senders. */
+static sluice_status webhook_rewind(ac_source *src, void *state, const json_t *checkpoint)
+{
+    webhook_mode *mode = state;
+
+    (void)src;
+    mode->emitted = (unsigned long long)json_integer_value(json_object_get(checkpoint, "seq"));
+    return SLUICE_OK;
+}
+
 static void webhook_committed(ac_source *src, void *state, const json_t *position)
 {
     webhook_mode *mode = state;
@@ -321,6 +335,7 @@ const ac_mode_ops ac_mode_webhook = {
     .name = "webhook",
     .start = webhook_start,
     .poll = webhook_poll,
+    .rewind = webhook_rewind,
     .committed = webhook_committed,
     .stop = webhook_stop,
 };

@@ -301,13 +301,35 @@ static sluice_status ac_poll(sluice_ctx *ctx, void *state, sluice_batch *out)
     return all_done ? SLUICE_EOF : SLUICE_AGAIN;
 }
 
+/* Rewind every mode to its part of `checkpoint`: a mode that can rewind
+ * in place does (webhook: only the spool read position moves, the listener
+ * keeps its connections); the others are stopped and started again. */
 static sluice_status ac_rewind(sluice_ctx *ctx, void *state, const json_t *checkpoint)
 {
     ac_source *src = state;
 
     (void)ctx;
-    stop_modes(src);
-    return start_modes(src, checkpoint);
+    json_decref(src->positions);
+    src->positions = checkpoint ? json_deep_copy(checkpoint) : json_object();
+    if (!src->positions)
+        return SLUICE_FATAL;
+    for (size_t i = 0; i < src->mode_count; i++) {
+        const json_t *part = json_object_get(checkpoint, src->modes[i]->name);
+        sluice_status status;
+
+        src->mode_done[i] = 0;
+        if (src->modes[i]->rewind && src->mode_state[i]) {
+            status = src->modes[i]->rewind(src, src->mode_state[i], part);
+        } else {
+            if (src->mode_state[i])
+                src->modes[i]->stop(src, src->mode_state[i]);
+            src->mode_state[i] = NULL;
+            status = src->modes[i]->start(src, part, &src->mode_state[i]);
+        }
+        if (status != SLUICE_OK)
+            return status;
+    }
+    return SLUICE_OK;
 }
 
 static void ac_committed(sluice_ctx *ctx, void *state, const json_t *checkpoint)

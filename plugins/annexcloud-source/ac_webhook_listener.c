@@ -55,6 +55,7 @@ struct ac_listener {
     conn_entry *head, *tail;
     unsigned int suspended;    /* requests waiting for the spool */
     size_t budget_used;
+    unsigned long long unavailable;  /* 503s answered */
     log_limit mhd_log, refused_log, unavailable_log, reaped_log;
     struct timespec last_request;
     int stopping;
@@ -204,9 +205,14 @@ static void budget_give(ac_listener *listener, size_t bytes)
 static enum MHD_Result reply_unavailable(webhook_request *request, const char *why)
 {
     ac_listener *listener = request->listener;
+    unsigned long long total;
 
+    pthread_mutex_lock(&listener->lock);
+    total = ++listener->unavailable;
+    pthread_mutex_unlock(&listener->lock);
     sluice_metric_add(listener->ctx, "webhooks_unavailable", 1);
-    warn_limited(listener, &listener->unavailable_log, "webhook answered 503 (the sender retries): %s", why);
+    warn_limited(listener, &listener->unavailable_log, "webhook answered 503 (the sender retries): %s (%llu so far)",
+                 why, total);
     return reply(request->connection, 503, why);
 }
 

@@ -180,6 +180,9 @@ static int listener_settings(ac_source *src, ac_listener_config *config, char **
 
 static void webhook_stop(ac_source *src, void *state);
 
+/* Mode start (ac_source.h): the spool's reading side, its writer, then
+ * the listener. On failure everything started is stopped again and
+ * *state is NULL. */
 static sluice_status webhook_start(ac_source *src, const json_t *checkpoint, void **state)
 {
     webhook_mode *mode = calloc(1, sizeof(*mode));
@@ -232,6 +235,10 @@ out:
     return result;
 }
 
+/* Mode poll (ac_source.h): the next spooled payloads after `emitted` as
+ * member (and event) records; one that cannot be converted is rejected
+ * into the dead-letter queue with why; an enrichment that failed for now
+ * stops the batch there (RETRY when it is the first). */
 static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out, json_t **position)
 {
     webhook_mode *mode = state;
@@ -301,6 +308,8 @@ static sluice_status webhook_rewind(ac_source *src, void *state, const json_t *c
     return SLUICE_OK;
 }
 
+/* Mode committed (ac_source.h): delete spooled payloads up to the
+ * committed sequence (kept for the next commit if that fails). */
 static void webhook_committed(ac_source *src, void *state, const json_t *position)
 {
     webhook_mode *mode = state;
@@ -310,6 +319,8 @@ static void webhook_committed(ac_source *src, void *state, const json_t *positio
         sluice_log(src->ctx, SLUICE_LOG_WARN, "cannot prune the webhook spool (kept for the next commit)");
 }
 
+/* Mode stop (ac_source.h): the listener (it waits for the writer's
+ * answers), the writer, the spool; logs the writer's totals. */
 static void webhook_stop(ac_source *src, void *state)
 {
     webhook_mode *mode = state;

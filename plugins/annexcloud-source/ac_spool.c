@@ -222,6 +222,7 @@ const char *ac_spool_outcome_name(ac_spool_outcome outcome)
     return "unknown";
 }
 
+/* Free an item and what it owns. Safe on NULL. */
 static void item_free(spool_item *item)
 {
     if (!item)
@@ -461,6 +462,8 @@ static void writer_round(ac_spool_writer *writer)
     answer_and_free(writer, group, rc == SQLITE_OK ? -1 : (int)outcome_of_error(writer->db, rc), detail);
 }
 
+/* The writer thread: a round per batch of queued items until stopped;
+ * once stopping, what is still queued is answered FAILED, not written. */
 static void *writer_main(void *arg)
 {
     ac_spool_writer *writer = arg;

@@ -194,6 +194,7 @@ static int budget_take(ac_listener *listener, size_t bytes)
     return ok;
 }
 
+/* Give `bytes` back to the shared body budget. */
 static void budget_give(ac_listener *listener, size_t bytes)
 {
     pthread_mutex_lock(&listener->lock);
@@ -403,6 +404,10 @@ out:
     return result;
 }
 
+/* libmicrohttpd's access handler: the header pass on the first call, body
+ * data on the next ones, the judgement once the body is complete, and the
+ * answer after the writer resumed the connection. Returns MHD_YES, or
+ * MHD_NO to have libmicrohttpd close the connection (out of memory). */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)

@@ -9,12 +9,12 @@ check_PROGRAMS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
 	unit/test_annexcloud_convert unit/test_annexcloud_enum \
 	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote \
 	unit/test_annexcloud_webhook_auth unit/test_annexcloud_webhook_payload \
-	unit/test_annexcloud_spool
+	unit/test_annexcloud_spool unit/test_annexcloud_webhook_listener
 TESTS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
 	unit/test_annexcloud_convert unit/test_annexcloud_enum \
 	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote \
 	unit/test_annexcloud_webhook_auth unit/test_annexcloud_webhook_payload \
-	unit/test_annexcloud_spool
+	unit/test_annexcloud_spool unit/test_annexcloud_webhook_listener
 
 unit_test_annexcloud_jwt_SOURCES = unit/test_annexcloud_jwt.c
 unit_test_annexcloud_jwt_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
@@ -55,5 +55,10 @@ unit_test_annexcloud_webhook_payload_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CURL_
 unit_test_annexcloud_spool_SOURCES = unit/test_annexcloud_spool.c
 unit_test_annexcloud_spool_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 unit_test_annexcloud_spool_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS) -ldl
+
+# The real module over a real store, its listener over loopback sockets.
+unit_test_annexcloud_webhook_listener_SOURCES = unit/test_annexcloud_webhook_listener.c
+unit_test_annexcloud_webhook_listener_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS)
+unit_test_annexcloud_webhook_listener_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS)
 endif
 endif

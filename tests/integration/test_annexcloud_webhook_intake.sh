@@ -9,8 +9,9 @@
 #   any of the body is sent;
 # - with the state database's write lock held by someone else, each
 #   webhook is answered 503 within about spool_wait_ms (not N x 10 s), the
-#   503s are logged with their count, other connections are served
-#   meanwhile, and the spool takes webhooks again once the lock is gone;
+#   503s are logged with their count, other connections are served within
+#   1 s meanwhile (4 x the slowest quiet request on a slow machine), and
+#   the spool takes webhooks again once the lock is gone;
 # - a rewind of the source (the sink stage killed and restarted) does not
 #   touch the listener: a request in the middle of its body when the
 #   rewind happens is answered 200 and its record arrives.
@@ -53,6 +54,14 @@ post() {
 arrived() { [ -f "$T_TMP/out.jsonl" ] && grep -q "\"loyalty_id\":\"$1\"" "$T_TMP/out.jsonl"; }
 
 # --- basic auth (review section 14) ---------------------------------
+# A few quiet requests first: how long one takes on this machine now.
+for i in 1 2 3 4 5; do
+    $TOOL post "$hook" "$(body WARM-$i)" --secret "$SECRET" --basic "$BASIC" >> "$T_TMP/warm.out"
+done
+[ "$(cut -d' ' -f1 "$T_TMP/warm.out" | sort -u)" = 200 ] || t_fail "quiet requests failed: $(cat "$T_TMP/warm.out")"
+# "Served within 1 s", or 4 x the slowest quiet request on a slow machine.
+bound=$(awk '{ if ($2 > max) max = $2 } END { b = 4 * max; print (b > 1 ? b : 1) }' "$T_TMP/warm.out")
+t_note "quiet requests: slowest $(sort -k2 -n "$T_TMP/warm.out" | tail -1 | cut -d' ' -f2) s; bound $bound s"
 code=$(post "$(body BASIC-1)")
 [ "$code" = 200 ] || t_fail "a right request got $code: $(tail -3 "$T_TMP/run.stderr")"
 code=$(post "$(body BASIC-2)" --scheme basic)
@@ -121,14 +130,15 @@ wait "${lock_posts[@]}" || true
 for i in 1 2 3 4; do
     read -r code seconds _ < "$T_TMP/lock.$i" || t_fail "no answer for request $i"
     [ "$code" = 503 ] || t_fail "request $i during the held lock got $code, want 503"
-    # spool_wait_ms = 500: each waits its own half second, not 10 s per predecessor
-    # (the bound only separates those two; a loaded machine may add seconds).
-    awk -v s="$seconds" 'BEGIN { exit !(s < 8.0) }' ||
-        t_fail "request $i was answered 503 after $seconds s (each should wait about spool_wait_ms)"
+    # spool_wait_ms = 500: each waits its own half second, not 10 s per
+    # predecessor as it did.
+    awk -v s="$seconds" -v b="$bound" 'BEGIN { exit !(s < 0.5 + b) }' ||
+        t_fail "request $i was answered 503 after $seconds s (each should wait about spool_wait_ms = 0.5 s)"
 done
 set -- $other
 [ "$1" = 401 ] || t_fail "an unauthenticated request during the held lock got $1, want 401"
-awk -v s="$2" 'BEGIN { exit !(s < 8.0) }' || t_fail "another connection waited $2 s during the held lock"
+awk -v s="$2" -v b="$bound" 'BEGIN { exit !(s < b) }' ||
+    t_fail "another connection waited $2 s during the held lock (bound $bound s)"
 t_wait_for 60 grep -q 'webhook answered 503.*spool busy.*so far' "$T_TMP/run.stderr" ||
     t_fail "no warning for the 503s in the log"
 count=$(grep -o 'spool busy[^"]*(\([0-9]*\) so far)' "$T_TMP/run.stderr" | sed 's/.*(\([0-9]*\) so far)/\1/' | sort -n | tail -1)

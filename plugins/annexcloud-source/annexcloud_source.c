@@ -47,7 +47,7 @@ static const sluice_option ac_options[] = {
      "webhook: bytes of request bodies buffered at once over all connections (503 beyond)"},
     {"max_connections", SLUICE_OPT_INT, "4096", 0, 0,
      "webhook: open connections at most (lowered to fit the open-file limit)"},
-    {"max_connections_per_ip", SLUICE_OPT_INT, "64", 0, 0,
+    {"max_connections_per_ip", SLUICE_OPT_INT, "128", 0, 0,
      "webhook: open connections from one address at most (0: no limit; behind a proxy, raise it)"},
     {"request_timeout_ms", SLUICE_OPT_INT, "10000", 0, 0,
      "webhook: a connection must deliver a whole request within this of its accept or its previous answer"},

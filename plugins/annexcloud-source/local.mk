@@ -17,9 +17,9 @@ annexcloud_source_libannexcloud_la_SOURCES = \
 	annexcloud-source/ac_spool.c annexcloud-source/ac_spool.h \
 	annexcloud-source/ac_webhook_auth.c annexcloud-source/ac_webhook_auth.h \
 	annexcloud-source/ac_webhook_payload.c annexcloud-source/ac_webhook_payload.h
-annexcloud_source_libannexcloud_la_CPPFLAGS = $(PLUGIN_INCLUDES)
+annexcloud_source_libannexcloud_la_CPPFLAGS = $(PLUGIN_INCLUDES) $(PLUGIN_COMMON_INCLUDES)
 annexcloud_source_libannexcloud_la_CFLAGS = $(PLUGIN_WARN_FLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) $(SQLITE_CFLAGS)
-annexcloud_source_libannexcloud_la_LIBADD = $(CURL_LIBS) $(CRYPTO_LIBS) $(CSV_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)
+annexcloud_source_libannexcloud_la_LIBADD = $(PLUGIN_COMMON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(CSV_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)
 
 annexcloud_source_la_SOURCES = \
 	annexcloud-source/annexcloud_source.c annexcloud-source/ac_source.h \

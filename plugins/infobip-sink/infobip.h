@@ -110,6 +110,11 @@ int infobip_scan_record(const char *text, size_t len, infobip_record_facts *fact
 const char *infobip_event_invalid(const infobip_sink *sink, const json_t *event,
                                   char *buf, size_t buflen);
 
+/* Create in Infobip what the sink needs before its first upsert (the
+ * custom attributes, event definitions and managed tags of its options).
+ * Returns SLUICE_OK, or SLUICE_FATAL after sluice_fail(). */
+sluice_status infobip_setup(sluice_ctx *ctx, infobip_sink *sink);
+
 /* Set record outcomes for events idx[0..n) by sending them in requests of
  * at most sink->max_events, isolating failing items by bisection when
  * Infobip refuses a whole batch. Returns SLUICE_OK or SLUICE_FATAL. */

@@ -2,7 +2,8 @@
  * first upsert (option setup): the custom attributes of the mapping (an
  * existing one must have the same type), the event definitions and the
  * tags it owns. An attribute, definition or tag that already exists (409)
- * is fine. */
+ * is fine; a 2xx that is not Infobip's answer (a wrong base_url reaching
+ * some web server) is not. */
 #include "config.h"
 
 #include <stdio.h>
@@ -39,9 +40,42 @@ static const char *existing_type(const json_t *list, const char *name)
     return NULL;
 }
 
-/* Map a failed setup call to FATAL (auth or refused) or RETRY. */
+/* Send one setup request on the schema bucket and settle its answer: a
+ * 2xx that is not Infobip's (not JSON; for the attribute list, no list in
+ * it) is sent again until the stage's budget for such answers is spent
+ * (infobip_answer). Returns SLUICE_OK with *reply filled (caller clears;
+ * any class, so a 409 can be told apart), or SLUICE_FATAL after
+ * sluice_fail() with *reply cleared. */
+static sluice_status setup_call(sluice_ctx *ctx, infobip_sink *sink, const char *method,
+                                const char *path, const json_t *payload, infobip_reply *reply)
+{
+    for (;;) {
+        const char *why;
+        sluice_status status;
+
+        infobip_call(ctx, sink, method, path, payload, INFOBIP_BUCKET_SCHEMA, reply);
+        if (reply->cls != SLUICE_HTTP_SUCCESS)
+            return SLUICE_OK;
+        why = reply->unreadable[0] ? reply->unreadable : NULL;
+        if (!why && strcmp(method, "GET") == 0 && !attribute_list(reply->body))
+            why = "it holds no list of custom attributes";
+        status = infobip_answer(ctx, sink, method, path, reply, why);
+        if (status == SLUICE_OK)
+            return SLUICE_OK;
+        infobip_reply_clear(reply);
+        if (status == SLUICE_FATAL)
+            return SLUICE_FATAL;
+    }
+}
+
+/* sluice_fail() for a setup call that did not succeed (`what` names it).
+ * Returns SLUICE_FATAL: after the core's retries, nothing can start. */
 static sluice_status setup_failure(sluice_ctx *ctx, const infobip_reply *reply, const char *what)
 {
+    if (reply->cls == SLUICE_HTTP_CONFIG) {
+        sluice_fail(ctx, "infobip-sink cannot reach Infobip for %s: %s", what, reply->message);
+        return SLUICE_FATAL;
+    }
     if (reply->cls == SLUICE_HTTP_AUTH) {
         sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply->status, reply->message);
         return SLUICE_FATAL;
@@ -64,8 +98,10 @@ static sluice_status setup_attributes(sluice_ctx *ctx, infobip_sink *sink)
 
     if (!json_is_object(sink->attributes) || json_object_size(sink->attributes) == 0)
         return SLUICE_OK;
-    if (infobip_call(ctx, sink, "GET", "/people/2/customAttributes?limit=1000", NULL,
-                     INFOBIP_BUCKET_SCHEMA, &list) != SLUICE_HTTP_SUCCESS) {
+    if (setup_call(ctx, sink, "GET", "/people/2/customAttributes?limit=1000", NULL, &list) !=
+        SLUICE_OK)
+        return SLUICE_FATAL;
+    if (list.cls != SLUICE_HTTP_SUCCESS) {
         status = setup_failure(ctx, &list, "the custom attribute list");
         infobip_reply_clear(&list);
         return status;
@@ -87,9 +123,10 @@ static sluice_status setup_attributes(sluice_ctx *ctx, infobip_sink *sink)
             continue;
         }
         payload = json_pack("{s:s, s:s}", "name", name, "dataType", want);
-        infobip_call(ctx, sink, "POST", "/people/2/customAttributes", payload,
-                     INFOBIP_BUCKET_SCHEMA, &reply);
+        status = setup_call(ctx, sink, "POST", "/people/2/customAttributes", payload, &reply);
         json_decref(payload);
+        if (status != SLUICE_OK)
+            break;
         /* 409: someone created it meanwhile; the next start checks its type. */
         if (reply.cls != SLUICE_HTTP_SUCCESS && reply.status != 409) {
             snprintf(what, sizeof(what), "custom attribute '%s' (%s)", name, want);
@@ -122,9 +159,10 @@ static sluice_status setup_definitions(sluice_ctx *ctx, infobip_sink *sink)
         json_object_foreach(schema, pname, ptype)
             json_array_append_new(properties, json_pack("{s:s, s:O}", "name", pname, "type", ptype));
         payload = json_pack("{s:s, s:o}", "definitionId", id, "properties", properties);
-        infobip_call(ctx, sink, "POST", "/peopleevents/2/definitions", payload,
-                     INFOBIP_BUCKET_SCHEMA, &reply);
+        status = setup_call(ctx, sink, "POST", "/peopleevents/2/definitions", payload, &reply);
         json_decref(payload);
+        if (status != SLUICE_OK)
+            return status;
         if (reply.cls != SLUICE_HTTP_SUCCESS && reply.status != 409) {
             snprintf(what, sizeof(what), "event definition '%s'", id);
             status = setup_failure(ctx, &reply, what);
@@ -147,8 +185,10 @@ static sluice_status setup_tags(sluice_ctx *ctx, infobip_sink *sink)
         sluice_status status = SLUICE_OK;
         char what[200];
 
-        infobip_call(ctx, sink, "POST", "/people/2/tags", payload, INFOBIP_BUCKET_SCHEMA, &reply);
+        status = setup_call(ctx, sink, "POST", "/people/2/tags", payload, &reply);
         json_decref(payload);
+        if (status != SLUICE_OK)
+            return status;
         if (reply.cls != SLUICE_HTTP_SUCCESS && reply.status != 409) {
             snprintf(what, sizeof(what), "tag '%s'", json_string_value(tag));
             status = setup_failure(ctx, &reply, what);

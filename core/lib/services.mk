@@ -5,4 +5,4 @@ libsluice_la_SOURCES += lib/util/clock.h lib/util/clock.c lib/util/backoff.h lib
 libsluice_la_SOURCES += lib/log.h lib/log.c
 libsluice_la_SOURCES += lib/metrics.h lib/metrics.c
 libsluice_la_SOURCES += lib/sdk_ctx.c
-libsluice_la_SOURCES += lib/throttle.h lib/throttle.c lib/http.c
+libsluice_la_SOURCES += lib/throttle.h lib/throttle.c lib/http.h lib/http.c lib/http_answer.c

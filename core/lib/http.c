@@ -25,12 +25,12 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "options.h"
 #include "throttle.h"
+#include "util/backoff.h"
+#include "util/dynbuf.h"
 
-#define DEFAULT_TIMEOUT_MS 30000L
-#define DEFAULT_MAX_BACKOFF_MS 30000L
-#define BACKOFF_BASE_SECONDS 0.2
-#define BACKOFF_FLOOR_SECONDS 0.05
+#define BACKOFF_BASE_MS 200L
 #define RETRY_AFTER_MAX_SECONDS 3600.0
 #define CONNECT_TIMEOUT_MS 10000L
 #define IDLE_HANDLES_MAX 4
@@ -56,15 +56,6 @@ struct sluice_http_client {
                                          guards progress_at */
     double progress_at;               /* monotonic seconds of the last call */
 };
-
-/* A growing byte buffer for response bodies and headers. */
-typedef struct growbuf {
-    char *data;
-    size_t len;
-    size_t cap;
-    size_t limit;
-    int overflow;
-} growbuf;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
@@ -275,60 +266,24 @@ static int wait_alive(sluice_ctx *ctx, struct sluice_http_client *client, double
     }
 }
 
-/* Append bytes to a buffer, keeping it NUL-terminated. Returns 0, or -1
- * when the limit is passed or memory runs out (buf->overflow set). */
-static int growbuf_append(growbuf *buf, const char *data, size_t len)
-{
-    if (buf->len + len + 1 > buf->limit) {
-        buf->overflow = 1;
-        return -1;
-    }
-    if (buf->len + len + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 1024;
-        char *grown;
-        while (cap < buf->len + len + 1)
-            cap *= 2;
-        grown = realloc(buf->data, cap);
-        if (!grown) {
-            buf->overflow = 1;
-            return -1;
-        }
-        buf->data = grown;
-        buf->cap = cap;
-    }
-    memcpy(buf->data + buf->len, data, len);
-    buf->len += len;
-    buf->data[buf->len] = '\0';
-    return 0;
-}
-
-/* Empty a buffer without freeing its storage. */
-static void growbuf_clear(growbuf *buf)
-{
-    buf->len = 0;
-    buf->overflow = 0;
-    if (buf->data)
-        buf->data[0] = '\0';
-}
-
 static size_t on_body(char *data, size_t size, size_t count, void *user)
 {
-    growbuf *buf = user;
+    dynbuf *buf = user;
     size_t len = size * count;
 
-    return growbuf_append(buf, data, len) == 0 ? len : 0;
+    return dynbuf_append(buf, data, len) == 0 ? len : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t count, void *user)
 {
-    growbuf *buf = user;
+    dynbuf *buf = user;
     size_t len = size * count;
 
     /* A new status line starts a new block (after 100 Continue): keep only
      * the final response's headers. */
     if (len >= 5 && strncmp(data, "HTTP/", 5) == 0)
-        growbuf_clear(buf);
-    return growbuf_append(buf, data, len) == 0 ? len : 0;
+        dynbuf_reset(buf);
+    return dynbuf_append(buf, data, len) == 0 ? len : 0;
 }
 
 /* 1 when a header name or value is missing or holds a line break or
@@ -399,8 +354,8 @@ typedef struct http_call {
     const char *ca_file;
     waiter who;                   /* for progress while an attempt runs */
     CURLcode code;                /* the last attempt's transport result */
-    growbuf body;
-    growbuf head;
+    dynbuf body;
+    dynbuf head;
     char error[CURL_ERROR_SIZE];
 } http_call;
 
@@ -413,8 +368,8 @@ static long attempt_once(struct sluice_http_client *client, http_call *call)
     CURLcode rc;
     long status = 0;
 
-    growbuf_clear(&call->body);
-    growbuf_clear(&call->head);
+    dynbuf_reset(&call->body);
+    dynbuf_reset(&call->head);
     call->error[0] = '\0';
     call->code = CURLE_OK;
     if (!curl) {
@@ -546,23 +501,9 @@ sluice_http_class sluice_http_classify(long status)
     return SLUICE_HTTP_REJECTED;
 }
 
-/* Backoff before retry number `retry` (1-based): full jitter over
- * [floor, min(cap, base * 2^(retry-1))]. */
-static double backoff_seconds(struct sluice_http_client *client, int retry, double cap)
-{
-    double ceiling = BACKOFF_BASE_SECONDS * pow(2, retry > 30 ? 30 : retry - 1);
-
-    if (ceiling > cap)
-        ceiling = cap;
-    if (ceiling < BACKOFF_FLOOR_SECONDS)
-        return ceiling;
-    return BACKOFF_FLOOR_SECONDS +
-           client_random(client) * (ceiling - BACKOFF_FLOOR_SECONDS);
-}
-
 /* Log the start of a non-2xx body at debug level (bodies may hold data). */
 static void log_body_debug(sluice_ctx *ctx, const sluice_http_request *req,
-                           long status, const growbuf *body)
+                           long status, const dynbuf *body)
 {
     if (body->len == 0)
         return;
@@ -578,11 +519,9 @@ static void fill_response(http_call *call, long status, int attempts,
 {
     resp->status = status;
     resp->attempts = attempts;
-    resp->body = call->body.data ? call->body.data : strdup("");
-    resp->body_len = call->body.data ? call->body.len : 0;
-    resp->headers = call->head.data ? call->head.data : strdup("");
-    call->body.data = NULL;
-    call->head.data = NULL;
+    resp->body_len = call->body.len;
+    resp->body = dynbuf_steal(&call->body);
+    resp->headers = dynbuf_steal(&call->head);
     snprintf(resp->error, sizeof(resp->error), "%s", status == 0 ? call->error : "");
 }
 
@@ -606,8 +545,8 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
         return SLUICE_HTTP_REJECTED;
     }
     call.req = req;
-    call.body.limit = BODY_LIMIT;
-    call.head.limit = HEADERS_LIMIT;
+    dynbuf_init(&call.body, BODY_LIMIT);
+    dynbuf_init(&call.head, HEADERS_LIMIT);
     if (invalid_header(req, call.error, sizeof(call.error))) {
         /* Sending it would split the header (or inject another one): the
          * request itself is wrong, retrying cannot help. */
@@ -625,13 +564,13 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
     common = common_of(ctx);
     call.timeout_ms = req->timeout_ms > 0 ? req->timeout_ms
                       : common && common->http_timeout_ms > 0 ? common->http_timeout_ms
-                      : DEFAULT_TIMEOUT_MS;
+                      : SLUICE_DEFAULT_HTTP_TIMEOUT_MS;
     call.tls_verify = common ? common->tls_verify : 1;
     call.ca_file = common ? common->ca_file : NULL;
     max_attempts = req->max_attempts > 0 ? req->max_attempts
                    : common ? common->http_max_attempts : 0;
     cap = (common && common->retry_max_backoff_ms > 0 ? common->retry_max_backoff_ms
-                                                      : DEFAULT_MAX_BACKOFF_MS) / 1000.0;
+                                                      : SLUICE_DEFAULT_RETRY_MAX_BACKOFF_MS) / 1000.0;
     bucket = req->throttle ? req->throttle : "default";
 
     for (;;) {
@@ -670,7 +609,9 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
             break;
         }
 
-        delay = backoff_seconds(client, attempts, cap);
+        delay = (double)sluice_backoff_ms((unsigned)attempts - 1, BACKOFF_BASE_MS,
+                                          (long)(cap * 1000.0), 0, client_random(client)) /
+                1000.0;
         /* At least what the server asked (a date in the past must not turn
          * into a tight loop, so never less than our own backoff). */
         if (hinted >= 0)
@@ -695,8 +636,8 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
     }
 out:
     fill_response(&call, status, attempts, resp);
-    free(call.body.data);
-    free(call.head.data);
+    dynbuf_free(&call.body);
+    dynbuf_free(&call.head);
     curl_slist_free_all(call.headers);
     if (status == 0 && attempts == 0 && !resp->error[0])
         snprintf(resp->error, sizeof(resp->error), "no request was made");

@@ -97,10 +97,11 @@ END_TEST
 
 START_TEST(backoff_is_capped_jittered_and_honours_hints)
 {
-    ck_assert_int_eq(sluice_backoff_ms(0, 200, 60000, 0, 0.0), 0);
-    ck_assert_int_eq(sluice_backoff_ms(0, 200, 60000, 0, 0.5), 100);
-    ck_assert_int_eq(sluice_backoff_ms(3, 200, 60000, 0, 0.5), 800);   /* 1600 * 0.5 */
-    ck_assert_int_eq(sluice_backoff_ms(40, 200, 5000, 0, 0.5), 2500); /* capped at 5 s */
+    ck_assert_int_eq(sluice_backoff_ms(0, 200, 60000, 0, 0.0), 50);    /* the floor */
+    ck_assert_int_eq(sluice_backoff_ms(0, 200, 60000, 0, 0.5), 125);   /* 50 + 150 / 2 */
+    ck_assert_int_eq(sluice_backoff_ms(3, 200, 60000, 0, 0.5), 825);   /* 50 + 1550 / 2 */
+    ck_assert_int_eq(sluice_backoff_ms(40, 200, 5000, 0, 0.5), 2525); /* capped at 5 s */
+    ck_assert_int_eq(sluice_backoff_ms(0, 20, 20, 0, 0.5), 20);       /* floor above the cap */
     ck_assert_int_le(sluice_backoff_ms(40, 200, 5000, 0, 0.9999), 5000);
     ck_assert_int_eq(sluice_backoff_ms(0, 200, 5000, 2.0, 0.1), 2000); /* Retry-After */
     ck_assert_int_le(sluice_backoff_ms(1000000, 200, 60000, 0, 0.9999), 60000);

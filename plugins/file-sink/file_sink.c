@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <sluice/plugin.h>
 
+#include "util/dynbuf.h"
+
 typedef struct file_sink {
     char *path;  /* as configured; "-" is stdout */
     int is_stdout;
@@ -22,9 +24,7 @@ typedef struct file_sink {
                     descriptor, never through stdio's buffer */
     off_t cut_to; /* >= 0: a failed batch left bytes past this size that
                      could not be cut yet; cut before the next write */
-    char *buf;   /* one batch of encoded lines */
-    size_t buf_len;
-    size_t buf_cap;
+    dynbuf buf;  /* one batch of encoded lines */
 } file_sink;
 
 static const sluice_option file_sink_options[] = {
@@ -44,7 +44,7 @@ static void file_sink_fini(sluice_ctx *ctx, void *state)
     else if (sink->out)
         fflush(sink->out);
     free(sink->path);
-    free(sink->buf);
+    dynbuf_free(&sink->buf);
     free(sink);
 }
 
@@ -99,6 +99,7 @@ static sluice_status file_sink_init(sluice_ctx *ctx, const json_t *config, void 
         sluice_fail(ctx, "out of memory");
         goto out;
     }
+    dynbuf_init(&sink->buf, 0);
     if (!path || !*path) {
         sluice_fail(ctx, "option 'path' must be a file name or \"-\"");
         goto out;
@@ -137,53 +138,20 @@ out:
     return status;
 }
 
-/* Make room for `more` bytes in the batch buffer. Returns 0 or -1. */
-static int buffer_reserve(file_sink *sink, size_t more)
-{
-    size_t cap = sink->buf_cap ? sink->buf_cap : 256 * 1024;
-    char *buf;
-
-    if (sink->buf && sink->buf_len + more <= sink->buf_cap)
-        return 0;
-    while (cap < sink->buf_len + more)
-        cap *= 2;
-    if (!(buf = realloc(sink->buf, cap)))
-        return -1;
-    sink->buf = buf;
-    sink->buf_cap = cap;
-    return 0;
-}
-
 /* Append a record that is still the compact JSON text it travelled as,
  * + newline, to the batch buffer: no parse, no dump. Returns 0 or -1. */
 static int buffer_text(file_sink *sink, const char *text, size_t len)
 {
-    if (buffer_reserve(sink, len + 1) != 0)
-        return -1;
-    memcpy(sink->buf + sink->buf_len, text, len);
-    sink->buf_len += len;
-    sink->buf[sink->buf_len++] = '\n';
-    return 0;
+    return dynbuf_append(&sink->buf, text, len) == 0 && dynbuf_append(&sink->buf, "\n", 1) == 0
+               ? 0 : -1;
 }
 
 /* Append record + newline to the batch buffer. Returns 0 or -1. */
 static int buffer_record(file_sink *sink, const json_t *record)
 {
-    if (buffer_reserve(sink, 1) != 0)
-        return -1;
-    for (;;) {
-        size_t room = sink->buf_cap - sink->buf_len;
-        size_t need = json_dumpb(record, sink->buf + sink->buf_len, room, JSON_COMPACT);
-        if (need == 0)
-            return -1;
-        if (need < room) { /* room for the newline too */
-            sink->buf_len += need;
-            sink->buf[sink->buf_len++] = '\n';
-            return 0;
-        }
-        if (buffer_reserve(sink, need + 1) != 0)
-            return -1;
-    }
+    return dynbuf_append_json(&sink->buf, record, JSON_COMPACT) == 0 &&
+                   dynbuf_append(&sink->buf, "\n", 1) == 0
+               ? 0 : -1;
 }
 
 /* Write all of buf[0..len) to fd, going on after a short write or EINTR.
@@ -251,7 +219,7 @@ static sluice_status file_sink_write(sluice_ctx *ctx, void *state, sluice_batch 
 {
     file_sink *sink = state;
     size_t count = sluice_batch_count(batch);
-    sink->buf_len = 0;
+    dynbuf_reset(&sink->buf);
     for (size_t i = 0; i < count; i++) {
         sluice_outcome outcome = sluice_batch_outcome(batch, i);
         size_t text_len = 0;
@@ -277,7 +245,7 @@ static sluice_status file_sink_write(sluice_ctx *ctx, void *state, sluice_batch 
     }
     /* One write per batch; a failure leaves every record to be retried,
      * after the part that did reach the file is cut off again. */
-    if (sink->buf_len > 0) {
+    if (sink->buf.len > 0) {
         off_t before;
         int fd = fileno(sink->out);
 
@@ -285,7 +253,7 @@ static sluice_status file_sink_write(sluice_ctx *ctx, void *state, sluice_batch 
             return SLUICE_RETRY;
         if (sink->is_stdout)
             fflush(stdout); /* nothing of ours is in it; keep the order anyway */
-        if (write_all(fd, sink->buf, sink->buf_len) != 0) {
+        if (write_all(fd, sink->buf.data, sink->buf.len) != 0) {
             int error = errno;
             cut_failed_batch(ctx, sink, before);
             sluice_log(ctx, SLUICE_LOG_WARN, "cannot write %s: %s (will retry)", sink->path,

@@ -61,6 +61,29 @@ int dynbuf_append(dynbuf *b, const void *bytes, size_t len)
     return 0;
 }
 
+int dynbuf_append_json(dynbuf *b, const json_t *json, size_t flags)
+{
+    size_t room, need;
+
+    if (dynbuf_reserve(b, 0) != 0)
+        return -1;
+    room = b->cap - b->len - 1; /* keep the NUL's byte */
+    need = json_dumpb(json, b->data + b->len, room, flags);
+    if (need == 0)
+        return -1;
+    if (need > room) {
+        /* what json_dumpb wrote is cut short: grow to fit, encode again */
+        if (dynbuf_reserve(b, need) != 0)
+            return -1;
+        need = json_dumpb(json, b->data + b->len, need, flags);
+        if (need == 0)
+            return -1;
+    }
+    b->len += need;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
 int dynbuf_append_str(dynbuf *b, const char *text)
 {
     return dynbuf_append(b, text, strlen(text));

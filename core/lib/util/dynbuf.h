@@ -8,6 +8,7 @@
 #define SLUICE_UTIL_DYNBUF_H
 
 #include <stddef.h>
+#include <jansson.h>
 
 typedef struct dynbuf {
     char *data;     /* owned; NULL until the first append or reserve */
@@ -29,6 +30,12 @@ int dynbuf_reserve(dynbuf *b, size_t more);
 /* Append `len` bytes (may contain NULs). Returns 0, or -1 as
  * dynbuf_reserve (nothing appended). */
 int dynbuf_append(dynbuf *b, const void *bytes, size_t len);
+
+/* Append `json` as jansson's json_dumpb writes it with `flags` (e.g.
+ * JSON_COMPACT), encoded straight into the buffer's free space (grown and
+ * encoded again when it did not fit). Returns 0, or -1 when it cannot be
+ * encoded or as dynbuf_reserve (nothing appended). */
+int dynbuf_append_json(dynbuf *b, const json_t *json, size_t flags);
 
 /* Append a C string, without its NUL. Returns 0 or -1. */
 int dynbuf_append_str(dynbuf *b, const char *text);

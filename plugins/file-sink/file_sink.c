@@ -30,7 +30,7 @@ typedef struct file_sink {
 static const sluice_option file_sink_options[] = {
     { "path", SLUICE_OPT_STRING, NULL, 1, 0, "file to append JSON lines to; \"-\" is stdout" },
     { "sync", SLUICE_OPT_STRING, "batch", 0, 0,
-      "batch: fsync before acknowledging each batch; none: leave flushing to the OS" },
+      "batch: fsync before acknowledging each batch; none: leave flushing to the OS", .choices = "batch|none"},
     SLUICE_OPTION_END
 };
 

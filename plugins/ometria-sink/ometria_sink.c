@@ -21,14 +21,14 @@
 
 static const sluice_option ometria_options[] = {
     {"base_url", SLUICE_OPT_STRING, NULL, 1, 0,
-     "Ometria API base URL, e.g. https://api.ometria.com (${OMETRIA_BASE_URL})"},
+     "Ometria API base URL, e.g. https://api.ometria.com (${OMETRIA_BASE_URL})", .kind = SLUICE_KIND_URL},
     {"api_key", SLUICE_OPT_STRING, NULL, 1, 1, "Ometria API key, sent as X-Ometria-Auth"},
     {"collection", SLUICE_OPT_STRING, "annex_loyalty", 0, 0,
      "@collection set on contacts that lack one"},
     {"max_records_per_request", SLUICE_OPT_INT, "100", 0, 0,
-     "records per push request (1..100, Ometria's limit is 100)"},
+     "records per push request (1..100, Ometria's limit is 100)", .range = "1..100"},
     {"max_record_bytes", SLUICE_OPT_INT, "61440", 0, 0,
-     "largest record in compact JSON (1..61440); larger ones are dead-lettered before sending"},
+     "largest record in compact JSON (1..61440); larger ones are dead-lettered before sending", .range = "1..61440"},
     SLUICE_OPTION_END};
 
 typedef struct ometria_sink {

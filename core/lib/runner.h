@@ -60,6 +60,10 @@ typedef struct runner {
     void *plugin_state;
     int plugin_ready;                 /* init() succeeded, fini() owed */
 
+    int setup_fatal;                  /* setup failed in a way a restart cannot
+                                         fix (a key file): exit FATAL */
+    long long frame_max_out;          /* largest frame downstream takes (its
+                                         max_frame_bytes); 0 on inproc */
     void *data_in;                    /* PULL, bound: batches from upstream */
     void *ack_out;                    /* PUSH, bound: acks to upstream */
     void *data_out;                   /* PUSH, connected: batches downstream */
@@ -158,7 +162,13 @@ void runner_stats_save(runner *r, int force);
  * downstream stage run as N instances gets one connection per instance on
  * both sockets: PUSH deals batches out round-robin among the instances that
  * are up (ZMQ_IMMEDIATE: none queue for a dead one), PULL takes their acks
- * fairly. Returns 0 or -1 (logged). */
+ * fairly. Between processes every socket bounds what it receives
+ * (ZMQ_MAXMSGSIZE: the input's max_frame_bytes, acks 1 KiB); a tcp link
+ * with keys is CURVE, the bound side a server whose clients the context's
+ * ZAP handler admits (zap.h; domain = the stage name), the connecting side
+ * a client with the stage's key pair; a tcp link off loopback without
+ * keys is warned about. Returns 0 or -1 (logged; r->setup_fatal set when
+ * the stage's key file is missing or wrong). */
 int link_open(runner *r);
 
 /* Close every socket. Batches still queued on an inproc link are freed
@@ -167,7 +177,10 @@ int link_open(runner *r);
 void link_close(runner *r, int graceful);
 
 /* Send a batch downstream (stolen, also on failure): its pointer on an
- * inproc link, its wire encoding (zero-copy) otherwise. Blocks while the
+ * inproc link, its wire encoding (zero-copy) otherwise. A frame over the
+ * next stage's max_frame_bytes (which would cost its connection, and
+ * again at every replay) first has its largest records rejected and parked
+ * in the dead-letter queue until the rest fits. Blocks while the
  * downstream queue is full (backpressure), serving acks meanwhile (non-
  * source stages), until runner_must_quit(). Returns 0, or -1 (batch
  * dropped: it will be replayed). */

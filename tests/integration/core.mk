@@ -3,3 +3,9 @@ CORE_INTEGRATION_TESTS = integration/core-basic.sh integration/core-check.sh int
 	integration/core-dlq.sh integration/core-parallel.sh integration/core-tcp-stage.sh
 TESTS += $(CORE_INTEGRATION_TESTS)
 EXTRA_DIST += $(CORE_INTEGRATION_TESTS)
+# A bare ZeroMQ peer playing the stranger on stage links (core-curve.sh,
+# core-tcp-stage.sh).
+check_PROGRAMS += integration/ztool
+integration_ztool_SOURCES = integration/ztool.c
+integration_ztool_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
+integration_ztool_LDADD = $(ZMQ_LIBS)

@@ -77,6 +77,12 @@ typedef struct runner {
                                          process handled (they run 1..last_id) */
     int epoch_broken;                 /* non-source: a batch of `epoch` is missing
                                          here; wait for the source's rewind */
+    int source_store;                 /* the source allocates its epochs in this
+                                         runner's store (SLUICE_UNIT_SOURCE_STORE) */
+    uint64_t source_epoch;            /* newest epoch the source was seen to have
+                                         allocated there (a cache) */
+    int64_t refusal_logged_ms;        /* epoch refusals: last line logged */
+    unsigned long refusals_unlogged;  /* ... and those counted since */
     uint64_t rng;                     /* xorshift state for jitter */
 
     /* statistics for the --once summary (see sluice_stage_stats_path) */
@@ -118,11 +124,33 @@ void runner_plugin_fini(runner *r);
  * (the batch must then not go further: it will be replayed). */
 int runner_park_rejected(runner *r, sluice_batch *batch);
 
-/* Decide whether a non-source stage handles `batch`. An instance of a
+/* Batches of an epoch more than this far ahead of a stage's own are
+ * refused: the source allocates one epoch per start or rewind, so even a
+ * rewind every 100 ms takes 13 years to get there. */
+#define SLUICE_EPOCH_AHEAD_MAX (1ULL << 32)
+
+/* Outcomes of runner_epoch_check. */
+#define RUNNER_EPOCH_OK 0
+#define RUNNER_EPOCH_ABSURD 1      /* more than SLUICE_EPOCH_AHEAD_MAX ahead */
+#define RUNNER_EPOCH_UNALLOCATED 2 /* newer than the source ever allocated */
+
+/* The epoch rule for a batch of epoch `offered`, newer than the stage's
+ * `current` one (docs/architecture.md, "Epochs"): refused when it is more
+ * than SLUICE_EPOCH_AHEAD_MAX ahead, or, for a stage that `shares_store`
+ * with the source, when it is newer than `source_newest`, the newest epoch
+ * the source allocated there (0: none). Returns RUNNER_EPOCH_OK or the
+ * refusal (RUNNER_EPOCH_ABSURD, RUNNER_EPOCH_UNALLOCATED). */
+int runner_epoch_check(uint64_t current, uint64_t offered, int shares_store,
+                       uint64_t source_newest);
+
+/* Decide whether a non-source stage handles `batch`. A batch of a newer
+ * epoch than the stage's must pass runner_epoch_check first (refusals are
+ * logged at warn, at most every 10 s). An instance of a
  * stage run as several processes takes any batch not older than its
  * epoch (it keeps no state). Any other stage's state must be built from
  * an unbroken run of batches: it adopts an epoch only at its
- * first batch (id 1) and then takes ids in sequence. A batch of an older
+ * first batch (id 1, the source's announcement of the epoch) and then
+ * takes ids in sequence. A batch of an older
  * epoch, a duplicate, or a batch whose predecessors this process never saw
  * (it was restarted, or a batch was lost) is destroyed unhandled: no ack
  * flows for it and the source's rewind (SIGUSR1 from the supervisor, or its

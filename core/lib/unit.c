@@ -190,7 +190,7 @@ fail:
 }
 
 int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, size_t n,
-                    unsigned instance, int once, const sluice_unit_signals *signals)
+                    unsigned instance, int flags, const sluice_unit_signals *signals)
 {
     runner *runners = NULL;
     pthread_t *threads = NULL;
@@ -221,7 +221,8 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
         r->instance = r->parallel ? instance : 0;
         if (sluice_stage_label(pipeline, r->index, r->instance, r->label, sizeof(r->label)) != 0)
             snprintf(r->label, sizeof(r->label), "%s", r->stage->name);
-        r->once = once;
+        r->once = (flags & SLUICE_UNIT_ONCE) != 0;
+        r->source_store = (flags & SLUICE_UNIT_SOURCE_STORE) != 0;
         r->zctx = zctx;
         r->signals = signals;
         r->unit_stop = &unit_stop;

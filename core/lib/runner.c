@@ -140,9 +140,13 @@ static int epoch_admitted(runner *r, const sluice_batch *batch)
     else
         snprintf(why, sizeof(why), "source '%s' never allocated that epoch (its newest is %"
                  PRIu64 ")", source, r->source_epoch);
-    RLOG(r, SLUICE_LOG_WARN, "batch %" PRIu64 "/%" PRIu64 " refused: %s; a forged or corrupt "
-         "frame (%lu more refused since the last such line)", batch->epoch, batch->id, why,
-         r->refusals_unlogged);
+    if (r->refusals_unlogged)
+        RLOG(r, SLUICE_LOG_WARN, "batch %" PRIu64 "/%" PRIu64 " refused: %s; a forged or "
+             "corrupt frame (and %lu more refused since the last such line)", batch->epoch,
+             batch->id, why, r->refusals_unlogged);
+    else
+        RLOG(r, SLUICE_LOG_WARN, "batch %" PRIu64 "/%" PRIu64 " refused: %s; a forged or "
+             "corrupt frame", batch->epoch, batch->id, why);
     r->refusal_logged_ms = now;
     r->refusals_unlogged = 0;
     return 0;

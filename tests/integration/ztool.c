@@ -12,9 +12,10 @@
  *          with the key pair in FILE (a secret key file as sluice keygen
  *          writes) or a fresh one
  *
- * Sends wait at most 3 s for the frames to leave (linger); a peer that
- * refuses the handshake leaves them unsent. Prints "sent N" or
- * "received N" last. Exit status: 0, or 2 on a usage or socket error. */
+ * A send waits at most 3 s for a connection to queue to, and the frames
+ * sent at most 3 s to leave (linger); a peer that refuses the handshake
+ * leaves them unsent. Prints "sent N" (frames queued) or "received N"
+ * last. Exit status: 0, or 2 on a usage or socket error. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +133,8 @@ int main(int argc, char **argv)
     ctx = zmq_ctx_new();
     sock = zmq_socket(ctx, strcmp(command, "pull") == 0 ? ZMQ_PULL : ZMQ_PUSH);
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+    /* a peer that refuses the handshake leaves no pipe to queue into */
+    zmq_setsockopt(sock, ZMQ_SNDTIMEO, &linger, sizeof(linger));
     if (server_key && make_client(sock, server_key, key_file) != 0) {
         fprintf(stderr, "ztool: cannot set up CURVE: %s\n", zmq_strerror(errno));
         return 2;

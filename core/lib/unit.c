@@ -1,6 +1,8 @@
 /* unit.c: a placement unit: the stages one process runs, one thread
  * each (the calling thread runs the last), linked inproc:// between
- * neighbours of the unit; sets each runner up and tears it down. */
+ * neighbours of the unit; sets each runner up and tears it down, and
+ * runs the ZAP handler of the unit's ZeroMQ context when a stage of it
+ * has a CURVE input. */
 #include "config.h"
 
 #include <pthread.h>

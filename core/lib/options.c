@@ -31,6 +31,17 @@ static const sluice_common_key common_keys[] = {
     {"tls_verify", "bool", "true", "verify TLS certificates"},
     {"external", "bool", "false",
      "the stage runs elsewhere (sluice run --stage NAME); sluice run does not start it"},
+    {"curve_public_key", "string", NULL,
+     "the stage's CURVE public key (Z85, sluice keygen): its tcp input's server key and its "
+     "client key towards a tcp downstream"},
+    {"curve_secret_key_file", "string", NULL,
+     "file holding the stage's CURVE secret key (mode 0600), needed only where it runs"},
+    {"curve_clients", "list", NULL,
+     "more client public keys its tcp input admits besides its upstream stage's (key rotation)"},
+    {"insecure_tcp", "bool", "false",
+     "accept a tcp endpoint off loopback without keys (anyone reaching it can inject records)"},
+    {"max_frame_bytes", "int", "16 MiB + batch_size x 32 KiB",
+     "largest batch frame its input takes (ipc and tcp); a bigger batch parks records in the DLQ"},
     {NULL, NULL, NULL, NULL}
 };
 

@@ -26,7 +26,7 @@ static const sluice_option ac_options[] = {
     {"jwt_ttl_s", SLUICE_OPT_INT, "300", 0, 0, "lifetime of each request JWT, seconds", .range = "10..86400"},
     {"since", SLUICE_OPT_STRING, "2000-01-01T00:00:00Z", 0, 0,
      "api: earliest opt-in time to enumerate members from"},
-    {"concurrency", SLUICE_OPT_INT, "4", 0, 0, "api: members fetched in parallel (1..32)", .range = "1..32"},
+    {"concurrency", SLUICE_OPT_INT, "4", 0, 0, "api: members fetched in parallel", .range = "1..32"},
     {"interval_s", SLUICE_OPT_INT, "0", 0, 0,
      "api: seconds between full syncs when running continuously (0: one sync, then idle)", .range = "0.."},
     {"fetch_activity", SLUICE_OPT_BOOL, "true", 0, 0,

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "infobip.h"
+#include "loytime.h"
 
 #define EVENT_ITEM_MAX_BYTES 512000u
 #define EVENT_BATCH_MAX_BYTES 15728640u
@@ -92,34 +93,15 @@ const char *infobip_event_invalid(const infobip_sink *sink, const json_t *event,
 }
 
 /* Epoch seconds of an occurredTime ("2025-05-25T15:32:52.000+0000", also
- * "+00:00" or "Z"), or -1 if it is not one. */
+ * "+00:00" or "Z": the zone is required), or -1 if it is not one. Parsed
+ * by the one ISO 8601 parser the plugins share (loytime). */
 static time_t occurred_epoch(const char *text)
 {
-    struct tm tm;
-    const char *rest;
-    long offset = 0;
+    int64_t epoch;
 
-    if (!text)
+    if (!text || loytime_parse_timestamp(text, &epoch) != 0)
         return -1;
-    memset(&tm, 0, sizeof(tm));
-    rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
-        return -1;
-    if (*rest == '.') {
-        rest++;
-        while (*rest >= '0' && *rest <= '9')
-            rest++;
-    }
-    if (*rest == '+' || *rest == '-') {
-        int sign = *rest == '-' ? -1 : 1, hours, minutes;
-        if (sscanf(rest + 1, "%2d%*[:]%2d", &hours, &minutes) != 2 &&
-            sscanf(rest + 1, "%2d%2d", &hours, &minutes) != 2)
-            return -1;
-        offset = sign * (hours * 3600L + minutes * 60L);
-    } else if (*rest != 'Z' && *rest != '\0') {
-        return -1;
-    }
-    return timegm(&tm) - offset;
+    return (time_t)epoch;
 }
 
 /* Set the outcome of every event idx[0..n). */

@@ -143,7 +143,7 @@ static json_t *position_of(const api_mode *mode)
 static sluice_status api_poll(ac_source *src, void *state, sluice_batch *out, json_t **position)
 {
     api_mode *mode = state;
-    size_t room = sluice_batch_capacity(out) - sluice_batch_count(out), remaining, count;
+    size_t room = ac_room(src, out), remaining, count;
     pthread_t workers[MAX_CONCURRENCY];
     int started = 0;
     fetch_job job;

@@ -656,11 +656,10 @@ static sluice_status feed_start(ac_source *src, const json_t *checkpoint, void *
 static sluice_status feed_poll(ac_source *src, void *state, sluice_batch *out, json_t **position)
 {
     feed_mode *mode = state;
-    size_t capacity = sluice_batch_capacity(out);
     int moved = 0;
     char err[600];
 
-    while (sluice_batch_count(out) < capacity) {
+    while (ac_room(src, out) > 0) {
         ac_csv_row row;
         int got;
 

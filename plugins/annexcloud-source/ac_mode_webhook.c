@@ -242,7 +242,7 @@ out:
 static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out, json_t **position)
 {
     webhook_mode *mode = state;
-    size_t room = sluice_batch_capacity(out) - sluice_batch_count(out), i;
+    size_t room = ac_room(src, out), i;
     json_t *entries = json_array(), *entry;
     double idle = ac_listener_idle_seconds(mode->listener);
     sluice_status status = SLUICE_OK;

@@ -53,6 +53,7 @@ struct ac_source {
     size_t next_mode;             /* round robin */
     json_t *positions;            /* mode name -> latest emitted position */
     int emit_unchanged;
+    size_t poll_start;            /* records `out` held when ac_poll began */
     /* The webhook listener's threads use the state store too: every
      * sluice_state_* call of this plugin is made under this lock. */
     pthread_mutex_t state_lock;
@@ -62,6 +63,11 @@ struct ac_source {
  * last acknowledged emission for that member (change detection); the new
  * hash is staged with the batch. Returns 1 if appended, 0 if skipped. */
 int ac_emit_member(ac_source *src, sluice_batch *out, json_t *member);
+
+/* How many more records a mode's poll may append to `out`: the batch's
+ * capacity (the room it had when ac_poll began, as the SDK defines it)
+ * less what this ac_poll appended already. */
+size_t ac_room(const ac_source *src, const sluice_batch *out);
 
 /* Option helpers over src->config. */
 const char *ac_opt_string(const ac_source *src, const char *name);

@@ -86,6 +86,14 @@ static const sluice_option ac_options[] = {
      "feed: canonical field = \"CSV header\" overrides of the default column map"},
     SLUICE_OPTION_END};
 
+size_t ac_room(const ac_source *src, const sluice_batch *out)
+{
+    size_t capacity = sluice_batch_capacity(out);
+    size_t appended = sluice_batch_count(out) - src->poll_start;
+
+    return appended < capacity ? capacity - appended : 0;
+}
+
 const char *ac_opt_string(const ac_source *src, const char *name)
 {
     return json_string_value(json_object_get(src->config, name));
@@ -337,6 +345,7 @@ static sluice_status ac_poll(sluice_ctx *ctx, void *state, sluice_batch *out)
     int all_done = 1, progressed = 0;
 
     (void)ctx;
+    src->poll_start = sluice_batch_count(out);
     /* One mode per call, in turn, so a busy webhook does not starve a sync. */
     for (size_t tried = 0; tried < src->mode_count; tried++) {
         size_t i = src->next_mode;

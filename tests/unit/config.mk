@@ -96,3 +96,9 @@ unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DTEST_MODULE_DIR=\"$(abs_top_builddir)/tests/unit/plugins/.libs\"
 unit_test_config_LDADD = $(UNIT_LINK_LIBS)
 endif
+if HAVE_CHECK
+check_PROGRAMS += unit/test_log
+TESTS += unit/test_log
+unit_test_log_SOURCES = unit/test_log.c
+unit_test_log_LDADD = $(UNIT_LINK_LIBS)
+endif

@@ -290,7 +290,8 @@ START_TEST(env_interpolation)
         "6: stage 'in' (plugin test-source): environment variable 'SLUICE_TEST_UNSET' is not set");
     expect_error("unterminated.cfg", HEAD
         "    { name = \"in\"; plugin = \"test-source\"; path = \"${SLUICE_TEST_DIR\"; },\n" SINK,
-        "5: stage 'in' (plugin test-source): unterminated '${' in \"${SLUICE_TEST_DIR\"");
+        "5: stage 'in' (plugin test-source): unterminated '${' at byte 1 of the value (value "
+        "not shown; write $$ for a literal $)");
     expect_error("unset2.cfg",
         "pipeline = {\n  name = \"p\";\n  state_dir = \"${SLUICE_TEST_UNSET}\";\n};\n",
         "3: environment variable 'SLUICE_TEST_UNSET' is not set");
@@ -378,6 +379,61 @@ START_TEST(file_secrets_masked)
         "      token = \"@file:/nonexistent/sluice/token\"; },\n" SINK,
         "6: stage 'in' (plugin test-source): cannot read @file:/nonexistent/sluice/token: "
         "No such file or directory");
+}
+END_TEST
+
+START_TEST(interpolation_errors_hide_the_value)
+{
+    /* A literal secret with a '$' typo: the error must not print it (it
+     * is not registered with the masks, the value being refused). */
+    expect_error("typo1.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"live-KEY-0123456789${MISSING\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): unterminated '${' at byte 20 of the value (value "
+        "not shown; write $$ for a literal $)");
+    ck_assert_ptr_null(strstr(err.text, "live-KEY"));
+    expect_error("typo2.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"live-KEY-0123456789${BAD-NAME}\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): invalid variable name in the '${...}' at byte 20 "
+        "of the value (value not shown; names are [A-Za-z_][A-Za-z0-9_]*, write $$ for a "
+        "literal $)");
+    ck_assert_ptr_null(strstr(err.text, "live-KEY"));
+}
+END_TEST
+
+/* A FIFO in tmpdir (name), for the tests that must not block on one. */
+static const char *make_fifo(const char *name)
+{
+    static char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    return path;
+}
+
+START_TEST(file_value_must_be_a_regular_file)
+{
+    char expected[PATH_MAX + 128];
+    const char *fifo = make_fifo("token.fifo");
+
+    /* Reading a FIFO would wait for a writer forever: refused unopened.
+     * (Check's timeout fails this test if it blocks.) */
+    snprintf(expected, sizeof(expected), "6: stage 'in' (plugin test-source): cannot read "
+             "@file:%s: is a FIFO, not a file", fifo);
+    expect_error("fifo.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"@file:token.fifo\"; },\n" SINK, expected);
+    snprintf(expected, sizeof(expected), "6: stage 'in' (plugin test-source): cannot read "
+             "@file:%s/.: is a directory, not a file", tmpdir);
+    expect_error("dir.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"@file:.\"; },\n" SINK, expected);
+    expect_error("dev.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"@file:/dev/zero\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): cannot read @file:/dev/zero: is a device, not a "
+        "file");
 }
 END_TEST
 
@@ -562,6 +618,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, env_interpolation);
     tcase_add_test(tc, file_secrets_masked);
     tcase_add_test(tc, secret_option_masked_from_env);
+    tcase_add_test(tc, interpolation_errors_hide_the_value);
+    tcase_add_test(tc, file_value_must_be_a_regular_file);
     tcase_add_test(tc, include_fragment);
     tcase_add_test(tc, include_missing_named);
     tcase_add_test(tc, printed_pipeline_reloads);

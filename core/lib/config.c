@@ -813,6 +813,9 @@ static int read_config(const char *path, const char *base_dir, config_t *cfg,
 {
     config_init(cfg);
     config_set_include_dir(cfg, base_dir);
+    /* libconfig would hang on a FIFO and exit(2) on a directory */
+    if (sluice_config_check_files(path, base_dir, err) != 0)
+        return -1;
     if (config_read_file(cfg, path) == CONFIG_TRUE)
         return 0;
     if (config_error_type(cfg) == CONFIG_ERR_FILE_IO) {

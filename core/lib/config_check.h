@@ -18,4 +18,15 @@
  * report. */
 int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg,
                                     sluice_error *err);
+
+/* Check the files libconfig will read for pipeline `path` before it opens
+ * any (config_include.c): `path` and, nested, every `@include "NAME"`
+ * outside comments and strings (NAME relative to `include_dir`, as
+ * libconfig resolves it) must be readable regular files; a directory or a
+ * FIFO is refused without being opened (libconfig 1.5 would exit(2) on
+ * the one and block on the other). Returns 0, or -1 with "FILE:LINE:
+ * cannot open include file PATH: is a directory, not a file" (or "FILE:
+ * cannot read: ...") in err. */
+int sluice_config_check_files(const char *path, const char *include_dir, sluice_error *err);
+
 #endif

@@ -39,3 +39,28 @@ sed 's/feild/field/' "$T_TMP/bad.cfg" > "$T_TMP/good.cfg"
 "$SLUICE" check "$T_TMP/good.cfg" > "$T_TMP/good.out" 2>&1 || t_fail "good pipeline refused: $(cat "$T_TMP/good.out")"
 grep -q "ok" "$T_TMP/good.out" || t_fail "check printed no ok line"
 echo "ok: bad config refused with file:line and exit 78, nothing created"
+
+# An @include of a directory or a FIFO, and an @file: FIFO: exit 78 with
+# FILE:LINE, never libconfig's exit 2 ("input in flex scanner failed") or
+# a hang. `timeout` only bounds a failure.
+mkdir -p "$T_TMP/frag"
+mkfifo "$T_TMP/frag/pipe"
+for target in 'frag/' 'frag/pipe'; do
+    sed "s|{ name = \"tag\"; plugin = \"set-field\"; feild = \"x\"; value = \"y\"; },|{ name = \"tag\"; plugin = \"set-field\"; field = \"x\";\n      @include \"$target\"\n    },|" \
+        "$T_TMP/bad.cfg" > "$T_TMP/inc.cfg"
+    set +e
+    timeout 60 "$SLUICE" check "$T_TMP/inc.cfg" > "$T_TMP/inc.out" 2>&1; rc=$?
+    timeout 60 "$SLUICE" run --once "$T_TMP/inc.cfg" > "$T_TMP/inc-run.out" 2>&1; rc_run=$?
+    set -e
+    [ "$rc" -ne 124 ] || t_fail "sluice check hung on @include \"$target\""
+    [ "$rc" -eq 78 ] || t_fail "@include \"$target\": check exit $rc, expected 78: $(cat "$T_TMP/inc.out")"
+    [ "$rc_run" -eq 78 ] || t_fail "@include \"$target\": run exit $rc_run, expected 78: $(cat "$T_TMP/inc-run.out")"
+    grep -q "inc.cfg:7: cannot open include file $T_TMP/$target: is a" "$T_TMP/inc.out" \
+        || t_fail "@include \"$target\": no FILE:LINE naming it: $(cat "$T_TMP/inc.out")"
+done
+sed 's|value = "y"; },|value = "@file:frag/pipe"; },|; s/feild/field/' "$T_TMP/bad.cfg" > "$T_TMP/fifo.cfg"
+set +e; timeout 60 "$SLUICE" check "$T_TMP/fifo.cfg" > "$T_TMP/fifo.out" 2>&1; rc=$?; set -e
+[ "$rc" -eq 78 ] || t_fail "@file: of a FIFO: check exit $rc, expected 78 (124: hung): $(cat "$T_TMP/fifo.out")"
+grep -q "fifo.cfg:6: .*is a FIFO" "$T_TMP/fifo.out" || t_fail "FIFO not named: $(cat "$T_TMP/fifo.out")"
+[ ! -e "$T_TMP/state" ] || t_fail "a refused pipeline created its state directory"
+echo "ok: a directory or FIFO include, an @file: FIFO: exit 78 with FILE:LINE, no hang"

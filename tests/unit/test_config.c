@@ -499,9 +499,76 @@ START_TEST(include_missing_named)
 
     ck_assert_ptr_null(def);
     snprintf(expected, sizeof(expected),
-             "%s/include-missing.cfg:7: cannot open include file %s/fragments/missing.cfg",
-             tmpdir, tmpdir);
+             "%s/include-missing.cfg:7: cannot open include file %s/fragments/missing.cfg: "
+             "No such file or directory", tmpdir, tmpdir);
     ck_assert_str_eq(err.text, expected);
+}
+END_TEST
+
+START_TEST(include_must_be_a_regular_file)
+{
+    char expected[PATH_MAX + 128];
+    char dir[PATH_MAX];
+    sluice_pipeline_def *def;
+
+    snprintf(dir, sizeof(dir), "%s/fragments", tmpdir);
+    mkdir(dir, 0700);
+    /* libconfig 1.5 would exit(2) the process on a directory: refused
+     * first with FILE:LINE (Check reports an exit as an error) */
+    def = load_text("include-dir.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    {\n      @include \"fragments/\"\n    }\n  );\n};\n");
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected), "%s/include-dir.cfg:7: cannot open include file "
+             "%s/fragments/: is a directory, not a file", tmpdir, tmpdir);
+    ck_assert_str_eq(err.text, expected);
+
+    /* ... and would block on a FIFO (Check's timeout fails the test) */
+    make_fifo("fragments/sink.fifo");
+    def = load_text("include-fifo.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    {\n      @include \"fragments/sink.fifo\"\n    }\n  );\n};\n");
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected), "%s/include-fifo.cfg:7: cannot open include file "
+             "%s/fragments/sink.fifo: is a FIFO, not a file", tmpdir, tmpdir);
+    ck_assert_str_eq(err.text, expected);
+
+    /* nested: the error names the fragment and its line */
+    write_file("fragments/outer.cfg", "name = \"out\";\n\n@include \"fragments/sink.fifo\"\n");
+    def = load_text("include-nested.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    {\n      @include \"fragments/outer.cfg\"\n    }\n  );\n};\n");
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected), "%s/fragments/outer.cfg:3: cannot open include file "
+             "%s/fragments/sink.fifo: is a FIFO, not a file", tmpdir, tmpdir);
+    ck_assert_str_eq(err.text, expected);
+
+    /* the pipeline file itself */
+    snprintf(dir, sizeof(dir), "%s/main.fifo", tmpdir);
+    make_fifo("main.fifo");
+    ck_assert_int_ne(sluice_pipeline_load(dir, reg, &def, &err), 0);
+    snprintf(expected, sizeof(expected), "%s: cannot read: is a FIFO, not a file", dir);
+    ck_assert_str_eq(err.text, expected);
+    ck_assert_int_eq(sluice_pipeline_require_plugins(dir, reg, &err), SLUICE_EXIT_CONFIG);
+    ck_assert_str_eq(err.text, expected);
+}
+END_TEST
+
+START_TEST(include_in_comments_and_strings_is_not_read)
+{
+    /* libconfig skips these, so the check must not refuse them */
+    sluice_pipeline_def *def;
+
+    make_fifo("trap.fifo");
+    def = load_text("include-quiet.cfg", HEAD
+        "    /*\n@include \"trap.fifo\"\n    */\n"
+        "    # @include \"trap.fifo\"\n"
+        "    { name = \"in\"; plugin = \"test-source\";\n      path = \"a\\\"\n"
+        "@include \\\"trap.fifo\\\"\n\"; },\n" SINK);
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_str_eq(json_string_value(json_object_get(def->stages[0].config, "path")),
+                     "a\"\n@include \"trap.fifo\"\n");
+    sluice_pipeline_free(&def);
 }
 END_TEST
 
@@ -622,6 +689,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, file_value_must_be_a_regular_file);
     tcase_add_test(tc, include_fragment);
     tcase_add_test(tc, include_missing_named);
+    tcase_add_test(tc, include_must_be_a_regular_file);
+    tcase_add_test(tc, include_in_comments_and_strings_is_not_read);
     tcase_add_test(tc, printed_pipeline_reloads);
     tcase_add_test(tc, require_plugins_tells_unavailable_from_config);
     suite_add_tcase(suite, tc);

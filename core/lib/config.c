@@ -256,7 +256,8 @@ static int identifier_valid(const char *text)
     return 1;
 }
 
-/* 1 if `endpoint` is ipc://PATH or tcp://HOST:PORT (PORT 1..65535). */
+/* 1 if `endpoint` is ipc://PATH or tcp://HOST:PORT (PORT 1..65534: the
+ * stage's acks bind PORT+1). */
 static int endpoint_valid(const char *endpoint)
 {
     const char *host;
@@ -274,7 +275,7 @@ static int endpoint_valid(const char *endpoint)
         return 0;
     errno = 0;
     port = strtol(colon + 1, &end, 10);
-    return errno == 0 && end != colon + 1 && *end == '\0' && port >= 1 && port <= 65535;
+    return errno == 0 && end != colon + 1 && *end == '\0' && port >= 1 && port <= 65534;
 }
 
 /* Make `path` absolute against lc->base_dir. New string or NULL (OOM). */
@@ -393,7 +394,8 @@ static int load_common(load_ctx *lc, const config_setting_t *group, sluice_stage
         return -1;
     if (common->endpoint && !endpoint_valid(common->endpoint)) {
         fail_at(lc, config_setting_get_member(group, "endpoint"),
-                "'endpoint' must be ipc://PATH or tcp://HOST:PORT, got \"%s\"",
+                "'endpoint' must be ipc://PATH or tcp://HOST:PORT with PORT in 1..65534 "
+                "(acks use PORT+1), got \"%s\"",
                 common->endpoint);
         return -1;
     }
@@ -601,6 +603,28 @@ static int check_instances(load_ctx *lc, const config_setting_t *where,
     return -1;
 }
 
+/* What `sluice run` would bind must not clash (check_stages already
+ * refused two equal endpoints with a plainer message). 0 or -1. */
+static int check_binds(load_ctx *lc, const config_setting_t *stages,
+                       const sluice_pipeline_def *def)
+{
+    char why[768];
+    size_t bad;
+    const config_setting_t *where;
+    const config_setting_t *endpoint;
+
+    if (sluice_pipeline_check_binds(def, &bad, why, sizeof(why)) == 0)
+        return 0;
+    where = config_setting_get_elem(stages, (unsigned)bad);
+    endpoint = where ? config_setting_get_member(where, "endpoint") : NULL;
+    lc->stage = def->stages[bad].name;
+    lc->plugin = def->stages[bad].plugin_name;
+    fail_at(lc, endpoint ? endpoint : where, "%s", why);
+    lc->stage = NULL;
+    lc->plugin = NULL;
+    return -1;
+}
+
 /* Check placement, unique names and endpoints. 0 or -1. */
 static int check_stages(load_ctx *lc, const config_setting_t *stages, sluice_pipeline_def *def)
 {
@@ -642,7 +666,7 @@ static int check_stages(load_ctx *lc, const config_setting_t *stages, sluice_pip
     }
     lc->stage = NULL;
     lc->plugin = NULL;
-    return 0;
+    return check_binds(lc, stages, def);
 }
 
 /* Reject members of `group` not in `names`. 0 or -1. */

@@ -29,4 +29,14 @@ int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg,
  * cannot read: ...") in err. */
 int sluice_config_check_files(const char *path, const char *include_dir, sluice_error *err);
 
+/* Check where the stages of `def` bind (config_rules.c): each process of a
+ * stage after the source binds a data and an ack endpoint (tcp://H:P and
+ * H:P+1, ipc://PATH and PATH.ack, the runtime_dir defaults); no two may be
+ * the same address (a tcp wildcard host clashes with any host on its
+ * port), and an ipc:// path must fit the OS limit. Returns 0, or -1 with
+ * *stage the stage to blame and a message in why (e.g. "its ack endpoint
+ * tcp://127.0.0.1:27601 clashes with the data endpoint ... of stage 'b'"). */
+int sluice_pipeline_check_binds(const sluice_pipeline_def *def, size_t *stage, char *why,
+                                size_t len);
+
 #endif

@@ -208,7 +208,7 @@ START_TEST(errors_name_file_and_line)
         "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
         "      endpoint = \"tcp://localhost\"; },\n" SINK,
         "6: stage 'in' (plugin test-source): 'endpoint' must be ipc://PATH or "
-        "tcp://HOST:PORT, got \"tcp://localhost\"");
+        "tcp://HOST:PORT with PORT in 1..65534 (acks use PORT+1), got \"tcp://localhost\"");
     expect_error("range.cfg", HEAD
         "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; hwm = 0; },\n" SINK,
         "5: stage 'in' (plugin test-source): 'hwm' must be between 1 and 100000, got 0");
@@ -600,6 +600,99 @@ START_TEST(printed_pipeline_reloads)
 }
 END_TEST
 
+/* A three-stage pipeline whose transform and sink get `endpoint` lines
+ * (lines 7 and 9). */
+#define ENDPOINTS(a, b) HEAD \
+    "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n" \
+    "    { name = \"mid\"; plugin = \"test-transform\"; field = \"f\";\n" \
+    "      " a " },\n" \
+    "    { name = \"out\"; plugin = \"test-sink\";\n" \
+    "      " b " }\n  );\n};\n"
+
+/* What `sluice run` binds must not clash: `check` refuses it with the
+ * line of the endpoint that makes the clash, instead of a run that
+ * crash-loops on "Address already in use". */
+START_TEST(endpoints_that_clash_are_refused)
+{
+    sluice_pipeline_def *def;
+    char expected[PATH_MAX + 512];
+    static const char *const tail =
+        " (a stage binds its endpoint for data and, for acks, PORT+1 of a tcp:// one or "
+        "PATH.ack of an ipc:// one; pick endpoints that stay apart)";
+
+    /* 65535 leaves no port for the acks */
+    expect_error("port.cfg", ENDPOINTS("endpoint = \"tcp://127.0.0.1:65535\";", ""),
+        "7: stage 'mid' (plugin test-transform): 'endpoint' must be ipc://PATH or "
+        "tcp://HOST:PORT with PORT in 1..65534 (acks use PORT+1), got "
+        "\"tcp://127.0.0.1:65535\"");
+    /* N and N+1: mid's acks bind out's data port */
+    snprintf(expected, sizeof(expected), "9: stage 'out' (plugin test-sink): its data endpoint "
+             "tcp://127.0.0.1:27601 clashes with the ack endpoint tcp://127.0.0.1:27601 of "
+             "stage 'mid'%s", tail);
+    expect_error("n1.cfg", ENDPOINTS("endpoint = \"tcp://127.0.0.1:27600\";",
+                                     "endpoint = \"tcp://127.0.0.1:27601\";"), expected);
+    /* host names are compared as the OS binds them */
+    snprintf(expected, sizeof(expected), "9: stage 'out' (plugin test-sink): its ack endpoint "
+             "tcp://LOCALHOST:27601 clashes with the data endpoint tcp://127.0.0.1:27601 of "
+             "stage 'mid'%s", tail);
+    expect_error("host.cfg", ENDPOINTS("endpoint = \"tcp://127.0.0.1:27601\";",
+                                       "endpoint = \"tcp://LOCALHOST:27600\";"), expected);
+    snprintf(expected, sizeof(expected), "9: stage 'out' (plugin test-sink): its data endpoint "
+             "tcp://*:27601 clashes with the ack endpoint tcp://10.1.2.3:27601 of stage "
+             "'mid'%s", tail);
+    expect_error("wild.cfg", ENDPOINTS("endpoint = \"tcp://10.1.2.3:27600\";",
+                                       "endpoint = \"tcp://*:27601\";"), expected);
+    /* ipc://P and ipc://P.ack */
+    snprintf(expected, sizeof(expected), "9: stage 'out' (plugin test-sink): its data endpoint "
+             "ipc:///tmp/sluice-p.ack clashes with the ack endpoint ipc:///tmp/sluice-p.ack of "
+             "stage 'mid'%s", tail);
+    expect_error("ipc.cfg", ENDPOINTS("endpoint = \"ipc:///tmp/sluice-p\";",
+                                      "endpoint = \"ipc:///tmp/sluice-p.ack\";"), expected);
+    /* an endpoint on another stage's default socket: the line of the
+     * endpoint that was set, not of the stage that kept its default */
+    snprintf(expected, sizeof(expected), "7: stage 'mid' (plugin test-transform): its data "
+             "endpoint ipc://%s/state/run/out.data clashes with the data endpoint "
+             "ipc://%s/state/run/out.data of stage 'out'%s", tmpdir, tmpdir, tail);
+    {
+        char text[2048];
+        snprintf(text, sizeof(text), ENDPOINTS("endpoint = \"ipc://%s/state/run/out.data\";",
+                                               ""), tmpdir);
+        expect_error("default.cfg", text, expected);
+    }
+
+    /* what stays apart is accepted: ports two apart, one port on two
+     * addresses (stages on two hosts) */
+    def = load_text("apart.cfg", ENDPOINTS("endpoint = \"tcp://127.0.0.1:27600\";",
+                                           "endpoint = \"tcp://127.0.0.1:27602\";"));
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    sluice_pipeline_free(&def);
+    def = load_text("hosts.cfg", ENDPOINTS("endpoint = \"tcp://10.0.0.1:27600\";",
+                                           "endpoint = \"tcp://10.0.0.2:27600\";"));
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    sluice_pipeline_free(&def);
+}
+END_TEST
+
+/* An ipc:// path longer than a socket address holds: `run` refused it at
+ * start, `check` accepted it. */
+START_TEST(ipc_path_too_long_is_refused)
+{
+    char text[4096];
+    char longdir[300];
+
+    memset(longdir, 'd', 120);
+    longdir[120] = '\0';
+    snprintf(text, sizeof(text),
+        "pipeline = {\n  name = \"p\";\n  state_dir = \"state\";\n  runtime_dir = \"/tmp/%s\";\n"
+        "  stages = (\n"
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n" SINK, longdir);
+    ck_assert_ptr_null(load_text("long.cfg", text));
+    ck_assert_msg(strstr(err.text, "/long.cfg:7: stage 'out' (plugin test-sink): ipc socket path "
+                         "/tmp/ddd") && strstr(err.text, "is longer than the 107 bytes the OS "
+                         "allows"), "got: %s", err.text);
+}
+END_TEST
+
 /* `instances`: only a stateless transform in processes of its own runs as
  * several; everything else is refused at its key's line; the key survives
  * --print. */
@@ -681,6 +774,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, common_keys_parsed);
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, instances_only_for_a_stateless_transform);
+    tcase_add_test(tc, endpoints_that_clash_are_refused);
+    tcase_add_test(tc, ipc_path_too_long_is_refused);
     tcase_add_test(tc, error_prefixes);
     tcase_add_test(tc, env_interpolation);
     tcase_add_test(tc, file_secrets_masked);

@@ -23,6 +23,8 @@
 #include "pipeline.h"
 
 #define MASK "********"
+/* An unset ack_timeout_ms covers an HTTP stage's silence by this much. */
+#define ACK_TIMEOUT_MARGIN_MS 5000L
 
 /* What the loader is working on, for error messages. */
 typedef struct load_ctx {
@@ -625,6 +627,42 @@ static int check_binds(load_ctx *lc, const config_setting_t *stages,
     return -1;
 }
 
+/* Hold ack_timeout_ms above the longest silence of an HTTP stage
+ * (sluice_stage_silence_ms): the source would take that wait for a lost
+ * batch, rewind and send the window again, over and over against a
+ * hanging server. Left unset it grows to cover the silence (plus a
+ * margin); set too low it is an error. 0 or -1. */
+static int check_ack_timeout(load_ctx *lc, const config_setting_t *root,
+                             sluice_pipeline_def *def)
+{
+    const config_setting_t *set = config_setting_get_member(root, "ack_timeout_ms");
+    long longest = 0;
+    size_t worst = 0;
+
+    for (size_t i = 0; i < def->stage_count; i++) {
+        long silence = sluice_stage_silence_ms(&def->stages[i], i);
+        if (silence > longest) {
+            longest = silence;
+            worst = i;
+        }
+    }
+    if (longest == 0 || def->ack_timeout_ms > longest)
+        return 0;
+    if (!set) {
+        def->ack_timeout_ms = longest + ACK_TIMEOUT_MARGIN_MS;
+        return 0;
+    }
+    fail_at(lc, set, "'ack_timeout_ms' = %ld must be greater than http_timeout_ms + "
+            "retry_max_backoff_ms = %ld + %ld of stage '%s' (plugin %s), which makes HTTP "
+            "requests: one hung request and the wait before its retry would look like a lost "
+            "batch, and the source would rewind and send its window again (raise "
+            "ack_timeout_ms, leave it unset, or lower the stage's two timeouts)",
+            def->ack_timeout_ms, def->stages[worst].common.http_timeout_ms,
+            def->stages[worst].common.retry_max_backoff_ms, def->stages[worst].name,
+            def->stages[worst].plugin_name);
+    return -1;
+}
+
 /* Check placement, unique names and endpoints. 0 or -1. */
 static int check_stages(load_ctx *lc, const config_setting_t *stages, sluice_pipeline_def *def)
 {
@@ -955,7 +993,7 @@ int sluice_pipeline_load(const char *path, sluice_registry *reg, sluice_pipeline
     }
     lc.stage_index = 0;
     lc.secrets = NULL;
-    if (check_stages(&lc, stages, def) != 0)
+    if (check_stages(&lc, stages, def) != 0 || check_ack_timeout(&lc, root, def) != 0)
         goto out;
     *out = def;
     def = NULL;

@@ -39,4 +39,10 @@ int sluice_config_check_files(const char *path, const char *include_dir, sluice_
 int sluice_pipeline_check_binds(const sluice_pipeline_def *def, size_t *stage, char *why,
                                 size_t len);
 
+/* How long stage `index` (its plugin loaded) may send no sign of life
+ * upstream while it works on a batch: http_timeout_ms +
+ * retry_max_backoff_ms for a transform or sink whose plugin declares
+ * SLUICE_PLUGIN_HTTP (a hung request, then the wait before the next
+ * attempt), else 0. ack_timeout_ms must exceed it. */
+long sluice_stage_silence_ms(const sluice_stage_def *stage, size_t index);
 #endif

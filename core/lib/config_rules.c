@@ -1,8 +1,9 @@
 /* config_rules.c: rules across the stages of a pipeline that `sluice run`
  * would otherwise find out the hard way: two processes binding the same
- * address (a crash loop on "Address already in use") and an ipc:// path
- * longer than the OS allows. Used by config.c, so `sluice check` refuses
- * what `sluice run` would refuse (docs/configuration.md). */
+ * address (a crash loop on "Address already in use"), an ipc:// path
+ * longer than the OS allows, and how long an HTTP stage may stay silent
+ * (what ack_timeout_ms must exceed). Used by config.c, so `sluice check`
+ * refuses what `sluice run` would refuse (docs/configuration.md). */
 #include "config.h"
 
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/un.h>
 
 #include "config_check.h"
+#include "registry.h"
 #include "stage.h"
 
 /* One address a stage process binds. */
@@ -182,4 +184,12 @@ int sluice_pipeline_check_binds(const sluice_pipeline_def *def, size_t *stage, c
 out:
     free(entries);
     return result;
+}
+
+long sluice_stage_silence_ms(const sluice_stage_def *stage, size_t index)
+{
+    if (index == 0 || !stage->plugin ||
+        !(sluice_plugin_flags(stage->plugin) & SLUICE_PLUGIN_HTTP))
+        return 0;
+    return stage->common.http_timeout_ms + stage->common.retry_max_backoff_ms;
 }

@@ -500,4 +500,5 @@ SLUICE_PLUGIN_DEFINE = {
     .init = ometria_init,
     .fini = ometria_fini,
     .write = ometria_write,
+    .flags = SLUICE_PLUGIN_HTTP, /* ack_timeout_ms must cover a hung request */
 };

@@ -693,6 +693,53 @@ START_TEST(ipc_path_too_long_is_refused)
 }
 END_TEST
 
+/* A sink that makes HTTP requests can be silent for one request plus one
+ * backoff: ack_timeout_ms must be longer, or the source takes the wait
+ * for a lost batch and rewinds, again and again against a hung server. */
+START_TEST(ack_timeout_covers_an_http_stage)
+{
+    sluice_pipeline_def *def;
+#define HTTP_PIPE(keys, sink_keys) \
+    "pipeline = {\n  name = \"p\";\n  state_dir = \"state\";\n" keys "\n  stages = (\n" \
+    "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n" \
+    "    { name = \"out\"; plugin = \"test-http-sink\"; " sink_keys " }\n  );\n};\n"
+
+    /* unset: the default grows past 30 s + 60 s */
+    def = load_text("http-default.cfg", HTTP_PIPE("", ""));
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_int_eq(def->ack_timeout_ms, 95000);
+    sluice_pipeline_free(&def);
+    def = load_text("http-short.cfg", HTTP_PIPE("", "http_timeout_ms = 5000; "
+                                                "retry_max_backoff_ms = 2000;"));
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_int_eq(def->ack_timeout_ms, 30000); /* the plain default covers it */
+    sluice_pipeline_free(&def);
+
+    /* set too short: refused at its line, naming the stage and the sum */
+    expect_error("http-30s.cfg", HTTP_PIPE("  ack_timeout_ms = 30000;", ""),
+        "4: 'ack_timeout_ms' = 30000 must be greater than http_timeout_ms + "
+        "retry_max_backoff_ms = 30000 + 60000 of stage 'out' (plugin test-http-sink), which "
+        "makes HTTP requests: one hung request and the wait before its retry would look like a "
+        "lost batch, and the source would rewind and send its window again (raise "
+        "ack_timeout_ms, leave it unset, or lower the stage's two timeouts)");
+    ck_assert_ptr_null(load_text("http-equal.cfg", HTTP_PIPE("  ack_timeout_ms = 7000;",
+        "http_timeout_ms = 5000; retry_max_backoff_ms = 2000;")));
+    def = load_text("http-ok.cfg", HTTP_PIPE("  ack_timeout_ms = 7001;",
+        "http_timeout_ms = 5000; retry_max_backoff_ms = 2000;"));
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_int_eq(def->ack_timeout_ms, 7001);
+    sluice_pipeline_free(&def);
+
+    /* a sink that makes no HTTP requests is not held to it */
+    def = load_text("plain.cfg", HEAD "    { name = \"in\"; plugin = \"test-source\"; "
+                    "path = \"x\"; },\n" SINK);
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_int_eq(def->ack_timeout_ms, 30000);
+    sluice_pipeline_free(&def);
+#undef HTTP_PIPE
+}
+END_TEST
+
 /* `instances`: only a stateless transform in processes of its own runs as
  * several; everything else is refused at its key's line; the key survives
  * --print. */
@@ -776,6 +823,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, instances_only_for_a_stateless_transform);
     tcase_add_test(tc, endpoints_that_clash_are_refused);
     tcase_add_test(tc, ipc_path_too_long_is_refused);
+    tcase_add_test(tc, ack_timeout_covers_an_http_stage);
     tcase_add_test(tc, error_prefixes);
     tcase_add_test(tc, env_interpolation);
     tcase_add_test(tc, file_secrets_masked);

@@ -1,6 +1,7 @@
 /* test_plugin.c: plugins for the loader and config unit tests, one module
  * per TEST_VARIANT (see tests/unit/config.mk): good source/transform/sink
- * and descriptors the registry must refuse. */
+ * (and a sink declaring SLUICE_PLUGIN_HTTP) and descriptors the registry
+ * must refuse. */
 #include <stddef.h>
 #include <string.h>
 #include "sluice/plugin.h"
@@ -21,6 +22,7 @@
 #define VARIANT_RESERVED_OPTION 10
 #define VARIANT_DUP_OPTION 11
 #define VARIANT_STATEFUL 12
+#define VARIANT_HTTP_SINK 13
 
 #if TEST_VARIANT == VARIANT_NEEDS_LIB
 /* Provided by libtestdep.la, which the test hides. */
@@ -106,6 +108,10 @@ static const sluice_option bad_options[] = {
 #define P_NAME "test-sink"
 #define P_ROLE SLUICE_ROLE_SINK
 #define P_OPTIONS sink_options
+#elif TEST_VARIANT == VARIANT_HTTP_SINK
+#define P_NAME "test-http-sink"
+#define P_ROLE SLUICE_ROLE_SINK
+#define P_OPTIONS sink_options
 #elif TEST_VARIANT == VARIANT_RESERVED_OPTION || TEST_VARIANT == VARIANT_DUP_OPTION
 #define P_NAME "test-bad-options"
 #define P_ROLE SLUICE_ROLE_TRANSFORM
@@ -139,7 +145,9 @@ SLUICE_PLUGIN_DEFINE = {
     .init = plugin_init,
     .poll = P_ROLE == SLUICE_ROLE_SOURCE ? plugin_poll : NULL,
     .process = P_ROLE == SLUICE_ROLE_TRANSFORM ? plugin_process : NULL,
-    .flags = TEST_VARIANT == VARIANT_TRANSFORM ? SLUICE_PLUGIN_STATELESS : 0,
+    .flags = TEST_VARIANT == VARIANT_TRANSFORM   ? SLUICE_PLUGIN_STATELESS
+             : TEST_VARIANT == VARIANT_HTTP_SINK ? SLUICE_PLUGIN_HTTP
+                                                 : 0,
 #if TEST_VARIANT == VARIANT_SINK_NO_WRITE
     .write = NULL,
 #else

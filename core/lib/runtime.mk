@@ -3,6 +3,7 @@ libsluice_la_SOURCES += lib/ctx.h
 sluice_SOURCES += cli/main.c
 libsluice_la_SOURCES += lib/batch.h lib/batch.c lib/wire.c lib/store.h lib/store.c \
 	lib/kv.h lib/kv.c lib/sdk_state.c
-libsluice_la_SOURCES += lib/stage.h lib/stage.c lib/supervisor.h lib/supervisor.c
+libsluice_la_SOURCES += lib/stage.h lib/stage.c lib/supervisor.h lib/supervisor.c \
+	lib/protect.h lib/protect.c
 sluice_SOURCES += cli/commands_runtime.h cli/cmd_run.c
 sluice_SOURCES += cli/commands_state.h cli/cmd_dlq.c

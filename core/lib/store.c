@@ -136,6 +136,39 @@ static int stmt_done(sluice_store *store, sqlite3_stmt *stmt, const char *what)
     return 0;
 }
 
+/* Make the existing file `path` readable by its owner only, if it is not
+ * already: state.db, -wal and -shm hold spooled member data and the DLQ,
+ * and an older sluice created them 0644. SQLite gives -wal and -shm the
+ * database's mode. The change is logged when `tell` (a file that was
+ * there before, not one this open created under a loose umask); errors
+ * are logged, not fatal. */
+static void make_private(const char *path, int tell)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0 || (st.st_mode & 077) == 0)
+        return;
+    if (chmod(path, st.st_mode & 0700) != 0)
+        sluice_log_write(NULL, NULL, SLUICE_LOG_WARN, "state store %s is mode %04o and cannot "
+                         "be made private: %s", path, (unsigned)(st.st_mode & 07777),
+                         strerror(errno));
+    else if (tell)
+        sluice_log_write(NULL, NULL, SLUICE_LOG_INFO, "state store %s was mode %04o, now %04o",
+                         path, (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & 0700));
+}
+
+/* make_private() for `db` and its -wal and -shm. */
+static void make_store_private(const char *db, int tell)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char path[4096 + 8];
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
+        make_private(path, tell);
+    }
+}
+
 /* mkdir -p path (mode 0700 for new directories). 0 or -1 with errno. */
 static int make_dirs(const char *path)
 {
@@ -164,6 +197,8 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
     sluice_store *result = NULL;
     char *errmsg = NULL;
     char path[4096];
+    struct stat st;
+    int existed;
     if (!state_dir || !*state_dir) {
         snprintf(errbuf, errlen, "state store: no state directory given");
         goto out;
@@ -177,6 +212,7 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
         snprintf(errbuf, errlen, "state store: path too long: %s", state_dir);
         goto out;
     }
+    existed = stat(path, &st) == 0;
     store = calloc(1, sizeof(*store));
     if (!store || !(store->path = strdup(path))) {
         snprintf(errbuf, errlen, "state store: out of memory");
@@ -189,6 +225,7 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
                  store->db ? sqlite3_errmsg(store->db) : "out of memory");
         goto out;
     }
+    make_store_private(path, existed); /* before the WAL files take its mode */
     /* The busy timeout first: switching to WAL and creating the schema
      * can meet another process doing the same. */
     sqlite3_busy_timeout(store->db, 10000);
@@ -202,6 +239,7 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
                  errmsg ? errmsg : sqlite3_errmsg(store->db));
         goto out;
     }
+    make_store_private(path, existed); /* -wal and -shm left by an older sluice */
     result = store;
     store = NULL;
 out:

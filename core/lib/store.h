@@ -12,8 +12,10 @@
 typedef struct sluice_store sluice_store;
 
 /* Open (creating if needed) <state_dir>/state.db, with WAL and a busy
- * timeout. Creates state_dir if missing. Returns the store (caller owns;
- * sluice_store_close) or NULL with a message in errbuf. */
+ * timeout. Creates state_dir if missing (0700). state.db, -wal and -shm
+ * left readable by others (by an older sluice) are made owner-only
+ * (logged). Returns the store (caller owns; sluice_store_close) or NULL
+ * with a message in errbuf. */
 sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errlen);
 
 /* Close and NULL the caller's pointer. Safe on NULL. */

@@ -36,7 +36,20 @@ static secret *log_secrets;
 static size_t log_secret_count;
 static size_t log_secret_capacity;
 
+/* Where this process's lines come from when a caller names neither a
+ * pipeline nor a stage (sluice_log_set_origin); empty: not set. */
+static char origin_pipeline[256];
+static char origin_stage[512];
+
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void sluice_log_set_origin(const char *pipeline, const char *stage)
+{
+    pthread_mutex_lock(&log_lock);
+    snprintf(origin_pipeline, sizeof(origin_pipeline), "%s", pipeline ? pipeline : "");
+    snprintf(origin_stage, sizeof(origin_stage), "%s", stage ? stage : "");
+    pthread_mutex_unlock(&log_lock);
+}
 
 void sluice_log_setup(sluice_log_level level, sluice_log_format format)
 {
@@ -239,6 +252,11 @@ void sluice_log_vwrite(const char *pipeline, const char *stage, sluice_log_level
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 
     pthread_mutex_lock(&log_lock);
+    if (!pipeline && !stage) {
+        /* a shared service (the state store) that does not know its caller */
+        pipeline = origin_pipeline[0] ? origin_pipeline : NULL;
+        stage = origin_stage[0] ? origin_stage : NULL;
+    }
     if (raw)
         masked = mask_locked(raw);
     copy_cut(masked ? masked : "(log message lost: out of memory)", message,

@@ -21,6 +21,12 @@ int sluice_log_level_parse(const char *text, sluice_log_level *out);
  * memory) is dropped. */
 void sluice_log_add_secret(const char *value);
 
+/* Name the pipeline and stage (either may be NULL) that lines of this
+ * process come from when their caller names neither, as the state store
+ * does: a stage process sets its pipeline and stage label, a pipeline's
+ * supervisor its pipeline. Copied. */
+void sluice_log_set_origin(const char *pipeline, const char *stage);
+
 /* Write one line. pipeline/stage may be NULL (engine messages). The whole
  * message is masked, then cut to 4,095 bytes at a UTF-8 boundary. */
 void sluice_log_write(const char *pipeline, const char *stage, sluice_log_level level,

@@ -385,6 +385,7 @@ static int start_unit(pipeline_sup *s, unit *u)
         install_stage_signals();
         follow_parent(SIGKILL, parent);
         tune_allocator();
+        sluice_log_set_origin(s->def->name, u->label);
         code = sluice_unit_run(s->def, u->stages, u->count, u->instance, s->opts->once,
                                &signals);
         fflush(NULL);
@@ -681,6 +682,7 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
     int64_t dlq_before, dlq_after;
     int result;
 
+    sluice_log_set_origin(def->name, NULL);
     memset(&s, 0, sizeof(s));
     s.def = def;
     s.opts = opts;
@@ -859,6 +861,7 @@ int sluice_run_stage(const sluice_pipeline_def *def, const char *stage, int once
             }
             install_stage_signals();
             tune_allocator();
+            sluice_log_set_origin(def->name, stage);
             write_pid_files(def, &i, 1, 0, getpid());
             code = sluice_unit_run(def, &i, 1, 0, once, &signals);
             write_pid_files(def, &i, 1, 0, 0);

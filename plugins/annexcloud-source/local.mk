@@ -10,6 +10,7 @@ annexcloud_source_libannexcloud_la_SOURCES = \
 	annexcloud-source/ac_api.c annexcloud-source/ac_api.h \
 	annexcloud-source/ac_convert.c annexcloud-source/ac_convert.h \
 	annexcloud-source/ac_csv.c annexcloud-source/ac_csv.h \
+	annexcloud-source/ac_csv_text.c annexcloud-source/ac_csv_text.h \
 	annexcloud-source/ac_feed_remote.c annexcloud-source/ac_feed_remote.h \
 	annexcloud-source/ac_jwt.c annexcloud-source/ac_jwt.h \
 	annexcloud-source/ac_spool.c annexcloud-source/ac_spool.h

@@ -6,10 +6,10 @@ AC_LIB = $(top_builddir)/plugins/annexcloud-source/libannexcloud.la
 if HAVE_CHECK
 if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
 check_PROGRAMS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
-	unit/test_annexcloud_convert unit/test_annexcloud_enum \
+	unit/test_annexcloud_csv_tiny unit/test_annexcloud_csv_text unit/test_annexcloud_convert unit/test_annexcloud_enum \
 	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote
 TESTS += unit/test_annexcloud_jwt unit/test_annexcloud_csv \
-	unit/test_annexcloud_convert unit/test_annexcloud_enum \
+	unit/test_annexcloud_csv_tiny unit/test_annexcloud_csv_text unit/test_annexcloud_convert unit/test_annexcloud_enum \
 	unit/test_annexcloud_sigv4 unit/test_annexcloud_feed_remote
 
 unit_test_annexcloud_jwt_SOURCES = unit/test_annexcloud_jwt.c
@@ -18,6 +18,14 @@ unit_test_annexcloud_jwt_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CRYPTO_LIBS)
 
 unit_test_annexcloud_csv_SOURCES = unit/test_annexcloud_csv.c
 unit_test_annexcloud_csv_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CSV_LIBS)
+
+# The same tests on the reader built with tiny buffers (its own copy of
+# ac_csv.c, so not the plugin's library).
+unit_test_annexcloud_csv_tiny_SOURCES = unit/test_annexcloud_csv_tiny.c
+unit_test_annexcloud_csv_tiny_LDADD = $(UNIT_LINK_LIBS) $(CSV_LIBS)
+
+unit_test_annexcloud_csv_text_SOURCES = unit/test_annexcloud_csv_text.c
+unit_test_annexcloud_csv_text_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS)
 
 unit_test_annexcloud_convert_SOURCES = unit/test_annexcloud_convert.c
 unit_test_annexcloud_convert_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)

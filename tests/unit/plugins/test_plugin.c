@@ -22,7 +22,11 @@
 #define VARIANT_RESERVED_OPTION 10
 #define VARIANT_DUP_OPTION 11
 #define VARIANT_STATEFUL 12
-#define VARIANT_HTTP_SINK 13
+#define VARIANT_ABI1 13          /* built against the ABI 1 header (abi1/) */
+#define VARIANT_NEWER_SIZE 14    /* this ABI, a descriptor longer than it knows */
+#define VARIANT_BAD_RANGE 15     /* a default outside the row's range */
+#define VARIANT_LIMITS 16        /* rows with range, choices and kind */
+#define VARIANT_HTTP_SINK 17     /* a sink declaring SLUICE_PLUGIN_HTTP */
 
 #if TEST_VARIANT == VARIANT_NEEDS_LIB
 /* Provided by libtestdep.la, which the test hides. */
@@ -78,7 +82,25 @@ __attribute__((unused)) static const sluice_option sink_options[] = {
     SLUICE_OPTION_END
 };
 
-#if TEST_VARIANT == VARIANT_RESERVED_OPTION
+#if TEST_VARIANT == VARIANT_BAD_RANGE
+static const sluice_option bad_options[] = {
+    {"workers", SLUICE_OPT_INT, "40", 0, 0, "parallel requests", .range = "1..32"},
+    SLUICE_OPTION_END
+};
+#elif TEST_VARIANT == VARIANT_LIMITS
+static const sluice_option limit_options[] = {
+    {"workers", SLUICE_OPT_INT, "4", 0, 0, "parallel requests", .range = "1..32"},
+    {"rate", SLUICE_OPT_DOUBLE, "5", 0, 0, "requests per second", .range = "0.1.."},
+    {"mode", SLUICE_OPT_STRING, "api", 0, 0, "where members come from",
+     .choices = "api|webhook|feed"},
+    {"base_url", SLUICE_OPT_STRING, NULL, 0, 0, "the API", .kind = SLUICE_KIND_URL},
+    {"pattern", SLUICE_OPT_STRING, "^a", 0, 0, "file names", .kind = SLUICE_KIND_REGEX},
+    {"every", SLUICE_OPT_STRING, "15m", 0, 0, "interval", .kind = SLUICE_KIND_DURATION},
+    {"listen", SLUICE_OPT_STRING, NULL, 0, 0, "address", .kind = SLUICE_KIND_HOSTPORT},
+    {"kinds", SLUICE_OPT_LIST, "[]", 0, 0, "event kinds", .choices = "member|event"},
+    SLUICE_OPTION_END
+};
+#elif TEST_VARIANT == VARIANT_RESERVED_OPTION
 static const sluice_option bad_options[] = {
     {"hwm", SLUICE_OPT_INT, "4", 0, 0, "clashes with the stage-common key"},
     SLUICE_OPTION_END
@@ -112,10 +134,19 @@ static const sluice_option bad_options[] = {
 #define P_NAME "test-http-sink"
 #define P_ROLE SLUICE_ROLE_SINK
 #define P_OPTIONS sink_options
-#elif TEST_VARIANT == VARIANT_RESERVED_OPTION || TEST_VARIANT == VARIANT_DUP_OPTION
+#elif TEST_VARIANT == VARIANT_RESERVED_OPTION || TEST_VARIANT == VARIANT_DUP_OPTION || \
+    TEST_VARIANT == VARIANT_BAD_RANGE
 #define P_NAME "test-bad-options"
 #define P_ROLE SLUICE_ROLE_TRANSFORM
 #define P_OPTIONS bad_options
+#elif TEST_VARIANT == VARIANT_ABI1
+#define P_NAME "test-abi1"
+#define P_ROLE SLUICE_ROLE_SOURCE
+#define P_OPTIONS source_options
+#elif TEST_VARIANT == VARIANT_LIMITS
+#define P_NAME "test-limits"
+#define P_ROLE SLUICE_ROLE_TRANSFORM
+#define P_OPTIONS limit_options
 #else
 #define P_NAME "test-other"
 #define P_ROLE SLUICE_ROLE_TRANSFORM
@@ -132,8 +163,11 @@ SLUICE_PLUGIN_DEFINE = {
     .abi_version = SLUICE_ABI_VERSION + 1,
     .struct_size = sizeof(struct sluice_plugin),
 #elif TEST_VARIANT == VARIANT_BAD_SIZE
+    .abi_version = 1,
+    .struct_size = SLUICE_PLUGIN_SIZE_V1 - sizeof(void *), /* no ABI 1 size */
+#elif TEST_VARIANT == VARIANT_NEWER_SIZE
     .abi_version = SLUICE_ABI_VERSION,
-    .struct_size = SLUICE_PLUGIN_SIZE_V1 - sizeof(void *), /* neither known size */
+    .struct_size = sizeof(struct sluice_plugin) + sizeof(void *), /* from a newer sluice */
 #else
     SLUICE_PLUGIN_HEADER,
 #endif
@@ -145,9 +179,11 @@ SLUICE_PLUGIN_DEFINE = {
     .init = plugin_init,
     .poll = P_ROLE == SLUICE_ROLE_SOURCE ? plugin_poll : NULL,
     .process = P_ROLE == SLUICE_ROLE_TRANSFORM ? plugin_process : NULL,
-    .flags = TEST_VARIANT == VARIANT_TRANSFORM   ? SLUICE_PLUGIN_STATELESS
-             : TEST_VARIANT == VARIANT_HTTP_SINK ? SLUICE_PLUGIN_HTTP
-                                                 : 0,
+#if TEST_VARIANT == VARIANT_HTTP_SINK
+    .flags = SLUICE_PLUGIN_HTTP,
+#else
+    .flags = TEST_VARIANT == VARIANT_TRANSFORM ? SLUICE_PLUGIN_STATELESS : 0,
+#endif
 #if TEST_VARIANT == VARIANT_SINK_NO_WRITE
     .write = NULL,
 #else

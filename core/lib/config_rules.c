@@ -109,7 +109,8 @@ static int collect_binds(const sluice_pipeline_def *def, size_t index, bind_entr
             return -1;
         for (int j = 0; j < 2; j++) {
             bind_entry *e = &entries[*count];
-            if (strncmp(both[j], "ipc://", 6) == 0 && strlen(both[j]) - 6 >= sizeof(addr.sun_path)) {
+            if (strncmp(both[j], "ipc://", 6) == 0 &&
+                strlen(both[j]) - 6 >= sizeof(addr.sun_path)) {
                 snprintf(why, len, "ipc socket path %s is longer than the %zu bytes the OS "
                          "allows; set a shorter runtime_dir or endpoint", both[j] + 6,
                          sizeof(addr.sun_path) - 1);

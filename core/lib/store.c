@@ -2,6 +2,7 @@
  * WAL): epochs, checkpoints, per-stage key/value rows, the dead-letter
  * queue and the replay queue. See docs/state-store.md. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +101,32 @@ struct sluice_store {
     int tx_failed; /* an inner part failed: the outermost end rolls back */
 };
 
+/* Set while the last failure of a store call in this process was a full
+ * disk (or quota) and no commit has succeeded since. */
+static atomic_int out_of_space;
+
+/* Note whether the failure SQLite just reported on `db` was a full disk:
+ * SQLITE_FULL, or an I/O error whose errno is ENOSPC or EDQUOT (growing
+ * the -shm file). */
+static void note_failure(sqlite3 *db)
+{
+    int code = db ? sqlite3_extended_errcode(db) : SQLITE_OK;
+    int sys = db ? sqlite3_system_errno(db) : 0;
+
+    if ((code & 0xff) == SQLITE_FULL ||
+        ((code & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT)))
+        atomic_store(&out_of_space, 1);
+}
+
+int sluice_store_out_of_space(void)
+{
+    return atomic_load(&out_of_space);
+}
+
 /* Log a SQLite failure of `what` on store. */
 static void store_error(sluice_store *store, const char *what)
 {
+    note_failure(store->db);
     sluice_log_write(NULL, NULL, SLUICE_LOG_ERROR, "state store %s: %s: %s", store->path,
                      what, sqlite3_errmsg(store->db));
 }
@@ -204,6 +228,8 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
         goto out;
     }
     if (make_dirs(state_dir) != 0) {
+        if (errno == ENOSPC || errno == EDQUOT)
+            atomic_store(&out_of_space, 1);
         snprintf(errbuf, errlen, "state store: cannot create directory %s: %s", state_dir,
                  strerror(errno));
         goto out;
@@ -221,6 +247,7 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
     if (sqlite3_open_v2(path, &store->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
+        note_failure(store->db);
         snprintf(errbuf, errlen, "state store %s: cannot open: %s", path,
                  store->db ? sqlite3_errmsg(store->db) : "out of memory");
         goto out;
@@ -235,6 +262,7 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
                      NULL, NULL, &errmsg) != SQLITE_OK ||
         sqlite3_exec(store->db, SCHEMA_SQL, NULL, NULL, &errmsg) != SQLITE_OK ||
         sqlite3_exec(store->db, "COMMIT", NULL, NULL, &errmsg) != SQLITE_OK) {
+        note_failure(store->db);
         snprintf(errbuf, errlen, "state store %s: cannot set up: %s", path,
                  errmsg ? errmsg : sqlite3_errmsg(store->db));
         goto out;
@@ -295,6 +323,7 @@ int sluice_store_end(sluice_store *store, int commit)
         sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
+    atomic_store(&out_of_space, 0); /* a write went through: there is space */
     return 0;
 }
 

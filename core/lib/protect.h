@@ -1,7 +1,7 @@
 /* protect.h: what every sluice process does first to keep its secrets and
  * its state private: no core dumps (they would hold API keys and webhook
  * secrets) and files only its user can read. Implemented in protect.c;
- * see docs/architecture.md, "Secrets in memory and on disk". */
+ * see docs/configuration.md, "Secrets in memory and on disk". */
 #ifndef SLUICE_PROTECT_H
 #define SLUICE_PROTECT_H
 

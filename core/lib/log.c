@@ -28,14 +28,18 @@ typedef struct secret {
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static sluice_log_level log_threshold = SLUICE_LOG_INFO;
 static sluice_log_format log_format = SLUICE_LOG_FORMAT_AUTO;
-/* Every registered secret, sorted by strcmp: no limit on their number (one
- * `sluice run` over hundreds of client pipelines registers thousands), and
- * the secrets starting with the same two bytes are neighbours, which is
- * what the masking scan looks up. */
+/* Every registered secret, sorted by strcmp (bytes as unsigned char): no
+ * limit on their number (one `sluice run` over hundreds of client
+ * pipelines registers thousands), and the secrets that share their first
+ * d bytes with a text are neighbours, which is what the masking scan
+ * narrows down byte by byte. */
 static secret *log_secrets;
 static size_t log_secret_count;
 static size_t log_secret_capacity;
-
+/* by_first_byte[b]: index of the first secret whose first byte is >= b
+ * (b = 0..256), so the secrets starting with b are [by_first_byte[b],
+ * by_first_byte[b + 1]); a text byte that starts none costs one look-up. */
+static size_t by_first_byte[257];
 /* Where this process's lines come from when a caller names neither a
  * pipeline nor a stage (sluice_log_set_origin); empty: not set. */
 static char origin_pipeline[256];
@@ -90,6 +94,29 @@ static size_t secret_lower_bound(const char *text)
     return low;
 }
 
+/* First index in [lo, hi) whose secret has byte d >= c (when `after`,
+ * > c); every secret in the range is longer than d. Lock held. */
+static size_t secret_byte_bound(size_t lo, size_t hi, size_t d, unsigned char c, int after)
+{
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        unsigned char b = (unsigned char)log_secrets[mid].text[d];
+        if (b < c || (after && b == c))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Rebuild by_first_byte after the secrets changed. Lock held. */
+static void index_first_bytes(void)
+{
+    for (unsigned b = 0; b < 256; b++)
+        by_first_byte[b] = secret_byte_bound(0, log_secret_count, 0, (unsigned char)b, 0);
+    by_first_byte[256] = log_secret_count;
+}
+
 void sluice_log_add_secret(const char *value)
 {
     size_t at;
@@ -117,31 +144,40 @@ void sluice_log_add_secret(const char *value)
     log_secrets[at].text = copy;
     log_secrets[at].len = strlen(copy);
     log_secret_count++;
+    index_first_bytes();
 out:
     pthread_mutex_unlock(&log_lock);
 }
 
 /* Length of the longest registered secret that `p` (with `left` bytes
- * after it) starts with, or 0. Lock held. Secrets are at least
- * SECRET_MIN_BYTES long, so the candidates are the run of secrets sharing
- * p's first two bytes, found by binary search. */
+ * after it) starts with, or 0. Lock held. The candidates are narrowed one
+ * byte at a time: after d bytes they are the range of sorted secrets that
+ * share p's first d bytes, in which a secret of exactly d bytes (a match)
+ * comes first and the rest are ordered by their byte d. A byte that starts
+ * no secret, the common case, costs one table look-up. */
 static size_t longest_secret_at(const char *p, size_t left)
 {
-    char prefix[3];
-    size_t i;
+    unsigned char first = (unsigned char)p[0];
+    size_t lo = by_first_byte[first];
+    size_t hi = by_first_byte[first + 1];
     size_t longest = 0;
 
-    if (left < SECRET_MIN_BYTES)
-        return 0;
-    prefix[0] = p[0];
-    prefix[1] = p[1];
-    prefix[2] = '\0';
-    for (i = secret_lower_bound(prefix); i < log_secret_count; i++) {
-        const secret *s = &log_secrets[i];
-        if (s->text[0] != p[0] || s->text[1] != p[1])
+    for (size_t d = 1; lo < hi; d++) {
+        if (log_secrets[lo].len == d) {
+            longest = d;
+            if (++lo == hi)
+                break;
+        }
+        if (hi - lo == 1) { /* one candidate left: compare the rest at once */
+            const secret *s = &log_secrets[lo];
+            if (s->len <= left && memcmp(s->text + d, p + d, s->len - d) == 0)
+                longest = s->len;
             break;
-        if (s->len > longest && s->len <= left && memcmp(s->text, p, s->len) == 0)
-            longest = s->len;
+        }
+        if (d >= left)
+            break;
+        lo = secret_byte_bound(lo, hi, d, (unsigned char)p[d], 0);
+        hi = secret_byte_bound(lo, hi, d, (unsigned char)p[d], 1);
     }
     return longest;
 }

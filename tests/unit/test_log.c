@@ -124,6 +124,23 @@ START_TEST(overlapping_secrets_are_masked_whole)
 }
 END_TEST
 
+START_TEST(secrets_sharing_a_prefix)
+{
+    char secret[64];
+    const char *line;
+
+    /* API keys often share a long prefix; only whole secrets match */
+    for (int i = 0; i < 500; i++) {
+        snprintf(secret, sizeof(secret), "sk_live_0000%03d", i);
+        sluice_log_add_secret(secret);
+    }
+    sluice_log_add_secret("sk_live_");
+    line = logged("a=sk_live_0000123 b=sk_live_0000 c=sk_live_00009 d=sk_live_0000499");
+    ck_assert_msg(strstr(line, "a=******** b=********0000 c=********00009 d=********"),
+                  "got: %s", line);
+}
+END_TEST
+
 START_TEST(mask_cuts_at_a_utf8_boundary)
 {
     char buf[8];
@@ -147,6 +164,7 @@ static Suite *log_suite(void)
     tcase_add_test(tc, every_secret_is_masked_however_many);
     tcase_add_test(tc, secret_across_the_cut_is_masked);
     tcase_add_test(tc, overlapping_secrets_are_masked_whole);
+    tcase_add_test(tc, secrets_sharing_a_prefix);
     tcase_add_test(tc, mask_cuts_at_a_utf8_boundary);
     suite_add_tcase(suite, tc);
     return suite;

@@ -8,6 +8,11 @@
 #include <jansson.h>
 #include "sluice/plugin.h"
 
+/* Defaults of the stage keys the HTTP client reads, for a context that has
+ * no stage definition (the stage-key table shows the same values). */
+#define SLUICE_DEFAULT_HTTP_TIMEOUT_MS 30000L
+#define SLUICE_DEFAULT_RETRY_MAX_BACKOFF_MS 60000L
+
 /* A stage key handled by the core for every stage (sluice_stage_common). */
 typedef struct sluice_common_key {
     const char *name;

@@ -415,17 +415,49 @@ typedef enum sluice_http_class {
     SLUICE_HTTP_SUCCESS = 0,   /* 2xx */
     SLUICE_HTTP_RETRYABLE = 1, /* transport error, 408, 429, 5xx */
     SLUICE_HTTP_REJECTED = 2,  /* other 4xx: the request itself is bad */
-    SLUICE_HTTP_AUTH = 3       /* 401, 403: credentials; stop the pipeline */
+    SLUICE_HTTP_AUTH = 3,      /* 401, 403: credentials; stop the pipeline */
+    SLUICE_HTTP_CONFIG = 4     /* no answer, and none will come as configured:
+                                  the server's TLS certificate failed
+                                  verification (self-signed, unknown CA,
+                                  wrong host name), ca_file cannot be
+                                  loaded, or the URL is unusable. Never
+                                  retried (status 0); resp->error names the
+                                  host, the reason and the fix. Stop the
+                                  pipeline like AUTH (sluice_fail, then
+                                  SLUICE_FATAL). */
 } sluice_http_class;
 
 /* Perform `req`, waiting on the named token bucket before each attempt and
  * retrying retryable answers with exponential backoff and jitter, honouring
  * Retry-After (seconds or HTTP date); a 429 pauses the whole bucket, so
  * every request of the stage on that bucket waits. Stops retrying after
- * max_attempts or when the pipeline is stopping. Fills *resp (always; free
- * with sluice_http_response_clear) and returns its classification. */
+ * max_attempts or when the pipeline is stopping. When it returns
+ * RETRYABLE with the server's Retry-After, that wait is recorded as the
+ * stage's retry hint (as sluice_retry_after would), so the core's retry of
+ * the batch honours it too. In a sink, the core hears that the stage is
+ * alive during attempts and waits, however long they take. Fills *resp
+ * (always; free with sluice_http_response_clear) and returns its
+ * classification. */
 sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
                               sluice_http_response *resp);
+
+/* Report how a sink read a 2xx answer (resp, to `method` `url`) that it
+ * counts deliveries from. A 2xx says nothing by itself: a wrong base_url
+ * reaching some web server's default page answers 200 too. why NULL: the
+ * answer was the destination's and says what happened to every record
+ * sent; returns SLUICE_OK. Otherwise `why` says what was wrong (e.g. "the
+ * body is not JSON", "it counts 0 of 10 records") and nothing it carried
+ * may be counted delivered: the core logs it (warn: status, Content-Type
+ * and the start of the body) and counts it (sluice_http_unreadable_total).
+ * Returns SLUICE_RETRY while fewer such answers than the stage's budget
+ * (its http_max_attempts, else 5) came in a row: set the records it
+ * carried to RETRY. Once the budget is spent it calls sluice_fail() with a
+ * message naming the plugin, the URL and what came back, and returns
+ * SLUICE_FATAL: return that from write(). A readable answer (why NULL)
+ * starts the count again. Call it on the write() thread (it may call
+ * sluice_fail). */
+sluice_status sluice_http_answer(sluice_ctx *ctx, const char *method, const char *url,
+                                 const sluice_http_response *resp, const char *why);
 
 /* Classify a status code (0 = transport error) per the policy above. */
 sluice_http_class sluice_http_classify(long status);

@@ -23,7 +23,7 @@
 #include "pipeline.h"
 
 #define MASK "********"
-/* An unset ack_timeout_ms covers an HTTP stage's silence by this much. */
+/* An unset ack_timeout_ms covers an HTTP transform's silence by this much. */
 #define ACK_TIMEOUT_MARGIN_MS 5000L
 
 /* What the loader is working on, for error messages. */
@@ -627,11 +627,11 @@ static int check_binds(load_ctx *lc, const config_setting_t *stages,
     return -1;
 }
 
-/* Hold ack_timeout_ms above the longest silence of an HTTP stage
- * (sluice_stage_silence_ms): the source would take that wait for a lost
- * batch, rewind and send the window again, over and over against a
- * hanging server. Left unset it grows to cover the silence (plus a
- * margin); set too low it is an error. 0 or -1. */
+/* Hold ack_timeout_ms above the longest silence of a stage that waits on
+ * HTTP without heartbeats (sluice_stage_silence_ms: a transform): the
+ * source would take that wait for a lost batch, rewind and send the window
+ * again, over and over against a hanging server. Left unset it grows to
+ * cover the silence (plus a margin); set too low it is an error. 0 or -1. */
 static int check_ack_timeout(load_ctx *lc, const config_setting_t *root,
                              sluice_pipeline_def *def)
 {
@@ -653,9 +653,9 @@ static int check_ack_timeout(load_ctx *lc, const config_setting_t *root,
         return 0;
     }
     fail_at(lc, set, "'ack_timeout_ms' = %ld must be greater than http_timeout_ms + "
-            "retry_max_backoff_ms = %ld + %ld of stage '%s' (plugin %s), which makes HTTP "
-            "requests: one hung request and the wait before its retry would look like a lost "
-            "batch, and the source would rewind and send its window again (raise "
+            "retry_max_backoff_ms = %ld + %ld of stage '%s' (plugin %s), a transform that "
+            "makes HTTP requests: one hung request and the wait before its retry would look "
+            "like a lost batch, and the source would rewind and send its window again (raise "
             "ack_timeout_ms, leave it unset, or lower the stage's two timeouts)",
             def->ack_timeout_ms, def->stages[worst].common.http_timeout_ms,
             def->stages[worst].common.retry_max_backoff_ms, def->stages[worst].name,

@@ -41,8 +41,9 @@ int sluice_pipeline_check_binds(const sluice_pipeline_def *def, size_t *stage, c
 
 /* How long stage `index` (its plugin loaded) may send no sign of life
  * upstream while it works on a batch: http_timeout_ms +
- * retry_max_backoff_ms for a transform or sink whose plugin declares
+ * retry_max_backoff_ms for a transform whose plugin declares
  * SLUICE_PLUGIN_HTTP (a hung request, then the wait before the next
- * attempt), else 0. ack_timeout_ms must exceed it. */
+ * attempt), else 0 (a sink sends heartbeats while it waits). The
+ * pipeline's ack_timeout_ms must exceed it. */
 long sluice_stage_silence_ms(const sluice_stage_def *stage, size_t index);
 #endif

@@ -189,7 +189,10 @@ out:
 
 long sluice_stage_silence_ms(const sluice_stage_def *stage, size_t index)
 {
-    if (index == 0 || !stage->plugin ||
+    /* A sink's HTTP client and backoffs call its progress hook, which sends
+     * heartbeats upstream (link_sink_heartbeat) during a hung request too;
+     * a transform has no such hook. */
+    if (index == 0 || !stage->plugin || stage->plugin->role != SLUICE_ROLE_TRANSFORM ||
         !(sluice_plugin_flags(stage->plugin) & SLUICE_PLUGIN_HTTP))
         return 0;
     return stage->common.http_timeout_ms + stage->common.retry_max_backoff_ms;

@@ -773,5 +773,4 @@ SLUICE_PLUGIN_DEFINE = {
     .init = infobip_init,
     .fini = infobip_fini,
     .write = infobip_write,
-    .flags = SLUICE_PLUGIN_HTTP, /* ack_timeout_ms must cover a hung request */
 };

@@ -526,5 +526,4 @@ SLUICE_PLUGIN_DEFINE = {
     .init = ometria_init,
     .fini = ometria_fini,
     .write = ometria_write,
-    .flags = SLUICE_PLUGIN_HTTP, /* ack_timeout_ms must cover a hung request */
 };

@@ -90,10 +90,12 @@ endpoint_case_ok() {
 endpoint_case_ok
 echo "ok: port 65535, N and N+1, P and P.ack refused by check with FILE:LINE"
 
-# A sink that makes HTTP requests can hang for http_timeout_ms and then
-# wait retry_max_backoff_ms: an ack_timeout_ms shorter than that would make
-# the source rewind against a hung destination. Set: refused at its line;
-# unset: it grows to cover them.
+# ack_timeout_ms against HTTP stages. A transform that makes HTTP
+# requests sends no heartbeat while it waits (unit/test_config checks
+# that rule with a test plugin); a sink does, during a hung request and
+# its backoffs, so a sink pipeline with an ack timeout far below its HTTP
+# timeouts is accepted as it is (integration/sink-waits.sh runs one), and
+# an unset ack_timeout_ms stays 30 s.
 http_cfg() { # NAME PIPELINE_KEYS
     cat > "$T_TMP/$1.cfg" <<CFG
 pipeline = {
@@ -108,14 +110,13 @@ pipeline = {
 };
 CFG
 }
-http_cfg acktight "ack_timeout_ms = 30000;"
-set +e; "$SLUICE" check "$T_TMP/acktight.cfg" > "$T_TMP/acktight.out" 2>&1; rc=$?; set -e
-[ "$rc" -eq 78 ] || t_fail "ack_timeout_ms below an HTTP sink's timeouts: check exit $rc, expected 78: $(cat "$T_TMP/acktight.out")"
-grep -q "acktight.cfg:4: 'ack_timeout_ms' = 30000 must be greater than http_timeout_ms + retry_max_backoff_ms = 30000 + 60000 of stage 'ometria'" \
-    "$T_TMP/acktight.out" || t_fail "no FILE:LINE naming the rule: $(cat "$T_TMP/acktight.out")"
+http_cfg acksink "ack_timeout_ms = 3000;"
+"$SLUICE" check --print "$T_TMP/acksink.cfg" > "$T_TMP/acksink.out" 2>&1 \
+    || t_fail "a sink's ack_timeout_ms below its HTTP timeouts refused: $(cat "$T_TMP/acksink.out")"
+grep -q "ack_timeout_ms = 3000;" "$T_TMP/acksink.out" || t_fail "ack_timeout_ms changed: $(grep ack_timeout "$T_TMP/acksink.out")"
 http_cfg ackdefault ""
 "$SLUICE" check --print "$T_TMP/ackdefault.cfg" > "$T_TMP/ackdefault.out" 2>&1 \
     || t_fail "default ack_timeout_ms refused: $(cat "$T_TMP/ackdefault.out")"
-grep -q "ack_timeout_ms = 95000;" "$T_TMP/ackdefault.out" \
-    || t_fail "unset ack_timeout_ms did not grow past 30 s + 60 s: $(grep ack_timeout "$T_TMP/ackdefault.out")"
-echo "ok: ack_timeout_ms must exceed an HTTP sink's http_timeout_ms + retry_max_backoff_ms"
+grep -q "ack_timeout_ms = 30000;" "$T_TMP/ackdefault.out" \
+    || t_fail "a sink pipeline's default ack_timeout_ms changed: $(grep ack_timeout "$T_TMP/ackdefault.out")"
+echo "ok: a sink that heartbeats while it waits is not held to its HTTP timeouts"

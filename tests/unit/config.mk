@@ -101,12 +101,12 @@ unit_plugins_test_stateful_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=
 unit_plugins_test_stateful_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 unit_plugins_test_stateful_la_LIBADD = $(JANSSON_LIBS)
 
-# A sink declaring SLUICE_PLUGIN_HTTP (the ack_timeout_ms rule).
-check_LTLIBRARIES += unit/plugins/test-http-sink.la
-unit_plugins_test_http_sink_la_SOURCES = unit/plugins/test_plugin.c
-unit_plugins_test_http_sink_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=17
-unit_plugins_test_http_sink_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
-unit_plugins_test_http_sink_la_LIBADD = $(JANSSON_LIBS)
+# A transform declaring SLUICE_PLUGIN_HTTP (the ack_timeout_ms rule).
+check_LTLIBRARIES += unit/plugins/test-http-transform.la
+unit_plugins_test_http_transform_la_SOURCES = unit/plugins/test_plugin.c
+unit_plugins_test_http_transform_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=17
+unit_plugins_test_http_transform_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+unit_plugins_test_http_transform_la_LIBADD = $(JANSSON_LIBS)
 
 check_LTLIBRARIES += unit/plugins/test-dup-option.la
 unit_plugins_test_dup_option_la_SOURCES = unit/plugins/test_plugin.c

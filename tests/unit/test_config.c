@@ -693,16 +693,19 @@ START_TEST(ipc_path_too_long_is_refused)
 }
 END_TEST
 
-/* A sink that makes HTTP requests can be silent for one request plus one
- * backoff: ack_timeout_ms must be longer, or the source takes the wait
- * for a lost batch and rewinds, again and again against a hung server. */
-START_TEST(ack_timeout_covers_an_http_stage)
+/* A transform that makes HTTP requests sends no heartbeat while it waits:
+ * it can be silent for one request plus one backoff, so ack_timeout_ms
+ * must be longer, or the source takes the wait for a lost batch and
+ * rewinds, again and again against a hung server. A sink heartbeats while
+ * it waits and is not held to it. */
+START_TEST(ack_timeout_covers_an_http_transform)
 {
     sluice_pipeline_def *def;
-#define HTTP_PIPE(keys, sink_keys) \
+#define HTTP_PIPE(keys, mid_keys) \
     "pipeline = {\n  name = \"p\";\n  state_dir = \"state\";\n" keys "\n  stages = (\n" \
     "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n" \
-    "    { name = \"out\"; plugin = \"test-http-sink\"; " sink_keys " }\n  );\n};\n"
+    "    { name = \"enrich\"; plugin = \"test-http-transform\"; field = \"f\"; " mid_keys \
+    " },\n" SINK
 
     /* unset: the default grows past 30 s + 60 s */
     def = load_text("http-default.cfg", HTTP_PIPE("", ""));
@@ -718,10 +721,10 @@ START_TEST(ack_timeout_covers_an_http_stage)
     /* set too short: refused at its line, naming the stage and the sum */
     expect_error("http-30s.cfg", HTTP_PIPE("  ack_timeout_ms = 30000;", ""),
         "4: 'ack_timeout_ms' = 30000 must be greater than http_timeout_ms + "
-        "retry_max_backoff_ms = 30000 + 60000 of stage 'out' (plugin test-http-sink), which "
-        "makes HTTP requests: one hung request and the wait before its retry would look like a "
-        "lost batch, and the source would rewind and send its window again (raise "
-        "ack_timeout_ms, leave it unset, or lower the stage's two timeouts)");
+        "retry_max_backoff_ms = 30000 + 60000 of stage 'enrich' (plugin test-http-transform), "
+        "a transform that makes HTTP requests: one hung request and the wait before its retry "
+        "would look like a lost batch, and the source would rewind and send its window again "
+        "(raise ack_timeout_ms, leave it unset, or lower the stage's two timeouts)");
     ck_assert_ptr_null(load_text("http-equal.cfg", HTTP_PIPE("  ack_timeout_ms = 7000;",
         "http_timeout_ms = 5000; retry_max_backoff_ms = 2000;")));
     def = load_text("http-ok.cfg", HTTP_PIPE("  ack_timeout_ms = 7001;",
@@ -730,11 +733,15 @@ START_TEST(ack_timeout_covers_an_http_stage)
     ck_assert_int_eq(def->ack_timeout_ms, 7001);
     sluice_pipeline_free(&def);
 
-    /* a sink that makes no HTTP requests is not held to it */
-    def = load_text("plain.cfg", HEAD "    { name = \"in\"; plugin = \"test-source\"; "
-                    "path = \"x\"; },\n" SINK);
+    /* stages that heartbeat while they wait (a sink), or make no HTTP
+     * requests, are not held to it */
+    def = load_text("plain.cfg", "pipeline = {\n  name = \"p\";\n  state_dir = \"state\";\n"
+                    "  ack_timeout_ms = 3000;\n  stages = (\n"
+                    "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+                    "    { name = \"mid\"; plugin = \"test-transform\"; field = \"f\"; },\n"
+                    SINK);
     ck_assert_msg(def != NULL, "refused: %s", err.text);
-    ck_assert_int_eq(def->ack_timeout_ms, 30000);
+    ck_assert_int_eq(def->ack_timeout_ms, 3000);
     sluice_pipeline_free(&def);
 #undef HTTP_PIPE
 }
@@ -823,7 +830,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, instances_only_for_a_stateless_transform);
     tcase_add_test(tc, endpoints_that_clash_are_refused);
     tcase_add_test(tc, ipc_path_too_long_is_refused);
-    tcase_add_test(tc, ack_timeout_covers_an_http_stage);
+    tcase_add_test(tc, ack_timeout_covers_an_http_transform);
     tcase_add_test(tc, error_prefixes);
     tcase_add_test(tc, env_interpolation);
     tcase_add_test(tc, file_secrets_masked);

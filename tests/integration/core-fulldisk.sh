@@ -7,14 +7,18 @@
 # once (not per attempt), and names the pipeline in the store's error
 # lines; when the filler goes, every record arrives. A pipeline started
 # on the full disk waits for space too.
-# Needs root or unprivileged user namespaces to mount the tmpfs (else
-# skipped, exit 77).
+# The script runs in a mount namespace of its own (the tmpfs is seen by it
+# and the processes it starts only, and goes with them); that needs root
+# or unprivileged user namespaces (else skipped, exit 77).
 set -euo pipefail
 
-if [ "$(id -u)" != 0 ] && [ -z "${SLUICE_IN_USERNS:-}" ]; then
-    if unshare -rm true 2>/dev/null; then
-        exec unshare -rm env SLUICE_IN_USERNS=1 bash "$0" "$@"
-    fi
+if [ -z "${SLUICE_FULLDISK_NS:-}" ]; then
+    for how in "-m" "-r -m"; do
+        # shellcheck disable=SC2086
+        if unshare $how --propagation private true 2>/dev/null; then
+            SLUICE_FULLDISK_NS=1 exec unshare $how --propagation private bash "$0" "$@"
+        fi
+    done
     echo "# SKIP: mounting a small tmpfs needs root or user namespaces"
     exit 77
 fi
@@ -26,8 +30,8 @@ if ! mount -t tmpfs -o size=2m,mode=0700 tmpfs "$MNT" 2>"$T_TMP/mount.err"; then
     echo "# SKIP: cannot mount a tmpfs: $(cat "$T_TMP/mount.err")"
     exit 77
 fi
-# The mount goes before the temp dir: lazily, as stage processes that
-# outlive the test's kill may still hold state.db open.
+# The mount goes before the temp dir (lazily: a stage process that
+# outlives the test's kill may still hold state.db open).
 fulldisk_cleanup() {
     local rc=$? pid
     for pid in "${T_PIDS[@]:-}"; do

@@ -70,15 +70,12 @@ long sluice_nospace_note(sluice_nospace_wait *wait, int64_t now_ms, int *log)
 {
     long delay = SLUICE_NOSPACE_DELAY_MS;
 
-    if (wait->failures++ == 0) {
+    if (wait->failures++ == 0)
         wait->since_ms = now_ms;
-        wait->logged_ms = now_ms;
-        *log = 1;
-    } else {
-        *log = now_ms - wait->logged_ms >= SLUICE_NOSPACE_LOG_EVERY_MS;
-        if (*log)
-            wait->logged_ms = now_ms;
-    }
+    /* once a minute, also across spells that end and start again */
+    *log = wait->logged_ms == 0 || now_ms - wait->logged_ms >= SLUICE_NOSPACE_LOG_EVERY_MS;
+    if (*log)
+        wait->logged_ms = now_ms ? now_ms : 1;
     for (unsigned i = 1; i < wait->failures && delay < SLUICE_NOSPACE_DELAY_CAP_MS; i++)
         delay *= 2;
     return delay > SLUICE_NOSPACE_DELAY_CAP_MS ? SLUICE_NOSPACE_DELAY_CAP_MS : delay;
@@ -487,7 +484,7 @@ static void note_space_back(pipeline_sup *s)
         SLOG(s, SLUICE_LOG_INFO, "stage '%s' runs again: the state store had no space for "
              "%.0f s (%u attempts)", u->label,
              (double)(u->started_ms - u->nospace.since_ms) / 1000.0, u->nospace.failures);
-        memset(&u->nospace, 0, sizeof(u->nospace));
+        u->nospace.failures = 0;
     }
 }
 
@@ -524,7 +521,7 @@ static void unit_ended(pipeline_sup *s, unit *u, int status)
         unit_out_of_space(s, u);
         return;
     }
-    memset(&u->nospace, 0, sizeof(u->nospace));
+    u->nospace.failures = 0;
     if (code == 0 && u->holds_source) {
         /* --once finished, or a graceful stop drained */
         SLOG(s, SLUICE_LOG_DEBUG, "source finished; stopping the other stages");

@@ -53,11 +53,14 @@ long sluice_restart_delay_ms(long base_ms, size_t crashes);
 typedef struct sluice_nospace_wait {
     unsigned failures;   /* consecutive exits on a full disk (0: none) */
     int64_t since_ms;    /* time of the first of them */
-    int64_t logged_ms;   /* time of the last one logged */
+    int64_t logged_ms;   /* time of the last one logged (0: never); kept when
+                            a spell ends (failures = 0), so a disk that
+                            fills again at once is not logged again */
 } sluice_nospace_wait;
 
 /* Note an exit on a full disk at `now_ms`. Returns the delay before the
- * next attempt; *log is set to 1 when this exit is to be logged, else 0. */
+ * next attempt; *log is set to 1 when this exit is to be logged (none was
+ * in the last SLUICE_NOSPACE_LOG_EVERY_MS), else 0. */
 long sluice_nospace_note(sluice_nospace_wait *wait, int64_t now_ms, int *log);
 
 /* Create the state and runtime directories of every pipeline and check

@@ -599,6 +599,14 @@ START_TEST(nospace_waits_longer_and_logs_once_a_minute)
     ck_assert_int_eq(log, 0);
     ck_assert_uint_eq(wait.failures, 46);
     ck_assert_int_eq(wait.since_ms, 5000);
+    /* the stage ran again, then the disk filled at once: a new spell
+     * starts from 1 s but is not logged again within the minute */
+    wait.failures = 0;
+    ck_assert_int_eq(sluice_nospace_note(&wait, 80000, &log), 1000);
+    ck_assert_int_eq(log, 0);
+    ck_assert_int_eq(wait.since_ms, 80000);
+    ck_assert_int_eq(sluice_nospace_note(&wait, 125000, &log), 2000);
+    ck_assert_int_eq(log, 1);
 }
 END_TEST
 

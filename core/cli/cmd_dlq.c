@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "commands_state.h"
+#include "log.h"
 #include "pipeline.h"
 #include "registry.h"
 #include "store.h"
@@ -89,9 +90,11 @@ static int open_pipeline_store(const char *path, sluice_registry **reg,
         return EXIT_IO;
     }
     if (sluice_pipeline_load(path, *reg, def, &err) != 0) {
-        fprintf(stderr, "sluice dlq: %s\n", err.text);
+        char masked[sizeof(err.text)];
+        fprintf(stderr, "sluice dlq: %s\n", sluice_log_mask(err.text, masked, sizeof(masked)));
         return SLUICE_EXIT_CONFIG;
     }
+    sluice_log_set_origin((*def)->name, NULL); /* for the store's error lines */
     *store = sluice_store_open((*def)->state_dir, errbuf, sizeof(errbuf));
     if (!*store) {
         fprintf(stderr, "sluice dlq: %s\n", errbuf);

@@ -143,6 +143,10 @@ static int show_plugin(const char *name)
         printf("  %s\n", plugin->description);
     if (sluice_plugin_flags(plugin) & SLUICE_PLUGIN_STATELESS)
         printf("  stateless: may run as several processes at once (instances = N)\n");
+    if ((sluice_plugin_flags(plugin) & SLUICE_PLUGIN_HTTP) &&
+        plugin->role == SLUICE_ROLE_TRANSFORM)
+        printf("  HTTP: waits on remote servers without a heartbeat; the pipeline's "
+               "ack_timeout_ms must exceed http_timeout_ms + retry_max_backoff_ms\n");
     for (size_t i = 0; i < sluice_registry_count(reg); i++) {
         if (sluice_registry_at(reg, i) == plugin)
             printf("  file: %s\n", sluice_registry_path_at(reg, i));

@@ -26,6 +26,16 @@ void sluice_cmd_run_log_defaults(sluice_log_level level, sluice_log_format forma
     default_format = format;
 }
 
+/* Print a configuration error with registered secrets masked (an @file:
+ * value read before the error is registered by then). */
+static void print_error(const char *text)
+{
+    char masked[2048];
+
+    sluice_log_mask(text, masked, sizeof(masked));
+    fprintf(stderr, "%s\n", masked);
+}
+
 static void run_usage(FILE *out)
 {
     fprintf(out,
@@ -152,7 +162,7 @@ int sluice_cmd_run(int argc, char **argv)
         if (rc == 0 && sluice_pipeline_load(files[f], reg, &defs[f], &err) != 0)
             rc = SLUICE_EXIT_CONFIG;
         if (rc != 0) {
-            fprintf(stderr, "%s\n", err.text);
+            print_error(err.text);
             result = rc;
             goto out;
         }
@@ -183,7 +193,7 @@ int sluice_cmd_run(int argc, char **argv)
         goto out;
     }
     if (sluice_run_prepare(defs, file_count, errbuf, sizeof(errbuf)) != 0) {
-        fprintf(stderr, "%s\n", errbuf);
+        print_error(errbuf);
         result = SLUICE_EXIT_CONFIG;
         goto out;
     }

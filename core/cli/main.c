@@ -2,6 +2,7 @@
  * check, plugins, dlq or keygen. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "commands_runtime.h"
 #include "commands_state.h"
 #include "log.h"
+#include "protect.h"
 
 #define EXIT_USAGE 64
 
@@ -33,7 +35,9 @@ static void usage(FILE *out)
                  "       sluice --version | --help\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'sluice COMMAND --help' describes a command.\n");
+    fprintf(out, "\n'sluice COMMAND --help' describes a command. Every sluice process\n"
+                 "creates its files 0600 and writes no core dump (it would hold secrets);\n"
+                 "SLUICE_ALLOW_CORE=1 in the environment allows core dumps for debugging.\n");
 }
 
 int main(int argc, char **argv)
@@ -80,6 +84,13 @@ int main(int argc, char **argv)
     }
     sluice_log_setup(level, format);
     sluice_cmd_run_log_defaults(level, format);
+    /* Before any secret is read: pipeline files, @file: values, state. */
+    {
+        const char *failed = NULL;
+        if (sluice_protect_process(sluice_core_dumps_allowed(), &failed) != 0)
+            sluice_log_write(NULL, NULL, SLUICE_LOG_WARN, "%s failed: %s; a core dump of "
+                             "this process could hold secrets", failed, strerror(errno));
+    }
     if (i >= argc) {
         usage(stderr);
         return EXIT_USAGE;

@@ -25,6 +25,8 @@
 #include "pipeline.h"
 
 #define MASK "********"
+/* An unset ack_timeout_ms covers an HTTP transform's silence by this much. */
+#define ACK_TIMEOUT_MARGIN_MS 5000L
 
 /* What the loader is working on, for error messages. */
 typedef struct load_ctx {
@@ -258,7 +260,8 @@ static int identifier_valid(const char *text)
     return 1;
 }
 
-/* 1 if `endpoint` is ipc://PATH or tcp://HOST:PORT (PORT 1..65535). */
+/* 1 if `endpoint` is ipc://PATH or tcp://HOST:PORT (PORT 1..65534: the
+ * stage's acks bind PORT+1). */
 static int endpoint_valid(const char *endpoint)
 {
     const char *host;
@@ -276,7 +279,7 @@ static int endpoint_valid(const char *endpoint)
         return 0;
     errno = 0;
     port = strtol(colon + 1, &end, 10);
-    return errno == 0 && end != colon + 1 && *end == '\0' && port >= 1 && port <= 65535;
+    return errno == 0 && end != colon + 1 && *end == '\0' && port >= 1 && port <= 65534;
 }
 
 /* Make `path` absolute against lc->base_dir. New string or NULL (OOM). */
@@ -408,7 +411,8 @@ static int load_common(load_ctx *lc, const config_setting_t *group, sluice_stage
         return -1;
     if (common->endpoint && !endpoint_valid(common->endpoint)) {
         fail_at(lc, config_setting_get_member(group, "endpoint"),
-                "'endpoint' must be ipc://PATH or tcp://HOST:PORT, got \"%s\"",
+                "'endpoint' must be ipc://PATH or tcp://HOST:PORT with PORT in 1..65534 "
+                "(acks use PORT+1), got \"%s\"",
                 common->endpoint);
         return -1;
     }
@@ -618,6 +622,64 @@ static int check_instances(load_ctx *lc, const config_setting_t *where,
     return -1;
 }
 
+/* What `sluice run` would bind must not clash (check_stages already
+ * refused two equal endpoints with a plainer message). 0 or -1. */
+static int check_binds(load_ctx *lc, const config_setting_t *stages,
+                       const sluice_pipeline_def *def)
+{
+    char why[768];
+    size_t bad;
+    const config_setting_t *where;
+    const config_setting_t *endpoint;
+
+    if (sluice_pipeline_check_binds(def, &bad, why, sizeof(why)) == 0)
+        return 0;
+    where = config_setting_get_elem(stages, (unsigned)bad);
+    endpoint = where ? config_setting_get_member(where, "endpoint") : NULL;
+    lc->stage = def->stages[bad].name;
+    lc->plugin = def->stages[bad].plugin_name;
+    fail_at(lc, endpoint ? endpoint : where, "%s", why);
+    lc->stage = NULL;
+    lc->plugin = NULL;
+    return -1;
+}
+
+/* Hold ack_timeout_ms above the longest silence of a stage that waits on
+ * HTTP without heartbeats (sluice_stage_silence_ms: a transform): the
+ * source would take that wait for a lost batch, rewind and send the window
+ * again, over and over against a hanging server. Left unset it grows to
+ * cover the silence (plus a margin); set too low it is an error. 0 or -1. */
+static int check_ack_timeout(load_ctx *lc, const config_setting_t *root,
+                             sluice_pipeline_def *def)
+{
+    const config_setting_t *set = config_setting_get_member(root, "ack_timeout_ms");
+    long longest = 0;
+    size_t worst = 0;
+
+    for (size_t i = 0; i < def->stage_count; i++) {
+        long silence = sluice_stage_silence_ms(&def->stages[i], i);
+        if (silence > longest) {
+            longest = silence;
+            worst = i;
+        }
+    }
+    if (longest == 0 || def->ack_timeout_ms > longest)
+        return 0;
+    if (!set) {
+        def->ack_timeout_ms = longest + ACK_TIMEOUT_MARGIN_MS;
+        return 0;
+    }
+    fail_at(lc, set, "'ack_timeout_ms' = %ld must be greater than http_timeout_ms + "
+            "retry_max_backoff_ms = %ld + %ld of stage '%s' (plugin %s), a transform that "
+            "makes HTTP requests: one hung request and the wait before its retry would look "
+            "like a lost batch, and the source would rewind and send its window again (raise "
+            "ack_timeout_ms, leave it unset, or lower the stage's two timeouts)",
+            def->ack_timeout_ms, def->stages[worst].common.http_timeout_ms,
+            def->stages[worst].common.retry_max_backoff_ms, def->stages[worst].name,
+            def->stages[worst].plugin_name);
+    return -1;
+}
+
 /* Check placement, unique names and endpoints. 0 or -1. */
 static int check_stages(load_ctx *lc, const config_setting_t *stages, sluice_pipeline_def *def)
 {
@@ -659,7 +721,7 @@ static int check_stages(load_ctx *lc, const config_setting_t *stages, sluice_pip
     }
     lc->stage = NULL;
     lc->plugin = NULL;
-    return 0;
+    return check_binds(lc, stages, def);
 }
 
 /* Check how every tcp link is secured (curve.c). 0 or -1. */
@@ -849,6 +911,9 @@ static int read_config(const char *path, const char *base_dir, config_t *cfg,
 {
     config_init(cfg);
     config_set_include_dir(cfg, base_dir);
+    /* libconfig would hang on a FIFO and exit(2) on a directory */
+    if (sluice_config_check_files(path, base_dir, err) != 0)
+        return -1;
     if (config_read_file(cfg, path) == CONFIG_TRUE)
         return 0;
     if (config_error_type(cfg) == CONFIG_ERR_FILE_IO) {
@@ -964,7 +1029,8 @@ int sluice_pipeline_load(const char *path, sluice_registry *reg, sluice_pipeline
     }
     lc.stage_index = 0;
     lc.secrets = NULL;
-    if (check_stages(&lc, stages, def) != 0 || check_links(&lc, stages, def) != 0)
+    if (check_stages(&lc, stages, def) != 0 || check_links(&lc, stages, def) != 0 ||
+        check_ack_timeout(&lc, root, def) != 0)
         goto out;
     *out = def;
     def = NULL;

@@ -3,9 +3,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "interp.h"
 
@@ -82,8 +85,12 @@ static char *expand_vars(const char *raw, char *errbuf, size_t errlen)
             char name[256];
             const char *value;
 
+            /* The errors below name the place, never the value: it may be
+             * a secret written inline (api_key = "live-KEY...${X"), and
+             * it is not registered with the log masks when it fails. */
             if (!close) {
-                snprintf(errbuf, errlen, "unterminated '${' in \"%s\"", raw);
+                snprintf(errbuf, errlen, "unterminated '${' at byte %zu of the value (value "
+                         "not shown; write $$ for a literal $)", (size_t)(dollar - raw) + 1);
                 goto fail;
             }
             name_len = (size_t)(close - start);
@@ -95,8 +102,9 @@ static char *expand_vars(const char *raw, char *errbuf, size_t errlen)
                 }
             }
             if (!var_name_valid(start, name_len) || name_len >= sizeof(name)) {
-                snprintf(errbuf, errlen, "invalid variable name '%.*s' in \"%s\"",
-                         (int)name_len, start, raw);
+                snprintf(errbuf, errlen, "invalid variable name in the '${...}' at byte %zu of "
+                         "the value (value not shown; names are [A-Za-z_][A-Za-z0-9_]*, "
+                         "write $$ for a literal $)", (size_t)(dollar - raw) + 1);
                 goto fail;
             }
             memcpy(name, start, name_len);
@@ -131,20 +139,48 @@ fail:
     return NULL;
 }
 
-/* Read the whole file at `path` minus one trailing newline. New string or
- * NULL with errbuf set. */
+/* Open `path` for reading if it is a regular file. Opened without
+ * blocking, so a FIFO (which would wait for a writer forever) or a device
+ * is refused, not read. Returns the stream or NULL with errbuf set. */
+static FILE *open_regular(const char *path, char *errbuf, size_t errlen)
+{
+    struct stat st;
+    FILE *file = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(errbuf, errlen, "cannot read @file:%s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(errbuf, errlen, "cannot read @file:%s: %s, not a file", path,
+                 S_ISDIR(st.st_mode) ? "is a directory" : S_ISFIFO(st.st_mode) ? "is a FIFO"
+                 : S_ISSOCK(st.st_mode) ? "is a socket" : "is a device");
+        goto out;
+    }
+    file = fdopen(fd, "rb");
+    if (!file)
+        snprintf(errbuf, errlen, "cannot read @file:%s: %s", path, strerror(errno));
+    else
+        fd = -1; /* the stream owns it */
+out:
+    if (fd >= 0)
+        close(fd);
+    return file;
+}
+
+/* Read the whole regular file at `path` minus one trailing newline. New
+ * string or NULL with errbuf set. */
 static char *read_value_file(const char *path, char *errbuf, size_t errlen)
 {
     text_buf buf = {NULL, 0, 0};
-    FILE *file = fopen(path, "rb");
+    FILE *file = open_regular(path, errbuf, errlen);
     char chunk[4096];
     size_t got;
     char *result = NULL;
 
-    if (!file) {
-        snprintf(errbuf, errlen, "cannot read @file:%s: %s", path, strerror(errno));
+    if (!file)
         goto out;
-    }
     if (buf_append(&buf, "", 0) != 0)
         goto oom;
     while ((got = fread(chunk, 1, sizeof(chunk), file)) > 0) {

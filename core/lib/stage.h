@@ -16,6 +16,10 @@
 #define SLUICE_STAGE_EXIT_OK 0     /* finished or stopped gracefully */
 #define SLUICE_STAGE_EXIT_ERROR 1  /* failed: the supervisor restarts it */
 #define SLUICE_STAGE_EXIT_FATAL 3  /* SLUICE_FATAL: do not restart */
+/* failed because the state store's disk is full (sluice_store_out_of_space):
+ * restarted after a backoff until space returns, not counted as a crash
+ * (sysexits EX_TEMPFAIL) */
+#define SLUICE_STAGE_EXIT_NOSPACE 75
 
 /* Drain bound on graceful stop: in-flight batches get this long to be
  * acknowledged before the source gives up waiting (replay covers them). */
@@ -76,7 +80,8 @@ typedef struct sluice_unit_signals {
  * already. `flags`: SLUICE_UNIT_ONCE, SLUICE_UNIT_SOURCE_STORE. A unit that
  * holds the source finishes when the source finishes (stopping its other
  * stages); any other unit finishes when *signals->term is set. Returns the
- * worst exit code of its stages: SLUICE_STAGE_EXIT_OK, _ERROR or _FATAL. */
+ * worst exit code of its stages: SLUICE_STAGE_EXIT_OK, _ERROR, _FATAL, or
+ * _NOSPACE when a stage failed because the state store's disk is full. */
 int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, size_t n,
                     unsigned instance, int flags, const sluice_unit_signals *signals);
 

@@ -2,6 +2,7 @@
  * WAL): epochs, checkpoints, per-stage key/value rows, the dead-letter
  * queue and the replay queue. See docs/state-store.md. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +101,32 @@ struct sluice_store {
     int tx_failed; /* an inner part failed: the outermost end rolls back */
 };
 
+/* Set while the last failure of a store call in this process was a full
+ * disk (or quota) and no commit has succeeded since. */
+static atomic_int out_of_space;
+
+/* Note whether the failure SQLite just reported on `db` was a full disk:
+ * SQLITE_FULL, or an I/O error whose errno is ENOSPC or EDQUOT (growing
+ * the -shm file). */
+static void note_failure(sqlite3 *db)
+{
+    int code = db ? sqlite3_extended_errcode(db) : SQLITE_OK;
+    int sys = db ? sqlite3_system_errno(db) : 0;
+
+    if ((code & 0xff) == SQLITE_FULL ||
+        ((code & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT)))
+        atomic_store(&out_of_space, 1);
+}
+
+int sluice_store_out_of_space(void)
+{
+    return atomic_load(&out_of_space);
+}
+
 /* Log a SQLite failure of `what` on store. */
 static void store_error(sluice_store *store, const char *what)
 {
+    note_failure(store->db);
     sluice_log_write(NULL, NULL, SLUICE_LOG_ERROR, "state store %s: %s: %s", store->path,
                      what, sqlite3_errmsg(store->db));
 }
@@ -136,6 +160,39 @@ static int stmt_done(sluice_store *store, sqlite3_stmt *stmt, const char *what)
     return 0;
 }
 
+/* Make the existing file `path` readable by its owner only, if it is not
+ * already: state.db, -wal and -shm hold spooled member data and the DLQ,
+ * and an older sluice created them 0644. SQLite gives -wal and -shm the
+ * database's mode. The change is logged when `tell` (a file that was
+ * there before, not one this open created under a loose umask); errors
+ * are logged, not fatal. */
+static void make_private(const char *path, int tell)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0 || (st.st_mode & 077) == 0)
+        return;
+    if (chmod(path, st.st_mode & 0700) != 0)
+        sluice_log_write(NULL, NULL, SLUICE_LOG_WARN, "state store %s is mode %04o and cannot "
+                         "be made private: %s", path, (unsigned)(st.st_mode & 07777),
+                         strerror(errno));
+    else if (tell)
+        sluice_log_write(NULL, NULL, SLUICE_LOG_INFO, "state store %s was mode %04o, now %04o",
+                         path, (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & 0700));
+}
+
+/* make_private() for `db` and its -wal and -shm. */
+static void make_store_private(const char *db, int tell)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char path[4096 + 8];
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
+        make_private(path, tell);
+    }
+}
+
 /* mkdir -p path (mode 0700 for new directories). 0 or -1 with errno. */
 static int make_dirs(const char *path)
 {
@@ -164,11 +221,15 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
     sluice_store *result = NULL;
     char *errmsg = NULL;
     char path[4096];
+    struct stat st;
+    int existed;
     if (!state_dir || !*state_dir) {
         snprintf(errbuf, errlen, "state store: no state directory given");
         goto out;
     }
     if (make_dirs(state_dir) != 0) {
+        if (errno == ENOSPC || errno == EDQUOT)
+            atomic_store(&out_of_space, 1);
         snprintf(errbuf, errlen, "state store: cannot create directory %s: %s", state_dir,
                  strerror(errno));
         goto out;
@@ -177,6 +238,7 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
         snprintf(errbuf, errlen, "state store: path too long: %s", state_dir);
         goto out;
     }
+    existed = stat(path, &st) == 0;
     store = calloc(1, sizeof(*store));
     if (!store || !(store->path = strdup(path))) {
         snprintf(errbuf, errlen, "state store: out of memory");
@@ -185,10 +247,12 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
     if (sqlite3_open_v2(path, &store->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
+        note_failure(store->db);
         snprintf(errbuf, errlen, "state store %s: cannot open: %s", path,
                  store->db ? sqlite3_errmsg(store->db) : "out of memory");
         goto out;
     }
+    make_store_private(path, existed); /* before the WAL files take its mode */
     /* The busy timeout first: switching to WAL and creating the schema
      * can meet another process doing the same. */
     sqlite3_busy_timeout(store->db, 10000);
@@ -198,10 +262,12 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
                      NULL, NULL, &errmsg) != SQLITE_OK ||
         sqlite3_exec(store->db, SCHEMA_SQL, NULL, NULL, &errmsg) != SQLITE_OK ||
         sqlite3_exec(store->db, "COMMIT", NULL, NULL, &errmsg) != SQLITE_OK) {
+        note_failure(store->db);
         snprintf(errbuf, errlen, "state store %s: cannot set up: %s", path,
                  errmsg ? errmsg : sqlite3_errmsg(store->db));
         goto out;
     }
+    make_store_private(path, existed); /* -wal and -shm left by an older sluice */
     result = store;
     store = NULL;
 out:
@@ -257,6 +323,7 @@ int sluice_store_end(sluice_store *store, int commit)
         sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
+    atomic_store(&out_of_space, 0); /* a write went through: there is space */
     return 0;
 }
 

@@ -12,9 +12,18 @@
 typedef struct sluice_store sluice_store;
 
 /* Open (creating if needed) <state_dir>/state.db, with WAL and a busy
- * timeout. Creates state_dir if missing. Returns the store (caller owns;
- * sluice_store_close) or NULL with a message in errbuf. */
+ * timeout. Creates state_dir if missing (0700). state.db, -wal and -shm
+ * left readable by others (by an older sluice) are made owner-only
+ * (logged). Returns the store (caller owns; sluice_store_close) or NULL
+ * with a message in errbuf. */
 sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errlen);
+
+/* 1 if the last failure of a store call in this process (opening a store
+ * included) was a full disk or quota (SQLite's "database or disk is
+ * full", or ENOSPC/EDQUOT) and no transaction has committed since; else
+ * 0. A stage that fails on it exits SLUICE_STAGE_EXIT_NOSPACE, which the
+ * supervisor retries without counting it as a crash. Thread-safe. */
+int sluice_store_out_of_space(void);
 
 /* Close and NULL the caller's pointer. Safe on NULL. */
 void sluice_store_close(sluice_store **store_p);

@@ -66,6 +66,21 @@ long sluice_restart_delay_ms(long base_ms, size_t crashes)
     return delay > SLUICE_RESTART_DELAY_CAP_MS ? SLUICE_RESTART_DELAY_CAP_MS : delay;
 }
 
+long sluice_nospace_note(sluice_nospace_wait *wait, int64_t now_ms, int *log)
+{
+    long delay = SLUICE_NOSPACE_DELAY_MS;
+
+    if (wait->failures++ == 0)
+        wait->since_ms = now_ms;
+    /* once a minute, also across spells that end and start again */
+    *log = wait->logged_ms == 0 || now_ms - wait->logged_ms >= SLUICE_NOSPACE_LOG_EVERY_MS;
+    if (*log)
+        wait->logged_ms = now_ms ? now_ms : 1;
+    for (unsigned i = 1; i < wait->failures && delay < SLUICE_NOSPACE_DELAY_CAP_MS; i++)
+        delay *= 2;
+    return delay > SLUICE_NOSPACE_DELAY_CAP_MS ? SLUICE_NOSPACE_DELAY_CAP_MS : delay;
+}
+
 /* ------------------------------------------------------------------ */
 /* Process plumbing.                                                  */
 /* ------------------------------------------------------------------ */
@@ -247,6 +262,8 @@ typedef struct unit {
     sluice_crash_log crashes;
     long peak_rss_kb;       /* largest peak RSS of its processes that ended */
     double cpu_s;           /* user+sys CPU seconds of its processes that ended */
+    int64_t started_ms;     /* when its process was started */
+    sluice_nospace_wait nospace; /* its exits on a full disk */
 } unit;
 
 typedef enum { PHASE_RUNNING, PHASE_DRAINING, PHASE_STOPPING } phase;
@@ -387,6 +404,7 @@ static int start_unit(pipeline_sup *s, unit *u)
         install_stage_signals();
         follow_parent(SIGKILL, parent);
         tune_allocator();
+        sluice_log_set_origin(s->def->name, u->label);
         /* the source shares this host's store unless it runs elsewhere */
         code = sluice_unit_run(s->def, u->stages, u->count, u->instance,
                                (s->opts->once ? SLUICE_UNIT_ONCE : 0) |
@@ -397,6 +415,7 @@ static int start_unit(pipeline_sup *s, unit *u)
     }
     u->pid = pid;
     u->restart_at = 0;
+    u->started_ms = sluice_clock_ms();
     write_pid_files(s->def, u->stages, u->count, u->instance, pid);
     SLOG(s, SLUICE_LOG_DEBUG, "stage '%s' started as process %ld", u->label, (long)pid);
     return 0;
@@ -432,6 +451,46 @@ static void describe_status(int status, char *buf, size_t len)
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 }
 
+/* Unit `u` exited because the state store's disk is full: schedule the
+ * next attempt, not counted as a crash (an ENOSPC used the crash budget
+ * and stopped the pipeline, webhook listener and all, in seconds). */
+static void unit_out_of_space(pipeline_sup *s, unit *u)
+{
+    int64_t now = sluice_clock_ms();
+    int log;
+    long delay = sluice_nospace_note(&u->nospace, now, &log);
+
+    if (log && u->nospace.failures == 1)
+        SLOG(s, SLUICE_LOG_ERROR, "stage '%s' stopped: no space left for the state store in "
+             "%s; not counted as a crash: retrying in %.0f s, then at most every %.0f s, "
+             "until there is space", u->label, s->def->state_dir, (double)delay / 1000.0,
+             (double)SLUICE_NOSPACE_DELAY_CAP_MS / 1000.0);
+    else if (log)
+        SLOG(s, SLUICE_LOG_ERROR, "stage '%s': still no space left for the state store in "
+             "%s after %u attempts in %.0f s; retrying every %.0f s", u->label,
+             s->def->state_dir, u->nospace.failures,
+             (double)(now - u->nospace.since_ms) / 1000.0, (double)delay / 1000.0);
+    u->restart_at = now + delay;
+}
+
+/* Units that exited on a full disk and have now run for a while: the
+ * disk has space again; say so once. */
+static void note_space_back(pipeline_sup *s)
+{
+    int64_t now = sluice_clock_ms();
+
+    for (size_t i = 0; i < s->unit_count; i++) {
+        unit *u = &s->units[i];
+        if (!u->nospace.failures || u->pid <= 0 ||
+            now - u->started_ms < SLUICE_NOSPACE_DELAY_MS * 5)
+            continue;
+        SLOG(s, SLUICE_LOG_INFO, "stage '%s' runs again: the state store had no space for "
+             "%.0f s (%u attempts)", u->label,
+             (double)(u->started_ms - u->nospace.since_ms) / 1000.0, u->nospace.failures);
+        u->nospace.failures = 0;
+    }
+}
+
 /* React to the end of unit `u`'s process. */
 static void unit_ended(pipeline_sup *s, unit *u, int status)
 {
@@ -461,6 +520,11 @@ static void unit_ended(pipeline_sup *s, unit *u, int status)
         begin_stopping(s, STOP_GRACE_MS, 0);
         return;
     }
+    if (code == SLUICE_STAGE_EXIT_NOSPACE) {
+        unit_out_of_space(s, u);
+        return;
+    }
+    u->nospace.failures = 0;
     if (code == 0 && u->holds_source) {
         /* --once finished, or a graceful stop drained */
         SLOG(s, SLUICE_LOG_DEBUG, "source finished; stopping the other stages");
@@ -650,20 +714,55 @@ static void clear_counts(const sluice_pipeline_def *def)
     }
 }
 
-/* Number of DLQ entries, or -1 if the store cannot be read (logged). */
-static int64_t dlq_count(const sluice_pipeline_def *def)
+/* Number of DLQ entries, or -1 if the store cannot be read (logged
+ * unless `quiet`). */
+static int64_t dlq_count(const sluice_pipeline_def *def, int quiet)
 {
     char err[512] = "";
     sluice_store *store = sluice_store_open(def->state_dir, err, sizeof(err));
     int64_t count;
 
     if (!store) {
-        sluice_log_write(def->name, NULL, SLUICE_LOG_ERROR, "cannot open the state store: %s",
-                         err);
+        if (!quiet)
+            sluice_log_write(def->name, NULL, SLUICE_LOG_ERROR,
+                             "cannot open the state store: %s", err);
         return -1;
     }
     count = sluice_store_dlq_count(store);
     sluice_store_close(&store);
+    return count;
+}
+
+/* Number of DLQ entries before the run, waiting while the state store's
+ * disk is full (as for a stage: logged at error once per interval, not
+ * given up on). Returns the count, or -1 after another store error
+ * (logged) or a stop signal (*stop_signal set). */
+static int64_t dlq_count_when_space(const sluice_pipeline_def *def, int *stop_signal)
+{
+    sluice_nospace_wait wait;
+    int64_t count;
+
+    memset(&wait, 0, sizeof(wait));
+    *stop_signal = 0;
+    while ((count = dlq_count(def, wait.failures > 0)) < 0 && sluice_store_out_of_space()) {
+        int log;
+        int signo;
+        long delay = sluice_nospace_note(&wait, sluice_clock_ms(), &log);
+
+        if (log)
+            sluice_log_write(def->name, NULL, SLUICE_LOG_ERROR, "cannot start: no space left "
+                             "for the state store in %s; retrying every %.0f s at most until "
+                             "there is space (attempt %u)", def->state_dir,
+                             (double)SLUICE_NOSPACE_DELAY_CAP_MS / 1000.0, wait.failures);
+        signo = wait_signal(delay);
+        if (signo == SIGTERM || signo == SIGINT || signo == SIGHUP) {
+            *stop_signal = signo;
+            return -1;
+        }
+    }
+    if (count >= 0 && wait.failures > 0)
+        sluice_log_write(def->name, NULL, SLUICE_LOG_INFO, "the state store has space again "
+                         "after %u attempts; starting", wait.failures);
     return count;
 }
 
@@ -675,13 +774,17 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
     int64_t started = sluice_clock_ms();
     int64_t dlq_before, dlq_after;
     int result;
+    int stop_signal;
 
+    sluice_log_set_origin(def->name, NULL);
     memset(&s, 0, sizeof(s));
     s.def = def;
     s.opts = opts;
     s.outcome = 0;
     clear_counts(def);
-    dlq_before = dlq_count(def); /* opened and closed before any fork */
+    dlq_before = dlq_count_when_space(def, &stop_signal); /* before any fork */
+    if (stop_signal)
+        return 128 + stop_signal;
     if (dlq_before < 0 || plan_units(&s) != 0) {
         free(s.units);
         return SLUICE_EXIT_FAILED;
@@ -728,13 +831,15 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
                 s.deadline = 0;
             }
         }
-        if (s.phase != PHASE_STOPPING)
+        if (s.phase != PHASE_STOPPING) {
             restart_due(&s);
+            note_space_back(&s);
+        }
     }
     result = s.outcome;
     if (opts->once) {
         run_counts c;
-        dlq_after = dlq_count(def);
+        dlq_after = dlq_count(def, 0);
         read_counts(def, &c);
         printf("pipeline %s: %.0f records in, %.0f delivered, %lld rejected, %.0f events "
                "derived, elapsed %.2fs, peak RSS %.1f MB\n", def->name, c.records_in,
@@ -854,6 +959,7 @@ int sluice_run_stage(const sluice_pipeline_def *def, const char *stage, int once
             }
             install_stage_signals();
             tune_allocator();
+            sluice_log_set_origin(def->name, stage);
             write_pid_files(def, &i, 1, 0, getpid());
             code = sluice_unit_run(def, &i, 1, 0, once, &signals);
             write_pid_files(def, &i, 1, 0, 0);

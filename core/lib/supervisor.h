@@ -41,6 +41,28 @@ size_t sluice_crash_note(sluice_crash_log *log, int64_t now_ms, int64_t window_m
  * SLUICE_RESTART_DELAY_CAP_MS. */
 long sluice_restart_delay_ms(long base_ms, size_t crashes);
 
+/* Waiting out a full disk: a child that exits SLUICE_STAGE_EXIT_NOSPACE
+ * (the state store's disk or quota is full) is restarted after a delay
+ * that starts at SLUICE_NOSPACE_DELAY_MS and doubles to
+ * SLUICE_NOSPACE_DELAY_CAP_MS, for as long as it takes, and is not counted
+ * against restart.max; it is logged at error the first time, then at most
+ * once per SLUICE_NOSPACE_LOG_EVERY_MS. */
+#define SLUICE_NOSPACE_DELAY_MS 1000L
+#define SLUICE_NOSPACE_DELAY_CAP_MS 30000L
+#define SLUICE_NOSPACE_LOG_EVERY_MS 60000L
+typedef struct sluice_nospace_wait {
+    unsigned failures;   /* consecutive exits on a full disk (0: none) */
+    int64_t since_ms;    /* time of the first of them */
+    int64_t logged_ms;   /* time of the last one logged (0: never); kept when
+                            a spell ends (failures = 0), so a disk that
+                            fills again at once is not logged again */
+} sluice_nospace_wait;
+
+/* Note an exit on a full disk at `now_ms`. Returns the delay before the
+ * next attempt; *log is set to 1 when this exit is to be logged (none was
+ * in the last SLUICE_NOSPACE_LOG_EVERY_MS), else 0. */
+long sluice_nospace_note(sluice_nospace_wait *wait, int64_t now_ms, int *log);
+
 /* Create the state and runtime directories of every pipeline and check
  * that their ipc:// endpoints fit the OS limit. Returns 0, or -1 with
  * "FILE: message" in errbuf. */

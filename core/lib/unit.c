@@ -271,6 +271,9 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
     }
 out:
     sluice_zap_destroy(&zap); /* every socket it guarded is closed by now */
+    /* a failure on a full disk is waited out, not counted as a crash */
+    if (result == SLUICE_STAGE_EXIT_ERROR && sluice_store_out_of_space())
+        result = SLUICE_STAGE_EXIT_NOSPACE;
     if (zctx)
         zmq_ctx_term(zctx);
     free(threads);

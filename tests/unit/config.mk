@@ -101,6 +101,13 @@ unit_plugins_test_stateful_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=
 unit_plugins_test_stateful_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 unit_plugins_test_stateful_la_LIBADD = $(JANSSON_LIBS)
 
+# A transform declaring SLUICE_PLUGIN_HTTP (the ack_timeout_ms rule).
+check_LTLIBRARIES += unit/plugins/test-http-transform.la
+unit_plugins_test_http_transform_la_SOURCES = unit/plugins/test_plugin.c
+unit_plugins_test_http_transform_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=17
+unit_plugins_test_http_transform_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+unit_plugins_test_http_transform_la_LIBADD = $(JANSSON_LIBS)
+
 check_LTLIBRARIES += unit/plugins/test-dup-option.la
 unit_plugins_test_dup_option_la_SOURCES = unit/plugins/test_plugin.c
 unit_plugins_test_dup_option_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=11
@@ -121,4 +128,10 @@ unit_test_config_SOURCES = unit/test_config.c
 unit_test_config_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DTEST_MODULE_DIR=\"$(abs_top_builddir)/tests/unit/plugins/.libs\"
 unit_test_config_LDADD = $(UNIT_LINK_LIBS)
+endif
+if HAVE_CHECK
+check_PROGRAMS += unit/test_log
+TESTS += unit/test_log
+unit_test_log_SOURCES = unit/test_log.c
+unit_test_log_LDADD = $(UNIT_LINK_LIBS)
 endif

@@ -208,7 +208,7 @@ START_TEST(errors_name_file_and_line)
         "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
         "      endpoint = \"tcp://localhost\"; },\n" SINK,
         "6: stage 'in' (plugin test-source): 'endpoint' must be ipc://PATH or "
-        "tcp://HOST:PORT, got \"tcp://localhost\"");
+        "tcp://HOST:PORT with PORT in 1..65534 (acks use PORT+1), got \"tcp://localhost\"");
     expect_error("range.cfg", HEAD
         "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; hwm = 0; },\n" SINK,
         "5: stage 'in' (plugin test-source): 'hwm' must be between 1 and 100000, got 0");
@@ -290,7 +290,8 @@ START_TEST(env_interpolation)
         "6: stage 'in' (plugin test-source): environment variable 'SLUICE_TEST_UNSET' is not set");
     expect_error("unterminated.cfg", HEAD
         "    { name = \"in\"; plugin = \"test-source\"; path = \"${SLUICE_TEST_DIR\"; },\n" SINK,
-        "5: stage 'in' (plugin test-source): unterminated '${' in \"${SLUICE_TEST_DIR\"");
+        "5: stage 'in' (plugin test-source): unterminated '${' at byte 1 of the value (value "
+        "not shown; write $$ for a literal $)");
     expect_error("unset2.cfg",
         "pipeline = {\n  name = \"p\";\n  state_dir = \"${SLUICE_TEST_UNSET}\";\n};\n",
         "3: environment variable 'SLUICE_TEST_UNSET' is not set");
@@ -381,6 +382,61 @@ START_TEST(file_secrets_masked)
 }
 END_TEST
 
+START_TEST(interpolation_errors_hide_the_value)
+{
+    /* A literal secret with a '$' typo: the error must not print it (it
+     * is not registered with the masks, the value being refused). */
+    expect_error("typo1.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"live-KEY-0123456789${MISSING\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): unterminated '${' at byte 20 of the value (value "
+        "not shown; write $$ for a literal $)");
+    ck_assert_ptr_null(strstr(err.text, "live-KEY"));
+    expect_error("typo2.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"live-KEY-0123456789${BAD-NAME}\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): invalid variable name in the '${...}' at byte 20 "
+        "of the value (value not shown; names are [A-Za-z_][A-Za-z0-9_]*, write $$ for a "
+        "literal $)");
+    ck_assert_ptr_null(strstr(err.text, "live-KEY"));
+}
+END_TEST
+
+/* A FIFO in tmpdir (name), for the tests that must not block on one. */
+static const char *make_fifo(const char *name)
+{
+    static char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    return path;
+}
+
+START_TEST(file_value_must_be_a_regular_file)
+{
+    char expected[PATH_MAX + 128];
+    const char *fifo = make_fifo("token.fifo");
+
+    /* Reading a FIFO would wait for a writer forever: refused unopened.
+     * (Check's timeout fails this test if it blocks.) */
+    snprintf(expected, sizeof(expected), "6: stage 'in' (plugin test-source): cannot read "
+             "@file:%s: is a FIFO, not a file", fifo);
+    expect_error("fifo.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"@file:token.fifo\"; },\n" SINK, expected);
+    snprintf(expected, sizeof(expected), "6: stage 'in' (plugin test-source): cannot read "
+             "@file:%s/.: is a directory, not a file", tmpdir);
+    expect_error("dir.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"@file:.\"; },\n" SINK, expected);
+    expect_error("dev.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      token = \"@file:/dev/zero\"; },\n" SINK,
+        "6: stage 'in' (plugin test-source): cannot read @file:/dev/zero: is a device, not a "
+        "file");
+}
+END_TEST
+
 START_TEST(secret_option_masked_from_env)
 {
     sluice_pipeline_def *def;
@@ -443,9 +499,76 @@ START_TEST(include_missing_named)
 
     ck_assert_ptr_null(def);
     snprintf(expected, sizeof(expected),
-             "%s/include-missing.cfg:7: cannot open include file %s/fragments/missing.cfg",
-             tmpdir, tmpdir);
+             "%s/include-missing.cfg:7: cannot open include file %s/fragments/missing.cfg: "
+             "No such file or directory", tmpdir, tmpdir);
     ck_assert_str_eq(err.text, expected);
+}
+END_TEST
+
+START_TEST(include_must_be_a_regular_file)
+{
+    char expected[PATH_MAX + 128];
+    char dir[PATH_MAX];
+    sluice_pipeline_def *def;
+
+    snprintf(dir, sizeof(dir), "%s/fragments", tmpdir);
+    mkdir(dir, 0700);
+    /* libconfig 1.5 would exit(2) the process on a directory: refused
+     * first with FILE:LINE (Check reports an exit as an error) */
+    def = load_text("include-dir.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    {\n      @include \"fragments/\"\n    }\n  );\n};\n");
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected), "%s/include-dir.cfg:7: cannot open include file "
+             "%s/fragments/: is a directory, not a file", tmpdir, tmpdir);
+    ck_assert_str_eq(err.text, expected);
+
+    /* ... and would block on a FIFO (Check's timeout fails the test) */
+    make_fifo("fragments/sink.fifo");
+    def = load_text("include-fifo.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    {\n      @include \"fragments/sink.fifo\"\n    }\n  );\n};\n");
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected), "%s/include-fifo.cfg:7: cannot open include file "
+             "%s/fragments/sink.fifo: is a FIFO, not a file", tmpdir, tmpdir);
+    ck_assert_str_eq(err.text, expected);
+
+    /* nested: the error names the fragment and its line */
+    write_file("fragments/outer.cfg", "name = \"out\";\n\n@include \"fragments/sink.fifo\"\n");
+    def = load_text("include-nested.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    {\n      @include \"fragments/outer.cfg\"\n    }\n  );\n};\n");
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected), "%s/fragments/outer.cfg:3: cannot open include file "
+             "%s/fragments/sink.fifo: is a FIFO, not a file", tmpdir, tmpdir);
+    ck_assert_str_eq(err.text, expected);
+
+    /* the pipeline file itself */
+    snprintf(dir, sizeof(dir), "%s/main.fifo", tmpdir);
+    make_fifo("main.fifo");
+    ck_assert_int_ne(sluice_pipeline_load(dir, reg, &def, &err), 0);
+    snprintf(expected, sizeof(expected), "%s: cannot read: is a FIFO, not a file", dir);
+    ck_assert_str_eq(err.text, expected);
+    ck_assert_int_eq(sluice_pipeline_require_plugins(dir, reg, &err), SLUICE_EXIT_CONFIG);
+    ck_assert_str_eq(err.text, expected);
+}
+END_TEST
+
+START_TEST(include_in_comments_and_strings_is_not_read)
+{
+    /* libconfig skips these, so the check must not refuse them */
+    sluice_pipeline_def *def;
+
+    make_fifo("trap.fifo");
+    def = load_text("include-quiet.cfg", HEAD
+        "    /*\n@include \"trap.fifo\"\n    */\n"
+        "    # @include \"trap.fifo\"\n"
+        "    { name = \"in\"; plugin = \"test-source\";\n      path = \"a\\\"\n"
+        "@include \\\"trap.fifo\\\"\n\"; },\n" SINK);
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_str_eq(json_string_value(json_object_get(def->stages[0].config, "path")),
+                     "a\"\n@include \"trap.fifo\"\n");
+    sluice_pipeline_free(&def);
 }
 END_TEST
 
@@ -474,6 +597,155 @@ START_TEST(printed_pipeline_reloads)
     ck_assert_str_eq(again->state_dir, "/tmp/s");
     sluice_pipeline_free(&def);
     sluice_pipeline_free(&again);
+}
+END_TEST
+
+/* A three-stage pipeline whose transform and sink get `endpoint` lines
+ * (lines 7 and 9). */
+#define ENDPOINTS(a, b) HEAD \
+    "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n" \
+    "    { name = \"mid\"; plugin = \"test-transform\"; field = \"f\";\n" \
+    "      " a " },\n" \
+    "    { name = \"out\"; plugin = \"test-sink\";\n" \
+    "      " b " }\n  );\n};\n"
+
+/* What `sluice run` binds must not clash: `check` refuses it with the
+ * line of the endpoint that makes the clash, instead of a run that
+ * crash-loops on "Address already in use". */
+START_TEST(endpoints_that_clash_are_refused)
+{
+    sluice_pipeline_def *def;
+    char expected[PATH_MAX + 512];
+    static const char *const tail =
+        " (a stage binds its endpoint for data and, for acks, PORT+1 of a tcp:// one or "
+        "PATH.ack of an ipc:// one; pick endpoints that stay apart)";
+
+    /* 65535 leaves no port for the acks */
+    expect_error("port.cfg", ENDPOINTS("endpoint = \"tcp://127.0.0.1:65535\";", ""),
+        "7: stage 'mid' (plugin test-transform): 'endpoint' must be ipc://PATH or "
+        "tcp://HOST:PORT with PORT in 1..65534 (acks use PORT+1), got "
+        "\"tcp://127.0.0.1:65535\"");
+    /* N and N+1: mid's acks bind out's data port */
+    snprintf(expected, sizeof(expected), "9: stage 'out' (plugin test-sink): its data endpoint "
+             "tcp://127.0.0.1:27601 clashes with the ack endpoint tcp://127.0.0.1:27601 of "
+             "stage 'mid'%s", tail);
+    expect_error("n1.cfg", ENDPOINTS("endpoint = \"tcp://127.0.0.1:27600\";",
+                                     "endpoint = \"tcp://127.0.0.1:27601\";"), expected);
+    /* host names are compared as the OS binds them */
+    snprintf(expected, sizeof(expected), "9: stage 'out' (plugin test-sink): its ack endpoint "
+             "tcp://LOCALHOST:27601 clashes with the data endpoint tcp://127.0.0.1:27601 of "
+             "stage 'mid'%s", tail);
+    expect_error("host.cfg", ENDPOINTS("endpoint = \"tcp://127.0.0.1:27601\";",
+                                       "endpoint = \"tcp://LOCALHOST:27600\";"), expected);
+    snprintf(expected, sizeof(expected), "9: stage 'out' (plugin test-sink): its data endpoint "
+             "tcp://*:27601 clashes with the ack endpoint tcp://10.1.2.3:27601 of stage "
+             "'mid'%s", tail);
+    expect_error("wild.cfg", ENDPOINTS("endpoint = \"tcp://10.1.2.3:27600\";",
+                                       "endpoint = \"tcp://*:27601\";"), expected);
+    /* ipc://P and ipc://P.ack */
+    snprintf(expected, sizeof(expected), "9: stage 'out' (plugin test-sink): its data endpoint "
+             "ipc:///tmp/sluice-p.ack clashes with the ack endpoint ipc:///tmp/sluice-p.ack of "
+             "stage 'mid'%s", tail);
+    expect_error("ipc.cfg", ENDPOINTS("endpoint = \"ipc:///tmp/sluice-p\";",
+                                      "endpoint = \"ipc:///tmp/sluice-p.ack\";"), expected);
+    /* an endpoint on another stage's default socket: the line of the
+     * endpoint that was set, not of the stage that kept its default */
+    snprintf(expected, sizeof(expected), "7: stage 'mid' (plugin test-transform): its data "
+             "endpoint ipc://%s/state/run/out.data clashes with the data endpoint "
+             "ipc://%s/state/run/out.data of stage 'out'%s", tmpdir, tmpdir, tail);
+    {
+        char text[2048];
+        snprintf(text, sizeof(text), ENDPOINTS("endpoint = \"ipc://%s/state/run/out.data\";",
+                                               ""), tmpdir);
+        expect_error("default.cfg", text, expected);
+    }
+
+    /* what stays apart is accepted: ports two apart, one port on two
+     * addresses (stages on two hosts) */
+    def = load_text("apart.cfg", ENDPOINTS("endpoint = \"tcp://127.0.0.1:27600\";",
+                                           "endpoint = \"tcp://127.0.0.1:27602\";"));
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    sluice_pipeline_free(&def);
+    def = load_text("hosts.cfg", ENDPOINTS("endpoint = \"tcp://10.0.0.1:27600\"; "
+                                           "insecure_tcp = true;",
+                                           "endpoint = \"tcp://10.0.0.2:27600\"; "
+                                           "insecure_tcp = true;"));
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    sluice_pipeline_free(&def);
+}
+END_TEST
+
+/* An ipc:// path longer than a socket address holds: `run` refused it at
+ * start, `check` accepted it. */
+START_TEST(ipc_path_too_long_is_refused)
+{
+    char text[4096];
+    char longdir[300];
+
+    memset(longdir, 'd', 120);
+    longdir[120] = '\0';
+    snprintf(text, sizeof(text),
+        "pipeline = {\n  name = \"p\";\n  state_dir = \"state\";\n  runtime_dir = \"/tmp/%s\";\n"
+        "  stages = (\n"
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n" SINK, longdir);
+    ck_assert_ptr_null(load_text("long.cfg", text));
+    ck_assert_msg(strstr(err.text, "/long.cfg:7: stage 'out' (plugin test-sink): ipc socket path "
+                         "/tmp/ddd") && strstr(err.text, "is longer than the 107 bytes the OS "
+                         "allows"), "got: %s", err.text);
+}
+END_TEST
+
+/* A transform that makes HTTP requests sends no heartbeat while it waits:
+ * it can be silent for one request plus one backoff, so ack_timeout_ms
+ * must be longer, or the source takes the wait for a lost batch and
+ * rewinds, again and again against a hung server. A sink heartbeats while
+ * it waits and is not held to it. */
+START_TEST(ack_timeout_covers_an_http_transform)
+{
+    sluice_pipeline_def *def;
+#define HTTP_PIPE(keys, mid_keys) \
+    "pipeline = {\n  name = \"p\";\n  state_dir = \"state\";\n" keys "\n  stages = (\n" \
+    "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n" \
+    "    { name = \"enrich\"; plugin = \"test-http-transform\"; field = \"f\"; " mid_keys \
+    " },\n" SINK
+
+    /* unset: the default grows past 30 s + 60 s */
+    def = load_text("http-default.cfg", HTTP_PIPE("", ""));
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_int_eq(def->ack_timeout_ms, 95000);
+    sluice_pipeline_free(&def);
+    def = load_text("http-short.cfg", HTTP_PIPE("", "http_timeout_ms = 5000; "
+                                                "retry_max_backoff_ms = 2000;"));
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_int_eq(def->ack_timeout_ms, 30000); /* the plain default covers it */
+    sluice_pipeline_free(&def);
+
+    /* set too short: refused at its line, naming the stage and the sum */
+    expect_error("http-30s.cfg", HTTP_PIPE("  ack_timeout_ms = 30000;", ""),
+        "4: 'ack_timeout_ms' = 30000 must be greater than http_timeout_ms + "
+        "retry_max_backoff_ms = 30000 + 60000 of stage 'enrich' (plugin test-http-transform), "
+        "a transform that makes HTTP requests: one hung request and the wait before its retry "
+        "would look like a lost batch, and the source would rewind and send its window again "
+        "(raise ack_timeout_ms, leave it unset, or lower the stage's two timeouts)");
+    ck_assert_ptr_null(load_text("http-equal.cfg", HTTP_PIPE("  ack_timeout_ms = 7000;",
+        "http_timeout_ms = 5000; retry_max_backoff_ms = 2000;")));
+    def = load_text("http-ok.cfg", HTTP_PIPE("  ack_timeout_ms = 7001;",
+        "http_timeout_ms = 5000; retry_max_backoff_ms = 2000;"));
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_int_eq(def->ack_timeout_ms, 7001);
+    sluice_pipeline_free(&def);
+
+    /* stages that heartbeat while they wait (a sink), or make no HTTP
+     * requests, are not held to it */
+    def = load_text("plain.cfg", "pipeline = {\n  name = \"p\";\n  state_dir = \"state\";\n"
+                    "  ack_timeout_ms = 3000;\n  stages = (\n"
+                    "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+                    "    { name = \"mid\"; plugin = \"test-transform\"; field = \"f\"; },\n"
+                    SINK);
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_int_eq(def->ack_timeout_ms, 3000);
+    sluice_pipeline_free(&def);
+#undef HTTP_PIPE
 }
 END_TEST
 
@@ -558,12 +830,19 @@ static Suite *config_suite(void)
     tcase_add_test(tc, common_keys_parsed);
     tcase_add_test(tc, errors_name_file_and_line);
     tcase_add_test(tc, instances_only_for_a_stateless_transform);
+    tcase_add_test(tc, endpoints_that_clash_are_refused);
+    tcase_add_test(tc, ipc_path_too_long_is_refused);
+    tcase_add_test(tc, ack_timeout_covers_an_http_transform);
     tcase_add_test(tc, error_prefixes);
     tcase_add_test(tc, env_interpolation);
     tcase_add_test(tc, file_secrets_masked);
     tcase_add_test(tc, secret_option_masked_from_env);
+    tcase_add_test(tc, interpolation_errors_hide_the_value);
+    tcase_add_test(tc, file_value_must_be_a_regular_file);
     tcase_add_test(tc, include_fragment);
     tcase_add_test(tc, include_missing_named);
+    tcase_add_test(tc, include_must_be_a_regular_file);
+    tcase_add_test(tc, include_in_comments_and_strings_is_not_read);
     tcase_add_test(tc, printed_pipeline_reloads);
     tcase_add_test(tc, require_plugins_tells_unavailable_from_config);
     suite_add_tcase(suite, tc);

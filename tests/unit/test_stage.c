@@ -575,6 +575,41 @@ START_TEST(crash_log_counts_only_the_window)
 }
 END_TEST
 
+/* Exits on a full disk: retried 1 s, 2 s, 4 s ... up to 30 s apart for as
+ * long as it lasts, logged the first time and then once a minute. */
+START_TEST(nospace_waits_longer_and_logs_once_a_minute)
+{
+    sluice_nospace_wait wait;
+    int log = -1;
+
+    memset(&wait, 0, sizeof(wait));
+    ck_assert_int_eq(sluice_nospace_note(&wait, 5000, &log), 1000);
+    ck_assert_int_eq(log, 1);
+    ck_assert_int_eq(sluice_nospace_note(&wait, 6000, &log), 2000);
+    ck_assert_int_eq(log, 0);
+    ck_assert_int_eq(sluice_nospace_note(&wait, 8000, &log), 4000);
+    ck_assert_int_eq(log, 0);
+    for (int i = 0; i < 40; i++)
+        sluice_nospace_note(&wait, 9000, &log);
+    ck_assert_int_eq(sluice_nospace_note(&wait, 64999, &log), SLUICE_NOSPACE_DELAY_CAP_MS);
+    ck_assert_int_eq(log, 0);
+    ck_assert_int_eq(sluice_nospace_note(&wait, 65000, &log), SLUICE_NOSPACE_DELAY_CAP_MS);
+    ck_assert_int_eq(log, 1); /* a minute after the first line */
+    ck_assert_int_eq(sluice_nospace_note(&wait, 70000, &log), SLUICE_NOSPACE_DELAY_CAP_MS);
+    ck_assert_int_eq(log, 0);
+    ck_assert_uint_eq(wait.failures, 46);
+    ck_assert_int_eq(wait.since_ms, 5000);
+    /* the stage ran again, then the disk filled at once: a new spell
+     * starts from 1 s but is not logged again within the minute */
+    wait.failures = 0;
+    ck_assert_int_eq(sluice_nospace_note(&wait, 80000, &log), 1000);
+    ck_assert_int_eq(log, 0);
+    ck_assert_int_eq(wait.since_ms, 80000);
+    ck_assert_int_eq(sluice_nospace_note(&wait, 125000, &log), 2000);
+    ck_assert_int_eq(log, 1);
+}
+END_TEST
+
 START_TEST(endpoints_follow_the_stage_options)
 {
     char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
@@ -1085,6 +1120,7 @@ static Suite *stage_suite(void)
     tcase_add_test(logic, reorder_holds_until_asked_and_drops_replaced_epochs);
     tcase_add_test(logic, restart_delay_doubles_up_to_its_cap);
     tcase_add_test(logic, crash_log_counts_only_the_window);
+    tcase_add_test(logic, nospace_waits_longer_and_logs_once_a_minute);
     tcase_add_test(logic, endpoints_follow_the_stage_options);
     suite_add_tcase(s, logic);
 

@@ -3,12 +3,15 @@
  * and two processes writing the same database at once. */
 #define _XOPEN_SOURCE 700
 #include <check.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sqlite3.h>
+#include "log.h"
 #include "store.h"
 
 static char state_dir[256];
@@ -298,6 +301,50 @@ START_TEST(test_two_processes_write_at_once)
 }
 END_TEST
 
+/* The store logs its errors without knowing its caller: the lines must
+ * still name the pipeline and stage of the process (they were null). */
+START_TEST(test_errors_name_the_pipeline)
+{
+    sluice_store *store = open_store();
+    char db_path[600], log_path[600], logged[4096];
+    sqlite3 *db = NULL;
+    json_t *cp = json_pack("{s:i}", "offset", 1);
+    int fd, saved;
+    ssize_t got;
+
+    /* a table gone behind the store's back makes its next write fail */
+    snprintf(db_path, sizeof(db_path), "%s/state/sub/state.db", state_dir);
+    ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "DROP TABLE checkpoints", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    snprintf(log_path, sizeof(log_path), "%s/log.txt", state_dir);
+    fd = open(log_path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+    ck_assert_int_ge(fd, 0);
+    sluice_log_setup(SLUICE_LOG_INFO, SLUICE_LOG_FORMAT_JSON);
+    sluice_log_set_origin("acme", "src");
+    fflush(stderr);
+    saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    ck_assert_int_ne(sluice_store_checkpoint_set(store, "src", cp), 0);
+    /* a caller that names its pipeline keeps it */
+    sluice_log_write("other", NULL, SLUICE_LOG_INFO, "named");
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    lseek(fd, 0, SEEK_SET);
+    got = read(fd, logged, sizeof(logged) - 1);
+    close(fd);
+    ck_assert_int_gt(got, 0);
+    logged[got] = '\0';
+    ck_assert_msg(strstr(logged, "\"pipeline\":\"acme\",\"stage\":\"src\"") &&
+                  strstr(logged, "no such table: checkpoints"), "logged: %s", logged);
+    ck_assert_msg(strstr(logged, "\"pipeline\":\"other\",\"stage\":null"), "logged: %s", logged);
+    json_decref(cp);
+    sluice_store_close(&store);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *suite = suite_create("store");
@@ -310,6 +357,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_replay_queue);
     tcase_add_test(tc, test_nested_transaction_rollback);
     tcase_add_test(tc, test_two_processes_write_at_once);
+    tcase_add_test(tc, test_errors_name_the_pipeline);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(suite, tc);
     return suite;

@@ -192,6 +192,14 @@ typedef struct sluice_plugin {
  * key `instances`), each seeing some of the batches, in any order. */
 #define SLUICE_PLUGIN_STATELESS 0x1u
 
+/* Transform: process() waits on remote servers through sluice_http(). A
+ * transform sends no heartbeat upstream while it waits (a sink does), so
+ * the stage can be silent for one request (http_timeout_ms) plus one
+ * backoff (retry_max_backoff_ms); `sluice check` holds the pipeline's
+ * ack_timeout_ms above that, so the source does not take the wait for a
+ * lost batch. A sink may set it too; it changes nothing there. */
+#define SLUICE_PLUGIN_HTTP 0x2u
+
 /* Size of an ABI 1 descriptor built before `flags` existed. */
 #define SLUICE_PLUGIN_SIZE_V1 offsetof(struct sluice_plugin, flags)
 

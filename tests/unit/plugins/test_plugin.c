@@ -1,6 +1,7 @@
 /* test_plugin.c: plugins for the loader and config unit tests, one module
  * per TEST_VARIANT (see tests/unit/config.mk): good source/transform/sink
- * and descriptors the registry must refuse. */
+ * (and a transform declaring SLUICE_PLUGIN_HTTP) and descriptors the registry
+ * must refuse. */
 #include <stddef.h>
 #include <string.h>
 #include "sluice/plugin.h"
@@ -25,6 +26,7 @@
 #define VARIANT_NEWER_SIZE 14    /* this ABI, a descriptor longer than it knows */
 #define VARIANT_BAD_RANGE 15     /* a default outside the row's range */
 #define VARIANT_LIMITS 16        /* rows with range, choices and kind */
+#define VARIANT_HTTP_TRANSFORM 17 /* a transform declaring SLUICE_PLUGIN_HTTP */
 
 #if TEST_VARIANT == VARIANT_NEEDS_LIB
 /* Provided by libtestdep.la, which the test hides. */
@@ -128,6 +130,10 @@ static const sluice_option bad_options[] = {
 #define P_NAME "test-sink"
 #define P_ROLE SLUICE_ROLE_SINK
 #define P_OPTIONS sink_options
+#elif TEST_VARIANT == VARIANT_HTTP_TRANSFORM
+#define P_NAME "test-http-transform"
+#define P_ROLE SLUICE_ROLE_TRANSFORM
+#define P_OPTIONS transform_options
 #elif TEST_VARIANT == VARIANT_RESERVED_OPTION || TEST_VARIANT == VARIANT_DUP_OPTION || \
     TEST_VARIANT == VARIANT_BAD_RANGE
 #define P_NAME "test-bad-options"
@@ -173,7 +179,11 @@ SLUICE_PLUGIN_DEFINE = {
     .init = plugin_init,
     .poll = P_ROLE == SLUICE_ROLE_SOURCE ? plugin_poll : NULL,
     .process = P_ROLE == SLUICE_ROLE_TRANSFORM ? plugin_process : NULL,
+#if TEST_VARIANT == VARIANT_HTTP_TRANSFORM
+    .flags = SLUICE_PLUGIN_HTTP,
+#else
     .flags = TEST_VARIANT == VARIANT_TRANSFORM ? SLUICE_PLUGIN_STATELESS : 0,
+#endif
 #if TEST_VARIANT == VARIANT_SINK_NO_WRITE
     .write = NULL,
 #else

@@ -2,6 +2,7 @@
 libsluice_la_SOURCES += lib/ctx.h
 sluice_SOURCES += cli/main.c
 libsluice_la_SOURCES += lib/batch.h lib/batch.c lib/wire.c lib/store.h lib/store.c \
+	lib/store_internal.h lib/store_dlq.c \
 	lib/kv.h lib/kv.c lib/sdk_state.c
 libsluice_la_SOURCES += lib/stage.h lib/endpoint.c lib/unit.c \
 	lib/runner.h lib/runner.c lib/runner_stats.c lib/link.c \

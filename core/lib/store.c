@@ -24,12 +24,13 @@ static const char SCHEMA_SQL[] =
     "CREATE TABLE IF NOT EXISTS dlq("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, stage TEXT NOT NULL,"
     "  epoch INTEGER NOT NULL, batch_id INTEGER NOT NULL, reason TEXT NOT NULL,"
-    "  record TEXT NOT NULL, record_sha256 TEXT NOT NULL, parked_at TEXT NOT NULL);"
+    "  record TEXT NOT NULL, record_sha256 TEXT NOT NULL, parked_at TEXT NOT NULL,"
+    "  history TEXT);"
     "CREATE UNIQUE INDEX IF NOT EXISTS dlq_dedup ON dlq(stage, record_sha256, reason);"
     "CREATE TABLE IF NOT EXISTS replay("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, dlq_id INTEGER, stage TEXT NOT NULL,"
     "  reason TEXT NOT NULL, record TEXT NOT NULL, queued_at TEXT NOT NULL,"
-    "  taken_epoch INTEGER, taken_batch INTEGER);";
+    "  taken_epoch INTEGER, taken_batch INTEGER, history TEXT);";
 
 /* Statements cached per handle, prepared on first use. */
 enum stmt_id {
@@ -130,6 +131,7 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
     sluice_store *store = NULL;
     sluice_store *result = NULL;
     char *errmsg = NULL;
+    char why[512] = "";
     char path[4096];
     if (!state_dir || !*state_dir) {
         snprintf(errbuf, errlen, "state store: no state directory given");
@@ -164,9 +166,10 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
                      "PRAGMA busy_timeout=10000; BEGIN IMMEDIATE;",
                      NULL, NULL, &errmsg) != SQLITE_OK ||
         sqlite3_exec(store->db, SCHEMA_SQL, NULL, NULL, &errmsg) != SQLITE_OK ||
+        store_dlq_migrate(store, why, sizeof(why)) != 0 ||
         sqlite3_exec(store->db, "COMMIT", NULL, NULL, &errmsg) != SQLITE_OK) {
         snprintf(errbuf, errlen, "state store %s: cannot set up: %s", path,
-                 errmsg ? errmsg : sqlite3_errmsg(store->db));
+                 errmsg ? errmsg : why[0] ? why : sqlite3_errmsg(store->db));
         goto out;
     }
     result = store;

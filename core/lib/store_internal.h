@@ -31,4 +31,9 @@ void store_log_error(sluice_store *store, const char *what);
 /* Bind text (copied) / json (as compact text) at `index`. 0 or -1. */
 int store_bind_text(sqlite3_stmt *stmt, int index, const char *text);
 int store_bind_json(sqlite3_stmt *stmt, int index, const json_t *json);
+
+/* store_dlq.c: bring the dlq and replay tables of a state.db written by an
+ * older sluice up to date (the history column), inside sluice_store_open's
+ * transaction. 0, or -1 with the reason in errbuf. */
+int store_dlq_migrate(sluice_store *store, char *errbuf, size_t errlen);
 #endif

@@ -11,6 +11,9 @@ unit_test_wire_SOURCES = unit/test_wire.c
 unit_test_wire_LDADD = $(UNIT_LINK_LIBS)
 unit_test_store_SOURCES = unit/test_store.c
 unit_test_store_LDADD = $(UNIT_LINK_LIBS)
+# test_store writes a state.db of an older schema with sqlite3 itself.
+unit_test_store_CPPFLAGS = $(AM_CPPFLAGS) $(SQLITE_CFLAGS)
+unit_test_store_LDADD += $(SQLITE_LIBS)
 unit_test_kv_SOURCES = unit/test_kv.c
 unit_test_kv_LDADD = $(UNIT_LINK_LIBS)
 unit_test_generic_plugins_SOURCES = unit/test_generic_plugins.c

@@ -1,9 +1,10 @@
 /* runner.h: one stage runner (a plugin instance driven over ZeroMQ with
  * the ack protocol of docs/architecture.md), shared by the files that
  * implement it: runner.c (steps every role shares), runner_replay.c
- * (replay batches), runner_stats.c (the statistics file), link.c (sockets, batches, acks, heartbeats),
- * run_source.c, run_transform.c, run_sink.c (one loop per role) and
- * unit.c (a placement unit's threads). Internal to core/lib. */
+ * (replay batches), runner_stats.c (the statistics file), link.c
+ * (sockets, batches, acks, heartbeats), run_source.c, run_transform.c,
+ * run_sink.c (one loop per role) and unit.c (a placement unit's threads).
+ * Internal to core/lib. */
 #ifndef SLUICE_RUNNER_H
 #define SLUICE_RUNNER_H
 
@@ -110,10 +111,8 @@ int runner_plugin_init(runner *r);
 void runner_plugin_fini(runner *r);
 
 /* Park every rejected record of `batch` in the dead-letter queue, with the
- * name of the stage that rejected it; a record `sluice dlq replay` sent
- * back keeps its history (the reasons it was parked for before) and the
- * parking is logged at warn. Returns 0, or -1 if the store failed (the
- * batch must then not go further: it will be replayed). */
+ * name of the stage that rejected it. Returns 0, or -1 if the store failed
+ * (the batch must then not go further: it will be replayed). */
 int runner_park_rejected(runner *r, sluice_batch *batch);
 
 /* Decide whether a non-source stage handles `batch`. An instance of a
@@ -151,7 +150,8 @@ int runner_passes_replay(const runner *r, const sluice_batch *batch);
 
 /* Log at warn that the replayed record in `slot` was parked again by
  * stage `by` for `reason`, as DLQ entry `dlq_id`, with the reasons it was
- * parked for before (its history). */
+ * parked for before (its history). runner_park_rejected calls it for each
+ * replayed record it parks, after storing the entry with that history. */
 void runner_log_reparked(runner *r, const sluice_batch_slot *slot, const char *by,
                          const char *reason, int64_t dlq_id);
 

@@ -1,5 +1,7 @@
 /* cmd_dlq.c: `sluice dlq`: list, show, replay or purge the records a
- * pipeline parked in its dead-letter queue (state store, store.c). */
+ * pipeline parked in its dead-letter queue (state store, store_dlq.c).
+ * The pipeline file is read for its state_dir and stage names only, so no
+ * secret need be set (SLUICE_LOAD_NO_SECRETS). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,13 +29,20 @@ static void usage(FILE *out)
             "       sluice dlq replay PIPELINE_FILE ID|--all\n"
             "       sluice dlq purge PIPELINE_FILE ID|--all\n"
             "\n"
-            "list    one line per parked record: id, stage, parked_at, reason, record preview\n"
-            "show    the full entry as JSON\n"
-            "replay  queue the record(s) to travel the whole pipeline again: the source\n"
-            "        stage emits them first on its next poll (they leave the DLQ; a record\n"
-            "        rejected again is parked again; lines the source itself rejected are\n"
-            "        raw input, not records, and are not replayed)\n"
+            "list    one line per parked record: id, stage, parked_at, reason, record preview;\n"
+            "        a replayed record parked again has a line per earlier parking\n"
+            "show    the full entry as JSON, with its history of earlier parkings\n"
+            "replay  queue the record(s) to go back into the stage that parked them (stages\n"
+            "        before it pass them on untouched); a running pipeline takes them at\n"
+            "        once, a stopped one on its next run. They leave the DLQ; a record\n"
+            "        rejected again is parked again with its history; each one's fate is\n"
+            "        logged. Lines the source itself rejected are raw input, not records,\n"
+            "        and records of a stage the pipeline no longer has cannot go back:\n"
+            "        neither is replayed\n"
             "purge   delete the record(s) for good\n"
+            "\n"
+            "The pipeline file is read for its state_dir and stages: secrets (and\n"
+            "variables of plugin options) need not be set.\n"
             "\n"
             "exit status: 0 ok, 64 usage, 65 entry cannot be replayed, 66 no such entry,\n"
             "74 state store error, 78 pipeline configuration error\n");
@@ -51,7 +60,22 @@ static int parse_id(const char *text, int64_t *id)
     return 0;
 }
 
-/* Print one entry as a list line (sluice_dlq_fn). */
+/* Print the earlier parkings of an entry (its history, oldest first), one
+ * indented line each, under its list line. */
+static void print_history(const json_t *entry)
+{
+    size_t i;
+    const json_t *parking;
+    json_array_foreach(json_object_get(entry, "history"), i, parking) {
+        const char *at = json_string_value(json_object_get(parking, "parked_at"));
+        const char *stage = json_string_value(json_object_get(parking, "stage"));
+        const char *reason = json_string_value(json_object_get(parking, "reason"));
+        printf("%-6s earlier: %s%s%s: %s\n", "", stage ? stage : "?", at ? " at " : "",
+               at ? at : "", reason ? reason : "?");
+    }
+}
+
+/* Print one entry as a list line (sluice_dlq_fn), and its history. */
 static int print_line(const json_t *entry, void *user)
 {
     char preview[PREVIEW_CHARS + 4];
@@ -71,6 +95,7 @@ static int print_line(const json_t *entry, void *user)
            json_string_value(json_object_get(entry, "stage")),
            json_string_value(json_object_get(entry, "parked_at")),
            json_string_value(json_object_get(entry, "reason")), preview);
+    print_history(entry);
     free(record);
     (*(long *)user)++;
     return 0;
@@ -89,7 +114,7 @@ static int open_pipeline_store(const char *path, sluice_registry **reg,
         fprintf(stderr, "sluice dlq: out of memory\n");
         return EXIT_IO;
     }
-    if (sluice_pipeline_load(path, *reg, def, &err) != 0) {
+    if (sluice_pipeline_load_flags(path, *reg, SLUICE_LOAD_NO_SECRETS, def, &err) != 0) {
         char masked[sizeof(err.text)];
         fprintf(stderr, "sluice dlq: %s\n", sluice_log_mask(err.text, masked, sizeof(masked)));
         return SLUICE_EXIT_CONFIG;
@@ -163,36 +188,100 @@ static int cmd_purge(sluice_store *store, int64_t id)
     return 0;
 }
 
-/* What a replay of every entry collects (sluice_dlq_fn user data). */
+/* What a replay collects (sluice_dlq_fn user data). */
 typedef struct replay_scan {
+    const sluice_pipeline_def *def;
     const char *source; /* the source stage, whose rejections are not records */
     json_t *ids;        /* entries to replay */
-    long skipped;
+    json_t *per_stage;  /* stage -> number of entries going back into it */
+    long raw_skipped;   /* entries of the source: raw input */
+    json_t *gone;       /* stage no longer in the pipeline -> entries left */
 } replay_scan;
 
-/* Collect the ids of entries a replay can re-drive (sluice_dlq_fn). */
+/* Add 1 to the count of `key` in `counts`. 0 or -1 (ENOMEM). */
+static int count_up(json_t *counts, const char *key)
+{
+    json_int_t n = json_integer_value(json_object_get(counts, key));
+    return json_object_set_new(counts, key, json_integer(n + 1));
+}
+
+/* Collect the ids of entries a replay can send back into the stage that
+ * parked them (sluice_dlq_fn); count the others. */
 static int collect_replayable(const json_t *entry, void *user)
 {
     replay_scan *scan = user;
     const char *stage = json_string_value(json_object_get(entry, "stage"));
-    if (scan->source && stage && strcmp(stage, scan->source) == 0) {
-        scan->skipped++;
+    if (!stage)
+        stage = "";
+    if (scan->source && strcmp(stage, scan->source) == 0) {
+        scan->raw_skipped++;
         return 0;
     }
+    if (!sluice_pipeline_stage(scan->def, stage))
+        return count_up(scan->gone, stage) == 0 ? 0 : -1;
+    if (count_up(scan->per_stage, stage) != 0)
+        return -1;
     return json_array_append(scan->ids, json_object_get(entry, "id")) == 0 ? 0 : -1;
 }
 
-/* `dlq replay FILE ID|--all`; id 0 means all. Entries rejected by the
- * source itself hold raw input (e.g. {"raw": "not json"}), not records:
- * sending them downstream would deliver garbage, so they are refused
+/* Refuse to replay entry `id` alone when the scan skipped it (exit 65,
+ * the reason on stderr). Returns 0 when it can be replayed, else 65. */
+static int refuse_single(const replay_scan *scan, int64_t id, const json_t *entry)
+{
+    const char *stage = json_string_value(json_object_get(entry, "stage"));
+    if (scan->raw_skipped) {
+        fprintf(stderr, "sluice dlq: entry %lld was rejected by the source stage '%s': "
+                        "it is raw input, not a record; fix the input and purge it\n",
+                (long long)id, scan->source);
+        return EXIT_DATA;
+    }
+    if (json_object_size(scan->gone)) {
+        fprintf(stderr, "sluice dlq: entry %lld was parked by stage '%s', which pipeline '%s' "
+                        "no longer has: it cannot go back into it; restore the stage to replay "
+                        "it, or purge it\n", (long long)id, stage ? stage : "?",
+                scan->def->name);
+        return EXIT_DATA;
+    }
+    return 0;
+}
+
+/* Print what a replay queued and what it left in the DLQ. */
+static void print_replay_summary(sluice_store *store, const replay_scan *scan, int64_t queued)
+{
+    const char *stage;
+    const json_t *count;
+    const char *sep = "";
+    printf("%lld record(s) queued for replay into the stage that parked each (",
+           (long long)queued);
+    json_object_foreach((json_t *)scan->per_stage, stage, count) {
+        printf("%s%s: %lld", sep, stage, (long long)json_integer_value(count));
+        sep = ", ";
+    }
+    printf("); a running pipeline takes them at once, a stopped one on its next run "
+           "(%lld waiting)\n", (long long)sluice_store_replay_count(store));
+    if (scan->raw_skipped)
+        printf("%ld record(s) rejected by the source stage '%s' left in the DLQ (raw input: "
+               "fix the input, then purge them)\n", scan->raw_skipped, scan->source);
+    json_object_foreach((json_t *)scan->gone, stage, count) {
+        printf("%lld record(s) parked by stage '%s', which pipeline '%s' no longer has, left "
+               "in the DLQ (restore the stage to replay them, or purge them)\n",
+               (long long)json_integer_value(count), stage, scan->def->name);
+    }
+}
+
+/* `dlq replay FILE ID|--all`; id 0 means all. Each entry goes back into
+ * the stage that parked it. Entries rejected by the source itself hold
+ * raw input (e.g. {"raw": "not json"}), not records, and entries of a
+ * stage the pipeline no longer has have nowhere to go: they are refused
  * (exit 65) or, with --all, left in the DLQ and counted. */
-static int cmd_replay(sluice_store *store, const char *source, int64_t id)
+static int cmd_replay(sluice_store *store, const sluice_pipeline_def *def, int64_t id)
 {
     int status = EXIT_IO;
     int in_transaction = 0;
     json_t *entry = NULL;
-    replay_scan scan = { source, json_array(), 0 };
-    if (!scan.ids)
+    replay_scan scan = { def, source_stage_name(def), json_array(), json_object(), 0,
+                         json_object() };
+    if (!scan.ids || !scan.per_stage || !scan.gone)
         goto out;
     if (id > 0) {
         if (sluice_store_dlq_get(store, id, &entry) != 0)
@@ -204,13 +293,9 @@ static int cmd_replay(sluice_store *store, const char *source, int64_t id)
         }
         if (collect_replayable(entry, &scan) != 0)
             goto out;
-        if (scan.skipped) {
-            fprintf(stderr, "sluice dlq: entry %lld was rejected by the source stage '%s': "
-                            "it is raw input, not a record; fix the input and purge it\n",
-                    (long long)id, source);
-            status = EXIT_DATA;
+        if ((status = refuse_single(&scan, id, entry)) != 0)
             goto out;
-        }
+        status = EXIT_IO;
     } else if (sluice_store_dlq_foreach(store, NULL, collect_replayable, &scan) != 0) {
         goto out;
     }
@@ -229,12 +314,7 @@ static int cmd_replay(sluice_store *store, const char *source, int64_t id)
     in_transaction = 0;
     if (sluice_store_end(store, 1) != 0)
         goto out;
-    printf("%lld record(s) queued for replay; the source emits them first on the "
-           "pipeline's next run (%lld waiting)\n",
-           (long long)queued, (long long)sluice_store_replay_count(store));
-    if (scan.skipped)
-        printf("%ld record(s) rejected by the source stage '%s' left in the DLQ (raw input: "
-               "fix the input, then purge them)\n", scan.skipped, source);
+    print_replay_summary(store, &scan, queued);
     status = 0;
 out:
     if (in_transaction)
@@ -243,6 +323,8 @@ out:
         fprintf(stderr, "sluice dlq: cannot update the dead-letter queue\n");
     json_decref(entry);
     json_decref(scan.ids);
+    json_decref(scan.per_stage);
+    json_decref(scan.gone);
     return status;
 }
 
@@ -303,7 +385,7 @@ int sluice_cmd_dlq(int argc, char **argv)
     else if (is_show)
         status = cmd_show(store, id);
     else if (is_replay)
-        status = cmd_replay(store, source_stage_name(def), id);
+        status = cmd_replay(store, def, id);
     else
         status = cmd_purge(store, id);
 out:

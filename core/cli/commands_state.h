@@ -3,8 +3,10 @@
 #define SLUICE_COMMANDS_STATE_H
 
 /* `sluice dlq list|show|replay|purge PIPELINE_FILE [...]`; argv[0] is
- * "dlq". Returns the process exit status: 0, 64 usage, 65 entry cannot be
- * replayed (rejected by the source: raw input), 66 no such entry,
- * 74 state store unreadable, 78 config error. */
+ * "dlq". The pipeline file is read for its state_dir and stages only
+ * (no secret needs to be set). Returns the process exit status: 0,
+ * 64 usage, 65 entry cannot be replayed (rejected by the source: raw
+ * input; or parked by a stage the pipeline no longer has), 66 no such
+ * entry, 74 state store unreadable, 78 config error. */
 int sluice_cmd_dlq(int argc, char **argv);
 #endif

@@ -45,6 +45,7 @@ static void slot_forget_text(sluice_batch_slot *slot)
 static void slot_clear(sluice_batch_slot *slot)
 {
     json_decref(slot->record);
+    json_decref(slot->history);
     free(slot->reason);
     free(slot->rejected_by);
     slot_forget_text(slot);
@@ -62,6 +63,7 @@ void sluice_batch_destroy(sluice_batch **batch_p)
     json_decref(batch->checkpoint);
     json_decref(batch->wire_header);
     free(batch->text_buf);
+    free(batch->enter_at);
     free(batch);
     *batch_p = NULL;
 }
@@ -347,15 +349,35 @@ int sluice_batch_append_text(sluice_batch *batch, const char *text, size_t len,
     return 0;
 }
 
-void sluice_batch_drop(sluice_batch *batch, size_t i)
+int sluice_batch_set_enter_at(sluice_batch *batch, const char *stage)
 {
-    if (!batch || i >= batch->count)
-        return;
-    sluice_batch_slot *slot = &batch->slots[i];
-    json_decref(slot->record);
-    slot->record = NULL;
-    slot_forget_text(slot);
-    slot->dropped = 1;
+    char *copy = stage ? strdup(stage) : NULL;
+    if (!batch || !copy) {
+        free(copy);
+        return -1;
+    }
+    free(batch->enter_at);
+    batch->enter_at = copy;
+    return 0;
+}
+
+int sluice_batch_append_replayed(sluice_batch *batch, json_t *record, int64_t dlq_id,
+                                 json_t *history)
+{
+    int result = -1;
+    if (!batch || dlq_id <= 0 || !json_is_array(history)) {
+        json_decref(record);
+        goto out;
+    }
+    if (sluice_batch_append(batch, record) != 0) /* it frees the record */
+        goto out;
+    batch->slots[batch->count - 1].replay_of = dlq_id;
+    batch->slots[batch->count - 1].history = history;
+    history = NULL;
+    result = 0;
+out:
+    json_decref(history);
+    return result;
 }
 
 /* Replace *field with a copy of text (NULL clears it). A failed copy
@@ -364,6 +386,23 @@ static void set_text(char **field, const char *text)
 {
     free(*field);
     *field = text ? strdup(text) : NULL;
+}
+
+void sluice_batch_drop(sluice_batch *batch, size_t i)
+{
+    sluice_batch_drop_because(batch, i, NULL);
+}
+
+void sluice_batch_drop_because(sluice_batch *batch, size_t i, const char *reason)
+{
+    if (!batch || i >= batch->count)
+        return;
+    sluice_batch_slot *slot = &batch->slots[i];
+    json_decref(slot->record);
+    slot->record = NULL;
+    slot_forget_text(slot);
+    slot->dropped = 1;
+    set_text(&slot->reason, reason);
 }
 
 static void slot_reject(sluice_batch *batch, sluice_batch_slot *slot, const char *reason)

@@ -30,7 +30,12 @@ typedef struct sluice_batch_slot {
     sluice_outcome outcome;
     char *reason;            /* owned; set for REJECTED */
     char *rejected_by;       /* owned; stage name that rejected it */
-    int dropped;             /* filtered on purpose */
+    int dropped;             /* filtered on purpose (`reason` says why, if the
+                              * plugin said: sluice_batch_drop_because) */
+    int64_t replay_of;       /* a record `sluice dlq replay` re-drives: the DLQ entry
+                              * it was (> 0); 0 for every other record */
+    json_t *history;         /* owned; with replay_of: its parkings so far, oldest
+                              * first ({"stage","reason","parked_at"}) */
 } sluice_batch_slot;
 
 struct sluice_batch {
@@ -45,6 +50,10 @@ struct sluice_batch {
     const char *current_stage; /* borrowed; who is working on it (for rejections) */
     json_t *wire_header;     /* owned; a decoded frame's header (appended_by points
                               * into its "unverified" list) */
+    char *enter_at;          /* owned; a replay batch (`sluice dlq replay`): the stage
+                              * its records re-enter at, the one that parked them;
+                              * stages before it pass it on untouched. NULL for
+                              * every other batch */
 };
 
 /* New empty batch (caller owns; sluice_batch_destroy). NULL on ENOMEM. */
@@ -52,6 +61,16 @@ sluice_batch *sluice_batch_new(uint64_t epoch, uint64_t id, size_t capacity);
 
 /* Free and NULL the caller's pointer. Safe on NULL. */
 void sluice_batch_destroy(sluice_batch **batch_p);
+
+/* Make `batch` a replay batch entering at `stage` (copied). Returns 0 or
+ * -1 (ENOMEM). */
+int sluice_batch_set_enter_at(sluice_batch *batch, const char *stage);
+
+/* Append a record `sluice dlq replay` re-drives (stolen): it was DLQ entry
+ * `dlq_id` (> 0), parked as `history` says (stolen; an array, oldest
+ * first). Returns 0, or -1 (both freed) on bad args or ENOMEM. */
+int sluice_batch_append_replayed(sluice_batch *batch, json_t *record, int64_t dlq_id,
+                                 json_t *history);
 
 /* Number of records still travelling (not dropped, not rejected). */
 size_t sluice_batch_live(const sluice_batch *batch);
@@ -100,7 +119,9 @@ int sluice_batch_adopt_text(sluice_batch *batch, char *text, const size_t *start
 
 /* Encode for a ZeroMQ frame: one header line of JSON
  * {"v":1,"epoch":E,"id":N,"n":COUNT,"checkpoint":...} then one compact JSON
- * record per line (only live records). Unverified text travels as its line:
+ * record per line (only live records). A replay batch's header adds
+ * "enter_at":STAGE and "replay":[[LINE, DLQ_ID, HISTORY], ...] for the
+ * record lines (counted from 0, in order) that are replayed records. Unverified text travels as its line:
  * the header's "unverified": [[STAGE, FIRST, COUNT], ...] names the runs of
  * record lines (counted from 0) a stage appended unverified, and after the
  * records come their origins, one line each, in order (empty when it has

@@ -37,6 +37,10 @@ typedef struct load_ctx {
     const char *plugin;   /* current plugin name, or NULL */
     int stage_index;      /* 1-based, 0 outside stages */
     json_t *secrets;      /* where @file: / secret values go, or NULL */
+    int leave_secrets;    /* SLUICE_LOAD_NO_SECRETS: plugin options that hold
+                             secrets (or cannot be resolved) are left as
+                             MASK, and no CURVE secret key file is read;
+                             checks of option values must skip them */
 } load_ctx;
 
 static const char *const pipeline_keys[] = {
@@ -297,6 +301,40 @@ static char *absolute_path(const load_ctx *lc, const char *path)
     return joined;
 }
 
+/* With SLUICE_LOAD_NO_SECRETS, the value a plugin option's string gets
+ * without being resolved: "********" for a secret option or an @file:
+ * value (neither is read: no environment variable, no file), and for any
+ * other value whose ${VAR} is not set (a dlq command run from a shell
+ * without the service's environment). Returns a new string, NULL when the
+ * value is to be resolved as usual, or NULL with *failed set (ENOMEM,
+ * error set). */
+static char *unresolved_value(load_ctx *lc, const config_setting_t *setting, int secret,
+                              int *failed)
+{
+    const char *raw = config_setting_get_string(setting);
+    char reason[512];
+    int from_file = 0;
+    char *value = NULL;
+
+    *failed = 0;
+    if (!lc->leave_secrets)
+        return NULL;
+    if (!secret && strncmp(raw, "@file:", 6) != 0) {
+        /* resolved now only to see whether it can be; not kept */
+        value = sluice_interpolate(raw, lc->base_dir, &from_file, reason, sizeof(reason));
+        if (value) {
+            free(value);
+            return NULL;
+        }
+    }
+    value = strdup(MASK);
+    if (!value) {
+        *failed = 1;
+        fail_at(lc, setting, "out of memory");
+    }
+    return value;
+}
+
 /* Convert a setting to JSON (strings interpolated; all strings secret when
  * `secret`). New reference or NULL (error set). */
 static json_t *setting_to_json(load_ctx *lc, const config_setting_t *setting, int secret)
@@ -315,7 +353,10 @@ static json_t *setting_to_json(load_ctx *lc, const config_setting_t *setting, in
         value = json_boolean(config_setting_get_bool(setting));
         break;
     case CONFIG_TYPE_STRING: {
-        char *text = interpolate_setting(lc, setting, secret);
+        int failed;
+        char *text = unresolved_value(lc, setting, secret, &failed);
+        if (!text && !failed)
+            text = interpolate_setting(lc, setting, secret);
         if (!text)
             return NULL;
         value = json_string(text);
@@ -377,7 +418,8 @@ static int load_link_keys(load_ctx *lc, const config_setting_t *group,
     const config_setting_t *where = NULL;
     char why[768];
 
-    if (sluice_config_link_load(group, lc->base_dir, common, &where, why, sizeof(why)) == 0)
+    if (sluice_config_link_load(group, lc->base_dir, !lc->leave_secrets, common, &where, why,
+                                sizeof(why)) == 0)
         return 0;
     fail_at(lc, where ? where : group, "%s", why);
     return -1;
@@ -954,13 +996,13 @@ static char *directory_of(const char *path)
     return result;
 }
 
-int sluice_pipeline_load(const char *path, sluice_registry *reg, sluice_pipeline_def **out,
-                         sluice_error *err)
+int sluice_pipeline_load_flags(const char *path, sluice_registry *reg, unsigned flags,
+                               sluice_pipeline_def **out, sluice_error *err)
 {
     int result = -1;
     config_t cfg;
     int cfg_ready = 0;
-    load_ctx lc = {path, NULL, err, NULL, NULL, 0, NULL};
+    load_ctx lc = {path, NULL, err, NULL, NULL, 0, NULL, (flags & SLUICE_LOAD_NO_SECRETS) != 0};
     sluice_pipeline_def *def = NULL;
     const config_setting_t *root;
     const config_setting_t *stages;
@@ -1043,13 +1085,19 @@ out:
     return result;
 }
 
+int sluice_pipeline_load(const char *path, sluice_registry *reg, sluice_pipeline_def **out,
+                         sluice_error *err)
+{
+    return sluice_pipeline_load_flags(path, reg, 0, out, err);
+}
+
 int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg, sluice_error *err)
 {
     int result = SLUICE_EXIT_CONFIG;
     config_t cfg;
     int cfg_ready = 0;
     char *base_dir = directory_of(path);
-    load_ctx lc = {path, base_dir, err, NULL, NULL, 0, NULL};
+    load_ctx lc = {path, base_dir, err, NULL, NULL, 0, NULL, 0};
     const config_setting_t *stages;
 
     err->text[0] = '\0';

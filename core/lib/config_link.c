@@ -122,8 +122,8 @@ static int load_clients(const config_setting_t *group, const char *base_dir,
 }
 
 int sluice_config_link_load(const config_setting_t *group, const char *base_dir,
-                            sluice_stage_common *common, const config_setting_t **where,
-                            char *why, size_t len)
+                            int read_secret, sluice_stage_common *common,
+                            const config_setting_t **where, char *why, size_t len)
 {
     const config_setting_t *setting;
     char *path;
@@ -158,7 +158,8 @@ int sluice_config_link_load(const config_setting_t *group, const char *base_dir,
         snprintf(why, len, "'curve_secret_key_file' is empty");
         return -1;
     }
-    if (common->curve_secret_key_file && check_secret_file(common, why, len) != 0) {
+    if (read_secret && common->curve_secret_key_file &&
+        check_secret_file(common, why, len) != 0) {
         *where = setting;
         return -1;
     }

@@ -15,13 +15,14 @@
  * like every value, relative paths taken from `base_dir`). Public keys
  * must be Z85 keys; a curve_secret_key_file that exists on this host must
  * be the owner's alone and hold the secret half of curve_public_key (one
- * that does not exist is left for the host that runs the stage).
- * Returns 0, or -1 with *where the setting at fault (NULL: the group) and
- * the reason in `why`. What was read is freed by sluice_config_link_free
- * either way. */
+ * that does not exist is left for the host that runs the stage); with
+ * `read_secret` 0 (`sluice dlq`, SLUICE_LOAD_NO_SECRETS) that file is not
+ * opened at all. Returns 0, or -1 with *where the setting at fault (NULL:
+ * the group) and the reason in `why`. What was read is freed by
+ * sluice_config_link_free either way. */
 int sluice_config_link_load(const config_setting_t *group, const char *base_dir,
-                            sluice_stage_common *common, const config_setting_t **where,
-                            char *why, size_t len);
+                            int read_secret, sluice_stage_common *common,
+                            const config_setting_t **where, char *why, size_t len);
 
 /* Free what sluice_config_link_load put in `common`. */
 void sluice_config_link_free(sluice_stage_common *common);

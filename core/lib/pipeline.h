@@ -104,6 +104,20 @@ static inline unsigned sluice_stage_last_instance(const sluice_stage_def *stage)
 int sluice_pipeline_load(const char *path, sluice_registry *reg,
                          sluice_pipeline_def **out, sluice_error *err);
 
+/* sluice_pipeline_load_flags: for commands that need a pipeline's
+ * state_dir and stages, not its plugins' settings (`sluice dlq`). A plugin
+ * option declared secret, or given as @file:, is not resolved (no
+ * variable is looked up, no file read), nor is one that cannot be (e.g.
+ * its ${VAR} is unset): each holds "********"; a stage's CURVE secret key
+ * file is not opened. Everything else is resolved and checked as usual
+ * (checks of option values, kinds and plugins' check() must not judge the
+ * options left so). A definition loaded so must not run. */
+#define SLUICE_LOAD_NO_SECRETS 1u
+
+/* sluice_pipeline_load with `flags` (SLUICE_LOAD_*, 0 for none). */
+int sluice_pipeline_load_flags(const char *path, sluice_registry *reg, unsigned flags,
+                               sluice_pipeline_def **out, sluice_error *err);
+
 /* Free a definition and NULL the caller's pointer. */
 void sluice_pipeline_free(sluice_pipeline_def **def_p);
 

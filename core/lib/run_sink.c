@@ -28,7 +28,8 @@ static size_t sink_pending(const sluice_batch *batch)
 }
 
 /* Deliver one batch: write() until no record is PENDING/RETRY, with
- * backoff and jitter between calls; park rejections; commit state; ack.
+ * backoff and jitter between calls; park rejections; log what became of
+ * the records `sluice dlq replay` sent back; commit state; ack.
  * Returns an exit code (OK also when abandoned on quit: it is replayed). */
 static int sink_batch(runner *r, sluice_batch *batch)
 {
@@ -68,6 +69,8 @@ static int sink_batch(runner *r, sluice_batch *batch)
         result = SLUICE_STAGE_EXIT_ERROR;
         goto out;
     }
+    if (batch->enter_at)
+        runner_log_replayed(r, batch);
     for (size_t i = 0; i < batch->count; i++) {
         if (!batch->slots[i].dropped && batch->slots[i].outcome == SLUICE_RECORD_DONE)
             r->delivered++;

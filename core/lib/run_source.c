@@ -145,38 +145,88 @@ static int source_rewind(runner *r, source_run *s, const char *why)
     return runner_plugin_init(r);
 }
 
-/* Put records queued by `sluice dlq replay` at the head of a new batch;
- * they are deleted from the queue when the batch is committed. Returns 0
- * or -1 on a store error (logged). */
-static int replay_into(runner *r, sluice_batch *batch)
+/* Put the replay rows `rows` (sluice_store_replay_take) back into the
+ * dead-letter queue: the stage they must re-enter at, `enter_at`, is not
+ * in the pipeline any more. Returns 0 or -1 on a store error (logged). */
+static int replay_refuse(runner *r, uint64_t batch_id, const char *enter_at, const json_t *rows)
 {
-    json_t *records = NULL;
+    char reason[512];
     size_t i;
-    json_t *record;
+    json_t *row;
+
+    snprintf(reason, sizeof(reason), "cannot replay: pipeline '%s' has no stage '%s' any more "
+             "(it parked the record; restore the stage to replay it, or purge it)",
+             r->pipeline->name, enter_at);
+    json_array_foreach(rows, i, row) {
+        if (sluice_store_replay_return(r->ctx.store,
+                                       json_integer_value(json_object_get(row, "id")), r->epoch,
+                                       batch_id, reason) < 0) {
+            RLOG(r, SLUICE_LOG_ERROR, "cannot put a replayed record back into the dead-letter "
+                 "queue");
+            return -1;
+        }
+    }
+    RLOG(r, SLUICE_LOG_WARN, "%zu replayed record(s) went back to the dead-letter queue: %s",
+         json_array_size(rows), reason);
+    return 0;
+}
+
+/* Fill `batch` (empty, id not sent yet) with records `sluice dlq replay`
+ * queued, if any: the oldest rows that re-enter at one stage, the one
+ * that parked them, each with its DLQ id and history; the batch carries
+ * no checkpoint and the rows leave the queue when it is committed. Rows
+ * for a stage the pipeline no longer has go back to the dead-letter queue
+ * (replay_refuse) and the batch stays empty. Returns 0 or -1 on a store
+ * error (logged). */
+static int replay_fill(runner *r, sluice_batch *batch)
+{
+    json_t *rows = NULL;
+    char *enter_at = NULL;
+    size_t i;
+    json_t *row;
     int taken;
+    int result = -1;
 
     /* a plain read first: taking rows needs the store's write lock */
     if (sluice_store_replay_count(r->ctx.store) == 0)
         return 0;
     taken = sluice_store_replay_take(r->ctx.store, batch->epoch, batch->id, batch->capacity,
-                                     &records);
+                                     &enter_at, &rows);
     if (taken < 0) {
         RLOG(r, SLUICE_LOG_ERROR, "cannot read the replay queue");
-        return -1;
+        goto out;
     }
-    json_array_foreach(records, i, record) {
-        sluice_batch_append(batch, json_incref(record));
+    if (taken > 0 && !sluice_pipeline_stage(r->pipeline, enter_at)) {
+        result = replay_refuse(r, batch->id, enter_at, rows);
+        goto out;
+    }
+    if (taken > 0 && sluice_batch_set_enter_at(batch, enter_at) != 0)
+        goto oom;
+    json_array_foreach(rows, i, row) {
+        if (sluice_batch_append_replayed(batch, json_incref(json_object_get(row, "record")),
+                                         json_integer_value(json_object_get(row, "dlq_id")),
+                                         json_incref(json_object_get(row, "history"))) != 0)
+            goto oom;
     }
     if (taken > 0)
-        RLOG(r, SLUICE_LOG_INFO, "replaying %d record(s) from the dead-letter queue", taken);
-    json_decref(records);
-    return 0;
+        RLOG(r, SLUICE_LOG_INFO, "replaying %d record(s) from the dead-letter queue into "
+             "stage '%s', which parked them", taken, enter_at);
+    result = 0;
+    goto out;
+oom:
+    RLOG(r, SLUICE_LOG_ERROR, "out of memory for a replay batch");
+out:
+    free(enter_at);
+    json_decref(rows);
+    return result;
 }
 
-/* Poll the plugin into a new batch until it is full, batch_linger_ms passed
- * or the plugin has nothing more now; park source-side rejections; send the
- * batch if it has records or moves the checkpoint. Returns
- * SLUICE_STAGE_EXIT_OK or the exit code to leave with. */
+/* Send the next batch: records `sluice dlq replay` queued, as a replay
+ * batch of their own (replay_fill), else poll the plugin into a new batch
+ * until it is full, batch_linger_ms passed or the plugin has nothing more
+ * now, park source-side rejections, and send the batch if it has records
+ * or moves the checkpoint. Returns SLUICE_STAGE_EXIT_OK or the exit code
+ * to leave with. */
 static int source_fill(runner *r, source_run *s)
 {
     const sluice_pipeline_def *p = r->pipeline;
@@ -192,9 +242,14 @@ static int source_fill(runner *r, source_run *s)
         return SLUICE_STAGE_EXIT_ERROR;
     }
     batch->current_stage = r->stage->name;
-    if (replay_into(r, batch) != 0) {
+    if (replay_fill(r, batch) != 0) {
         result = SLUICE_STAGE_EXIT_ERROR;
         goto out;
+    }
+    if (batch->enter_at) {
+        /* a replay batch of its own: no poll, no checkpoint */
+        polled = batch->count;
+        goto send;
     }
     while (batch->count < size) {
         /* capacity is what poll() may still append to this batch */
@@ -238,6 +293,7 @@ static int source_fill(runner *r, source_run *s)
     if (batch->count == 0 && (!batch->checkpoint || (s->sent_cp &&
                                                      json_equal(batch->checkpoint, s->sent_cp))))
         goto out;
+send:
     {
         json_t *cp = batch->checkpoint ? json_deep_copy(batch->checkpoint) : NULL;
         json_t *cp_entry = cp ? json_incref(cp) : NULL;

@@ -1,6 +1,7 @@
 /* run_transform.c: the transform runner: takes batches in order, runs the
  * plugin's process() on each (retrying with backoff), parks rejections and
- * sends the batch on; acks travel back through it (link_forward_acks). */
+ * sends the batch on; acks travel back through it (link_forward_acks). A
+ * replay batch for a later stage goes on untouched (runner_replay.c). */
 #include "config.h"
 
 #include <inttypes.h>
@@ -11,8 +12,10 @@
 #include "util/backoff.h"
 
 /* Run process() on one batch (retrying SLUICE_RETRY with backoff), park
- * its rejections, compact it and send it on. Returns an exit code;
- * SLUICE_STAGE_EXIT_OK also when the batch was abandoned on quit. */
+ * its rejections, log what became of its replayed records, compact it and
+ * send it on; a replay batch whose records re-enter at a later stage is
+ * sent on untouched. Returns an exit code; SLUICE_STAGE_EXIT_OK also when
+ * the batch was abandoned on quit. */
 static int transform_batch(runner *r, sluice_batch *batch)
 {
     unsigned attempt = 0;
@@ -20,6 +23,10 @@ static int transform_batch(runner *r, sluice_batch *batch)
 
     if (!runner_adopt_epoch(r, &batch))
         return SLUICE_STAGE_EXIT_OK;
+    if (runner_passes_replay(r, batch)) {
+        link_send_batch(r, batch); /* a batch lost on quit is replayed */
+        return SLUICE_STAGE_EXIT_OK;
+    }
     for (;;) {
         long delay;
 
@@ -53,6 +60,8 @@ static int transform_batch(runner *r, sluice_batch *batch)
         sluice_batch_destroy(&batch);
         return SLUICE_STAGE_EXIT_ERROR;
     }
+    if (batch->enter_at)
+        runner_log_replayed(r, batch);
     sluice_batch_compact(batch);
     link_send_batch(r, batch); /* a batch lost on quit is replayed */
     return SLUICE_STAGE_EXIT_OK;

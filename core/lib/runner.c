@@ -81,20 +81,25 @@ int runner_park_rejected(runner *r, sluice_batch *batch)
         const char *reason = slot->reason ? slot->reason : "rejected";
 
         json_t *record;
+        int64_t dlq_id;
 
         if (slot->dropped || slot->outcome != SLUICE_RECORD_REJECTED)
             continue;
         record = sluice_batch_slot_record(batch, i); /* rejected unparsed: parse now */
         if (!record)
             continue;
-        if (sluice_store_dlq_add(r->ctx.store, by, batch->epoch, batch->id, record,
-                                 reason) < 0) {
+        dlq_id = sluice_store_dlq_add_history(r->ctx.store, by, batch->epoch, batch->id,
+                                              record, reason, slot->history);
+        if (dlq_id < 0) {
             RLOG(r, SLUICE_LOG_ERROR, "cannot park a rejected record of batch %" PRIu64
                  "/%" PRIu64 " in the dead-letter queue", batch->epoch, batch->id);
             return -1;
         }
-        RLOG(r, SLUICE_LOG_DEBUG, "record %zu of batch %" PRIu64 "/%" PRIu64
-             " rejected by %s: %s", i, batch->epoch, batch->id, by, reason);
+        if (slot->replay_of > 0)
+            runner_log_reparked(r, slot, by, reason, dlq_id);
+        else
+            RLOG(r, SLUICE_LOG_DEBUG, "record %zu of batch %" PRIu64 "/%" PRIu64
+                 " rejected by %s: %s", i, batch->epoch, batch->id, by, reason);
     }
     return 0;
 }

@@ -1,9 +1,10 @@
 /* runner.h: one stage runner (a plugin instance driven over ZeroMQ with
  * the ack protocol of docs/architecture.md), shared by the files that
- * implement it: runner.c (steps every role shares), runner_stats.c (the
- * statistics file), link.c (sockets, batches, acks, heartbeats),
- * run_source.c, run_transform.c, run_sink.c (one loop per role) and
- * unit.c (a placement unit's threads). Internal to core/lib. */
+ * implement it: runner.c (steps every role shares), runner_replay.c
+ * (replay batches), runner_stats.c (the statistics file), link.c
+ * (sockets, batches, acks, heartbeats), run_source.c, run_transform.c,
+ * run_sink.c (one loop per role) and unit.c (a placement unit's threads).
+ * Internal to core/lib. */
 #ifndef SLUICE_RUNNER_H
 #define SLUICE_RUNNER_H
 
@@ -168,6 +169,30 @@ int runner_adopt_epoch(runner *r, sluice_batch **batch_p);
  * exit code of the last handle() call (SLUICE_STAGE_EXIT_OK if none). */
 int runner_handle_in_order(runner *r, sluice_batch *batch,
                            int (*handle)(runner *, sluice_batch *));
+
+/* ------------------------------------------------------------------ */
+/* Replay batches: `sluice dlq replay` (runner_replay.c).             */
+/* ------------------------------------------------------------------ */
+
+/* 1 when `batch` is a replay batch whose records re-enter at a stage
+ * after this one: this stage passes it on untouched (no process(), no
+ * state staged), taking part only in its sequence and its ack. 0 for any
+ * other batch, and when the stage named is unknown here. */
+int runner_passes_replay(const runner *r, const sluice_batch *batch);
+
+/* Log at warn that the replayed record in `slot` was parked again by
+ * stage `by` for `reason`, as DLQ entry `dlq_id`, with the reasons it was
+ * parked for before (its history). runner_park_rejected calls it for each
+ * replayed record it parks, after storing the entry with that history. */
+void runner_log_reparked(runner *r, const sluice_batch_slot *slot, const char *by,
+                         const char *reason, int64_t dlq_id);
+
+/* After process() or write() (and runner_park_rejected): log at info
+ * what became of each record of `batch` that `sluice dlq replay` sent
+ * back, unless it was parked again (runner_log_reparked said so):
+ * dropped by this stage, with the plugin's reason if it gave one, or, at
+ * the sink, delivered; each line with the reasons it was parked for. */
+void runner_log_replayed(runner *r, const sluice_batch *batch);
 
 /* ------------------------------------------------------------------ */
 /* Statistics file (runner_stats.c).                                  */

@@ -1,6 +1,7 @@
 /* store.c: the pipeline's durable state in <state_dir>/state.db (SQLite,
- * WAL): epochs, checkpoints, per-stage key/value rows, the dead-letter
- * queue and the replay queue. See docs/state-store.md. */
+ * WAL): the schema, transactions, epochs, checkpoints and per-stage
+ * key/value rows; the dead-letter and replay queues are store_dlq.c's,
+ * through store_internal.h. See docs/state-store.md. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -9,8 +10,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sqlite3.h>
-#include <openssl/evp.h>
 #include "store.h"
+#include "store_internal.h"
 #include "log.h"
 
 static const char SCHEMA_SQL[] =
@@ -24,12 +25,13 @@ static const char SCHEMA_SQL[] =
     "CREATE TABLE IF NOT EXISTS dlq("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, stage TEXT NOT NULL,"
     "  epoch INTEGER NOT NULL, batch_id INTEGER NOT NULL, reason TEXT NOT NULL,"
-    "  record TEXT NOT NULL, record_sha256 TEXT NOT NULL, parked_at TEXT NOT NULL);"
+    "  record TEXT NOT NULL, record_sha256 TEXT NOT NULL, parked_at TEXT NOT NULL,"
+    "  history TEXT);"
     "CREATE UNIQUE INDEX IF NOT EXISTS dlq_dedup ON dlq(stage, record_sha256, reason);"
     "CREATE TABLE IF NOT EXISTS replay("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, dlq_id INTEGER, stage TEXT NOT NULL,"
     "  reason TEXT NOT NULL, record TEXT NOT NULL, queued_at TEXT NOT NULL,"
-    "  taken_epoch INTEGER, taken_batch INTEGER);";
+    "  taken_epoch INTEGER, taken_batch INTEGER, history TEXT);";
 
 /* Statements cached per handle, prepared on first use. */
 enum stmt_id {
@@ -40,19 +42,6 @@ enum stmt_id {
     ST_KV_GET,
     ST_KV_PUT,
     ST_KV_DEL,
-    ST_DLQ_INSERT,
-    ST_DLQ_FIND,
-    ST_DLQ_GET,
-    ST_DLQ_DEL_ONE,
-    ST_DLQ_DEL_ALL,
-    ST_DLQ_COUNT,
-    ST_REPLAY_FROM_DLQ,
-    ST_REPLAY_ALL_FROM_DLQ,
-    ST_REPLAY_ANY,
-    ST_REPLAY_PICK,
-    ST_REPLAY_MARK,
-    ST_REPLAY_ACK,
-    ST_REPLAY_COUNT,
     ST_COUNT
 };
 
@@ -69,34 +58,13 @@ static const char *const STMT_SQL[ST_COUNT] = {
     [ST_KV_PUT] = "INSERT INTO kv(stage, key, value) VALUES(?1, ?2, ?3) "
                   "ON CONFLICT(stage, key) DO UPDATE SET value = excluded.value",
     [ST_KV_DEL] = "DELETE FROM kv WHERE stage = ?1 AND key = ?2",
-    [ST_DLQ_INSERT] = "INSERT OR IGNORE INTO dlq(stage, epoch, batch_id, reason, record, "
-                      "record_sha256, parked_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, "
-                      "strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
-    [ST_DLQ_FIND] = "SELECT id FROM dlq WHERE stage = ?1 AND record_sha256 = ?2 AND reason = ?3",
-    [ST_DLQ_GET] = "SELECT id, stage, epoch, batch_id, reason, record, parked_at "
-                   "FROM dlq WHERE id = ?1",
-    [ST_DLQ_DEL_ONE] = "DELETE FROM dlq WHERE id = ?1",
-    [ST_DLQ_DEL_ALL] = "DELETE FROM dlq",
-    [ST_DLQ_COUNT] = "SELECT count(*) FROM dlq",
-    [ST_REPLAY_FROM_DLQ] = "INSERT INTO replay(dlq_id, stage, reason, record, queued_at) "
-                           "SELECT id, stage, reason, record, "
-                           "strftime('%Y-%m-%dT%H:%M:%fZ','now') FROM dlq WHERE id = ?1",
-    [ST_REPLAY_ALL_FROM_DLQ] = "INSERT INTO replay(dlq_id, stage, reason, record, queued_at) "
-                               "SELECT id, stage, reason, record, "
-                               "strftime('%Y-%m-%dT%H:%M:%fZ','now') FROM dlq ORDER BY id",
-    [ST_REPLAY_ANY] = "SELECT 1 FROM replay "
-                      "WHERE taken_epoch IS NULL OR taken_epoch < ?1 LIMIT 1",
-    [ST_REPLAY_PICK] = "SELECT id, record FROM replay "
-                       "WHERE taken_epoch IS NULL OR taken_epoch < ?1 ORDER BY id LIMIT ?2",
-    [ST_REPLAY_MARK] = "UPDATE replay SET taken_epoch = ?2, taken_batch = ?3 WHERE id = ?1",
-    [ST_REPLAY_ACK] = "DELETE FROM replay WHERE taken_epoch = ?1 AND taken_batch <= ?2",
-    [ST_REPLAY_COUNT] = "SELECT count(*) FROM replay",
 };
 
 struct sluice_store {
     sqlite3 *db;
     char *path;
     sqlite3_stmt *stmts[ST_COUNT];
+    sqlite3_stmt *dlq_stmts[STORE_DLQ_STMTS]; /* store_dlq.c's (store_cached_stmt) */
     int tx_depth; /* nesting of sluice_store_begin; only the outermost is real */
     int tx_failed; /* an inner part failed: the outermost end rolls back */
 };
@@ -220,6 +188,7 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
     sluice_store *store = NULL;
     sluice_store *result = NULL;
     char *errmsg = NULL;
+    char why[512] = "";
     char path[4096];
     struct stat st;
     int existed;
@@ -261,10 +230,11 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
                      "PRAGMA busy_timeout=10000; BEGIN IMMEDIATE;",
                      NULL, NULL, &errmsg) != SQLITE_OK ||
         sqlite3_exec(store->db, SCHEMA_SQL, NULL, NULL, &errmsg) != SQLITE_OK ||
+        store_dlq_migrate(store, why, sizeof(why)) != 0 ||
         sqlite3_exec(store->db, "COMMIT", NULL, NULL, &errmsg) != SQLITE_OK) {
         note_failure(store->db);
         snprintf(errbuf, errlen, "state store %s: cannot set up: %s", path,
-                 errmsg ? errmsg : sqlite3_errmsg(store->db));
+                 errmsg ? errmsg : why[0] ? why : sqlite3_errmsg(store->db));
         goto out;
     }
     make_store_private(path, existed); /* -wal and -shm left by an older sluice */
@@ -283,6 +253,8 @@ void sluice_store_close(sluice_store **store_p)
     sluice_store *store = *store_p;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(store->stmts[i]);
+    for (int i = 0; i < STORE_DLQ_STMTS; i++)
+        sqlite3_finalize(store->dlq_stmts[i]);
     sqlite3_close(store->db);
     free(store->path);
     free(store);
@@ -543,311 +515,53 @@ out:
     return result;
 }
 
-/* SHA-256 of the record's compact JSON with sorted keys, as 64 hex chars
- * in hex (65 bytes). 0 or -1. */
-static int record_digest(const json_t *record, char hex[65])
+/* ---- lent to store_dlq.c (store_internal.h) ---- */
+
+sqlite3 *store_db(sluice_store *store)
 {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
-    int result = -1;
-    char *text = json_dumps(record, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (!text)
-        goto out;
-    if (EVP_Digest(text, strlen(text), digest, &digest_len, EVP_sha256(), NULL) != 1 ||
-        digest_len != 32)
-        goto out;
-    for (unsigned int i = 0; i < digest_len; i++)
-        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    result = 0;
-out:
-    free(text);
-    return result;
+    return store->db;
 }
 
-int64_t sluice_store_dlq_add(sluice_store *store, const char *stage, uint64_t epoch,
-                             uint64_t batch_id, const json_t *record, const char *reason)
+const char *store_path(sluice_store *store)
 {
-    int64_t result = -1;
-    char hex[65];
-    sqlite3_stmt *stmt = NULL;
-    if (!store || !stage || !record)
-        return -1;
-    if (!reason)
-        reason = "rejected";
-    if (record_digest(record, hex) != 0 || sluice_store_begin(store) != 0)
-        return -1;
-    if (!(stmt = stmt_get(store, ST_DLQ_INSERT)) || bind_text(stmt, 1, stage) != 0 ||
-        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)epoch) != SQLITE_OK ||
-        sqlite3_bind_int64(stmt, 3, (sqlite3_int64)batch_id) != SQLITE_OK ||
-        bind_text(stmt, 4, reason) != 0 || bind_json(stmt, 5, record, 0) != 0 ||
-        bind_text(stmt, 6, hex) != 0 || stmt_done(store, stmt, "dlq insert") != 0)
-        goto out;
-    if (sqlite3_changes(store->db) == 1) {
-        result = sqlite3_last_insert_rowid(store->db);
-        goto out;
-    }
-    /* Already parked by an earlier run of the same batch: reuse its id. */
-    if (!(stmt = stmt_get(store, ST_DLQ_FIND)) || bind_text(stmt, 1, stage) != 0 ||
-        bind_text(stmt, 2, hex) != 0 || bind_text(stmt, 3, reason) != 0)
-        goto out;
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        result = sqlite3_column_int64(stmt, 0);
-    else
-        store_error(store, "dlq lookup");
-out:
-    if (stmt)
-        sqlite3_reset(stmt);
-    if (sluice_store_end(store, result > 0) != 0)
-        result = -1;
-    return result;
+    return store->path;
 }
 
-/* Build the entry object of the current dlq row (columns as ST_DLQ_GET).
- * Returns a new reference or NULL. */
-static json_t *dlq_row_entry(sqlite3_stmt *stmt)
+sqlite3_stmt *store_cached_stmt(sluice_store *store, unsigned slot, const char *sql)
 {
-    const char *record_text = (const char *)sqlite3_column_text(stmt, 5);
-    json_t *record = record_text ? json_loadb(record_text, (size_t)sqlite3_column_bytes(stmt, 5),
-                                              JSON_DECODE_ANY, NULL)
-                                 : NULL;
-    if (!record) /* keep the bytes visible even if they are not JSON */
-        record = json_string(record_text ? record_text : "");
-    return json_pack("{s:I,s:s,s:I,s:I,s:s,s:o,s:s}",
-                     "id", (json_int_t)sqlite3_column_int64(stmt, 0),
-                     "stage", (const char *)sqlite3_column_text(stmt, 1),
-                     "epoch", (json_int_t)sqlite3_column_int64(stmt, 2),
-                     "batch", (json_int_t)sqlite3_column_int64(stmt, 3),
-                     "reason", (const char *)sqlite3_column_text(stmt, 4),
-                     "record", record,
-                     "parked_at", (const char *)sqlite3_column_text(stmt, 6));
-}
-
-int sluice_store_dlq_foreach(sluice_store *store, const char *stage, sluice_dlq_fn fn,
-                             void *user)
-{
-    int result = -1;
-    sqlite3_stmt *stmt = NULL;
-    if (!store || !fn)
-        return -1;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT id, stage, epoch, batch_id, reason, record, parked_at "
-                           "FROM dlq WHERE ?1 IS NULL OR stage = ?1 ORDER BY id",
-                           -1, &stmt, NULL) != SQLITE_OK) {
-        store_error(store, "dlq scan");
-        goto out;
-    }
-    if (stage && bind_text(stmt, 1, stage) != 0)
-        goto out;
-    for (;;) {
-        int rc = sqlite3_step(stmt);
-        if (rc == SQLITE_DONE)
-            break;
-        if (rc != SQLITE_ROW) {
-            store_error(store, "dlq scan");
-            goto out;
-        }
-        json_t *entry = dlq_row_entry(stmt);
-        if (!entry)
-            goto out;
-        int stop = fn(entry, user);
-        json_decref(entry);
-        if (stop) {
-            result = stop;
-            goto out;
-        }
-    }
-    result = 0;
-out:
-    sqlite3_finalize(stmt);
-    return result;
-}
-
-int sluice_store_dlq_get(sluice_store *store, int64_t id, json_t **out)
-{
-    int result = -1;
     sqlite3_stmt *stmt;
-    if (!store || !out)
-        return -1;
-    *out = NULL;
-    if (!(stmt = stmt_get(store, ST_DLQ_GET)) ||
-        sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK)
-        return -1;
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        *out = dlq_row_entry(stmt);
-        result = *out ? 0 : -1;
-    } else if (rc == SQLITE_DONE) {
-        result = 0;
-    } else {
-        store_error(store, "dlq read");
+    if (slot >= STORE_DLQ_STMTS)
+        return NULL;
+    stmt = store->dlq_stmts[slot];
+    if (!stmt) {
+        if (sqlite3_prepare_v3(store->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+                               NULL) != SQLITE_OK) {
+            store_error(store, "prepare");
+            return NULL;
+        }
+        store->dlq_stmts[slot] = stmt;
     }
     sqlite3_reset(stmt);
-    return result;
+    sqlite3_clear_bindings(stmt);
+    return stmt;
 }
 
-int64_t sluice_store_dlq_delete(sluice_store *store, int64_t id)
+int store_step_done(sluice_store *store, sqlite3_stmt *stmt, const char *what)
 {
-    sqlite3_stmt *stmt;
-    if (!store || id < 0)
-        return -1;
-    if (id > 0) {
-        if (!(stmt = stmt_get(store, ST_DLQ_DEL_ONE)) ||
-            sqlite3_bind_int64(stmt, 1, id) != SQLITE_OK)
-            return -1;
-    } else if (!(stmt = stmt_get(store, ST_DLQ_DEL_ALL))) {
-        return -1;
-    }
-    if (stmt_done(store, stmt, "dlq delete") != 0)
-        return -1;
-    return sqlite3_changes(store->db);
+    return stmt_done(store, stmt, what);
 }
 
-/* Run a cached count(*) statement. Count or -1. */
-static int64_t count_rows(sluice_store *store, enum stmt_id id)
+void store_log_error(sluice_store *store, const char *what)
 {
-    int64_t result = -1;
-    sqlite3_stmt *stmt = stmt_get(store, id);
-    if (!stmt)
-        return -1;
-    if (sqlite3_step(stmt) == SQLITE_ROW)
-        result = sqlite3_column_int64(stmt, 0);
-    else
-        store_error(store, "count");
-    sqlite3_reset(stmt);
-    return result;
+    store_error(store, what);
 }
 
-int64_t sluice_store_dlq_count(sluice_store *store)
+int store_bind_text(sqlite3_stmt *stmt, int index, const char *text)
 {
-    return store ? count_rows(store, ST_DLQ_COUNT) : -1;
+    return bind_text(stmt, index, text);
 }
 
-/* ---- replay queue ---- */
-
-int64_t sluice_store_replay_add(sluice_store *store, int64_t dlq_id)
+int store_bind_json(sqlite3_stmt *stmt, int index, const json_t *json)
 {
-    int64_t result = -1;
-    int64_t moved = 0;
-    sqlite3_stmt *stmt;
-    if (!store || dlq_id < 0 || sluice_store_begin(store) != 0)
-        return -1;
-    if (dlq_id > 0) {
-        if (!(stmt = stmt_get(store, ST_REPLAY_FROM_DLQ)) ||
-            sqlite3_bind_int64(stmt, 1, dlq_id) != SQLITE_OK)
-            goto out;
-    } else if (!(stmt = stmt_get(store, ST_REPLAY_ALL_FROM_DLQ))) {
-        goto out;
-    }
-    if (stmt_done(store, stmt, "replay queue") != 0)
-        goto out;
-    moved = sqlite3_changes(store->db);
-    if (moved > 0 && sluice_store_dlq_delete(store, dlq_id) != moved)
-        goto out;
-    result = moved;
-out:
-    if (sluice_store_end(store, result >= 0) != 0)
-        result = -1;
-    return result;
-}
-
-int sluice_store_replay_take(sluice_store *store, uint64_t epoch, uint64_t batch_id,
-                             size_t max, json_t **records)
-{
-    int result = -1;
-    int in_transaction = 0;
-    json_t *picked = NULL;
-    json_t *ids = NULL;
-    sqlite3_stmt *stmt = NULL;
-    if (!store || !records)
-        return -1;
-    *records = NULL;
-    if (!(picked = json_array()) || !(ids = json_array()))
-        goto out;
-    if (max > 0) {
-        /* A plain read first: the write lock is only taken when there is
-         * something to hand out (the common case is an empty queue). */
-        if (!(stmt = stmt_get(store, ST_REPLAY_ANY)) ||
-            sqlite3_bind_int64(stmt, 1, (sqlite3_int64)epoch) != SQLITE_OK)
-            goto out;
-        int rc = sqlite3_step(stmt);
-        sqlite3_reset(stmt);
-        if (rc == SQLITE_DONE) {
-            max = 0;
-        } else if (rc != SQLITE_ROW) {
-            store_error(store, "replay read");
-            goto out;
-        }
-    }
-    if (max > 0) {
-        if (sluice_store_begin(store) != 0)
-            goto out;
-        in_transaction = 1;
-        if (!(stmt = stmt_get(store, ST_REPLAY_PICK)) ||
-            sqlite3_bind_int64(stmt, 1, (sqlite3_int64)epoch) != SQLITE_OK ||
-            sqlite3_bind_int64(stmt, 2, (sqlite3_int64)max) != SQLITE_OK)
-            goto out;
-        for (;;) {
-            int rc = sqlite3_step(stmt);
-            if (rc == SQLITE_DONE)
-                break;
-            if (rc != SQLITE_ROW) {
-                store_error(store, "replay read");
-                goto out;
-            }
-            const char *text = (const char *)sqlite3_column_text(stmt, 1);
-            json_t *record = text ? json_loadb(text, (size_t)sqlite3_column_bytes(stmt, 1), 0,
-                                               NULL)
-                                  : NULL;
-            if (!json_is_object(record)) {
-                /* keep it travelling, visibly, rather than losing it */
-                json_decref(record);
-                record = json_pack("{s:s?}", "raw", text);
-            }
-            if (json_array_append_new(picked, record) != 0 ||
-                json_array_append_new(ids, json_integer(sqlite3_column_int64(stmt, 0))) != 0)
-                goto out;
-        }
-        sqlite3_reset(stmt);
-        size_t i;
-        json_t *id;
-        json_array_foreach(ids, i, id) {
-            if (!(stmt = stmt_get(store, ST_REPLAY_MARK)) ||
-                sqlite3_bind_int64(stmt, 1, json_integer_value(id)) != SQLITE_OK ||
-                sqlite3_bind_int64(stmt, 2, (sqlite3_int64)epoch) != SQLITE_OK ||
-                sqlite3_bind_int64(stmt, 3, (sqlite3_int64)batch_id) != SQLITE_OK ||
-                stmt_done(store, stmt, "replay mark") != 0)
-                goto out;
-        }
-    }
-    result = (int)json_array_size(picked);
-out:
-    if (stmt)
-        sqlite3_reset(stmt);
-    if (in_transaction && sluice_store_end(store, result >= 0) != 0)
-        result = -1;
-    if (result >= 0) {
-        *records = picked;
-        picked = NULL;
-    }
-    json_decref(picked);
-    json_decref(ids);
-    return result;
-}
-
-int64_t sluice_store_replay_ack(sluice_store *store, uint64_t epoch, uint64_t batch_id)
-{
-    sqlite3_stmt *stmt;
-    if (!store)
-        return -1;
-    if (!(stmt = stmt_get(store, ST_REPLAY_ACK)) ||
-        sqlite3_bind_int64(stmt, 1, (sqlite3_int64)epoch) != SQLITE_OK ||
-        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)batch_id) != SQLITE_OK ||
-        stmt_done(store, stmt, "replay ack") != 0)
-        return -1;
-    return sqlite3_changes(store->db);
-}
-
-int64_t sluice_store_replay_count(sluice_store *store)
-{
-    return store ? count_rows(store, ST_REPLAY_COUNT) : -1;
+    return bind_json(stmt, index, json, 0);
 }

@@ -60,6 +60,10 @@ int sluice_store_kv_foreach(sluice_store *store, const char *stage, const char *
 
 /* ---- dead-letter queue ---- */
 
+/* Most parkings a DLQ entry's history keeps: the first (the original
+ * reason) and the newest ones. */
+#define SLUICE_DLQ_HISTORY_MAX 16
+
 /* Park a record (borrowed) with its reason. Returns the DLQ id (> 0) or -1.
  * The same record (compared by SHA-256 of its compact JSON with sorted
  * keys) parked again by the same stage for the same reason, as happens
@@ -68,7 +72,18 @@ int sluice_store_kv_foreach(sluice_store *store, const char *stage, const char *
 int64_t sluice_store_dlq_add(sluice_store *store, const char *stage, uint64_t epoch,
                              uint64_t batch_id, const json_t *record, const char *reason);
 
-/* One DLQ entry: {"id":..,"stage":..,"reason":..,"record":{..},"parked_at":"..","batch":..}. */
+/* sluice_store_dlq_add for a record that was parked before and came back
+ * with `sluice dlq replay`: `history` (borrowed; NULL or an array of
+ * {"stage","reason","parked_at"}, oldest first) is kept with the entry, so
+ * the reason it was first parked for is not lost. Same returns. */
+int64_t sluice_store_dlq_add_history(sluice_store *store, const char *stage, uint64_t epoch,
+                                     uint64_t batch_id, const json_t *record,
+                                     const char *reason, const json_t *history);
+
+/* One DLQ entry: {"id":..,"stage":..,"reason":..,"record":{..},"parked_at":"..",
+ * "batch":..,"epoch":..,"history":[{"stage":..,"reason":..,"parked_at":..},...]}:
+ * history holds the earlier parkings of a replayed record, oldest first
+ * ([] for a record parked once). */
 typedef int (*sluice_dlq_fn)(const json_t *entry, void *user);
 
 /* Iterate entries (optionally only `stage`; NULL = all) in id order. */
@@ -96,26 +111,42 @@ int sluice_store_end(sluice_store *store, int commit);
 
 /* ---- replay queue: `sluice dlq replay` re-drives parked records ---- *
  *
- * Contract for the source runner (AREA=runtime): before polling its
- * plugin, a source runner calls sluice_store_replay_take() with the epoch
- * and id of the batch it is filling; it appends the returned records to
- * that batch (they are already past no stage: they travel the whole
- * pipeline again) and, when that batch is acknowledged end to end, calls
- * sluice_store_replay_ack() with the same (epoch, id). Rows taken in an
- * older epoch and never acknowledged are handed out again after a rewind
- * or restart, so a replay is at-least-once like everything else. */
+ * A queued record re-enters the pipeline at the stage that parked it (the
+ * DLQ entry's stage), carrying the history of its parkings. Contract for
+ * the source runner: before polling its plugin, a source runner calls
+ * sluice_store_replay_take() with the epoch and id of the batch it is
+ * filling; when it gets records it sends them as a batch of their own,
+ * without a checkpoint, marked to enter at the stage named (stages before
+ * it pass the batch on untouched), and, when that batch is acknowledged
+ * end to end, calls sluice_store_replay_ack() with the same (epoch, id).
+ * Rows taken in an older epoch and never acknowledged are handed out
+ * again after a rewind or restart, so a replay is at-least-once like
+ * everything else. */
 
 /* Move DLQ entry `dlq_id` (or every entry when dlq_id == 0) into the
- * replay queue, in one transaction. Returns the number of entries moved
- * (0: no such entry) or -1. */
+ * replay queue, in one transaction; each row keeps the entry's stage (to
+ * re-enter at), record and history, to which this parking is added.
+ * Returns the number of entries moved (0: no such entry) or -1. */
 int64_t sluice_store_replay_add(sluice_store *store, int64_t dlq_id);
 
-/* Hand out up to `max` queued records not yet taken in `epoch` or later,
- * oldest first, marking them taken by batch (epoch, batch_id). *records
- * gets a new JSON array (possibly empty; caller owns). Returns the number
- * of records or -1. Cheap when nothing is pending: one read, no write lock. */
+/* Hand out up to `max` queued records not yet taken in `epoch` or later
+ * that re-enter at one stage: the stage of the oldest such row, whose name
+ * goes to *enter_at (a new string the caller frees; NULL when nothing was
+ * handed out). They are marked taken by batch (epoch, batch_id). *rows
+ * gets a new JSON array (possibly empty; caller owns), oldest first, of
+ * {"id": REPLAY_ROW, "dlq_id": ENTRY, "record": {...}, "history": [...]}
+ * (history: every parking so far, the newest last; a record that is not
+ * a JSON object comes as {"raw": text}). Returns the number of records or
+ * -1. Cheap when nothing is pending: one read, no write lock. */
 int sluice_store_replay_take(sluice_store *store, uint64_t epoch, uint64_t batch_id,
-                             size_t max, json_t **records);
+                             size_t max, char **enter_at, json_t **rows);
+
+/* Put replay row `replay_id` back into the dead-letter queue, with its
+ * stage, record and history and the new `reason` (e.g. the stage it must
+ * re-enter at is gone), as batch (epoch, batch_id)'s, in one transaction.
+ * Returns the DLQ id (> 0), 0 if there is no such row, or -1. */
+int64_t sluice_store_replay_return(sluice_store *store, int64_t replay_id, uint64_t epoch,
+                                   uint64_t batch_id, const char *reason);
 
 /* Batch (epoch, batch_id) and every earlier batch of that epoch are
  * acknowledged: delete the replay rows they carried. Returns rows deleted

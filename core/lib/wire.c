@@ -143,6 +143,46 @@ static int append_origins(wire_buf *buf, const sluice_batch *batch)
     return 0;
 }
 
+/* The header's "replay" list: [LINE, DLQ_ID, HISTORY] for each record
+ * line (counted from 0) that is a record `sluice dlq replay` re-drives.
+ * Returns 0 (list set to a new array, or NULL when there is none) or -1
+ * (ENOMEM). */
+static int replay_list(const sluice_batch *batch, json_t **list)
+{
+    size_t line = 0;
+    *list = NULL;
+    for (size_t i = 0; i < batch->count; i++) {
+        const sluice_batch_slot *slot = &batch->slots[i];
+        if (!slot_travels(slot))
+            continue;
+        if (slot->replay_of > 0 &&
+            ((!*list && !(*list = json_array())) ||
+             json_array_append_new(*list, json_pack("[I,I,O]", (json_int_t)line,
+                                                    (json_int_t)slot->replay_of,
+                                                    slot->history)) != 0))
+            return -1;
+        line++;
+    }
+    return 0;
+}
+
+/* Add a replay batch's "enter_at" and "replay" to `header`. 0 or -1. */
+static int add_replay(json_t *header, const sluice_batch *batch)
+{
+    json_t *list = NULL;
+    int result = -1;
+    if (!batch->enter_at)
+        return 0; /* only a replay batch carries replayed records */
+    if (json_object_set_new(header, "enter_at", json_string(batch->enter_at)) != 0 ||
+        replay_list(batch, &list) != 0 ||
+        (list && json_object_set(header, "replay", list) != 0))
+        goto out;
+    result = 0;
+out:
+    json_decref(list);
+    return result;
+}
+
 char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
 {
     wire_buf buf = { NULL, 0, 0 };
@@ -162,6 +202,8 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
     if (unverified_list(batch, &unverified) != 0)
         goto out;
     if (unverified && json_object_set(header, "unverified", unverified) != 0)
+        goto out;
+    if (add_replay(header, batch) != 0)
         goto out;
     if (buf_reserve(&buf, 256 + live * record_guess) != 0)
         goto out;
@@ -272,6 +314,61 @@ static void mark_unverified(sluice_batch *batch, const json_t *list, const size_
     }
 }
 
+/* Check a replay batch's "enter_at" (a non-empty stage name) and its
+ * "replay" list against the frame's count of records: [LINE, DLQ_ID,
+ * HISTORY] with lines in order within the records, DLQ_ID > 0 and
+ * HISTORY an array; a list needs an enter_at. Returns 0, or -1 with the
+ * reason in errbuf. */
+static int check_replay(const json_t *enter_at, const json_t *list, uint64_t count,
+                        char *errbuf, size_t errlen)
+{
+    size_t i;
+    const json_t *item;
+    uint64_t next_free = 0;
+    if (enter_at && (!json_is_string(enter_at) || json_string_length(enter_at) == 0)) {
+        snprintf(errbuf, errlen, "bad frame header: enter_at must be a stage name");
+        return -1;
+    }
+    if (!list)
+        return 0;
+    if (!enter_at || !json_is_array(list)) {
+        snprintf(errbuf, errlen, "bad frame header: replay must be an array, with enter_at");
+        return -1;
+    }
+    json_array_foreach(list, i, item) {
+        const json_t *line = json_array_get(item, 0), *id = json_array_get(item, 1);
+        if (json_array_size(item) != 3 || !json_is_integer(line) || !json_is_integer(id) ||
+            !json_is_array(json_array_get(item, 2)) || json_integer_value(line) < 0 ||
+            (uint64_t)json_integer_value(line) < next_free ||
+            (uint64_t)json_integer_value(line) >= count || json_integer_value(id) < 1) {
+            snprintf(errbuf, errlen, "bad frame header: replay item %zu is not [line, dlq id, "
+                     "history] in order within the %" PRIu64 " records", i + 1, count);
+            return -1;
+        }
+        next_free = (uint64_t)json_integer_value(line) + 1;
+    }
+    return 0;
+}
+
+/* Give a decoded batch its replay marks (checked by check_replay): the
+ * stage to enter at and, per replayed record line, its DLQ id and
+ * history. Returns 0 or -1 (ENOMEM). */
+static int mark_replay(sluice_batch *batch, const json_t *enter_at, const json_t *list)
+{
+    size_t i;
+    const json_t *item;
+    if (!enter_at)
+        return 0;
+    if (sluice_batch_set_enter_at(batch, json_string_value(enter_at)) != 0)
+        return -1;
+    json_array_foreach(list, i, item) {
+        sluice_batch_slot *slot = &batch->slots[json_integer_value(json_array_get(item, 0))];
+        slot->replay_of = (int64_t)json_integer_value(json_array_get(item, 1));
+        slot->history = json_incref(json_array_get(item, 2));
+    }
+    return 0;
+}
+
 sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size_t errlen)
 {
     sluice_batch *batch = NULL;
@@ -327,6 +424,10 @@ sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size
     const json_t *unverified = json_object_get(header, "unverified");
     uint64_t origins = 0;
     if (check_unverified(unverified, count, &origins, errbuf, errlen) != 0)
+        goto out;
+    const json_t *enter_at = json_object_get(header, "enter_at");
+    const json_t *replayed = json_object_get(header, "replay");
+    if (check_replay(enter_at, replayed, count, errbuf, errlen) != 0)
         goto out;
     const char *body = eol ? eol + 1 : end;
     size_t body_len = (size_t)(end - body);
@@ -386,6 +487,10 @@ sluice_batch *sluice_wire_decode(const char *buf, size_t len, char *errbuf, size
     batch->wire_header = json_incref(header);
     if (origins)
         mark_unverified(batch, unverified, starts + count, lens + count);
+    if (mark_replay(batch, enter_at, replayed) != 0) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto out;
+    }
     result = batch;
     batch = NULL;
 out:

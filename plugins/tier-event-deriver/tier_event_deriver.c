@@ -379,6 +379,20 @@ static int advance_clock(batch_run *run, int64_t day)
     return value ? sluice_state_put_new(run->ctx, run->batch, run->self->clock_key, value) : -1;
 }
 
+/* Drop member record i, older (`as_of`) than the member's state
+ * (`state_as_of`), saying so: the core logs the reason when the record is
+ * one `sluice dlq replay` sent back. */
+static void drop_stale(batch_run *run, size_t i, int64_t as_of, int64_t state_as_of)
+{
+    char reason[160], record_at[LOYTIME_TS_LEN], state_at[LOYTIME_TS_LEN];
+
+    snprintf(reason, sizeof(reason), "stale: as_of %s is older than the member's state "
+             "(as_of %s); stale = \"drop\"",
+             loytime_format_timestamp(as_of, record_at, sizeof(record_at)),
+             loytime_format_timestamp(state_as_of, state_at, sizeof(state_at)));
+    sluice_batch_drop_because(run->batch, i, reason);
+}
+
 /* Handle member record i. 0, or -1 on a store error (whole call fails). */
 static int handle_member(batch_run *run, size_t i, json_t *record)
 {
@@ -400,7 +414,7 @@ static int handle_member(batch_run *run, size_t i, json_t *record)
     if (state && json_is_integer(json_object_get(state, "as_of")) &&
         as_of < json_integer_value(json_object_get(state, "as_of"))) {
         if (!self->stale_pass)
-            sluice_batch_drop(run->batch, i);
+            drop_stale(run, i, as_of, json_integer_value(json_object_get(state, "as_of")));
         sluice_metric_add(run->ctx, "records_stale", 1);
         result = 0;
         goto out;
@@ -420,9 +434,9 @@ static int handle_member(batch_run *run, size_t i, json_t *record)
         sluice_batch_reject(run->batch, i, reason);
         result = 0;
         goto out;
-    case DERIVER_STALE:
+    case DERIVER_STALE: /* the same test as above, after the sweep */
         if (!self->stale_pass)
-            sluice_batch_drop(run->batch, i);
+            drop_stale(run, i, as_of, json_integer_value(json_object_get(state, "as_of")));
         result = 0;
         goto out;
     case DERIVER_OK:

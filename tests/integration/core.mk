@@ -11,3 +11,6 @@ check_PROGRAMS += integration/ztool
 integration_ztool_SOURCES = integration/ztool.c
 integration_ztool_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
 integration_ztool_LDADD = $(ZMQ_LIBS)
+# `sluice dlq replay` into the stage that parked each record (ometria-emu).
+TESTS += integration/core-dlq-replay.sh
+EXTRA_DIST += integration/core-dlq-replay.sh

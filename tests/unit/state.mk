@@ -10,6 +10,7 @@ unit_test_batch_LDADD = $(UNIT_LINK_LIBS)
 unit_test_wire_SOURCES = unit/test_wire.c
 unit_test_wire_LDADD = $(UNIT_LINK_LIBS)
 unit_test_store_SOURCES = unit/test_store.c
+# test_store writes a state.db of an older schema with sqlite3 itself.
 unit_test_store_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 unit_test_store_LDADD = $(UNIT_LINK_LIBS) $(SQLITE_LIBS)
 unit_test_kv_SOURCES = unit/test_kv.c

@@ -1,5 +1,6 @@
 /* test_batch.c: unit tests of batch.c (records, drop/reject, outcomes,
- * live count and compaction, records appended as text). */
+ * live count and compaction, records appended as text, replayed records
+ * and their history, drops with a reason). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,54 @@ START_TEST(test_drop_reject_compact)
     for (size_t i = 0; i < 3; i++)
         ck_assert_int_eq(json_integer_value(json_object_get(sluice_batch_get(batch, i), "n")),
                          expected[i]);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(test_replayed_records)
+{
+    sluice_batch *batch = sluice_batch_new(2, 1, 10);
+    json_t *history = json_pack("[{s:s,s:s}]", "stage", "ometria", "reason", "too large");
+    ck_assert_int_eq(sluice_batch_set_enter_at(batch, "ometria"), 0);
+    ck_assert_str_eq(batch->enter_at, "ometria");
+    ck_assert_int_eq(sluice_batch_append(batch, json_pack("{s:i}", "n", 0)), 0);
+    ck_assert_int_eq(sluice_batch_append_replayed(batch, json_pack("{s:i}", "n", 1), 17,
+                                                  json_incref(history)), 0);
+    ck_assert_int_eq(sluice_batch_append_replayed(batch, json_pack("{s:i}", "n", 2), 18,
+                                                  json_incref(history)), 0);
+    /* refused without an entry id or a history; nothing leaks */
+    ck_assert_int_eq(sluice_batch_append_replayed(batch, json_object(), 0, json_array()), -1);
+    ck_assert_int_eq(sluice_batch_append_replayed(batch, json_object(), 5, NULL), -1);
+    ck_assert_int_eq(sluice_batch_append_replayed(NULL, json_object(), 5, json_array()), -1);
+    ck_assert_uint_eq(sluice_batch_count(batch), 3);
+    ck_assert_int_eq(batch->slots[0].replay_of, 0);
+    ck_assert_ptr_null(batch->slots[0].history);
+    /* compaction moves the marks with their records */
+    sluice_batch_drop(batch, 0);
+    sluice_batch_compact(batch);
+    ck_assert_uint_eq(sluice_batch_count(batch), 2);
+    ck_assert_int_eq(batch->slots[0].replay_of, 17);
+    ck_assert_int_eq(batch->slots[1].replay_of, 18);
+    ck_assert(json_equal(batch->slots[1].history, history));
+    json_decref(history);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+START_TEST(test_drop_because)
+{
+    sluice_batch *batch = make_batch(3);
+    sluice_batch_drop_because(batch, 1, "stale: as_of is older than the member's state");
+    sluice_batch_drop(batch, 2);
+    ck_assert_ptr_null(sluice_batch_get(batch, 1));
+    ck_assert(batch->slots[1].dropped);
+    ck_assert_str_eq(batch->slots[1].reason, "stale: as_of is older than the member's state");
+    ck_assert(batch->slots[2].dropped);
+    ck_assert_ptr_null(batch->slots[2].reason);
+    /* a drop is not a rejection: the reason does not reach the DLQ */
+    ck_assert_int_ne(sluice_batch_outcome(batch, 1), SLUICE_RECORD_REJECTED);
+    ck_assert_uint_eq(sluice_batch_live(batch), 1);
+    sluice_batch_drop_because(batch, 9, "out of range"); /* ignored */
     sluice_batch_destroy(&batch);
 }
 END_TEST
@@ -247,6 +296,8 @@ static Suite *batch_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_append_and_get);
     tcase_add_test(tc, test_drop_reject_compact);
+    tcase_add_test(tc, test_replayed_records);
+    tcase_add_test(tc, test_drop_because);
     tcase_add_test(tc, test_outcomes);
     tcase_add_test(tc, test_text_parsed_on_first_get);
     tcase_add_test(tc, test_text_peek_verifies);

@@ -1,7 +1,8 @@
 /* test_config.c: unit tests of pipeline definitions (core/lib/config.c):
  * exact FILE:LINE errors, interpolation, @file: secrets and masking,
- * @include, defaults with the declared JSON types. Pipelines are real
- * files in a temp dir; plugins are the real test modules. */
+ * @include, defaults with the declared JSON types, the dlq commands' load
+ * that leaves secrets unresolved. Pipelines are real files in a temp dir;
+ * plugins are the real test modules. */
 #include "config.h"
 
 #include <check.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "config_check.h"
+#include "curve.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -460,6 +462,87 @@ START_TEST(secret_option_masked_from_env)
 }
 END_TEST
 
+START_TEST(no_secrets_mode_leaves_secrets_unresolved)
+{
+    sluice_pipeline_def *def = NULL;
+    const char *path;
+    char expected[PATH_MAX + 16];
+    const char *text = HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"${SLUICE_TEST_UNSET_PATH}\";\n"
+        "      token = \"${SLUICE_TEST_SET_TOKEN}\"; },\n"
+        "    { name = \"out\"; plugin = \"test-sink\"; api_key = \"@file:/nonexistent/key\"; }\n"
+        "  );\n};\n";
+
+    unsetenv("SLUICE_TEST_UNSET_PATH");
+    setenv("SLUICE_TEST_SET_TOKEN", "tok-never-read-4711", 1);
+    /* what run and check load is refused at the first unresolvable value */
+    def = load_text("nosecrets.cfg", text);
+    ck_assert_ptr_null(def);
+    ck_assert_msg(strstr(err.text, "environment variable 'SLUICE_TEST_UNSET_PATH' is not set"),
+                  "error: %s", err.text);
+    /* the dlq commands' load: state_dir and stages, no secret read */
+    path = write_file("nosecrets.cfg", text);
+    ck_assert_msg(sluice_pipeline_load_flags(path, reg, SLUICE_LOAD_NO_SECRETS, &def, &err) == 0,
+                  "refused: %s", err.text);
+    snprintf(expected, sizeof(expected), "%s/state", tmpdir);
+    ck_assert_str_eq(def->state_dir, expected);
+    ck_assert_uint_eq(def->stage_count, 2);
+    ck_assert_ptr_nonnull(sluice_pipeline_stage(def, "in"));
+    ck_assert_ptr_nonnull(sluice_pipeline_stage(def, "out"));
+    ck_assert_str_eq(json_string_value(json_object_get(def->stages[0].config, "token")),
+                     "********"); /* set, but a secret: not looked up */
+    ck_assert_str_eq(json_string_value(json_object_get(def->stages[0].config, "path")),
+                     "********"); /* unset: left */
+    ck_assert_str_eq(json_string_value(json_object_get(def->stages[1].config, "api_key")),
+                     "********"); /* @file: not read */
+    ck_assert_uint_eq(json_array_size(def->stages[0].secret_values), 0);
+    sluice_pipeline_free(&def);
+    /* a value that resolves is resolved as usual */
+    setenv("SLUICE_TEST_UNSET_PATH", "/data/in", 1);
+    ck_assert_int_eq(sluice_pipeline_load_flags(path, reg, SLUICE_LOAD_NO_SECRETS, &def, &err), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(def->stages[0].config, "path")),
+                     "/data/in");
+    sluice_pipeline_free(&def);
+    unsetenv("SLUICE_TEST_UNSET_PATH");
+    /* the pipeline's own keys are needed: still strict */
+    path = write_file("nostate.cfg", "pipeline = {\n  name = \"p\";\n"
+                      "  state_dir = \"${SLUICE_TEST_UNSET_PATH}\";\n  stages = (\n"
+                      "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n" SINK);
+    ck_assert_int_eq(sluice_pipeline_load_flags(path, reg, SLUICE_LOAD_NO_SECRETS, &def, &err),
+                     -1);
+    ck_assert_msg(strstr(err.text, "nostate.cfg:3: environment variable 'SLUICE_TEST_UNSET_PATH'"),
+                  "error: %s", err.text);
+    unsetenv("SLUICE_TEST_SET_TOKEN");
+}
+END_TEST
+
+START_TEST(no_secrets_mode_leaves_curve_secret_key_unread)
+{
+    sluice_pipeline_def *def = NULL;
+    char prefix[PATH_MAX], public_key[41], why[512], text[2048], key_file[PATH_MAX + 8];
+    const char *path;
+
+    if (!sluice_curve_available())
+        return; /* this libzmq cannot do CURVE: keys are refused anyway */
+    snprintf(prefix, sizeof(prefix), "%s/in", tmpdir);
+    ck_assert_msg(sluice_curve_keygen(prefix, 0, public_key, why, sizeof(why)) == 0, "%s", why);
+    snprintf(key_file, sizeof(key_file), "%s.key", prefix);
+    ck_assert_int_eq(chmod(key_file, 0644), 0); /* open to others: run refuses to read it */
+    snprintf(text, sizeof(text), HEAD
+             "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+             "      curve_public_key = \"%s\"; curve_secret_key_file = \"in.key\"; },\n"
+             SINK, public_key);
+    path = write_file("curve.cfg", text);
+    ck_assert_int_eq(sluice_pipeline_load(path, reg, &def, &err), -1);
+    ck_assert_msg(strstr(err.text, "in.key"), "error: %s", err.text);
+    /* the dlq commands never open the secret key file */
+    ck_assert_msg(sluice_pipeline_load_flags(path, reg, SLUICE_LOAD_NO_SECRETS, &def, &err) == 0,
+                  "refused: %s", err.text);
+    ck_assert_str_eq(def->stages[0].common.curve_public_key, public_key);
+    sluice_pipeline_free(&def);
+}
+END_TEST
+
 START_TEST(include_fragment)
 {
     sluice_pipeline_def *def;
@@ -839,6 +922,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, secret_option_masked_from_env);
     tcase_add_test(tc, interpolation_errors_hide_the_value);
     tcase_add_test(tc, file_value_must_be_a_regular_file);
+    tcase_add_test(tc, no_secrets_mode_leaves_secrets_unresolved);
+    tcase_add_test(tc, no_secrets_mode_leaves_curve_secret_key_unread);
     tcase_add_test(tc, include_fragment);
     tcase_add_test(tc, include_missing_named);
     tcase_add_test(tc, include_must_be_a_regular_file);

@@ -1,5 +1,6 @@
-/* test_wire.c: unit tests of wire.c: batch frames round trip, corrupt
- * frames are refused with a reason, acks, and encode/decode throughput. */
+/* test_wire.c: unit tests of wire.c: batch frames round trip (replay
+ * batches with their marks too), corrupt frames are refused with a
+ * reason, acks, and encode/decode throughput. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,56 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+START_TEST(test_replay_batch_round_trip)
+{
+    char err[256];
+    size_t len = 0;
+    sluice_batch *batch = sluice_batch_new(6, 3, 10);
+    json_t *history = json_pack("[{s:s,s:s,s:s}]", "stage", "ometria", "reason",
+                                "record too large: 900 bytes > 600", "parked_at",
+                                "2026-12-01T10:00:00.000Z");
+    batch->current_stage = "derive";
+    ck_assert_int_eq(sluice_batch_set_enter_at(batch, "ometria"), 0);
+    sluice_batch_append_replayed(batch, json_pack("{s:i}", "n", 0), 30, json_incref(history));
+    sluice_batch_append_replayed(batch, json_pack("{s:i}", "n", 1), 31, json_incref(history));
+    sluice_batch_append(batch, json_pack("{s:s}", "derived", "event")); /* added on the way */
+    sluice_batch_append_replayed(batch, json_pack("{s:i}", "n", 3), 33, json_incref(history));
+    sluice_batch_reject(batch, 1, "parked again"); /* does not travel */
+    char *frame = sluice_wire_encode(batch, &len);
+    ck_assert_ptr_nonnull(frame);
+    char *text = strndup(frame, len); /* a frame is not NUL-terminated */
+    ck_assert_msg(strstr(text, "\"replay\":[[0,30,") != NULL, "frame: %s", text);
+    free(text);
+    sluice_batch *copy = sluice_wire_decode(frame, len, err, sizeof(err));
+    ck_assert_msg(copy != NULL, "decode failed: %s", err);
+    ck_assert_str_eq(copy->enter_at, "ometria");
+    ck_assert_uint_eq(sluice_batch_count(copy), 3);
+    ck_assert_int_eq(copy->slots[0].replay_of, 30);
+    ck_assert(json_equal(copy->slots[0].history, history));
+    ck_assert_int_eq(copy->slots[1].replay_of, 0); /* the derived record */
+    ck_assert_ptr_null(copy->slots[1].history);
+    ck_assert_int_eq(copy->slots[2].replay_of, 33);
+    ck_assert_int_eq(json_integer_value(json_object_get(sluice_batch_get(copy, 2), "n")), 3);
+    sluice_batch_destroy(&copy);
+    free(frame);
+    /* a batch that is no replay batch has no such header keys */
+    sluice_batch *plain = sluice_batch_new(6, 4, 10);
+    sluice_batch_append(plain, json_pack("{s:i}", "n", 0));
+    frame = sluice_wire_encode(plain, &len);
+    text = strndup(frame, len);
+    ck_assert_ptr_null(strstr(text, "enter_at"));
+    ck_assert_ptr_null(strstr(text, "replay"));
+    free(text);
+    copy = sluice_wire_decode(frame, len, err, sizeof(err));
+    ck_assert_ptr_null(copy->enter_at);
+    sluice_batch_destroy(&copy);
+    sluice_batch_destroy(&plain);
+    free(frame);
+    json_decref(history);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
 START_TEST(test_empty_batch)
 {
     char err[256];
@@ -63,6 +114,34 @@ static void expect_corrupt(const char *frame, const char *expected)
     ck_assert_msg(batch == NULL, "decoded a corrupt frame: %s", frame);
     ck_assert_msg(strstr(err, expected) != NULL, "reason '%s' lacks '%s'", err, expected);
 }
+
+START_TEST(test_corrupt_replay_marks)
+{
+    const char *two = "\n{\"a\":1}\n{\"a\":2}\n";
+    const struct { const char *header; const char *expected; } cases[] = {
+        { "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"enter_at\":5}", "enter_at must be" },
+        { "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"enter_at\":\"\"}", "enter_at must be" },
+        { "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"replay\":[[0,1,[]]]}", "with enter_at" },
+        { "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"enter_at\":\"s\",\"replay\":{}}",
+          "replay must be an array" },
+        { "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"enter_at\":\"s\",\"replay\":[[2,1,[]]]}",
+          "replay item 1" },
+        { "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"enter_at\":\"s\",\"replay\":[[1,1,[]],[1,2,[]]]}",
+          "replay item 2" },
+        { "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"enter_at\":\"s\",\"replay\":[[0,0,[]]]}",
+          "replay item 1" },
+        { "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"enter_at\":\"s\",\"replay\":[[0,1,{}]]}",
+          "replay item 1" },
+        { "{\"v\":1,\"epoch\":1,\"id\":1,\"n\":2,\"enter_at\":\"s\",\"replay\":[[0,1]]}",
+          "replay item 1" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char frame[512];
+        snprintf(frame, sizeof(frame), "%s%s", cases[i].header, two);
+        expect_corrupt(frame, cases[i].expected);
+    }
+}
+END_TEST
 
 START_TEST(test_corrupt_frames)
 {
@@ -216,6 +295,8 @@ static Suite *wire_suite(void)
     Suite *suite = suite_create("wire");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_replay_batch_round_trip);
+    tcase_add_test(tc, test_corrupt_replay_marks);
     tcase_add_test(tc, test_empty_batch);
     tcase_add_test(tc, test_corrupt_frames);
     tcase_add_test(tc, test_ack);

@@ -285,6 +285,12 @@ int sluice_batch_append_text(sluice_batch *batch, const char *text, size_t len,
 /* Drop record i: filtered on purpose, not an error, not sent further. */
 void sluice_batch_drop(sluice_batch *batch, size_t i);
 
+/* sluice_batch_drop, saying why (`reason` copied, may be NULL), e.g.
+ * "stale: as_of 2026-11-07 is older than the member's state". The core
+ * logs it when the record is one `sluice dlq replay` sent back, so an
+ * operator sees what became of it; other drops stay silent. */
+void sluice_batch_drop_because(sluice_batch *batch, size_t i, const char *reason);
+
 /* Reject record i: it goes to the dead-letter queue with `reason` (copied)
  * and the stage name; it is not sent further. */
 void sluice_batch_reject(sluice_batch *batch, size_t i, const char *reason);

@@ -32,13 +32,14 @@ grown_or_run_over() { [ "$(out_lines)" -gt "$1" ] || ! kill -0 "$run"; }
 # kill_deriver: SIGKILL the deriver if the run is still going, note when and
 # how far the run was, and wait for the supervisor to restart it (the
 # restart backoff doubles per crash; the pid file is absent meanwhile).
-deriver=""
+killed=""
 kill_deriver() {
     local pid
-    t_wait_for 120 deriver_up_or_run_over "$deriver" || t_fail "the deriver was not restarted"
+    t_wait_for 120 deriver_up_or_run_over "$killed" || t_fail "the deriver was not restarted"
     pid=$deriver
     if [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; then
         kills=$((kills + 1))
+        killed=$pid
         t_note "kill $kills at $((SECONDS - started)) s: the deriver (pid $pid), $(out_lines) records out so far"
         t_wait_for 120 deriver_up_or_run_over "$pid" || t_fail "the deriver was not restarted after kill $kills"
     fi

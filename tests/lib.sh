@@ -28,10 +28,15 @@ t_groups_alive() {
 # test's own log (all CI shows) tells what the processes said.
 t_dump_logs() {
     local f lines
-    find "$T_TMP" -maxdepth 3 -type f \( -name '*.log' -o -name '*.err' -o -name '*.stderr' \
-        -o -name '*.out' -o -name '*.stdout' \) -size +0 2>/dev/null | sort | while read -r f; do
+    find "$T_TMP" -maxdepth 3 -type f \( -name '*.log' -o -name '*.err' -o -name '*.out' \
+        -o -name '*.stderr' -o -name '*.stdout' -o -name 'stderr*' -o -name 'stdout*' \) \
+        -size +0 2>/dev/null | sort | while read -r f; do
         lines=$(wc -l < "$f")
-        echo "---- ${f#"$T_TMP"/} (last ${T_DUMP_LINES:-25} of $lines lines)"
+        if [ "$lines" -gt "${T_DUMP_LINES:-25}" ]; then
+            echo "---- ${f#"$T_TMP"/} (last ${T_DUMP_LINES:-25} of $lines lines)"
+        else
+            echo "---- ${f#"$T_TMP"/}"
+        fi
         tail -n "${T_DUMP_LINES:-25}" "$f" | cut -c1-400
     done
 }

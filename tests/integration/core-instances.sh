@@ -102,7 +102,7 @@ for c in $(seq 0 $((chunks - 1))); do
         victim=$(t_wait_stage_pid "$run" "$stage") || t_fail "no live process for $stage"
         kill -9 "$victim" && kills=$((kills + 1))
     fi
-    sleep 0.4
+    sleep 0.4 # pacing too
 done
 [ "$kills" -eq 5 ] || t_fail "only $kills of 5 processes found to kill"
 T_POLL_S=0.5 t_wait_for 600 bash -c "[ \$(jq -r .id '$T_TMP/out-kill.jsonl' 2> /dev/null | sort -u | wc -l) -eq $total ]" \

@@ -25,10 +25,13 @@
 #include "batch.h"
 #include "ctx.h"
 #include "pipeline.h"
+#include "reorder.h"
 #include "stage.h"
 #include "store.h"
 #include "supervisor.h"
-#include "throttle.h"
+#include "util/backoff.h"
+#include "util/clock.h"
+#include "window.h"
 
 /* ------------------------------------------------------------------ */
 /* Test plugins.                                                       */

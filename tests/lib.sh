@@ -41,6 +41,10 @@ t_dump_logs() {
     done
 }
 
+# t_cleanup: the EXIT trap. Stops every process group t_bg started (TERM,
+# up to 10 s to leave, then KILL); removes T_TMP, unless the test failed
+# (its logs are printed and the dir kept: "kept DIR", which run-suite.sh
+# collects) or T_KEEP is set.
 t_cleanup() {
     local status=$? pid
     for pid in "${T_PIDS[@]:-}"; do

@@ -85,6 +85,11 @@ code=$(post "$upper" "sha256=$(printf '%s' "$upper" | openssl dgst -sha256 -hmac
 [ "$code" = 200 ] || t_fail "an upper-case hex signature got $code, want 200"
 manual_seen() { [ -f "$T_TMP/out.jsonl" ] && grep -q '"MANUAL-1"' "$T_TMP/out.jsonl"; }
 t_wait_for 120 manual_seen || t_fail "the accepted webhook was not emitted"
+# ... and acknowledged: the spool keeps a webhook until then, and a source
+# killed before would emit it again (at least once), which the check of
+# the redelivered eventId below would take for a duplicate.
+spool_empty() { [ "$(sqlite3 "$T_TMP/state/state.db" 'select count(*) from annexcloud_spool')" = 0 ]; }
+t_wait_for 120 spool_empty || t_fail "the accepted webhooks were not acknowledged"
 
 # 30 days of changes posted by the emulator; kill -9 the source meanwhile.
 # "silent" changes (the service moving a value by itself) post no webhook;

@@ -36,8 +36,11 @@ e2e_setup() {
         export INFOBIP_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     fi
     E2E_DEST_URL="http://127.0.0.1:$T_EMU_PORT"
+    # The sender retries a webhook up to 100 times (about 8 minutes with
+    # its backoff capped at 5 s), not its default 20 (a minute and a half):
+    # stages killed and restarted on a busy machine must not make it give up.
     t_start_emu annexcloud-emu "$T_TMP/annexcloud.log" --site-id "$ANNEXCLOUD_SITE_ID" \
-        --secret "$ANNEXCLOUD_SECRET" --program "$T_TMP/program" \
+        --secret "$ANNEXCLOUD_SECRET" --program "$T_TMP/program" --webhook-max-attempts 100 \
         --webhook-url "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" --webhook-secret "$ANNEXCLOUD_WEBHOOK_SECRET"
     export ANNEXCLOUD_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     E2E_PIPELINE="$top_srcdir/pipelines/acme-$E2E_DEST-webhook.cfg"

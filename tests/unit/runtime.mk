@@ -5,5 +5,5 @@ check_PROGRAMS += unit/test_stage
 TESTS += unit/test_stage
 endif
 unit_test_stage_SOURCES = unit/test_stage.c
-unit_test_stage_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
-unit_test_stage_LDADD = $(UNIT_LINK_LIBS) $(ZMQ_LIBS) $(PTHREAD_LIBS)
+unit_test_stage_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS) $(SQLITE_CFLAGS)
+unit_test_stage_LDADD = $(UNIT_LINK_LIBS) $(ZMQ_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)

@@ -21,9 +21,9 @@ static const sluice_option deriver_options[] = {
     { "derive_points", SLUICE_OPT_BOOL, "true", 0, 0, "derive point_accrual/point_redemption" },
     { "derive_opt", SLUICE_OPT_BOOL, "true", 0, 0, "derive opt_in/opt_out" },
     { "stale", SLUICE_OPT_STRING, "drop", 0, 0,
-      "records older than the member's stored as_of: drop or pass (unchanged, nothing derived)" },
+      "records older than the member's stored as_of: drop or pass (unchanged, nothing derived)", .choices = "drop|pass"},
     { "clock", SLUICE_OPT_STRING, "event", 0, 0,
-      "anniversary clock: event (largest as_of seen) or wall (today, UTC)" },
+      "anniversary clock: event (largest as_of seen) or wall (today, UTC)", .choices = "event|wall"},
     { "state_prefix", SLUICE_OPT_STRING, "", 0, 0, "prefix of this stage's state keys" },
     SLUICE_OPTION_END
 };

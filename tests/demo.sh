@@ -46,7 +46,7 @@ ANNEXCLOUD_MODE=api "$SLUICE" run --once --log-level warn \
 step "2. a month of loyalty activity arrives as webhooks (acme-ometria-webhook)"
 ANNEXCLOUD_MODE=webhook t_bg "$SLUICE" run --log-level warn "$pipelines/acme-ometria-webhook.cfg"
 listener=$T_LAST_PID
-t_wait_for 20 curl -s -o /dev/null "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" || t_fail "webhook listener did not start"
+t_wait_for 120 curl -s -o /dev/null "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" || t_fail "webhook listener did not start"
 curl -s -X POST -d '{"days":30}' "$annex/_emu/advance" | jq -c '{clock, applied, webhooks}'
 # Every accepted webhook leaves the spool once acknowledged end to end.
 db="$SLUICE_STATE_DIR/acme-ometria-webhook/state.db"

@@ -1,6 +1,9 @@
 # lib.sh: helpers shared by the shell tests (sourced, not run).
 # Every test gets a private temp dir, kills what it started on exit, and
-# fails with a message saying what was expected.
+# fails with a message saying what was expected. A test never sleeps to
+# let something happen: it waits for the condition (t_wait_for) with a
+# generous deadline, so a busy machine makes it slower, never wrong.
+# A failed test keeps its temp dir and prints the end of every log in it.
 
 : "${top_srcdir:?run through make check (top_srcdir unset)}"
 : "${top_builddir:?run through make check (top_builddir unset)}"
@@ -12,18 +15,55 @@ GEN_DIR=${GEN_DIR:-$top_builddir/tests/gen}
 T_PIDS=()
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/sluice-test.XXXXXX")
 
+# t_groups_alive PID...: true while a process of one of these process
+# groups still runs (zombies do not count: an orphan may wait for a reaper
+# that never comes).
+t_groups_alive() {
+    ps -e -o pgid=,stat= | awk -v groups=" $* " '
+        index(groups, " " $1 " ") && $2 !~ /^Z/ { found = 1 }
+        END { exit !found }'
+}
+
+# t_dump_logs: the last lines of every log-like file in T_TMP, so that the
+# test's own log (all CI shows) tells what the processes said.
+t_dump_logs() {
+    local f lines
+    find "$T_TMP" -maxdepth 3 -type f \( -name '*.log' -o -name '*.err' -o -name '*.out' \
+        -o -name '*.stderr' -o -name '*.stdout' -o -name 'stderr*' -o -name 'stdout*' \) \
+        -size +0 2>/dev/null | sort | while read -r f; do
+        lines=$(wc -l < "$f")
+        if [ "$lines" -gt "${T_DUMP_LINES:-25}" ]; then
+            echo "---- ${f#"$T_TMP"/} (last ${T_DUMP_LINES:-25} of $lines lines)"
+        else
+            echo "---- ${f#"$T_TMP"/}"
+        fi
+        tail -n "${T_DUMP_LINES:-25}" "$f" | cut -c1-400
+    done
+}
+
+# t_cleanup: the EXIT trap. Stops every process group t_bg started (TERM,
+# up to 10 s to leave, then KILL); removes T_TMP, unless the test failed
+# (its logs are printed and the dir kept: "kept DIR", which run-suite.sh
+# collects) or T_KEEP is set.
 t_cleanup() {
-    local pid
+    local status=$? pid
     for pid in "${T_PIDS[@]:-}"; do
         [ -n "$pid" ] || continue
         kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     done
-    sleep 0.2
+    # Let them leave on their own (a few seconds at most), then force it.
+    if [ "${#T_PIDS[@]}" -gt 0 ]; then
+        t_wait_for 10 eval '! t_groups_alive "${T_PIDS[@]}"' || true
+    fi
     for pid in "${T_PIDS[@]:-}"; do
         [ -n "$pid" ] || continue
         kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     done
-    if [ -n "${T_KEEP:-}" ]; then
+    if [ "$status" -ne 0 ]; then
+        echo "==== $0 failed (exit $status); the logs it left in $T_TMP:" >&2
+        t_dump_logs >&2
+        echo "kept $T_TMP" >&2
+    elif [ -n "${T_KEEP:-}" ]; then
         echo "kept $T_TMP" >&2
     else
         rm -rf "$T_TMP"
@@ -48,17 +88,21 @@ t_bg() {
     T_PIDS+=("$T_LAST_PID")
 }
 
-# t_wait_for SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
+# t_wait_for SECONDS CMD...: run CMD every T_POLL_S seconds (default 0.1)
+# until it succeeds; fails once SECONDS of wall-clock time have passed.
+# SECONDS only bounds a failure: give a generous one (60 s and more for
+# anything that runs processes), never one a slow machine could reach by
+# being slow.
 t_wait_for() {
-    local limit=$1 i
+    local deadline=$((SECONDS + $1))
     shift
-    for ((i = 0; i < limit * 10; i++)); do
+    while :; do
         if "$@" 2>/dev/null; then
             return 0
         fi
-        sleep 0.1
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep "${T_POLL_S:-0.1}"
     done
-    return 1
 }
 
 # t_free_port: print a loopback TCP port nothing listens on, for a server
@@ -94,15 +138,37 @@ t_start_emu() {
     out="$T_TMP/$name.stdout"
     : > "$out"
     t_bg "$EMU_DIR/$name" --port 0 "$@" > "$out" 2> "$log"
-    t_wait_for 10 grep -q 'listening on' "$out" || t_fail "$name did not start: $(tail -3 "$log")"
+    t_wait_for 60 grep -q 'listening on' "$out" || t_fail "$name did not start: $(tail -3 "$log")"
     T_EMU_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$out" | head -1)
     [ -n "$T_EMU_PORT" ] || t_fail "$name printed no port"
 }
 
-# t_pid_of_stage RUNTIME_DIR STAGE: pid of a running stage (from its pid file).
+# t_pid_of_stage RUNTIME_DIR STAGE: print the pid in a stage's pid file
+# (the supervisor writes it at each start and removes it when the process
+# ends). Fails while there is none: between a crash and the restart, or at
+# the instant the file is being written.
 t_pid_of_stage() {
-    local f="$1/$2.pid"
-    [ -f "$f" ] && cat "$f"
+    local f="$1/$2.pid" pid=""
+    [ -f "$f" ] && read -r pid < "$f" 2>/dev/null
+    [[ "$pid" =~ ^[0-9]+$ ]] && echo "$pid"
+}
+
+# t_wait_stage_pid RUNTIME_DIR STAGE [OLD_PID [SECONDS]]: wait (default 120
+# s) until the stage runs as a live process other than OLD_PID (a restart
+# after a kill; without OLD_PID, any), and print its pid. The supervisor
+# restarts a crashed stage after a backoff that doubles per crash, and
+# the pid file is absent meanwhile: never read it once after a sleep.
+t_wait_stage_pid() {
+    local runtime=$1 stage=$2 old=${3:-} limit=${4:-120} pid
+    # shellcheck disable=SC2317
+    t_stage_restarted() {
+        pid=$(t_pid_of_stage "$runtime" "$stage") && [ "$pid" != "$old" ] && kill -0 "$pid"
+    }
+    t_wait_for "$limit" t_stage_restarted || {
+        echo "t_wait_stage_pid: stage $stage has no live process${old:+ other than $old} after $limit s" >&2
+        return 1
+    }
+    echo "$pid"
 }
 
 # t_seq_jsonl N FILE: N small records {"id":i,"name":"n<i>"}.

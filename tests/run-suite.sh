@@ -3,11 +3,21 @@
 # suite: every test (unit, emulators, integration, fault) on a normal
 # build, then the unit tests again under AddressSanitizer + UBSan. Ends
 # with one line "N passed, N failed". Exit status 0 only if all passed.
-#   BUILD_DIR (default _build), JOBS (default nproc), SKIP_ASAN=1
+# A failed test is diagnosable from this output alone: its whole log is
+# printed (the middle of a very long one elided), and the shell tests'
+# logs end with the last lines of every log their processes wrote. The
+# failed tests' logs and the temp dirs they kept are moved to FAILED_DIR.
+#   BUILD_DIR (default _build), JOBS (default nproc), SKIP_ASAN=1,
+#   FAILED_DIR (default BUILD_DIR/failed-tests), LOG_LINES (default 400:
+#   a longer log shows its first 80 and last LOG_LINES - 80 lines),
+#   SUITE_TESTS (default: all): run only these, e.g. 'unit/test_http
+#   integration/core-basic.sh' (the ASan pass runs the unit tests among them)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/_build}
 jobs=${JOBS:-$(nproc)}
+failed_dir=${FAILED_DIR:-$build/failed-tests}
+log_lines=${LOG_LINES:-400}
 passed=0 failed=0
 
 # count LOGDIR: add the PASS/FAIL totals of an automake test-suite.log.
@@ -20,6 +30,44 @@ count() {
 }
 
 step() { echo "== $*"; }
+
+# show_log FILE: the whole file, or its first 80 and last LOG_LINES - 80
+# lines when longer (the failure is at the end, the setup at the start).
+show_log() {
+    local file=$1 lines
+    lines=$(wc -l < "$file")
+    if [ "$lines" -le "$log_lines" ]; then
+        cat "$file"
+    else
+        head -n 80 "$file"
+        echo "[... $((lines - log_lines)) lines of $file elided ...]"
+        tail -n $((log_lines - 80)) "$file"
+    fi
+}
+
+# report_failures CHECK_LOG TESTS_DIR LABEL: for every test CHECK_LOG marks
+# FAIL or ERROR, print its log and move the log, its .trs and the temp dir
+# it kept ("kept DIR", tests/lib.sh) to FAILED_DIR/LABEL.
+report_failures() {
+    local check_log=$1 tests_dir=$2 label=$3 t base kept dest
+    for t in $(grep -E '^(FAIL|ERROR):' "$check_log" | awk '{ print $2 }'); do
+        base=${t%.sh}
+        dest="$failed_dir/$label/$base"
+        echo "---- $label $t: $tests_dir/$base.log"
+        if [ -f "$tests_dir/$base.log" ]; then
+            show_log "$tests_dir/$base.log"
+            mkdir -p "$dest"
+            cp "$tests_dir/$base.log" "$dest/"
+            cp "$tests_dir/$base.trs" "$dest/" 2>/dev/null || true
+            for kept in $(sed -n 's/^kept \(.*\)$/\1/p' "$tests_dir/$base.log"); do
+                [ -d "$kept" ] && mv "$kept" "$dest/" && echo "(kept $kept moved to $dest/)"
+            done
+        else
+            echo "(no log)"
+        fi
+        echo "---- end of $label $t"
+    done
+}
 
 cd "$top"
 step "autoreconf"
@@ -35,16 +83,14 @@ if ! make -C "$build" -j"$jobs" -s > "$build/build.log" 2>&1; then
     exit 1
 fi
 
+rm -rf "$failed_dir"
 step "make check"
-make -C "$build" -j"$jobs" -s check > "$build/check.log" 2>&1
+only=()
+[ -n "${SUITE_TESTS:-}" ] && only=(TESTS="$SUITE_TESTS")
+make -C "$build" -j"$jobs" -s check "${only[@]}" > "$build/check.log" 2>&1
 grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' "$build/check.log" || true
 for log in $(find "$build/tests" -name test-suite.log); do count "$log"; done
-if grep -qE '^(FAIL|ERROR):' "$build/check.log"; then
-    for t in $(grep -E '^(FAIL|ERROR):' "$build/check.log" | awk '{ print $2 }'); do
-        echo "---- $t"
-        tail -30 "$build/tests/$t.log" 2>/dev/null
-    done
-fi
+report_failures "$build/check.log" "$build/tests" build
 
 if [ -z "${SKIP_ASAN:-}" ]; then
     step "unit tests under AddressSanitizer + UBSan"
@@ -53,15 +99,20 @@ if [ -z "${SKIP_ASAN:-}" ]; then
     ( cd "$asan" && "$top/configure" -q --enable-sanitizers 2>&1 | grep -v "cannot remove 'core'" ) || true
     if make -C "$asan" -j"$jobs" -s > "$asan/build.log" 2>&1; then
         units=$(cd "$top/tests" && ls unit/test_*.c 2>/dev/null | sed 's/\.c$//' | tr '\n' ' ')
+        if [ -n "${SUITE_TESTS:-}" ]; then
+            units=$(for u in $units; do case " $SUITE_TESTS " in *" $u "*) echo "$u" ;; esac; done | tr '\n' ' ')
+        fi
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             make -C "$asan/tests" -j"$jobs" -s check TESTS="$units" > "$asan/check.log" 2>&1
         grep -E '^(PASS|FAIL|ERROR):' "$asan/check.log" | sed 's/^/asan /' || true
         count "$asan/tests/test-suite.log"
+        report_failures "$asan/check.log" "$asan/tests" asan
     else
         tail -20 "$asan/build.log"
         failed=$((failed + 1))
     fi
 fi
 
+[ -d "$failed_dir" ] && echo "== the failed tests' logs and temp dirs: $failed_dir"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -37,15 +37,16 @@ check() { # check "description" command...
 }
 
 # start NAME BINARY ARGS...: runs a server on a free port (--port 0) and sets PORT_<NAME>.
+# Waits for its "listening on" line (60 s bound a failure, not a start).
 start() {
     local name=$1 binary=$2
     shift 2
     "$binary" --port 0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
     pids+=($!)
-    local port=""
-    for _ in $(seq 1 100); do
+    local port="" deadline=$((SECONDS + 60))
+    while :; do
         port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/$name.out")
-        [ -n "$port" ] && break
+        [ -n "$port" ] || [ "$SECONDS" -ge "$deadline" ] && break
         sleep 0.05
     done
     if [ -z "$port" ]; then
@@ -62,7 +63,7 @@ jwt() { "$JWT_TOOL" --secret "${2:-$SECRET}" --site "$SITE" --payload "$1" ${3:+
 # api PORT METHOD PATH TOKEN [SITE_HEADER] [BODY]: writes the body to $work/body, echoes the HTTP status.
 api() {
     local port=$1 method=$2 path=$3 token=$4 site=${5-$SITE} body=${6-}
-    local args=(-s -o "$work/body" -w '%{http_code}' --max-time 10 -X "$method")
+    local args=(-s -o "$work/body" -w '%{http_code}' --max-time 60 -X "$method")
     [ -n "$token" ] && args+=(-H "Authorization: Bearer $token")
     [ -n "$site" ] && args+=(-H "X-AnnexCloud-Site: $site")
     [ -n "$body" ] && args+=(-H "Content-Type: application/json" --data-binary "$body")
@@ -70,7 +71,7 @@ api() {
 }
 # get PORT PATH ID: an authorised GET whose hmac covers "ID".
 get() { api "$1" GET "$2" "$(jwt "\"$3\"")"; }
-emu_post() { curl -s --max-time 60 -X POST -d "$2" "http://127.0.0.1:$1$3"; }
+emu_post() { curl -s --max-time 300 -X POST -d "$2" "http://127.0.0.1:$1$3"; }
 body_is() { [ "$(jq -c "$1" "$work/body")" = "$2" ] || { echo "  got: $(jq -c "$1" "$work/body" | head -c 400)"; false; }; }
 is_401() { [ "$1" = 401 ] && body_is . '{"errorCode":"AC1002","errorMessage":"Request not authorized"}'; }
 
@@ -179,7 +180,7 @@ check "state after advance: opt-out served with optOutDate" body_is '[.Data.optI
 check "member enrolled during the run is served" [ "$(get "$P" /users/LID-000004 LID-000004)" = 200 ]
 get "$P" '/users/LID-000002/activity?page=1' LID-000002 >/dev/null
 check "change activity item is on the ledger, newest first" body_is '.activityDetail[0]|[.actionId,.credit,.orderId,.createDate]' '[109,500,"A-1001","2026-01-02T10:11:12+0000"]'
-curl -s --max-time 10 "http://127.0.0.1:$P/_emu/state" >"$work/state.json"
+curl -s --max-time 60 "http://127.0.0.1:$P/_emu/state" >"$work/state.json"
 check "/_emu/state: clock, canonical members, webhook counters" \
     [ "$(jq -c '[.clock,(.members|keys),.members["LID-000002"].available_points,(.webhooks|[.sent,.delivered,.failed,.attempts])]' "$work/state.json")" = '["2026-01-04T00:00:00Z",["LID-000001","LID-000002","LID-000004","carol@example.com"],1100,[3,3,0,5]]' ]
 feed2=$(jq -r .feed "$work/advance.json")
@@ -188,7 +189,7 @@ check "feed after advance: only the 3 changed members" \
 check "feed directory holds only complete exports (no temp files)" [ "$(ls -A "$work/feed" | grep -vc '^loyalty_export_.*\.csv$')" = 0 ]
 
 emu_post "$P" '' /_emu/reset >/dev/null
-curl -s --max-time 10 "http://127.0.0.1:$P/_emu/state" >"$work/state-reset.json"
+curl -s --max-time 60 "http://127.0.0.1:$P/_emu/state" >"$work/state-reset.json"
 check "POST /_emu/reset reloads the program at its start" \
     [ "$(jq -c '[.clock,(.members|keys),.changes.applied,.members["LID-000001"].opt_in_status]' "$work/state-reset.json")" = '["2026-01-01T00:00:00Z",["LID-000001","LID-000002","carol@example.com"],0,"yes"]' ]
 
@@ -238,7 +239,7 @@ if [ -x "$GEN_DIR/loyaltygen" ]; then
     end=$(jq -r .end "$work/lg/program.json")
     emu_post "$PORT_lg" "{\"until\":\"$end\"}" /_emu/advance >"$work/lg-advance.json"
     check "loyaltygen program: every change applied" [ "$(jq .remaining "$work/lg-advance.json")" = 0 ]
-    curl -s --max-time 10 "http://127.0.0.1:$PORT_lg/_emu/state" >"$work/lg-state.json"
+    curl -s --max-time 60 "http://127.0.0.1:$PORT_lg/_emu/state" >"$work/lg-state.json"
     check "loyaltygen program: /_emu/state members are the start members overlaid by every change" python3 -c 'import json,sys
 state=json.load(open(sys.argv[1]))["members"]
 expected={}
@@ -266,7 +267,7 @@ def token(payload):
     head = b64u(b'{"alg":"HS256","typ":"JWT"}')
     claims = b64u(json.dumps({"sub": "t", "exp": 4102444800, "site_id": "29235480", "hmac": mac}).encode())
     return (head + b"." + claims + b"." + b64u(hmac.new(secret, head + b"." + claims, hashlib.sha256).digest())).decode()
-conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 def get(path, ident):
     conn.request("GET", path, headers={"Authorization": "Bearer " + token(json.dumps(ident).encode()), "X-AnnexCloud-Site": "29235480"})
     r = conn.getresponse(); body = r.read()
@@ -320,7 +321,7 @@ def token(payload):
     claims = b64u(json.dumps({"sub": "b", "exp": 4102444800, "site_id": "29235480", "hmac": mac}).encode())
     return (head + b"." + claims + b"." + b64u(hmac.new(secret, head + b"." + claims, hashlib.sha256).digest())).decode()
 ids = [json.loads(l)["loyalty_id"] for l in open(members)]
-conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 start = time.time(); count = bad = 0
 for i in ids:
     headers = {"Authorization": "Bearer " + token(json.dumps(i).encode()), "X-AnnexCloud-Site": "29235480"}
@@ -340,7 +341,7 @@ fi
 # ---------------------------------------------------------------- bad input
 printf '{"kind":"member","loyalty_id":"X1"}\nnot json\n' >"$work/bad.jsonl"
 mkdir -p "$work/badprog/annex" && cp "$work/bad.jsonl" "$work/badprog/annex/members.jsonl"
-timeout 10 "$EMU" --port 0 --secret x --program "$work/badprog" >/dev/null 2>"$work/bad.err"
+timeout 120 "$EMU" --port 0 --secret x --program "$work/badprog" >/dev/null 2>"$work/bad.err"
 check "a malformed members.jsonl line stops the emulator naming file and line" \
     grep -q "members.jsonl:2: invalid JSON" "$work/bad.err"
 

@@ -32,13 +32,13 @@ for c in "${cases[@]}"; do
     name=${c%%|*}
     # shellcheck disable=SC2206
     args=(${c#*|})
-    if ! timeout 120 "$gen/loyaltygen" "${args[@]}" --out "$tmp/$name" 2>"$tmp/$name.err"; then
+    if ! timeout 600 "$gen/loyaltygen" "${args[@]}" --out "$tmp/$name" 2>"$tmp/$name.err"; then
         fail "$name: loyaltygen ${args[*]} failed: $(cat "$tmp/$name.err")"
         continue
     fi
     # the truth CLI (the JSON path of the same engine) on the stream of the first case with a stream truth
     if [ "$name" = s7-3000-d90-stream ]; then
-        timeout 120 "$gen/truth" --program "$tmp/$name/program.json" --out "$tmp/$name/cli" "$tmp/$name/stream.jsonl" ||
+        timeout 600 "$gen/truth" --program "$tmp/$name/program.json" --out "$tmp/$name/cli" "$tmp/$name/stream.jsonl" ||
             fail "$name: truth on stream.jsonl failed"
     fi
     (cd "$tmp/$name" && find . -type f | LC_ALL=C sort | xargs sha256sum) | sed "s|  \./|  $name/|" >>"$tmp/sums"
@@ -46,7 +46,7 @@ for c in "${cases[@]}"; do
 done
 # the same bytes when written with O_DIRECT (what --direct-io auto picks from 100,000 members on):
 # the sums of the first case, written again bypassing the page cache
-if timeout 120 "$gen/loyaltygen" --seed 1 --members 20000 --days 30 --direct-io on --out "$tmp/direct" 2>"$tmp/direct.err"; then
+if timeout 600 "$gen/loyaltygen" --seed 1 --members 20000 --days 30 --direct-io on --out "$tmp/direct" 2>"$tmp/direct.err"; then
     (cd "$tmp/direct" && find . -type f | LC_ALL=C sort | xargs sha256sum) | sed "s|  \./|  s1-20000-d30/|" >"$tmp/direct.sums"
     rm -rf "${tmp:?}/direct"
     if diff <(grep '  s1-20000-d30/' "$tmp/sums") "$tmp/direct.sums" >"$tmp/direct.diff"; then

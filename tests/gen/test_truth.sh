@@ -14,7 +14,7 @@ digest() { # events.jsonl -> sorted digest lines; validate also checks ids, dupl
 }
 
 # 1. tier / points / opt / close-to-upgrade / stale / rejections, exactly as derived by hand in data/tiers.expected
-if timeout 30 "$gen/truth" --program "$here/data/program.json" --out "$tmp/tiers" "$here/data/tiers.jsonl"; then
+if timeout 300 "$gen/truth" --program "$here/data/program.json" --out "$tmp/tiers" "$here/data/tiers.jsonl"; then
     if diff <(sort "$here/data/tiers.expected") <(digest "$tmp/tiers/events.jsonl") >"$tmp/d1"; then
         ok "tiers: the derived events are exactly the hand-derived ones (skip-tier upgrade is one event, stale record dropped)"
     else
@@ -57,7 +57,7 @@ else
 fi
 
 # 2. anniversaries: fired by the clock sweep, 29 February falls on 28 February in non-leap years
-if timeout 30 "$gen/truth" --program "$here/data/program.json" --out "$tmp/leap" "$here/data/leap.jsonl" &&
+if timeout 300 "$gen/truth" --program "$here/data/program.json" --out "$tmp/leap" "$here/data/leap.jsonl" &&
     diff <(sort "$here/data/leap.expected") <(digest "$tmp/leap/events.jsonl") >"$tmp/d2"; then
     ok "leap: anniversaries 2025-02-28, 2026-02-28, 2027-02-28, 2028-02-29 and the clock member's"
 else
@@ -65,7 +65,7 @@ else
 fi
 
 # 3. a percentage close-to-upgrade threshold (10% of Gold's 5000 = 500) fires earlier
-if timeout 30 "$gen/truth" --program "$here/data/program.json" --close-threshold 10% --out "$tmp/pct" "$here/data/tiers.jsonl" &&
+if timeout 300 "$gen/truth" --program "$here/data/program.json" --close-threshold 10% --out "$tmp/pct" "$here/data/tiers.jsonl" &&
     digest "$tmp/pct/events.jsonl" | grep -q '^LID-A close_to_tier_upgrade Silver:Gold:2026-03-10 '; then
     ok "close threshold 10%: fires at 300 points to Gold"
 else
@@ -74,7 +74,7 @@ fi
 
 # 4. bad input: a clear error naming file and line, non-zero exit
 printf '{"kind":"member","loyalty_id":"X","as_of":"2026-01-01T00:00:00Z"}\nnot json\n' >"$tmp/broken.jsonl"
-if ! timeout 30 "$gen/truth" --program "$here/data/program.json" --out "$tmp/broken" "$tmp/broken.jsonl" 2>"$tmp/err" &&
+if ! timeout 300 "$gen/truth" --program "$here/data/program.json" --out "$tmp/broken" "$tmp/broken.jsonl" 2>"$tmp/err" &&
     grep -q 'broken.jsonl:2: invalid JSON' "$tmp/err"; then
     ok "broken input: $(cat "$tmp/err")"
 else

@@ -21,7 +21,7 @@ pipeline = {
 };
 CFG
 
-timeout 60 "$SLUICE" run --once --log-format json "$T_TMP/basic.cfg" > "$T_TMP/stdout" 2> "$T_TMP/stderr" \
+timeout 600 "$SLUICE" run --once --log-format json "$T_TMP/basic.cfg" > "$T_TMP/stdout" 2> "$T_TMP/stderr" \
     || t_fail "sluice run --once exited $?: $(tail -5 "$T_TMP/stderr")"
 
 # Exact output: every input record, in order, with the field added.
@@ -56,7 +56,7 @@ offset=$(sqlite3 "$T_TMP/state/state.db" "select json_extract(value, '\$.offset'
 [ "$offset" = "$size" ] || t_fail "checkpoint offset $offset, input size $size"
 
 # Nothing new on a second run.
-timeout 60 "$SLUICE" run --once "$T_TMP/basic.cfg" > "$T_TMP/stdout2" 2> "$T_TMP/stderr2" \
+timeout 600 "$SLUICE" run --once "$T_TMP/basic.cfg" > "$T_TMP/stdout2" 2> "$T_TMP/stderr2" \
     || t_fail "second run exited $?: $(tail -5 "$T_TMP/stderr2")"
 [ "$(wc -l < "$T_TMP/out.jsonl")" -eq 5000 ] || t_fail "second run appended records"
 echo "ok: 5000 records through 3 processes, exact output, checkpoint at end"

@@ -22,7 +22,7 @@ pipeline = {
 };
 CFG
 set +e
-timeout 60 "$SLUICE" run --once "$T_TMP/dlq.cfg" > "$T_TMP/stdout" 2> "$T_TMP/stderr"; rc=$?
+timeout 600 "$SLUICE" run --once "$T_TMP/dlq.cfg" > "$T_TMP/stdout" 2> "$T_TMP/stderr"; rc=$?
 set -e
 [ "$rc" -eq 2 ] || t_fail "exit $rc with records in the DLQ, expected 2: $(tail -3 "$T_TMP/stderr")"
 grep -q '3 delivered, 3 rejected' "$T_TMP/stdout" || t_fail "summary wrong: $(cat "$T_TMP/stdout")"
@@ -53,7 +53,7 @@ pipeline = {
 };
 CFG
 set +e
-timeout 60 "$SLUICE" run --once "$T_TMP/grouped.cfg" > "$T_TMP/stdout-g" 2> "$T_TMP/stderr-g"; rc=$?
+timeout 600 "$SLUICE" run --once "$T_TMP/grouped.cfg" > "$T_TMP/stdout-g" 2> "$T_TMP/stderr-g"; rc=$?
 set -e
 [ "$rc" -eq 2 ] || t_fail "grouped: exit $rc, expected 2: $(tail -3 "$T_TMP/stderr-g")"
 grep -q '3 delivered, 3 rejected' "$T_TMP/stdout-g" || t_fail "grouped: summary wrong: $(cat "$T_TMP/stdout-g")"

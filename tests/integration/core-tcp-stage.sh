@@ -23,7 +23,7 @@ pipeline = {
 CFG
 t_bg "$SLUICE" run --stage remote "$T_TMP/tcp.cfg"
 remote=$T_LAST_PID
-timeout 60 "$SLUICE" run --once "$T_TMP/tcp.cfg" > "$T_TMP/stdout" 2> "$T_TMP/stderr" \
+timeout 600 "$SLUICE" run --once "$T_TMP/tcp.cfg" > "$T_TMP/stdout" 2> "$T_TMP/stderr" \
     || t_fail "pipeline exited $?: $(tail -5 "$T_TMP/stderr")"
 [ "$(jq -r .host "$T_TMP/out.jsonl" | sort | uniq -c | awk '{ print $1, $2 }')" = "3000 remote" ] \
     || t_fail "records did not all pass the tcp stage"

@@ -36,8 +36,11 @@ e2e_setup() {
         export INFOBIP_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     fi
     E2E_DEST_URL="http://127.0.0.1:$T_EMU_PORT"
+    # The sender retries a webhook up to 100 times (about 8 minutes with
+    # its backoff capped at 5 s), not its default 20 (a minute and a half):
+    # stages killed and restarted on a busy machine must not make it give up.
     t_start_emu annexcloud-emu "$T_TMP/annexcloud.log" --site-id "$ANNEXCLOUD_SITE_ID" \
-        --secret "$ANNEXCLOUD_SECRET" --program "$T_TMP/program" \
+        --secret "$ANNEXCLOUD_SECRET" --program "$T_TMP/program" --webhook-max-attempts 100 \
         --webhook-url "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" --webhook-secret "$ANNEXCLOUD_WEBHOOK_SECRET"
     export ANNEXCLOUD_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     E2E_PIPELINE="$top_srcdir/pipelines/acme-$E2E_DEST-webhook.cfg"
@@ -46,7 +49,7 @@ e2e_setup() {
 
 # e2e_initial_sync: the API sync of the program's start state.
 e2e_initial_sync() {
-    ANNEXCLOUD_MODE=api timeout 300 "$SLUICE" run --once "$E2E_PIPELINE" \
+    ANNEXCLOUD_MODE=api timeout 900 "$SLUICE" run --once "$E2E_PIPELINE" \
         > "$T_TMP/sync.out" 2> "$T_TMP/sync.err"
     local rc=$?
     # 2 = some records ended in the dead-letter queue, which the truth expects.
@@ -61,28 +64,28 @@ e2e_month() {
     local kills=${1:-0} pid i stage victim
     ANNEXCLOUD_MODE=webhook t_bg "$SLUICE" run --log-format json "$E2E_PIPELINE"
     pid=$T_LAST_PID
-    t_wait_for 20 curl -s -o /dev/null "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" || t_fail "webhook listener did not start"
+    t_wait_for 120 curl -s -o /dev/null --max-time 30 "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" || t_fail "webhook listener did not start"
     curl -s -X POST -d '{"days":30,"wait":false}' "$ANNEXCLOUD_BASE_URL/_emu/advance" > /dev/null
     for ((i = 0; i < kills; i++)); do
-        sleep "0.$(( RANDOM % 8 + 2 ))"
+        sleep "0.$(( RANDOM % 8 + 2 ))" # pacing, not waiting: kill at random moments
         # any stage process, instances of a stage (map#1, map#2) included
         stage=$(cd "$E2E_RUN_DIR" && ls -- *.pid 2> /dev/null | sed 's/\.pid$//' | shuf -n 1 || true)
         victim=$(t_pid_of_stage "$E2E_RUN_DIR" "$stage" || true)
         [ -n "$victim" ] && kill -9 "$victim" 2>/dev/null && t_note "killed $stage (pid $victim)"
     done
     # All webhooks delivered (the sender retries through restarts)...
-    t_wait_for 240 bash -c "curl -s '$ANNEXCLOUD_BASE_URL/_emu/state' | jq -e '.webhooks.sent > 0 and .webhooks.sent == .webhooks.delivered + .webhooks.failed' > /dev/null" \
+    T_POLL_S=0.5 t_wait_for 900 bash -c "curl -s --max-time 60 '$ANNEXCLOUD_BASE_URL/_emu/state' | jq -e '.webhooks.sent > 0 and .webhooks.sent == .webhooks.delivered + .webhooks.failed' > /dev/null" \
         || t_fail "webhooks not delivered: $(curl -s "$ANNEXCLOUD_BASE_URL/_emu/state" | jq -c .webhooks)"
     [ "$(curl -s "$ANNEXCLOUD_BASE_URL/_emu/state" | jq .webhooks.failed)" = 0 ] || t_fail "some webhooks were refused for good"
     # ... and every accepted webhook acknowledged end to end (the spool
     # keeps an event until then; a graceful stop drains only what is in
     # flight and leaves the rest durable for the next run) ...
     local db="$SLUICE_STATE_DIR/acme-$E2E_DEST-webhook/state.db"
-    t_wait_for 300 bash -c "[ \"\$(sqlite3 '$db' 'select count(*) from annexcloud_spool' 2>/dev/null)\" = 0 ]" \
+    T_POLL_S=0.5 t_wait_for 900 bash -c "[ \"\$(sqlite3 '$db' 'select count(*) from annexcloud_spool' 2>/dev/null)\" = 0 ]" \
         || t_fail "spooled webhooks not acknowledged: $(sqlite3 "$db" 'select count(*) from annexcloud_spool')"
     # ... then a graceful stop.
     kill -TERM "$pid"
-    t_wait_for 120 bash -c "! kill -0 $pid" || t_fail "pipeline did not stop after SIGTERM"
+    t_wait_for 300 bash -c "! kill -0 $pid" || t_fail "pipeline did not stop after SIGTERM"
     wait "$pid" 2>/dev/null || true
 }
 

@@ -34,24 +34,22 @@ CFG
 # returns short / EFBIG instead of killing the sink.
 t_bg bash -c "trap '' XFSZ; exec \"$SLUICE\" --log-format text run \"$T_TMP/short.cfg\"" \
     > "$T_TMP/run.out" 2> "$T_TMP/run.err"
-t_wait_for 20 grep -q 'sink started' "$T_TMP/run.err" ||
+t_wait_for 120 grep -q 'sink started' "$T_TMP/run.err" ||
     t_fail "the sink did not start: $(tail -3 "$T_TMP/run.err")"
-t_wait_for 20 test -s "$T_TMP/state-short/run/out.pid" || t_fail "no pid file for the sink"
-sink_pid=$(t_pid_of_stage "$T_TMP/state-short/run" out)
-[ -n "$sink_pid" ] || t_fail "no pid file for the sink"
+sink_pid=$(t_wait_stage_pid "$T_TMP/state-short/run" out) || t_fail "no live sink process"
 prlimit --pid "$sink_pid" --fsize=$((before + 300)): || t_fail "prlimit failed"
 
 gen_contacts 30 "$T_TMP/batch.jsonl"
 cat "$T_TMP/batch.jsonl" >> "$IN"
-t_wait_for 30 grep -q 'cannot write .*File too large' "$T_TMP/run.err" ||
+t_wait_for 300 grep -q 'cannot write .*File too large' "$T_TMP/run.err" ||
     t_fail "the write never hit the limit: $(tail -3 "$T_TMP/run.err")"
-t_wait_for 30 sh -c "[ \$(grep -c 'cannot write' '$T_TMP/run.err') -ge 2 ]" ||
+t_wait_for 300 sh -c "[ \$(grep -c 'cannot write' '$T_TMP/run.err') -ge 2 ]" ||
     t_fail "the batch was not retried against the limit"
 t_note "the batch hit the file size limit $(grep -c 'cannot write' "$T_TMP/run.err") times"
 prlimit --pid "$sink_pid" --fsize=unlimited: || t_fail "prlimit could not lift the limit"
 
 # All 30 records arrive once the limit is gone.
-t_wait_for 60 sh -c "[ \$(grep -c LID- '$OUT') -ge 30 ]" ||
+t_wait_for 300 sh -c "[ \$(grep -c LID- '$OUT') -ge 30 ]" ||
     t_fail "the batch was not written after the limit was lifted: $(tail -3 "$T_TMP/run.err")"
 jq -c . "$OUT" > /dev/null 2> "$T_TMP/jq.err" ||
     t_fail "the output has a broken line: $(head -2 "$T_TMP/jq.err")"

@@ -112,7 +112,7 @@ grep -qF "future-upcase.so: built for ABI 3" "$T_TMP/list.err" \
 
 # Run it when the engine can (file-source/file-sink and run --once).
 if [ -e "$top_builddir/plugins/.libs/file-source.so" ] && [ -e "$top_builddir/plugins/.libs/file-sink.so" ]; then
-    timeout 60 "$SLUICE" run --once "$T_TMP/sdk.cfg" > "$T_TMP/run.out" 2> "$T_TMP/run.err" \
+    timeout 600 "$SLUICE" run --once "$T_TMP/sdk.cfg" > "$T_TMP/run.out" 2> "$T_TMP/run.err" \
         || t_fail "sluice run --once exited $?: $(tail -5 "$T_TMP/run.err")"
     printf '{"id":1,"name":"ADA LOVELACE"}\n{"id":2,"name":"GRACE ÉMILIE"}\n{"id":3,"name":7}\n{"id":4}\n' \
         > "$T_TMP/expected.jsonl"

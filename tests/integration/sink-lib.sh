@@ -11,7 +11,7 @@ fake_start() {
     : > "$out"
     : > "$T_TMP/$name.posts"
     t_bg python3 "$FAKE_DEST" "$@" --log "$T_TMP/$name.posts" > "$out" 2> "$T_TMP/$name.stderr"
-    t_wait_for 20 grep -q 'listening on' "$out" ||
+    t_wait_for 60 grep -q 'listening on' "$out" ||
         t_fail "fake-dest $name did not start: $(tail -3 "$T_TMP/$name.stderr")"
     FAKE_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$out" | head -1)
     [ -n "$FAKE_PORT" ] || t_fail "fake-dest $name printed no port"

@@ -39,7 +39,7 @@ expect_refused() {
 fake_start om-page garbage
 sink_cfg "$T_TMP/om-page.cfg" om-page "$T_TMP/contacts.jsonl" ometria-sink \
     "http://127.0.0.1:$FAKE_PORT" "" "http_max_attempts = 3;"
-run_once "$T_TMP/om-page.cfg" 30
+run_once "$T_TMP/om-page.cfg" 600
 expect_refused om-page om-page "ometria-sink" "/v2/push answered HTTP 200, text/html" \
     "Welcome to nginx!" "is the URL the destination's API?"
 [ "$(posts_of om-page)" -eq 3 ] || t_fail "om-page: $(posts_of om-page) pushes, expected 3"
@@ -48,7 +48,7 @@ expect_refused om-page om-page "ometria-sink" "/v2/push answered HTTP 200, text/
 fake_start om-zero zero
 sink_cfg "$T_TMP/om-zero.cfg" om-zero "$T_TMP/contacts.jsonl" ometria-sink \
     "http://127.0.0.1:$FAKE_PORT" "" "http_max_attempts = 3;"
-run_once "$T_TMP/om-zero.cfg" 30
+run_once "$T_TMP/om-zero.cfg" 600
 expect_refused om-zero om-zero "ometria-sink" "0 accepted + 0 rejected of the 30 contacts sent"
 [ "$(posts_of om-zero)" -eq 3 ] || t_fail "om-zero: $(posts_of om-zero) pushes, expected 3"
 
@@ -56,7 +56,7 @@ expect_refused om-zero om-zero "ometria-sink" "0 accepted + 0 rejected of the 30
 fake_start ib-page garbage
 sink_cfg "$T_TMP/ib-page.cfg" ib-page "$T_TMP/persons.jsonl" infobip-sink \
     "http://127.0.0.1:$FAKE_PORT" "" "http_max_attempts = 3; max_event_age_days = 0;"
-run_once "$T_TMP/ib-page.cfg" 30
+run_once "$T_TMP/ib-page.cfg" 600
 expect_refused ib-page ib-page "infobip-sink" "/people/2/tags answered HTTP 200, text/html" \
     "Welcome to nginx!" "the body is not JSON"
 
@@ -64,7 +64,7 @@ expect_refused ib-page ib-page "infobip-sink" "/people/2/tags answered HTTP 200,
 fake_start ib-zero zero
 sink_cfg "$T_TMP/ib-zero.cfg" ib-zero "$T_TMP/persons.jsonl" infobip-sink \
     "http://127.0.0.1:$FAKE_PORT" "" "http_max_attempts = 3; setup = false; max_event_age_days = 0;"
-run_once "$T_TMP/ib-zero.cfg" 30
+run_once "$T_TMP/ib-zero.cfg" 600
 expect_refused ib-zero ib-zero "infobip-sink" "/people/3/persons/upsert answered HTTP 200" \
     "it names 0 of the 30 persons sent"
 [ "$(posts_of ib-zero)" -eq 3 ] || t_fail "ib-zero: $(posts_of ib-zero) upserts, expected 3"
@@ -73,14 +73,14 @@ expect_refused ib-zero ib-zero "infobip-sink" "/people/3/persons/upsert answered
 fake_start om-ok ok
 sink_cfg "$T_TMP/om-ok.cfg" om-ok "$T_TMP/contacts.jsonl" ometria-sink \
     "http://127.0.0.1:$FAKE_PORT" "" "http_max_attempts = 3;"
-run_once "$T_TMP/om-ok.cfg" 30
+run_once "$T_TMP/om-ok.cfg" 600
 [ "$RC" -eq 0 ] || t_fail "om-ok: exit $RC: $(tail -3 "$T_TMP/run.err")"
 grep -q '30 records in, 30 delivered' "$T_TMP/run.out" || t_fail "om-ok: $(cat "$T_TMP/run.out")"
 [ -n "$(checkpoint_of om-ok)" ] || t_fail "om-ok: no checkpoint committed"
 fake_start ib-ok ok
 sink_cfg "$T_TMP/ib-ok.cfg" ib-ok "$T_TMP/persons.jsonl" infobip-sink \
     "http://127.0.0.1:$FAKE_PORT" "" "http_max_attempts = 3; max_event_age_days = 0;"
-run_once "$T_TMP/ib-ok.cfg" 30
+run_once "$T_TMP/ib-ok.cfg" 600
 [ "$RC" -eq 0 ] || t_fail "ib-ok: exit $RC: $(tail -3 "$T_TMP/run.err")"
 grep -q '30 records in, 30 delivered' "$T_TMP/run.out" || t_fail "ib-ok: $(cat "$T_TMP/run.out")"
 echo "ok: unreadable 2xx answers are retried, then stop the sink; readable ones deliver"

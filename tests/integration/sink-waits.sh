@@ -44,7 +44,7 @@ fake_start hang hang --hang 9
 sink_cfg "$T_TMP/hang.cfg" hang "$T_TMP/contacts.jsonl" ometria-sink \
     "http://127.0.0.1:$FAKE_PORT" "$PATIENCE" "http_timeout_ms = 30000;"
 started=$(date +%s)
-run_once "$T_TMP/hang.cfg" 60
+run_once "$T_TMP/hang.cfg" 600
 expect_no_rewind hang hang
 t_note "hang: a 9 s push with ack_timeout_ms 3000, no rewind, 30 records once ($(( $(date +%s) - started )) s)"
 
@@ -52,7 +52,7 @@ t_note "hang: a 9 s push with ack_timeout_ms 3000, no rewind, 30 records once ($
 fake_start pause busy --retry-after-date 6
 sink_cfg "$T_TMP/pause.cfg" pause "$T_TMP/contacts.jsonl" ometria-sink \
     "http://127.0.0.1:$FAKE_PORT" "$PATIENCE"
-run_once "$T_TMP/pause.cfg" 60
+run_once "$T_TMP/pause.cfg" 600
 expect_no_rewind pause pause
 gap=$(gap_of pause)
 awk -v g="$gap" 'BEGIN { exit !(g >= 4.0) }' || t_fail "pause: the retry came $gap s after the 429, not after Retry-After"
@@ -68,7 +68,7 @@ for sink in ometria-sink infobip-sink; do
     if [ "$sink" = ometria-sink ]; then
         sed -i 's/ setup = false;//' "$T_TMP/$name.cfg"
     fi
-    run_once "$T_TMP/$name.cfg" 60
+    run_once "$T_TMP/$name.cfg" 600
     expect_no_rewind "$name" "$name"
     gap=$(gap_of "$name")
     # The date is 4 s ahead at whole-second resolution: at least 3 s away.

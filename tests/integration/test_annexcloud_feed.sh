@@ -44,7 +44,7 @@ CFG
 # run_once CFG NAME: sluice run --once, bounded; sets RC.
 run_once() {
     RC=0
-    timeout 60 "$SLUICE" run --once "$1" > "$T_TMP/$2.stdout" 2> "$T_TMP/$2.stderr" || RC=$?
+    timeout 600 "$SLUICE" run --once "$1" > "$T_TMP/$2.stdout" 2> "$T_TMP/$2.stderr" || RC=$?
 }
 
 # 1. The emulator's export equals the program's start state.
@@ -118,15 +118,15 @@ awk -v copies="$copies" 'NR == 1 { header = $0; next } { rows[++n] = $0 }
 total=$(( $(wc -l < "$big/big_export.csv") - 1 ))
 write_cfg "$T_TMP/big.cfg" big "$big" "batch_size = 200;"
 runtime="$T_TMP/state-big/run"
-t_bg timeout 60 "$SLUICE" run --once "$T_TMP/big.cfg" > "$T_TMP/big1.stdout" 2> "$T_TMP/big1.stderr"
+t_bg timeout 600 "$SLUICE" run --once "$T_TMP/big.cfg" > "$T_TMP/big1.stdout" 2> "$T_TMP/big1.stderr"
 run_pid=$T_LAST_PID
 lines_out() { [ -f "$T_TMP/out-big.jsonl" ] && wc -l < "$T_TMP/out-big.jsonl" || echo 0; }
 big_flowing() { [ "$(lines_out)" -ge $((total / 5)) ]; }
-t_wait_for 30 big_flowing || t_fail "the big file did not start flowing"
-src_pid=$(t_pid_of_stage "$runtime" src) || t_fail "no pid file for the source"
+t_wait_for 300 big_flowing || t_fail "the big file did not start flowing"
+src_pid=$(t_pid_of_stage "$runtime" src) || t_fail "no pid file for the source: the run ended before a fifth of the file was out?"
 kill -9 "$src_pid"
 killed_at=$(lines_out)
-t_wait_for 60 sh -c "! kill -0 $run_pid 2>/dev/null" || t_fail "the killed run did not end"
+t_wait_for 600 sh -c "! kill -0 $run_pid 2>/dev/null" || t_fail "the killed run did not end"
 run_once "$T_TMP/big.cfg" big2
 [ "$RC" = 0 ] || t_fail "resumed run exited $RC: $(tail -3 "$T_TMP/big2.stderr")"
 jq -r .loyalty_id "$T_TMP/out-big.jsonl" | sort > "$T_TMP/big-ids.txt"

@@ -37,7 +37,7 @@ CFG
 # run_once NAME: sluice run --once NAME.cfg, bounded; sets RC.
 run_once() {
     RC=0
-    timeout 120 "$SLUICE" run --once "$T_TMP/$1.cfg" > "$T_TMP/$1.stdout" 2> "$T_TMP/$1.stderr" || RC=$?
+    timeout 600 "$SLUICE" run --once "$T_TMP/$1.cfg" > "$T_TMP/$1.stdout" 2> "$T_TMP/$1.stderr" || RC=$?
 }
 
 # dlq_entry NAME WHERE: the DLQ entry (dlq show JSON) whose reason starts
@@ -158,18 +158,18 @@ expect_record straight K101 '.first_name == "two\rlines"'
 # source, let the sink go on; the supervisor restarts the source, which
 # resumes at its checkpoint.
 runtime="$T_TMP/state-killed/run"
-t_bg timeout 120 "$SLUICE" run --once "$T_TMP/killed.cfg" > "$T_TMP/killed1.stdout" 2> "$T_TMP/killed1.stderr"
+t_bg timeout 600 "$SLUICE" run --once "$T_TMP/killed.cfg" > "$T_TMP/killed1.stdout" 2> "$T_TMP/killed1.stderr"
 run_pid=$T_LAST_PID
 lines_out() { [ -f "$T_TMP/out-killed.jsonl" ] && wc -l < "$T_TMP/out-killed.jsonl" || echo 0; }
 flowing() { [ "$(lines_out)" -ge 600 ]; }
-t_wait_for 60 flowing || t_fail "the big file did not start flowing"
+t_wait_for 300 flowing || t_fail "the big file did not start flowing"
 sink_pid=$(t_pid_of_stage "$runtime" out) || t_fail "no pid file for the sink"
 kill -STOP "$sink_pid"
 src_pid=$(t_pid_of_stage "$runtime" src) || t_fail "no pid file for the source"
 kill -9 "$src_pid" || t_fail "the source ended before the kill ($(lines_out) of $rows rows out)"
 killed_at=$(lines_out)
 kill -CONT "$sink_pid"
-t_wait_for 120 sh -c "! kill -0 $run_pid 2>/dev/null" || t_fail "the killed run did not end"
+t_wait_for 600 sh -c "! kill -0 $run_pid 2>/dev/null" || t_fail "the killed run did not end"
 run_once killed
 [ "$RC" = 0 ] || [ "$RC" = 2 ] || t_fail "resumed run exited $RC: $(tail -3 "$T_TMP/killed.stderr")"
 for name in straight killed; do

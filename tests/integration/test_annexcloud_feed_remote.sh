@@ -104,7 +104,7 @@ CFG
     sshd_pid=$T_LAST_PID
     # shellcheck disable=SC2317
     sshd_state() { grep -q 'Server listening' "$ssh_dir/sshd-$attempt.log" || ! kill -0 "$sshd_pid" 2>/dev/null; }
-    t_wait_for 10 sshd_state || t_fail "sshd neither listens nor exits: $(tail -3 "$ssh_dir/sshd-$attempt.log")"
+    t_wait_for 60 sshd_state || t_fail "sshd neither listens nor exits: $(tail -3 "$ssh_dir/sshd-$attempt.log")"
     if grep -q 'Server listening' "$ssh_dir/sshd-$attempt.log"; then
         sshd_port=$port
         break
@@ -125,7 +125,7 @@ mkdir -p "$s3_dir/nested" "$s3_root/feedbucket/other"
 t_bg "$S3EMU" --port 0 --dir "$s3_root" --access-key AKIDFEEDTEST --secret-key "$s3_secret" \
     --session-token "$s3_token" --region eu-west-1 --max-keys 1 --log "$T_TMP/s3-requests.log" \
     > "$T_TMP/s3.stdout" 2> "$T_TMP/s3.stderr"
-t_wait_for 10 grep -q 'listening on' "$T_TMP/s3.stdout" || t_fail "s3-emu did not start: $(tail -3 "$T_TMP/s3.stderr")"
+t_wait_for 60 grep -q 'listening on' "$T_TMP/s3.stdout" || t_fail "s3-emu did not start: $(tail -3 "$T_TMP/s3.stderr")"
 s3_port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T_TMP/s3.stdout" | head -1)
 # The emulator refuses what S3 refuses (so the plugin's success means something).
 s3_curl() { curl -s -o "$T_TMP/s3-curl.xml" -w '%{http_code}' "$@"; }
@@ -177,7 +177,7 @@ s3_opts() { # s3_opts SECRET
 # run_once NAME RUN: sluice run --once, bounded; sets RC.
 run_once() {
     RC=0
-    timeout 60 "$SLUICE" --log-level info run --once "$T_TMP/$1.cfg" > "$T_TMP/$2.stdout" 2> "$T_TMP/$2.stderr" || RC=$?
+    timeout 600 "$SLUICE" --log-level info run --once "$T_TMP/$1.cfg" > "$T_TMP/$2.stdout" 2> "$T_TMP/$2.stderr" || RC=$?
 }
 
 # no_secrets RUN...: no secret value in any output of those runs.
@@ -316,13 +316,13 @@ t_bg "$SLUICE" --log-level info run "$T_TMP/live.cfg" > "$T_TMP/live.stdout" 2> 
 live_pid=$T_LAST_PID
 live_started=$SECONDS
 live_lines() { [ -f "$T_TMP/out-live.jsonl" ] && [ "$(wc -l < "$T_TMP/out-live.jsonl")" -ge "$1" ]; }
-t_wait_for 20 live_lines 2 || t_fail "s3 continuous: the first file did not come out: $(tail -3 "$T_TMP/live.stderr")"
+t_wait_for 300 live_lines 2 || t_fail "s3 continuous: the first file did not come out: $(tail -3 "$T_TMP/live.stderr")"
 # A file sorting before the one already read is passed over, loudly.
 { printf '%s\r\n' "$header"; good_row EARLY-1 Eve; } > "$live_dir/a_0_early.csv"
 { printf '%s\r\n' "$header"; good_row LIVE-1 Kim; } > "$live_dir/b_second.csv"
-t_wait_for 20 live_lines 3 || t_fail "s3 continuous: a file added while running was not picked up: $(tail -3 "$T_TMP/live.stderr")"
+t_wait_for 300 live_lines 3 || t_fail "s3 continuous: a file added while running was not picked up: $(tail -3 "$T_TMP/live.stderr")"
 kill -TERM "$live_pid"
-t_wait_for 20 sh -c "! kill -0 $live_pid 2>/dev/null" || t_fail "s3 continuous: sluice did not stop on SIGTERM"
+t_wait_for 300 sh -c "! kill -0 $live_pid 2>/dev/null" || t_fail "s3 continuous: sluice did not stop on SIGTERM"
 live_elapsed=$((SECONDS - live_started + 1))
 [ "$(jq -r .loyalty_id "$T_TMP/out-live.jsonl" | tr '\n' ' ')" = "LATER-1 LATER-2 LIVE-1 " ] ||
     t_fail "s3 continuous: emitted $(jq -r .loyalty_id "$T_TMP/out-live.jsonl" | tr '\n' ' ')"
@@ -347,20 +347,19 @@ kill_and_resume() {
         "$export_file" > "$dir/big_export.csv"
     total=$(( $(wc -l < "$dir/big_export.csv") - 1 ))
     write_cfg "$name" "$opts" "batch_size = 20;"
-    t_bg timeout 60 "$SLUICE" --log-level info run --once "$T_TMP/$name.cfg" > "$T_TMP/$name-1.stdout" 2> "$T_TMP/$name-1.stderr"
+    t_bg timeout 600 "$SLUICE" --log-level info run --once "$T_TMP/$name.cfg" > "$T_TMP/$name-1.stdout" 2> "$T_TMP/$name-1.stderr"
     run_pid=$T_LAST_PID
     # The source's pid as soon as it runs (the whole file may take only seconds).
-    t_wait_for 20 t_pid_of_stage "$T_TMP/state-$name/run" src > /dev/null || t_fail "$name: no pid file for the source"
-    src_pid=$(t_pid_of_stage "$T_TMP/state-$name/run" src)
+    src_pid=$(t_wait_stage_pid "$T_TMP/state-$name/run" src) || t_fail "$name: no live source process"
     # shellcheck disable=SC2317
     lines_out() { [ -f "$T_TMP/out-$name.jsonl" ] && wc -l < "$T_TMP/out-$name.jsonl" || echo 0; }
     # shellcheck disable=SC2317
     big_flowing() { [ "$(lines_out)" -ge $((total / 10)) ]; }
-    t_wait_for 30 big_flowing || t_fail "$name: the big file did not start flowing: $(tail -3 "$T_TMP/$name-1.stderr")"
+    t_wait_for 300 big_flowing || t_fail "$name: the big file did not start flowing: $(tail -3 "$T_TMP/$name-1.stderr")"
     [ "$drop" = 1 ] && rm -f "$T_TMP/state-$name/feed-spool-src/big_export.csv"
     kill -9 "$src_pid" 2>/dev/null || t_fail "$name: the source finished before the kill ($(lines_out) of $total rows): make the file bigger"
     killed_at=$(lines_out)
-    t_wait_for 60 sh -c "! kill -0 $run_pid 2>/dev/null" || t_fail "$name: the killed run did not end"
+    t_wait_for 600 sh -c "! kill -0 $run_pid 2>/dev/null" || t_fail "$name: the killed run did not end"
     run_once "$name" "$name-2"
     [ "$RC" = 0 ] || t_fail "$name: resumed run exited $RC: $(tail -3 "$T_TMP/$name-2.stderr")"
     jq -r .loyalty_id "$T_TMP/out-$name.jsonl" | sort > "$T_TMP/$name-ids.txt"

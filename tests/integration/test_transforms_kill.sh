@@ -18,17 +18,30 @@ t_bg "$SLUICE" run --once "$T_TMP/ometria.cfg"
 run=$T_LAST_PID
 kills=0
 started=$SECONDS
+runtime="$T_TMP/state-ometria/run"
+out_lines() { [ -f "$T_TMP/out-ometria.jsonl" ] && wc -l < "$T_TMP/out-ometria.jsonl" || echo 0; }
+# deriver_up_or_run_over [OLD_PID]: the deriver runs as a process other
+# than OLD_PID (its pid in $deriver), or the run ended.
+deriver_up_or_run_over() {
+    deriver=$(t_pid_of_stage "$runtime" derive) && [ "$deriver" != "${1:-}" ] && kill -0 "$deriver" && return 0
+    deriver=""
+    ! kill -0 "$run"
+}
+# grown_or_run_over N: more than N records came out, or the run ended.
+grown_or_run_over() { [ "$(out_lines)" -gt "$1" ] || ! kill -0 "$run"; }
 # kill_deriver: SIGKILL the deriver if the run is still going, note when and
-# how far the run was, and wait for the supervisor to restart it.
+# how far the run was, and wait for the supervisor to restart it (the
+# restart backoff doubles per crash; the pid file is absent meanwhile).
+killed=""
 kill_deriver() {
-    kill -0 "$run" 2>/dev/null || return 0
     local pid
-    pid=$(t_pid_of_stage "$T_TMP/state-ometria/run" derive || true)
+    t_wait_for 120 deriver_up_or_run_over "$killed" || t_fail "the deriver was not restarted"
+    pid=$deriver
     if [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; then
         kills=$((kills + 1))
-        t_note "kill $kills at $((SECONDS - started)) s: the deriver (pid $pid), $(wc -l < "$T_TMP/out-ometria.jsonl" 2>/dev/null || echo 0) records out so far"
-        # Wait for the supervisor to restart it before the next kill.
-        t_wait_for 20 bash -c "p=\$(cat '$T_TMP/state-ometria/run/derive.pid' 2>/dev/null); [ -n \"\$p\" ] && [ \"\$p\" != $pid ]" || true
+        killed=$pid
+        t_note "kill $kills at $((SECONDS - started)) s: the deriver (pid $pid), $(out_lines) records out so far"
+        t_wait_for 120 deriver_up_or_run_over "$pid" || t_fail "the deriver was not restarted after kill $kills"
     fi
 }
 if [ -n "${SLUICE_LONG_TESTS:-}" ]; then
@@ -38,13 +51,17 @@ if [ -n "${SLUICE_LONG_TESTS:-}" ]; then
         pause=$((20 + RANDOM % 41))
         for _ in $(seq "$pause"); do
             kill -0 "$run" 2>/dev/null || break
-            sleep 1
+            sleep 1 # pacing, not waiting: the kills are spread over the run
         done
         kill_deriver
     done
 else
-    for delay in 0.6 0.8 1.0; do
-        sleep "$delay"
+    # Three kills, each once the run has made progress since the last one
+    # (the first once records come out): mid-run however fast the machine.
+    for _ in 1 2 3; do
+        mark=$(out_lines)
+        t_wait_for "$limit" grown_or_run_over "$mark" || t_fail "no progress for $limit s after $kills kills"
+        kill -0 "$run" 2>/dev/null || break
         kill_deriver
     done
 fi

@@ -7,8 +7,8 @@ endif
 unit_test_util_SOURCES = unit/test_util.c
 unit_test_util_LDADD = $(UNIT_LINK_LIBS)
 unit_test_stage_SOURCES = unit/test_stage.c
-unit_test_stage_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
-unit_test_stage_LDADD = $(UNIT_LINK_LIBS) $(ZMQ_LIBS) $(PTHREAD_LIBS)
+unit_test_stage_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS) $(SQLITE_CFLAGS)
+unit_test_stage_LDADD = $(UNIT_LINK_LIBS) $(ZMQ_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS)
 # Trust on stage links: ZAP handler, CURVE, epochs, frame limits, keys.
 if HAVE_CHECK
 check_PROGRAMS += unit/test_link

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sqlite3.h>
 
 #include "batch.h"
@@ -212,7 +213,7 @@ static sluice_batch *poll_records(void)
         if (status == SLUICE_OK && sluice_batch_count(batch) > 0)
             return batch;
         sluice_batch_destroy(&batch);
-        usleep(100000);
+        nanosleep(&(struct timespec){0, 100000000L}, NULL); /* usleep is not in POSIX 2008 */
     }
     ck_abort_msg("no records polled within 60 s");
     return NULL;

@@ -907,7 +907,7 @@ static Suite *config_suite(void)
     Suite *suite = suite_create("config");
     TCase *tc = tcase_create("pipeline");
 
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 120);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, defaults_have_declared_types);
     tcase_add_test(tc, common_keys_parsed);

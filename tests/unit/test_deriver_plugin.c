@@ -304,7 +304,7 @@ static Suite *deriver_plugin_suite(void)
 {
     Suite *s = suite_create("deriver-plugin");
     TCase *tc = tcase_create("glue");
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_source_event_not_derived_again);
     tcase_add_test(tc, test_stale_drop_and_pass);
     tcase_add_test(tc, test_bad_record_rejected_rest_goes_on);

@@ -32,7 +32,7 @@ CFG
 #    by the transform, line 5 by the source.
 write_cfg meta.tag
 set +e
-timeout 60 "$SLUICE" run --once "$T_TMP/p.cfg" > "$T_TMP/run1.out" 2> "$T_TMP/run1.err"; rc=$?
+timeout 600 "$SLUICE" run --once "$T_TMP/p.cfg" > "$T_TMP/run1.out" 2> "$T_TMP/run1.err"; rc=$?
 set -e
 [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ] || t_fail "first run exited $rc: $(tail -3 "$T_TMP/run1.err")"
 [ "$(jq -c .id "$T_TMP/out.jsonl" | tr '\n' ' ')" = "1 3 " ] || t_fail "first run output: $(cat "$T_TMP/out.jsonl")"
@@ -111,7 +111,7 @@ grep -q "^1 record(s) rejected by the source stage 'src' left in the DLQ" "$T_TM
 "$SLUICE" dlq list "$T_TMP/p.cfg" > "$T_TMP/list2"
 grep -q '^1 record(s)' "$T_TMP/list2" || t_fail "expected only the source's entry left: $(cat "$T_TMP/list2")"
 
-timeout 60 "$SLUICE" --log-format text run --once "$T_TMP/p.cfg" > "$T_TMP/run2.out" 2> "$T_TMP/run2.err" \
+timeout 600 "$SLUICE" --log-format text run --once "$T_TMP/p.cfg" > "$T_TMP/run2.out" 2> "$T_TMP/run2.err" \
     || t_fail "second run exited $?: $(tail -3 "$T_TMP/run2.err")"
 [ "$(grep -c "replayed DLQ entry [0-9]* delivered by 'out' (before: parked by 'tag'" "$T_TMP/run2.err")" -eq 2 ] \
     || t_fail "the deliveries of the replayed records were not logged: $(grep replay "$T_TMP/run2.err")"
@@ -124,7 +124,7 @@ if command -v sqlite3 > /dev/null; then # the third run below checks it by behav
 fi
 
 # 5. A further run neither re-delivers nor re-parks anything.
-timeout 60 "$SLUICE" run --once "$T_TMP/p.cfg" > /dev/null 2> "$T_TMP/run3.err" \
+timeout 600 "$SLUICE" run --once "$T_TMP/p.cfg" > /dev/null 2> "$T_TMP/run3.err" \
     || t_fail "third run exited $?: $(tail -3 "$T_TMP/run3.err")"
 [ "$(wc -l < "$T_TMP/out.jsonl")" -eq 4 ] || t_fail "third run delivered again: $(cat "$T_TMP/out.jsonl")"
 "$SLUICE" dlq list "$T_TMP/p.cfg" | grep -q '^1 record(s)' || t_fail "a run re-parked records"

@@ -39,7 +39,7 @@ static void setup(void)
     pipeline_def.stage_count = 1;
     stage_def.name = "test-stage";
     stage_def.plugin_name = "demo-sink";
-    stage_def.common.http_timeout_ms = 5000;
+    stage_def.common.http_timeout_ms = 60000;
     stage_def.common.http_max_attempts = 0;
     stage_def.common.retry_max_backoff_ms = 200;
     stage_def.common.tls_verify = 1;

@@ -225,7 +225,7 @@ static void setup(void)
     pipeline_def.state_dir = "/tmp";
     stage_def.name = "ometria";
     stage_def.plugin_name = "ometria-sink";
-    stage_def.common.http_timeout_ms = 5000;
+    stage_def.common.http_timeout_ms = 60000;
     stage_def.common.http_max_attempts = 2;
     stage_def.common.retry_max_backoff_ms = 100;
     stage_def.common.rate_limit = 1000; /* a unit test, not a rate test */
@@ -475,7 +475,7 @@ static Suite *sink_suite(void)
     TCase *tc = tcase_create("write");
 
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 20);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, bad_request_is_bisected_down_to_the_culprits);
     tcase_add_test(tc, counted_refusal_uses_the_documented_errors_shape);
     tcase_add_test(tc, wrong_url_is_fatal);

@@ -370,7 +370,7 @@ static Suite *registry_suite(void)
     Suite *suite = suite_create("registry");
     TCase *tc = tcase_create("load");
 
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, good_plugin_loads);
     tcase_add_test(tc, wrong_abi_refused);
     tcase_add_test(tc, wrong_struct_size_refused);

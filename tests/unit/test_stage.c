@@ -1,7 +1,10 @@
 /* test_stage.c: unit tests of the stage runtime: the in-flight window and
  * delay arithmetic on their own, then whole pipelines driven by small
  * plugins defined here, over real ZeroMQ sockets (inproc and ipc), a real
- * SQLite store and, for the supervisor, real forked processes. */
+ * SQLite store and, for the supervisor, real forked processes. A busy
+ * machine only makes them slower: waits are for conditions with generous
+ * deadlines, and where an ack timeout must not fire it exceeds any stall
+ * by seconds. */
 #include "config.h"
 
 #include <check.h>
@@ -16,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <zmq.h>
 
 #include "sluice/plugin.h"
@@ -26,6 +30,7 @@
 #include "stage.h"
 #include "store.h"
 #include "supervisor.h"
+#include "util/clock.h"
 #include "window.h"
 
 /* ------------------------------------------------------------------ */
@@ -37,7 +42,7 @@ static struct {
     long count;              /* records the source emits */
     long per_poll;           /* most records per poll() call */
     long reject_every;       /* transform rejects n % reject_every == 0 */
-    long sink_delay_first_ms;/* first write() sleeps this long */
+    int first_write_waits_rewind;/* first write() returns once the source rewound */
     long sink_retry_first;   /* first write() of every batch: all RETRY */
     double retry_hint_s;     /* with it: sluice_retry_after(hint) */
     int sink_fatal;          /* write() returns FATAL */
@@ -60,6 +65,32 @@ static void sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+static char state_dir[300];
+
+/* The source's current epoch as the store holds it, or 0 when it has none
+ * yet or on error. Read with SQLite directly: the store's own call
+ * (sluice_store_next_epoch) allocates a new epoch. */
+static long stored_epoch(void)
+{
+    char path[400];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    long epoch = 0;
+
+    snprintf(path, sizeof(path), "%s/state.db", state_dir);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_busy_timeout(db, 10000);
+    if (sqlite3_prepare_v2(db, "SELECT epoch FROM epochs WHERE stage = 'src'", -1, &stmt,
+                           NULL) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW)
+        epoch = (long)sqlite3_column_int64(stmt, 0);
+out:
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return epoch;
 }
 
 typedef struct gen_state {
@@ -221,8 +252,14 @@ static sluice_status collect_write(sluice_ctx *ctx, void *state, sluice_batch *b
         sluice_fail(ctx, "credentials rejected (HTTP 401)");
         return SLUICE_FATAL;
     }
-    if (calls == 1 && knobs.sink_delay_first_ms)
-        sleep_ms(knobs.sink_delay_first_ms);
+    /* hold the first batch (no ack, no heartbeat) until the source gave up
+     * waiting and rewound: a condition, not a delay a busy machine could
+     * outlast or fall short of (two minutes bound a source that never
+     * rewinds, which the test then reports) */
+    for (int waited = 0; calls == 1 && knobs.first_write_waits_rewind && waited < 6000 &&
+                         stored_epoch() < 2;
+         waited++)
+        sleep_ms(20);
     if (knobs.slow_write_ms)
         sleep_ms(knobs.slow_write_ms);
     /* a long write() made of many small steps, each reporting progress as
@@ -287,7 +324,6 @@ static const sluice_plugin collect_plugin = {
 /* ------------------------------------------------------------------ */
 
 static char tmpdir[256];
-static char state_dir[300];
 static char runtime_dir[320];
 static sluice_stage_def stage_defs[3];
 static sluice_pipeline_def pipe_def;
@@ -332,7 +368,9 @@ static void setup(void)
     pipe_def.batch_size = 100;
     pipe_def.batch_linger_ms = 50;
     pipe_def.window = 4;
-    pipe_def.ack_timeout_ms = 10000;
+    /* no rewind unless a test asks for one: a stalled machine must not
+     * replay batches into tests that count deliveries */
+    pipe_def.ack_timeout_ms = 600000;
     pipe_def.restart_max = 5;
     pipe_def.restart_window_s = 60;
     pipe_def.restart_backoff_ms = 50;
@@ -813,13 +851,14 @@ static void send_test_batch(void *push, uint64_t epoch, uint64_t id, long n)
     sluice_batch_destroy(&b);
 }
 
-/* Receive up to `want` acks within about 3 s (1 s when one is not
- * expected to come). Returns how many. */
-static int recv_test_acks(void *pull, uint64_t (*out)[2], int want)
+/* Receive up to `want` acks, waiting at most `seconds` (the socket's
+ * receive timeout is 300 ms). Returns how many. */
+static int recv_test_acks(void *pull, uint64_t (*out)[2], int want, double seconds)
 {
+    double deadline = sluice_monotonic_seconds() + seconds;
     int got = 0;
 
-    for (int waited = 0; waited < 10 && got < want; waited++) {
+    while (got < want && sluice_monotonic_seconds() < deadline) {
         char buf[128];
         int len = zmq_recv(pull, buf, sizeof(buf), 0);
         if (len > 0 && len < (int)sizeof(buf) &&
@@ -854,12 +893,14 @@ START_TEST(stages_take_batches_only_in_sequence_and_ack_only_their_own)
     send_test_batch(push, 5, 3, 103);
     send_test_batch(push, 6, 1, 201);
     send_test_batch(push, 6, 2, 202);
-    acks += recv_test_acks(pull, acked + acks, 2);
+    acks += recv_test_acks(pull, acked + acks, 2, 120);
     send_test_batch(push, 6, 4, 204); /* 3 is missing: the epoch is broken */
     send_test_batch(push, 6, 5, 205);
-    acks += recv_test_acks(pull, acked + acks, 1); /* nothing comes */
+    /* nothing comes (an ack that came late anyway would be taken below in
+     * place of 7/1's and fail the test) */
+    acks += recv_test_acks(pull, acked + acks, 1, 1);
     send_test_batch(push, 7, 1, 301); /* the rewind's new epoch */
-    acks += recv_test_acks(pull, acked + acks, 1);
+    acks += recv_test_acks(pull, acked + acks, 1, 120);
     flag_term = 1;
     for (int i = 0; i < 2; i++)
         pthread_join(threads[i], NULL);
@@ -898,13 +939,17 @@ static uint64_t run_ipc_all_delivered(void)
     return epoch;
 }
 
+/* A sink that answers nothing for longer than ack_timeout_ms makes the
+ * source rewind: its first write() holds the batch until the rewind is in
+ * the store. The timeout is 2 s, not less: the run after the rewind must
+ * get its acks in time, however busy the machine. */
 START_TEST(ack_timeout_rewinds_and_nothing_is_lost)
 {
     uint64_t epoch;
 
     knobs.count = 1000;
-    knobs.sink_delay_first_ms = 700;
-    pipe_def.ack_timeout_ms = 300;
+    knobs.first_write_waits_rewind = 1;
+    pipe_def.ack_timeout_ms = 2000;
     epoch = run_ipc_all_delivered();
     ck_assert_uint_ge(epoch, 3); /* at least one rewind happened */
 }
@@ -912,36 +957,40 @@ END_TEST
 
 /* A slow sink that keeps acknowledging is not rewound, even though the
  * oldest batch of a full window waits longer than ack_timeout_ms: each
- * write() takes 120 ms, the window holds 4 batches (~480 ms of work) and
- * the timeout is 300 ms. Rewinding on the oldest batch's age threw the
+ * write() takes 600 ms, the window holds 8 batches (~4.8 s of work) and
+ * the timeout is 2.5 s. Rewinding on the oldest batch's age threw the
  * window's work away again and again (seen with a rate-limited sink under
- * faults: the run never ended). At most one rewind is allowed, at start,
+ * faults: the run never ended). Between two acks 1.9 s are to spare for a
+ * busy machine's stalls. At most one rewind is allowed, at start,
  * where the first ack also waits for the ipc links to connect; after it
  * the acks of the drained old epoch keep the source from rewinding again. */
 START_TEST(slow_sink_with_progress_is_not_rewound)
 {
     uint64_t epoch;
 
-    knobs.count = 1500;
-    knobs.slow_write_ms = 120;
-    pipe_def.ack_timeout_ms = 300;
+    knobs.count = 1000;
+    knobs.slow_write_ms = 600;
+    pipe_def.window = 8;
+    pipe_def.ack_timeout_ms = 2500;
     epoch = run_ipc_all_delivered();
     ck_assert_uint_le(epoch, 3); /* the run's epoch 1, at most the start-up rewind */
 }
 END_TEST
 
-/* One write() that takes 2.5 s, far over the 800 ms ack timeout, but
- * reports progress (as http.c does after each request): the sink's
- * heartbeats travel up through the transform and the source does not
- * rewind. Without them it rewound mid-write (a 27,000-record Ometria batch
- * at 4 requests/s never got through). */
+/* One write() that takes 5 s, twice the 2.5 s ack timeout, but reports
+ * progress (as http.c does after each request): the sink's heartbeats (one
+ * per quarter timeout) travel up through the transform and the source does
+ * not rewind. Without them it rewound mid-write (a 27,000-record Ometria
+ * batch at 4 requests/s never got through). The start (links connecting
+ * before the first heartbeat) and each heartbeat have seconds to spare
+ * for a busy machine's stalls. */
 START_TEST(long_write_with_progress_is_not_rewound)
 {
     uint64_t epoch;
 
     knobs.count = 400;
-    knobs.long_first_write_ms = 2500;
-    pipe_def.ack_timeout_ms = 800;
+    knobs.long_first_write_ms = 5000;
+    pipe_def.ack_timeout_ms = 2500;
     epoch = run_ipc_all_delivered();
     ck_assert_uint_eq(epoch, 2); /* the run's epoch 1, no rewind */
 }
@@ -998,7 +1047,8 @@ static pid_t spawn_run(int once, const char *stdout_path)
     return pid;
 }
 
-/* Wait for `pid` at most `seconds`; returns its exit status or -1. */
+/* Wait for `pid` at most `seconds` (a bound on a failure: give minutes);
+ * returns its exit status or -1. */
 static int wait_exit(pid_t pid, int seconds)
 {
     int status = 0;
@@ -1039,7 +1089,7 @@ START_TEST(supervisor_restarts_a_crashed_sink_and_loses_nothing)
     snprintf(summary, sizeof(summary), "%s/stdout", tmpdir);
     knobs.out_path = out;
     knobs.crash_marker = marker; /* the sink aborts on its 4th write, once */
-    ck_assert_int_eq(wait_exit(spawn_run(1, summary), 30), 0);
+    ck_assert_int_eq(wait_exit(spawn_run(1, summary), 300), 0);
     ck_assert_int_eq(access(marker, F_OK), 0); /* it did crash */
     ck_assert_int_ge(output_lines(out, knobs.count, &dups), knobs.count);
     ck_assert_int_eq(committed_offset(), knobs.count);
@@ -1060,7 +1110,7 @@ START_TEST(supervisor_once_exits_2_when_records_were_rejected)
     snprintf(summary, sizeof(summary), "%s/stdout", tmpdir);
     knobs.out_path = out;
     knobs.reject_every = 100;
-    ck_assert_int_eq(wait_exit(spawn_run(1, summary), 30), SLUICE_EXIT_REJECTED);
+    ck_assert_int_eq(wait_exit(spawn_run(1, summary), 300), SLUICE_EXIT_REJECTED);
     text = read_file(summary);
     ck_assert_ptr_nonnull(text);
     ck_assert_msg(strstr(text, "2000 records in, 1980 delivered, 20 rejected") != NULL,
@@ -1074,7 +1124,7 @@ START_TEST(supervisor_stops_on_a_fatal_stage_with_exit_3)
 
     snprintf(summary, sizeof(summary), "%s/stdout", tmpdir);
     knobs.sink_fatal = 1;
-    ck_assert_int_eq(wait_exit(spawn_run(1, summary), 20), SLUICE_EXIT_FATAL);
+    ck_assert_int_eq(wait_exit(spawn_run(1, summary), 300), SLUICE_EXIT_FATAL);
 }
 END_TEST
 
@@ -1090,8 +1140,10 @@ START_TEST(sigterm_drains_and_commits_exactly_what_was_delivered)
     knobs.count = 1000000;     /* far more than fits in the time */
     knobs.slow_write_ms = 20;
     pid = spawn_run(0, summary);
-    /* stop it mid-stream: once records arrive (bounded wait), a bit later */
-    for (int i = 0; i < 400; i++) {
+    /* stop it mid-stream: once records arrive (a wait bounded by minutes),
+     * and a little later (pacing, not waiting for anything) */
+    for (double deadline = sluice_monotonic_seconds() + 300;
+         sluice_monotonic_seconds() < deadline;) {
         struct stat st;
         if (stat(out, &st) == 0 && st.st_size > 0)
             break;
@@ -1099,7 +1151,7 @@ START_TEST(sigterm_drains_and_commits_exactly_what_was_delivered)
     }
     sleep_ms(300);
     kill(pid, SIGTERM);
-    ck_assert_int_eq(wait_exit(pid, 20), 0);
+    ck_assert_int_eq(wait_exit(pid, 300), 0);
     lines = output_lines(out, knobs.count, &dups);
     ck_assert_int_gt(lines, 0);
     ck_assert_int_eq(dups, 0);
@@ -1116,6 +1168,7 @@ static Suite *stage_suite(void)
     TCase *procs = tcase_create("processes");
 
     tcase_add_checked_fixture(logic, setup, teardown);
+    tcase_set_timeout(logic, 120);
     tcase_add_test(logic, window_commits_only_the_acknowledged_prefix);
     tcase_add_test(logic, reorder_holds_until_asked_and_drops_replaced_epochs);
     tcase_add_test(logic, restart_delay_doubles_up_to_its_cap);
@@ -1125,7 +1178,7 @@ static Suite *stage_suite(void)
     suite_add_tcase(s, logic);
 
     tcase_add_checked_fixture(runs, setup, teardown);
-    tcase_set_timeout(runs, 30);
+    tcase_set_timeout(runs, 300);
     tcase_add_test(runs, grouped_unit_delivers_everything_in_order_and_commits);
     tcase_add_test(runs, ipc_units_deliver_everything_and_resume_from_the_checkpoint);
     tcase_add_test(runs, rejections_are_parked_in_the_dlq_and_the_rest_delivered);
@@ -1141,7 +1194,7 @@ static Suite *stage_suite(void)
     suite_add_tcase(s, runs);
 
     tcase_add_checked_fixture(procs, setup, teardown);
-    tcase_set_timeout(procs, 40);
+    tcase_set_timeout(procs, 600);
     tcase_add_test(procs, supervisor_restarts_a_crashed_sink_and_loses_nothing);
     tcase_add_test(procs, supervisor_once_exits_2_when_records_were_rejected);
     tcase_add_test(procs, supervisor_stops_on_a_fatal_stage_with_exit_3);

@@ -582,7 +582,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_nested_transaction_rollback);
     tcase_add_test(tc, test_two_processes_write_at_once);
     tcase_add_test(tc, test_errors_name_the_pipeline);
-    tcase_set_timeout(tc, 60);
+    tcase_set_timeout(tc, 300);
     suite_add_tcase(suite, tc);
     return suite;
 }

@@ -306,7 +306,7 @@ static Suite *wire_suite(void)
     /* its own case so CK_RUN_CASE=core runs the rest under valgrind */
     TCase *large = tcase_create("large");
     tcase_add_test(large, test_large_batches);
-    tcase_set_timeout(large, 120);
+    tcase_set_timeout(large, 600);
     suite_add_tcase(suite, large);
     return suite;
 }

@@ -1,0 +1,34 @@
+# tests/fuzz/local.mk: the libFuzzer harnesses (docs/testing.md, "Fuzzing").
+# Each harness is one program. Configured with --enable-fuzzers (clang) it
+# links libFuzzer (`make -C tests fuzzers`); in any other build it links
+# replay_main.c instead and `make check` replays its seeds
+# (fuzz/corpus/NAME) and the committed crash inputs (fuzz/regress/NAME),
+# so a fixed crash stays fixed without clang.
+FUZZ_HARNESSES =
+if ENABLE_FUZZERS
+FUZZ_MAIN =
+else
+FUZZ_MAIN = fuzz/replay_main.c
+endif
+FUZZ_SOURCES = fuzz/fuzz.h fuzz/fuzz_common.c $(FUZZ_MAIN)
+FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_TOP_SRCDIR=\"$(abs_top_srcdir)\" \
+	-DFUZZ_PLUGIN_DIR=\"$(abs_top_builddir)/plugins/.libs\"
+FUZZ_LIBS = $(top_builddir)/core/libsluice.la $(JANSSON_LIBS)
+
+# Wire frames: decode, re-encode, a stage's work, acks (core/lib/wire.c, batch.c).
+FUZZ_HARNESSES += fuzz/fuzz_wire
+fuzz_fuzz_wire_SOURCES = fuzz/fuzz_wire.c $(FUZZ_SOURCES)
+fuzz_fuzz_wire_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_fuzz_wire_LDFLAGS = $(FUZZ_LDFLAGS)
+fuzz_fuzz_wire_LDADD = $(FUZZ_LIBS)
+
+check_PROGRAMS += $(FUZZ_HARNESSES)
+if !ENABLE_FUZZERS
+TESTS += $(FUZZ_HARNESSES)
+endif
+
+# Build the harnesses only (the fuzzing build needs nothing else of tests/).
+fuzzers: $(FUZZ_HARNESSES)
+.PHONY: fuzzers
+
+EXTRA_DIST += fuzz/corpus fuzz/dict

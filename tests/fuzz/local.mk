@@ -22,6 +22,13 @@ fuzz_fuzz_wire_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_wire_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_wire_LDADD = $(FUZZ_LIBS)
 
+# Pipeline files through what `sluice check --print` runs (core/lib/config.c).
+FUZZ_HARNESSES += fuzz/fuzz_config
+fuzz_fuzz_config_SOURCES = fuzz/fuzz_config.c $(FUZZ_SOURCES)
+fuzz_fuzz_config_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_fuzz_config_LDFLAGS = $(FUZZ_LDFLAGS)
+fuzz_fuzz_config_LDADD = $(FUZZ_LIBS)
+
 check_PROGRAMS += $(FUZZ_HARNESSES)
 if !ENABLE_FUZZERS
 TESTS += $(FUZZ_HARNESSES)
@@ -31,4 +38,4 @@ endif
 fuzzers: $(FUZZ_HARNESSES)
 .PHONY: fuzzers
 
-EXTRA_DIST += fuzz/corpus fuzz/dict
+EXTRA_DIST += fuzz/lsan.supp fuzz/corpus fuzz/dict

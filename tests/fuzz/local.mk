@@ -29,6 +29,18 @@ fuzz_fuzz_config_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_config_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_config_LDADD = $(FUZZ_LIBS)
 
+# annexcloud-source: the feed CSV reader, from the plugin's convenience
+# library (as tests/unit/annexcloud.mk).
+if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
+FUZZ_HARNESSES += fuzz/fuzz_csv
+endif
+fuzz_fuzz_csv_SOURCES = fuzz/fuzz_csv.c $(FUZZ_SOURCES)
+fuzz_fuzz_csv_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_fuzz_csv_LDFLAGS = $(FUZZ_LDFLAGS)
+fuzz_fuzz_csv_LDADD = $(top_builddir)/plugins/annexcloud-source/libannexcloud.la $(FUZZ_LIBS) \
+	$(CSV_LIBS)
+
+
 check_PROGRAMS += $(FUZZ_HARNESSES)
 if !ENABLE_FUZZERS
 TESTS += $(FUZZ_HARNESSES)

@@ -29,17 +29,22 @@ fuzz_fuzz_config_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_config_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_config_LDADD = $(FUZZ_LIBS)
 
-# annexcloud-source: the feed CSV reader, from the plugin's convenience
-# library (as tests/unit/annexcloud.mk).
+# annexcloud-source: the feed CSV reader and the webhook payload conversion,
+# from the plugin's convenience library (as tests/unit/annexcloud.mk).
 if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
-FUZZ_HARNESSES += fuzz/fuzz_csv
+FUZZ_HARNESSES += fuzz/fuzz_csv fuzz/fuzz_acconvert
 endif
 fuzz_fuzz_csv_SOURCES = fuzz/fuzz_csv.c $(FUZZ_SOURCES)
 fuzz_fuzz_csv_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_csv_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_csv_LDADD = $(top_builddir)/plugins/annexcloud-source/libannexcloud.la $(FUZZ_LIBS) \
 	$(CSV_LIBS)
-
+fuzz_fuzz_acconvert_SOURCES = fuzz/fuzz_acconvert.c $(FUZZ_SOURCES)
+fuzz_fuzz_acconvert_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_fuzz_acconvert_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+fuzz_fuzz_acconvert_LDFLAGS = $(FUZZ_LDFLAGS)
+fuzz_fuzz_acconvert_LDADD = $(top_builddir)/plugins/annexcloud-source/libannexcloud.la \
+	$(FUZZ_LIBS) $(CRYPTO_LIBS) $(MATH_LIBS)
 
 check_PROGRAMS += $(FUZZ_HARNESSES)
 if !ENABLE_FUZZERS

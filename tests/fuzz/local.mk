@@ -46,6 +46,26 @@ fuzz_fuzz_acconvert_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_acconvert_LDADD = $(top_builddir)/plugins/annexcloud-source/libannexcloud.la \
 	$(FUZZ_LIBS) $(CRYPTO_LIBS) $(MATH_LIBS)
 
+# field-mapper rules, compiled in (the sources tests/unit/transforms.mk
+# lists), configured from the shipped acme pipelines, which need every
+# plugin they name.
+if BUILD_PLUGIN_FIELD_MAPPER
+if BUILD_PLUGIN_TIER_EVENT_DERIVER
+if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
+if BUILD_PLUGIN_OMETRIA_SINK
+if BUILD_PLUGIN_INFOBIP_SINK
+FUZZ_HARNESSES += fuzz/fuzz_mapper
+endif
+endif
+endif
+endif
+endif
+fuzz_fuzz_mapper_SOURCES = fuzz/fuzz_mapper.c $(FUZZ_SOURCES) $(TRANSFORMS_MAPPER_SOURCES)
+fuzz_fuzz_mapper_CPPFLAGS = $(FUZZ_CPPFLAGS) -I$(top_srcdir)/plugins/field-mapper \
+	$(PLUGIN_COMMON_CPPFLAGS)
+fuzz_fuzz_mapper_LDFLAGS = $(FUZZ_LDFLAGS)
+fuzz_fuzz_mapper_LDADD = $(PLUGIN_COMMON_LA) $(FUZZ_LIBS) $(MATH_LIBS)
+
 check_PROGRAMS += $(FUZZ_HARNESSES)
 if !ENABLE_FUZZERS
 TESTS += $(FUZZ_HARNESSES)

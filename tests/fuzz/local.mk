@@ -46,15 +46,15 @@ fuzz_fuzz_acconvert_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_acconvert_LDADD = $(top_builddir)/plugins/annexcloud-source/libannexcloud.la \
 	$(FUZZ_LIBS) $(CRYPTO_LIBS) $(MATH_LIBS)
 
-# field-mapper rules, compiled in (the sources tests/unit/transforms.mk
-# lists), configured from the shipped acme pipelines, which need every
-# plugin they name.
+# field-mapper and tier-event-deriver rules, compiled in (the sources
+# tests/unit/transforms.mk lists), configured from the shipped acme
+# pipelines, which need every plugin they name.
 if BUILD_PLUGIN_FIELD_MAPPER
 if BUILD_PLUGIN_TIER_EVENT_DERIVER
 if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
 if BUILD_PLUGIN_OMETRIA_SINK
 if BUILD_PLUGIN_INFOBIP_SINK
-FUZZ_HARNESSES += fuzz/fuzz_mapper
+FUZZ_HARNESSES += fuzz/fuzz_mapper fuzz/fuzz_deriver
 endif
 endif
 endif
@@ -65,6 +65,12 @@ fuzz_fuzz_mapper_CPPFLAGS = $(FUZZ_CPPFLAGS) -I$(top_srcdir)/plugins/field-mappe
 	$(PLUGIN_COMMON_CPPFLAGS)
 fuzz_fuzz_mapper_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_mapper_LDADD = $(PLUGIN_COMMON_LA) $(FUZZ_LIBS) $(MATH_LIBS)
+fuzz_fuzz_deriver_SOURCES = fuzz/fuzz_deriver.c $(FUZZ_SOURCES) $(TRANSFORMS_DERIVER_SOURCES)
+fuzz_fuzz_deriver_CPPFLAGS = $(FUZZ_CPPFLAGS) $(PLUGIN_COMMON_CPPFLAGS) \
+	-I$(top_srcdir)/plugins/tier-event-deriver
+fuzz_fuzz_deriver_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
+fuzz_fuzz_deriver_LDFLAGS = $(FUZZ_LDFLAGS)
+fuzz_fuzz_deriver_LDADD = $(PLUGIN_COMMON_LA) $(FUZZ_LIBS) $(CRYPTO_LIBS)
 
 check_PROGRAMS += $(FUZZ_HARNESSES)
 if !ENABLE_FUZZERS

@@ -72,6 +72,16 @@ fuzz_fuzz_deriver_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 fuzz_fuzz_deriver_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_deriver_LDADD = $(PLUGIN_COMMON_LA) $(FUZZ_LIBS) $(CRYPTO_LIBS)
 
+# The sinks' answer parsers.
+if BUILD_PLUGIN_OMETRIA_SINK
+FUZZ_HARNESSES += fuzz/fuzz_ometria
+endif
+fuzz_fuzz_ometria_SOURCES = fuzz/fuzz_ometria.c $(FUZZ_SOURCES) \
+	$(top_srcdir)/plugins/ometria-sink/ometria_plan.c
+fuzz_fuzz_ometria_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_fuzz_ometria_LDFLAGS = $(FUZZ_LDFLAGS)
+fuzz_fuzz_ometria_LDADD = $(FUZZ_LIBS)
+
 check_PROGRAMS += $(FUZZ_HARNESSES)
 if !ENABLE_FUZZERS
 TESTS += $(FUZZ_HARNESSES)

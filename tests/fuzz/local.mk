@@ -81,6 +81,19 @@ fuzz_fuzz_ometria_SOURCES = fuzz/fuzz_ometria.c $(FUZZ_SOURCES) \
 fuzz_fuzz_ometria_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_ometria_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_ometria_LDADD = $(FUZZ_LIBS)
+if BUILD_PLUGIN_INFOBIP_SINK
+FUZZ_HARNESSES += fuzz/fuzz_infobip
+endif
+# infobip_sink.c itself is included by the harness (its parsers are static).
+fuzz_fuzz_infobip_SOURCES = fuzz/fuzz_infobip.c $(FUZZ_SOURCES) \
+	$(top_srcdir)/plugins/infobip-sink/infobip.h \
+	$(top_srcdir)/plugins/infobip-sink/infobip_client.c \
+	$(top_srcdir)/plugins/infobip-sink/infobip_events.c \
+	$(top_srcdir)/plugins/infobip-sink/infobip_scan.c
+fuzz_fuzz_infobip_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_fuzz_infobip_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+fuzz_fuzz_infobip_LDFLAGS = $(FUZZ_LDFLAGS)
+fuzz_fuzz_infobip_LDADD = $(FUZZ_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += $(FUZZ_HARNESSES)
 if !ENABLE_FUZZERS

@@ -29,6 +29,14 @@ fuzz_fuzz_config_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_config_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_config_LDADD = $(FUZZ_LIBS)
 
+# Response headers and Retry-After (core/lib/http.c, included by the harness).
+FUZZ_HARNESSES += fuzz/fuzz_retry_after
+fuzz_fuzz_retry_after_SOURCES = fuzz/fuzz_retry_after.c $(FUZZ_SOURCES)
+fuzz_fuzz_retry_after_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_fuzz_retry_after_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+fuzz_fuzz_retry_after_LDFLAGS = $(FUZZ_LDFLAGS)
+fuzz_fuzz_retry_after_LDADD = $(FUZZ_LIBS) $(CURL_LIBS) $(MATH_LIBS) $(PTHREAD_LIBS)
+
 # annexcloud-source: the feed CSV reader and the webhook payload conversion,
 # from the plugin's convenience library (as tests/unit/annexcloud.mk).
 if BUILD_PLUGIN_ANNEXCLOUD_SOURCE

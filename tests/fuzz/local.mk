@@ -1,9 +1,10 @@
 # tests/fuzz/local.mk: the libFuzzer harnesses (docs/testing.md, "Fuzzing").
 # Each harness is one program. Configured with --enable-fuzzers (clang) it
-# links libFuzzer (`make -C tests fuzzers`); in any other build it links
-# replay_main.c instead and `make check` replays its seeds
-# (fuzz/corpus/NAME) and the committed crash inputs (fuzz/regress/NAME),
-# so a fixed crash stays fixed without clang.
+# links libFuzzer (`make -C tests fuzzers`; fuzz/run.sh builds and runs
+# them for a bounded time); in any other build it links replay_main.c
+# instead and `make check` replays its seeds (fuzz/corpus/NAME) and the
+# committed crash inputs (fuzz/regress/NAME), so a fixed crash stays fixed
+# without clang.
 FUZZ_HARNESSES =
 if ENABLE_FUZZERS
 FUZZ_MAIN =
@@ -112,4 +113,4 @@ endif
 fuzzers: $(FUZZ_HARNESSES)
 .PHONY: fuzzers
 
-EXTRA_DIST += fuzz/lsan.supp fuzz/corpus fuzz/dict
+EXTRA_DIST += fuzz/run.sh fuzz/lsan.supp fuzz/corpus fuzz/dict

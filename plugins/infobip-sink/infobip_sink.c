@@ -633,7 +633,10 @@ static sluice_status apply_upsert(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
         json_array_foreach(results, i, item) {
             json_int_t at = json_integer_value(json_object_get(item, "index"));
             const char *state = json_string_value(json_object_get(item, "status"));
-            if (at < 0 || (size_t)at >= n || seen[at])
+            /* A result without an integer index names no person: never
+             * count one delivered on it (json_integer_value gives 0). */
+            if (at < 0 || (size_t)at >= n || seen[at] ||
+                !json_is_integer(json_object_get(item, "index")))
                 continue;
             sluice_batch_set_outcome(batch, idx[at], SLUICE_RECORD_DONE, NULL);
             seen[at] = 1;

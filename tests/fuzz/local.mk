@@ -113,4 +113,4 @@ endif
 fuzzers: $(FUZZ_HARNESSES)
 .PHONY: fuzzers
 
-EXTRA_DIST += fuzz/run.sh fuzz/lsan.supp fuzz/corpus fuzz/dict
+EXTRA_DIST += fuzz/run.sh fuzz/lsan.supp fuzz/corpus fuzz/regress fuzz/dict

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # run-suite.sh: build sluice from a clean checkout and run the whole test
 # suite: every test (unit, emulators, integration, fault) on a normal
-# build, then the unit tests again under AddressSanitizer + UBSan. Ends
-# with one line "N passed, N failed". Exit status 0 only if all passed.
-#   BUILD_DIR (default _build), JOBS (default nproc), SKIP_ASAN=1
+# build, then the unit tests again under AddressSanitizer + UBSan, then the
+# libFuzzer harnesses for a bounded time each (tests/fuzz/run.sh: clang,
+# its own build directory; each harness counts as one test). Ends with one
+# line "N passed, N failed". Exit status 0 only if all passed.
+#   BUILD_DIR (default _build), JOBS (default nproc), SKIP_ASAN=1,
+#   SKIP_FUZZ=1, FUZZ_SECONDS (default 45 per harness)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$top/_build}
@@ -59,6 +62,21 @@ if [ -z "${SKIP_ASAN:-}" ]; then
         count "$asan/tests/test-suite.log"
     else
         tail -20 "$asan/build.log"
+        failed=$((failed + 1))
+    fi
+fi
+
+if [ -z "${SKIP_FUZZ:-}" ]; then
+    step "fuzzers, ${FUZZ_SECONDS:-45} s each (tests/fuzz/run.sh, $build-fuzz)"
+    FUZZ_BUILD_DIR="$build-fuzz" bash "$top/tests/fuzz/run.sh" > "$build/fuzz.log" 2>&1
+    # Its PASS/FAIL lines, and for a failure the input (base64) and stack.
+    sed '$d' "$build/fuzz.log" | grep -v '^== ' | sed -E 's/^(PASS|FAIL):/fuzz \1:/'
+    summary=$(tail -1 "$build/fuzz.log")
+    if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        passed=$((passed + BASH_REMATCH[1]))
+        failed=$((failed + BASH_REMATCH[2]))
+    else
+        tail -20 "$build/fuzz.log"
         failed=$((failed + 1))
     fi
 fi

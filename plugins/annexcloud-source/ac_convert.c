@@ -110,30 +110,37 @@ static int parse_time(const char *text, time_t *out, int *has_time)
     return 0;
 }
 
+/* Write the UTC time `when` with strftime `format` into out (len bytes).
+ * Returns 0, or -1 when its UTC year is outside 1800..9999: an offset
+ * moves a time parse_time accepted across either end, and the result
+ * would be a value parse_time refuses (1799) or does not fit (10000). */
+static int format_utc(time_t when, const char *format, char *out, size_t len)
+{
+    struct tm tm;
+
+    if (!gmtime_r(&when, &tm) || tm.tm_year + 1900 < 1800 || tm.tm_year + 1900 > 9999)
+        return -1;
+    return strftime(out, len, format, &tm) > 0 ? 0 : -1;
+}
+
 int ac_timestamp_canonical(const char *text, char out[21])
 {
     time_t when;
     int has_time;
-    struct tm tm;
 
     if (parse_time(text, &when, &has_time) != 0)
         return -1;
-    gmtime_r(&when, &tm);
-    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return 0;
+    return format_utc(when, "%Y-%m-%dT%H:%M:%SZ", out, 21);
 }
 
 int ac_date_canonical(const char *text, char out[11])
 {
     time_t when;
     int has_time;
-    struct tm tm;
 
     if (parse_time(text, &when, &has_time) != 0)
         return -1;
-    gmtime_r(&when, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
-    return 0;
+    return format_utc(when, "%Y-%m-%d", out, 11);
 }
 
 /* ---- field conversions: each sets record[key] from value (borrowed) ---- */

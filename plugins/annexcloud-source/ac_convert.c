@@ -257,18 +257,22 @@ static void set_timestamp(json_t *record, const char *key, const json_t *value)
     set_converted(record, key, value, timestamp_into);
 }
 
-/* Numeric value of a JSON number or numeric string; -1 if neither. */
+/* Numeric value of a JSON number or numeric string; -1 if neither, or if
+ * it is not finite or beyond +-9e15 (no points count is; the callers
+ * subtract and convert to integers, which such values would overflow). */
 static double number_of(const json_t *value)
 {
-    if (json_is_number(value))
-        return json_number_value(value);
-    if (json_is_string(value)) {
+    double d = -1;
+
+    if (json_is_number(value)) {
+        d = json_number_value(value);
+    } else if (json_is_string(value)) {
         char *end = NULL;
-        double d = strtod(json_string_value(value), &end);
-        if (end && *end == '\0' && end != json_string_value(value))
-            return d;
+        d = strtod(json_string_value(value), &end);
+        if (!end || *end != '\0' || end == json_string_value(value))
+            d = -1;
     }
-    return -1;
+    return isfinite(d) && fabs(d) <= 9e15 ? d : -1;
 }
 
 static int reward_cmp(const void *a, const void *b)
@@ -336,7 +340,7 @@ static void set_activity_dates(json_t *record, const json_t *items)
             memcpy(first, day, sizeof(day));
         if (!last[0] || strcmp(day, last) > 0)
             memcpy(last, day, sizeof(day));
-        if ((int)action == PURCHASE_ACTION_ID) {
+        if (action == PURCHASE_ACTION_ID) {
             if (!first_buy[0] || strcmp(day, first_buy) < 0)
                 memcpy(first_buy, day, sizeof(day));
             if (!last_buy[0] || strcmp(day, last_buy) > 0)

@@ -1,8 +1,9 @@
 /* fuzz_deriver.c: libFuzzer harness of the tier-event-deriver's rules
- * (plugins/tier-event-deriver/deriver_rules.c) and its anniversary index
+ * (plugins/tier-event-deriver/deriver_*.c) and its anniversary index
  * (anniv_index.c), driven the way tier_event_deriver.c drives them. The
  * input is JSON [STATE, RECORD, RECORD, ...]: STATE (an object, or null
- * for none) is a member's stored state (kept under its loyalty_id); the
+ * for none) is a member's stored state (kept under its loyalty_id, when
+ * it is one the deriver could have written: state_plausible); the
  * records go through validate, the clock sweep of due anniversaries
  * and step, with two ladders: the shipped one (pipelines/acme-ometria-
  * webhook.cfg, stage "derive", loaded through the real loader) and one
@@ -203,6 +204,25 @@ static void handle_record(deriver_run *run, const json_t *record)
     json_decref(again_state);
 }
 
+/* 1 when state could be one the deriver stored: it writes validated
+ * points (non-negative integers) and an anniversary count of years passed
+ * (0..10000). Another is not taken: the rules trust their own state (an
+ * anniversary count of INT64_MAX overflows, a negative one loops for
+ * ever), and the store holds only what they wrote. */
+static int state_plausible(const json_t *state)
+{
+    static const char *const counters[] = {"earned_points", "used_points", "anniversaries"};
+
+    if (!json_is_object(state) || !json_is_string(json_object_get(state, "loyalty_id")))
+        return 0;
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        const json_t *value = json_object_get(state, counters[i]);
+        if (value && (!json_is_integer(value) || json_integer_value(value) < 0))
+            return 0;
+    }
+    return json_integer_value(json_object_get(state, "anniversaries")) <= 10000;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *input = json_loadb((const char *)data, size, 0, NULL);
@@ -222,7 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *state_id = json_string_value(json_object_get(state, "loyalty_id"));
         if (!run.members || !run.index)
             abort();
-        if (json_is_object(state) && state_id) {
+        if (state_plausible(state)) {
             json_object_set(run.members, state_id, (json_t *)state);
             anniv_index_set(run.index, state_id, deriver_next_anniversary(state));
         }

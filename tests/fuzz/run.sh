@@ -108,7 +108,7 @@ for name in $harnesses; do
         [ -f "$input" ] || continue
         echo "---- $name: input $(basename "$input"), $(stat -c %s "$input") bytes, base64:"
         head -c 65536 "$input" | base64 -w 76
-        echo "---- keep it as a regression case: cp '$input' tests/fuzz/regress/$name/"
+        echo "---- a new find? keep it as a regression case: cp '$input' tests/fuzz/regress/$name/"
     done
 done
 echo "$passed passed, $failed failed"

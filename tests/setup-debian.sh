@@ -9,7 +9,7 @@ packages=(
     build-essential autoconf automake libtool libltdl-dev pkg-config
     libzmq3-dev libjansson-dev libconfig-dev libcurl4-openssl-dev
     libsqlite3-dev libmicrohttpd-dev libssl-dev libcsv-dev libjemalloc-dev check
-    sqlite3 jq curl python3 procps valgrind
+    sqlite3 jq curl python3 procps valgrind openssl iproute2
     openssh-server openssh-client
     clang libclang-rt-14-dev llvm
 )

@@ -1,5 +1,6 @@
-/* commands_config.h: the `sluice check` and `sluice plugins` commands
- * (cmd_check.c, cmd_plugins.c), dispatched from main.c. */
+/* commands_config.h: the `sluice check`, `sluice plugins` and `sluice
+ * keygen` commands (cmd_check.c, cmd_plugins.c, cmd_keygen.c), dispatched
+ * from main.c. */
 #ifndef SLUICE_COMMANDS_CONFIG_H
 #define SLUICE_COMMANDS_CONFIG_H
 
@@ -13,4 +14,11 @@ int sluice_cmd_check(int argc, char **argv);
  * plugin, or prints NAME's options. Returns 0, 69 if NAME (or any plugin
  * at all) cannot be loaded, 64 on a usage error. */
 int sluice_cmd_plugins(int argc, char **argv);
+
+/* `sluice keygen [--force] PREFIX`; argv[0] is "keygen". Writes a CURVE
+ * key pair (PREFIX.key secret, mode 0600; PREFIX.pub public) and prints
+ * the stage keys that use it. Returns 0, 64 on a usage error, 69 if
+ * libzmq has no CURVE, 73 if a file cannot be created or exists (without
+ * --force). */
+int sluice_cmd_keygen(int argc, char **argv);
 #endif

@@ -1,5 +1,5 @@
 /* main.c: the sluice command line: global options, then dispatch to run,
- * check, plugins or dlq. */
+ * check, plugins, dlq or keygen. */
 #include "config.h"
 
 #include <stdio.h>
@@ -23,6 +23,7 @@ static const command commands[] = {
     {"check", sluice_cmd_check, "validate pipeline files without running anything"},
     {"plugins", sluice_cmd_plugins, "list plugins, or show one plugin's options"},
     {"dlq", sluice_cmd_dlq, "list, show, replay or purge dead-lettered records"},
+    {"keygen", sluice_cmd_keygen, "write a CURVE key pair for a stage's tcp links"},
 };
 
 static void usage(FILE *out)

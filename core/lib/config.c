@@ -17,6 +17,8 @@
 #include <libconfig.h>
 
 #include "config_check.h"
+#include "config_link.h"
+#include "curve.h"
 #include "interp.h"
 #include "log.h"
 #include "options.h"
@@ -365,6 +367,19 @@ static int type_matches(const sluice_option *opt, const config_setting_t *settin
     return 0;
 }
 
+/* Read the link-security keys of `group` (config_link.c). 0 or -1. */
+static int load_link_keys(load_ctx *lc, const config_setting_t *group,
+                          sluice_stage_common *common)
+{
+    const config_setting_t *where = NULL;
+    char why[768];
+
+    if (sluice_config_link_load(group, lc->base_dir, common, &where, why, sizeof(why)) == 0)
+        return 0;
+    fail_at(lc, where ? where : group, "%s", why);
+    return -1;
+}
+
 /* Parse the stage-common keys of `group` into stage->common. 0 or -1. */
 static int load_common(load_ctx *lc, const config_setting_t *group, sluice_stage_def *stage)
 {
@@ -441,7 +456,9 @@ static int load_common(load_ctx *lc, const config_setting_t *group, sluice_stage
     }
     if (get_bool(lc, group, "tls_verify", &common->tls_verify) != 0)
         return -1;
-    return get_bool(lc, group, "external", &common->external);
+    if (get_bool(lc, group, "external", &common->external) != 0)
+        return -1;
+    return load_link_keys(lc, group, common);
 }
 
 /* Validate the plugin options of stage `group` and build stage->config.
@@ -643,6 +660,25 @@ static int check_stages(load_ctx *lc, const config_setting_t *stages, sluice_pip
     lc->stage = NULL;
     lc->plugin = NULL;
     return 0;
+}
+
+/* Check how every tcp link is secured (curve.c). 0 or -1. */
+static int check_links(load_ctx *lc, const config_setting_t *stages,
+                       const sluice_pipeline_def *def)
+{
+    size_t index = 0;
+    const char *key = NULL;
+    char why[768];
+    const config_setting_t *where;
+
+    if (sluice_pipeline_check_links(def, &index, &key, why, sizeof(why)) == 0)
+        return 0;
+    where = config_setting_get_elem(stages, (unsigned)index);
+    lc->stage = def->stages[index].name;
+    lc->plugin = def->stages[index].plugin_name;
+    fail_at(lc, key && config_setting_get_member(where, key)
+                    ? config_setting_get_member(where, key) : where, "%s", why);
+    return -1;
 }
 
 /* Reject members of `group` not in `names`. 0 or -1. */
@@ -928,7 +964,7 @@ int sluice_pipeline_load(const char *path, sluice_registry *reg, sluice_pipeline
     }
     lc.stage_index = 0;
     lc.secrets = NULL;
-    if (check_stages(&lc, stages, def) != 0)
+    if (check_stages(&lc, stages, def) != 0 || check_links(&lc, stages, def) != 0)
         goto out;
     *out = def;
     def = NULL;
@@ -1002,6 +1038,7 @@ void sluice_pipeline_free(sluice_pipeline_def **def_p)
         free(stage->common.group);
         free(stage->common.endpoint);
         free(stage->common.ca_file);
+        sluice_config_link_free(&stage->common);
         free(stage->file);
     }
     free(def->stages);
@@ -1169,6 +1206,7 @@ int sluice_pipeline_print(const sluice_pipeline_def *def, FILE *out)
         fprintf(out, "      tls_verify = %s;\n", common->tls_verify ? "true" : "false");
         if (common->external)
             fputs("      external = true;\n", out);
+        sluice_config_link_print(def, i, out, "      ");
         json_object_foreach(stage->config, key, value) {
             const sluice_option *opt =
                 stage->plugin ? sluice_options_find(stage->plugin->options, key) : NULL;

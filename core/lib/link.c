@@ -13,15 +13,53 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "kv.h"
 #include "runner.h"
 #include "util/clock.h"
 
+/* How one end of a link is secured and bounded (open_socket). */
+typedef struct link_guard {
+    long long max_message;    /* ZMQ_MAXMSGSIZE of what it receives; 0: none */
+    const char *zap_domain;   /* CURVE server: the ZAP domain (the stage name) */
+    const char *secret;       /* own secret key (Z85): CURVE server or client;
+                                 NULL: a plain link */
+    const char *public_key;   /* CURVE client: own public key (Z85) */
+    const char *server_key;   /* CURVE client: the server's public key (Z85) */
+} link_guard;
+
+/* Apply `guard` to `sock` (before it binds or connects). Returns 0 or -1
+ * (errno from ZeroMQ). */
+static int guard_socket(void *sock, const link_guard *guard)
+{
+    int server = 1;
+
+    if (guard->max_message > 0) {
+        int64_t limit = guard->max_message;
+        if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &limit, sizeof(limit)) != 0)
+            return -1;
+    }
+    if (!guard->secret)
+        return 0;
+    if (guard->server_key) {
+        return zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, guard->server_key, 41) != 0 ||
+                       zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, guard->public_key, 41) != 0 ||
+                       zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, guard->secret, 41) != 0
+                   ? -1 : 0;
+    }
+    return zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, guard->zap_domain,
+                          strlen(guard->zap_domain)) != 0 ||
+                   zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &server, sizeof(server)) != 0 ||
+                   zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, guard->secret, 41) != 0
+               ? -1 : 0;
+}
+
 /* Create a socket of `type`, set its high-water mark (and ZMQ_IMMEDIATE if
- * `immediate`: queue only to peers that are connected), then bind or
- * connect it to `endpoint`. Returns the socket or NULL after logging why. */
+ * `immediate`: queue only to peers that are connected) and its `guard`,
+ * then bind or connect it to `endpoint`. Returns the socket or NULL after
+ * logging why. */
 static void *open_socket(runner *r, int type, int hwm, int immediate, const char *endpoint,
-                         int bind)
+                         int bind, const link_guard *guard)
 {
     void *sock = zmq_socket(r->zctx, type);
     int linger = GRACEFUL_LINGER_MS;
@@ -35,6 +73,12 @@ static void *open_socket(runner *r, int type, int hwm, int immediate, const char
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
     if (immediate)
         zmq_setsockopt(sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
+    if (guard_socket(sock, guard) != 0) {
+        RLOG(r, SLUICE_LOG_ERROR, "cannot secure the socket for %s: %s", endpoint,
+             zmq_strerror(errno));
+        zmq_close(sock);
+        return NULL;
+    }
     if ((bind ? zmq_bind(sock, endpoint) : zmq_connect(sock, endpoint)) != 0) {
         RLOG(r, SLUICE_LOG_ERROR, "cannot %s %s: %s", bind ? "bind" : "connect to", endpoint,
              zmq_strerror(errno));
@@ -53,46 +97,141 @@ static int connect_more(runner *r, void *sock, const char *endpoint)
     return -1;
 }
 
-int link_open(runner *r)
+/* Read this stage's secret key (curve_secret_key_file) into `secret` and
+ * check its public half against curve_public_key. Returns 0, or -1 after
+ * logging why (with the stage's FILE:LINE: a configuration error). */
+static int load_own_key(runner *r, char secret[41])
+{
+    const sluice_stage_common *common = &r->stage->common;
+    char public_key[41], err[512];
+
+    if (!common->curve_secret_key_file || !common->curve_public_key) {
+        RLOG(r, SLUICE_LOG_ERROR, "%s:%d: stage '%s' has a tcp link with keys but no key pair "
+             "of its own (curve_public_key, curve_secret_key_file)", r->stage->file,
+             r->stage->line, r->stage->name);
+        return -1;
+    }
+    if (sluice_curve_read_secret(common->curve_secret_key_file, secret, public_key, err,
+                                 sizeof(err)) != 0) {
+        RLOG(r, SLUICE_LOG_ERROR, "%s:%d: stage '%s': curve_secret_key_file: %s",
+             r->stage->file, r->stage->line, r->stage->name, err);
+        return -1;
+    }
+    if (strcmp(public_key, common->curve_public_key) != 0) {
+        RLOG(r, SLUICE_LOG_ERROR, "%s:%d: stage '%s': curve_secret_key_file %s is not the "
+             "secret half of curve_public_key", r->stage->file, r->stage->line,
+             r->stage->name, common->curve_secret_key_file);
+        explicit_bzero(secret, 41);
+        return -1;
+    }
+    return 0;
+}
+
+/* Warn (at every start) about a tcp link off loopback without keys. */
+static void warn_insecure(runner *r, size_t into, const char *endpoint)
+{
+    RLOG(r, SLUICE_LOG_WARN, "the link into stage '%s' (%s and the next port) has no keys "
+         "(insecure_tcp = true): anyone who can reach it can inject records, make real ones "
+         "vanish, steal acks and read everything that passes",
+         r->pipeline->stages[into].name, endpoint);
+}
+
+/* Open the runner's input: data PULL and ack PUSH, bound. 0 or -1. */
+static int open_input(runner *r, const char *secret)
 {
     char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
+    int hwm = r->stage->common.hwm > 0 ? r->stage->common.hwm : 4;
+    sluice_link_kind kind = sluice_link_kind_of(r->pipeline, r->index);
+    link_guard data_guard = {0}, ack_guard = {0};
 
-    if (r->index > 0) {
-        int hwm = r->stage->common.hwm > 0 ? r->stage->common.hwm : 4;
-        if (sluice_stage_endpoints(r->pipeline, r->index, r->instance, r->inproc_in, data,
+    if (sluice_stage_endpoints(r->pipeline, r->index, r->instance, r->inproc_in, data,
+                               sizeof(data), ack, sizeof(ack), err, sizeof(err)) != 0) {
+        RLOG(r, SLUICE_LOG_ERROR, "%s", err);
+        return -1;
+    }
+    if (!r->inproc_in) {
+        /* a frame over the limit drops its connection before it is buffered */
+        data_guard.max_message = sluice_link_frame_max(r->pipeline, r->index);
+        ack_guard.max_message = SLUICE_ACK_FRAME_MAX_BYTES; /* a PUSH takes nothing */
+        if (kind == SLUICE_LINK_CURVE) {
+            data_guard.zap_domain = ack_guard.zap_domain = r->stage->name;
+            data_guard.secret = ack_guard.secret = secret;
+        } else if (kind == SLUICE_LINK_INSECURE) {
+            warn_insecure(r, r->index, data);
+        }
+    }
+    r->data_in = open_socket(r, ZMQ_PULL, hwm, 0, data, 1, &data_guard);
+    r->ack_out = r->data_in ? open_socket(r, ZMQ_PUSH, ACK_HWM, 0, ack, 1, &ack_guard) : NULL;
+    return r->ack_out ? 0 : -1;
+}
+
+/* Open the runner's link downstream: data PUSH and ack PULL, connected to
+ * every process of the next stage. 0 or -1. */
+static int open_output(runner *r, const char *secret)
+{
+    char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
+    size_t next_index = r->index + 1;
+    const sluice_stage_def *next = &r->pipeline->stages[next_index];
+    int hwm = next->common.hwm > 0 ? next->common.hwm : 4;
+    unsigned instances = sluice_stage_last_instance(next);
+    sluice_link_kind kind = sluice_link_kind_of(r->pipeline, next_index);
+    link_guard data_guard = {0}, ack_guard = {0};
+
+    if (!r->inproc_out) {
+        r->frame_max_out = sluice_link_frame_max(r->pipeline, next_index);
+        ack_guard.max_message = SLUICE_ACK_FRAME_MAX_BYTES;
+        data_guard.max_message = SLUICE_ACK_FRAME_MAX_BYTES; /* a PUSH takes nothing */
+        if (kind == SLUICE_LINK_CURVE) {
+            data_guard.secret = ack_guard.secret = secret;
+            data_guard.public_key = ack_guard.public_key = r->stage->common.curve_public_key;
+            data_guard.server_key = ack_guard.server_key = next->common.curve_public_key;
+        } else if (kind == SLUICE_LINK_INSECURE) {
+            warn_insecure(r, next_index, next->common.endpoint);
+        }
+    }
+    for (unsigned k = sluice_stage_first_instance(next); k <= instances; k++) {
+        if (sluice_stage_endpoints(r->pipeline, next_index, k, r->inproc_out, data,
                                    sizeof(data), ack, sizeof(ack), err, sizeof(err)) != 0) {
             RLOG(r, SLUICE_LOG_ERROR, "%s", err);
             return -1;
         }
-        r->data_in = open_socket(r, ZMQ_PULL, hwm, 0, data, 1);
-        r->ack_out = r->data_in ? open_socket(r, ZMQ_PUSH, ACK_HWM, 0, ack, 1) : NULL;
-        if (!r->ack_out)
+        if (k <= 1) {
+            r->data_out = open_socket(r, ZMQ_PUSH, hwm, instances > 0, data, 0, &data_guard);
+            r->ack_in = r->data_out ? open_socket(r, ZMQ_PULL, ACK_HWM, 0, ack, 0, &ack_guard)
+                                    : NULL;
+            if (!r->ack_in)
+                return -1;
+        } else if (connect_more(r, r->data_out, data) != 0 ||
+                   connect_more(r, r->ack_in, ack) != 0) {
             return -1;
-    }
-    if (r->index + 1 < r->pipeline->stage_count) {
-        const sluice_stage_def *next = &r->pipeline->stages[r->index + 1];
-        int hwm = next->common.hwm > 0 ? next->common.hwm : 4;
-        unsigned instances = sluice_stage_last_instance(next);
-
-        for (unsigned k = sluice_stage_first_instance(next); k <= instances; k++) {
-            if (sluice_stage_endpoints(r->pipeline, r->index + 1, k, r->inproc_out, data,
-                                       sizeof(data), ack, sizeof(ack), err,
-                                       sizeof(err)) != 0) {
-                RLOG(r, SLUICE_LOG_ERROR, "%s", err);
-                return -1;
-            }
-            if (k <= 1) {
-                r->data_out = open_socket(r, ZMQ_PUSH, hwm, instances > 0, data, 0);
-                r->ack_in = r->data_out ? open_socket(r, ZMQ_PULL, ACK_HWM, 0, ack, 0) : NULL;
-                if (!r->ack_in)
-                    return -1;
-            } else if (connect_more(r, r->data_out, data) != 0 ||
-                       connect_more(r, r->ack_in, ack) != 0) {
-                return -1;
-            }
         }
     }
     return 0;
+}
+
+int link_open(runner *r)
+{
+    int has_input = r->index > 0;
+    int has_output = r->index + 1 < r->pipeline->stage_count;
+    int curve_in = has_input && !r->inproc_in &&
+                   sluice_link_kind_of(r->pipeline, r->index) == SLUICE_LINK_CURVE;
+    int curve_out = has_output && !r->inproc_out &&
+                    sluice_link_kind_of(r->pipeline, r->index + 1) == SLUICE_LINK_CURVE;
+    char secret[41] = "";
+    int result = -1;
+
+    if ((curve_in || curve_out) && load_own_key(r, secret) != 0) {
+        r->setup_fatal = 1; /* a restart cannot fix a key file */
+        goto out;
+    }
+    if (has_input && open_input(r, secret) != 0)
+        goto out;
+    if (has_output && open_output(r, secret) != 0)
+        goto out;
+    result = 0;
+out:
+    explicit_bzero(secret, sizeof(secret)); /* libzmq keeps its own copy */
+    return result;
 }
 
 /* Close one socket with the given linger. Safe on NULL. */
@@ -142,6 +281,92 @@ static void free_batch_box(void *data, void *hint)
     free(box);
 }
 
+/* Bytes slot `i` adds to a frame: its record line, and its origin line
+ * when it travels unverified. */
+static size_t slot_frame_bytes(const sluice_batch_slot *slot)
+{
+    size_t bytes = 1;
+    size_t origin_len = 0;
+
+    if (slot->record)
+        bytes += json_dumpb(slot->record, NULL, 0, JSON_COMPACT);
+    else
+        bytes += slot->text_len;
+    if (slot->unverified && !slot->record && slot->text) {
+        sluice_slot_origin(slot, &origin_len);
+        bytes += origin_len + 1;
+    }
+    return bytes;
+}
+
+/* A frame of `len` bytes is over what the next stage takes: reject the
+ * batch's largest records (parked in the dead-letter queue with the
+ * reason) and compact it, until about `len - frame_max_out` bytes are
+ * gone. Returns 0, or -1 when nothing is left to take out or the store
+ * failed (logged). */
+static int shrink_batch(runner *r, sluice_batch *batch, size_t len)
+{
+    size_t excess = len - (size_t)r->frame_max_out;
+    const char *next = r->pipeline->stages[r->index + 1].name;
+
+    while (excess > 0) {
+        size_t largest = 0, largest_bytes = 0;
+        char reason[320];
+
+        for (size_t i = 0; i < batch->count; i++) {
+            const sluice_batch_slot *slot = &batch->slots[i];
+            size_t bytes;
+            if (slot->dropped || !sluice_slot_has_record(slot) ||
+                slot->outcome == SLUICE_RECORD_REJECTED)
+                continue;
+            bytes = slot_frame_bytes(slot);
+            if (bytes > largest_bytes) {
+                largest = i;
+                largest_bytes = bytes;
+            }
+        }
+        if (largest_bytes == 0) {
+            RLOG(r, SLUICE_LOG_ERROR, "batch %" PRIu64 "/%" PRIu64 " does not fit in a frame "
+                 "of max_frame_bytes = %lld (stage '%s') even without records", batch->epoch,
+                 batch->id, r->frame_max_out, next);
+            return -1;
+        }
+        snprintf(reason, sizeof(reason), "record of %zu bytes: its batch's frame of %zu "
+                 "bytes is over max_frame_bytes = %lld of stage '%s' (raise it to pass such "
+                 "records, then sluice dlq replay)", largest_bytes - 1, len, r->frame_max_out,
+                 next);
+        sluice_batch_reject(batch, largest, reason);
+        excess = largest_bytes >= excess ? 0 : excess - largest_bytes;
+    }
+    if (runner_park_rejected(r, batch) != 0)
+        return -1;
+    sluice_batch_compact(batch);
+    return 0;
+}
+
+/* Encode `batch` for the wire within the next stage's max_frame_bytes
+ * (shrink_batch as needed). Returns the frame (caller frees) and its
+ * length in *len, or NULL after logging why. */
+static char *encode_to_fit(runner *r, sluice_batch *batch, size_t *len)
+{
+    for (;;) {
+        char *frame = sluice_wire_encode(batch, len);
+        if (!frame) {
+            RLOG(r, SLUICE_LOG_ERROR, "cannot encode batch %" PRIu64 "/%" PRIu64,
+                 batch->epoch, batch->id);
+            return NULL;
+        }
+        if (r->frame_max_out <= 0 || *len <= (size_t)r->frame_max_out)
+            return frame;
+        free(frame);
+        RLOG(r, SLUICE_LOG_WARN, "batch %" PRIu64 "/%" PRIu64 " makes a frame of %zu bytes, "
+             "over max_frame_bytes = %lld of stage '%s': its largest records go to the "
+             "dead-letter queue", batch->epoch, batch->id, *len, r->frame_max_out,
+             r->pipeline->stages[r->index + 1].name);
+        if (shrink_batch(r, batch, *len) != 0)
+            return NULL;
+    }
+}
 
 int link_send_batch(runner *r, sluice_batch *batch)
 {
@@ -161,12 +386,9 @@ int link_send_batch(runner *r, sluice_batch *batch)
         batch = NULL; /* the message owns it now */
     } else {
         size_t len = 0;
-        char *frame = sluice_wire_encode(batch, &len);
-        if (!frame) {
-            RLOG(r, SLUICE_LOG_ERROR, "cannot encode batch %" PRIu64 "/%" PRIu64,
-                 batch->epoch, batch->id);
+        char *frame = encode_to_fit(r, batch, &len);
+        if (!frame)
             goto out;
-        }
         if (zmq_msg_init_data(&msg, frame, len, free_frame, NULL) != 0) {
             free(frame);
             goto out;
@@ -344,6 +566,8 @@ int link_wait(runner *r, long ms)
             return 0;
         if (left > FLAG_CHECK_MS)
             left = FLAG_CHECK_MS;
+        if (r->ctx.progress)
+            r->ctx.progress(&r->ctx); /* paces itself (link_sink_heartbeat) */
         if (r->index > 0 && r->ack_in) {
             if (zmq_poll(&item, 1, (long)left) > 0)
                 link_forward_acks(r);

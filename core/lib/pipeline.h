@@ -43,6 +43,18 @@ typedef struct sluice_stage_common {
                                   config.c): the stage runs elsewhere with
                                   `sluice run --stage NAME`, so `sluice run`
                                   does not start it (same as --except NAME) */
+    /* Link security and limits (config_link.c, curve.h). */
+    char *curve_public_key;    /* the stage's CURVE public key (Z85): the
+                                  server key of its tcp input, its client
+                                  key towards a tcp downstream; NULL = none */
+    char *curve_secret_key_file; /* absolute path of its secret key file,
+                                  read only where the stage runs */
+    json_t *curve_clients;     /* array of Z85 keys its input admits besides
+                                  its upstream stage's (owned; NULL = none) */
+    int insecure_tcp;          /* a tcp endpoint off loopback without keys is
+                                  accepted (warned at every start) */
+    long long max_frame_bytes; /* largest frame its input takes; 0 = default
+                                  (sluice_link_frame_max) */
 } sluice_stage_common;
 
 typedef struct sluice_stage_def {

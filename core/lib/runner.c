@@ -10,6 +10,10 @@
 #include "kv.h"
 #include "runner.h"
 #include "store.h"
+#include "util/clock.h"
+
+/* Epoch refusals are logged at most this often (the others counted). */
+#define EPOCH_REFUSAL_LOG_MS 10000
 
 double runner_random(runner *r)
 {
@@ -95,10 +99,67 @@ int runner_park_rejected(runner *r, sluice_batch *batch)
     return 0;
 }
 
+int runner_epoch_check(uint64_t current, uint64_t offered, int shares_store,
+                       uint64_t source_newest)
+{
+    if (offered > current && offered - current > SLUICE_EPOCH_AHEAD_MAX)
+        return RUNNER_EPOCH_ABSURD;
+    if (shares_store && offered > source_newest)
+        return RUNNER_EPOCH_UNALLOCATED;
+    return RUNNER_EPOCH_OK;
+}
+
+/* Apply the epoch rule to `batch`, of an epoch newer than the runner's.
+ * Returns 1 if it may be taken, 0 if it is refused (logged at warn, at
+ * most every EPOCH_REFUSAL_LOG_MS, the others counted). */
+static int epoch_admitted(runner *r, const sluice_batch *batch)
+{
+    const char *source = r->pipeline->stages[0].name;
+    char why[256];
+    int64_t now;
+    int verdict;
+
+    /* one read per new epoch: the source allocates it before sending */
+    if (r->source_store && batch->epoch > r->source_epoch &&
+        sluice_store_epoch_get(r->ctx.store, source, &r->source_epoch) != 0) {
+        RLOG(r, SLUICE_LOG_ERROR, "cannot read the source's epoch from the store; batch %"
+             PRIu64 "/%" PRIu64 " waits for the replay", batch->epoch, batch->id);
+        return 0;
+    }
+    verdict = runner_epoch_check(r->epoch, batch->epoch, r->source_store, r->source_epoch);
+    if (verdict == RUNNER_EPOCH_OK)
+        return 1;
+    now = sluice_clock_ms();
+    if (r->refusal_logged_ms && now - r->refusal_logged_ms < EPOCH_REFUSAL_LOG_MS) {
+        r->refusals_unlogged++;
+        return 0;
+    }
+    if (verdict == RUNNER_EPOCH_ABSURD)
+        snprintf(why, sizeof(why), "its epoch is more than 2^32 ahead of this stage's (%"
+                 PRIu64 ")", r->epoch);
+    else
+        snprintf(why, sizeof(why), "source '%s' never allocated that epoch (its newest is %"
+                 PRIu64 ")", source, r->source_epoch);
+    if (r->refusals_unlogged)
+        RLOG(r, SLUICE_LOG_WARN, "batch %" PRIu64 "/%" PRIu64 " refused: %s; a forged or "
+             "corrupt frame (and %lu more refused since the last such line)", batch->epoch,
+             batch->id, why, r->refusals_unlogged);
+    else
+        RLOG(r, SLUICE_LOG_WARN, "batch %" PRIu64 "/%" PRIu64 " refused: %s; a forged or "
+             "corrupt frame", batch->epoch, batch->id, why);
+    r->refusal_logged_ms = now;
+    r->refusals_unlogged = 0;
+    return 0;
+}
+
 int runner_adopt_epoch(runner *r, sluice_batch **batch_p)
 {
     sluice_batch *batch = *batch_p;
 
+    if (batch->epoch > r->epoch && !epoch_admitted(r, batch)) {
+        sluice_batch_destroy(batch_p);
+        return 0;
+    }
     if (r->parallel) {
         /* an instance of a stateless stage sees some ids of an epoch, in
          * any order: only batches a rewind replaced are left alone */

@@ -60,6 +60,10 @@ typedef struct runner {
     void *plugin_state;
     int plugin_ready;                 /* init() succeeded, fini() owed */
 
+    int setup_fatal;                  /* setup failed in a way a restart cannot
+                                         fix (a key file): exit FATAL */
+    long long frame_max_out;          /* largest frame downstream takes (its
+                                         max_frame_bytes); 0 on inproc */
     void *data_in;                    /* PULL, bound: batches from upstream */
     void *ack_out;                    /* PUSH, bound: acks to upstream */
     void *data_out;                   /* PUSH, connected: batches downstream */
@@ -73,6 +77,12 @@ typedef struct runner {
                                          process handled (they run 1..last_id) */
     int epoch_broken;                 /* non-source: a batch of `epoch` is missing
                                          here; wait for the source's rewind */
+    int source_store;                 /* the source allocates its epochs in this
+                                         runner's store (SLUICE_UNIT_SOURCE_STORE) */
+    uint64_t source_epoch;            /* newest epoch the source was seen to have
+                                         allocated there (a cache) */
+    int64_t refusal_logged_ms;        /* epoch refusals: last line logged */
+    unsigned long refusals_unlogged;  /* ... and those counted since */
     uint64_t rng;                     /* xorshift state for jitter */
 
     /* statistics for the --once summary (see sluice_stage_stats_path) */
@@ -114,11 +124,33 @@ void runner_plugin_fini(runner *r);
  * (the batch must then not go further: it will be replayed). */
 int runner_park_rejected(runner *r, sluice_batch *batch);
 
-/* Decide whether a non-source stage handles `batch`. An instance of a
+/* Batches of an epoch more than this far ahead of a stage's own are
+ * refused: the source allocates one epoch per start or rewind, so even a
+ * rewind every 100 ms takes 13 years to get there. */
+#define SLUICE_EPOCH_AHEAD_MAX (1ULL << 32)
+
+/* Outcomes of runner_epoch_check. */
+#define RUNNER_EPOCH_OK 0
+#define RUNNER_EPOCH_ABSURD 1      /* more than SLUICE_EPOCH_AHEAD_MAX ahead */
+#define RUNNER_EPOCH_UNALLOCATED 2 /* newer than the source ever allocated */
+
+/* The epoch rule for a batch of epoch `offered`, newer than the stage's
+ * `current` one (docs/architecture.md, "Epochs"): refused when it is more
+ * than SLUICE_EPOCH_AHEAD_MAX ahead, or, for a stage that `shares_store`
+ * with the source, when it is newer than `source_newest`, the newest epoch
+ * the source allocated there (0: none). Returns RUNNER_EPOCH_OK or the
+ * refusal (RUNNER_EPOCH_ABSURD, RUNNER_EPOCH_UNALLOCATED). */
+int runner_epoch_check(uint64_t current, uint64_t offered, int shares_store,
+                       uint64_t source_newest);
+
+/* Decide whether a non-source stage handles `batch`. A batch of a newer
+ * epoch than the stage's must pass runner_epoch_check first (refusals are
+ * logged at warn, at most every 10 s). An instance of a
  * stage run as several processes takes any batch not older than its
  * epoch (it keeps no state). Any other stage's state must be built from
  * an unbroken run of batches: it adopts an epoch only at its
- * first batch (id 1) and then takes ids in sequence. A batch of an older
+ * first batch (id 1, the source's announcement of the epoch) and then
+ * takes ids in sequence. A batch of an older
  * epoch, a duplicate, or a batch whose predecessors this process never saw
  * (it was restarted, or a batch was lost) is destroyed unhandled: no ack
  * flows for it and the source's rewind (SIGUSR1 from the supervisor, or its
@@ -158,7 +190,13 @@ void runner_stats_save(runner *r, int force);
  * downstream stage run as N instances gets one connection per instance on
  * both sockets: PUSH deals batches out round-robin among the instances that
  * are up (ZMQ_IMMEDIATE: none queue for a dead one), PULL takes their acks
- * fairly. Returns 0 or -1 (logged). */
+ * fairly. Between processes every socket bounds what it receives
+ * (ZMQ_MAXMSGSIZE: the input's max_frame_bytes, acks 1 KiB); a tcp link
+ * with keys is CURVE, the bound side a server whose clients the context's
+ * ZAP handler admits (zap.h; domain = the stage name), the connecting side
+ * a client with the stage's key pair; a tcp link off loopback without
+ * keys is warned about. Returns 0 or -1 (logged; r->setup_fatal set when
+ * the stage's key file is missing or wrong). */
 int link_open(runner *r);
 
 /* Close every socket. Batches still queued on an inproc link are freed
@@ -167,7 +205,10 @@ int link_open(runner *r);
 void link_close(runner *r, int graceful);
 
 /* Send a batch downstream (stolen, also on failure): its pointer on an
- * inproc link, its wire encoding (zero-copy) otherwise. Blocks while the
+ * inproc link, its wire encoding (zero-copy) otherwise. A frame over the
+ * next stage's max_frame_bytes (which would cost its connection, and
+ * again at every replay) first has its largest records rejected and parked
+ * in the dead-letter queue until the rest fits. Blocks while the
  * downstream queue is full (backpressure), serving acks meanwhile (non-
  * source stages), until runner_must_quit(). Returns 0, or -1 (batch
  * dropped: it will be replayed). */
@@ -199,8 +240,10 @@ void link_sink_heartbeat(sluice_ctx *ctx);
  * committed downstream-first and the source's checkpoint last. */
 void link_forward_acks(runner *r);
 
-/* Wait up to `ms`, serving acks (transforms) and watching the quit flags.
- * Returns 0 after the full wait, -1 as soon as runner_must_quit(). */
+/* Wait up to `ms`, serving acks (transforms), sending a sink's heartbeat
+ * (its ctx.progress hook: a backoff between two write() calls, stretched
+ * by a Retry-After hint, may outlast ack_timeout_ms) and watching the quit
+ * flags. Returns 0 after the full wait, -1 as soon as runner_must_quit(). */
 int link_wait(runner *r, long ms);
 
 /* ------------------------------------------------------------------ */

@@ -10,3 +10,5 @@ libsluice_la_SOURCES += lib/stage.h lib/endpoint.c lib/unit.c \
 libsluice_la_SOURCES += lib/supervisor.h lib/supervisor.c
 sluice_SOURCES += cli/commands_runtime.h cli/cmd_run.c
 sluice_SOURCES += cli/commands_state.h cli/cmd_dlq.c
+# Link security: CURVE keys and rules, the ZAP handler admitting clients.
+libsluice_la_SOURCES += lib/curve.h lib/curve.c lib/zap.h lib/zap.c

@@ -58,18 +58,27 @@ typedef struct sluice_unit_signals {
     volatile sig_atomic_t *hard;   /* stop now, without draining (SIGUSR2) */
 } sluice_unit_signals;
 
+/* Flags of sluice_unit_run (0 or 1 is just `--once`). */
+#define SLUICE_UNIT_ONCE 1         /* sluice run --once */
+#define SLUICE_UNIT_SOURCE_STORE 2 /* the pipeline's source runs on this host
+                                      under the same supervisor, so it
+                                      allocates its epochs in the store the
+                                      unit opens: a stage refuses a batch of
+                                      an epoch the source never allocated */
+
 /* Run the stages listed in `stages` (indexes into pipeline->stages, `n` of
  * them) in the calling process: one thread per stage (the calling thread
  * runs the last one), linked by inproc:// where two neighbours are both in
- * the unit and by their endpoints otherwise. `instance` is k (1..instances)
- * when the unit is instance k of a stage run as several processes (then
- * `n` is 1), else 0. All plugins must be loaded already. `once` is sluice
- * run --once. A unit that holds the source finishes when the source
- * finishes (stopping its other stages); any other unit finishes when
- * *signals->term is set. Returns the worst exit code of its stages:
- * SLUICE_STAGE_EXIT_OK, _ERROR or _FATAL. */
+ * the unit and by their endpoints otherwise; with a ZAP handler in the
+ * unit's ZeroMQ context when one of its stages has a CURVE input. `instance`
+ * is k (1..instances) when the unit is instance k of a stage run as
+ * several processes (then `n` is 1), else 0. All plugins must be loaded
+ * already. `flags`: SLUICE_UNIT_ONCE, SLUICE_UNIT_SOURCE_STORE. A unit that
+ * holds the source finishes when the source finishes (stopping its other
+ * stages); any other unit finishes when *signals->term is set. Returns the
+ * worst exit code of its stages: SLUICE_STAGE_EXIT_OK, _ERROR or _FATAL. */
 int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, size_t n,
-                    unsigned instance, int once, const sluice_unit_signals *signals);
+                    unsigned instance, int flags, const sluice_unit_signals *signals);
 
 /* Name of the per-process statistics file (JSON, written by the runners,
  * read by the supervisor for the --once summary):

@@ -292,6 +292,24 @@ out:
     return result;
 }
 
+int sluice_store_epoch_get(sluice_store *store, const char *stage, uint64_t *epoch)
+{
+    sqlite3_stmt *stmt;
+    int rc;
+
+    if (!store || !stage || !epoch || !(stmt = stmt_get(store, ST_EPOCH_GET)) ||
+        bind_text(stmt, 1, stage) != 0)
+        return -1;
+    rc = sqlite3_step(stmt);
+    *epoch = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        store_error(store, "epoch read");
+        return -1;
+    }
+    return 0;
+}
+
 /* Step a statement expected to return at most one row whose column 0 is
  * JSON text; *out gets the parsed value (new ref) or NULL. 0 or -1. */
 static int read_json_row(sluice_store *store, sqlite3_stmt *stmt, const char *what,

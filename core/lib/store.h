@@ -23,6 +23,10 @@ void sluice_store_close(sluice_store **store_p);
  * at 1). Returns 0 or -1. */
 int sluice_store_next_epoch(sluice_store *store, const char *stage, uint64_t *epoch);
 
+/* The newest epoch source `stage` allocated (0 if it never did), without
+ * allocating one. Returns 0 or -1. */
+int sluice_store_epoch_get(sluice_store *store, const char *stage, uint64_t *epoch);
+
 /* Last committed checkpoint of a source stage (new reference in *out, or
  * NULL if none). Returns 0 or -1. */
 int sluice_store_checkpoint_get(sluice_store *store, const char *stage, json_t **out);

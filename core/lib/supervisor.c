@@ -358,6 +358,16 @@ static int plan_units(pipeline_sup *s)
     return 0;
 }
 
+/* The unit holding the source, or NULL when it runs elsewhere. */
+static unit *source_unit(pipeline_sup *s)
+{
+    for (size_t i = 0; i < s->unit_count; i++) {
+        if (s->units[i].holds_source)
+            return &s->units[i];
+    }
+    return NULL;
+}
+
 /* Fork the process of unit `u`. Returns 0 or -1 (logged). */
 static int start_unit(pipeline_sup *s, unit *u)
 {
@@ -377,7 +387,10 @@ static int start_unit(pipeline_sup *s, unit *u)
         install_stage_signals();
         follow_parent(SIGKILL, parent);
         tune_allocator();
-        code = sluice_unit_run(s->def, u->stages, u->count, u->instance, s->opts->once,
+        /* the source shares this host's store unless it runs elsewhere */
+        code = sluice_unit_run(s->def, u->stages, u->count, u->instance,
+                               (s->opts->once ? SLUICE_UNIT_ONCE : 0) |
+                                   (source_unit(s) ? SLUICE_UNIT_SOURCE_STORE : 0),
                                &signals);
         fflush(NULL);
         _exit(code);
@@ -387,16 +400,6 @@ static int start_unit(pipeline_sup *s, unit *u)
     write_pid_files(s->def, u->stages, u->count, u->instance, pid);
     SLOG(s, SLUICE_LOG_DEBUG, "stage '%s' started as process %ld", u->label, (long)pid);
     return 0;
-}
-
-/* The unit holding the source, or NULL when it runs elsewhere. */
-static unit *source_unit(pipeline_sup *s)
-{
-    for (size_t i = 0; i < s->unit_count; i++) {
-        if (s->units[i].holds_source)
-            return &s->units[i];
-    }
-    return NULL;
 }
 
 /* Send `signo` to every running unit (except `skip`). */

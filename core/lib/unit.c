@@ -1,6 +1,8 @@
 /* unit.c: a placement unit: the stages one process runs, one thread
  * each (the calling thread runs the last), linked inproc:// between
- * neighbours of the unit; sets each runner up and tears it down. */
+ * neighbours of the unit; sets each runner up and tears it down, and
+ * runs the ZAP handler of the unit's ZeroMQ context when a stage of it
+ * has a CURVE input. */
 #include "config.h"
 
 #include <pthread.h>
@@ -11,10 +13,12 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "curve.h"
 #include "kv.h"
 #include "runner.h"
 #include "store.h"
 #include "util/clock.h"
+#include "zap.h"
 
 /* ------------------------------------------------------------------ */
 
@@ -91,7 +95,7 @@ static int runner_run(runner *r)
     int result;
 
     if (runner_setup(r) != 0) {
-        result = SLUICE_STAGE_EXIT_ERROR;
+        result = r->setup_fatal ? SLUICE_STAGE_EXIT_FATAL : SLUICE_STAGE_EXIT_ERROR;
         goto out;
     }
     switch (r->stage->plugin->role) {
@@ -136,8 +140,59 @@ static int unit_holds(const size_t *stages, size_t n, size_t index)
     return 0;
 }
 
+/* Allow the clients of stage `index`'s CURVE input on its ZAP domain: its
+ * upstream stage's key and its curve_clients. Returns 0 or -1. */
+static int allow_clients(const sluice_pipeline_def *pipeline, size_t index, sluice_zap *zap)
+{
+    const sluice_stage_def *stage = &pipeline->stages[index];
+    const char *upstream = pipeline->stages[index - 1].common.curve_public_key;
+    size_t i;
+    json_t *key;
+
+    if (!upstream || sluice_zap_allow(zap, stage->name, upstream) != 0)
+        return -1;
+    json_array_foreach(stage->common.curve_clients, i, key) {
+        if (sluice_zap_allow(zap, stage->name, json_string_value(key)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Start the unit's ZAP handler in `zctx` if one of its stages has a CURVE
+ * input (before any of them binds: without a handler libzmq admits every
+ * client). Returns 0 (*zap_p NULL when none is needed) or -1 (logged). */
+static int start_zap(const sluice_pipeline_def *pipeline, const runner *runners, size_t n,
+                     void *zctx, sluice_zap **zap_p)
+{
+    char err[256] = "out of memory";
+    sluice_zap *zap = NULL;
+
+    *zap_p = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (runners[i].index == 0 || runners[i].inproc_in ||
+            sluice_link_kind_of(pipeline, runners[i].index) != SLUICE_LINK_CURVE)
+            continue;
+        if (!zap && !(zap = sluice_zap_new(pipeline->name)))
+            goto fail;
+        if (allow_clients(pipeline, runners[i].index, zap) != 0) {
+            snprintf(err, sizeof(err), "stage '%s': its CURVE clients' keys are not usable",
+                     runners[i].stage->name);
+            goto fail;
+        }
+    }
+    if (zap && sluice_zap_start(zap, zctx, err, sizeof(err)) != 0)
+        goto fail;
+    *zap_p = zap;
+    return 0;
+fail:
+    sluice_log_write(pipeline->name, NULL, SLUICE_LOG_ERROR, "cannot start the ZAP handler: %s",
+                     err);
+    sluice_zap_destroy(&zap);
+    return -1;
+}
+
 int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, size_t n,
-                    unsigned instance, int once, const sluice_unit_signals *signals)
+                    unsigned instance, int flags, const sluice_unit_signals *signals)
 {
     runner *runners = NULL;
     pthread_t *threads = NULL;
@@ -146,6 +201,7 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
     int has_source = unit_holds(stages, n, 0);
     int result = SLUICE_STAGE_EXIT_OK;
     void *zctx = NULL;
+    sluice_zap *zap = NULL;
 
     if (n == 0)
         return SLUICE_STAGE_EXIT_OK;
@@ -167,13 +223,18 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
         r->instance = r->parallel ? instance : 0;
         if (sluice_stage_label(pipeline, r->index, r->instance, r->label, sizeof(r->label)) != 0)
             snprintf(r->label, sizeof(r->label), "%s", r->stage->name);
-        r->once = once;
+        r->once = (flags & SLUICE_UNIT_ONCE) != 0;
+        r->source_store = (flags & SLUICE_UNIT_SOURCE_STORE) != 0;
         r->zctx = zctx;
         r->signals = signals;
         r->unit_stop = &unit_stop;
         r->unit_has_source = has_source;
         r->inproc_in = n > 1 && r->index > 0 && unit_holds(stages, n, r->index - 1);
         r->inproc_out = n > 1 && unit_holds(stages, n, r->index + 1);
+    }
+    if (start_zap(pipeline, runners, n, zctx, &zap) != 0) {
+        result = SLUICE_STAGE_EXIT_ERROR;
+        goto out;
     }
     {
         /* create the store before the threads race to */
@@ -209,6 +270,7 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
             result = code;
     }
 out:
+    sluice_zap_destroy(&zap); /* every socket it guarded is closed by now */
     if (zctx)
         zmq_ctx_term(zctx);
     free(threads);

@@ -18,55 +18,69 @@ static const sluice_option ac_options[] = {
     {"mode", SLUICE_OPT_STRING, "api", 0, 0,
      "api, webhook, feed, or a comma-separated combination such as \"api,webhook\""},
     {"base_url", SLUICE_OPT_STRING, NULL, 0, 0,
-     "Annex Cloud API base, e.g. https://s15.socialannex.net/api/3.0 (${ANNEXCLOUD_BASE_URL}); api mode and webhook enrichment"},
+     "Annex Cloud API base, e.g. https://s15.socialannex.net/api/3.0 (${ANNEXCLOUD_BASE_URL}); api mode and webhook enrichment", .kind = SLUICE_KIND_URL},
     {"site_id", SLUICE_OPT_STRING, NULL, 0, 0, "Annex Cloud site id (${ANNEXCLOUD_SITE_ID})"},
     {"secret", SLUICE_OPT_STRING, NULL, 0, 1, "API shared secret for the request JWTs (${ANNEXCLOUD_SECRET})"},
     {"jwt_sub", SLUICE_OPT_STRING, "sluice", 0, 0, "JWT sub claim (site name or client id)"},
-    {"jwt_ttl_s", SLUICE_OPT_INT, "300", 0, 0, "lifetime of each request JWT, seconds"},
+    {"jwt_ttl_s", SLUICE_OPT_INT, "300", 0, 0, "lifetime of each request JWT, seconds", .range = "10..86400"},
     {"since", SLUICE_OPT_STRING, "2000-01-01T00:00:00Z", 0, 0,
      "api: earliest opt-in time to enumerate members from"},
-    {"concurrency", SLUICE_OPT_INT, "4", 0, 0, "api: members fetched in parallel (1..32)"},
+    {"concurrency", SLUICE_OPT_INT, "4", 0, 0, "api: members fetched in parallel (1..32)", .range = "1..32"},
     {"interval_s", SLUICE_OPT_INT, "0", 0, 0,
-     "api: seconds between full syncs when running continuously (0: one sync, then idle)"},
+     "api: seconds between full syncs when running continuously (0: one sync, then idle)", .range = "0.."},
     {"fetch_activity", SLUICE_OPT_BOOL, "true", 0, 0,
      "api: read the activity ledger for first/last activity and purchase dates"},
     {"fetch_segments", SLUICE_OPT_BOOL, "true", 0, 0, "api: read segment membership"},
     {"as_of", SLUICE_OPT_STRING, "server", 0, 0,
-     "api/enrichment: stamp records with the server's Date (server) or this machine's clock (local)"},
+     "api/enrichment: stamp records with the server's Date (server) or this machine's clock (local)", .choices = "server|local"},
     {"emit_unchanged", SLUICE_OPT_BOOL, "false", 0, 0,
      "emit members whose data did not change since the last acknowledged emission"},
-    {"listen", SLUICE_OPT_STRING, "127.0.0.1:8088", 0, 0, "webhook: address:port to listen on"},
+    {"listen", SLUICE_OPT_STRING, "127.0.0.1:8088", 0, 0, "webhook: address:port to listen on", .kind = SLUICE_KIND_HOSTPORT},
     {"webhook_secret", SLUICE_OPT_STRING, NULL, 0, 1,
      "webhook: shared secret of the HMAC-SHA256 signature header"},
     {"signature_header", SLUICE_OPT_STRING, "X-AnnexCloud-Signature", 0, 0,
      "webhook: header carrying sha256=<hex HMAC of the body>"},
     {"basic_auth", SLUICE_OPT_STRING, NULL, 0, 1, "webhook: user:password required as HTTP basic auth"},
-    {"max_body", SLUICE_OPT_INT, "1048576", 0, 0, "webhook: largest accepted body, bytes (413 beyond)"},
+    {"max_body", SLUICE_OPT_INT, "1048576", 0, 0,
+     "webhook: largest accepted body, bytes (413 beyond, decided on the Content-Length header when there is one)", .range = "1..1073741824"},
+    {"body_budget", SLUICE_OPT_INT, "33554432", 0, 0,
+     "webhook: bytes of request bodies buffered at once over all connections (503 beyond)", .range = "1..1099511627776"},
+    {"max_connections", SLUICE_OPT_INT, "4096", 0, 0,
+     "webhook: open connections at most (lowered to fit the open-file limit)", .range = "1..1000000"},
+    {"max_connections_per_ip", SLUICE_OPT_INT, "128", 0, 0,
+     "webhook: open connections from one address at most (0: no limit; behind a proxy, raise it)", .range = "0..1000000"},
+    {"request_timeout_ms", SLUICE_OPT_INT, "10000", 0, 0,
+     "webhook: a connection must deliver a whole request within this of its accept or its previous answer", .range = "100..3600000"},
+    {"spool_wait_ms", SLUICE_OPT_INT, "1000", 0, 0,
+     "webhook: longest a request waits for its synced spool commit before it is answered 503", .range = "10..600000"},
+    {"listen_threads", SLUICE_OPT_INT, "2", 0, 0, "webhook: listener threads (epoll, one event loop each)", .range = "1..64"},
     {"idle_ms", SLUICE_OPT_INT, "2000", 0, 0,
-     "webhook with --once: end when the spool is drained and nothing arrived for this long"},
-    {"tls_cert", SLUICE_OPT_STRING, NULL, 0, 0, "webhook: PEM certificate file (HTTPS)"},
-    {"tls_key", SLUICE_OPT_STRING, NULL, 0, 0, "webhook: PEM private key file (HTTPS)"},
+     "webhook with --once: end when the spool is drained and nothing arrived for this long", .range = "0..86400000"},
+    {"tls_cert", SLUICE_OPT_STRING, NULL, 0, 0, "webhook: PEM certificate file (HTTPS)", .kind = SLUICE_KIND_PATH},
+    {"tls_key", SLUICE_OPT_STRING, NULL, 0, 0, "webhook: PEM private key file (HTTPS)", .kind = SLUICE_KIND_PATH},
     {"enrich", SLUICE_OPT_BOOL, "true", 0, 0,
      "webhook: fetch the member through the API when the payload lacks fields"},
-    {"feed_dir", SLUICE_OPT_STRING, NULL, 0, 0, "feed: local directory of Data Feed export files"},
+    {"feed_dir", SLUICE_OPT_STRING, NULL, 0, 0, "feed: local directory of Data Feed export files", .kind = SLUICE_KIND_PATH},
     {"feed_location", SLUICE_OPT_STRING, NULL, 0, 0,
      "feed: where the export files are instead of feed_dir: a local directory, sftp://USER@HOST[:PORT]/PATH/ or s3://BUCKET/PREFIX/"},
-    {"feed_ssh_key", SLUICE_OPT_STRING, NULL, 0, 0, "feed sftp: private key file (public-key auth)"},
+    {"feed_ssh_key", SLUICE_OPT_STRING, NULL, 0, 0, "feed sftp: private key file (public-key auth)", .kind = SLUICE_KIND_PATH},
     {"feed_ssh_passphrase", SLUICE_OPT_STRING, NULL, 0, 1, "feed sftp: passphrase of feed_ssh_key"},
     {"feed_known_hosts", SLUICE_OPT_STRING, NULL, 0, 0,
-     "feed sftp: known_hosts file the server's host key must be in (default ~/.ssh/known_hosts; unknown hosts are refused)"},
+     "feed sftp: known_hosts file the server's host key must be in (default ~/.ssh/known_hosts; unknown hosts are refused)", .kind = SLUICE_KIND_PATH},
     {"feed_password", SLUICE_OPT_STRING, NULL, 0, 1, "feed sftp: password, when no feed_ssh_key"},
     {"feed_s3_region", SLUICE_OPT_STRING, "us-east-1", 0, 0, "feed s3: bucket region (SigV4 scope)"},
     {"feed_s3_endpoint", SLUICE_OPT_STRING, NULL, 0, 0,
-     "feed s3: endpoint URL of an S3-compatible server, path-style requests (default https://BUCKET.s3.REGION.amazonaws.com)"},
+     "feed s3: endpoint URL of an S3-compatible server, path-style requests (default https://BUCKET.s3.REGION.amazonaws.com)", .kind = SLUICE_KIND_URL},
     {"feed_s3_access_key_id", SLUICE_OPT_STRING, NULL, 0, 0, "feed s3: access key id (${AWS_ACCESS_KEY_ID})"},
     {"feed_s3_secret_access_key", SLUICE_OPT_STRING, NULL, 0, 1, "feed s3: secret access key (${AWS_SECRET_ACCESS_KEY})"},
     {"feed_s3_session_token", SLUICE_OPT_STRING, NULL, 0, 1, "feed s3: session token of temporary credentials (optional)"},
     {"feed_list_interval_s", SLUICE_OPT_INT, "60", 0, 0,
-     "feed sftp/s3: seconds between listings of the location when running continuously (--once lists once)"},
+     "feed sftp/s3: seconds between listings of the location when running continuously (--once lists once)", .range = "0.."},
     {"feed_timeout_s", SLUICE_OPT_INT, "30", 0, 0,
-     "feed sftp/s3: connect timeout, and a transfer stalled this long is abandoned and retried"},
+     "feed sftp/s3: connect timeout, and a transfer stalled this long is abandoned and retried", .range = "1..86400"},
     {"feed_pattern", SLUICE_OPT_STRING, "*.csv", 0, 0, "feed: file name pattern (fnmatch)"},
+    {"encoding", SLUICE_OPT_STRING, "utf-8", 0, 0,
+     "feed: encoding of the export files: utf-8 (a cell that is not UTF-8 parks its row), iso-8859-1 or windows-1252 (transcoded)"},
     {"columns", SLUICE_OPT_GROUP, NULL, 0, 0,
      "feed: canonical field = \"CSV header\" overrides of the default column map"},
     SLUICE_OPTION_END};
@@ -289,13 +303,35 @@ static sluice_status ac_poll(sluice_ctx *ctx, void *state, sluice_batch *out)
     return all_done ? SLUICE_EOF : SLUICE_AGAIN;
 }
 
+/* Rewind every mode to its part of `checkpoint`: a mode that can rewind
+ * in place does (webhook: only the spool read position moves, the listener
+ * keeps its connections); the others are stopped and started again. */
 static sluice_status ac_rewind(sluice_ctx *ctx, void *state, const json_t *checkpoint)
 {
     ac_source *src = state;
 
     (void)ctx;
-    stop_modes(src);
-    return start_modes(src, checkpoint);
+    json_decref(src->positions);
+    src->positions = checkpoint ? json_deep_copy(checkpoint) : json_object();
+    if (!src->positions)
+        return SLUICE_FATAL;
+    for (size_t i = 0; i < src->mode_count; i++) {
+        const json_t *part = json_object_get(checkpoint, src->modes[i]->name);
+        sluice_status status;
+
+        src->mode_done[i] = 0;
+        if (src->modes[i]->rewind && src->mode_state[i]) {
+            status = src->modes[i]->rewind(src, src->mode_state[i], part);
+        } else {
+            if (src->mode_state[i])
+                src->modes[i]->stop(src, src->mode_state[i]);
+            src->mode_state[i] = NULL;
+            status = src->modes[i]->start(src, part, &src->mode_state[i]);
+        }
+        if (status != SLUICE_OK)
+            return status;
+    }
+    return SLUICE_OK;
 }
 
 static void ac_committed(sluice_ctx *ctx, void *state, const json_t *checkpoint)

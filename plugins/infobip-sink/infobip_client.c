@@ -1,8 +1,9 @@
 /* infobip_client.c: Infobip People API calls through the core's HTTP
  * client (retry, backoff, Retry-After and per-endpoint token buckets are
- * the core's), with Infobip's error shapes reduced to one message: one
- * call, or a group of independent calls kept in flight together by a few
- * threads, and the text buffer request bodies are built in. */
+ * the core's), with Infobip's error shapes reduced to one message and 2xx
+ * answers checked before anything counts as delivered: one call, or a
+ * group of independent calls kept in flight together by a few threads, and
+ * the text buffer request bodies are built in. */
 #include "config.h"
 
 #include <pthread.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "infobip.h"
+#include "util/dynbuf.h"
 
 char *infobip_error_text(const json_t *error, char *buf, size_t buflen)
 {
@@ -57,7 +59,26 @@ char *infobip_error_text(const json_t *error, char *buf, size_t buflen)
 void infobip_reply_clear(infobip_reply *reply)
 {
     json_decref(reply->body);
+    sluice_http_response_clear(&reply->raw);
     memset(reply, 0, sizeof(*reply));
+}
+
+sluice_status infobip_answer(sluice_ctx *ctx, const infobip_sink *sink, const char *method,
+                             const char *path, const infobip_reply *reply, const char *why)
+{
+    char url[2048];
+
+    snprintf(url, sizeof(url), "%s%s", sink->base_url, path);
+    return sluice_http_answer(ctx, method, url, &reply->raw, why);
+}
+
+sluice_status infobip_config_failure(sluice_ctx *ctx, const infobip_sink *sink,
+                                     const char *method, const char *path,
+                                     const infobip_reply *reply)
+{
+    sluice_fail(ctx, "infobip-sink cannot send to Infobip: %s %s%s: %s", method, sink->base_url,
+                path, reply->message);
+    return SLUICE_FATAL;
 }
 
 /* Send METHOD path with `body` (body_len bytes, borrowed, may be NULL).
@@ -92,14 +113,21 @@ static sluice_http_class call_text(sluice_ctx *ctx, const infobip_sink *sink, co
     reply->status = resp.status;
     if (resp.body && resp.body_len > 0)
         reply->body = json_loadb(resp.body, resp.body_len, 0, &error);
-    if (reply->cls != SLUICE_HTTP_SUCCESS) {
-        if (resp.status == 0)
-            snprintf(reply->message, sizeof(reply->message), "%s", resp.error);
-        else if (reply->body)
-            infobip_error_text(reply->body, reply->message, sizeof(reply->message));
-        else
-            snprintf(reply->message, sizeof(reply->message), "HTTP %ld", resp.status);
+    if (reply->cls == SLUICE_HTTP_SUCCESS) {
+        /* Infobip answers JSON or nothing; a web page is someone else's
+         * server saying 200 (a wrong base_url): not a delivery. */
+        if (resp.body_len > 0 && !reply->body)
+            snprintf(reply->unreadable, sizeof(reply->unreadable),
+                     "the body is not JSON (%.80s)", error.text);
+        reply->raw = resp;
+        return reply->cls;
     }
+    if (resp.status == 0)
+        snprintf(reply->message, sizeof(reply->message), "%s", resp.error);
+    else if (reply->body)
+        infobip_error_text(reply->body, reply->message, sizeof(reply->message));
+    else
+        snprintf(reply->message, sizeof(reply->message), "HTTP %ld", resp.status);
     sluice_http_response_clear(&resp);
     return reply->cls;
 }
@@ -132,7 +160,7 @@ typedef struct send_group {
     size_t count;
     pthread_mutex_t lock;    /* guards next and refused */
     size_t next;             /* first request nobody took yet */
-    int refused;             /* 1 once an answer was AUTH: send no more */
+    int refused;             /* 1 once an answer was AUTH or CONFIG: send no more */
 } send_group;
 
 /* Take and send requests until none is left. Runs on the caller's thread
@@ -157,11 +185,13 @@ static void *send_group_work(void *arg)
             memset(&request->reply, 0, sizeof(request->reply));
             request->reply.cls = SLUICE_HTTP_RETRYABLE;
             snprintf(request->reply.message, sizeof(request->reply.message),
-                     "not sent: Infobip refused the API key");
+                     "not sent: an earlier request of the group cannot reach Infobip as configured");
             continue;
         }
-        if (call_text(group->ctx, group->sink, request->method, request->path, request->body,
-                      request->body_len, request->bucket, &request->reply) == SLUICE_HTTP_AUTH) {
+        sluice_http_class cls = call_text(group->ctx, group->sink, request->method,
+                                          request->path, request->body, request->body_len,
+                                          request->bucket, &request->reply);
+        if (cls == SLUICE_HTTP_AUTH || cls == SLUICE_HTTP_CONFIG) {
             pthread_mutex_lock(&group->lock);
             group->refused = 1;
             pthread_mutex_unlock(&group->lock);
@@ -213,96 +243,36 @@ void infobip_requests_free(infobip_request *requests, size_t n)
     free(requests);
 }
 
-/* A growing text buffer for request bodies built from record texts. */
-typedef struct infobip_text {
-    char *data;              /* owned, NUL-terminated when len > 0 */
-    size_t len;
-    size_t cap;
-    int failed;              /* 1 after an allocation failure */
-} infobip_text;
-
-/* Make room for `more` bytes after text->len (plus a NUL). Returns 0, or
- * -1 with text->failed set. */
-static int text_reserve(infobip_text *text, size_t more)
+/* Append record i of batch as compact JSON: its travelling text when it
+ * still has one, else a dump of the parsed record. Returns 0 or -1. */
+static int text_add_record(dynbuf *text, sluice_batch *batch, size_t i)
 {
-    size_t cap;
-    char *data;
-
-    if (text->failed)
-        return -1;
-    if (text->len + more + 1 <= text->cap)
-        return 0;
-    cap = text->cap ? text->cap : 4096;
-    while (cap < text->len + more + 1)
-        cap *= 2;
-    data = realloc(text->data, cap);
-    if (!data) {
-        text->failed = 1;
-        return -1;
-    }
-    text->data = data;
-    text->cap = cap;
-    return 0;
-}
-
-/* Append len bytes. On ENOMEM sets text->failed (later appends do nothing). */
-static void text_add(infobip_text *text, const char *data, size_t len)
-{
-    if (text_reserve(text, len) != 0)
-        return;
-    memcpy(text->data + text->len, data, len);
-    text->len += len;
-    text->data[text->len] = '\0';
-}
-
-/* Append record i of batch as compact JSON (see infobip_records_body). */
-static void text_add_record(infobip_text *text, sluice_batch *batch, size_t i)
-{
-    size_t len = 0, need;
+    size_t len = 0;
     const char *raw = sluice_batch_peek_text(batch, i, &len);
     json_t *record;
 
-    if (raw) {
-        text_add(text, raw, len);
-        return;
-    }
+    if (raw)
+        return dynbuf_append(text, raw, len);
     record = sluice_batch_get(batch, i);
-    if (!record || text_reserve(text, 0) != 0) {
-        text->failed = 1;
-        return;
-    }
-    /* Dump straight into the free space; grow and dump again if short. */
-    need = json_dumpb(record, text->data + text->len, text->cap - text->len - 1, JSON_COMPACT);
-    if (need == 0) {
-        text->failed = 1;
-        return;
-    }
-    if (need > text->cap - text->len - 1) {
-        if (text_reserve(text, need) != 0)
-            return;
-        need = json_dumpb(record, text->data + text->len, need, JSON_COMPACT);
-    }
-    text->len += need;
-    text->data[text->len] = '\0';
+    return record ? dynbuf_append_json(text, record, JSON_COMPACT) : -1;
 }
 
 int infobip_records_body(sluice_batch *batch, const size_t *idx, size_t n, const char *open,
                          const char *close, infobip_request *request)
 {
-    infobip_text text = {0};
+    dynbuf text;
+    int failed;
 
-    text_add(&text, open, strlen(open));
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            text_add(&text, ",", 1);
-        text_add_record(&text, batch, idx[i]);
-    }
-    text_add(&text, close, strlen(close));
-    if (text.failed) {
-        free(text.data);
+    dynbuf_init(&text, 0);
+    failed = dynbuf_append_str(&text, open) != 0;
+    for (size_t i = 0; i < n && !failed; i++)
+        failed = (i > 0 && dynbuf_append(&text, ",", 1) != 0) ||
+                 text_add_record(&text, batch, idx[i]) != 0;
+    if (failed || dynbuf_append_str(&text, close) != 0) {
+        dynbuf_free(&text);
         return -1;
     }
-    request->body = text.data;
     request->body_len = text.len;
-    return 0;
+    request->body = dynbuf_steal(&text);
+    return request->body ? 0 : -1;
 }

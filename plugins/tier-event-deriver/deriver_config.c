@@ -100,6 +100,17 @@ int deriver_config_parse(const json_t *options, deriver_config *cfg, char *err, 
             goto out;
         cfg->ladder_count++;
     }
+    /* lowest first: a ladder whose entry points fall as it climbs would
+     * call a move to a higher tier a downgrade (and back) */
+    for (i = 1; i < cfg->ladder_count; i++) {
+        const deriver_tier *below = &cfg->ladder[i - 1], *tier = &cfg->ladder[i];
+        if (below->has_points && tier->has_points && tier->points <= below->points) {
+            text_format(err, errlen, "tier_ladder[%zu]: '%s' (%lld points) is listed above "
+                        "'%s' (%lld points) but does not need more points: list the tiers "
+                        "lowest first", i, tier->name, tier->points, below->name, below->points);
+            goto out;
+        }
+    }
     if (parse_threshold(json_object_get(options, "close_threshold"), cfg, err, errlen))
         goto out;
     if (cfg->threshold_is_percent) {

@@ -21,9 +21,9 @@ static const sluice_option deriver_options[] = {
     { "derive_points", SLUICE_OPT_BOOL, "true", 0, 0, "derive point_accrual/point_redemption" },
     { "derive_opt", SLUICE_OPT_BOOL, "true", 0, 0, "derive opt_in/opt_out" },
     { "stale", SLUICE_OPT_STRING, "drop", 0, 0,
-      "records older than the member's stored as_of: drop or pass (unchanged, nothing derived)" },
+      "records older than the member's stored as_of: drop or pass (unchanged, nothing derived)", .choices = "drop|pass"},
     { "clock", SLUICE_OPT_STRING, "event", 0, 0,
-      "anniversary clock: event (largest as_of seen) or wall (today, UTC)" },
+      "anniversary clock: event (largest as_of seen) or wall (today, UTC)", .choices = "event|wall"},
     { "state_prefix", SLUICE_OPT_STRING, "", 0, 0, "prefix of this stage's state keys" },
     SLUICE_OPTION_END
 };
@@ -559,6 +559,23 @@ out:
 }
 
 /* The descriptor: the one exported symbol. */
+/* check(): the ladder and the threshold are parsed as init() parses them,
+ * so a ladder out of order or a threshold that is not points or a
+ * percentage is refused by `sluice check`, before anything runs. */
+static void deriver_check(sluice_check *check, const json_t *config)
+{
+    deriver_config rules;
+    char err[512] = "";
+
+    if (deriver_config_parse(config, &rules, err, sizeof(err)) == 0) {
+        deriver_config_clear(&rules);
+        return;
+    }
+    sluice_check_error(check, strncmp(err, "close_threshold", 15) == 0 ? "close_threshold"
+                                                                        : "tier_ladder",
+                       "%s", err);
+}
+
 SLUICE_PLUGIN_DEFINE = {
     SLUICE_PLUGIN_HEADER,
     .name = "tier-event-deriver",
@@ -570,4 +587,5 @@ SLUICE_PLUGIN_DEFINE = {
     .init = deriver_init,
     .fini = deriver_fini,
     .process = deriver_process,
+    .check = deriver_check,
 };

@@ -1,16 +1,14 @@
 /* fuzz_acconvert.c: libFuzzer harness of the Annex Cloud -> canonical
- * conversion (plugins/annexcloud-source/ac_convert.c) on webhook
- * payloads. The input is a webhook body. It goes the way
- * ac_mode_webhook.c takes it: a JSON object with an event id, an event
- * type and member data ("data", "member" or "user"); a payload carrying
- * loyalty data (points or tiers) is converted with the payload's
- * timestamp as as_of (one without goes to the API instead, which a
- * harness cannot do). That glue is static in ac_mode_webhook.c, so its
- * few lines are repeated below; the conversion itself is the plugin's.
- * Properties: a member comes out exactly when the data has a string or
- * integer id; it is a "member" with that loyalty_id and the as_of given;
- * it dumps as JSON; its change hash ignores as_of and is stable; every
- * date and timestamp the converter accepts converts again to itself. */
+ * conversion on webhook payloads: the payload rules and conversion
+ * (plugins/annexcloud-source/ac_webhook_payload.c) over ac_convert.c. The
+ * input is a webhook body. Properties: a payload the listener accepts
+ * (ac_webhook_refusal NULL, without enrichment) converts (ac_webhook_member
+ * AC_OK); a member is a "member" with the data's id as loyalty_id and the
+ * payload's timestamp as as_of; it dumps as JSON; its change hash ignores
+ * as_of; an event made from it (opt-in, opt-out) is that member's, with a
+ * 32-hex id; every date and timestamp the converter accepts converts to
+ * itself. The same data is also converted with its activity ledger instead
+ * of the summary, as API mode does. */
 #include "config.h"
 
 #include <stdio.h>
@@ -18,6 +16,7 @@
 #include <string.h>
 
 #include "../../plugins/annexcloud-source/ac_convert.h"
+#include "../../plugins/annexcloud-source/ac_webhook_payload.h"
 #include "fuzz.h"
 
 const char fuzz_harness_name[] = "fuzz_acconvert";
@@ -28,34 +27,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     fuzz_setup();
     return 0;
-}
-
-/* First non-empty string among `keys` in object, or NULL (as in
- * ac_mode_webhook.c). */
-static const char *first_string(const json_t *object, const char *const *keys)
-{
-    for (; *keys; keys++) {
-        const char *value = json_string_value(json_object_get(object, *keys));
-        if (value && *value)
-            return value;
-    }
-    return NULL;
-}
-
-static const char *const event_id_keys[] = {"eventId", "event_id", "id", NULL};
-static const char *const event_type_keys[] = {"eventType", "event_type", "event", "type", NULL};
-static const char *const data_keys[] = {"data", "member", "user", NULL};
-static const char *const time_keys[] = {"timestamp", "createdAt", "time", NULL};
-
-/* The payload's member data object (as in ac_mode_webhook.c), or NULL. */
-static const json_t *payload_data(const json_t *payload)
-{
-    for (const char *const *key = data_keys; *key; key++) {
-        const json_t *data = json_object_get(payload, *key);
-        if (json_is_object(data))
-            return data;
-    }
-    return NULL;
 }
 
 /* A string the converter accepted as a date or time must be canonical
@@ -138,58 +109,80 @@ static void check_member(const json_t *member, const json_t *user, const char *a
     json_decref(copy);
 }
 
+/* 1 when text is 32 lowercase hex digits. */
+static int hex32(const char *text)
+{
+    if (!text || strlen(text) != 32)
+        return 0;
+    for (size_t i = 0; i < 32; i++)
+        if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* An event made from `member` is that member's canonical event. */
+static void check_event(const json_t *payload, const json_t *member)
+{
+    json_t *event = ac_webhook_event(ac_webhook_event_type(payload), member);
+
+    if (!event)
+        return;
+    if (strcmp(text_of(json_object_get(event, "kind")), "event") != 0 ||
+        !hex32(json_string_value(json_object_get(event, "event_id"))) ||
+        !json_equal(json_object_get(event, "loyalty_id"), json_object_get(member, "loyalty_id")))
+        fuzz_fail("the payload's event is not a canonical event of its member");
+    json_decref(event);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *payload = json_loadb((const char *)data, size, 0, NULL);
-    const json_t *member_data, *user;
-    const char *when;
-    char as_of[21];
-    ac_member_parts parts;
     json_t *member = NULL;
+    const json_t *member_data, *user, *when;
+    char as_of[21], err[512] = "";
+    ac_member_parts parts;
+    ac_result result;
 
     if (!json_is_object(payload))
         goto out;
     check_strings(payload, 0);
-    member_data = payload_data(payload);
-    /* What the listener refuses with 400 never reaches the converter. */
-    if (!first_string(payload, event_id_keys) || !first_string(payload, event_type_keys) ||
-        !member_data ||
-        !(json_string_value(json_object_get(member_data, "id")) ||
-          json_string_value(json_object_get(member_data, "email"))))
+    /* Without a client a thin payload is refused at intake and rejected
+     * by the conversion: only payloads with loyalty data convert. */
+    result = ac_webhook_member(payload, NULL, &member, err, sizeof(err));
+    if (!ac_webhook_refusal(payload, 0) && result != AC_OK)
+        fuzz_fail("the listener accepts a payload the conversion rejects: %s", err);
+    if (result != AC_OK) {
+        if (member || !err[0])
+            fuzz_fail("a rejected payload %s", member ? "still has a member" : "has no reason");
         goto out;
-    /* Thin payloads are enriched through the API: not here. */
-    if (!json_object_get(member_data, "points") && !json_object_get(member_data, "tiers"))
-        goto out;
-    when = first_string(payload, time_keys);
-    if (!when || ac_timestamp_canonical(when, as_of) != 0)
-        snprintf(as_of, sizeof(as_of), "2026-01-01T00:00:00Z");
+    }
+    member_data = json_object_get(payload, "data");
+    if (!json_is_object(member_data))
+        member_data = json_object_get(payload, "member");
+    if (!json_is_object(member_data))
+        member_data = json_object_get(payload, "user");
+    user = ac_user_object(member_data);
+    /* as_of is the payload's timestamp when it converts (else the clock's). */
+    when = json_object_get(payload, "timestamp");
+    if (json_is_string(when) && ac_timestamp_canonical(json_string_value(when), as_of) == 0 &&
+        strcmp(text_of(json_object_get(member, "as_of")), as_of) != 0)
+        fuzz_fail("the member's as_of is not the payload's timestamp %s", as_of);
+    snprintf(as_of, sizeof(as_of), "%s", text_of(json_object_get(member, "as_of")));
+    check_member(member, user, as_of);
+    check_event(payload, member);
+    /* The same data with the activity ledger instead of the summary (API mode). */
+    json_decref(member);
     memset(&parts, 0, sizeof(parts));
     parts.user = member_data;
     parts.points = json_object_get(member_data, "points");
     parts.tiers = json_object_get(member_data, "tiers");
     parts.reward = json_object_get(member_data, "rewards");
-    if (!parts.reward)
-        parts.reward = json_object_get(member_data, "reward");
-    parts.activity_summary = json_object_get(member_data, "activitySummary");
+    parts.activity = json_object_get(member_data, "activity");
     parts.segments = json_object_get(member_data, "segments");
     member = ac_member_canonical(&parts, as_of);
-    user = ac_user_object(member_data);
-    {
-        const json_t *id = json_object_get(user, "id");
-        int has_id = json_is_string(id) || json_is_integer(id);
-        if (has_id != (member != NULL))
-            fuzz_fail("a member %s although the data %s an id", member ? "came out" : "is missing",
-                      has_id ? "has" : "has no");
-    }
-    if (member)
-        check_member(member, user, as_of);
-    /* The same with the activity ledger instead of the summary (API mode). */
-    json_decref(member);
-    parts.activity_summary = NULL;
-    parts.activity = json_object_get(member_data, "activity");
-    member = ac_member_canonical(&parts, as_of);
-    if (member)
-        check_member(member, user, as_of);
+    if (!member)
+        fuzz_fail("the data converts with its summary but not with its ledger");
+    check_member(member, user, as_of);
 out:
     json_decref(member);
     json_decref(payload);

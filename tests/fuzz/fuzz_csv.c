@@ -1,12 +1,15 @@
 /* fuzz_csv.c: libFuzzer harness of the Data Feed CSV reader
- * (plugins/annexcloud-source/ac_csv.c). The input is a feed file. It is
- * read straight through, then resumed from the end of every row (the
- * offset and line feed mode checkpoints, as ac_mode_feed.c reopens a
- * file): the rows a resume reads must be exactly the rows the straight
- * read gave after that point (fields, line numbers, end offsets,
- * errors). Also: offsets only grow and stay inside the file, a row ends
- * on or after the line it starts on, and reading never fails with an
- * I/O error. */
+ * (plugins/annexcloud-source/ac_csv.c, rules in ac_csv.h). The input is a
+ * feed file. It is read straight through, then resumed from the end of
+ * every row (end_offset, end_line + 1: what feed mode checkpoints and
+ * reopens a file at): the rows a resume reads must be exactly the rows the
+ * straight read gave after that point (cells byte for byte, raw text,
+ * lines, offsets, errors). Also, on the straight read: rows follow each
+ * other inside the file; between them lie only blank lines (and a BOM at
+ * offset 0); a row's raw text is the file's bytes where it starts; a
+ * malformed row has no cells; reading never fails with an I/O error.
+ * fuzz_csv_tiny.c builds the same on the reader with 5-byte reads and
+ * 64-byte rows. */
 #include "config.h"
 
 #include <stdio.h>
@@ -17,7 +20,10 @@
 #include "../../plugins/annexcloud-source/ac_csv.h"
 #include "fuzz.h"
 
-const char fuzz_harness_name[] = "fuzz_csv";
+#ifndef FUZZ_CSV_NAME
+#define FUZZ_CSV_NAME "fuzz_csv"
+#endif
+const char fuzz_harness_name[] = FUZZ_CSV_NAME;
 
 /* Rows a straight read may give before the harness stops comparing (the
  * inputs are a few KB; this bounds a pathological one). */
@@ -28,9 +34,14 @@ const char fuzz_harness_name[] = "fuzz_csv";
 /* One row as read, copied out of the reader. */
 typedef struct csv_row_copy {
     char **fields;
+    size_t *lengths;
     size_t count;
-    long line, end_offset, end_line;
-    const char *error; /* static strings of ac_csv.c */
+    char *raw;
+    size_t raw_len;
+    int raw_truncated;
+    long line, end_line, start_offset, end_offset;
+    const char *error; /* the reader's text: copied too, it may be per row */
+    char *error_copy;
 } csv_row_copy;
 
 static char feed_path[4096];
@@ -64,8 +75,24 @@ static void rows_free(csv_row_copy *rows, size_t count)
         for (size_t k = 0; k < rows[i].count; k++)
             free(rows[i].fields[k]);
         free(rows[i].fields);
+        free(rows[i].lengths);
+        free(rows[i].raw);
+        free(rows[i].error_copy);
     }
     free(rows);
+}
+
+/* Copy of data[0..len) with a NUL after it; aborts on ENOMEM. */
+static char *copy_bytes(const char *data, size_t len)
+{
+    char *copy = malloc(len + 1);
+
+    if (!copy)
+        abort();
+    if (len)
+        memcpy(copy, data, len);
+    copy[len] = '\0';
+    return copy;
 }
 
 /* Read every row from `offset` (which starts line `line`) to the end into
@@ -86,18 +113,23 @@ static csv_row_copy *read_rows(long offset, long line, size_t *count)
     while (*count < MAX_ROWS && (got = ac_csv_next(reader, &row, err, sizeof(err))) == 1) {
         csv_row_copy *copy = &rows[(*count)++];
         copy->fields = calloc(row.count ? row.count : 1, sizeof(char *));
-        if (!copy->fields)
+        copy->lengths = calloc(row.count ? row.count : 1, sizeof(size_t));
+        if (!copy->fields || !copy->lengths)
             abort();
         for (size_t k = 0; k < row.count; k++) {
-            copy->fields[k] = strdup(row.fields[k]);
-            if (!copy->fields[k])
-                abort();
+            copy->fields[k] = copy_bytes(row.fields[k], row.lengths[k]);
+            copy->lengths[k] = row.lengths[k];
         }
         copy->count = row.count;
+        copy->raw = copy_bytes(row.raw ? row.raw : "", row.raw ? row.raw_len : 0);
+        copy->raw_len = row.raw ? row.raw_len : 0;
+        copy->raw_truncated = row.raw_truncated;
         copy->line = row.line;
-        copy->end_offset = row.end_offset;
         copy->end_line = row.end_line;
-        copy->error = row.error;
+        copy->start_offset = row.start_offset;
+        copy->end_offset = row.end_offset;
+        copy->error_copy = row.error ? copy_bytes(row.error, strlen(row.error)) : NULL;
+        copy->error = copy->error_copy;
     }
     if (got < 0)
         fuzz_fail("reading from offset %ld failed: %s", offset, err);
@@ -105,7 +137,8 @@ static csv_row_copy *read_rows(long offset, long line, size_t *count)
     return rows;
 }
 
-/* Describe a row for a failure message into buf. Returns buf. */
+/* Describe a row for a failure message into buf (cells cut at a NUL).
+ * Returns buf. */
 static const char *row_text(const csv_row_copy *row, char *buf, size_t len)
 {
     size_t used;
@@ -114,9 +147,9 @@ static const char *row_text(const csv_row_copy *row, char *buf, size_t len)
         snprintf(buf, len, "(none)");
         return buf;
     }
-    snprintf(buf, len, "lines %ld-%ld, end %ld, %zu fields%s%s:", row->line, row->end_line,
-             row->end_offset, row->count, row->error ? ", error: " : "",
-             row->error ? row->error : "");
+    snprintf(buf, len, "lines %ld-%ld, bytes [%ld, %ld), %zu cells%s%s:", row->line,
+             row->end_line, row->start_offset, row->end_offset, row->count,
+             row->error ? ", error: " : "", row->error ? row->error : "");
     for (size_t k = 0; k < row->count && (used = strlen(buf)) + 8 < len; k++)
         snprintf(buf + used, len - used, " [%s]", row->fields[k]);
     return buf;
@@ -125,31 +158,60 @@ static const char *row_text(const csv_row_copy *row, char *buf, size_t len)
 /* 1 when two rows are the same row. */
 static int same_row(const csv_row_copy *a, const csv_row_copy *b)
 {
-    if (a->count != b->count || a->line != b->line || a->end_offset != b->end_offset ||
-        a->end_line != b->end_line || (a->error == NULL) != (b->error == NULL) ||
+    if (a->count != b->count || a->line != b->line || a->end_line != b->end_line ||
+        a->start_offset != b->start_offset || a->end_offset != b->end_offset ||
+        a->raw_len != b->raw_len || a->raw_truncated != b->raw_truncated ||
+        memcmp(a->raw, b->raw, a->raw_len) != 0 || (a->error == NULL) != (b->error == NULL) ||
         (a->error && strcmp(a->error, b->error) != 0))
         return 0;
     for (size_t k = 0; k < a->count; k++)
-        if (strcmp(a->fields[k], b->fields[k]) != 0)
+        if (a->lengths[k] != b->lengths[k] ||
+            memcmp(a->fields[k], b->fields[k], a->lengths[k]) != 0)
             return 0;
     return 1;
 }
 
-/* The straight read's own invariants. */
-static void check_straight(const csv_row_copy *rows, size_t count, size_t size)
+/* 1 when data[from..to) holds only line breaks, spaces and tabs (and a
+ * UTF-8 BOM when from is 0): what may lie between two rows. */
+static int only_blank(const uint8_t *data, long from, long to)
+{
+    if (from == 0 && to >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+        from = 3;
+    for (long i = from; i < to; i++)
+        if (data[i] != '\r' && data[i] != '\n' && data[i] != ' ' && data[i] != '\t')
+            return 0;
+    return 1;
+}
+
+/* The straight read's own invariants over the file data[0..size). */
+static void check_straight(const csv_row_copy *rows, size_t count, const uint8_t *data,
+                           size_t size)
 {
     long previous_end = 0, previous_line = 0;
 
     for (size_t i = 0; i < count; i++) {
-        if (rows[i].end_offset <= previous_end || rows[i].end_offset > (long)size)
-            fuzz_fail("row %zu ends at %ld (previous %ld, file %zu bytes)", i + 1,
-                      rows[i].end_offset, previous_end, size);
-        if (rows[i].line <= previous_line || rows[i].end_line < rows[i].line)
-            fuzz_fail("row %zu: lines %ld-%ld after line %ld", i + 1, rows[i].line,
-                      rows[i].end_line, previous_line);
-        previous_end = rows[i].end_offset;
-        previous_line = rows[i].end_line;
+        const csv_row_copy *row = &rows[i];
+        if (row->start_offset < previous_end || row->end_offset <= row->start_offset ||
+            row->end_offset > (long)size)
+            fuzz_fail("row %zu spans [%ld, %ld) after %ld in a file of %zu bytes", i + 1,
+                      row->start_offset, row->end_offset, previous_end, size);
+        if (!only_blank(data, previous_end, row->start_offset))
+            fuzz_fail("bytes [%ld, %ld) before row %zu are in no row", previous_end,
+                      row->start_offset, i + 1);
+        if (row->line <= previous_line || row->end_line < row->line)
+            fuzz_fail("row %zu: lines %ld-%ld after line %ld", i + 1, row->line, row->end_line,
+                      previous_line);
+        if (row->raw_len > (size_t)(row->end_offset - row->start_offset) ||
+            memcmp(row->raw, data + row->start_offset, row->raw_len) != 0)
+            fuzz_fail("row %zu: its raw text is not the file's bytes at %ld", i + 1,
+                      row->start_offset);
+        if (row->error && row->count != 0)
+            fuzz_fail("malformed row %zu has %zu cells", i + 1, row->count);
+        previous_end = row->end_offset;
+        previous_line = row->end_line;
     }
+    if (count < MAX_ROWS && !only_blank(data, previous_end, (long)size))
+        fuzz_fail("bytes [%ld, %zu) after the last row are in no row", previous_end, size);
 }
 
 /* Resume after row `after` (0-based) and compare with the straight read. */
@@ -183,7 +245,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!file || (size && fwrite(data, 1, size, file) != size) || fclose(file) != 0)
         fuzz_fail("cannot write %s", feed_path);
     rows = read_rows(0, 1, &count);
-    check_straight(rows, count, size);
+    check_straight(rows, count, data, size);
     if (count < MAX_ROWS) {
         step = count > MAX_RESUMES ? count / MAX_RESUMES : 1;
         for (size_t after = 0; after < count; after += step)

@@ -1,19 +1,22 @@
 /* fuzz_infobip.c: libFuzzer harness of infobip-sink's answer parsers. The
  * input is a response body as the sink receives it.
- * - The 207 answer of a persons upsert: apply_upsert (static in
- *   plugins/infobip-sink/infobip_sink.c, included below to reach it; only
- *   its 2xx path runs, which sets outcomes and sends nothing) over five
- *   persons must mark person i DONE only when "results" names index i as
- *   an integer, REJECTED only when "errors" does, and RETRY otherwise (an
- *   answer the sink cannot read is never a delivery); CREATED only for a
- *   DONE person whose result says so.
+ * - The 2xx answer of a persons upsert: read_upsert_answer (static in
+ *   plugins/infobip-sink/infobip_sink.c, included below to reach it; it
+ *   only sets outcomes and sends nothing) over five persons must mark
+ *   person i REJECTED when the first "errors" item naming integer index i
+ *   does, else DONE when a "results" item does, else RETRY (an answer the
+ *   sink cannot read is never a delivery); CREATED only for a DONE person
+ *   whose first result says so; and it must say why exactly when some
+ *   person is not named.
  * - infobip_error_text (the message of an error answer, for the answer
  *   and each 207 error) fits its buffer.
- * - The custom attribute list answer (attribute_list, existing_type).
+ * - The custom attribute list answer (attribute_list, existing_type,
+ *   static in infobip_setup.c, included too).
  * - infobip_scan_record, the walk over a record's JSON text, against
  *   jansson's parse when the input is a JSON object: what it reads is what
  *   jansson reads, or it leaves the record to the parser. */
 #include "../../plugins/infobip-sink/infobip_sink.c"
+#include "../../plugins/infobip-sink/infobip_setup.c"
 
 #include "batch.h"
 #include "fuzz.h"
@@ -54,7 +57,7 @@ static const char *outcome_name(sluice_outcome outcome)
     return (unsigned)outcome < 4 ? names[outcome] : "?";
 }
 
-/* The outcome the 207 `body` gives person `at`: DONE, REJECTED or RETRY,
+/* The outcome the 2xx `body` gives person `at`: REJECTED, DONE or RETRY,
  * and in *created whether it was created. */
 static sluice_outcome expected_outcome(const json_t *body, size_t at, int *created)
 {
@@ -78,18 +81,17 @@ static sluice_outcome expected_outcome(const json_t *body, size_t at, int *creat
     return SLUICE_RECORD_RETRY;
 }
 
-/* apply_upsert on a 2xx answer `body` for PERSONS persons. */
+/* read_upsert_answer on a 2xx answer `body` for PERSONS persons. */
 static void check_upsert_answer(json_t *body)
 {
     sluice_batch *batch = sluice_batch_new(1, 1, PERSONS);
-    infobip_sink sink;
     infobip_reply reply;
-    size_t idx[PERSONS];
+    size_t idx[PERSONS], named = 0;
     unsigned char created[PERSONS] = {0};
+    char why[200];
 
     if (!batch)
         abort();
-    memset(&sink, 0, sizeof(sink));
     memset(&reply, 0, sizeof(reply));
     batch->current_stage = "infobip";
     for (size_t i = 0; i < PERSONS; i++) {
@@ -99,8 +101,9 @@ static void check_upsert_answer(json_t *body)
     reply.cls = SLUICE_HTTP_SUCCESS;
     reply.status = 207;
     reply.body = json_incref(body);
-    if (apply_upsert(NULL, &sink, batch, idx, created, PERSONS, &reply) != SLUICE_OK)
-        fuzz_fail("a 2xx upsert answer stopped the sink");
+    if (read_upsert_answer(NULL, batch, idx, created, PERSONS, &reply, why, sizeof(why)) !=
+        SLUICE_OK)
+        fuzz_fail("a 2xx upsert answer was not read");
     for (size_t i = 0; i < PERSONS; i++) {
         int want_created;
         sluice_outcome want = expected_outcome(body, i, &want_created);
@@ -110,7 +113,10 @@ static void check_upsert_answer(json_t *body)
                       outcome_name(want));
         if (created[i] != want_created)
             fuzz_fail("person %zu: created %d, the answer says %d", i, created[i], want_created);
+        named += want != SLUICE_RECORD_RETRY;
     }
+    if ((named == PERSONS) != (why[0] == '\0'))
+        fuzz_fail("%zu of %d persons named, and why is '%s'", named, PERSONS, why);
     infobip_reply_clear(&reply);
     sluice_batch_destroy(&batch);
 }

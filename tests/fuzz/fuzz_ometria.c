@@ -1,14 +1,13 @@
 /* fuzz_ometria.c: libFuzzer harness of ometria-sink's answer parsers
  * (plugins/ometria-sink/ometria_plan.c): the input is a response body as
  * the sink receives it. om_parse_push_result (2xx of POST /v2/push) must
- * agree with the JSON it reads and never give negative counts;
- * om_error_text (the message of an error answer) must fit its buffer, stay
- * on one line and never show the API key; om_match_error (a GET
- * /v2/push/_errors answer against the records the sink sent, or
- * {"errors": ..., "record": ...}) must answer NULL or the message of one
- * of the entries. The retry of a 429 (ometria_sink.c retry_chunk) reads
- * Retry-After inside a function that changes the batch and the context;
- * fuzz_retry_after covers the core's parser instead. */
+ * take exactly an object with counts "accepted" (and "rejected") in
+ * 0..OM_COUNT_MAX and read them as the JSON says; om_error_text (the
+ * message of an error answer) must fit its buffer, stay on one line and
+ * never show the API key; om_match_error (a GET /v2/push/_errors answer
+ * against the records the sink sent, or {"errors": ..., "record": ...})
+ * must answer NULL or the message of one of the entries. Retry-After is
+ * the core's (fuzz_retry_after). */
 #include "config.h"
 
 #include <stdio.h>
@@ -48,21 +47,29 @@ __attribute__((destructor)) static void free_records(void)
     json_decref(sent_records);
 }
 
-/* om_parse_push_result against jansson's reading of the same body. */
+/* 1 when value is an integer count om_parse_push_result takes. */
+static int count_ok(const json_t *value)
+{
+    return json_is_integer(value) && json_integer_value(value) >= 0 &&
+           json_integer_value(value) <= OM_COUNT_MAX;
+}
+
+/* om_parse_push_result against jansson's reading of the same body: it
+ * takes exactly an object with "accepted" and, if present, "rejected" as
+ * counts in 0..OM_COUNT_MAX. */
 static void check_push_result(const char *body)
 {
     long accepted = -7, rejected = -7;
     json_t *root = json_loads(body, 0, NULL);
     const json_t *a = json_object_get(root, "accepted"), *r = json_object_get(root, "rejected");
-    long want_a = json_is_integer(a) ? (long)json_integer_value(a) : 0;
-    long want_r = json_is_integer(r) ? (long)json_integer_value(r) : 0;
-    int readable = json_is_object(root) && want_a >= 0 && want_r >= 0;
+    int readable = json_is_object(root) && count_ok(a) && (!r || count_ok(r));
 
     if (om_parse_push_result(body, &accepted, &rejected) == 0) {
-        if (!readable || accepted != want_a || rejected != want_r)
+        if (!readable || accepted != (long)json_integer_value(a) ||
+            rejected != (r ? (long)json_integer_value(r) : 0))
             fuzz_fail("push result read as %ld/%ld from %s", accepted, rejected, body);
     } else if (readable) {
-        fuzz_fail("a push result with %ld/%ld was refused", want_a, want_r);
+        fuzz_fail("a readable push result was refused: %s", body);
     }
     json_decref(root);
 }

@@ -30,24 +30,31 @@ fuzz_fuzz_config_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_config_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_config_LDADD = $(FUZZ_LIBS)
 
-# Response headers and Retry-After (core/lib/http.c, included by the harness).
+# Retry-After and response headers (core/lib/http_answer.c, http.c).
 FUZZ_HARNESSES += fuzz/fuzz_retry_after
 fuzz_fuzz_retry_after_SOURCES = fuzz/fuzz_retry_after.c $(FUZZ_SOURCES)
 fuzz_fuzz_retry_after_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_retry_after_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 fuzz_fuzz_retry_after_LDFLAGS = $(FUZZ_LDFLAGS)
-fuzz_fuzz_retry_after_LDADD = $(FUZZ_LIBS) $(CURL_LIBS) $(MATH_LIBS) $(PTHREAD_LIBS)
+fuzz_fuzz_retry_after_LDADD = $(FUZZ_LIBS) $(MATH_LIBS)
 
-# annexcloud-source: the feed CSV reader and the webhook payload conversion,
-# from the plugin's convenience library (as tests/unit/annexcloud.mk).
+# annexcloud-source: the feed CSV reader and the webhook payload rules and
+# conversion, from the plugin's convenience library (as
+# tests/unit/annexcloud.mk).
 if BUILD_PLUGIN_ANNEXCLOUD_SOURCE
-FUZZ_HARNESSES += fuzz/fuzz_csv fuzz/fuzz_acconvert
+FUZZ_HARNESSES += fuzz/fuzz_csv fuzz/fuzz_csv_tiny fuzz/fuzz_acconvert
 endif
 fuzz_fuzz_csv_SOURCES = fuzz/fuzz_csv.c $(FUZZ_SOURCES)
 fuzz_fuzz_csv_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_csv_LDFLAGS = $(FUZZ_LDFLAGS)
 fuzz_fuzz_csv_LDADD = $(top_builddir)/plugins/annexcloud-source/libannexcloud.la $(FUZZ_LIBS) \
 	$(CSV_LIBS)
+# The same on the reader built with 5-byte reads and 64-byte rows (its own
+# copy of ac_csv.c, as tests/unit/annexcloud.mk's csv_tiny test).
+fuzz_fuzz_csv_tiny_SOURCES = fuzz/fuzz_csv_tiny.c $(FUZZ_SOURCES)
+fuzz_fuzz_csv_tiny_CPPFLAGS = $(FUZZ_CPPFLAGS)
+fuzz_fuzz_csv_tiny_LDFLAGS = $(FUZZ_LDFLAGS)
+fuzz_fuzz_csv_tiny_LDADD = $(FUZZ_LIBS) $(CSV_LIBS)
 fuzz_fuzz_acconvert_SOURCES = fuzz/fuzz_acconvert.c $(FUZZ_SOURCES)
 fuzz_fuzz_acconvert_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_acconvert_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
@@ -93,7 +100,8 @@ fuzz_fuzz_ometria_LDADD = $(FUZZ_LIBS)
 if BUILD_PLUGIN_INFOBIP_SINK
 FUZZ_HARNESSES += fuzz/fuzz_infobip
 endif
-# infobip_sink.c itself is included by the harness (its parsers are static).
+# infobip_sink.c and infobip_setup.c are included by the harness (their
+# parsers are static).
 fuzz_fuzz_infobip_SOURCES = fuzz/fuzz_infobip.c $(FUZZ_SOURCES) \
 	$(top_srcdir)/plugins/infobip-sink/infobip.h \
 	$(top_srcdir)/plugins/infobip-sink/infobip_client.c \
@@ -102,7 +110,7 @@ fuzz_fuzz_infobip_SOURCES = fuzz/fuzz_infobip.c $(FUZZ_SOURCES) \
 fuzz_fuzz_infobip_CPPFLAGS = $(FUZZ_CPPFLAGS)
 fuzz_fuzz_infobip_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 fuzz_fuzz_infobip_LDFLAGS = $(FUZZ_LDFLAGS)
-fuzz_fuzz_infobip_LDADD = $(FUZZ_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS)
+fuzz_fuzz_infobip_LDADD = $(PLUGIN_COMMON_LA) $(FUZZ_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS)
 
 check_PROGRAMS += $(FUZZ_HARNESSES)
 if !ENABLE_FUZZERS

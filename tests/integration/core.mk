@@ -1,5 +1,12 @@
 # tests/integration/core.mk: the engine end to end with the generic plugins.
 CORE_INTEGRATION_TESTS = integration/core-basic.sh integration/core-check.sh integration/core-instances.sh \
-	integration/core-dlq.sh integration/core-parallel.sh integration/core-tcp-stage.sh
+	integration/core-dlq.sh integration/core-parallel.sh integration/core-tcp-stage.sh \
+	integration/core-curve.sh
 TESTS += $(CORE_INTEGRATION_TESTS)
 EXTRA_DIST += $(CORE_INTEGRATION_TESTS)
+# A bare ZeroMQ peer playing the stranger on stage links (core-curve.sh,
+# core-tcp-stage.sh).
+check_PROGRAMS += integration/ztool
+integration_ztool_SOURCES = integration/ztool.c
+integration_ztool_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
+integration_ztool_LDADD = $(ZMQ_LIBS)

@@ -420,6 +420,16 @@ START_TEST(test_config_errors)
     ck_assert_int_eq(deriver_config_parse(options, &bad, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, "tier_ladder") != NULL, "%s", err);
     json_decref(options);
+    /* Out of order: Gold listed above Silver with fewer points. Accepted,
+     * it called a move from Silver to Gold a downgrade. */
+    options = json_loads("{\"tier_ladder\":[{\"name\":\"Bronze\",\"points\":0},"
+                         "{\"name\":\"Silver\",\"points\":5000},"
+                         "{\"name\":\"Gold\",\"points\":1000}]}", 0, NULL);
+    ck_assert_int_eq(deriver_config_parse(options, &bad, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "tier_ladder[2]: 'Gold' (1000 points) is listed above 'Silver' "
+                          "(5000 points) but does not need more points: list the tiers lowest "
+                          "first");
+    json_decref(options);
 }
 END_TEST
 

@@ -89,6 +89,25 @@ static void describe_presence(const sluice_option *opt, char *buf, size_t len)
         snprintf(buf, len, "optional%s", opt->secret ? ", secret" : "");
 }
 
+/* What values a row takes beyond its type, as " [1..1000]", " [one of
+ * skip|dlq]" or " [a URL]", into buf ("" when the row has no limits). */
+static void describe_limits(const sluice_option *opt, char *buf, size_t len)
+{
+    static const char *const kinds[] = {NULL, "a URL", "a path", "a regular expression",
+                                        "a duration: 30s, 15m, 1h", "HOST:PORT"};
+    const char *kind = (size_t)opt->kind < sizeof(kinds) / sizeof(kinds[0]) ? kinds[opt->kind]
+                                                                            : NULL;
+
+    if (opt->range)
+        snprintf(buf, len, " [%s]", opt->range);
+    else if (opt->choices)
+        snprintf(buf, len, " [one of %s]", opt->choices);
+    else if (kind)
+        snprintf(buf, len, " [%s]", kind);
+    else if (len > 0)
+        buf[0] = '\0';
+}
+
 /* Print one plugin's description and options. Returns an exit status. */
 static int show_plugin(const char *name)
 {
@@ -133,10 +152,11 @@ static int show_plugin(const char *name)
         printf("  (none)\n");
     for (size_t i = 0; plugin->options && plugin->options[i].name; i++) {
         const sluice_option *opt = &plugin->options[i];
-        char presence[256];
+        char presence[256], limits[256];
         describe_presence(opt, presence, sizeof(presence));
-        printf("  %-*s  %-6s  %-22s  %s\n", width, opt->name, sluice_opt_type_name(opt->type),
-               presence, opt->help ? opt->help : "");
+        describe_limits(opt, limits, sizeof(limits));
+        printf("  %-*s  %-6s  %-22s  %s%s\n", width, opt->name, sluice_opt_type_name(opt->type),
+               presence, opt->help ? opt->help : "", limits);
     }
     printf("\nStage keys (every stage):\n");
     for (const sluice_common_key *key = sluice_common_keys(); key->name; key++) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ac_convert.h"
+#include "ac_csv_text.h"
 #include "ac_source.h"
 
 #define HASH_STATE_PREFIX "hash/"
@@ -25,7 +26,7 @@ static const sluice_option ac_options[] = {
     {"jwt_ttl_s", SLUICE_OPT_INT, "300", 0, 0, "lifetime of each request JWT, seconds", .range = "10..86400"},
     {"since", SLUICE_OPT_STRING, "2000-01-01T00:00:00Z", 0, 0,
      "api: earliest opt-in time to enumerate members from"},
-    {"concurrency", SLUICE_OPT_INT, "4", 0, 0, "api: members fetched in parallel (1..32)", .range = "1..32"},
+    {"concurrency", SLUICE_OPT_INT, "4", 0, 0, "api: members fetched in parallel", .range = "1..32"},
     {"interval_s", SLUICE_OPT_INT, "0", 0, 0,
      "api: seconds between full syncs when running continuously (0: one sync, then idle)", .range = "0.."},
     {"fetch_activity", SLUICE_OPT_BOOL, "true", 0, 0,
@@ -130,12 +131,16 @@ int ac_emit_member(ac_source *src, sluice_batch *out, json_t *member)
     return 1;
 }
 
-/* Parse the mode list into src->modes. */
-static int parse_modes(ac_source *src, const char *text)
+/* Parse the mode list `text` ("api", "webhook,feed", ...) into modes[]
+ * (AC_MAX_MODES entries) and *count. Returns 0, or -1 with the reason in
+ * err. */
+static int parse_modes(const char *text, const ac_mode_ops **modes, size_t *count, char *err,
+                       size_t errlen)
 {
     static const ac_mode_ops *const known[] = {&ac_mode_api, &ac_mode_webhook, &ac_mode_feed};
     const char *p = text;
 
+    *count = 0;
     while (p && *p) {
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p), i;
@@ -148,23 +153,84 @@ static int parse_modes(ac_source *src, const char *text)
                 break;
         }
         if (i == sizeof(known) / sizeof(known[0])) {
-            sluice_fail(src->ctx, "mode '%.*s' is not one of api, webhook, feed", (int)len, p);
+            snprintf(err, errlen, "mode '%.*s' is not one of api, webhook, feed", (int)len, p);
             return -1;
         }
-        for (size_t j = 0; j < src->mode_count; j++) {
-            if (src->modes[j] == known[i]) {
-                sluice_fail(src->ctx, "mode '%s' is listed twice", known[i]->name);
+        for (size_t j = 0; j < *count; j++) {
+            if (modes[j] == known[i]) {
+                snprintf(err, errlen, "mode '%s' is listed twice", known[i]->name);
                 return -1;
             }
         }
-        src->modes[src->mode_count++] = known[i];
+        modes[(*count)++] = known[i];
         p = end ? end + 1 : NULL;
     }
-    if (src->mode_count == 0) {
-        sluice_fail(src->ctx, "mode is empty: use api, webhook and/or feed");
+    if (*count == 0) {
+        snprintf(err, errlen, "mode is empty: use api, webhook and/or feed");
         return -1;
     }
     return 0;
+}
+
+/* 1 if the string option `name` of `config` is set and not empty. */
+static int option_set(const json_t *config, const char *name)
+{
+    const char *value = json_string_value(json_object_get(config, name));
+
+    return value && *value;
+}
+
+/* check(): what each mode needs of the other options, beyond what the
+ * option table checks (types, ranges, kinds). */
+static void ac_check(sluice_check *check, const json_t *config)
+{
+    const ac_mode_ops *modes[AC_MAX_MODES];
+    size_t count = 0;
+    char err[256];
+    int api = 0, webhook = 0, feed = 0;
+
+    if (parse_modes(json_string_value(json_object_get(config, "mode")), modes, &count, err,
+                    sizeof(err)) != 0) {
+        sluice_check_error(check, "mode", "%s", err);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        api |= modes[i] == &ac_mode_api;
+        webhook |= modes[i] == &ac_mode_webhook;
+        feed |= modes[i] == &ac_mode_feed;
+    }
+    if (api) {
+        static const char *const needed[] = {"base_url", "site_id", "secret"};
+        for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+            if (!option_set(config, needed[i]))
+                sluice_check_error(check, NULL, "api mode needs %s", needed[i]);
+        }
+    }
+    if (webhook) {
+        const char *basic = json_string_value(json_object_get(config, "basic_auth"));
+        if (!option_set(config, "webhook_secret") && !option_set(config, "basic_auth"))
+            sluice_check_error(check, NULL, "webhook mode needs webhook_secret and/or "
+                               "basic_auth: an open endpoint would accept anyone's data");
+        if (basic && *basic && !strchr(basic, ':'))
+            sluice_check_error(check, "basic_auth", "basic_auth must be user:password");
+        if (json_integer_value(json_object_get(config, "body_budget")) <
+            json_integer_value(json_object_get(config, "max_body")))
+            sluice_check_error(check, "body_budget", "body_budget must be at least max_body");
+        if (option_set(config, "tls_cert") != option_set(config, "tls_key"))
+            sluice_check_error(check, option_set(config, "tls_cert") ? "tls_cert" : "tls_key",
+                               "HTTPS needs both tls_cert and tls_key");
+    }
+    if (feed) {
+        ac_text_decoder *decoder;
+        if (option_set(config, "feed_dir") == option_set(config, "feed_location"))
+            sluice_check_error(check, NULL, "feed mode needs feed_dir or feed_location "
+                               "(one of them, not both)");
+        decoder = ac_text_decoder_new(json_string_value(json_object_get(config, "encoding")),
+                                      err, sizeof(err));
+        if (!decoder)
+            sluice_check_error(check, "encoding", "%s", err);
+        ac_text_decoder_free(&decoder);
+    }
 }
 
 /* Start every mode from its part of `checkpoint` (borrowed, may be NULL). */
@@ -225,8 +291,14 @@ static sluice_status ac_init(sluice_ctx *ctx, const json_t *config, void **state
     src->config = config;
     pthread_mutex_init(&src->state_lock, NULL);
     src->emit_unchanged = ac_opt_bool(src, "emit_unchanged");
-    if (parse_modes(src, ac_opt_string(src, "mode")) != 0)
-        return SLUICE_FATAL;
+    {
+        char err[256];
+        if (parse_modes(ac_opt_string(src, "mode"), src->modes, &src->mode_count, err,
+                        sizeof(err)) != 0) {
+            sluice_fail(ctx, "%s", err);
+            return SLUICE_FATAL;
+        }
+    }
     for (size_t i = 0; i < src->mode_count; i++)
         needs_api |= src->modes[i] == &ac_mode_api;
     base = ac_opt_string(src, "base_url");
@@ -248,14 +320,8 @@ static sluice_status ac_init(sluice_ctx *ctx, const json_t *config, void **state
     src->client.sub = strdup(ac_opt_string(src, "jwt_sub") ? ac_opt_string(src, "jwt_sub") : "sluice");
     src->client.jwt_ttl_s = (long)ac_opt_int(src, "jwt_ttl_s");
     src->client.fetch_activity = ac_opt_bool(src, "fetch_activity");
-    {
-        const char *as_of = ac_opt_string(src, "as_of");
-        if (!as_of || (strcmp(as_of, "server") != 0 && strcmp(as_of, "local") != 0)) {
-            sluice_fail(ctx, "as_of must be server or local, not '%s'", as_of ? as_of : "");
-            return SLUICE_FATAL;
-        }
-        src->client.server_time = strcmp(as_of, "server") == 0;
-    }
+    /* as_of is "server" or "local": the option table's choices */
+    src->client.server_time = strcmp(ac_opt_string(src, "as_of"), "server") == 0;
     if (src->client.jwt_ttl_s <= 0)
         src->client.jwt_ttl_s = 300;
 
@@ -358,4 +424,5 @@ SLUICE_PLUGIN_DEFINE = {
     .poll = ac_poll,
     .rewind = ac_rewind,
     .committed = ac_committed,
+    .check = ac_check,
 };

@@ -35,6 +35,20 @@ static sluice_status field_mapper_init(sluice_ctx *ctx, const json_t *config, vo
     return SLUICE_OK;
 }
 
+/* check(): the mapping compiles as init() compiles it, so `sluice check`
+ * refuses a broken mapping before anything runs. */
+static void field_mapper_check(sluice_check *check, const json_t *config)
+{
+    char err[1024];
+    mapper *m = mapper_compile(config, err, sizeof(err));
+
+    if (!m) {
+        sluice_check_error(check, NULL, "bad mapping: %s", err);
+        return;
+    }
+    mapper_free(&m);
+}
+
 static void field_mapper_fini(sluice_ctx *ctx, void *state)
 {
     mapper *m = state;
@@ -97,5 +111,6 @@ SLUICE_PLUGIN_DEFINE = {
     .init = field_mapper_init,
     .fini = field_mapper_fini,
     .process = field_mapper_process,
+    .check = field_mapper_check,
     .flags = SLUICE_PLUGIN_STATELESS,
 };

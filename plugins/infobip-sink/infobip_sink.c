@@ -26,16 +26,16 @@ static const sluice_option infobip_options[] = {
      "event definitions to create and validate against: DefinitionId = { property = \"String|Numeric|Decimal|Boolean|DateTime|List\"; }"},
     {"tags", SLUICE_OPT_LIST, NULL, 0, 0,
      "tags this pipeline owns (default [\"Loyalty\"]): created at start, and removed from a person whose record no longer lists them"},
-    {"max_persons_per_request", SLUICE_OPT_INT, "1000", 0, 0, "persons per upsert request (1..1000)", .range = "1..1000"},
-    {"max_events_per_request", SLUICE_OPT_INT, "5000", 0, 0, "events per request (1..5000)", .range = "1..5000"},
+    {"max_persons_per_request", SLUICE_OPT_INT, "1000", 0, 0, "persons per upsert request", .range = "1..1000"},
+    {"max_events_per_request", SLUICE_OPT_INT, "5000", 0, 0, "events per request", .range = "1..5000"},
     {"requests_per_second", SLUICE_OPT_DOUBLE, "5", 0, 0,
      "request rate per endpoint family (persons, tags, events), Infobip's default limit is 5", .range = "0.01..1000"},
     {"max_event_age_days", SLUICE_OPT_INT, "30", 0, 0,
      "Infobip refuses events older than this many days (0: no check)", .range = "0..3650"},
     {"too_old_events", SLUICE_OPT_STRING, "skip", 0, 0,
-     "what to do with events Infobip would refuse for age: skip (counted in events_too_old) or dlq", .choices = "skip|dlq"},
+     "events Infobip would refuse for age: skipped (counted in events_too_old) or parked in the DLQ", .choices = "skip|dlq"},
     {"max_in_flight", SLUICE_OPT_INT, "4", 0, 0,
-     "requests sent at once (1..16): the upserts of a batch, then their tag removals, then its event requests; 1 sends one after another", .range = "1..16"},
+     "requests sent at once: the upserts of a batch, then their tag removals, then its event requests; 1 sends one after another", .range = "1..16"},
     {"setup", SLUICE_OPT_BOOL, "true", 0, 0,
      "create missing custom attributes, event definitions and tags at start"},
     SLUICE_OPTION_END};
@@ -57,9 +57,10 @@ static void infobip_fini(sluice_ctx *ctx, void *state)
     free(sink);
 }
 
-/* Validate a group of name -> string against allowed values. */
-static int check_types(sluice_ctx *ctx, const json_t *group, const char *option,
-                       const char *const *allowed, size_t nallowed)
+/* Report each member of `group` (name -> type) whose type is not one of
+ * `allowed` (a NULL-terminated list) as a problem of `option`. */
+static void check_types(sluice_check *check, const json_t *group, const char *option,
+                        const char *const *allowed)
 {
     const char *name;
     json_t *value;
@@ -67,23 +68,106 @@ static int check_types(sluice_ctx *ctx, const json_t *group, const char *option,
     json_object_foreach((json_t *)group, name, value) {
         const char *type = json_string_value(value);
         size_t i;
-        for (i = 0; type && i < nallowed; i++) {
+        for (i = 0; type && allowed[i]; i++) {
             if (strcmp(type, allowed[i]) == 0)
                 break;
         }
-        if (!type || i == nallowed) {
-            sluice_fail(ctx, "option %s: '%s' has type '%s', not one Infobip knows", option, name,
-                        type ? type : "(not a string)");
-            return -1;
-        }
+        if (!type || !allowed[i])
+            sluice_check_error(check, option, "'%s' has type '%s', not one Infobip knows", name,
+                               type ? type : "(not a string)");
+    }
+}
+
+/* 1 if `tag` is one of the strings of `tags`. */
+static int tag_listed(const json_t *tags, const char *tag)
+{
+    size_t i;
+    json_t *item;
+
+    json_array_foreach((json_t *)tags, i, item) {
+        if (json_is_string(item) && strcmp(json_string_value(item), tag) == 0)
+            return 1;
     }
     return 0;
 }
 
+/* Report the tags a field-mapper stage upstream can give a person (the
+ * base of its `tags` fields and the names its `tags` group maps segments
+ * to) that are not in this sink's `tags`: such a tag is never created at
+ * start, so Infobip refuses the persons that carry it, and it is never
+ * taken away again. (A segment with no name in the group keeps its own
+ * name, which no configuration can know in advance.) */
+static void check_mapper_tags(sluice_check *check, const json_t *tags)
+{
+    const char *plugin = NULL;
+    const json_t *mapper;
+
+    for (int offset = -1; (mapper = sluice_check_stage(check, offset, &plugin)); offset--) {
+        const json_t *fields = json_object_get(json_object_get(mapper, "member"), "fields");
+        const char *segment;
+        json_t *field, *name;
+        size_t i;
+
+        if (!plugin || strcmp(plugin, "field-mapper") != 0)
+            continue;
+        json_array_foreach((json_t *)fields, i, field) {
+            const char *base = json_string_value(json_object_get(field, "base"));
+            if (!json_is_string(json_object_get(field, "type")) ||
+                strcmp(json_string_value(json_object_get(field, "type")), "tags") != 0)
+                continue;
+            if (!base)
+                base = "Loyalty";
+            if (*base && !tag_listed(tags, base))
+                sluice_check_error(check, "tags", "the field-mapper %d stage(s) up gives persons "
+                                   "the tag '%s', which is not in this sink's tags: add it, or "
+                                   "it is never created and never taken away", -offset, base);
+        }
+        json_object_foreach(json_object_get(mapper, "tags"), segment, name) {
+            if (json_is_string(name) && !tag_listed(tags, json_string_value(name)))
+                sluice_check_error(check, "tags", "the field-mapper %d stage(s) up maps segment "
+                                   "'%s' to the tag '%s', which is not in this sink's tags: add "
+                                   "it, or it is never created and never taken away", -offset,
+                                   segment, json_string_value(name));
+        }
+    }
+}
+
+/* check(): the tags, the attribute and event property types, and the tags
+ * the mappers upstream make, which this sink must own. The option table
+ * checks the rest (URL, ranges, choices). */
+static void infobip_check(sluice_check *check, const json_t *config)
+{
+    static const char *const attribute_types[] = {"STRING", "INTEGER", "DECIMAL", "BOOLEAN",
+                                                  "DATE", "DATE_TIME", NULL};
+    static const char *const property_types[] = {"String", "Numeric", "Decimal", "Boolean",
+                                                 "DateTime", "List", NULL};
+    const json_t *tags = json_object_get(config, "tags");
+    json_t *default_tags = NULL;
+    const char *id;
+    json_t *item, *schema;
+    size_t i;
+
+    if (!json_is_array(tags) || json_array_size(tags) == 0)
+        tags = default_tags = json_pack("[s]", "Loyalty");
+    json_array_foreach((json_t *)tags, i, item) {
+        if (!json_is_string(item) || !*json_string_value(item))
+            sluice_check_error(check, "tags", "element %zu is not a tag name", i);
+    }
+    check_types(check, json_object_get(config, "attributes"), "attributes", attribute_types);
+    json_object_foreach(json_object_get(config, "event_definitions"), id, schema) {
+        if (!json_is_object(schema))
+            sluice_check_error(check, "event_definitions",
+                               "'%s' must be a group of property = type", id);
+        else
+            check_types(check, schema, "event_definitions", property_types);
+    }
+    if (tags)
+        check_mapper_tags(check, tags);
+    json_decref(default_tags);
+}
+
 static sluice_status infobip_init(sluice_ctx *ctx, const json_t *config, void **state)
 {
-    static const char *const attribute_types[] = {"STRING", "INTEGER", "DECIMAL", "BOOLEAN", "DATE", "DATE_TIME"};
-    static const char *const property_types[] = {"String", "Numeric", "Decimal", "Boolean", "DateTime", "List"};
     infobip_sink *sink = calloc(1, sizeof(*sink));
     const char *base = json_string_value(json_object_get(config, "base_url"));
     const char *key = json_string_value(json_object_get(config, "api_key"));
@@ -92,24 +176,15 @@ static sluice_status infobip_init(sluice_ctx *ctx, const json_t *config, void **
     json_int_t max_in_flight = json_integer_value(json_object_get(config, "max_in_flight"));
     double rate = json_number_value(json_object_get(config, "requests_per_second"));
     const json_t *tags = json_object_get(config, "tags");
-    const char *id;
-    json_t *schema;
-    size_t len, i;
-    json_t *tag;
+    size_t len;
 
     if (!sink)
         return SLUICE_FATAL;
     *state = sink;
-    if (!base || strncmp(base, "http", 4) != 0) {
-        sluice_fail(ctx, "base_url '%s' is not an http(s) URL", base ? base : "");
-        return SLUICE_FATAL;
-    }
+    /* base_url, the ranges, too_old_events, tags and the types were
+     * checked by the core against the option table and infobip_check() */
     if (!key || !*key) {
         sluice_fail(ctx, "api_key is empty");
-        return SLUICE_FATAL;
-    }
-    if (max_persons < 1 || max_persons > 1000 || max_events < 1 || max_events > 5000) {
-        sluice_fail(ctx, "max_persons_per_request must be 1..1000 and max_events_per_request 1..5000");
         return SLUICE_FATAL;
     }
     len = strlen(base);
@@ -125,41 +200,16 @@ static sluice_status infobip_init(sluice_ctx *ctx, const json_t *config, void **
     sink->definitions = json_object_get(config, "event_definitions");
     sink->max_persons = (size_t)max_persons;
     sink->max_event_age_s = (long)json_integer_value(json_object_get(config, "max_event_age_days")) * 86400L;
-    {
-        const char *too_old = json_string_value(json_object_get(config, "too_old_events"));
-        if (!too_old || (strcmp(too_old, "skip") != 0 && strcmp(too_old, "dlq") != 0)) {
-            sluice_fail(ctx, "too_old_events must be skip or dlq, not '%s'", too_old ? too_old : "");
-            return SLUICE_FATAL;
-        }
-        sink->too_old_to_dlq = strcmp(too_old, "dlq") == 0;
-    }
+    sink->too_old_to_dlq =
+        strcmp(json_string_value(json_object_get(config, "too_old_events")), "dlq") == 0;
     sink->max_events = (size_t)max_events;
-    if (max_in_flight < 1 || max_in_flight > INFOBIP_MAX_IN_FLIGHT) {
-        sluice_fail(ctx, "max_in_flight must be 1..%d, not %lld", INFOBIP_MAX_IN_FLIGHT,
-                    (long long)max_in_flight);
-        return SLUICE_FATAL;
-    }
     sink->max_in_flight = (size_t)max_in_flight;
     if (json_is_array(tags) && json_array_size(tags) > 0)
         sink->managed_tags = json_incref((json_t *)tags);
     else
         sink->managed_tags = json_pack("[s]", "Loyalty");
-    json_array_foreach(sink->managed_tags, i, tag) {
-        if (!json_is_string(tag)) {
-            sluice_fail(ctx, "option tags: element %zu is not a string", i);
-            return SLUICE_FATAL;
-        }
-    }
-    if (sink->attributes && check_types(ctx, sink->attributes, "attributes", attribute_types, 6) != 0)
+    if (!sink->managed_tags)
         return SLUICE_FATAL;
-    json_object_foreach((json_t *)sink->definitions, id, schema) {
-        if (!json_is_object(schema)) {
-            sluice_fail(ctx, "event_definitions: '%s' must be a group of property = type", id);
-            return SLUICE_FATAL;
-        }
-        if (check_types(ctx, schema, "event_definitions", property_types, 6) != 0)
-            return SLUICE_FATAL;
-    }
     sluice_http_throttle(ctx, INFOBIP_BUCKET_PERSONS, rate, rate > 1 ? rate : 1);
     sluice_http_throttle(ctx, INFOBIP_BUCKET_TAGS, rate, rate > 1 ? rate : 1);
     sluice_http_throttle(ctx, INFOBIP_BUCKET_EVENTS, rate, rate > 1 ? rate : 1);
@@ -773,4 +823,5 @@ SLUICE_PLUGIN_DEFINE = {
     .init = infobip_init,
     .fini = infobip_fini,
     .write = infobip_write,
+    .check = infobip_check,
 };

@@ -26,9 +26,9 @@ static const sluice_option ometria_options[] = {
     {"collection", SLUICE_OPT_STRING, "annex_loyalty", 0, 0,
      "@collection set on contacts that lack one"},
     {"max_records_per_request", SLUICE_OPT_INT, "100", 0, 0,
-     "records per push request (1..100, Ometria's limit is 100)", .range = "1..100"},
+     "records per push request (Ometria's limit is 100)", .range = "1..100"},
     {"max_record_bytes", SLUICE_OPT_INT, "61440", 0, 0,
-     "largest record in compact JSON (1..61440); larger ones are dead-lettered before sending", .range = "1..61440"},
+     "largest record in compact JSON; larger ones are dead-lettered before sending", .range = "1..61440"},
     SLUICE_OPTION_END};
 
 typedef struct ometria_sink {

@@ -52,6 +52,9 @@ void fuzz_keep_plugins_loaded(void);
  * see fuzz_keep_plugins_loaded). */
 json_t *fuzz_stage_options(const char *file, const char *stage);
 
+/* 1 when text is a canonical event id: 32 lowercase hex digits. */
+int fuzz_is_event_id(const char *text);
+
 /* Copy of data[0..size) with a NUL after it (caller frees); aborts on
  * ENOMEM. */
 char *fuzz_text(const uint8_t *data, size_t size);

@@ -109,17 +109,6 @@ static void check_member(const json_t *member, const json_t *user, const char *a
     json_decref(copy);
 }
 
-/* 1 when text is 32 lowercase hex digits. */
-static int hex32(const char *text)
-{
-    if (!text || strlen(text) != 32)
-        return 0;
-    for (size_t i = 0; i < 32; i++)
-        if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* An event made from `member` is that member's canonical event. */
 static void check_event(const json_t *payload, const json_t *member)
 {
@@ -128,7 +117,7 @@ static void check_event(const json_t *payload, const json_t *member)
     if (!event)
         return;
     if (strcmp(text_of(json_object_get(event, "kind")), "event") != 0 ||
-        !hex32(json_string_value(json_object_get(event, "event_id"))) ||
+        !fuzz_is_event_id(json_string_value(json_object_get(event, "event_id"))) ||
         !json_equal(json_object_get(event, "loyalty_id"), json_object_get(member, "loyalty_id")))
         fuzz_fail("the payload's event is not a canonical event of its member");
     json_decref(event);

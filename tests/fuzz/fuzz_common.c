@@ -137,3 +137,13 @@ char *fuzz_text(const uint8_t *data, size_t size)
     text[size] = '\0';
     return text;
 }
+
+int fuzz_is_event_id(const char *text)
+{
+    if (!text || strlen(text) != 32)
+        return 0;
+    for (size_t i = 0; i < 32; i++)
+        if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
+            return 0;
+    return 1;
+}

@@ -69,6 +69,7 @@ __attribute__((destructor)) static void remove_feed_file(void)
         unlink(feed_path);
 }
 
+/* Free rows[0..count) and the array. */
 static void rows_free(csv_row_copy *rows, size_t count)
 {
     for (size_t i = 0; i < count; i++) {

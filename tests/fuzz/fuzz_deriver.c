@@ -61,17 +61,6 @@ __attribute__((destructor)) static void free_ladders(void)
     deriver_config_clear(&ladders[1]);
 }
 
-/* 1 when text is 32 lowercase hex digits. */
-static int hex32(const char *text)
-{
-    if (!text || strlen(text) != 32)
-        return 0;
-    for (size_t i = 0; i < 32; i++)
-        if (!((text[i] >= '0' && text[i] <= '9') || (text[i] >= 'a' && text[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* events[first..] must be derived events of member `id`. */
 static void check_events(const json_t *events, size_t first, const char *id, const char *ladder)
 {
@@ -82,7 +71,7 @@ static void check_events(const json_t *events, size_t first, const char *id, con
         if (!kind || strcmp(kind, "event") != 0 ||
             !json_is_string(json_object_get(event, "event_type")) ||
             !json_is_string(json_object_get(event, "occurred_at")) ||
-            !hex32(json_string_value(json_object_get(event, "event_id"))))
+            !fuzz_is_event_id(json_string_value(json_object_get(event, "event_id"))))
             fuzz_fail("%s: event %zu is not a canonical event with a 32-hex id", ladder, i + 1);
         if (!loyalty_id || strcmp(loyalty_id, id) != 0)
             fuzz_fail("%s: an event of member '%s' names '%s'", ladder, id,

@@ -84,12 +84,13 @@ static void expect_same_batch(const sluice_batch *batch, const sluice_batch *cop
     }
 }
 
-/* What a stage does to record i, chosen by the input's bytes. */
+/* What a stage does to a record. */
 typedef enum stage_action {
     ACTION_NONE, ACTION_GET, ACTION_PEEK, ACTION_DROP, ACTION_REJECT, ACTION_DONE,
     ACTION_COUNT
 } stage_action;
 
+/* The action for record i, chosen by the input's bytes (size > 0). */
 static stage_action action_for(const uint8_t *data, size_t size, size_t i)
 {
     return (stage_action)((data[(i * 7 + 3) % size] + i) % ACTION_COUNT);

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # run-suite.sh: build sluice from a clean checkout and run the whole test
 # suite: every test (unit, emulators, integration, fault) on a normal
-# build, then the unit tests again under AddressSanitizer + UBSan. Ends
-# with one line "N passed, N failed". Exit status 0 only if all passed.
+# build, then the unit tests again under AddressSanitizer + UBSan, then the
+# libFuzzer harnesses for a bounded time each (tests/fuzz/run.sh: clang,
+# its own build directory; each harness counts as one test). Ends with one
+# line "N passed, N failed". Exit status 0 only if all passed.
 # A failed test is diagnosable from this output alone: its whole log is
 # printed (the middle of a very long one elided), and the shell tests'
 # logs end with the last lines of every log their processes wrote. The
 # failed tests' logs and the temp dirs they kept are moved to FAILED_DIR.
 #   BUILD_DIR (default _build), JOBS (default nproc), SKIP_ASAN=1,
+#   SKIP_FUZZ=1, FUZZ_SECONDS (default 45 per harness),
 #   FAILED_DIR (default BUILD_DIR/failed-tests), LOG_LINES (default 400:
 #   a longer log shows its first 80 and last LOG_LINES - 80 lines),
 #   SUITE_TESTS (default: all): run only these, e.g. 'unit/test_http
@@ -109,6 +112,21 @@ if [ -z "${SKIP_ASAN:-}" ]; then
         report_failures "$asan/check.log" "$asan/tests" asan
     else
         tail -20 "$asan/build.log"
+        failed=$((failed + 1))
+    fi
+fi
+
+if [ -z "${SKIP_FUZZ:-}" ]; then
+    step "fuzzers, ${FUZZ_SECONDS:-45} s each (tests/fuzz/run.sh, $build-fuzz)"
+    FUZZ_BUILD_DIR="$build-fuzz" bash "$top/tests/fuzz/run.sh" > "$build/fuzz.log" 2>&1
+    # Its PASS/FAIL lines, and for a failure the input (base64) and stack.
+    sed '$d' "$build/fuzz.log" | grep -v '^== ' | sed -E 's/^(PASS|FAIL):/fuzz \1:/'
+    summary=$(tail -1 "$build/fuzz.log")
+    if [[ $summary =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        passed=$((passed + BASH_REMATCH[1]))
+        failed=$((failed + BASH_REMATCH[2]))
+    else
+        tail -20 "$build/fuzz.log"
         failed=$((failed + 1))
     fi
 fi

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # setup-debian.sh: install what building and testing sluice needs on
-# Debian 12 (run as root, or it uses sudo). Idempotent.
+# Debian 12 (run as root, or it uses sudo). Idempotent. The fuzzing step
+# (tests/fuzz/run.sh) needs clang (14 on Debian 12), libFuzzer and the
+# sanitizer runtimes (libclang-rt-14-dev, only recommended by clang), and
+# llvm-symbolizer (llvm) for readable stacks.
 set -euo pipefail
 packages=(
     build-essential autoconf automake libtool libltdl-dev pkg-config
@@ -8,6 +11,7 @@ packages=(
     libsqlite3-dev libmicrohttpd-dev libssl-dev libcsv-dev libjemalloc-dev check
     sqlite3 jq curl python3 procps valgrind openssl iproute2
     openssh-server openssh-client
+    clang libclang-rt-14-dev llvm
 )
 missing=()
 for p in "${packages[@]}"; do

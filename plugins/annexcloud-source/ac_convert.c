@@ -110,30 +110,41 @@ static int parse_time(const char *text, time_t *out, int *has_time)
     return 0;
 }
 
+/* Write the UTC time `when` into out (len bytes): "YYYY-MM-DDTHH:MM:SSZ"
+ * when with_time, else "YYYY-MM-DD". Returns 0, or -1 when its UTC year
+ * is outside 1800..9999: an offset moves a time parse_time accepted across
+ * either end, and the result would be a value parse_time refuses (1799) or
+ * does not fit (10000). */
+static int format_utc(time_t when, int with_time, char *out, size_t len)
+{
+    struct tm tm;
+    size_t n;
+
+    if (!gmtime_r(&when, &tm) || tm.tm_year + 1900 < 1800 || tm.tm_year + 1900 > 9999)
+        return -1;
+    n = with_time ? strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm)
+                  : strftime(out, len, "%Y-%m-%d", &tm);
+    return n > 0 ? 0 : -1;
+}
+
 int ac_timestamp_canonical(const char *text, char out[21])
 {
     time_t when;
     int has_time;
-    struct tm tm;
 
     if (parse_time(text, &when, &has_time) != 0)
         return -1;
-    gmtime_r(&when, &tm);
-    strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return 0;
+    return format_utc(when, 1, out, 21);
 }
 
 int ac_date_canonical(const char *text, char out[11])
 {
     time_t when;
     int has_time;
-    struct tm tm;
 
     if (parse_time(text, &when, &has_time) != 0)
         return -1;
-    gmtime_r(&when, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
-    return 0;
+    return format_utc(when, 0, out, 11);
 }
 
 /* ---- field conversions: each sets record[key] from value (borrowed) ---- */
@@ -250,18 +261,22 @@ static void set_timestamp(json_t *record, const char *key, const json_t *value)
     set_converted(record, key, value, timestamp_into);
 }
 
-/* Numeric value of a JSON number or numeric string; -1 if neither. */
+/* Numeric value of a JSON number or numeric string; -1 if neither, or if
+ * it is not finite or beyond +-9e15 (no points count is; the callers
+ * subtract and convert to integers, which such values would overflow). */
 static double number_of(const json_t *value)
 {
-    if (json_is_number(value))
-        return json_number_value(value);
-    if (json_is_string(value)) {
+    double d = -1;
+
+    if (json_is_number(value)) {
+        d = json_number_value(value);
+    } else if (json_is_string(value)) {
         char *end = NULL;
-        double d = strtod(json_string_value(value), &end);
-        if (end && *end == '\0' && end != json_string_value(value))
-            return d;
+        d = strtod(json_string_value(value), &end);
+        if (!end || *end != '\0' || end == json_string_value(value))
+            d = -1;
     }
-    return -1;
+    return isfinite(d) && fabs(d) <= 9e15 ? d : -1;
 }
 
 static int reward_cmp(const void *a, const void *b)
@@ -329,7 +344,7 @@ static void set_activity_dates(json_t *record, const json_t *items)
             memcpy(first, day, sizeof(day));
         if (!last[0] || strcmp(day, last) > 0)
             memcpy(last, day, sizeof(day));
-        if ((int)action == PURCHASE_ACTION_ID) {
+        if (action == PURCHASE_ACTION_ID) {
             if (!first_buy[0] || strcmp(day, first_buy) < 0)
                 memcpy(first_buy, day, sizeof(day));
             if (!last_buy[0] || strcmp(day, last_buy) > 0)

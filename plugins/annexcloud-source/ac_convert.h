@@ -31,11 +31,12 @@ const json_t *ac_user_object(const json_t *answer);
 
 /* Canonical timestamp ("YYYY-MM-DDTHH:MM:SSZ") of an Annex Cloud time
  * ("2024-08-08T07:00:12+0000", "+00:00" or "Z"; a time without a zone is
- * ambiguous and refused) into out (21 bytes). Returns 0, or -1. */
+ * ambiguous and refused) into out (21 bytes). Returns 0, or -1 (also when
+ * the UTC year falls outside 1800..9999). */
 int ac_timestamp_canonical(const char *text, char out[21]);
 
 /* Canonical date of an Annex date or time ("2024-08-08" or a time whose
- * UTC date is taken) into out (11 bytes). Returns 0 or -1. */
+ * UTC date is taken) into out (11 bytes). Returns 0 or -1 (as above). */
 int ac_date_canonical(const char *text, char out[11]);
 
 /* The canonical event id (docs/loyalty-schema.md): first 32 lowercase hex

@@ -6,10 +6,14 @@
 # every attribute, events, segments/tags) and the dead-letter queue must
 # hold exactly the records the truth says are rejected.
 #   E2E_MEMBERS (default 1000; SLUICE_LONG_TESTS=1 makes it 10000)
+#   E2E_DAYS    (default 30) days of the program, ending today
+#   E2E_TRUTH   (default the generator's truth/stream) the truth directory
+#               e2e_check compares with
 
 . "$top_srcdir/tests/lib.sh"
 E2E_MEMBERS=${E2E_MEMBERS:-1000}
 [ -n "${SLUICE_LONG_TESTS:-}" ] && E2E_MEMBERS=10000
+E2E_DAYS=${E2E_DAYS:-30}
 
 # e2e_setup DEST [EMU_FAULT_ARGS...]: program, emulators, environment.
 e2e_setup() {
@@ -19,10 +23,11 @@ e2e_setup() {
     # Infobip's 30-day window moves while the test runs: E2E_T0 marks its
     # earliest position (see e2e_expected_state).
     E2E_T0=$(date -u +%s)
-    start=$(date -u -d '30 days ago' +%Y-%m-%d)
-    "$GEN_DIR/loyaltygen" --seed 11 --members "$E2E_MEMBERS" --days 30 --start "$start" \
+    start=$(date -u -d "$E2E_DAYS days ago" +%Y-%m-%d)
+    "$GEN_DIR/loyaltygen" --seed 11 --members "$E2E_MEMBERS" --days "$E2E_DAYS" --start "$start" \
         --out "$T_TMP/program" 2> "$T_TMP/gen.log" || t_fail "loyaltygen: $(cat "$T_TMP/gen.log")"
     t_note "$(tail -1 "$T_TMP/gen.log" | cut -c1-200)"
+    E2E_TRUTH=${E2E_TRUTH:-$T_TMP/program/truth/stream}
     export ANNEXCLOUD_SITE_ID=29235480 ANNEXCLOUD_SECRET=e2e-annex-secret-1
     export ANNEXCLOUD_WEBHOOK_SECRET=e2e-webhook-secret-1 SLUICE_STATE_DIR="$T_TMP/state"
     export OMETRIA_API_KEY=e2e-ometria-key-1 INFOBIP_API_KEY=e2e-infobip-key-1
@@ -96,9 +101,9 @@ e2e_month() {
 # absent, newer ones present.
 e2e_expected_state() {
     if [ "$E2E_DEST" = ometria ]; then
-        cp "$T_TMP/program/truth/stream/ometria.json" "$1"
+        cp "$E2E_TRUTH/ometria.json" "$1"
     else
-        python3 - "$T_TMP/program/truth/stream/infobip.json" "$1" "$2" "$E2E_T0" <<'PY'
+        python3 - "$E2E_TRUTH/infobip.json" "$1" "$2" "$E2E_T0" <<'PY'
 import datetime, json, sys
 utc = datetime.timezone.utc
 truth = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -130,7 +135,7 @@ $(head -30 "$T_TMP/compare.out")"
     sqlite3 -json "$SLUICE_STATE_DIR/acme-$E2E_DEST-webhook/state.db" \
         "select stage, reason, record from dlq order by id" > "$T_TMP/dlq.json" 2>/dev/null || echo '[]' > "$T_TMP/dlq.json"
     [ -s "$T_TMP/dlq.json" ] || echo '[]' > "$T_TMP/dlq.json"
-    python3 - "$T_TMP/program/truth/stream/dlq.jsonl" "$T_TMP/dlq.json" "$E2E_DEST" <<'PY' || t_fail "dead-letter queue differs from the truth"
+    python3 - "$E2E_TRUTH/dlq.jsonl" "$T_TMP/dlq.json" "$E2E_DEST" <<'PY' || t_fail "dead-letter queue differs from the truth"
 import json, sys
 stage_of = {"tier-event-deriver": "derive", "field-mapper": "map", "ometria-sink": "ometria", "infobip-sink": "infobip"}
 want = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]

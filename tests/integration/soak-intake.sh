@@ -87,10 +87,13 @@ with open(sys.argv[2], encoding="utf-8") as out:
             have[key(record)] += 1
 missing = [k for k in want if k not in have]
 phantom = [k for k in have if k not in want]
+def name(k):
+    record = json.loads(k)
+    return f"{record.get('loyalty_id')} as_of {record.get('as_of')}: {k[:240]}"
 for k in missing[:10]:
-    print("answered 2xx but not in the sink:", k[:300])
+    print("answered 2xx but not in the sink:", name(k))
 for k in phantom[:10]:
-    print("in the sink but no webhook was answered 2xx for it:", k[:300])
+    print("in the sink but no webhook was answered 2xx for it:", name(k))
 repeats = sum(have.values()) - len(have)
 print(f"witness: {sum(want.values())} webhooks answered 2xx, {len(missing)} missing from the sink, "
       f"{len(phantom)} records of no answered webhook, {repeats} repeated records (replays)")

@@ -52,14 +52,27 @@ soak_diagnose() {
                 awk -F'\t' -v i="$i" '$1 == i' "$T_TMP/load.log"
             done
     fi
-    echo "-- kills: ${SOAK_KILL_LOG[*]:-none}; supervisor kills: $SOAK_SUPERVISOR_KILLS"
+    echo "-- kills (SECONDS label): ${SOAK_KILL_LOG[*]:-none}; supervisor kills: $SOAK_SUPERVISOR_KILLS"
     if [ -f "$T_TMP/run.log" ]; then
-        echo "-- pipeline warnings and errors (run.log, first and last 60):"
-        grep -E '"level":"(warn|error)"' "$T_TMP/run.log" | head -60
-        echo "   ..."
-        grep -E '"level":"(warn|error)"' "$T_TMP/run.log" | tail -60
+        grep -E '"level":"(warn|error)"' "$T_TMP/run.log" > "$T_TMP/run.warnings" || true
+        echo "-- pipeline warnings and errors ($(wc -l < "$T_TMP/run.warnings") in run.log; at most the first and last 60):"
+        if [ "$(wc -l < "$T_TMP/run.warnings")" -le 120 ]; then
+            cat "$T_TMP/run.warnings"
+        else
+            head -60 "$T_TMP/run.warnings"
+            echo "   ..."
+            tail -60 "$T_TMP/run.warnings"
+        fi
         echo "-- pipeline log, last 20 lines:"
         tail -20 "$T_TMP/run.log"
+    fi
+    # The members a check named: their webhooks' attempts (load.log).
+    if [ -f "$T_TMP/load.log" ]; then
+        cat "$T_TMP/compare.out" "$T_TMP/witness.out" 2> /dev/null | grep -o 'LID-[0-9]*' | sort -u | head -5 |
+            while read -r member; do
+                echo "-- attempts of the webhooks of $member (load.log; last 10):"
+                awk -F'\t' -v m="$member" '$3 == m' "$T_TMP/load.log" | tail -10
+            done
     fi
     [ -f "$T_TMP/compare.out" ] && { echo "-- compare:"; head -40 "$T_TMP/compare.out"; }
     [ -f "$T_TMP/witness.out" ] && { echo "-- witness:"; head -40 "$T_TMP/witness.out"; }

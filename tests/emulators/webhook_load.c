@@ -38,10 +38,12 @@
  * Prints one line on stdout when done:
  *   webhook-load: webhooks=N accepted=A duplicates=D refused=R gave_up=G
  *   attempts=T retried=E seconds=S rate=X p50_ms=P p99_ms=Q max_ms=M senders=C
+ *   body_bytes=B
  * accepted: webhooks answered 2xx, of which duplicates were answered as a
  * duplicate delivery (an earlier attempt had been taken but its answer was
  * lost); rate: accepted per second from the first send to the last 2xx;
- * p50/p99/max: latency of the 2xx answers (nearest rank).
+ * p50/p99/max: latency of the 2xx answers (nearest rank); body_bytes: the
+ * webhooks' mean body size.
  * Exits 0 when every webhook was answered 2xx, 1 when some were not, 2 on a
  * bad command line or program. Loopback URLs only.
  */
@@ -544,6 +546,7 @@ static int run_load(const load_options *o, const webhook_list *list, sender *sen
         }
         CURLMsg *msg;
         int left;
+        bool answered = false;
         while ((msg = curl_multi_info_read(multi, &left))) {
             if (msg->msg != CURLMSG_DONE)
                 continue;
@@ -555,12 +558,16 @@ static int run_load(const load_options *o, const webhook_list *list, sender *sen
             curl_multi_remove_handle(multi, msg->easy_handle);
             if (finish_attempt(o, list, s, done_result, log, t))
                 finished[index] = true;
+            answered = true;
         }
         if (log && now - last_flush >= LOG_FLUSH_S) {
             fflush(log);
             last_flush = now;
         }
-        curl_multi_poll(multi, NULL, 0, 10, NULL);
+        /* After an answer its sender goes on at once; otherwise wait for
+         * the network, a retry's time or the next rate slot (10 ms steps). */
+        if (!answered)
+            curl_multi_poll(multi, NULL, 0, 10, NULL);
     }
     for (long c = 0; c < o->senders; c++) {
         sender *s = &senders[c];
@@ -606,13 +613,17 @@ int main(int argc, char **argv)
     if (run_load(&o, &list, senders, log, &t) != 0)
         goto out;
     qsort(t.latencies_ms, t.accepted, sizeof(double), compare_doubles);
+    double body_bytes = 0;
+    for (size_t i = 0; i < list.count; i++)
+        body_bytes += (double)list.items[i].body_len / (double)list.count;
     double seconds = t.last_accept > t.first_send ? t.last_accept - t.first_send : 0;
     printf("webhook-load: webhooks=%zu accepted=%zu duplicates=%zu refused=%zu gave_up=%zu attempts=%zu "
-           "retried=%zu seconds=%.2f rate=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f senders=%ld\n",
+           "retried=%zu seconds=%.2f rate=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f senders=%ld "
+           "body_bytes=%.0f\n",
            list.count, t.accepted, t.duplicates, t.refused, list.count - t.accepted - t.refused,
            t.attempts, t.retried, seconds, seconds > 0 ? (double)t.accepted / seconds : 0,
            percentile(t.latencies_ms, t.accepted, 50), percentile(t.latencies_ms, t.accepted, 99),
-           t.accepted ? t.latencies_ms[t.accepted - 1] : 0, o.senders);
+           t.accepted ? t.latencies_ms[t.accepted - 1] : 0, o.senders, body_bytes);
     status = t.accepted == list.count ? 0 : 1;
 out:
     if (log && fclose(log) != 0 && status == 0) {

@@ -4,8 +4,8 @@
 #   BENCH_WEBHOOKS            (default 20000)     webhooks a run (a tenth of them with 1 connection)
 #   BENCH_WEBHOOK_CONNECTIONS (default "1 16 64") concurrent senders
 #   BENCH_WEBHOOK_STRACE      (default 1)         one more run at 16 connections under
-#                                                 strace -f -c: the source's fsync and
-#                                                 fdatasync calls per webhook (0: skip)
+#                                                 strace -f -c: the source's fsync, fdatasync,
+#                                                 sync_file_range and syncfs calls per webhook (0: skip)
 # Each run starts from a fresh state directory: `sluice run` of
 # annexcloud-source in webhook mode (HMAC signatures, the spool in the
 # pipeline's state.db) -> file-sink, and webhook-load posts the first N
@@ -146,7 +146,7 @@ if [ "${BENCH_WEBHOOK_STRACE:-1}" != 0 ] && command -v strace > /dev/null; then
     start_pipeline "$port"
     source_pid=$(cat "$work/state/run/annexcloud.pid" 2> /dev/null || true)
     if [ -n "$source_pid" ]; then
-        strace -f -c -e trace=fsync,fdatasync -o "$work/strace.out" -p "$source_pid" 2> "$work/strace.err" &
+        strace -f -c -e trace=fsync,fdatasync,sync_file_range,syncfs -o "$work/strace.out" -p "$source_pid" 2> "$work/strace.err" &
         tracer=$!
         for _ in $(seq 100); do
             grep -q 'attached' "$work/strace.err" 2> /dev/null && break
@@ -158,7 +158,7 @@ if [ "${BENCH_WEBHOOK_STRACE:-1}" != 0 ] && command -v strace > /dev/null; then
         wait "$tracer" 2> /dev/null || true
         accepted=$(field "$line" accepted)
         if grep -q 'attached' "$work/strace.err" 2> /dev/null && [ -n "$accepted" ] && [ "$accepted" -gt 0 ]; then
-            calls=$(awk '$NF == "fsync" || $NF == "fdatasync" { n += $4 } END { print n + 0 }' "$work/strace.out")
+            calls=$(awk '$NF ~ /^(fsync|fdatasync|sync_file_range|syncfs)$/ { n += $4 } END { print n + 0 }' "$work/strace.out")
             fsyncs=$(awk -v c="$calls" -v a="$accepted" 'BEGIN { printf "%.3f (%d calls for %d webhooks)", c / a, c, a }')
         else
             fsyncs="not measured ($(head -1 "$work/strace.err"))"
@@ -176,4 +176,4 @@ elif [ -z "$calls" ]; then
 else
     verdict=met
 fi
-echo "webhook intake target 2000 accepted/s at 16 connections with fsynced commits: $verdict ($rate accepted/s); source fsync+fdatasync calls per accepted webhook: $fsyncs"
+echo "webhook intake target 2000 accepted/s at 16 connections with fsynced commits: $verdict ($rate accepted/s); source sync calls (fsync, fdatasync, ...) per accepted webhook: $fsyncs"

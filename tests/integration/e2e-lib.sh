@@ -9,6 +9,9 @@
 #   E2E_DAYS    (default 30) days of the program, ending today
 #   E2E_TRUTH   (default the generator's truth/stream) the truth directory
 #               e2e_check compares with
+#   E2E_EMU_START_ONLY=1  annexcloud-emu serves the program's start and
+#               never posts its changes (a test that posts them itself);
+#               it then starts without loading changes.jsonl
 
 . "$top_srcdir/tests/lib.sh"
 E2E_MEMBERS=${E2E_MEMBERS:-1000}
@@ -41,8 +44,16 @@ e2e_setup() {
         export INFOBIP_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     fi
     E2E_DEST_URL="http://127.0.0.1:$T_EMU_PORT"
+    local emu_program="$T_TMP/program"
+    if [ -n "${E2E_EMU_START_ONLY:-}" ]; then
+        emu_program="$T_TMP/program-start"
+        mkdir -p "$emu_program/annex"
+        cp "$T_TMP/program/program.json" "$emu_program/"
+        cp "$T_TMP/program/annex/members.jsonl" "$emu_program/annex/"
+        : > "$emu_program/annex/changes.jsonl"
+    fi
     t_start_emu annexcloud-emu "$T_TMP/annexcloud.log" --site-id "$ANNEXCLOUD_SITE_ID" \
-        --secret "$ANNEXCLOUD_SECRET" --program "$T_TMP/program" \
+        --secret "$ANNEXCLOUD_SECRET" --program "$emu_program" \
         --webhook-url "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" --webhook-secret "$ANNEXCLOUD_WEBHOOK_SECRET"
     export ANNEXCLOUD_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     E2E_PIPELINE="$top_srcdir/pipelines/acme-$E2E_DEST-webhook.cfg"

@@ -16,6 +16,7 @@
 #   SOAK_DEST (default ometria): ometria, infobip or "ometria infobip"
 set -euo pipefail
 E2E_MEMBERS=${E2E_MEMBERS:-1500}
+E2E_EMU_START_ONLY=1 # webhook-load posts the changes, annexcloud-emu serves the sync
 . "$top_srcdir/tests/integration/e2e-lib.sh"
 if [ -n "${SLUICE_LONG_TESTS:-}" ]; then
     E2E_DAYS=${SOAK_DAYS:-300}
@@ -58,5 +59,5 @@ for d in $dests; do
     # Next destination in a fresh directory.
     for pid in "${T_PIDS[@]}"; do kill -TERM -- "-$pid" 2> /dev/null || true; done
     T_PIDS=() SOAK_KILLED=() SOAK_KILL_LOG=() SOAK_SUPERVISOR_KILLS=0
-    rm -rf "$T_TMP/program" "$T_TMP/state" "$T_TMP/truth" "$T_TMP"/load.* "$T_TMP"/run.*
+    rm -rf "$T_TMP/program" "$T_TMP/program-start" "$T_TMP/state" "$T_TMP/truth" "$T_TMP"/load.* "$T_TMP"/run.*
 done

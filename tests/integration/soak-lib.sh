@@ -44,7 +44,7 @@ soak_diagnose() {
     [ -f "$T_TMP/load.err" ] && tail -5 "$T_TMP/load.err"
     if [ -f "$T_TMP/load.log" ]; then
         echo "-- attempts by verdict, status and answer (load.log):"
-        awk -F'\t' '{ n[$7 " " $6 " " $10]++ } END { for (k in n) print n[k], k }' "$T_TMP/load.log" |
+        awk -F'\t' '{ gsub(/[0-9]+ ms/, "N ms", $10); n[$7 " " $6 " " $10]++ } END { for (k in n) print n[k], k }' "$T_TMP/load.log" |
             sort -rn | head -20
         echo "-- webhooks never answered 2xx (first 20, with their attempts):"
         awk -F'\t' '$7 == "2xx" { ok[$1] = 1 } { seen[$1] = 1 } END { for (i in seen) if (!ok[i]) print i }' \
@@ -226,13 +226,19 @@ soak_spooled_at_most() {
 # webhook was answered), then wait until it is empty: every accepted
 # webhook acknowledged end to end.
 soak_drain() {
-    local db=$1 held j
+    local db=$1 held j left
     held=$(soak_spooled "$db")
     t_note "$held webhooks spooled and not yet acknowledged when the last was answered"
     for ((j = 1; j <= SOAK_DRAIN_KILLS; j++)); do
         t_wait_for "$SOAK_DEADLINE" soak_spooled_at_most "$db" $((held * (SOAK_DRAIN_KILLS + 1 - j) / (SOAK_DRAIN_KILLS + 1))) ||
             t_fail "the spool did not drain: $(soak_spooled "$db") left"
-        if [ "$(soak_spooled "$db")" != 0 ]; then soak_kill_stage; fi
+        left=$(soak_spooled "$db")
+        if [ "$left" = 0 ]; then
+            t_note "the spool drained before drain kill $j"
+            break
+        fi
+        t_note "drain kill $j with $left webhooks left in the spool:"
+        soak_kill_stage
     done
     t_wait_for "$SOAK_DEADLINE" soak_spooled_at_most "$db" 0 ||
         t_fail "spooled webhooks not acknowledged: $(soak_spooled "$db") left"

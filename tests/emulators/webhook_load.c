@@ -89,7 +89,7 @@ typedef struct webhook_list {
     size_t count, capacity, limit;
     const load_options *options;
     const annex_model *model; /* the program, while the list is built */
-    bool failed;       /* out of memory or an unknown member while building */
+    bool failed;       /* out of memory while building */
 } webhook_list;
 
 /* One sender: a queue of webhooks (indices, change order) sent one at a time. */

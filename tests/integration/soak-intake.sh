@@ -34,9 +34,9 @@ fi
 export ANNEXCLOUD_SITE_ID=29235480 ANNEXCLOUD_SECRET=soak-annex-secret-1
 export ANNEXCLOUD_WEBHOOK_SECRET=soak-webhook-secret-1
 export ANNEXCLOUD_WEBHOOK_LISTEN="127.0.0.1:$(t_free_port)"
-t_start_emu annexcloud-emu "$T_TMP/annexcloud.log" --site-id "$ANNEXCLOUD_SITE_ID" \
-    --secret "$ANNEXCLOUD_SECRET" --program "$T_TMP/program"
-export ANNEXCLOUD_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
+# Every webhook carries the whole member (as annexcloud-emu posts them), so
+# the source never asks the API: nothing listens on the fragment's base_url.
+export ANNEXCLOUD_BASE_URL="http://127.0.0.1:9"
 cp -r "$top_srcdir/pipelines/fragments" "$T_TMP/fragments"
 cat > "$T_TMP/intake.cfg" <<CFG
 pipeline = {

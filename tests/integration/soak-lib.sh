@@ -149,6 +149,7 @@ soak_kill_stage() {
 soak_kill_supervisor() {
     local supervisor pids pid
     supervisor=$(cat /proc/"$SOAK_RUN_PID"/task/*/children 2> /dev/null)
+    [ -n "$supervisor" ] || t_fail "no pipeline process under sluice run $SOAK_RUN_PID"
     pids="$supervisor $SOAK_RUN_PID $(cat "$SOAK_RUN_DIR"/*.pid 2> /dev/null | tr '\n' ' ')"
     # shellcheck disable=SC2086
     kill -9 $supervisor "$SOAK_RUN_PID" || t_fail "kill -9 of the supervisor ($supervisor, $SOAK_RUN_PID) failed"

@@ -27,6 +27,7 @@
 #include "stage.h"
 #include "store.h"
 #include "supervisor.h"
+#include "util/clock.h"
 
 /* Stop phases allow this long beyond the source's own drain bound. */
 #define STOP_GRACE_MS 5000L
@@ -148,15 +149,6 @@ static void follow_parent(int signo, pid_t parent)
 #endif
     if (getppid() != parent)
         _exit(signo == SIGKILL ? 1 : 0);
-}
-
-/* Monotonic milliseconds. */
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Wait up to `ms` for one of the supervised signals. Returns the signal,
@@ -422,7 +414,7 @@ static void signal_units(pipeline_sup *s, int signo, const unit *skip)
 static void begin_stopping(pipeline_sup *s, long grace_ms, int failed)
 {
     s->phase = PHASE_STOPPING;
-    s->deadline = mono_ms() + grace_ms;
+    s->deadline = sluice_clock_ms() + grace_ms;
     for (size_t i = 0; i < s->unit_count; i++)
         s->units[i].restart_at = 0;
     signal_units(s, failed ? SIGUSR2 : SIGTERM, NULL);
@@ -474,7 +466,7 @@ static void unit_ended(pipeline_sup *s, unit *u, int status)
     }
     if (code == 0)
         snprintf(how, sizeof(how), "exited while the pipeline was running");
-    crashes = sluice_crash_note(&u->crashes, mono_ms(), (int64_t)def->restart_window_s * 1000);
+    crashes = sluice_crash_note(&u->crashes, sluice_clock_ms(), (int64_t)def->restart_window_s * 1000);
     if ((long)crashes > (long)def->restart_max) {
         SLOG(s, SLUICE_LOG_ERROR, "giving up: stage '%s' %s, crash %zu in %ld s exceeds "
              "restart.max = %d", u->label, how, crashes, def->restart_window_s,
@@ -486,7 +478,7 @@ static void unit_ended(pipeline_sup *s, unit *u, int status)
     delay = sluice_restart_delay_ms(def->restart_backoff_ms, crashes);
     SLOG(s, SLUICE_LOG_WARN, "stage '%s' %s, restarting in %ld ms (crash %zu of %d in %ld s)",
          u->label, how, delay, crashes, def->restart_max, def->restart_window_s);
-    u->restart_at = mono_ms() + delay;
+    u->restart_at = sluice_clock_ms() + delay;
     if (u->restart_at == 0)
         u->restart_at = 1;
 }
@@ -522,7 +514,7 @@ static void reap_children(pipeline_sup *s)
  * lost the batches it held, so the source rewinds (SIGUSR1). */
 static void restart_due(pipeline_sup *s)
 {
-    int64_t now = mono_ms();
+    int64_t now = sluice_clock_ms();
     unit *src = source_unit(s);
 
     for (size_t i = 0; i < s->unit_count; i++) {
@@ -542,7 +534,7 @@ static void restart_due(pipeline_sup *s)
 /* Milliseconds until the next restart or deadline, at most TICK_MS. */
 static long next_wakeup(const pipeline_sup *s)
 {
-    int64_t now = mono_ms();
+    int64_t now = sluice_clock_ms();
     int64_t wake = now + TICK_MS;
 
     for (size_t i = 0; i < s->unit_count; i++) {
@@ -677,7 +669,7 @@ static int64_t dlq_count(const sluice_pipeline_def *def)
 static int supervise(const sluice_pipeline_def *def, const sluice_run_options *opts)
 {
     pipeline_sup s;
-    int64_t started = mono_ms();
+    int64_t started = sluice_clock_ms();
     int64_t dlq_before, dlq_after;
     int result;
 
@@ -710,7 +702,7 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
             if (s.phase == PHASE_RUNNING && src && src->pid > 0) {
                 SLOG(&s, SLUICE_LOG_INFO, "stopping: letting in-flight batches drain");
                 s.phase = PHASE_DRAINING;
-                s.deadline = mono_ms() + SLUICE_DRAIN_TIMEOUT_MS + STOP_GRACE_MS;
+                s.deadline = sluice_clock_ms() + SLUICE_DRAIN_TIMEOUT_MS + STOP_GRACE_MS;
                 kill(src->pid, SIGTERM);
             } else if (s.phase == PHASE_RUNNING) {
                 begin_stopping(&s, STOP_GRACE_MS, 0);
@@ -723,7 +715,7 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
                 return 128 + signo;
             }
         }
-        if (s.deadline && mono_ms() >= s.deadline) {
+        if (s.deadline && sluice_clock_ms() >= s.deadline) {
             SLOG(&s, SLUICE_LOG_WARN, "stages did not stop in time; killing them");
             if (s.phase == PHASE_DRAINING) {
                 signal_units(&s, SIGKILL, NULL);
@@ -744,7 +736,7 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
         printf("pipeline %s: %.0f records in, %.0f delivered, %lld rejected, %.0f events "
                "derived, elapsed %.2fs, peak RSS %.1f MB\n", def->name, c.records_in,
                c.delivered, (long long)(dlq_after >= dlq_before ? dlq_after - dlq_before : 0),
-               c.events, (double)(mono_ms() - started) / 1000.0, peak_rss_mb(&s));
+               c.events, (double)(sluice_clock_ms() - started) / 1000.0, peak_rss_mb(&s));
         print_cpu_by_unit(&s);
         fflush(stdout);
         if (result == 0 && dlq_after != dlq_before)

@@ -30,14 +30,6 @@ struct sluice_throttle {
     bucket *buckets;
 };
 
-double sluice_monotonic_seconds(void)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
 int sluice_sleep_interruptible(double seconds, const volatile sig_atomic_t *stopping)
 {
     double end = sluice_monotonic_seconds() + seconds;

@@ -5,6 +5,8 @@
 
 #include <signal.h>
 
+#include "util/clock.h"
+
 typedef struct sluice_throttle sluice_throttle;
 
 /* A new, empty set of buckets (caller owns; sluice_throttle_destroy), or
@@ -34,9 +36,6 @@ int sluice_throttle_acquire(sluice_throttle *throttle, const char *name,
  * the bucket holds one token, so requests resume at the configured rate
  * instead of in a burst. Returns 0, or -1 on allocation failure. */
 int sluice_throttle_pause(sluice_throttle *throttle, const char *name, double seconds);
-
-/* Seconds since an arbitrary fixed point (CLOCK_MONOTONIC). */
-double sluice_monotonic_seconds(void);
 
 /* Sleep `seconds`, in slices of at most 100 ms, returning early when
  * *stopping becomes non-zero (stopping may be NULL). Returns 0 after the

@@ -4,9 +4,9 @@ if BUILD_PLUGIN_FIELD_MAPPER
 pkglib_LTLIBRARIES += field-mapper.la
 field_mapper_la_SOURCES = field-mapper/field_mapper.c field-mapper/mapper.h \
 	field-mapper/mapper_internal.h field-mapper/mapper_compile.c \
-	field-mapper/mapper_apply.c field-mapper/loytime.h field-mapper/loytime.c
-field_mapper_la_CPPFLAGS = $(PLUGIN_INCLUDES)
+	field-mapper/mapper_apply.c
+field_mapper_la_CPPFLAGS = $(PLUGIN_INCLUDES) $(PLUGIN_COMMON_INCLUDES)
 field_mapper_la_CFLAGS = $(PLUGIN_WARN_FLAGS)
 field_mapper_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
-field_mapper_la_LIBADD = $(PLUGIN_LINK_LIBS) $(MATH_LIBS)
+field_mapper_la_LIBADD = $(PLUGIN_COMMON_LIBS) $(PLUGIN_LINK_LIBS) $(MATH_LIBS)
 endif

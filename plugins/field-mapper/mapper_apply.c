@@ -4,27 +4,16 @@
 #include <config.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "mapper_internal.h"
 #include "loytime.h"
+#include "plugin_text.h"
 
 /* Internal outcome of converting one field. */
 enum { FIELD_SET = 0, FIELD_OMIT = 1, FIELD_REJECT = -1 };
-
-static void set_reason(char *reason, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_reason(char *reason, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, len, fmt, ap);
-    va_end(ap);
-}
 
 json_t *mapper_path_lookup(const json_t *record, const mapper_path *path)
 {
@@ -97,7 +86,7 @@ static json_t *join_list(const mapper_field *field, const json_t *list, char *re
             continue;
         if (scalar_text(item, number, sizeof(number), &text)) {
             char shown[96];
-            set_reason(reason, len, "field '%s': list item %zu is not a scalar: '%s'",
+            text_format(reason, len, "field '%s': list item %zu is not a scalar: '%s'",
                        field->label, i, show_value(item, shown, sizeof(shown)));
             goto out;
         }
@@ -144,14 +133,14 @@ static int join_fields(const mapper_field *field, const json_t *in, json_t **out
         if (json_is_null(value))
             continue;
         if (scalar_text(value, number, sizeof(number), &text)) {
-            set_reason(reason, len, "field '%s': not a scalar", field->join_from[i].keys[0]);
+            text_format(reason, len, "field '%s': not a scalar", field->join_from[i].keys[0]);
             return FIELD_REJECT;
         }
         textlen = strlen(text);
         if (textlen == 0)
             continue;
         if (used + seplen + textlen + 1 > sizeof(buf)) {
-            set_reason(reason, len, "field '%s': joined value too long", field->label);
+            text_format(reason, len, "field '%s': joined value too long", field->label);
             return FIELD_REJECT;
         }
         if (used) {
@@ -173,12 +162,12 @@ static int check_range(const mapper_field *field, double number, const json_t *v
 {
     char shown[96];
     if (field->has_min && number < field->min) {
-        set_reason(reason, len, "field '%s': %s is below the minimum %g", field->label,
+        text_format(reason, len, "field '%s': %s is below the minimum %g", field->label,
                    show_value(value, shown, sizeof(shown)), field->min);
         return -1;
     }
     if (field->has_max && number > field->max) {
-        set_reason(reason, len, "field '%s': %s is above the maximum %g", field->label,
+        text_format(reason, len, "field '%s': %s is above the maximum %g", field->label,
                    show_value(value, shown, sizeof(shown)), field->max);
         return -1;
     }
@@ -317,7 +306,7 @@ static int convert(const mapper_field *field, json_t *value, json_t **out, char 
         };
         const char *expected = field->type <= MAPPER_TYPE_DATETIME ? what[field->type]
                                                                    : "a value";
-        set_reason(reason, len, "field '%s': not %s: '%s'", field->label, expected,
+        text_format(reason, len, "field '%s': not %s: '%s'", field->label, expected,
                    show_value(value, shown, sizeof(shown)));
     }
     return FIELD_REJECT;
@@ -350,7 +339,7 @@ static int segment_field(const mapper_field *field, const json_t *in, json_t **o
     size_t i;
 
     if (segments && !json_is_null(segments) && !json_is_array(segments)) {
-        set_reason(reason, len, "field '%s': not a list: '%s'", field->label,
+        text_format(reason, len, "field '%s': not a list: '%s'", field->label,
                    show_value(segments, shown, sizeof(shown)));
         return FIELD_REJECT;
     }
@@ -494,7 +483,7 @@ static int field_value(const mapper_field *field, const json_t *in, json_t **val
         if (scalar_text(source, number, sizeof(number), &text) ||
             !(mapped = json_object_get(field->map, text))) {
             if (!field->map_default) {
-                set_reason(reason, len, "field '%s': value '%s' is not in the map",
+                text_format(reason, len, "field '%s': value '%s' is not in the map",
                            field->label, show_value(source, shown, sizeof(shown)));
                 result = FIELD_REJECT;
                 goto out;
@@ -511,7 +500,7 @@ static int field_value(const mapper_field *field, const json_t *in, json_t **val
     if (field->join) {
         if (!json_is_array(source)) {
             char shown[96];
-            set_reason(reason, len, "field '%s': not a list: '%s'", field->label,
+            text_format(reason, len, "field '%s': not a list: '%s'", field->label,
                        show_value(source, shown, sizeof(shown)));
             result = FIELD_REJECT;
             goto out;
@@ -550,7 +539,7 @@ static int apply_spec(const mapper_spec *spec, const json_t *in, json_t **out,
         const json_t *value = mapper_path_lookup(in, &spec->require[i]);
         if (!value || json_is_null(value) ||
             (json_is_string(value) && json_string_length(value) == 0)) {
-            set_reason(reason, len, "missing required field %s", spec->require[i].keys[0]);
+            text_format(reason, len, "missing required field %s", spec->require[i].keys[0]);
             goto out;
         }
     }
@@ -582,7 +571,7 @@ static int apply_spec(const mapper_spec *spec, const json_t *in, json_t **out,
         if (outcome == FIELD_OMIT)
             continue;
         if (!value || path_set(result, &field->to, value)) {
-            set_reason(reason, len, "field '%s': cannot set the target (another field's "
+            text_format(reason, len, "field '%s': cannot set the target (another field's "
                        "value is in the way)", field->label);
             goto out;
         }
@@ -603,7 +592,7 @@ mapper_result mapper_apply(const mapper *m, const json_t *in, json_t **out,
 
     *out = NULL;
     if (!json_is_object(in)) {
-        set_reason(reason, reasonlen, "record is not a JSON object");
+        text_format(reason, reasonlen, "record is not a JSON object");
         return MAPPER_REJECT;
     }
     if (!kind)
@@ -623,7 +612,7 @@ mapper_result mapper_apply(const mapper *m, const json_t *in, json_t **out,
         if (!spec)
             spec = m->event_default;
         if (!spec) {
-            set_reason(reason, reasonlen, "field 'event_type': no mapping for '%s'",
+            text_format(reason, reasonlen, "field 'event_type': no mapping for '%s'",
                        event_type ? event_type : "(missing)");
             return MAPPER_REJECT;
         }

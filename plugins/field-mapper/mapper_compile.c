@@ -2,12 +2,12 @@
  * options as JSON) and compiles it into the form mapper_apply.c runs:
  * paths split once, zones and formats resolved, maps copied. */
 #include <config.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "mapper_internal.h"
 #include "loytime.h"
+#include "plugin_text.h"
 
 /* Copy of s (caller frees) or NULL on ENOMEM / NULL input. */
 static char *dup_string(const char *s)
@@ -21,17 +21,6 @@ static char *dup_string(const char *s)
     if (copy)
         memcpy(copy, s, len + 1);
     return copy;
-}
-
-static void set_error(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 static void path_free(mapper_path *path)
@@ -51,7 +40,7 @@ static int path_parse(const char *text, int allow_append, mapper_path *path, cha
     int result = -1;
     memset(path, 0, sizeof(*path));
     if (!text || !*text) {
-        set_error(err, errlen, "empty path");
+        text_format(err, errlen, "empty path");
         goto out;
     }
     len = strlen(text);
@@ -61,24 +50,24 @@ static int path_parse(const char *text, int allow_append, mapper_path *path, cha
     }
     path->keys = calloc(len + 1, sizeof(char *));
     if (!path->keys) {
-        set_error(err, errlen, "out of memory");
+        text_format(err, errlen, "out of memory");
         goto out;
     }
     for (size_t i = 0; i <= len; i++) {
         if (i < len && text[i] != '.')
             continue;
         if (i == start) {
-            set_error(err, errlen, "bad path '%s': empty key", text);
+            text_format(err, errlen, "bad path '%s': empty key", text);
             goto out;
         }
         if (memchr(text + start, '[', i - start) || memchr(text + start, ']', i - start)) {
-            set_error(err, errlen, "bad path '%s': '[]' only allowed at the end of a target",
+            text_format(err, errlen, "bad path '%s': '[]' only allowed at the end of a target",
                       text);
             goto out;
         }
         path->keys[path->count] = malloc(i - start + 1);
         if (!path->keys[path->count]) {
-            set_error(err, errlen, "out of memory");
+            text_format(err, errlen, "out of memory");
             goto out;
         }
         memcpy(path->keys[path->count], text + start, i - start);
@@ -160,7 +149,7 @@ static json_t *compile_map(const json_t *spec, char *err, size_t errlen)
     if (json_is_object(spec))
         return json_deep_copy(spec);
     if (!json_is_array(spec)) {
-        set_error(err, errlen, "'map' must be a group or a list of (from, to) pairs");
+        text_format(err, errlen, "'map' must be a group or a list of (from, to) pairs");
         goto out;
     }
     map = json_object();
@@ -169,7 +158,7 @@ static json_t *compile_map(const json_t *spec, char *err, size_t errlen)
     json_array_foreach(spec, i, pair) {
         if (!json_is_array(pair) || json_array_size(pair) != 2 ||
             !json_is_string(json_array_get(pair, 0))) {
-            set_error(err, errlen, "'map' entry %zu must be (\"from\", value)", i);
+            text_format(err, errlen, "'map' entry %zu must be (\"from\", value)", i);
             goto out;
         }
         if (json_object_set(map, json_string_value(json_array_get(pair, 0)),
@@ -483,7 +472,7 @@ static int compile_field(const json_t *def, const json_t *config, const char *wh
     result = 0;
 out:
     if (result != 0)
-        set_error(err, errlen, "%s: %s", prefix, why[0] ? why : "out of memory");
+        text_format(err, errlen, "%s: %s", prefix, why[0] ? why : "out of memory");
 out_quiet:
     if (result != 0)
         field_free(field);
@@ -500,22 +489,22 @@ static mapper_spec *compile_spec(const json_t *spec_json, const json_t *config,
     json_t *item;
 
     if (!json_is_object(spec_json)) {
-        set_error(err, errlen, "%s: must be a group { fields = (...); }", where);
+        text_format(err, errlen, "%s: must be a group { fields = (...); }", where);
         goto out;
     }
     spec = calloc(1, sizeof(*spec));
     if (!spec) {
-        set_error(err, errlen, "%s: out of memory", where);
+        text_format(err, errlen, "%s: out of memory", where);
         goto out;
     }
     fields = json_object_get(spec_json, "fields");
     if (!json_is_array(fields)) {
-        set_error(err, errlen, "%s: 'fields' (a list of groups) is required", where);
+        text_format(err, errlen, "%s: 'fields' (a list of groups) is required", where);
         goto out;
     }
     spec->fields = calloc(json_array_size(fields) + 1, sizeof(mapper_field));
     if (!spec->fields) {
-        set_error(err, errlen, "%s: out of memory", where);
+        text_format(err, errlen, "%s: out of memory", where);
         goto out;
     }
     json_array_foreach(fields, i, item) {
@@ -526,7 +515,7 @@ static mapper_spec *compile_spec(const json_t *spec_json, const json_t *config,
     require = json_object_get(spec_json, "require");
     if (require) {
         if (!json_is_array(require)) {
-            set_error(err, errlen, "%s: 'require' must be a list of field names", where);
+            text_format(err, errlen, "%s: 'require' must be a list of field names", where);
             goto out;
         }
         spec->require = calloc(json_array_size(require) + 1, sizeof(mapper_path));
@@ -536,7 +525,7 @@ static mapper_spec *compile_spec(const json_t *spec_json, const json_t *config,
             char why[256];
             if (!json_is_string(item) ||
                 path_parse(json_string_value(item), 0, &spec->require[i], why, sizeof(why))) {
-                set_error(err, errlen, "%s: require[%zu] must be a field name", where, i);
+                text_format(err, errlen, "%s: require[%zu] must be a field name", where, i);
                 goto out;
             }
             spec->require_count++;
@@ -544,7 +533,7 @@ static mapper_spec *compile_spec(const json_t *spec_json, const json_t *config,
     }
     keep = json_object_get(spec_json, "keep_unmapped");
     if (keep && !json_is_boolean(keep)) {
-        set_error(err, errlen, "%s: 'keep_unmapped' must be true or false", where);
+        text_format(err, errlen, "%s: 'keep_unmapped' must be true or false", where);
         goto out;
     }
     spec->keep_unmapped = json_is_true(keep);
@@ -567,12 +556,12 @@ mapper *mapper_compile(const json_t *config, char *err, size_t errlen)
     size_t i;
 
     if (!json_is_object(config)) {
-        set_error(err, errlen, "options must be a group");
+        text_format(err, errlen, "options must be a group");
         goto out;
     }
     m = calloc(1, sizeof(*m));
     if (!m) {
-        set_error(err, errlen, "out of memory");
+        text_format(err, errlen, "out of memory");
         goto out;
     }
     json_object_foreach((json_t *)config, key, item) {
@@ -580,13 +569,13 @@ mapper *mapper_compile(const json_t *config, char *err, size_t errlen)
         while (top_keys[k] && strcmp(top_keys[k], key) != 0)
             k++;
         if (!top_keys[k] && !json_is_null(item)) {
-            set_error(err, errlen, "unknown option '%s'", key);
+            text_format(err, errlen, "unknown option '%s'", key);
             goto out;
         }
     }
     value = json_object_get(config, "vars");
     if (value && !json_is_null(value) && !json_is_object(value)) {
-        set_error(err, errlen, "'vars' must be a group");
+        text_format(err, errlen, "'vars' must be a group");
         goto out;
     }
     value = json_object_get(config, "member");
@@ -598,7 +587,7 @@ mapper *mapper_compile(const json_t *config, char *err, size_t errlen)
     value = json_object_get(config, "events");
     if (value && !json_is_null(value)) {
         if (!json_is_object(value)) {
-            set_error(err, errlen, "'events' must be a group of per-event-type mappings");
+            text_format(err, errlen, "'events' must be a group of per-event-type mappings");
             goto out;
         }
         m->has_events = 1;
@@ -624,7 +613,7 @@ mapper *mapper_compile(const json_t *config, char *err, size_t errlen)
     value = json_object_get(config, "drop_kinds");
     if (value && !json_is_null(value)) {
         if (!json_is_array(value)) {
-            set_error(err, errlen, "'drop_kinds' must be a list of kind names");
+            text_format(err, errlen, "'drop_kinds' must be a list of kind names");
             goto out;
         }
         m->drop_kinds = calloc(json_array_size(value) + 1, sizeof(char *));
@@ -632,7 +621,7 @@ mapper *mapper_compile(const json_t *config, char *err, size_t errlen)
             goto out;
         json_array_foreach(value, i, item) {
             if (!json_is_string(item)) {
-                set_error(err, errlen, "drop_kinds[%zu] must be a string", i);
+                text_format(err, errlen, "drop_kinds[%zu] must be a string", i);
                 goto out;
             }
             m->drop_kinds[m->drop_count++] = dup_string(json_string_value(item));

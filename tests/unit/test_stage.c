@@ -22,9 +22,12 @@
 #include "batch.h"
 #include "ctx.h"
 #include "pipeline.h"
+#include "reorder.h"
 #include "stage.h"
 #include "store.h"
 #include "supervisor.h"
+#include "util/backoff.h"
+#include "window.h"
 
 /* ------------------------------------------------------------------ */
 /* Test plugins.                                                       */

@@ -1,0 +1,107 @@
+/* run_sink.c: the sink runner: takes batches in order, calls the plugin's
+ * write() until every record is delivered or rejected (backoff between
+ * calls), parks rejections, commits state and acknowledges the batch. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "kv.h"
+#include "runner.h"
+#include "util/backoff.h"
+
+/* ------------------------------------------------------------------ */
+
+/* Number of records write() still has to handle. */
+static size_t sink_pending(const sluice_batch *batch)
+{
+    size_t pending = 0;
+
+    for (size_t i = 0; i < batch->count; i++) {
+        const sluice_batch_slot *slot = &batch->slots[i];
+        if (!slot->dropped && sluice_slot_has_record(slot) &&
+            (slot->outcome == SLUICE_RECORD_PENDING || slot->outcome == SLUICE_RECORD_RETRY))
+            pending++;
+    }
+    return pending;
+}
+
+/* Deliver one batch: write() until no record is PENDING/RETRY, with
+ * backoff and jitter between calls; park rejections; commit state; ack.
+ * Returns an exit code (OK also when abandoned on quit: it is replayed). */
+static int sink_batch(runner *r, sluice_batch *batch)
+{
+    unsigned attempt = 0;
+    int result = SLUICE_STAGE_EXIT_OK;
+    size_t pending;
+
+    if (!runner_adopt_epoch(r, &batch))
+        return SLUICE_STAGE_EXIT_OK;
+    while ((pending = sink_pending(batch)) > 0) {
+        sluice_status st;
+        long delay;
+
+        r->ctx.fail_message[0] = '\0';
+        r->ctx.retry_after = 0;
+        st = r->stage->plugin->write(&r->ctx, r->plugin_state, batch);
+        if (st == SLUICE_FATAL) {
+            runner_log_fatal(r, "write");
+            result = SLUICE_STAGE_EXIT_FATAL;
+            goto out;
+        }
+        pending = sink_pending(batch);
+        if (pending == 0)
+            break;
+        delay = sluice_backoff_ms(attempt++, RETRY_BASE_MS,
+                                  r->stage->common.retry_max_backoff_ms, r->ctx.retry_after,
+                                  runner_random(r));
+        RLOG(r, st == SLUICE_RETRY ? SLUICE_LOG_INFO : SLUICE_LOG_WARN,
+             "batch %" PRIu64 "/%" PRIu64 ": %zu record(s) not delivered yet%s, retry %u in "
+             "%.2f s", batch->epoch, batch->id, pending,
+             st == SLUICE_RETRY ? "" : " (write() returned without an outcome)", attempt,
+             (double)delay / 1000.0);
+        if (link_wait(r, delay) != 0)
+            goto out;
+    }
+    if (runner_park_rejected(r, batch) != 0) {
+        result = SLUICE_STAGE_EXIT_ERROR;
+        goto out;
+    }
+    for (size_t i = 0; i < batch->count; i++) {
+        if (!batch->slots[i].dropped && batch->slots[i].outcome == SLUICE_RECORD_DONE)
+            r->delivered++;
+    }
+    if (r->ctx.kv && sluice_kv_commit(r->ctx.kv, batch->epoch, batch->id) != 0) {
+        RLOG(r, SLUICE_LOG_ERROR, "cannot commit state of batch %" PRIu64 "/%" PRIu64,
+             batch->epoch, batch->id);
+        result = SLUICE_STAGE_EXIT_ERROR;
+        goto out;
+    }
+    link_send_ack(r, batch->epoch, batch->id);
+    runner_stats_save(r, 0);
+out:
+    sluice_batch_destroy(&batch);
+    return result;
+}
+
+int run_sink(runner *r)
+{
+    int result = runner_plugin_init(r);
+
+    if (result == SLUICE_STAGE_EXIT_OK)
+        RLOG(r, SLUICE_LOG_INFO, "sink started (process %ld)", (long)getpid());
+    while (result == SLUICE_STAGE_EXIT_OK && !runner_must_quit(r)) {
+        zmq_pollitem_t item = {.socket = r->data_in, .events = ZMQ_POLLIN};
+        sluice_batch *batch;
+
+        link_flush_acks(r);
+        if (zmq_poll(&item, 1, r->pending_count ? 10 : FLAG_CHECK_MS) <= 0)
+            continue;
+        batch = link_recv_batch(r);
+        if (batch)
+            result = runner_handle_in_order(r, batch, sink_batch);
+    }
+    runner_stats_save(r, 1);
+    return result;
+}

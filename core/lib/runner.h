@@ -1,0 +1,218 @@
+/* runner.h: one stage runner (a plugin instance driven over ZeroMQ with
+ * the ack protocol of docs/architecture.md), shared by the files that
+ * implement it: runner.c (steps every role shares), runner_stats.c (the
+ * statistics file), link.c (sockets, batches, acks, heartbeats),
+ * run_source.c, run_transform.c, run_sink.c (one loop per role) and
+ * unit.c (a placement unit's threads). Internal to core/lib. */
+#ifndef SLUICE_RUNNER_H
+#define SLUICE_RUNNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "batch.h"
+#include "ctx.h"
+#include "log.h"
+#include "reorder.h"
+#include "stage.h"
+
+/* Backoff of whole-call retries (poll/process/write returned RETRY). */
+#define RETRY_BASE_MS 200L
+/* How long a runner blocks in zmq_poll before looking at its flags. */
+#define FLAG_CHECK_MS 100L
+/* Source pacing after SLUICE_AGAIN and (without --once) SLUICE_EOF. */
+#define AGAIN_IDLE_MS 10L
+#define EOF_IDLE_MS 200L
+/* Acks are tiny; their queues must never be what blocks a stage. */
+#define ACK_HWM 100000
+/* Linger on a graceful close, so the last acks reach their peer. */
+#define GRACEFUL_LINGER_MS 1000
+/* Acks waiting for an upstream peer (e.g. one that is restarting). */
+#define PENDING_ACKS_MAX 4096
+/* The statistics file is rewritten at most this often (and at exit). */
+#define STATS_INTERVAL_MS 250
+/* A sink busy in one long write() tells upstream it is alive this often
+ * (or every ack_timeout_ms / 4 if that is shorter). */
+#define HEARTBEAT_MS 1000
+
+typedef struct runner {
+    const sluice_pipeline_def *pipeline;
+    const sluice_stage_def *stage;
+    size_t index;
+    unsigned instance;                /* k of a stage run as several processes
+                                         (1..instances), else 0 */
+    char label[SLUICE_ENDPOINT_MAX];  /* stage name, "#k" added for instance k:
+                                         logs, statistics file */
+    int parallel;                     /* one of several instances: sees some of
+                                         the batches, in any order */
+    sluice_reorder reorder;           /* downstream of a parallel stage: batches
+                                         that came before their predecessors */
+    int once;
+    void *zctx;                       /* borrowed: the unit's context */
+    int inproc_in;                    /* upstream is a thread of this unit */
+    int inproc_out;                   /* downstream is a thread of this unit */
+    const sluice_unit_signals *signals;
+    volatile int *unit_stop;          /* set when the unit must wind down */
+    int unit_has_source;
+
+    sluice_ctx ctx;
+    void *plugin_state;
+    int plugin_ready;                 /* init() succeeded, fini() owed */
+
+    void *data_in;                    /* PULL, bound: batches from upstream */
+    void *ack_out;                    /* PUSH, bound: acks to upstream */
+    void *data_out;                   /* PUSH, connected: batches downstream */
+    void *ack_in;                     /* PULL, connected: acks from downstream */
+
+    uint64_t pending_acks[PENDING_ACKS_MAX][2]; /* (epoch, id) not yet sent */
+    size_t pending_head, pending_count;
+
+    uint64_t epoch;                   /* current source incarnation */
+    uint64_t last_id;                 /* non-source: last batch of `epoch` this
+                                         process handled (they run 1..last_id) */
+    int epoch_broken;                 /* non-source: a batch of `epoch` is missing
+                                         here; wait for the source's rewind */
+    uint64_t rng;                     /* xorshift state for jitter */
+
+    /* statistics for the --once summary (see sluice_stage_stats_path) */
+    char stats_path[SLUICE_ENDPOINT_MAX];
+    double base_in, base_delivered, base_events;
+    uint64_t records_in;              /* source: records of committed batches */
+    uint64_t delivered;               /* sink: records DONE */
+    int64_t stats_written_ms;
+    int64_t heartbeat_ms;             /* sink: last heartbeat sent upstream */
+    int result;                       /* exit code when run as a thread */
+} runner;
+
+#define RLOG(r, level, ...) \
+    sluice_log_write((r)->pipeline->name, (r)->label, (level), __VA_ARGS__)
+
+
+/* ------------------------------------------------------------------ */
+/* Steps every role shares (runner.c).                                */
+/* ------------------------------------------------------------------ */
+
+/* Uniform double in [0, 1) from the runner's xorshift64* generator (jitter). */
+double runner_random(runner *r);
+
+/* 1 when the runner must leave now: the unit winds down, or (outside a
+ * unit holding the source) the process was asked to stop. */
+int runner_must_quit(const runner *r);
+
+/* Log the plugin's fatal message the way a person reads it. */
+void runner_log_fatal(runner *r, const char *callback);
+
+/* Call the plugin's init(). Returns SLUICE_STAGE_EXIT_OK, _ERROR or _FATAL. */
+int runner_plugin_init(runner *r);
+
+/* Call fini() if init() succeeded. */
+void runner_plugin_fini(runner *r);
+
+/* Park every rejected record of `batch` in the dead-letter queue, with the
+ * name of the stage that rejected it. Returns 0, or -1 if the store failed
+ * (the batch must then not go further: it will be replayed). */
+int runner_park_rejected(runner *r, sluice_batch *batch);
+
+/* Decide whether a non-source stage handles `batch`. An instance of a
+ * stage run as several processes takes any batch not older than its
+ * epoch (it keeps no state). Any other stage's state must be built from
+ * an unbroken run of batches: it adopts an epoch only at its
+ * first batch (id 1) and then takes ids in sequence. A batch of an older
+ * epoch, a duplicate, or a batch whose predecessors this process never saw
+ * (it was restarted, or a batch was lost) is destroyed unhandled: no ack
+ * flows for it and the source's rewind (SIGUSR1 from the supervisor, or its
+ * ack timeout) replays it under a new epoch. Returns 1 if the batch is to
+ * be handled, 0 if it was destroyed. */
+int runner_adopt_epoch(runner *r, sluice_batch **batch_p);
+
+/* Hand `batch` (stolen) to `handle` (transform_batch or sink_batch) in id
+ * order. Behind a stage run as one process batches arrive in order and go
+ * straight through. Behind a parallel stage a batch that came before a
+ * predecessor is held, and after each batch handled the held one that is
+ * next goes too; a rewind's new epoch drops the held ones it replaced. A
+ * batch that finds the buffer full is dropped (logged): it is lost as if
+ * its instance died, and the source's ack timeout replays it. Returns the
+ * exit code of the last handle() call (SLUICE_STAGE_EXIT_OK if none). */
+int runner_handle_in_order(runner *r, sluice_batch *batch,
+                           int (*handle)(runner *, sluice_batch *));
+
+/* ------------------------------------------------------------------ */
+/* Statistics file (runner_stats.c).                                  */
+/* ------------------------------------------------------------------ */
+
+/* Read the counters a previous incarnation of this stage left in its
+ * statistics file (the supervisor removes the files when a run starts). */
+void runner_stats_load(runner *r);
+
+/* Write the statistics file (atomically: temp file + rename), at most
+ * every STATS_INTERVAL_MS unless `force`. Failures only cost the summary. */
+void runner_stats_save(runner *r, int force);
+
+/* ------------------------------------------------------------------ */
+/* Links: sockets, batches, acks (link.c).                            */
+/* ------------------------------------------------------------------ */
+
+/* Open the runner's sockets: its own input (bound) unless it is the source,
+ * and the link to its downstream (connected) unless it is the sink. A
+ * downstream stage run as N instances gets one connection per instance on
+ * both sockets: PUSH deals batches out round-robin among the instances that
+ * are up (ZMQ_IMMEDIATE: none queue for a dead one), PULL takes their acks
+ * fairly. Returns 0 or -1 (logged). */
+int link_open(runner *r);
+
+/* Close every socket. Batches still queued on an inproc link are freed
+ * when ZeroMQ closes their messages (link.c, batch_box), so a stop leaks
+ * nothing whichever stage of a unit closes first. */
+void link_close(runner *r, int graceful);
+
+/* Send a batch downstream (stolen, also on failure): its pointer on an
+ * inproc link, its wire encoding (zero-copy) otherwise. Blocks while the
+ * downstream queue is full (backpressure), serving acks meanwhile (non-
+ * source stages), until runner_must_quit(). Returns 0, or -1 (batch
+ * dropped: it will be replayed). */
+int link_send_batch(runner *r, sluice_batch *batch);
+
+/* Receive one batch if one is waiting. Returns the batch (caller owns), or
+ * NULL when none is waiting or the frame was corrupt (logged, dropped). */
+sluice_batch *link_recv_batch(runner *r);
+
+/* Send the acks waiting in the runner's queue upstream, oldest first,
+ * without blocking: a bound PUSH has no peer while the upstream stage is
+ * (re)connecting, so what cannot go now stays queued for the next call. */
+void link_flush_acks(runner *r);
+
+/* Queue the ack of batch (epoch, id) for upstream and send what can go.
+ * Never blocks. When the queue is full the oldest ack is dropped (the
+ * source's ack timeout then replays its batch). */
+void link_send_ack(runner *r, uint64_t epoch, uint64_t id);
+
+/* The sink's ctx->progress hook: while write() works through a long batch
+ * (hundreds of rate-limited requests), send upstream at most one heartbeat
+ * a second (or per quarter ack_timeout_ms): an ack frame with id 0 for the
+ * batch's epoch. Transforms pass it on without committing; the source takes any ack as a sign of life and
+ * does not rewind a sink that is slow but working. */
+void link_sink_heartbeat(sluice_ctx *ctx);
+
+/* Transforms: take every ack waiting from downstream, commit the stage's
+ * staged state up to that batch, THEN pass the ack upstream, so state is
+ * committed downstream-first and the source's checkpoint last. */
+void link_forward_acks(runner *r);
+
+/* Wait up to `ms`, serving acks (transforms) and watching the quit flags.
+ * Returns 0 after the full wait, -1 as soon as runner_must_quit(). */
+int link_wait(runner *r, long ms);
+
+/* ------------------------------------------------------------------ */
+/* One loop per role (run_source.c, run_transform.c, run_sink.c).     */
+/* ------------------------------------------------------------------ */
+
+/* The source runner's loop. Returns an exit code. */
+int run_source(runner *r);
+
+/* The transform runner's loop. Returns an exit code. */
+int run_transform(runner *r);
+
+/* The sink runner's loop. Returns an exit code. */
+int run_sink(runner *r);
+#endif

@@ -1,0 +1,14 @@
+/* clock.h: the engine's one monotonic clock. Implemented in util/clock.c. */
+#ifndef SLUICE_UTIL_CLOCK_H
+#define SLUICE_UTIL_CLOCK_H
+
+#include <stdint.h>
+
+/* Milliseconds on CLOCK_MONOTONIC (not wall time: for deadlines and
+ * intervals only). Never fails. */
+int64_t sluice_clock_ms(void);
+
+/* Seconds on CLOCK_MONOTONIC, with sub-microsecond resolution. Never
+ * fails. */
+double sluice_monotonic_seconds(void);
+#endif

@@ -490,6 +490,7 @@ static double percentile(const double *v, size_t n, double p)
     return v[rank ? rank - 1 : 0];
 }
 
+/* qsort comparison of two doubles, ascending. */
 static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -6,3 +6,5 @@ emulators_webhook_load_SOURCES = emulators/webhook_load.c emulators/annexcloud_e
 	emulators/annexcloud_model.c emulators/annexcloud_auth.c emulators/annexcloud_emu.h
 emulators_webhook_load_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS)
 emulators_webhook_load_LDADD = $(CURL_LIBS) $(CRYPTO_LIBS) $(JANSSON_LIBS)
+TESTS += emulators/test_webhook_load.sh
+EXTRA_DIST += emulators/test_webhook_load.sh

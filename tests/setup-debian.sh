@@ -6,7 +6,7 @@ packages=(
     build-essential autoconf automake libtool libltdl-dev pkg-config
     libzmq3-dev libjansson-dev libconfig-dev libcurl4-openssl-dev
     libsqlite3-dev libmicrohttpd-dev libssl-dev libcsv-dev libjemalloc-dev check
-    sqlite3 jq curl python3 procps valgrind
+    sqlite3 jq curl python3 procps valgrind openssl
     openssh-server openssh-client
 )
 missing=()

@@ -1,12 +1,16 @@
 /* http.c: the SDK's HTTP client (sluice/plugin.h) on libcurl, with the
  * core's failure policy: classification, retries with exponential backoff
- * and jitter, Retry-After, and per-bucket throttling where a 429 pauses the
- * whole bucket. One client per stage context; easy handles are pooled so
- * connections are kept alive and concurrent callers never share one. */
+ * and jitter, Retry-After (also handed to the batch's retry as the stage's
+ * hint), per-bucket throttling where a 429 pauses the whole bucket, and a
+ * sink's heartbeat while it waits on a request, a backoff or a bucket. One
+ * client per stage context; easy handles are pooled so connections are
+ * kept alive and concurrent callers never share one. What answers mean
+ * (Retry-After values, transport errors that are configuration, 2xx
+ * answers a sink cannot read) is in http_answer.c. */
 #include "config.h"
 
 #include <ctype.h>
-#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -18,6 +22,7 @@
 #include <curl/curl.h>
 
 #include "ctx.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "throttle.h"
@@ -32,14 +37,24 @@
 #define BODY_LIMIT (64u * 1024u * 1024u)
 #define HEADERS_LIMIT (256u * 1024u)
 #define DEBUG_BODY_MAX 512
+#define WAIT_SLICE_SECONDS 0.1
+/* Least time between two ctx->progress calls made while waiting (during an
+ * attempt, a backoff or a throttle wait); the hook itself decides how often
+ * a heartbeat really goes out (stage.c: once a second or per quarter of
+ * ack_timeout_ms). */
+#define PROGRESS_MIN_INTERVAL_SECONDS 0.1
 
 struct sluice_http_client {
-    pthread_mutex_t lock;             /* guards idle[] and rng */
+    pthread_mutex_t lock;             /* guards idle[], rng, unreadable_in_a_row
+                                         and ctx->retry_after */
     CURL *idle[IDLE_HANDLES_MAX];     /* handles with live connections */
     size_t idle_count;
     sluice_throttle *throttle;        /* named buckets */
     uint64_t rng;                     /* xorshift64* state for jitter */
-    pthread_mutex_t progress_lock;    /* one ctx->progress call at a time */
+    unsigned unreadable_in_a_row;     /* sluice_http_answer's count */
+    pthread_mutex_t progress_lock;    /* one ctx->progress call at a time;
+                                         guards progress_at */
+    double progress_at;               /* monotonic seconds of the last call */
 };
 
 /* A growing byte buffer for response bodies and headers. */
@@ -187,6 +202,79 @@ static void handle_release(struct sluice_http_client *client, CURL *curl)
         curl_easy_cleanup(curl);
 }
 
+/* Call the stage's progress hook (a sink's heartbeat upstream; NULL
+ * elsewhere). The hook sends on the stage's ZeroMQ socket, which is not
+ * thread-safe, and a sink may call sluice_http from several threads at once
+ * inside write() (infobip-sink's max_in_flight) while the runner's thread
+ * waits in write(), so the calls are serialised by progress_lock, whose
+ * barriers let the socket pass between threads as ZeroMQ requires. With
+ * `always` 0 (calls made while waiting, many a second) it is skipped when
+ * another thread is calling it right now or it ran less than
+ * PROGRESS_MIN_INTERVAL_SECONDS ago. */
+static void report_progress(sluice_ctx *ctx, struct sluice_http_client *client, int always)
+{
+    double now;
+
+    if (!ctx->progress)
+        return;
+    if (always)
+        pthread_mutex_lock(&client->progress_lock);
+    else if (pthread_mutex_trylock(&client->progress_lock) != 0)
+        return;
+    now = sluice_monotonic_seconds();
+    if (always || now - client->progress_at >= PROGRESS_MIN_INTERVAL_SECONDS) {
+        client->progress_at = now;
+        ctx->progress(ctx);
+    }
+    pthread_mutex_unlock(&client->progress_lock);
+}
+
+/* Who is waiting, for the callbacks that report progress while it waits. */
+typedef struct waiter {
+    sluice_ctx *ctx;
+    struct sluice_http_client *client;
+} waiter;
+
+/* Throttle wait tick (sluice_throttle_acquire_ticking): still alive. */
+static void waiter_tick(void *arg)
+{
+    waiter *w = arg;
+
+    report_progress(w->ctx, w->client, 0);
+}
+
+/* curl's progress callback during an attempt: libcurl calls it often while
+ * data moves and about once a second while the server keeps silent, so a
+ * destination that hangs longer than the source's ack_timeout_ms does not
+ * make the source rewind a sink that is still trying. Returns 0 (go on). */
+static int on_transfer_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+                                curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    waiter_tick(arg);
+    return 0;
+}
+
+/* Sleep `seconds` in slices, reporting progress after each. Returns 0
+ * after the full sleep, -1 as soon as the pipeline is stopping. */
+static int wait_alive(sluice_ctx *ctx, struct sluice_http_client *client, double seconds)
+{
+    double end = sluice_monotonic_seconds() + seconds;
+
+    for (;;) {
+        double left = end - sluice_monotonic_seconds();
+
+        if (left <= 0)
+            return 0;
+        if (sluice_sleep_interruptible(fmin(left, WAIT_SLICE_SECONDS), ctx->stopping) != 0)
+            return -1;
+        report_progress(ctx, client, 0);
+    }
+}
+
 /* Append bytes to a buffer, keeping it NUL-terminated. Returns 0, or -1
  * when the limit is passed or memory runs out (buf->overflow set). */
 static int growbuf_append(growbuf *buf, const char *data, size_t len)
@@ -309,13 +397,15 @@ typedef struct http_call {
     long timeout_ms;
     int tls_verify;
     const char *ca_file;
+    waiter who;                   /* for progress while an attempt runs */
+    CURLcode code;                /* the last attempt's transport result */
     growbuf body;
     growbuf head;
     char error[CURL_ERROR_SIZE];
 } http_call;
 
 /* Make one attempt. Returns the HTTP status, or 0 on a transport error
- * (call->error says what). */
+ * (call->error says what, call->code is curl's code). */
 static long attempt_once(struct sluice_http_client *client, http_call *call)
 {
     const sluice_http_request *req = call->req;
@@ -326,7 +416,9 @@ static long attempt_once(struct sluice_http_client *client, http_call *call)
     growbuf_clear(&call->body);
     growbuf_clear(&call->head);
     call->error[0] = '\0';
+    call->code = CURLE_OK;
     if (!curl) {
+        call->code = CURLE_OUT_OF_MEMORY;
         snprintf(call->error, sizeof(call->error), "cannot create a curl handle");
         return 0;
     }
@@ -349,6 +441,11 @@ static long attempt_once(struct sluice_http_client *client, http_call *call)
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &call->head);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, call->error);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "sluice/" PACKAGE_VERSION);
+    if (call->who.ctx->progress) {
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_transfer_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &call->who);
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    }
 
     if (strcmp(req->method, "GET") == 0) {
         curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
@@ -365,6 +462,7 @@ static long attempt_once(struct sluice_http_client *client, http_call *call)
     }
 
     rc = curl_easy_perform(curl);
+    call->code = rc;
     if (rc == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     } else {
@@ -373,6 +471,8 @@ static long attempt_once(struct sluice_http_client *client, http_call *call)
         if (call->body.overflow)
             snprintf(call->error, sizeof(call->error), "response body over %u bytes",
                      BODY_LIMIT);
+        else if (sluice_http_config_error(rc))
+            sluice_http_config_error_text(rc, req->url, call->error, sizeof(call->error));
     }
     handle_release(client, curl);
     return status;
@@ -405,31 +505,30 @@ static char *header_find(const char *block, const char *name)
     return NULL;
 }
 
-/* Seconds asked by a Retry-After header (delta-seconds or HTTP-date), or a
- * negative number when absent or unparseable. */
+/* Seconds asked by the Retry-After header in a raw header block (see
+ * sluice_retry_after_parse), or a negative number when absent or
+ * unparseable. */
 static double retry_after_seconds(const char *headers)
 {
     char *value = headers ? header_find(headers, "Retry-After") : NULL;
     double seconds = -1;
-    char *end = NULL;
-    long long delta;
-    time_t when;
 
-    if (!value)
-        return -1;
-    if (isdigit((unsigned char)value[0])) {
-        errno = 0;
-        delta = strtoll(value, &end, 10);
-        if (errno == 0 && end && *end == '\0' && delta >= 0)
-            seconds = (double)delta;
-        goto out;
-    }
-    when = curl_getdate(value, NULL);
-    if (when != (time_t)-1)
-        seconds = fmax(0, difftime(when, time(NULL)));
-out:
+    if (value && sluice_retry_after_parse(value, time(NULL), &seconds) != 0)
+        seconds = -1;
     free(value);
     return seconds;
+}
+
+/* Keep `seconds` as the stage's retry hint as sluice_retry_after() does
+ * (the longest since the core last consumed it), under the client's lock:
+ * sluice_http runs on several threads of one write() at once. */
+static void record_retry_hint(sluice_ctx *ctx, struct sluice_http_client *client,
+                              double seconds)
+{
+    pthread_mutex_lock(&client->lock);
+    if (seconds > ctx->retry_after)
+        ctx->retry_after = seconds;
+    pthread_mutex_unlock(&client->lock);
 }
 
 sluice_http_class sluice_http_classify(long status)
@@ -521,6 +620,8 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
         snprintf(call.error, sizeof(call.error), "out of memory for an HTTP request");
         goto out;
     }
+    call.who.ctx = ctx;
+    call.who.client = client;
     common = common_of(ctx);
     call.timeout_ms = req->timeout_ms > 0 ? req->timeout_ms
                       : common && common->http_timeout_ms > 0 ? common->http_timeout_ms
@@ -537,44 +638,43 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
         double delay;
         double hinted;
 
-        if (sluice_throttle_acquire(client->throttle, bucket, ctx->stopping) != 0) {
+        if (sluice_throttle_acquire_ticking(client->throttle, bucket, ctx->stopping,
+                                            waiter_tick, &call.who) != 0) {
             if (attempts == 0)
                 snprintf(call.error, sizeof(call.error), "stopping before the request");
             break;
         }
         status = attempt_once(client, &call);
         attempts++;
-        if (ctx->progress) {
-            /* A sink working through a long batch is alive. The hook sends a
-             * heartbeat on the stage's ZeroMQ socket, which is not
-             * thread-safe: a sink may call sluice_http from several threads
-             * at once inside write() (infobip-sink's max_in_flight) while
-             * the runner's thread waits in write(), so the calls are
-             * serialised here; the lock's barriers let the socket pass
-             * between threads as ZeroMQ requires. */
-            pthread_mutex_lock(&client->progress_lock);
-            ctx->progress(ctx);
-            pthread_mutex_unlock(&client->progress_lock);
-        }
+        /* A sink working through a long batch is alive. */
+        report_progress(ctx, client, 1);
         sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_http_requests_total", 1);
-        result = sluice_http_classify(status);
+        result = status == 0 && sluice_http_config_error(call.code) ? SLUICE_HTTP_CONFIG
+                                                                    : sluice_http_classify(status);
         if (status == 429)
             sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_http_429_total", 1);
         if (result != SLUICE_HTTP_SUCCESS && status != 0)
             log_body_debug(ctx, req, status, &call.body);
+        hinted = result == SLUICE_HTTP_RETRYABLE && status != 0
+                     ? retry_after_seconds(call.head.data) : -1;
+        if (hinted >= 0)
+            hinted = fmin(hinted, RETRY_AFTER_MAX_SECONDS);
         if (result != SLUICE_HTTP_RETRYABLE)
             break;
-        if (max_attempts > 0 && attempts >= max_attempts)
+        if ((max_attempts > 0 && attempts >= max_attempts) || sluice_stopping(ctx)) {
+            /* Given up on a retryable answer: whoever retries next (the
+             * core, for a sink's records left RETRY) waits what the server
+             * asked too. */
+            if (hinted > 0)
+                record_retry_hint(ctx, client, hinted);
             break;
-        if (sluice_stopping(ctx))
-            break;
+        }
 
         delay = backoff_seconds(client, attempts, cap);
-        hinted = status != 0 ? retry_after_seconds(call.head.data) : -1;
         /* At least what the server asked (a date in the past must not turn
          * into a tight loop, so never less than our own backoff). */
         if (hinted >= 0)
-            delay = fmax(delay, fmin(hinted, RETRY_AFTER_MAX_SECONDS));
+            delay = fmax(delay, hinted);
         if (status == 0)
             sluice_log_write(pipeline_of(ctx), stage_of(ctx), SLUICE_LOG_INFO,
                              "%s %s: %s, retry %d in %.2f s", req->method, req->url,
@@ -589,7 +689,7 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
             /* Everyone on this bucket waits, including this request's retry
              * (the next acquire sleeps until the pause ends). */
             sluice_throttle_pause(client->throttle, bucket, delay);
-        } else if (sluice_sleep_interruptible(delay, ctx->stopping) != 0) {
+        } else if (wait_alive(ctx, client, delay) != 0) {
             break;
         }
     }
@@ -602,7 +702,27 @@ out:
         snprintf(resp->error, sizeof(resp->error), "no request was made");
     if (result == SLUICE_HTTP_REJECTED && attempts == 0)
         return SLUICE_HTTP_REJECTED;
+    if (result == SLUICE_HTTP_CONFIG)
+        return SLUICE_HTTP_CONFIG;
     return status == 0 ? SLUICE_HTTP_RETRYABLE : result;
+}
+
+unsigned sluice_http_unreadable_count(sluice_ctx *ctx, int readable)
+{
+    struct sluice_http_client *client = ctx ? client_get(ctx) : NULL;
+    unsigned count;
+
+    /* Without a client (out of memory) every answer counts as the first. */
+    if (!client)
+        return readable ? 0 : 1;
+    pthread_mutex_lock(&client->lock);
+    if (readable)
+        client->unreadable_in_a_row = 0;
+    else if (client->unreadable_in_a_row < UINT_MAX)
+        client->unreadable_in_a_row++;
+    count = client->unreadable_in_a_row;
+    pthread_mutex_unlock(&client->lock);
+    return count;
 }
 
 char *sluice_http_header_get(const sluice_http_response *resp, const char *name)

@@ -344,6 +344,8 @@ int link_wait(runner *r, long ms)
             return 0;
         if (left > FLAG_CHECK_MS)
             left = FLAG_CHECK_MS;
+        if (r->ctx.progress)
+            r->ctx.progress(&r->ctx); /* paces itself (link_sink_heartbeat) */
         if (r->index > 0 && r->ack_in) {
             if (zmq_poll(&item, 1, (long)left) > 0)
                 link_forward_acks(r);

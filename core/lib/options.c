@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <regex.h>
 #include <strings.h>
 
 #include "options.h"
@@ -147,6 +148,286 @@ out:
     return value;
 }
 
+/* Parse an option row's range, "MIN..MAX", "MIN.." or "..MAX" (numbers
+ * as strtod reads them). Returns 0 with the bounds set (-/+HUGE_VAL for
+ * an open end), or -1 if the text is not such a range or MIN > MAX. */
+static int parse_range(const char *range, double *min, double *max)
+{
+    const char *dots = strstr(range, "..");
+    char *end = NULL;
+
+    *min = -HUGE_VAL;
+    *max = HUGE_VAL;
+    if (!dots)
+        return -1;
+    if (dots > range) {
+        /* read MIN from a copy: strtod would take "1." of "1..32" */
+        char lower[64];
+        size_t len = (size_t)(dots - range);
+        if (len >= sizeof(lower))
+            return -1;
+        memcpy(lower, range, len);
+        lower[len] = '\0';
+        errno = 0;
+        *min = strtod(lower, &end);
+        if (errno != 0 || end != lower + len || !isfinite(*min))
+            return -1;
+    }
+    if (dots[2] != '\0') {
+        errno = 0;
+        *max = strtod(dots + 2, &end);
+        if (errno != 0 || end == dots + 2 || *end != '\0' || !isfinite(*max))
+            return -1;
+    }
+    if (dots == range && dots[2] == '\0')
+        return -1; /* ".." alone says nothing */
+    return *min <= *max ? 0 : -1;
+}
+
+/* 1 if `value` is one of the '|'-separated `choices`, else 0. */
+static int choice_allowed(const char *choices, const char *value)
+{
+    size_t len = strlen(value);
+
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && strncmp(p, value, n) == 0)
+            return 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+/* 1 if `text` is an http:// or https:// URL with a host, else 0. */
+static int url_valid(const char *text)
+{
+    const char *host;
+    size_t host_len;
+
+    if (strncmp(text, "https://", 8) == 0)
+        host = text + 8;
+    else if (strncmp(text, "http://", 7) == 0)
+        host = text + 7;
+    else
+        return 0;
+    host_len = strcspn(host, "/?#");
+    if (host_len == 0)
+        return 0;
+    for (size_t i = 0; i < host_len; i++) {
+        unsigned char c = (unsigned char)host[i];
+        if (c <= ' ' || c == 0x7f || c == '\\')
+            return 0;
+    }
+    return host[0] != ':' && host[0] != '@';
+}
+
+int sluice_duration_ms(const char *text, long long *ms)
+{
+    static const struct {
+        const char *unit;
+        double ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    char *end = NULL;
+    double number;
+
+    errno = 0;
+    number = strtod(text, &end);
+    if (errno != 0 || end == text || !isfinite(number) || number < 0 || *text == '-' ||
+        *text == '+' || *text == ' ')
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(end, units[i].unit) == 0) {
+            double total = number * units[i].ms;
+            if (total > 9.0e15)
+                return -1;
+            *ms = (long long)total;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* 1 if `text` is HOST:PORT with PORT 1..65535 (HOST a name, an IPv4
+ * address, "*", or an IPv6 address in brackets), else 0. */
+static int hostport_valid(const char *text)
+{
+    const char *colon = strrchr(text, ':');
+    char *end = NULL;
+    long port;
+
+    if (!colon || colon == text)
+        return 0;
+    if (text[0] == '[' && colon[-1] != ']')
+        return 0;
+    for (const char *p = text; p < colon; p++) {
+        if ((unsigned char)*p <= ' ' || *p == '/')
+            return 0;
+    }
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    return errno == 0 && end != colon + 1 && *end == '\0' && port >= 1 && port <= 65535;
+}
+
+/* Check string `text` against the kind's rule. Returns 0, or -1 with what
+ * was expected in errbuf. */
+static int kind_check(sluice_opt_kind kind, const char *text, char *errbuf, size_t errlen)
+{
+    switch (kind) {
+    case SLUICE_KIND_ANY:
+        return 0;
+    case SLUICE_KIND_URL:
+        if (url_valid(text))
+            return 0;
+        snprintf(errbuf, errlen, "must be an http:// or https:// URL with a host");
+        return -1;
+    case SLUICE_KIND_PATH:
+        if (*text)
+            return 0;
+        snprintf(errbuf, errlen, "must be a path, not empty");
+        return -1;
+    case SLUICE_KIND_REGEX: {
+        regex_t compiled;
+        int rc = regcomp(&compiled, text, REG_EXTENDED | REG_NOSUB);
+        if (rc == 0) {
+            regfree(&compiled);
+            return 0;
+        }
+        char why[160];
+        regerror(rc, &compiled, why, sizeof(why));
+        snprintf(errbuf, errlen, "must be a POSIX extended regular expression: %s", why);
+        return -1;
+    }
+    case SLUICE_KIND_DURATION: {
+        long long ms;
+        if (sluice_duration_ms(text, &ms) == 0)
+            return 0;
+        snprintf(errbuf, errlen, "must be a duration: a number with ms, s, m, h or d "
+                                 "(e.g. \"30s\", \"15m\")");
+        return -1;
+    }
+    case SLUICE_KIND_HOSTPORT:
+        if (hostport_valid(text))
+            return 0;
+        snprintf(errbuf, errlen, "must be HOST:PORT with PORT in 1..65535");
+        return -1;
+    }
+    snprintf(errbuf, errlen, "has an unknown kind %d", (int)kind);
+    return -1;
+}
+
+/* `value` as shown in a message: strings quoted, numbers as they are. */
+static void show_value(const json_t *value, char *buf, size_t len)
+{
+    if (json_is_string(value))
+        snprintf(buf, len, "\"%.80s\"", json_string_value(value));
+    else if (json_is_integer(value))
+        snprintf(buf, len, "%lld", (long long)json_integer_value(value));
+    else if (json_is_real(value))
+        snprintf(buf, len, "%g", json_real_value(value));
+    else
+        snprintf(buf, len, "the value");
+}
+
+/* Check one string against the row's choices and kind. 0 or -1 (errbuf). */
+static int string_check(const sluice_option *opt, const char *text, char *errbuf,
+                        size_t errlen)
+{
+    char why[256];
+
+    if (opt->choices && !choice_allowed(opt->choices, text)) {
+        snprintf(errbuf, errlen, "option '%s' must be one of %s, got \"%.80s\"", opt->name,
+                 opt->choices, text);
+        return -1;
+    }
+    if (kind_check(opt->kind, text, why, sizeof(why)) != 0) {
+        snprintf(errbuf, errlen, "option '%s' %s, got \"%.80s\"", opt->name, why, text);
+        return -1;
+    }
+    return 0;
+}
+
+int sluice_option_check_value(const sluice_option *opt, const json_t *value, char *errbuf,
+                              size_t errlen)
+{
+    if (opt->range && (json_is_integer(value) || json_is_real(value))) {
+        double min, max, number = json_number_value(value);
+        if (parse_range(opt->range, &min, &max) == 0 && (number < min || number > max)) {
+            char shown[96];
+            show_value(value, shown, sizeof(shown));
+            snprintf(errbuf, errlen, "option '%s' must be in %s, got %s", opt->name,
+                     opt->range, shown);
+            return -1;
+        }
+    }
+    if (json_is_string(value))
+        return string_check(opt, json_string_value(value), errbuf, errlen);
+    if (json_is_array(value) && opt->choices) {
+        size_t i;
+        const json_t *item;
+        json_array_foreach(value, i, item) {
+            if (json_is_string(item) &&
+                string_check(opt, json_string_value(item), errbuf, errlen) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Check the ABI 2 fields of row `opt`: a range only on numbers and
+ * well-formed, choices only on strings and lists, a kind only on strings,
+ * and a default inside them. 0 or -1 (errbuf names the option). */
+static int check_row_limits(const sluice_option *opt, char *errbuf, size_t errlen)
+{
+    double min, max;
+    json_t *value = NULL;
+    int result = -1;
+
+    if (opt->range && (opt->type != SLUICE_OPT_INT && opt->type != SLUICE_OPT_DOUBLE)) {
+        snprintf(errbuf, errlen, "option '%s' has a range but is not a number", opt->name);
+        goto out;
+    }
+    if (opt->range && parse_range(opt->range, &min, &max) != 0) {
+        snprintf(errbuf, errlen, "option '%s' has a malformed range '%s' (MIN..MAX, MIN.. "
+                 "or ..MAX)", opt->name, opt->range);
+        goto out;
+    }
+    if (opt->choices && (opt->type != SLUICE_OPT_STRING && opt->type != SLUICE_OPT_LIST)) {
+        snprintf(errbuf, errlen, "option '%s' has choices but is not a string or list",
+                 opt->name);
+        goto out;
+    }
+    if (opt->choices && (!*opt->choices || strstr(opt->choices, "||") ||
+                         opt->choices[0] == '|' ||
+                         opt->choices[strlen(opt->choices) - 1] == '|')) {
+        snprintf(errbuf, errlen, "option '%s' has malformed choices '%s' (a|b|c)", opt->name,
+                 opt->choices);
+        goto out;
+    }
+    if (opt->kind != SLUICE_KIND_ANY &&
+        (opt->type != SLUICE_OPT_STRING || opt->kind > SLUICE_KIND_HOSTPORT)) {
+        snprintf(errbuf, errlen, "option '%s' has a kind but is not a string (or an "
+                 "unknown kind %d)", opt->name, (int)opt->kind);
+        goto out;
+    }
+    if (opt->default_value) {
+        char why[384];
+        value = sluice_option_default_json(opt, errbuf, errlen);
+        if (!value)
+            goto out;
+        if (sluice_option_check_value(opt, value, why, sizeof(why)) != 0) {
+            snprintf(errbuf, errlen, "default of %s", why);
+            goto out;
+        }
+    }
+    result = 0;
+out:
+    json_decref(value);
+    return result;
+}
+
 /* 1 if `name` is non-empty and only [A-Za-z0-9_]. */
 static int option_name_valid(const char *name)
 {
@@ -189,12 +470,8 @@ int sluice_options_check_table(const sluice_option *options, char *errbuf, size_
                 goto out;
             }
         }
-        if (opt->default_value) {
-            json_t *value = sluice_option_default_json(opt, errbuf, errlen);
-            if (!value)
-                goto out;
-            json_decref(value);
-        }
+        if (check_row_limits(opt, errbuf, errlen) != 0)
+            goto out;
     }
     result = 0;
 out:

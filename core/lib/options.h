@@ -33,9 +33,21 @@ json_t *sluice_option_default_json(const sluice_option *opt, char *errbuf, size_
 
 /* Check a plugin's option table: every row has a name made of
  * [A-Za-z0-9_], a valid type, no duplicate names, no reserved stage key,
- * and a default convertible to its type. Returns 0, or -1 with the reason
+ * a well-formed range (numbers only), choices (strings and lists only)
+ * and kind (strings only), and a default convertible to its type and
+ * inside its range and choices. Returns 0, or -1 with the reason
  * (naming the option) in errbuf. A NULL table is valid (no options). */
 int sluice_options_check_table(const sluice_option *options, char *errbuf, size_t errlen);
+
+/* Check a value (of the row's type, as config.c built it) against the
+ * row's range, choices and kind. Returns 0, or -1 with a message naming
+ * the option, what it must be and the value in errbuf. */
+int sluice_option_check_value(const sluice_option *opt, const json_t *value, char *errbuf,
+                              size_t errlen);
+
+/* Parse a duration: a non-negative number followed by ms, s, m, h or d
+ * ("250ms", "30s", "1.5h"). Returns 0 with *ms set, or -1. */
+int sluice_duration_ms(const char *text, long long *ms);
 
 /* The option row named `key`, or NULL. Borrowed from the table. */
 const sluice_option *sluice_options_find(const sluice_option *options, const char *key);

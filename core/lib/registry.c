@@ -23,10 +23,23 @@
 
 typedef struct registry_entry {
     lt_dlhandle handle;
-    const sluice_plugin *plugin; /* points into the module */
+    sluice_plugin *plugin;       /* owned: the module's descriptor in this ABI's
+                                    layout (see descriptor_normalize) */
+    sluice_option *options;      /* owned: an ABI 1 table in this ABI's layout,
+                                    or NULL when the module's table is used */
     char *path;                  /* file actually opened */
     size_t dir_index;            /* search-path directory it came from, or SIZE_MAX */
 } registry_entry;
+
+/* An option row as ABI 1 laid it out (before range, choices and kind). */
+typedef struct sluice_option_abi1 {
+    const char *name;
+    sluice_opt_type type;
+    const char *default_value;
+    int required;
+    int secret;
+    const char *help;
+} sluice_option_abi1;
 
 struct sluice_registry {
     registry_entry *entries;
@@ -154,12 +167,53 @@ static int plugin_name_valid(const char *name)
     return 1;
 }
 
-/* 1 if the descriptor has a size this sluice reads: the current one, or
- * the first release of ABI 1 (before `flags`). */
+/* 1 if the descriptor has a layout this sluice reads: ABI 2 at its full
+ * size, or ABI 1 as first released (before `flags`) or with `flags`. */
 static int descriptor_size_known(const sluice_plugin *plugin)
 {
-    return plugin->struct_size == sizeof(sluice_plugin) ||
-           plugin->struct_size == SLUICE_PLUGIN_SIZE_V1;
+    if (plugin->abi_version == 1)
+        return plugin->struct_size == SLUICE_PLUGIN_SIZE_V1 ||
+               plugin->struct_size == SLUICE_PLUGIN_SIZE_ABI1;
+    return plugin->struct_size == sizeof(sluice_plugin);
+}
+
+/* The module's descriptor copied into this ABI's layout: fields past its
+ * struct_size read as zero (no flags, no check), and an ABI 1 option
+ * table is converted row by row into *options (new rows have no range,
+ * choices or kind). Returns the copy (caller frees it and *options), or
+ * NULL on allocation failure. The module must stay loaded: the copy
+ * borrows its strings and callbacks. */
+static sluice_plugin *descriptor_normalize(const sluice_plugin *plugin, sluice_option **options)
+{
+    sluice_plugin *copy = calloc(1, sizeof(*copy));
+    const sluice_option_abi1 *old;
+    size_t rows = 0;
+
+    *options = NULL;
+    if (!copy)
+        return NULL;
+    memcpy(copy, plugin, plugin->struct_size < sizeof(*copy) ? plugin->struct_size
+                                                            : sizeof(*copy));
+    if (plugin->abi_version != 1 || !plugin->options)
+        return copy;
+    old = (const sluice_option_abi1 *)(const void *)plugin->options;
+    while (old[rows].name)
+        rows++;
+    *options = calloc(rows + 1, sizeof(**options));
+    if (!*options) {
+        free(copy);
+        return NULL;
+    }
+    for (size_t i = 0; i < rows; i++) {
+        (*options)[i].name = old[i].name;
+        (*options)[i].type = old[i].type;
+        (*options)[i].default_value = old[i].default_value;
+        (*options)[i].required = old[i].required;
+        (*options)[i].secret = old[i].secret;
+        (*options)[i].help = old[i].help;
+    }
+    copy->options = *options;
+    return copy;
 }
 
 uint32_t sluice_plugin_flags(const sluice_plugin *plugin)
@@ -173,21 +227,27 @@ uint32_t sluice_plugin_flags(const sluice_plugin *plugin)
 static int check_descriptor(const sluice_plugin *plugin, const char *path, char *errbuf,
                             size_t errlen)
 {
-    char reason[512];
-
     /* abi_version and struct_size are the first two fields of every ABI:
      * read nothing else before they match. */
-    if (plugin->abi_version != SLUICE_ABI_VERSION) {
-        snprintf(errbuf, errlen, "%s: built for ABI %u, this sluice speaks ABI %u", path,
+    if (plugin->abi_version != SLUICE_ABI_VERSION && plugin->abi_version != 1) {
+        snprintf(errbuf, errlen, "%s: built for ABI %u, this sluice speaks ABI 1 and %u", path,
                  (unsigned)plugin->abi_version, (unsigned)SLUICE_ABI_VERSION);
         return -1;
     }
     if (!descriptor_size_known(plugin)) {
-        snprintf(errbuf, errlen,
-                 "%s: descriptor is %u bytes, this sluice expects %zu or %zu "
-                 "(rebuild the plugin against this sluice's plugin.h)",
-                 path, (unsigned)plugin->struct_size, sizeof(sluice_plugin),
-                 (size_t)SLUICE_PLUGIN_SIZE_V1);
+        if (plugin->abi_version == 1)
+            snprintf(errbuf, errlen,
+                     "%s: ABI 1 descriptor is %u bytes, this sluice reads ABI 1 "
+                     "descriptors of %zu or %zu (rebuild the plugin against this "
+                     "sluice's plugin.h)",
+                     path, (unsigned)plugin->struct_size, (size_t)SLUICE_PLUGIN_SIZE_V1,
+                     (size_t)SLUICE_PLUGIN_SIZE_ABI1);
+        else
+            snprintf(errbuf, errlen,
+                     "%s: ABI %u descriptor is %u bytes, this sluice expects %zu "
+                     "(rebuild the plugin against this sluice's plugin.h)",
+                     path, (unsigned)plugin->abi_version, (unsigned)plugin->struct_size,
+                     sizeof(sluice_plugin));
         return -1;
     }
     if (!plugin_name_valid(plugin->name)) {
@@ -225,10 +285,6 @@ static int check_descriptor(const sluice_plugin *plugin, const char *path, char 
     }
     if (!plugin->init) {
         snprintf(errbuf, errlen, "%s: plugin '%s' has no init()", path, plugin->name);
-        return -1;
-    }
-    if (sluice_options_check_table(plugin->options, reason, sizeof(reason)) != 0) {
-        snprintf(errbuf, errlen, "%s: plugin '%s': %s", path, plugin->name, reason);
         return -1;
     }
     return 0;
@@ -274,6 +330,9 @@ static load_result load_module(sluice_registry *reg, const char *path, size_t di
     long existing;
     registry_entry *entry;
     struct stat st;
+    sluice_plugin *normalized = NULL;
+    sluice_option *options = NULL;
+    char reason[512];
 
     /* Only ask libltdl to try extensions when the exact file does not
      * exist: otherwise its "file not found" hides the real dlopen error
@@ -298,6 +357,15 @@ static load_result load_module(sluice_registry *reg, const char *path, size_t di
     }
     if (check_descriptor(plugin, path, errbuf, errlen) != 0)
         goto out;
+    normalized = descriptor_normalize(plugin, &options);
+    if (!normalized) {
+        snprintf(errbuf, errlen, "%s: out of memory", path);
+        goto out;
+    }
+    if (sluice_options_check_table(normalized->options, reason, sizeof(reason)) != 0) {
+        snprintf(errbuf, errlen, "%s: plugin '%s': %s", path, plugin->name, reason);
+        goto out;
+    }
     info = lt_dlgetinfo(handle);
     opened = info && info->filename ? info->filename : path;
     existing = find_loaded(reg, plugin->name);
@@ -333,12 +401,17 @@ static load_result load_module(sluice_registry *reg, const char *path, size_t di
         goto out;
     }
     entry->handle = handle;
-    entry->plugin = plugin;
+    entry->plugin = normalized;
+    entry->options = options;
     entry->dir_index = dir_index;
     reg->count++;
-    handle = NULL; /* owned by the registry now */
+    handle = NULL; /* owned by the registry now, with the copy */
+    normalized = NULL;
+    options = NULL;
     result = LOAD_OK;
 out:
+    free(normalized);
+    free(options);
     if (handle)
         lt_dlclose(handle);
     if (advise)
@@ -575,6 +648,8 @@ void sluice_registry_destroy(sluice_registry **reg_p)
     reg = *reg_p;
     for (size_t i = 0; i < reg->count; i++) {
         lt_dlclose(reg->entries[i].handle);
+        free(reg->entries[i].plugin);
+        free(reg->entries[i].options);
         free(reg->entries[i].path);
     }
     free(reg->entries);

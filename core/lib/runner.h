@@ -199,8 +199,10 @@ void link_sink_heartbeat(sluice_ctx *ctx);
  * committed downstream-first and the source's checkpoint last. */
 void link_forward_acks(runner *r);
 
-/* Wait up to `ms`, serving acks (transforms) and watching the quit flags.
- * Returns 0 after the full wait, -1 as soon as runner_must_quit(). */
+/* Wait up to `ms`, serving acks (transforms), sending a sink's heartbeat
+ * (its ctx.progress hook: a backoff between two write() calls, stretched
+ * by a Retry-After hint, may outlast ack_timeout_ms) and watching the quit
+ * flags. Returns 0 after the full wait, -1 as soon as runner_must_quit(). */
 int link_wait(runner *r, long ms);
 
 /* ------------------------------------------------------------------ */

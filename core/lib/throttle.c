@@ -155,6 +155,13 @@ out:
 int sluice_throttle_acquire(sluice_throttle *throttle, const char *name,
                             const volatile sig_atomic_t *stopping)
 {
+    return sluice_throttle_acquire_ticking(throttle, name, stopping, NULL, NULL);
+}
+
+int sluice_throttle_acquire_ticking(sluice_throttle *throttle, const char *name,
+                                    const volatile sig_atomic_t *stopping,
+                                    void (*tick)(void *), void *tick_arg)
+{
     for (;;) {
         double wait = 0;
         double now;
@@ -188,6 +195,8 @@ int sluice_throttle_acquire(sluice_throttle *throttle, const char *name,
          * have taken the token, or a 429 may have paused the bucket. */
         if (sluice_sleep_interruptible(fmin(wait, SLICE_SECONDS), stopping) != 0)
             return -1;
+        if (tick)
+            tick(tick_arg);
     }
 }
 

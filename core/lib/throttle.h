@@ -31,6 +31,14 @@ int sluice_throttle_configure(sluice_throttle *throttle, const char *name,
 int sluice_throttle_acquire(sluice_throttle *throttle, const char *name,
                             const volatile sig_atomic_t *stopping);
 
+/* sluice_throttle_acquire that calls tick(tick_arg) after each slice it
+ * sleeps (tick may be NULL), so a caller can show it is alive while it
+ * waits (http.c: a sink's heartbeat through a long 429 pause). tick runs
+ * on the waiting thread without the throttle's lock held. Same returns. */
+int sluice_throttle_acquire_ticking(sluice_throttle *throttle, const char *name,
+                                    const volatile sig_atomic_t *stopping,
+                                    void (*tick)(void *), void *tick_arg);
+
 /* Pause bucket `name` for `seconds` from now: every acquire waits until
  * then (an earlier pause end is extended, never shortened). After the pause
  * the bucket holds one token, so requests resume at the configured rate

@@ -110,6 +110,12 @@ ac_result ac_call(ac_client *client, const char *method, const char *path, const
         snprintf(err, errlen, "credentials rejected");
         result = AC_FATAL;
         break;
+    case SLUICE_HTTP_CONFIG:
+        /* e.g. a certificate that fails verification: retrying cannot help */
+        sluice_fail(client->ctx, "cannot reach Annex Cloud: %s", resp.error);
+        snprintf(err, errlen, "%s", resp.error);
+        result = AC_FATAL;
+        break;
     case SLUICE_HTTP_REJECTED:
         annex_error_text(parsed, resp.status, err, errlen);
         /* Only AC1005 means "no data". AC1001 ("Oops! Something went

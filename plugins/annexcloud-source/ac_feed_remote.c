@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 
 #include "ac_feed_remote.h"
+#include "util/dynbuf.h"
 
 #define EMPTY_PAYLOAD_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define MAX_LISTING_BYTES (64L * 1024 * 1024)
@@ -46,38 +47,10 @@ struct ac_feed_remote {
 };
 
 /* A bounded growing buffer for listings and error bodies. */
-typedef struct body_buffer {
-    char *data;
-    size_t len, cap, limit;
-    int overflow;
-} body_buffer;
-
-static int buffer_add(body_buffer *buf, const char *bytes, size_t len)
-{
-    if (buf->len + len + 1 > buf->limit) {
-        buf->overflow = 1;
-        return -1;
-    }
-    if (buf->len + len + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 4096;
-        char *grown;
-        while (cap < buf->len + len + 1)
-            cap *= 2;
-        grown = realloc(buf->data, cap);
-        if (!grown)
-            return -1;
-        buf->data = grown;
-        buf->cap = cap;
-    }
-    memcpy(buf->data + buf->len, bytes, len);
-    buf->len += len;
-    buf->data[buf->len] = '\0';
-    return 0;
-}
-
+/* CURLOPT_WRITEFUNCTION into a dynbuf (its limit bounds a listing). */
 static size_t write_to_buffer(char *bytes, size_t size, size_t count, void *user)
 {
-    return buffer_add(user, bytes, size * count) == 0 ? size * count : 0;
+    return dynbuf_append(user, bytes, size * count) == 0 ? size * count : 0;
 }
 
 /* A download: the body goes to `file` while the status is 200 (sftp has
@@ -86,7 +59,7 @@ typedef struct download {
     CURL *curl;
     int is_http;
     FILE *file;
-    body_buffer error_body;
+    dynbuf error_body;
     int write_failed;
 } download;
 
@@ -99,7 +72,7 @@ static size_t write_download(char *bytes, size_t size, size_t count, void *user)
     if (dl->is_http)
         curl_easy_getinfo(dl->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200) {
-        buffer_add(&dl->error_body, bytes, len); /* an error body may be cut short */
+        dynbuf_append(&dl->error_body, bytes, len); /* an error body may be cut short */
         return len;
     }
     if (fwrite(bytes, 1, len, dl->file) != len) {
@@ -683,11 +656,12 @@ static ac_remote_result list_sftp(ac_feed_remote *remote, const char *pattern, c
                                   char *err, size_t errlen)
 {
     char curl_error[CURL_ERROR_SIZE];
-    body_buffer listing = {.limit = MAX_LISTING_BYTES};
+    dynbuf listing;
     ac_remote_result result;
     CURLcode code;
     char *line, *next;
 
+    dynbuf_init(&listing, MAX_LISTING_BYTES);
     prepare(remote, remote->base_url, curl_error);
     curl_easy_setopt(remote->curl, CURLOPT_DIRLISTONLY, 1L);
     curl_easy_setopt(remote->curl, CURLOPT_WRITEFUNCTION, write_to_buffer);
@@ -714,7 +688,7 @@ static ac_remote_result list_sftp(ac_feed_remote *remote, const char *pattern, c
         }
     }
 out:
-    free(listing.data);
+    dynbuf_free(&listing);
     return result;
 }
 
@@ -732,13 +706,14 @@ static ac_remote_result list_s3(ac_feed_remote *remote, const char *pattern, cha
         return AC_REMOTE_RETRY;
     }
     do {
-        body_buffer page = {.limit = MAX_LISTING_BYTES};
+        dynbuf page;
         char **keys = NULL, *url = NULL, *encoded_token = NULL, *next_token = NULL;
         size_t key_count = 0;
         long status = 0;
         int truncated = 0;
         CURLcode code;
 
+        dynbuf_init(&page, MAX_LISTING_BYTES);
         /* Parameters in sorted order, values SigV4-encoded, so the URL's
          * query is already the canonical query whatever libcurl does. */
         encoded_token = token ? uri_encode(token, 0) : NULL;
@@ -787,7 +762,7 @@ static ac_remote_result list_s3(ac_feed_remote *remote, const char *pattern, cha
             }
         }
         ac_feed_names_free(keys, key_count);
-        free(page.data);
+        dynbuf_free(&page);
         free(token);
         token = truncated ? next_token : NULL;
         if (!truncated)
@@ -826,12 +801,13 @@ ac_remote_result ac_feed_remote_fetch(ac_feed_remote *remote, const char *name, 
                                       char *err, size_t errlen)
 {
     char curl_error[CURL_ERROR_SIZE], part_path[4096];
-    download dl = {.curl = remote->curl, .is_http = remote->kind == REMOTE_S3, .error_body = {.limit = MAX_ERROR_BODY}};
+    download dl = {.curl = remote->curl, .is_http = remote->kind == REMOTE_S3};
     ac_remote_result result = AC_REMOTE_RETRY;
     char *encoded = NULL, *url = NULL;
     long status = 0;
     CURLcode code;
 
+    dynbuf_init(&dl.error_body, MAX_ERROR_BODY);
     if (snprintf(part_path, sizeof(part_path), "%s.part", dest_path) >= (int)sizeof(part_path)) {
         snprintf(err, errlen, "spool path for %s is too long", name);
         return AC_REMOTE_FATAL;
@@ -898,6 +874,6 @@ out:
     else
         free(encoded);
     free(url);
-    free(dl.error_body.data);
+    dynbuf_free(&dl.error_body);
     return result;
 }

@@ -2,12 +2,13 @@
  * export files (CSV) from a local directory, sftp:// or s3://, each
  * processed once, in name order (exports are named by time). The position
  * {"file","offset","line","complete"} is the byte offset after the last
- * emitted row, so a restart resumes mid-file. A malformed row is parked in
- * the dead-letter queue with FILE:LINE and the reason; the rest of the
- * file goes on. A remote file is downloaded whole into a spool directory
- * under the state dir (ac_feed_remote.c) and read from there like a local
- * one; it is deleted once read, and fetched again only if a restart goes
- * back into it. */
+ * emitted row, so a restart resumes mid-file. A malformed row (or one
+ * with a cell that is not text in the file's `encoding`) is parked in the
+ * dead-letter queue with FILE:LINE, the reason and its raw text; the rest
+ * of the file goes on. A remote file is downloaded whole into a spool
+ * directory under the state dir (ac_feed_remote.c) and read from there
+ * like a local one; it is deleted once read, and fetched again only if a
+ * restart goes back into it. */
 #include "config.h"
 
 #include <dirent.h>
@@ -23,6 +24,7 @@
 
 #include "ac_convert.h"
 #include "ac_csv.h"
+#include "ac_csv_text.h"
 #include "ac_feed_remote.h"
 #include "ac_source.h"
 
@@ -84,6 +86,7 @@ typedef struct feed_mode {
     long offset, line;        /* position in the current file */
     int complete;             /* the current file is done */
     ac_csv_reader *reader;
+    ac_text_decoder *decoder; /* cells from the `encoding` option to UTF-8 */
     int *column_of;           /* header index -> default_columns index, -1 unknown */
     size_t header_count;
 } feed_mode;
@@ -95,33 +98,32 @@ static const char *header_for(const feed_mode *mode, size_t i)
     return override ? override : default_columns[i].header;
 }
 
-/* Set a canonical value from CSV text per the column kind. */
-static void put_value(json_t *record, const char *field, field_kind kind, const char *text)
+/* Set a canonical value from the UTF-8 text of a cell per the column kind.
+ * Returns 0, or -1 when out of memory (the value is not set). */
+static int put_value(json_t *record, const char *field, field_kind kind, const char *text)
 {
     char buf[64];
 
     /* An empty cell is how the export writes null (or absent): "known to
      * be empty" for every kind, strings included ("" is no phone number). */
-    if (*text == '\0') {
-        json_object_set_new(record, field, kind == F_LIST ? json_array() : json_null());
-        return;
-    }
+    if (*text == '\0')
+        return json_object_set_new(record, field, kind == F_LIST ? json_array() : json_null());
     switch (kind) {
     case F_STRING:
     case F_NULLABLE:
-        json_object_set_new(record, field, json_string(text));
-        return;
+        return json_object_set_new(record, field, json_string(text));
     case F_LOWER: {
         size_t i, len = strlen(text);
         char *lower = malloc(len + 1);
+        int result;
         if (!lower)
-            return;
+            return -1;
         for (i = 0; i < len; i++)
             lower[i] = (char)((text[i] >= 'A' && text[i] <= 'Z') ? text[i] + 32 : text[i]);
         lower[len] = '\0';
-        json_object_set_new(record, field, json_string(lower));
+        result = json_object_set_new(record, field, json_string(lower));
         free(lower);
-        return;
+        return result;
     }
     case F_INT: {
         char *end = NULL;
@@ -129,36 +131,29 @@ static void put_value(json_t *record, const char *field, field_kind kind, const 
         errno = 0;
         value = strtoll(text, &end, 10);
         if (errno == 0 && end != text && *end == '\0')
-            json_object_set_new(record, field, json_integer((json_int_t)value));
-        else
-            json_object_set_new(record, field, json_string(text)); /* the transforms reject it */
-        return;
+            return json_object_set_new(record, field, json_integer((json_int_t)value));
+        return json_object_set_new(record, field, json_string(text)); /* the transforms reject it */
     }
     case F_DATE:
-        if (ac_date_canonical(text, buf) == 0)
-            json_object_set_new(record, field, json_string(buf));
-        else
-            json_object_set_new(record, field, json_string(text));
-        return;
+        return json_object_set_new(record, field, json_string(ac_date_canonical(text, buf) == 0 ? buf : text));
     case F_TIMESTAMP:
-        if (ac_timestamp_canonical(text, buf) == 0)
-            json_object_set_new(record, field, json_string(buf));
-        else
-            json_object_set_new(record, field, json_string(text));
-        return;
+        return json_object_set_new(record, field, json_string(ac_timestamp_canonical(text, buf) == 0 ? buf : text));
     case F_LIST: {
         json_t *list = json_array();
         const char *p = text;
         while (list && p) {
             const char *sep = strstr(p, LIST_SEPARATOR);
             size_t len = sep ? (size_t)(sep - p) : strlen(p);
-            json_array_append_new(list, json_stringn(p, len));
+            if (json_array_append_new(list, json_stringn(p, len)) != 0) {
+                json_decref(list);
+                return -1;
+            }
             p = sep ? sep + strlen(LIST_SEPARATOR) : NULL;
         }
-        json_object_set_new(record, field, list);
-        return;
+        return json_object_set_new(record, field, list);
     }
     }
+    return -1;
 }
 
 /* Close the current file's reader and forget its header. */
@@ -205,13 +200,18 @@ static int open_file(feed_mode *mode, char *err, size_t errlen)
         return -1;
     }
     for (size_t h = 0; h < row.count; h++) {
+        char *name = NULL, why[200];
+        /* A header cell the encoding cannot decode matches no column. */
+        const char *header =
+            ac_text_decode(mode->decoder, row.fields[h], row.lengths[h], &name, why, sizeof(why)) == 0 ? name : "";
         mode->column_of[h] = -1;
-        for (size_t i = 0; i < COLUMN_COUNT; i++) {
-            if (strcasecmp(row.fields[h], header_for(mode, i)) == 0) {
+        for (size_t i = 0; i < COLUMN_COUNT && *header; i++) {
+            if (strcasecmp(header, header_for(mode, i)) == 0) {
                 mode->column_of[h] = (int)i;
                 break;
             }
         }
+        free(name);
     }
     if (mode->offset < row.end_offset) {
         mode->offset = row.end_offset;
@@ -456,18 +456,133 @@ static json_t *position_of(const feed_mode *mode)
                      "line", (json_int_t)mode->line, "complete", mode->complete);
 }
 
-/* Append a malformed row to `out` and reject it with FILE:LINE: why. */
-static void reject_row(feed_mode *mode, sluice_batch *out, const ac_csv_row *row, const char *why)
+/* The `len` bytes of `text` for a dead-letter record: a string when they
+ * are UTF-8 without NUL, else {"escaped": their ac_text_escape form}
+ * (exact and printable; a NUL inside a string is refused by JSON readers
+ * such as the DLQ's own). New reference, NULL when out of memory. */
+static json_t *dead_letter_text(const char *text, size_t len)
 {
-    json_t *fields = json_array();
-    char reason[600];
+    json_t *value;
+    char *escaped;
 
-    for (size_t i = 0; i < row->count; i++)
-        json_array_append_new(fields, json_string(row->fields[i]));
-    sluice_batch_append(out, json_pack("{s:s, s:s, s:I, s:o}", "kind", "feed_row", "file", mode->file,
-                                       "line", (json_int_t)row->line, "fields", fields));
+    if (!memchr(text, '\0', len) && ac_text_is_utf8(text, len, NULL))
+        return json_stringn(text, len);
+    escaped = ac_text_escape(text, len);
+    value = escaped ? json_pack("{s:s}", "escaped", escaped) : NULL;
+    free(escaped);
+    return value;
+}
+
+/* A cell for a dead-letter record: its text decoded per `encoding`, else
+ * dead_letter_text of its bytes. New reference, NULL when out of memory. */
+static json_t *dead_letter_cell(const feed_mode *mode, const char *cell, size_t len)
+{
+    char *text = NULL, why[200];
+    json_t *value;
+
+    if (ac_text_decode(mode->decoder, cell, len, &text, why, sizeof(why)) != 0)
+        return dead_letter_text(cell, len);
+    value = json_string(text);
+    free(text);
+    return value;
+}
+
+/* Append `row` to `out` as a dead-letter record and reject it with
+ * "FILE:LINE: why". The record keeps all the row had, for a person to
+ * read: {"kind": "feed_row", "file", "line", "end_line", "raw": the row's
+ * text as in the file when it is UTF-8 without NUL, else {"escaped": the
+ * text with NUL and other bytes as \xHH and backslashes doubled}, "raw_truncated": true when
+ * the text was cut at AC_CSV_MAX_ROW bytes, and for a row that parsed
+ * "fields": its cells, decoded per `encoding` or as "raw" is}.
+ * Returns 0, or -1 when out of memory (nothing appended). */
+static int reject_row(feed_mode *mode, sluice_batch *out, const ac_csv_row *row, const char *why)
+{
+    json_t *record = json_pack("{s:s, s:s, s:I, s:I, s:o}", "kind", "feed_row", "file", mode->file, "line",
+                               (json_int_t)row->line, "end_line", (json_int_t)row->end_line, "raw",
+                               dead_letter_text(row->raw, row->raw_len));
+    json_t *fields = NULL;
+    char reason[600];
+    int result = -1;
+
+    if (!record || (row->raw_truncated && json_object_set_new(record, "raw_truncated", json_true()) != 0))
+        goto out;
+    if (row->count > 0) {
+        fields = json_array();
+        if (json_object_set_new(record, "fields", fields) != 0)
+            goto out;
+        for (size_t i = 0; i < row->count; i++) {
+            if (json_array_append_new(fields, dead_letter_cell(mode, row->fields[i], row->lengths[i])) != 0)
+                goto out;
+        }
+    }
+    if (sluice_batch_append(out, record) != 0) {
+        record = NULL; /* freed by the append */
+        goto out;
+    }
+    record = NULL;
     snprintf(reason, sizeof(reason), "%s:%ld: %s", mode->file, row->line, why);
     sluice_batch_reject(out, sluice_batch_count(out) - 1, reason);
+    result = 0;
+out:
+    json_decref(record);
+    return result;
+}
+
+/* Append one row to `out`: a member record, or a dead-letter record when
+ * the row is malformed, has another number of cells than the header, a
+ * cell of a known column that is not text in the file's encoding (or
+ * holds a NUL byte), or no Loyalty Id. Returns 0, or -1 when out of
+ * memory (nothing appended). */
+static int take_row(ac_source *src, feed_mode *mode, sluice_batch *out, const ac_csv_row *row)
+{
+    json_t *record = NULL;
+    char why[600];
+    int result = -1;
+
+    if (row->error)
+        return reject_row(mode, out, row, row->error);
+    if (row->count != mode->header_count) {
+        snprintf(why, sizeof(why), "%zu columns, the header has %zu", row->count, mode->header_count);
+        return reject_row(mode, out, row, why);
+    }
+    record = json_pack("{s:s}", "kind", "member");
+    if (!record)
+        goto out;
+    for (size_t h = 0; h < row->count; h++) {
+        int column = mode->column_of[h], decoded;
+        char *text = NULL, problem[200];
+
+        if (column < 0)
+            continue;
+        decoded = ac_text_decode(mode->decoder, row->fields[h], row->lengths[h], &text, problem, sizeof(problem));
+        if (decoded == 1) {
+            /* Never a record without the field: the row waits in the DLQ. */
+            snprintf(why, sizeof(why), "column '%s' %s", header_for(mode, (size_t)column), problem);
+            result = reject_row(mode, out, row, why);
+            goto out;
+        }
+        if (decoded < 0 || put_value(record, default_columns[column].field, default_columns[column].kind, text) != 0) {
+            free(text);
+            goto out;
+        }
+        free(text);
+    }
+    if (!json_string_length(json_object_get(record, "loyalty_id"))) {
+        result = reject_row(mode, out, row, "empty Loyalty Id");
+        goto out;
+    }
+    if (!json_object_get(record, "as_of")) {
+        char now[21];
+        ac_now_canonical(now);
+        if (json_object_set_new(record, "as_of", json_string(now)) != 0)
+            goto out;
+    }
+    ac_emit_member(src, out, record);
+    record = NULL;
+    result = 0;
+out:
+    json_decref(record);
+    return result;
 }
 
 static sluice_status feed_start(ac_source *src, const json_t *checkpoint, void **state)
@@ -476,6 +591,7 @@ static sluice_status feed_start(ac_source *src, const json_t *checkpoint, void *
     const char *dir = ac_opt_string(src, "feed_dir");
     const char *location = ac_opt_string(src, "feed_location");
     const char *file = json_string_value(json_object_get(checkpoint, "file"));
+    char err[1024];
     struct stat st;
 
     if (!mode)
@@ -483,6 +599,11 @@ static sluice_status feed_start(ac_source *src, const json_t *checkpoint, void *
     *state = mode;
     if (dir && *dir && location && *location) {
         sluice_fail(src->ctx, "set feed_location or feed_dir, not both");
+        return SLUICE_FATAL;
+    }
+    mode->decoder = ac_text_decoder_new(ac_opt_string(src, "encoding"), err, sizeof(err));
+    if (!mode->decoder) {
+        sluice_fail(src->ctx, "%s", err);
         return SLUICE_FATAL;
     }
     mode->pattern = strdup(ac_opt_string(src, "feed_pattern") ? ac_opt_string(src, "feed_pattern") : "*.csv");
@@ -507,7 +628,6 @@ static sluice_status feed_start(ac_source *src, const json_t *checkpoint, void *
             .s3_session_token = ac_opt_string(src, "feed_s3_session_token"),
             .timeout_s = (long)ac_opt_int(src, "feed_timeout_s"),
         };
-        char err[1024];
 
         mode->list_interval_s = (long)ac_opt_int(src, "feed_list_interval_s");
         if (mode->list_interval_s < 0 || options.timeout_s <= 0) {
@@ -600,34 +720,18 @@ static sluice_status feed_poll(ac_source *src, void *state, sluice_batch *out, j
             moved = 1;
             continue;
         }
+        if (take_row(src, mode, out, &row) != 0) {
+            /* Out of memory: the row is read again from mode->offset;
+             * rows already taken go out first. */
+            close_file(mode);
+            if (sluice_batch_count(out) > 0 || moved)
+                break;
+            sluice_log(src->ctx, SLUICE_LOG_WARN, "%s:%ld: out of memory; retrying", mode->file, mode->line);
+            return SLUICE_RETRY;
+        }
         mode->offset = row.end_offset;
         mode->line = row.end_line + 1;
         moved = 1;
-        if (row.error) {
-            reject_row(mode, out, &row, row.error);
-        } else if (row.count != mode->header_count) {
-            snprintf(err, sizeof(err), "%zu columns, the header has %zu", row.count, mode->header_count);
-            reject_row(mode, out, &row, err);
-        } else {
-            json_t *record = json_object();
-            json_object_set_new(record, "kind", json_string("member"));
-            for (size_t h = 0; h < row.count; h++) {
-                int i = mode->column_of[h];
-                if (i >= 0)
-                    put_value(record, default_columns[i].field, default_columns[i].kind, row.fields[h]);
-            }
-            if (!json_string_length(json_object_get(record, "loyalty_id"))) {
-                json_decref(record);
-                reject_row(mode, out, &row, "empty Loyalty Id");
-                continue;
-            }
-            if (!json_object_get(record, "as_of")) {
-                char now[21];
-                ac_now_canonical(now);
-                json_object_set_new(record, "as_of", json_string(now));
-            }
-            ac_emit_member(src, out, record);
-        }
     }
     if (moved)
         *position = position_of(mode);
@@ -644,6 +748,7 @@ static void feed_stop(ac_source *src, void *state)
     if (!mode)
         return;
     close_file(mode);
+    ac_text_decoder_free(&mode->decoder);
     ac_feed_remote_close(&mode->remote);
     ac_feed_names_free(mode->listing, mode->listing_count);
     free(mode->dir);

@@ -16,13 +16,20 @@ typedef struct ac_source ac_source;
 typedef struct ac_mode_ops {
     const char *name;  /* "api", "webhook", "feed": also its checkpoint key */
     /* Start from `checkpoint` (this mode's part, borrowed, NULL = from the
-     * beginning). Returns SLUICE_OK or SLUICE_FATAL after sluice_fail. */
+     * beginning). Returns SLUICE_OK with *state set, or SLUICE_FATAL after
+     * sluice_fail (*state is then NULL or a state stop() can free). */
     sluice_status (*start)(ac_source *src, const json_t *checkpoint, void **state);
     /* Append records to `out` (at most its remaining capacity) and set
      * *position (new reference) to this mode's position after them.
      * Returns SLUICE_OK (records or a new position), SLUICE_AGAIN (nothing
      * now), SLUICE_EOF (nothing more for --once), SLUICE_RETRY/FATAL. */
     sluice_status (*poll)(ac_source *src, void *state, sluice_batch *out, json_t **position);
+    /* Emit again from right after `checkpoint` (this mode's part,
+     * borrowed, NULL = from the beginning), keeping what the mode serves
+     * (the webhook listener) running. Returns SLUICE_OK or SLUICE_FATAL
+     * after sluice_fail. May be NULL: the mode is then stopped and started
+     * again from the checkpoint. */
+    sluice_status (*rewind)(ac_source *src, void *state, const json_t *checkpoint);
     /* `position` (borrowed) and everything before it is committed. May be NULL. */
     void (*committed)(ac_source *src, void *state, const json_t *position);
     /* Stop and free. */

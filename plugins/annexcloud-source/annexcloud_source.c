@@ -41,7 +41,19 @@ static const sluice_option ac_options[] = {
     {"signature_header", SLUICE_OPT_STRING, "X-AnnexCloud-Signature", 0, 0,
      "webhook: header carrying sha256=<hex HMAC of the body>"},
     {"basic_auth", SLUICE_OPT_STRING, NULL, 0, 1, "webhook: user:password required as HTTP basic auth"},
-    {"max_body", SLUICE_OPT_INT, "1048576", 0, 0, "webhook: largest accepted body, bytes (413 beyond)"},
+    {"max_body", SLUICE_OPT_INT, "1048576", 0, 0,
+     "webhook: largest accepted body, bytes (413 beyond, decided on the Content-Length header when there is one)"},
+    {"body_budget", SLUICE_OPT_INT, "33554432", 0, 0,
+     "webhook: bytes of request bodies buffered at once over all connections (503 beyond)"},
+    {"max_connections", SLUICE_OPT_INT, "4096", 0, 0,
+     "webhook: open connections at most (lowered to fit the open-file limit)"},
+    {"max_connections_per_ip", SLUICE_OPT_INT, "128", 0, 0,
+     "webhook: open connections from one address at most (0: no limit; behind a proxy, raise it)"},
+    {"request_timeout_ms", SLUICE_OPT_INT, "10000", 0, 0,
+     "webhook: a connection must deliver a whole request within this of its accept or its previous answer"},
+    {"spool_wait_ms", SLUICE_OPT_INT, "1000", 0, 0,
+     "webhook: longest a request waits for its synced spool commit before it is answered 503"},
+    {"listen_threads", SLUICE_OPT_INT, "2", 0, 0, "webhook: listener threads (epoll, one event loop each)"},
     {"idle_ms", SLUICE_OPT_INT, "2000", 0, 0,
      "webhook with --once: end when the spool is drained and nothing arrived for this long"},
     {"tls_cert", SLUICE_OPT_STRING, NULL, 0, 0, "webhook: PEM certificate file (HTTPS)"},
@@ -67,6 +79,8 @@ static const sluice_option ac_options[] = {
     {"feed_timeout_s", SLUICE_OPT_INT, "30", 0, 0,
      "feed sftp/s3: connect timeout, and a transfer stalled this long is abandoned and retried"},
     {"feed_pattern", SLUICE_OPT_STRING, "*.csv", 0, 0, "feed: file name pattern (fnmatch)"},
+    {"encoding", SLUICE_OPT_STRING, "utf-8", 0, 0,
+     "feed: encoding of the export files: utf-8 (a cell that is not UTF-8 parks its row), iso-8859-1 or windows-1252 (transcoded)"},
     {"columns", SLUICE_OPT_GROUP, NULL, 0, 0,
      "feed: canonical field = \"CSV header\" overrides of the default column map"},
     SLUICE_OPTION_END};
@@ -289,13 +303,35 @@ static sluice_status ac_poll(sluice_ctx *ctx, void *state, sluice_batch *out)
     return all_done ? SLUICE_EOF : SLUICE_AGAIN;
 }
 
+/* Rewind every mode to its part of `checkpoint`: a mode that can rewind
+ * in place does (webhook: only the spool read position moves, the listener
+ * keeps its connections); the others are stopped and started again. */
 static sluice_status ac_rewind(sluice_ctx *ctx, void *state, const json_t *checkpoint)
 {
     ac_source *src = state;
 
     (void)ctx;
-    stop_modes(src);
-    return start_modes(src, checkpoint);
+    json_decref(src->positions);
+    src->positions = checkpoint ? json_deep_copy(checkpoint) : json_object();
+    if (!src->positions)
+        return SLUICE_FATAL;
+    for (size_t i = 0; i < src->mode_count; i++) {
+        const json_t *part = json_object_get(checkpoint, src->modes[i]->name);
+        sluice_status status;
+
+        src->mode_done[i] = 0;
+        if (src->modes[i]->rewind && src->mode_state[i]) {
+            status = src->modes[i]->rewind(src, src->mode_state[i], part);
+        } else {
+            if (src->mode_state[i])
+                src->modes[i]->stop(src, src->mode_state[i]);
+            src->mode_state[i] = NULL;
+            status = src->modes[i]->start(src, part, &src->mode_state[i]);
+        }
+        if (status != SLUICE_OK)
+            return status;
+    }
+    return SLUICE_OK;
 }
 
 static void ac_committed(sluice_ctx *ctx, void *state, const json_t *checkpoint)

@@ -15,9 +15,10 @@ typedef struct upcase {
 /* The option table: the core validates the pipeline against it, fills
  * defaults and prints it in `sluice plugins example-upcase`. */
 static const sluice_option upcase_options[] = {
-    { "field", SLUICE_OPT_STRING, NULL, 1, 0, "top-level field to upper-case" },
-    { "reject_non_string", SLUICE_OPT_BOOL, "false", 0, 0,
-      "reject records whose field is present but not a string (else pass them on)" },
+    { .name = "field", .type = SLUICE_OPT_STRING, .required = 1,
+      .help = "top-level field to upper-case" },
+    { .name = "reject_non_string", .type = SLUICE_OPT_BOOL, .default_value = "false",
+      .help = "reject records whose field is present but not a string (else pass them on)" },
     SLUICE_OPTION_END
 };
 

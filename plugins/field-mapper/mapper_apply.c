@@ -11,6 +11,7 @@
 #include "mapper_internal.h"
 #include "loytime.h"
 #include "plugin_text.h"
+#include "util/dynbuf.h"
 
 /* Internal outcome of converting one field. */
 enum { FIELD_SET = 0, FIELD_OMIT = 1, FIELD_REJECT = -1 };
@@ -71,17 +72,15 @@ static int scalar_text(const json_t *value, char *buf, size_t len, const char **
 static json_t *join_list(const mapper_field *field, const json_t *list, char *reason,
                          size_t len)
 {
-    size_t i, used = 0, cap = 256, seplen = strlen(field->join);
-    char *buf = malloc(cap);
+    size_t i;
+    dynbuf joined;
     json_t *item, *result = NULL;
     int first = 1;
-    if (!buf)
-        goto out;
-    buf[0] = '\0';
+
+    dynbuf_init(&joined, 0);
     json_array_foreach(list, i, item) {
         char number[64];
         const char *text;
-        size_t textlen;
         if (json_is_null(item))
             continue;
         if (scalar_text(item, number, sizeof(number), &text)) {
@@ -90,26 +89,14 @@ static json_t *join_list(const mapper_field *field, const json_t *list, char *re
                        field->label, i, show_value(item, shown, sizeof(shown)));
             goto out;
         }
-        textlen = strlen(text);
-        while (used + textlen + seplen + 1 > cap) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger)
-                goto out;
-            buf = bigger;
-            cap *= 2;
-        }
-        if (!first) {
-            memcpy(buf + used, field->join, seplen);
-            used += seplen;
-        }
-        memcpy(buf + used, text, textlen);
-        used += textlen;
-        buf[used] = '\0';
+        if ((!first && dynbuf_append_str(&joined, field->join) != 0) ||
+            dynbuf_append_str(&joined, text) != 0)
+            goto out;
         first = 0;
     }
-    result = json_stringn(buf, used);
+    result = json_stringn(joined.data ? joined.data : "", joined.len);
 out:
-    free(buf);
+    dynbuf_free(&joined);
     return result;
 }
 

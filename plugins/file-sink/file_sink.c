@@ -1,7 +1,10 @@
 /* file_sink.c: the file-sink plugin: appends each record as one compact
  * JSON line to a file or stdout; with sync = "batch" (the default) the
  * batch is fsync'ed before any record is reported DONE, so an
- * acknowledged batch is on disk. */
+ * acknowledged batch is on disk. A batch is reported DONE only when all of
+ * it was written (and synced); a write cut short or a failed fsync is cut
+ * back off the file before the batch is written again, so a retry never
+ * leaves half a line behind. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdio.h>
@@ -15,7 +18,10 @@ typedef struct file_sink {
     char *path;  /* as configured; "-" is stdout */
     int is_stdout;
     int sync_batch; /* fsync once per batch before reporting DONE */
-    FILE *out;
+    FILE *out;   /* opened "a+" (O_APPEND); written with write(2) on its
+                    descriptor, never through stdio's buffer */
+    off_t cut_to; /* >= 0: a failed batch left bytes past this size that
+                     could not be cut yet; cut before the next write */
     char *buf;   /* one batch of encoded lines */
     size_t buf_len;
     size_t buf_cap;
@@ -109,6 +115,7 @@ static sluice_status file_sink_init(sluice_ctx *ctx, const json_t *config, void 
         sluice_fail(ctx, "out of memory");
         goto out;
     }
+    sink->cut_to = -1;
     sink->out = sink->is_stdout ? stdout : fopen(path, "a+"); /* + : to read its end */
     if (!sink->out) {
         sluice_fail(ctx, "cannot open %s for appending: %s", path, strerror(errno));
@@ -179,6 +186,67 @@ static int buffer_record(file_sink *sink, const json_t *record)
     }
 }
 
+/* Write all of buf[0..len) to fd, going on after a short write or EINTR.
+ * Returns 0, or -1 with errno set (bytes before the failure may be
+ * written). */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t done = write(fd, buf, len);
+        if (done < 0 && errno == EINTR)
+            continue;
+        if (done < 0)
+            return -1;
+        if (done == 0) {
+            errno = EIO;
+            return -1;
+        }
+        buf += done;
+        len -= (size_t)done;
+    }
+    return 0;
+}
+
+/* Cut the output back to `size` bytes, what it held before a batch that
+ * failed (written in part, or not synced: its bytes may not be on disk),
+ * so the batch's retry starts on a line boundary. When the cut itself
+ * fails it is remembered (sink->cut_to) and tried again before the next
+ * write. Outputs that cannot be cut (stdout as a pipe) are left alone. */
+static void cut_failed_batch(sluice_ctx *ctx, file_sink *sink, off_t size)
+{
+    if (size < 0)
+        return;
+    if (ftruncate(fileno(sink->out), size) != 0) {
+        sluice_log(ctx, SLUICE_LOG_WARN, "cannot cut the failed batch off %s: %s (will try "
+                   "again before the next write)", sink->path, strerror(errno));
+        sink->cut_to = size;
+        return;
+    }
+    sink->cut_to = -1;
+}
+
+/* The size of the output before this batch, for cut_failed_batch, or -1
+ * when it is not a regular file. Cuts what an earlier failed batch left
+ * first. Returns 0, or -1 (with a warning) when that cut still fails. */
+static int size_before_batch(sluice_ctx *ctx, file_sink *sink, off_t *size)
+{
+    struct stat st;
+    int fd = fileno(sink->out);
+
+    *size = -1;
+    if (sink->cut_to >= 0) {
+        if (ftruncate(fd, sink->cut_to) != 0) {
+            sluice_log(ctx, SLUICE_LOG_WARN, "cannot cut the failed batch off %s: %s (will "
+                       "retry)", sink->path, strerror(errno));
+            return -1;
+        }
+        sink->cut_to = -1;
+    }
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        *size = st.st_size;
+    return 0;
+}
+
 static sluice_status file_sink_write(sluice_ctx *ctx, void *state, sluice_batch *batch)
 {
     file_sink *sink = state;
@@ -207,21 +275,34 @@ static sluice_status file_sink_write(sluice_ctx *ctx, void *state, sluice_batch 
             continue;
         }
     }
-    /* One write per batch; a failure leaves every record to be retried (a
-     * partial write may then duplicate lines: at-least-once). */
-    if (sink->buf_len > 0 &&
-        (fwrite(sink->buf, 1, sink->buf_len, sink->out) != sink->buf_len ||
-         fflush(sink->out) != 0)) {
-        sluice_log(ctx, SLUICE_LOG_WARN, "cannot write %s: %s (will retry)", sink->path,
-                   strerror(errno));
-        clearerr(sink->out);
-        return SLUICE_RETRY;
-    }
-    if (sink->buf_len > 0 && sink->sync_batch && fsync(fileno(sink->out)) != 0 &&
-        errno != EINVAL && errno != EROFS) { /* pipes and terminals cannot sync */
-        sluice_log(ctx, SLUICE_LOG_WARN, "cannot fsync %s: %s (will retry)", sink->path,
-                   strerror(errno));
-        return SLUICE_RETRY;
+    /* One write per batch; a failure leaves every record to be retried,
+     * after the part that did reach the file is cut off again. */
+    if (sink->buf_len > 0) {
+        off_t before;
+        int fd = fileno(sink->out);
+
+        if (size_before_batch(ctx, sink, &before) != 0)
+            return SLUICE_RETRY;
+        if (sink->is_stdout)
+            fflush(stdout); /* nothing of ours is in it; keep the order anyway */
+        if (write_all(fd, sink->buf, sink->buf_len) != 0) {
+            int error = errno;
+            cut_failed_batch(ctx, sink, before);
+            sluice_log(ctx, SLUICE_LOG_WARN, "cannot write %s: %s (will retry)", sink->path,
+                       strerror(error));
+            return SLUICE_RETRY;
+        }
+        /* After a failed fsync the kernel may have dropped the pages it
+         * could not write and will not report it again: the batch is not
+         * known to be on disk, so it is cut off and written anew. */
+        if (sink->sync_batch && fsync(fd) != 0 &&
+            errno != EINVAL && errno != EROFS) { /* pipes and terminals cannot sync */
+            int error = errno;
+            cut_failed_batch(ctx, sink, before);
+            sluice_log(ctx, SLUICE_LOG_WARN, "cannot fsync %s: %s (will retry)", sink->path,
+                       strerror(error));
+            return SLUICE_RETRY;
+        }
     }
     for (size_t i = 0; i < count; i++) {
         sluice_outcome outcome = sluice_batch_outcome(batch, i);

@@ -10,6 +10,8 @@
 #include <sys/types.h>
 #include <sluice/plugin.h>
 
+#include "util/dynbuf.h"
+
 typedef struct file_source {
     char *path;        /* as configured; "-" is stdin */
     int follow;        /* at EOF wait for more lines instead of ending */
@@ -21,11 +23,9 @@ typedef struct file_source {
     size_t line_cap;
     /* stdin cannot seek: the bytes read since the last committed
      * checkpoint are kept here so a rewind can emit them again. */
-    char *kept;
-    size_t kept_len;
-    size_t kept_cap;
-    off_t kept_base;   /* stream offset of kept[0] */
-    size_t reread_pos; /* next byte of kept to emit again (== kept_len: none) */
+    dynbuf kept;       /* stdin bytes since the last committed checkpoint */
+    off_t kept_base;   /* stream offset of kept.data[0] */
+    size_t reread_pos; /* next byte of kept to emit again (== kept.len: none) */
 } file_source;
 
 static const sluice_option file_source_options[] = {
@@ -45,7 +45,7 @@ static void file_source_fini(sluice_ctx *ctx, void *state)
         fclose(src->in);
     free(src->path);
     free(src->line);
-    free(src->kept);
+    dynbuf_free(&src->kept);
     free(src);
 }
 
@@ -94,10 +94,10 @@ static sluice_status seek_to(sluice_ctx *ctx, file_source *src, const json_t *ch
         return SLUICE_FATAL;
     }
     if (src->is_stdin) {
-        if (offset < src->kept_base || offset > src->kept_base + (off_t)src->kept_len) {
+        if (offset < src->kept_base || offset > src->kept_base + (off_t)src->kept.len) {
             sluice_fail(ctx, "stdin cannot be rewound to byte %lld (kept bytes %lld-%lld)",
                         (long long)offset, (long long)src->kept_base,
-                        (long long)(src->kept_base + (off_t)src->kept_len));
+                        (long long)(src->kept_base + (off_t)src->kept.len));
             return SLUICE_FATAL;
         }
         src->reread_pos = (size_t)(offset - src->kept_base);
@@ -130,6 +130,7 @@ static sluice_status file_source_init(sluice_ctx *ctx, const json_t *config, voi
         sluice_fail(ctx, "out of memory");
         goto out;
     }
+    dynbuf_init(&src->kept, 0);
     if (!path || !*path) {
         sluice_fail(ctx, "option 'path' must be a file name or \"-\"");
         goto out;
@@ -165,19 +166,9 @@ out:
 /* Append bytes read from stdin to the kept buffer. Returns 0 or -1. */
 static int keep_bytes(file_source *src, const char *bytes, size_t len)
 {
-    if (src->kept_len + len > src->kept_cap) {
-        size_t cap = src->kept_cap ? src->kept_cap : 65536;
-        while (cap < src->kept_len + len)
-            cap *= 2;
-        char *kept = realloc(src->kept, cap);
-        if (!kept)
-            return -1;
-        src->kept = kept;
-        src->kept_cap = cap;
-    }
-    memcpy(src->kept + src->kept_len, bytes, len);
-    src->kept_len += len;
-    src->reread_pos = src->kept_len;
+    if (dynbuf_append(&src->kept, bytes, len) != 0)
+        return -1;
+    src->reread_pos = src->kept.len;
     return 0;
 }
 
@@ -186,9 +177,9 @@ static int keep_bytes(file_source *src, const char *bytes, size_t len)
  * mode an unterminated last line is left for later: it may be half written. */
 static ssize_t next_line(file_source *src)
 {
-    if (src->is_stdin && src->reread_pos < src->kept_len) {
-        const char *start = src->kept + src->reread_pos;
-        size_t avail = src->kept_len - src->reread_pos;
+    if (src->is_stdin && src->reread_pos < src->kept.len) {
+        const char *start = src->kept.data + src->reread_pos;
+        size_t avail = src->kept.len - src->reread_pos;
         const char *newline = memchr(start, '\n', avail);
         size_t len = newline ? (size_t)(newline - start) + 1 : avail;
         if (len + 1 > src->line_cap) {
@@ -287,11 +278,11 @@ static void file_source_committed(sluice_ctx *ctx, void *state, const json_t *ch
     if (!src->is_stdin || checkpoint_position(checkpoint, &offset, &line_no) != 0)
         return;
     /* stdin: the bytes before the committed offset are never needed again */
-    if (offset <= src->kept_base || offset > src->kept_base + (off_t)src->kept_len)
+    if (offset <= src->kept_base || offset > src->kept_base + (off_t)src->kept.len)
         return;
     size_t drop = (size_t)(offset - src->kept_base);
-    memmove(src->kept, src->kept + drop, src->kept_len - drop);
-    src->kept_len -= drop;
+    memmove(src->kept.data, src->kept.data + drop, src->kept.len - drop);
+    src->kept.len -= drop;
     src->reread_pos = src->reread_pos > drop ? src->reread_pos - drop : 0;
     src->kept_base = offset;
 }

@@ -36,6 +36,10 @@ typedef struct infobip_reply {
     long status;
     json_t *body;            /* parsed JSON body or NULL (owned) */
     char message[512];       /* Infobip's error text, or a transport error */
+    char unreadable[160];    /* a 2xx whose body is not JSON: what is wrong
+                                ("" otherwise; see infobip_answer) */
+    sluice_http_response raw; /* a 2xx answer as it came (owned), for the
+                                 message about one that cannot be read */
 } infobip_reply;
 
 /* Send METHOD path with `payload` (borrowed; NULL = no body) on `bucket`.
@@ -45,6 +49,24 @@ sluice_http_class infobip_call(sluice_ctx *ctx, infobip_sink *sink, const char *
                                infobip_reply *reply);
 
 void infobip_reply_clear(infobip_reply *reply);
+
+/* Say whether the 2xx `reply` to METHOD path is Infobip's answer
+ * (sluice_http_answer): `why` NULL means it is; otherwise what is wrong
+ * with it (reply->unreadable, or the caller's finding such as results
+ * missing for some persons). Returns SLUICE_OK (readable), SLUICE_RETRY
+ * (not a delivery: the caller sets what it carried to RETRY) or
+ * SLUICE_FATAL after sluice_fail() when such answers keep coming. Call on
+ * the write() (or init()) thread. */
+sluice_status infobip_answer(sluice_ctx *ctx, const infobip_sink *sink, const char *method,
+                             const char *path, const infobip_reply *reply, const char *why);
+
+/* sluice_fail() for a request Infobip cannot be reached for as configured
+ * (reply->cls SLUICE_HTTP_CONFIG: a certificate that fails verification, an
+ * unusable URL), naming the sink, the request and the fix. Returns
+ * SLUICE_FATAL. */
+sluice_status infobip_config_failure(sluice_ctx *ctx, const infobip_sink *sink,
+                                     const char *method, const char *path,
+                                     const infobip_reply *reply);
 
 /* One request of a group sent by infobip_send_all: what to send (filled
  * by the caller) and the reply (filled by infobip_send_all). */
@@ -64,8 +86,8 @@ typedef struct infobip_request {
  * data (never the batch, sluice_fail or sluice_log), so the caller reads
  * the replies and sets outcomes on its own thread. Requests must be
  * independent of each other (no ordering between them is kept). After an
- * answer of class AUTH the requests not yet started are not sent: their
- * reply is RETRYABLE with the message "not sent". */
+ * answer of class AUTH or CONFIG the requests not yet started are not
+ * sent: their reply is RETRYABLE with the message "not sent". */
 void infobip_send_all(sluice_ctx *ctx, infobip_sink *sink, infobip_request *requests, size_t n);
 
 /* Free the bodies and replies of requests[0..n) and the array. */
@@ -109,6 +131,11 @@ int infobip_scan_record(const char *text, size_t len, infobip_record_facts *fact
  * buf-held reason. */
 const char *infobip_event_invalid(const infobip_sink *sink, const json_t *event,
                                   char *buf, size_t buflen);
+
+/* Create in Infobip what the sink needs before its first upsert (the
+ * custom attributes, event definitions and managed tags of its options).
+ * Returns SLUICE_OK, or SLUICE_FATAL after sluice_fail(). */
+sluice_status infobip_setup(sluice_ctx *ctx, infobip_sink *sink);
 
 /* Set record outcomes for events idx[0..n) by sending them in requests of
  * at most sink->max_events, isolating failing items by bisection when

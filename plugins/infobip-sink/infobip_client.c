@@ -1,8 +1,9 @@
 /* infobip_client.c: Infobip People API calls through the core's HTTP
  * client (retry, backoff, Retry-After and per-endpoint token buckets are
- * the core's), with Infobip's error shapes reduced to one message: one
- * call, or a group of independent calls kept in flight together by a few
- * threads, and the text buffer request bodies are built in. */
+ * the core's), with Infobip's error shapes reduced to one message and 2xx
+ * answers checked before anything counts as delivered: one call, or a
+ * group of independent calls kept in flight together by a few threads, and
+ * the text buffer request bodies are built in. */
 #include "config.h"
 
 #include <pthread.h>
@@ -57,7 +58,26 @@ char *infobip_error_text(const json_t *error, char *buf, size_t buflen)
 void infobip_reply_clear(infobip_reply *reply)
 {
     json_decref(reply->body);
+    sluice_http_response_clear(&reply->raw);
     memset(reply, 0, sizeof(*reply));
+}
+
+sluice_status infobip_answer(sluice_ctx *ctx, const infobip_sink *sink, const char *method,
+                             const char *path, const infobip_reply *reply, const char *why)
+{
+    char url[2048];
+
+    snprintf(url, sizeof(url), "%s%s", sink->base_url, path);
+    return sluice_http_answer(ctx, method, url, &reply->raw, why);
+}
+
+sluice_status infobip_config_failure(sluice_ctx *ctx, const infobip_sink *sink,
+                                     const char *method, const char *path,
+                                     const infobip_reply *reply)
+{
+    sluice_fail(ctx, "infobip-sink cannot send to Infobip: %s %s%s: %s", method, sink->base_url,
+                path, reply->message);
+    return SLUICE_FATAL;
 }
 
 /* Send METHOD path with `body` (body_len bytes, borrowed, may be NULL).
@@ -92,14 +112,21 @@ static sluice_http_class call_text(sluice_ctx *ctx, const infobip_sink *sink, co
     reply->status = resp.status;
     if (resp.body && resp.body_len > 0)
         reply->body = json_loadb(resp.body, resp.body_len, 0, &error);
-    if (reply->cls != SLUICE_HTTP_SUCCESS) {
-        if (resp.status == 0)
-            snprintf(reply->message, sizeof(reply->message), "%s", resp.error);
-        else if (reply->body)
-            infobip_error_text(reply->body, reply->message, sizeof(reply->message));
-        else
-            snprintf(reply->message, sizeof(reply->message), "HTTP %ld", resp.status);
+    if (reply->cls == SLUICE_HTTP_SUCCESS) {
+        /* Infobip answers JSON or nothing; a web page is someone else's
+         * server saying 200 (a wrong base_url): not a delivery. */
+        if (resp.body_len > 0 && !reply->body)
+            snprintf(reply->unreadable, sizeof(reply->unreadable),
+                     "the body is not JSON (%.80s)", error.text);
+        reply->raw = resp;
+        return reply->cls;
     }
+    if (resp.status == 0)
+        snprintf(reply->message, sizeof(reply->message), "%s", resp.error);
+    else if (reply->body)
+        infobip_error_text(reply->body, reply->message, sizeof(reply->message));
+    else
+        snprintf(reply->message, sizeof(reply->message), "HTTP %ld", resp.status);
     sluice_http_response_clear(&resp);
     return reply->cls;
 }
@@ -132,7 +159,7 @@ typedef struct send_group {
     size_t count;
     pthread_mutex_t lock;    /* guards next and refused */
     size_t next;             /* first request nobody took yet */
-    int refused;             /* 1 once an answer was AUTH: send no more */
+    int refused;             /* 1 once an answer was AUTH or CONFIG: send no more */
 } send_group;
 
 /* Take and send requests until none is left. Runs on the caller's thread
@@ -157,11 +184,13 @@ static void *send_group_work(void *arg)
             memset(&request->reply, 0, sizeof(request->reply));
             request->reply.cls = SLUICE_HTTP_RETRYABLE;
             snprintf(request->reply.message, sizeof(request->reply.message),
-                     "not sent: Infobip refused the API key");
+                     "not sent: an earlier request of the group cannot reach Infobip as configured");
             continue;
         }
-        if (call_text(group->ctx, group->sink, request->method, request->path, request->body,
-                      request->body_len, request->bucket, &request->reply) == SLUICE_HTTP_AUTH) {
+        sluice_http_class cls = call_text(group->ctx, group->sink, request->method,
+                                          request->path, request->body, request->body_len,
+                                          request->bucket, &request->reply);
+        if (cls == SLUICE_HTTP_AUTH || cls == SLUICE_HTTP_CONFIG) {
             pthread_mutex_lock(&group->lock);
             group->refused = 1;
             pthread_mutex_unlock(&group->lock);

@@ -146,18 +146,31 @@ static sluice_status send_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batc
                                 const size_t *idx, size_t n);
 
 /* Set the outcomes of events idx[0..n) from the answer to their request;
- * a refused request is bisected (send_range on this thread) until the
- * failing items stand alone. Returns SLUICE_OK or SLUICE_FATAL. */
+ * a 2xx that is not Infobip's (a web page) delivers nothing and counts
+ * against the stage's budget of such answers; a refused request is
+ * bisected (send_range on this thread) until the failing items stand
+ * alone. Returns SLUICE_OK or SLUICE_FATAL. */
 static sluice_status apply_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
-                                 const size_t *idx, size_t n, const infobip_reply *reply)
+                                 const size_t *idx, size_t n, const infobip_request *request)
 {
+    const infobip_reply *reply = &request->reply;
     sluice_status status = SLUICE_OK;
     char reason[700];
 
     switch (reply->cls) {
     case SLUICE_HTTP_SUCCESS:
-        mark_all(batch, idx, n, SLUICE_RECORD_DONE, NULL);
-        sluice_metric_add(ctx, "events_sent", (double)n);
+        status = infobip_answer(ctx, sink, request->method, request->path, reply,
+                                reply->unreadable[0] ? reply->unreadable : NULL);
+        if (status == SLUICE_OK) {
+            mark_all(batch, idx, n, SLUICE_RECORD_DONE, NULL);
+            sluice_metric_add(ctx, "events_sent", (double)n);
+        } else if (status == SLUICE_RETRY) {
+            mark_all(batch, idx, n, SLUICE_RECORD_RETRY, NULL);
+            status = SLUICE_OK;
+        }
+        break;
+    case SLUICE_HTTP_CONFIG:
+        status = infobip_config_failure(ctx, sink, request->method, request->path, reply);
         break;
     case SLUICE_HTTP_AUTH:
         sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply->status, reply->message);
@@ -199,7 +212,7 @@ static sluice_status send_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batc
         return SLUICE_OK;
     }
     infobip_send_all(ctx, sink, &request, 1);
-    status = apply_range(ctx, sink, batch, idx, n, &request.reply);
+    status = apply_range(ctx, sink, batch, idx, n, &request);
     free(request.body);
     infobip_reply_clear(&request.reply);
     return status;
@@ -227,7 +240,7 @@ static sluice_status send_ranges(sluice_ctx *ctx, infobip_sink *sink, sluice_bat
     infobip_send_all(ctx, sink, requests, nranges);
     for (size_t k = 0; k < nranges && status == SLUICE_OK; k++)
         status = apply_range(ctx, sink, batch, valid + starts[k], starts[k + 1] - starts[k],
-                             &requests[k].reply);
+                             &requests[k]);
 out:
     infobip_requests_free(requests, nranges);
     return status;

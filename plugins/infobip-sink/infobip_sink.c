@@ -41,159 +41,6 @@ static const sluice_option infobip_options[] = {
     SLUICE_OPTION_END};
 
 /* ------------------------------------------------------------------ */
-/* Setup: attributes, definitions, tags.                              */
-/* ------------------------------------------------------------------ */
-
-/* The array of attribute objects in a list answer, whatever the wrapper. */
-static const json_t *attribute_list(const json_t *body)
-{
-    static const char *const keys[] = {"customAttributes", "results", "data", "attributes"};
-    if (json_is_array(body))
-        return body;
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        const json_t *list = json_object_get(body, keys[i]);
-        if (json_is_array(list))
-            return list;
-    }
-    return NULL;
-}
-
-/* Type of an existing attribute `name` in a list answer, or NULL. */
-static const char *existing_type(const json_t *list, const char *name)
-{
-    size_t i;
-    json_t *item;
-
-    json_array_foreach((json_t *)list, i, item) {
-        const char *have = json_string_value(json_object_get(item, "name"));
-        if (have && strcasecmp(have, name) == 0)
-            return json_string_value(json_object_get(item, "dataType"));
-    }
-    return NULL;
-}
-
-/* Map a failed setup call to FATAL (auth or refused) or RETRY. */
-static sluice_status setup_failure(sluice_ctx *ctx, const infobip_reply *reply, const char *what)
-{
-    if (reply->cls == SLUICE_HTTP_AUTH) {
-        sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply->status, reply->message);
-        return SLUICE_FATAL;
-    }
-    if (reply->cls == SLUICE_HTTP_REJECTED) {
-        sluice_fail(ctx, "Infobip refused %s (HTTP %ld): %s", what, reply->status, reply->message);
-        return SLUICE_FATAL;
-    }
-    sluice_fail(ctx, "could not reach Infobip for %s: %s", what, reply->message);
-    return SLUICE_FATAL;
-}
-
-static sluice_status setup_attributes(sluice_ctx *ctx, infobip_sink *sink)
-{
-    infobip_reply list, reply;
-    const json_t *items;
-    const char *name;
-    json_t *type;
-    sluice_status status = SLUICE_OK;
-
-    if (!json_is_object(sink->attributes) || json_object_size(sink->attributes) == 0)
-        return SLUICE_OK;
-    if (infobip_call(ctx, sink, "GET", "/people/2/customAttributes?limit=1000", NULL,
-                     INFOBIP_BUCKET_SCHEMA, &list) != SLUICE_HTTP_SUCCESS) {
-        status = setup_failure(ctx, &list, "the custom attribute list");
-        infobip_reply_clear(&list);
-        return status;
-    }
-    items = attribute_list(list.body);
-    json_object_foreach(sink->attributes, name, type) {
-        const char *want = json_string_value(type);
-        const char *have = items ? existing_type(items, name) : NULL;
-        json_t *payload;
-        char what[300];
-
-        if (have) {
-            if (strcasecmp(have, want) != 0) {
-                sluice_fail(ctx, "custom attribute '%s' exists in Infobip as %s, the mapping needs %s",
-                            name, have, want);
-                status = SLUICE_FATAL;
-                break;
-            }
-            continue;
-        }
-        payload = json_pack("{s:s, s:s}", "name", name, "dataType", want);
-        infobip_call(ctx, sink, "POST", "/people/2/customAttributes", payload,
-                     INFOBIP_BUCKET_SCHEMA, &reply);
-        json_decref(payload);
-        /* 409: someone created it meanwhile; the next start checks its type. */
-        if (reply.cls != SLUICE_HTTP_SUCCESS && reply.status != 409) {
-            snprintf(what, sizeof(what), "custom attribute '%s' (%s)", name, want);
-            status = setup_failure(ctx, &reply, what);
-            infobip_reply_clear(&reply);
-            break;
-        }
-        sluice_log(ctx, SLUICE_LOG_INFO, "created custom attribute %s (%s)", name, want);
-        infobip_reply_clear(&reply);
-    }
-    infobip_reply_clear(&list);
-    return status;
-}
-
-static sluice_status setup_definitions(sluice_ctx *ctx, infobip_sink *sink)
-{
-    const char *id;
-    json_t *schema;
-
-    if (!json_is_object(sink->definitions))
-        return SLUICE_OK;
-    json_object_foreach(sink->definitions, id, schema) {
-        json_t *properties = json_array(), *payload;
-        const char *pname;
-        json_t *ptype;
-        infobip_reply reply;
-        sluice_status status = SLUICE_OK;
-        char what[200];
-
-        json_object_foreach(schema, pname, ptype)
-            json_array_append_new(properties, json_pack("{s:s, s:O}", "name", pname, "type", ptype));
-        payload = json_pack("{s:s, s:o}", "definitionId", id, "properties", properties);
-        infobip_call(ctx, sink, "POST", "/peopleevents/2/definitions", payload,
-                     INFOBIP_BUCKET_SCHEMA, &reply);
-        json_decref(payload);
-        if (reply.cls != SLUICE_HTTP_SUCCESS && reply.status != 409) {
-            snprintf(what, sizeof(what), "event definition '%s'", id);
-            status = setup_failure(ctx, &reply, what);
-        }
-        infobip_reply_clear(&reply);
-        if (status != SLUICE_OK)
-            return status;
-    }
-    return SLUICE_OK;
-}
-
-static sluice_status setup_tags(sluice_ctx *ctx, infobip_sink *sink)
-{
-    size_t i;
-    json_t *tag;
-
-    json_array_foreach(sink->managed_tags, i, tag) {
-        json_t *payload = json_pack("{s:O}", "name", tag);
-        infobip_reply reply;
-        sluice_status status = SLUICE_OK;
-        char what[200];
-
-        infobip_call(ctx, sink, "POST", "/people/2/tags", payload, INFOBIP_BUCKET_SCHEMA, &reply);
-        json_decref(payload);
-        if (reply.cls != SLUICE_HTTP_SUCCESS && reply.status != 409) {
-            snprintf(what, sizeof(what), "tag '%s'", json_string_value(tag));
-            status = setup_failure(ctx, &reply, what);
-        }
-        infobip_reply_clear(&reply);
-        if (status != SLUICE_OK)
-            return status;
-    }
-    return SLUICE_OK;
-}
-
-/* ------------------------------------------------------------------ */
 /* Lifecycle.                                                         */
 /* ------------------------------------------------------------------ */
 
@@ -318,15 +165,8 @@ static sluice_status infobip_init(sluice_ctx *ctx, const json_t *config, void **
     sluice_http_throttle(ctx, INFOBIP_BUCKET_EVENTS, rate, rate > 1 ? rate : 1);
     sluice_http_throttle(ctx, INFOBIP_BUCKET_SCHEMA, rate, rate > 1 ? rate : 1);
 
-    if (json_is_true(json_object_get(config, "setup"))) {
-        sluice_status status = setup_attributes(ctx, sink);
-        if (status == SLUICE_OK)
-            status = setup_definitions(ctx, sink);
-        if (status == SLUICE_OK)
-            status = setup_tags(ctx, sink);
-        if (status != SLUICE_OK)
-            return status;
-    }
+    if (json_is_true(json_object_get(config, "setup")))
+        return infobip_setup(ctx, sink);
     return SLUICE_OK;
 }
 
@@ -543,36 +383,54 @@ out:
     return rc;
 }
 
-/* Read the answers of the planned removals (all sent): a failure turns the
- * affected persons back to RETRY or REJECTED. Returns SLUICE_OK, or
- * SLUICE_FATAL after sluice_fail() when Infobip refused the API key. */
-static sluice_status apply_tag_removals(sluice_ctx *ctx, sluice_batch *batch, const removal_plan *plan)
+/* Read the answers of the planned removals (all sent): a failure, or a 2xx
+ * that is not Infobip's, turns the affected persons back to RETRY or
+ * REJECTED. Returns SLUICE_OK, or SLUICE_FATAL after sluice_fail() when
+ * Infobip refused the API key, cannot be reached as configured, or keeps
+ * answering what cannot be read. */
+static sluice_status apply_tag_removals(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                        const removal_plan *plan)
 {
     sluice_status status = SLUICE_OK;
 
     for (size_t k = 0; k < plan->count; k++) {
-        const infobip_reply *reply = &plan->requests[k].reply;
+        const infobip_request *request = &plan->requests[k];
+        const infobip_reply *reply = &request->reply;
+        sluice_outcome outcome = SLUICE_RECORD_REJECTED;
         char reason[700];
         size_t j;
         json_t *at;
 
-        if (reply->cls == SLUICE_HTTP_SUCCESS)
-            continue;
-        if (reply->cls == SLUICE_HTTP_AUTH) {
-            if (status == SLUICE_OK)
-                sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply->status,
-                            reply->message);
+        if (status != SLUICE_OK)
+            break;
+        if (reply->cls == SLUICE_HTTP_SUCCESS) {
+            sluice_status read = infobip_answer(ctx, sink, request->method, request->path, reply,
+                                                reply->unreadable[0] ? reply->unreadable : NULL);
+            if (read == SLUICE_OK)
+                continue;
+            if (read == SLUICE_FATAL) {
+                status = SLUICE_FATAL;
+                continue;
+            }
+            outcome = SLUICE_RECORD_RETRY;
+            snprintf(reason, sizeof(reason), "could not remove tag '%s': Infobip's answer "
+                     "(HTTP %ld) could not be read", plan->tags[k], reply->status);
+        } else if (reply->cls == SLUICE_HTTP_AUTH) {
+            sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply->status,
+                        reply->message);
             status = SLUICE_FATAL;
             continue;
+        } else if (reply->cls == SLUICE_HTTP_CONFIG) {
+            status = infobip_config_failure(ctx, sink, request->method, request->path, reply);
+            continue;
+        } else {
+            if (reply->cls == SLUICE_HTTP_RETRYABLE)
+                outcome = SLUICE_RECORD_RETRY;
+            snprintf(reason, sizeof(reason), "could not remove tag '%s' (HTTP %ld): %s",
+                     plan->tags[k], reply->status, reply->message);
         }
-        snprintf(reason, sizeof(reason), "could not remove tag '%s' (HTTP %ld): %s", plan->tags[k],
-                 reply->status, reply->message);
-        json_array_foreach(plan->owners[k], j, at) {
-            sluice_batch_set_outcome(batch, (size_t)json_integer_value(at),
-                                     reply->cls == SLUICE_HTTP_RETRYABLE ? SLUICE_RECORD_RETRY
-                                                                         : SLUICE_RECORD_REJECTED,
-                                     reason);
-        }
+        json_array_foreach(plan->owners[k], j, at)
+            sluice_batch_set_outcome(batch, (size_t)json_integer_value(at), outcome, reason);
     }
     return status;
 }
@@ -592,61 +450,98 @@ static int persons_body(sluice_batch *batch, const size_t *idx, size_t n, infobi
 static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                   const size_t *idx, unsigned char *created, size_t n);
 
+/* The per-index answer of a 2xx upsert: outcomes of the persons it names
+ * ({"errors":[{..,"index"}], "results":[{..,"index","status"}]}); every
+ * person it does not name is left RETRY (sent again, never assumed). Writes
+ * to why[0..why_len) what makes the answer unreadable (not that shape, or
+ * persons missing), "" when it names all n. Returns SLUICE_OK, or
+ * SLUICE_RETRY when out of memory (all n left RETRY). */
+static sluice_status read_upsert_answer(sluice_ctx *ctx, sluice_batch *batch, const size_t *idx,
+                                        unsigned char *created, size_t n,
+                                        const infobip_reply *reply, char *why, size_t why_len)
+{
+    const json_t *errors = json_object_get(reply->body, "errors");
+    const json_t *results = json_object_get(reply->body, "results");
+    unsigned char *seen = calloc(n ? n : 1, 1);
+    size_t i, named = 0;
+    json_t *item;
+    char reason[700];
+
+    why[0] = '\0';
+    for (i = 0; i < n; i++)
+        sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_RETRY, NULL);
+    if (!seen)
+        return SLUICE_RETRY;
+    if (reply->unreadable[0]) {
+        snprintf(why, why_len, "%s", reply->unreadable);
+        free(seen);
+        return SLUICE_OK;
+    }
+    if (!json_is_object(reply->body) || (!json_is_array(errors) && !json_is_array(results))) {
+        snprintf(why, why_len, "the body is not Infobip's upsert result "
+                 "{\"results\":[...],\"errors\":[...]}");
+        free(seen);
+        return SLUICE_OK;
+    }
+    json_array_foreach(errors, i, item) {
+        const json_t *index = json_object_get(item, "index");
+        json_int_t at = json_integer_value(index);
+        char text[512];
+        if (!json_is_integer(index) || at < 0 || (size_t)at >= n || seen[at])
+            continue;
+        snprintf(reason, sizeof(reason), "Infobip refused the person: %s",
+                 infobip_error_text(item, text, sizeof(text)));
+        sluice_batch_set_outcome(batch, idx[at], SLUICE_RECORD_REJECTED, reason);
+        sluice_metric_add(ctx, "records_rejected", 1);
+        seen[at] = 1;
+        named++;
+    }
+    json_array_foreach(results, i, item) {
+        const json_t *index = json_object_get(item, "index");
+        json_int_t at = json_integer_value(index);
+        const char *state = json_string_value(json_object_get(item, "status"));
+        if (!json_is_integer(index) || at < 0 || (size_t)at >= n || seen[at])
+            continue;
+        sluice_batch_set_outcome(batch, idx[at], SLUICE_RECORD_DONE, NULL);
+        seen[at] = 1;
+        named++;
+        created[at] = state && strcmp(state, "CREATED") == 0;
+        sluice_metric_add(ctx, "persons_sent", 1);
+    }
+    if (named < n)
+        snprintf(why, why_len, "it names %zu of the %zu persons sent", named, n);
+    free(seen);
+    return SLUICE_OK;
+}
+
 /* Set the outcomes of persons idx[0..n) from the answer to their upsert:
- * a 207 gives per-index outcomes (an index Infobip did not mention is sent
- * again, not assumed), a refused request is bisected (sent again in
- * halves, one at a time, until the refused person stands alone).
- * created[i] (n entries, zeroed by the caller) is set for each person
- * Infobip says it CREATED. Returns SLUICE_OK or SLUICE_FATAL. */
+ * a 2xx gives per-index outcomes (read_upsert_answer; one that is not
+ * Infobip's, or leaves persons out, counts against the stage's budget of
+ * such answers), a refused request is bisected (sent again in halves, one
+ * at a time, until the refused person stands alone). created[i] (n
+ * entries, zeroed by the caller) is set for each person Infobip says it
+ * CREATED. Returns SLUICE_OK or SLUICE_FATAL. */
 static sluice_status apply_upsert(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                   const size_t *idx, unsigned char *created, size_t n,
-                                  const infobip_reply *reply)
+                                  const infobip_request *request)
 {
-    const json_t *errors, *results;
-    json_t *item;
+    const infobip_reply *reply = &request->reply;
     sluice_status status = SLUICE_OK;
     char reason[700];
+    char why[200];
     size_t i;
-    unsigned char *seen;
 
     switch (reply->cls) {
     case SLUICE_HTTP_SUCCESS:
-        seen = calloc(n, 1);
-        if (!seen) {
-            for (i = 0; i < n; i++)
-                sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_RETRY, NULL);
+        if (read_upsert_answer(ctx, batch, idx, created, n, reply, why, sizeof(why)) != SLUICE_OK)
             break;
-        }
-        errors = json_object_get(reply->body, "errors");
-        results = json_object_get(reply->body, "results");
-        json_array_foreach(errors, i, item) {
-            json_int_t at = json_integer_value(json_object_get(item, "index"));
-            char text[512];
-            if (at < 0 || (size_t)at >= n || !json_is_integer(json_object_get(item, "index")))
-                continue;
-            snprintf(reason, sizeof(reason), "Infobip refused the person: %s",
-                     infobip_error_text(item, text, sizeof(text)));
-            sluice_batch_set_outcome(batch, idx[at], SLUICE_RECORD_REJECTED, reason);
-            sluice_metric_add(ctx, "records_rejected", 1);
-            seen[at] = 1;
-        }
-        json_array_foreach(results, i, item) {
-            json_int_t at = json_integer_value(json_object_get(item, "index"));
-            const char *state = json_string_value(json_object_get(item, "status"));
-            if (at < 0 || (size_t)at >= n || seen[at])
-                continue;
-            sluice_batch_set_outcome(batch, idx[at], SLUICE_RECORD_DONE, NULL);
-            seen[at] = 1;
-            created[at] = state && strcmp(state, "CREATED") == 0;
-        }
-        for (i = 0; i < n; i++) {
-            if (!seen[i]) {
-                sluice_log(ctx, SLUICE_LOG_WARN, "Infobip gave no result for person %zu of %zu: resending", i, n);
-                sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_RETRY, NULL);
-            }
-        }
-        sluice_metric_add(ctx, "persons_sent", (double)json_array_size(results));
-        free(seen);
+        status = infobip_answer(ctx, sink, request->method, request->path, reply,
+                                why[0] ? why : NULL);
+        if (status == SLUICE_RETRY)
+            status = SLUICE_OK; /* the persons it did not name are RETRY */
+        break;
+    case SLUICE_HTTP_CONFIG:
+        status = infobip_config_failure(ctx, sink, request->method, request->path, reply);
         break;
     case SLUICE_HTTP_AUTH:
         sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply->status, reply->message);
@@ -687,7 +582,7 @@ static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
         return SLUICE_OK;
     }
     infobip_send_all(ctx, sink, &request, 1);
-    status = apply_upsert(ctx, sink, batch, idx, created, n, &request.reply);
+    status = apply_upsert(ctx, sink, batch, idx, created, n, &request);
     free(request.body);
     infobip_reply_clear(&request.reply);
     return status;
@@ -720,7 +615,7 @@ static sluice_status send_wave(sluice_ctx *ctx, infobip_sink *sink, sluice_batch
         size_t start = (first + c) * sink->max_persons;
         size_t n = persons->count - start < sink->max_persons ? persons->count - start : sink->max_persons;
         sluice_status chunk_status = apply_upsert(ctx, sink, batch, persons->index + start,
-                                                  persons->created + start, n, &upserts[c].reply);
+                                                  persons->created + start, n, &upserts[c]);
         if (chunk_status != SLUICE_OK) {
             status = chunk_status;
             goto out;
@@ -731,7 +626,7 @@ static sluice_status send_wave(sluice_ctx *ctx, infobip_sink *sink, sluice_batch
         }
     }
     infobip_send_all(ctx, sink, plan.requests, plan.count);
-    status = apply_tag_removals(ctx, batch, &plan);
+    status = apply_tag_removals(ctx, sink, batch, &plan);
 out:
     infobip_requests_free(upserts, nchunks);
     removal_plan_free(&plan);
@@ -852,6 +747,11 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
         status = send_all_persons(ctx, sink, batch, &persons);
     if (status == SLUICE_OK)
         status = infobip_send_events(ctx, sink, batch, events, nevents);
+    /* Records left to retry: the core calls write() again after its backoff. */
+    for (size_t i = 0; status == SLUICE_OK && i < count; i++) {
+        if (sluice_batch_outcome(batch, i) == SLUICE_RECORD_RETRY)
+            status = SLUICE_RETRY;
+    }
 out:
     for (size_t i = 0; persons.id && i < persons.count; i++)
         free(persons.id[i]);

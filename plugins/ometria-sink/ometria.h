@@ -35,9 +35,15 @@ int om_prepare_record(json_t *record, const char *collection, size_t max_bytes,
  * allocation failure. Records are borrowed. */
 char *om_body(json_t *const *records, size_t count, size_t *len);
 
+/* Largest count om_parse_push_result takes (far above a request's 100). */
+#define OM_COUNT_MAX 1000000
+
 /* Parse a 2xx answer of POST /v2/push:
- * {"status":"OK","accepted":N,"rejected":M}. Returns 0 and sets *accepted,
- * *rejected (0 when absent), or -1 when the body is not such an object. */
+ * {"status":"OK","accepted":N,"rejected":M}. Returns 0 and sets *accepted
+ * and *rejected (0 when absent), or -1 when the body is not such an object
+ * or "accepted" is missing, or either is not an integer in
+ * 0..OM_COUNT_MAX. Whether the counts add up to what was sent is the
+ * caller's check. */
 int om_parse_push_result(const char *body, long *accepted, long *rejected);
 
 /* The message explaining why `record` was refused, from a GET

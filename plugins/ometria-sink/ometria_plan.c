@@ -139,11 +139,15 @@ int om_parse_push_result(const char *body, long *accepted, long *rejected)
     if (!json_is_object(root))
         goto out;
     value = json_object_get(root, "accepted");
-    *accepted = json_is_integer(value) ? (long)json_integer_value(value) : 0;
-    value = json_object_get(root, "rejected");
-    *rejected = json_is_integer(value) ? (long)json_integer_value(value) : 0;
-    if (*accepted < 0 || *rejected < 0)
+    if (!json_is_integer(value) || json_integer_value(value) < 0 ||
+        json_integer_value(value) > OM_COUNT_MAX)
         goto out;
+    *accepted = (long)json_integer_value(value);
+    value = json_object_get(root, "rejected");
+    if (value && (!json_is_integer(value) || json_integer_value(value) < 0 ||
+                  json_integer_value(value) > OM_COUNT_MAX))
+        goto out;
+    *rejected = value ? (long)json_integer_value(value) : 0;
     result = 0;
 out:
     json_decref(root);

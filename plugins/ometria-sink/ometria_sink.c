@@ -2,7 +2,9 @@
  * custom events (from field-mapper's ometria mapping) pushed to Ometria's
  * Data API, POST {base_url}/v2/push, one @type and at most 100 records per
  * request. Records Ometria refuses are isolated by bisection and
- * dead-lettered with Ometria's reason; the rest are delivered. */
+ * dead-lettered with Ometria's reason; the rest are delivered, and only
+ * when Ometria's answer counts every record sent (a 2xx it cannot read is
+ * sent again, and stops the stage when it keeps coming). */
 #include "config.h"
 
 #include <errno.h>
@@ -230,24 +232,11 @@ static void mark_delivered(sluice_ctx *ctx, sluice_batch *batch, om_type type,
                       (double)n);
 }
 
-/* Mark a chunk for another write() call, passing on Retry-After. */
-static void retry_chunk(sluice_ctx *ctx, sluice_batch *batch, const size_t *idx, size_t n,
-                        const sluice_http_response *resp, push_tally *tally)
+/* Mark a chunk for another write() call with `reason`. (The server's
+ * Retry-After reaches the core's retry through sluice_http.) */
+static void retry_chunk(sluice_batch *batch, const size_t *idx, size_t n, const char *reason,
+                        push_tally *tally)
 {
-    char *retry_after = sluice_http_header_get(resp, "Retry-After");
-    char reason[320];
-
-    if (retry_after) {
-        char *end = NULL;
-        double seconds = strtod(retry_after, &end);
-        if (end != retry_after && *end == '\0' && seconds > 0)
-            sluice_retry_after(ctx, seconds);
-        free(retry_after);
-    }
-    if (resp->status == 0)
-        snprintf(reason, sizeof(reason), "Ometria unreachable: %s", resp->error);
-    else
-        snprintf(reason, sizeof(reason), "Ometria answered HTTP %ld", resp->status);
     for (size_t i = 0; i < n; i++)
         sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_RETRY, reason);
     tally->retry += n;
@@ -280,11 +269,15 @@ static int id_seen_before(const push_job *job, const size_t *idx, size_t n)
     return 0;
 }
 
-/* Send idx[0..n) once. Returns the classification, with *rejected set from
- * a 2xx answer; fills *resp (caller clears). SLUICE_HTTP_RETRYABLE with
- * status 0 and an error text when the body cannot be built. */
+/* Send idx[0..n) once. Returns the classification; for a 2xx sets
+ * *rejected from the answer and writes to why[0..why_len) what makes the
+ * answer unreadable (not Ometria's push result, or counts that do not add
+ * up to the n records sent), or "" when it accounts for all of them. Fills
+ * *resp (caller clears). SLUICE_HTTP_RETRYABLE with status 0 and an error
+ * text when the body cannot be built. */
 static sluice_http_class send_records(push_job *job, const size_t *idx, size_t n,
-                                      long *rejected, sluice_http_response *resp)
+                                      long *rejected, char *why, size_t why_len,
+                                      sluice_http_response *resp)
 {
     ometria_sink *sink = job->sink;
     json_t *records[OM_MAX_RECORDS_PER_REQUEST];
@@ -299,6 +292,7 @@ static sluice_http_class send_records(push_job *job, const size_t *idx, size_t n
 
     memset(resp, 0, sizeof(*resp));
     *rejected = 0;
+    why[0] = '\0';
     for (size_t i = 0; i < n; i++)
         records[i] = sluice_batch_get(job->batch, idx[i]);
     body = om_body(records, n, &req.body_len);
@@ -309,13 +303,17 @@ static sluice_http_class send_records(push_job *job, const size_t *idx, size_t n
     req.body = body;
     cls = sluice_http(job->ctx, &req, resp);
     job->tally->requests++;
-    if (cls == SLUICE_HTTP_SUCCESS &&
-        om_parse_push_result(resp->body, &accepted, rejected) != 0) {
-        /* 2xx means received and authenticated; count it delivered. */
-        sluice_log(job->ctx, SLUICE_LOG_WARN,
-                   "POST %s: HTTP %ld with an unexpected body; %zu %s counted delivered",
-                   sink->push_url, resp->status, n, om_type_plural(job->type));
-        *rejected = 0;
+    if (cls == SLUICE_HTTP_SUCCESS) {
+        /* Any web server answers 200: only Ometria's counts of what became
+         * of these n records make them delivered or refused. */
+        if (om_parse_push_result(resp->body, &accepted, rejected) != 0)
+            snprintf(why, why_len, "the body is not Ometria's push result "
+                     "{\"status\":\"OK\",\"accepted\":N,\"rejected\":M}");
+        else if ((unsigned long)accepted + (unsigned long)*rejected != n)
+            snprintf(why, why_len, "it counts %ld accepted + %ld rejected of the %zu %s sent",
+                     accepted, *rejected, n, om_type_plural(job->type));
+        if (why[0])
+            *rejected = 0;
     }
     free(body);
     return cls;
@@ -326,8 +324,9 @@ static sluice_http_class send_records(push_job *job, const size_t *idx, size_t n
  * them Ometria refused in an earlier request (-1: unknown): with 0 they
  * were all accepted then, with n all refused, and in between the chunk is
  * split without sending it again. Bounded: n halves at every level.
- * Returns SLUICE_OK, or SLUICE_FATAL (after sluice_fail) on bad credentials
- * or a wrong URL. */
+ * Returns SLUICE_OK, or SLUICE_FATAL (after sluice_fail) on bad credentials,
+ * a wrong URL, a certificate that fails verification, or 2xx answers that
+ * cannot be read coming again and again. */
 static sluice_status push_chunk(push_job *job, const size_t *idx, size_t n, int depth,
                                 long known_rejected)
 {
@@ -338,7 +337,9 @@ static sluice_status push_chunk(push_job *job, const size_t *idx, size_t n, int 
     sluice_status result = SLUICE_OK;
     long rejected = known_rejected;
     char text[320];
+    char why[200] = "";
     int bisect = 0;
+    int sent = 0;
 
     memset(&resp, 0, sizeof(resp));
     /* A newer version of a record must be the last one Ometria sees, so
@@ -354,12 +355,25 @@ static sluice_status push_chunk(push_job *job, const size_t *idx, size_t n, int 
         reject_chunk(ctx, sink, job->batch, idx, n, job->tally);
         return SLUICE_OK;
     }
-    if (known_rejected < 0)
-        cls = send_records(job, idx, n, &rejected, &resp);
+    if (known_rejected < 0) {
+        cls = send_records(job, idx, n, &rejected, why, sizeof(why), &resp);
+        sent = 1;
+    }
 
     switch (cls) {
     case SLUICE_HTTP_SUCCESS:
-        if (rejected == 0) {
+        result = sent ? sluice_http_answer(ctx, "POST", sink->push_url, &resp,
+                                           why[0] ? why : NULL)
+                      : SLUICE_OK;
+        if (result == SLUICE_FATAL)
+            break;
+        if (result == SLUICE_RETRY) {
+            /* Not a delivery: the same records go again. */
+            result = SLUICE_OK;
+            snprintf(text, sizeof(text), "Ometria's answer (HTTP %ld) could not be read: %s",
+                     resp.status, why);
+            retry_chunk(job->batch, idx, n, text, job->tally);
+        } else if (rejected == 0) {
             mark_delivered(ctx, job->batch, job->type, idx, n, job->tally);
         } else if ((size_t)rejected >= n || n == 1 || depth >= OM_MAX_BISECT_DEPTH) {
             /* Nothing of it was accepted (or it cannot be split): each record
@@ -373,6 +387,11 @@ static sluice_status push_chunk(push_job *job, const size_t *idx, size_t n, int 
         sluice_fail(ctx, "API key rejected by Ometria (HTTP %ld): %s; check the "
                          "ometria-sink api_key option", resp.status,
                     om_error_text(resp.body, sink->api_key, text, sizeof(text)));
+        result = SLUICE_FATAL;
+        break;
+    case SLUICE_HTTP_CONFIG:
+        sluice_fail(ctx, "ometria-sink cannot send to Ometria: POST %s: %s", sink->push_url,
+                    resp.error);
         result = SLUICE_FATAL;
         break;
     case SLUICE_HTTP_REJECTED:
@@ -400,7 +419,11 @@ static sluice_status push_chunk(push_job *job, const size_t *idx, size_t n, int 
         break;
     case SLUICE_HTTP_RETRYABLE:
     default:
-        retry_chunk(ctx, job->batch, idx, n, &resp, job->tally);
+        if (resp.status == 0)
+            snprintf(text, sizeof(text), "Ometria unreachable: %s", resp.error);
+        else
+            snprintf(text, sizeof(text), "Ometria answered HTTP %ld", resp.status);
+        retry_chunk(job->batch, idx, n, text, job->tally);
         break;
     }
     sluice_http_response_clear(&resp);
@@ -484,6 +507,9 @@ static sluice_status ometria_write(sluice_ctx *ctx, void *state, sluice_batch *b
                    "sending, %zu to retry (%zu requests)",
                    (unsigned long long)sluice_batch_id(batch), tally.sent, tally.rejected,
                    rejected_before, tally.retry, tally.requests);
+    /* Records left to retry: the core calls write() again after its backoff. */
+    if (result == SLUICE_OK && tally.retry > 0)
+        result = SLUICE_RETRY;
 out:
     free(plan[OM_TYPE_CONTACT]);
     free(plan[OM_TYPE_EVENT]);

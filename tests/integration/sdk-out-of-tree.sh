@@ -89,24 +89,24 @@ grep -q '^      reject_non_string = false;$' "$T_TMP/print.out" \
 
 # A plugin built for another ABI is refused by name and file: exit 69.
 mkdir -p "$T_TMP/badabi"
-sed -e 's/SLUICE_PLUGIN_HEADER,/.abi_version = 2, .struct_size = sizeof(struct sluice_plugin),/' \
+sed -e 's/SLUICE_PLUGIN_HEADER,/.abi_version = 3, .struct_size = sizeof(struct sluice_plugin),/' \
     -e 's/"example-upcase"/"future-upcase"/' "$top_srcdir/plugins/example/upcase.c" > "$T_TMP/badabi/future.c"
 # shellcheck disable=SC2086
 cc -std=c11 -fPIC -shared -o "$T_TMP/badabi/future-upcase.so" "$T_TMP/badabi/future.c" $flags \
-    || t_fail "cannot build the ABI 2 plugin"
+    || t_fail "cannot build the ABI 3 plugin"
 sed 's/plugin = "example-upcase"/plugin = "future-upcase"/' "$T_TMP/sdk.cfg" > "$T_TMP/future.cfg"
 set +e
 SLUICE_PLUGIN_PATH="$T_TMP/badabi:$SLUICE_PLUGIN_PATH" "$SLUICE" check "$T_TMP/future.cfg" > "$T_TMP/future.out" 2>&1; rc=$?
 SLUICE_PLUGIN_PATH="$T_TMP/badabi:$SLUICE_PLUGIN_PATH" "$SLUICE" plugins > "$T_TMP/list.out" 2> "$T_TMP/list.err"; rc_list=$?
 "$SLUICE" check > /dev/null 2>&1; rc_usage=$?
 set -e
-[ "$rc" -eq 69 ] || t_fail "ABI 2 plugin: exit $rc, expected 69: $(cat "$T_TMP/future.out")"
-grep -qF "$T_TMP/future.cfg:6: stage 'up': $T_TMP/badabi/future-upcase.so: built for ABI 2, this sluice speaks ABI 1" \
+[ "$rc" -eq 69 ] || t_fail "ABI 3 plugin: exit $rc, expected 69: $(cat "$T_TMP/future.out")"
+grep -qF "$T_TMP/future.cfg:6: stage 'up': $T_TMP/badabi/future-upcase.so: built for ABI 3, this sluice speaks ABI 1 and 2" \
     "$T_TMP/future.out" || t_fail "ABI message: $(cat "$T_TMP/future.out")"
 [ "$rc_list" -eq 0 ] || t_fail "sluice plugins exit $rc_list"
 grep -Eq '^example-upcase +transform +1\.0\.0 ' "$T_TMP/list.out" \
     || t_fail "example-upcase not listed: $(cat "$T_TMP/list.out")"
-grep -qF "future-upcase.so: built for ABI 2" "$T_TMP/list.err" \
+grep -qF "future-upcase.so: built for ABI 3" "$T_TMP/list.err" \
     || t_fail "refused module not reported by sluice plugins: $(cat "$T_TMP/list.err")"
 [ "$rc_usage" -eq 64 ] || t_fail "sluice check without FILE: exit $rc_usage, expected 64"
 

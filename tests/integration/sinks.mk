@@ -15,3 +15,11 @@ EXTRA_DIST += $(OMETRIA_INTEGRATION_TESTS)
 INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh
 TESTS += $(INFOBIP_INTEGRATION_TESTS)
 EXTRA_DIST += $(INFOBIP_INTEGRATION_TESTS)
+
+# Sink success paths and waits (issue 13, 14) against fake-dest.py, a
+# loopback fake destination that answers like real servers go wrong: a 2xx
+# the sink cannot read, a certificate nobody vouches for, a hang, a 429.
+SINK_FAULT_TESTS = integration/sink-unreadable.sh integration/sink-tls.sh \
+	integration/sink-waits.sh integration/file-sink-short-write.sh
+TESTS += $(SINK_FAULT_TESTS)
+EXTRA_DIST += $(SINK_FAULT_TESTS) integration/sink-lib.sh integration/fake-dest.py

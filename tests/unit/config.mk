@@ -32,6 +32,32 @@ unit_plugins_test_bad_abi_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=4
 unit_plugins_test_bad_abi_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 unit_plugins_test_bad_abi_la_LIBADD = $(JANSSON_LIBS)
 
+# Built against the ABI 1 header kept in unit/plugins/abi1: it must still load.
+check_LTLIBRARIES += unit/plugins/test-abi1.la
+unit_plugins_test_abi1_la_SOURCES = unit/plugins/test_plugin.c
+unit_plugins_test_abi1_la_CPPFLAGS = -I$(srcdir)/unit/plugins/abi1 -DTEST_VARIANT=13
+unit_plugins_test_abi1_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+unit_plugins_test_abi1_la_LIBADD = $(JANSSON_LIBS)
+EXTRA_DIST += unit/plugins/abi1/sluice/plugin.h
+
+check_LTLIBRARIES += unit/plugins/test-newer-size.la
+unit_plugins_test_newer_size_la_SOURCES = unit/plugins/test_plugin.c
+unit_plugins_test_newer_size_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=14
+unit_plugins_test_newer_size_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+unit_plugins_test_newer_size_la_LIBADD = $(JANSSON_LIBS)
+
+check_LTLIBRARIES += unit/plugins/test-bad-range.la
+unit_plugins_test_bad_range_la_SOURCES = unit/plugins/test_plugin.c
+unit_plugins_test_bad_range_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=15
+unit_plugins_test_bad_range_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+unit_plugins_test_bad_range_la_LIBADD = $(JANSSON_LIBS)
+
+check_LTLIBRARIES += unit/plugins/test-limits.la
+unit_plugins_test_limits_la_SOURCES = unit/plugins/test_plugin.c
+unit_plugins_test_limits_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=16
+unit_plugins_test_limits_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+unit_plugins_test_limits_la_LIBADD = $(JANSSON_LIBS)
+
 check_LTLIBRARIES += unit/plugins/test-bad-size.la
 unit_plugins_test_bad_size_la_SOURCES = unit/plugins/test_plugin.c
 unit_plugins_test_bad_size_la_CPPFLAGS = $(TEST_PLUGIN_CPPFLAGS) -DTEST_VARIANT=5

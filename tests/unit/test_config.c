@@ -537,7 +537,7 @@ START_TEST(require_plugins_tells_unavailable_from_config)
     ck_assert_int_eq(sluice_pipeline_require_plugins(path, reg, &err), SLUICE_EXIT_UNAVAILABLE);
     snprintf(expected, sizeof(expected), "%s/req.cfg:5: stage 'in': ", tmpdir);
     ck_assert_msg(strncmp(err.text, expected, strlen(expected)) == 0, "got %s", err.text);
-    ck_assert_msg(strstr(err.text, "built for ABI 2, this sluice speaks ABI 1"), "got %s",
+    ck_assert_msg(strstr(err.text, "built for ABI 3, this sluice speaks ABI 1 and 2"), "got %s",
                   err.text);
     path = write_file("req2.cfg", "pipeline = {\n  name = ;\n};\n");
     ck_assert_int_eq(sluice_pipeline_require_plugins(path, reg, &err), SLUICE_EXIT_CONFIG);

@@ -1,7 +1,10 @@
 /* test_http.c: unit tests of the SDK HTTP client (core/lib/http.c) against
  * a real libmicrohttpd server on 127.0.0.1, scripted per test: statuses,
- * Retry-After in both forms, 429 pausing a bucket, auth/reject without
- * retry, transport errors, token-bucket pacing, header lookup, stopping. */
+ * Retry-After in both forms (and as the stage's hint once the client gives
+ * up), 429 pausing a bucket, auth/reject without retry, transport errors,
+ * token-bucket pacing, header lookup, stopping, and the progress hook (a
+ * sink's heartbeat) while an answer, a backoff or a paused bucket takes
+ * seconds. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -35,12 +38,14 @@ typedef struct reply {
     const char *body;
 } reply;
 
-/* Answers for one path, in order; the last one repeats. */
+/* Answers for one path, in order; the last one repeats. The first one is
+ * given after first_delay_ms. */
 typedef struct route {
     const char *path;
     reply replies[MAX_REPLIES];
     size_t reply_count;
     size_t served;
+    unsigned first_delay_ms;
 } route;
 
 /* What the server saw of one request. */
@@ -81,6 +86,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection,
     test_server *srv = cls;
     upload *up = *con_cls;
     reply chosen = {404, NULL, NULL, "no route"};
+    unsigned delay_ms = 0;
     struct MHD_Response *response;
     enum MHD_Result ret;
     char date[64];
@@ -123,11 +129,14 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection,
         if (strcmp(r->path, url) == 0) {
             size_t k = r->served < r->reply_count ? r->served : r->reply_count - 1;
             chosen = r->replies[k];
+            delay_ms = r->served == 0 ? r->first_delay_ms : 0;
             r->served++;
             break;
         }
     }
     pthread_mutex_unlock(&srv->lock);
+    if (delay_ms > 0)
+        usleep(delay_ms * 1000u); /* a thread per connection: only this one waits */
     response = MHD_create_response_from_buffer(strlen(chosen.body), (void *)chosen.body,
                                                MHD_RESPMEM_PERSISTENT);
     if (chosen.header_name) {
@@ -189,6 +198,13 @@ static void server_route(const char *path, const reply *replies)
     r->path = path;
     for (r->reply_count = 0; replies[r->reply_count].status != 0; r->reply_count++)
         r->replies[r->reply_count] = replies[r->reply_count];
+}
+
+/* server_route whose first answer is held delay_ms. */
+static void server_route_delayed(const char *path, const reply *replies, unsigned delay_ms)
+{
+    server_route(path, replies);
+    server.routes[server.route_count - 1].first_delay_ms = delay_ms;
 }
 
 static size_t server_seen_count(void)
@@ -313,14 +329,39 @@ START_TEST(retries_503_with_backoff_then_succeeds)
 }
 END_TEST
 
-/* The runner's progress hook (a sink's heartbeat upstream) is called once
- * per finished attempt, failed ones included: a sink retrying through a
- * long batch is alive. */
+/* The runner's progress hook (a sink's heartbeat upstream) is called after
+ * every finished attempt, failed ones included (a sink retrying through a
+ * long batch is alive), and while it waits. */
 static int progress_calls;
+static double progress_last_gap, progress_last_at;
 static void count_progress(sluice_ctx *c)
 {
+    double now = sluice_monotonic_seconds();
+
     ck_assert_ptr_eq(c, &ctx);
+    if (progress_calls > 0 && now - progress_last_at > progress_last_gap)
+        progress_last_gap = now - progress_last_at;
+    progress_last_at = now;
     progress_calls++;
+}
+
+/* Count progress calls from now on; *biggest_gap is the longest time
+ * without one (set by progress_stop). */
+static void progress_start(void)
+{
+    progress_calls = 0;
+    progress_last_gap = 0;
+    progress_last_at = sluice_monotonic_seconds();
+    ctx.progress = count_progress;
+}
+
+static void progress_stop(void)
+{
+    double now = sluice_monotonic_seconds();
+
+    ctx.progress = NULL;
+    if (now - progress_last_at > progress_last_gap)
+        progress_last_gap = now - progress_last_at;
 }
 
 START_TEST(progress_hook_runs_after_each_attempt)
@@ -329,12 +370,87 @@ START_TEST(progress_hook_runs_after_each_attempt)
     sluice_http_response resp;
 
     server_route("/x", script);
-    progress_calls = 0;
-    ctx.progress = count_progress;
+    progress_start();
     ck_assert_int_eq(post("/x", &resp), SLUICE_HTTP_SUCCESS);
-    ctx.progress = NULL;
+    progress_stop();
     ck_assert_int_eq(resp.attempts, 2);
-    ck_assert_int_eq(progress_calls, 2);
+    ck_assert_int_ge(progress_calls, 2);
+    sluice_http_response_clear(&resp);
+}
+END_TEST
+
+/* A server that keeps silent for 3.5 s: the hook still runs during the
+ * attempt (curl's progress callback, about once a second), so a sink is
+ * not taken for dead by a source whose ack timeout is shorter than one
+ * attempt. (Before, it ran only once the attempt was over.) */
+START_TEST(progress_hook_runs_while_an_answer_takes_seconds)
+{
+    static const reply script[] = {{200, NULL, NULL, "late"}, {0}};
+    sluice_http_response resp;
+
+    server_route_delayed("/x", script, 3500);
+    progress_start();
+    ck_assert_int_eq(post("/x", &resp), SLUICE_HTTP_SUCCESS);
+    progress_stop();
+    ck_assert_str_eq(resp.body, "late");
+    ck_assert_msg(progress_calls >= 3, "%d progress calls in a 3.5 s attempt", progress_calls);
+    ck_assert_msg(progress_last_gap < 2.5, "%.2f s without a progress call", progress_last_gap);
+    sluice_http_response_clear(&resp);
+}
+END_TEST
+
+/* The waits between attempts report progress too: a backoff stretched by
+ * Retry-After, and a bucket paused by a 429. */
+START_TEST(progress_hook_runs_during_backoff_and_pause)
+{
+    static const reply down[] = {{503, "Retry-After", "2", "down"}, {200, NULL, NULL, "ok"}, {0}};
+    static const reply limited[] = {{429, "Retry-After", "2", "slow"}, {200, NULL, NULL, "ok"},
+                                    {0}};
+    sluice_http_response resp;
+
+    server_route("/down", down);
+    server_route("/limited", limited);
+    progress_start();
+    ck_assert_int_eq(post("/down", &resp), SLUICE_HTTP_SUCCESS);
+    progress_stop();
+    ck_assert_int_eq(resp.attempts, 2);
+    ck_assert_msg(progress_last_gap < 1.5, "%.2f s without a progress call in a 2 s backoff",
+                  progress_last_gap);
+    sluice_http_response_clear(&resp);
+    progress_start();
+    ck_assert_int_eq(post("/limited", &resp), SLUICE_HTTP_SUCCESS);
+    progress_stop();
+    ck_assert_int_eq(resp.attempts, 2);
+    ck_assert_msg(progress_last_gap < 1.5, "%.2f s without a progress call in a 2 s pause",
+                  progress_last_gap);
+    sluice_http_response_clear(&resp);
+}
+END_TEST
+
+/* When the client gives up on a retryable answer, the server's Retry-After
+ * (either form) becomes the stage's retry hint, so the core's retry of the
+ * batch waits too; without one, no hint. */
+START_TEST(retry_after_becomes_the_hint_when_giving_up)
+{
+    static const reply seconds[] = {{503, "Retry-After", "4", "down"}, {0}};
+    static const reply date[] = {{429, "Retry-After", "DATE+3", "slow"}, {0}};
+    static const reply plain[] = {{503, NULL, NULL, "down"}, {0}};
+    sluice_http_response resp;
+
+    server_route("/seconds", seconds);
+    server_route("/date", date);
+    server_route("/plain", plain);
+    stage_def.common.http_max_attempts = 1;
+    ck_assert_int_eq(post("/plain", &resp), SLUICE_HTTP_RETRYABLE);
+    ck_assert(ctx.retry_after == 0);
+    sluice_http_response_clear(&resp);
+    ck_assert_int_eq(post("/seconds", &resp), SLUICE_HTTP_RETRYABLE);
+    ck_assert_msg(ctx.retry_after == 4.0, "hint %.2f", ctx.retry_after);
+    sluice_http_response_clear(&resp);
+    ctx.retry_after = 0;
+    ck_assert_int_eq(post("/date", &resp), SLUICE_HTTP_RETRYABLE);
+    ck_assert_msg(ctx.retry_after >= 1.0 && ctx.retry_after <= 3.0, "hint %.2f",
+                  ctx.retry_after);
     sluice_http_response_clear(&resp);
 }
 END_TEST
@@ -652,6 +768,9 @@ static Suite *http_suite(void)
     tcase_add_test(tc, ok_200_delivers_body_and_headers);
     tcase_add_test(tc, retries_503_with_backoff_then_succeeds);
     tcase_add_test(tc, progress_hook_runs_after_each_attempt);
+    tcase_add_test(tc, progress_hook_runs_while_an_answer_takes_seconds);
+    tcase_add_test(tc, progress_hook_runs_during_backoff_and_pause);
+    tcase_add_test(tc, retry_after_becomes_the_hint_when_giving_up);
     tcase_add_test(tc, retry_after_seconds_is_honoured);
     tcase_add_test(tc, retry_after_http_date_is_honoured);
     tcase_add_test(tc, a_429_pauses_the_whole_bucket);

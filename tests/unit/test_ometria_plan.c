@@ -149,8 +149,18 @@ START_TEST(push_answer_is_parsed)
                          &accepted, &rejected), 0);
     ck_assert_int_eq(accepted, 98);
     ck_assert_int_eq(rejected, 2);
-    ck_assert_int_eq(om_parse_push_result("{\"status\":\"OK\"}", &accepted, &rejected), 0);
+    ck_assert_int_eq(om_parse_push_result("{\"status\":\"OK\",\"accepted\":3}", &accepted,
+                                          &rejected), 0);
+    ck_assert_int_eq(accepted, 3);
     ck_assert_int_eq(rejected, 0);
+    /* Without a count of what was accepted nothing can be counted delivered. */
+    ck_assert_int_eq(om_parse_push_result("{\"status\":\"OK\"}", &accepted, &rejected), -1);
+    ck_assert_int_eq(om_parse_push_result("{\"accepted\":\"10\",\"rejected\":0}", &accepted,
+                                          &rejected), -1);
+    ck_assert_int_eq(om_parse_push_result("{\"accepted\":-1,\"rejected\":0}", &accepted,
+                                          &rejected), -1);
+    ck_assert_int_eq(om_parse_push_result("{\"accepted\":1,\"rejected\":null}", &accepted,
+                                          &rejected), -1);
     ck_assert_int_eq(om_parse_push_result("<html>oops</html>", &accepted, &rejected), -1);
     ck_assert_int_eq(om_parse_push_result("[]", &accepted, &rejected), -1);
     ck_assert_int_eq(om_parse_push_result(NULL, &accepted, &rejected), -1);

@@ -3,8 +3,10 @@
  * whose answers depend on the request body, for the paths the emulator
  * cannot produce: 400 on a multi-record request (bisection), a count-only
  * refusal with Ometria's documented /_errors shape (no record ids), 404, a
- * 2xx with an unexpected body, 503 after the client's retries, 401 with the
- * key echoed back, chunking per @type, and bad options. */
+ * 2xx with an unexpected body or with counts that do not add up (never a
+ * delivery; fatal once the budget is spent), 503 after the client's
+ * retries, 401 with the key echoed back, chunking per @type, and bad
+ * options. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -32,6 +34,7 @@ typedef enum server_mode {
     MODE_COUNT_REJECT, /* 200 counting POISON records as rejected */
     MODE_NOT_FOUND,    /* 404 */
     MODE_WEIRD_OK,     /* 200 with an HTML body */
+    MODE_ZERO_COUNTS,  /* 200 {"status":"OK","accepted":0,"rejected":0} */
     MODE_DOWN,         /* 503 with Retry-After: 2 */
     MODE_AUTH          /* 401 echoing the key */
 } server_mode;
@@ -95,6 +98,9 @@ static unsigned answer_push(const char *data, size_t len, const char **body, cha
         return 404;
     case MODE_WEIRD_OK:
         *body = "<html>thanks</html>";
+        return 200;
+    case MODE_ZERO_COUNTS:
+        *body = "{\"status\":\"OK\",\"accepted\":0,\"rejected\":0}";
         return 200;
     case MODE_DOWN:
         *body = "{\"message\":\"maintenance\"}";
@@ -333,11 +339,44 @@ START_TEST(wrong_url_is_fatal)
 }
 END_TEST
 
-START_TEST(unexpected_2xx_body_counts_as_delivered)
+/* A 2xx that is not Ometria's push result (any web server's page) is not
+ * a delivery: the records are left to retry, and once the stage's budget
+ * of such answers in a row (its http_max_attempts, 2 here) is spent the
+ * sink fails with what came back. */
+START_TEST(unexpected_2xx_body_is_retried_then_fatal)
 {
     sluice_batch *batch = contacts(4, NULL);
 
     server.mode = MODE_WEIRD_OK;
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_RETRY);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(sluice_batch_outcome(batch, i), SLUICE_RECORD_RETRY);
+    ck_assert_ptr_nonnull(strstr(batch->slots[0].reason, "could not be read"));
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_FATAL);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_ne(sluice_batch_outcome(batch, i), SLUICE_RECORD_DONE);
+    ck_assert_msg(strstr(ctx.fail_message, "ometria-sink") &&
+                      strstr(ctx.fail_message, "<html>thanks</html>") &&
+                      strstr(ctx.fail_message, "/v2/push"),
+                  "fail message: %s", ctx.fail_message);
+    ck_assert_uint_eq(server.push_count, 2);
+    sluice_batch_destroy(&batch);
+}
+END_TEST
+
+/* {"status":"OK","accepted":0,"rejected":0} for 4 records accounts for
+ * none of them: not 4 delivered. */
+START_TEST(counts_that_do_not_add_up_are_not_a_delivery)
+{
+    sluice_batch *batch = contacts(4, NULL);
+
+    server.mode = MODE_ZERO_COUNTS;
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_RETRY);
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(sluice_batch_outcome(batch, i), SLUICE_RECORD_RETRY);
+    ck_assert_ptr_nonnull(strstr(batch->slots[0].reason, "0 accepted + 0 rejected of the 4"));
+    /* Once the destination counts them, they are delivered. */
+    server.mode = MODE_POISON_400;
     ck_assert_int_eq(run_sink(batch, KEY), SLUICE_OK);
     for (size_t i = 0; i < 4; i++)
         ck_assert_int_eq(sluice_batch_outcome(batch, i), SLUICE_RECORD_DONE);
@@ -351,7 +390,7 @@ START_TEST(outage_leaves_records_to_retry_with_the_hint)
 
     server.mode = MODE_DOWN;
     stage_def.common.http_max_attempts = 1;
-    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_OK);
+    ck_assert_int_eq(run_sink(batch, KEY), SLUICE_RETRY);
     for (size_t i = 0; i < 4; i++)
         ck_assert_int_eq(sluice_batch_outcome(batch, i), SLUICE_RECORD_RETRY);
     ck_assert(ctx.retry_after >= 2.0);
@@ -440,7 +479,8 @@ static Suite *sink_suite(void)
     tcase_add_test(tc, bad_request_is_bisected_down_to_the_culprits);
     tcase_add_test(tc, counted_refusal_uses_the_documented_errors_shape);
     tcase_add_test(tc, wrong_url_is_fatal);
-    tcase_add_test(tc, unexpected_2xx_body_counts_as_delivered);
+    tcase_add_test(tc, unexpected_2xx_body_is_retried_then_fatal);
+    tcase_add_test(tc, counts_that_do_not_add_up_are_not_a_delivery);
     tcase_add_test(tc, outage_leaves_records_to_retry_with_the_hint);
     tcase_add_test(tc, rejected_key_is_fatal_and_never_shown);
     tcase_add_test(tc, one_type_and_at_most_100_records_per_request);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "options.h"
 #include "registry.h"
 
 #ifndef TEST_MODULE_DIR
@@ -87,7 +88,7 @@ START_TEST(wrong_abi_refused)
     sluice_registry *reg = sluice_registry_new();
 
     ck_assert_int_eq(load(reg, "test-bad-abi"), -1);
-    ck_assert_msg(strstr(errbuf, "test-bad-abi.so: built for ABI 2, this sluice speaks ABI 1"),
+    ck_assert_msg(strstr(errbuf, "test-bad-abi.so: built for ABI 3, this sluice speaks ABI 1 and 2"),
                   "message was: %s", errbuf);
     ck_assert_uint_eq(sluice_registry_count(reg), 0);
     sluice_registry_destroy(&reg);
@@ -101,10 +102,49 @@ START_TEST(wrong_struct_size_refused)
 
     ck_assert_int_eq(load(reg, "test-bad-size"), -1);
     snprintf(expected, sizeof(expected),
-             "test-bad-size.so: descriptor is %zu bytes, this sluice expects %zu or %zu",
-             (size_t)SLUICE_PLUGIN_SIZE_V1 - sizeof(void *), sizeof(sluice_plugin),
-             (size_t)SLUICE_PLUGIN_SIZE_V1);
+             "test-bad-size.so: ABI 1 descriptor is %zu bytes, this sluice reads ABI 1 "
+             "descriptors of %zu or %zu",
+             (size_t)SLUICE_PLUGIN_SIZE_V1 - sizeof(void *), (size_t)SLUICE_PLUGIN_SIZE_V1,
+             (size_t)SLUICE_PLUGIN_SIZE_ABI1);
     ck_assert_msg(strstr(errbuf, expected), "message was: %s", errbuf);
+    /* A descriptor from a newer sluice of this ABI, longer than this one
+     * knows: refused with the reason, nothing past our size is read. */
+    ck_assert_int_eq(load(reg, "test-newer-size"), -1);
+    snprintf(expected, sizeof(expected),
+             "test-newer-size.so: ABI 2 descriptor is %zu bytes, this sluice expects %zu "
+             "(rebuild the plugin against this sluice's plugin.h)",
+             sizeof(sluice_plugin) + sizeof(void *), sizeof(sluice_plugin));
+    ck_assert_msg(strstr(errbuf, expected), "message was: %s", errbuf);
+    ck_assert_uint_eq(sluice_registry_count(reg), 0);
+    sluice_registry_destroy(&reg);
+}
+END_TEST
+
+/* A plugin built against the ABI 1 header (tests/unit/plugins/abi1) loads:
+ * its option rows are shorter than ABI 2's, so read with this ABI's
+ * layout every row after the first would be garbage; the registry gives
+ * the plugin's options in this layout, with no range, choices or kind. */
+START_TEST(abi1_plugin_loads_with_its_options)
+{
+    static const char *const names[] = {"path", "count", "ratio", "verbose", "tags", "extra",
+                                        "token"};
+    sluice_registry *reg = sluice_registry_new();
+    const sluice_plugin *plugin;
+
+    ck_assert_msg(load(reg, "test-abi1") == 0, "refused: %s", errbuf);
+    plugin = sluice_registry_at(reg, 0);
+    ck_assert_uint_eq(plugin->abi_version, 1);
+    ck_assert_uint_eq(plugin->struct_size, SLUICE_PLUGIN_SIZE_ABI1);
+    ck_assert_ptr_null(plugin->check);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        ck_assert_str_eq(plugin->options[i].name, names[i]);
+        ck_assert_ptr_null(plugin->options[i].range);
+        ck_assert_ptr_null(plugin->options[i].choices);
+        ck_assert_int_eq(plugin->options[i].kind, SLUICE_KIND_ANY);
+    }
+    ck_assert_str_eq(plugin->options[1].default_value, "3");
+    ck_assert_int_eq(plugin->options[6].secret, 1);
+    ck_assert_ptr_null(plugin->options[7].name);
     sluice_registry_destroy(&reg);
 }
 END_TEST
@@ -119,6 +159,70 @@ START_TEST(flags_read_only_within_struct_size)
     ck_assert_uint_eq(sluice_plugin_flags(&current), SLUICE_PLUGIN_STATELESS);
     first.struct_size = (uint32_t)SLUICE_PLUGIN_SIZE_V1;
     ck_assert_uint_eq(sluice_plugin_flags(&first), 0);
+}
+END_TEST
+
+/* Rows declare their limits; the loader checks them and their defaults. */
+START_TEST(option_limits_are_checked_at_load)
+{
+    sluice_registry *reg = sluice_registry_new();
+    const sluice_plugin *plugin;
+    const sluice_option *opt;
+    char why[256];
+    json_t *value;
+    static const struct {
+        const char *option;
+        const char *json;
+        const char *error; /* NULL: accepted */
+    } cases[] = {
+        {"workers", "4", NULL},
+        {"workers", "0", "option 'workers' must be in 1..32, got 0"},
+        {"workers", "33", "option 'workers' must be in 1..32, got 33"},
+        {"rate", "0.1", NULL},
+        {"rate", "-5.0", "option 'rate' must be in 0.1.., got -5"},
+        {"mode", "\"webhook\"", NULL},
+        {"mode", "\"apii\"", "option 'mode' must be one of api|webhook|feed, got \"apii\""},
+        {"base_url", "\"https://api.example.com/v2\"", NULL},
+        {"base_url", "\"api.infobip.com\"",
+         "option 'base_url' must be an http:// or https:// URL with a host, got \"api.infobip.com\""},
+        {"base_url", "\"http:///x\"", "must be an http:// or https:// URL with a host"},
+        {"pattern", "\"^[a-z]+\\\\.csv$\"", NULL},
+        {"pattern", "\"([a-z\"", "option 'pattern' must be a POSIX extended regular expression"},
+        {"every", "\"250ms\"", NULL},
+        {"every", "\"1.5h\"", NULL},
+        {"every", "\"ten\"", "option 'every' must be a duration"},
+        {"every", "\"-1s\"", "option 'every' must be a duration"},
+        {"listen", "\"127.0.0.1:8080\"", NULL},
+        {"listen", "\"[::1]:80\"", NULL},
+        {"listen", "\"127.0.0.1:65536\"", "must be HOST:PORT with PORT in 1..65535"},
+        {"listen", "\"8080\"", "must be HOST:PORT"},
+        {"kinds", "[\"member\", \"event\"]", NULL},
+        {"kinds", "[\"member\", \"evnt\"]", "option 'kinds' must be one of member|event, got \"evnt\""},
+    };
+
+    ck_assert_msg(load(reg, "test-limits") == 0, "refused: %s", errbuf);
+    plugin = sluice_registry_at(reg, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        opt = sluice_options_find(plugin->options, cases[i].option);
+        ck_assert_ptr_nonnull(opt);
+        value = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
+        ck_assert_msg(value != NULL, "bad test json %s", cases[i].json);
+        why[0] = '\0';
+        if (!cases[i].error)
+            ck_assert_msg(sluice_option_check_value(opt, value, why, sizeof(why)) == 0,
+                          "%s = %s refused: %s", cases[i].option, cases[i].json, why);
+        else
+            ck_assert_msg(sluice_option_check_value(opt, value, why, sizeof(why)) == -1 &&
+                              strstr(why, cases[i].error),
+                          "%s = %s: expected '%s', got '%s'", cases[i].option, cases[i].json,
+                          cases[i].error, why);
+        json_decref(value);
+    }
+    /* A table whose default breaks its own range is refused at load. */
+    ck_assert_int_eq(load(reg, "test-bad-range"), -1);
+    ck_assert_msg(strstr(errbuf, "plugin 'test-bad-options': default of option 'workers' must be "
+                                 "in 1..32, got 40"), "message was: %s", errbuf);
+    sluice_registry_destroy(&reg);
 }
 END_TEST
 
@@ -253,7 +357,7 @@ START_TEST(load_all_reports_bad_files)
         saw_source |= strcmp(sluice_registry_at(reg, i)->name, "test-source") == 0;
     }
     ck_assert(saw_sink && saw_source);
-    ck_assert_msg(strstr(warnings, "b-bad-abi.so: built for ABI 2, this sluice speaks ABI 1"),
+    ck_assert_msg(strstr(warnings, "b-bad-abi.so: built for ABI 3, this sluice speaks ABI 1 and 2"),
                   "warnings were: %s", warnings);
     sluice_registry_destroy(&reg);
     unsetenv("SLUICE_PLUGIN_PATH");
@@ -271,6 +375,8 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, wrong_abi_refused);
     tcase_add_test(tc, wrong_struct_size_refused);
     tcase_add_test(tc, flags_read_only_within_struct_size);
+    tcase_add_test(tc, abi1_plugin_loads_with_its_options);
+    tcase_add_test(tc, option_limits_are_checked_at_load);
     tcase_add_test(tc, missing_symbol_refused);
     tcase_add_test(tc, missing_dependency_refused);
     tcase_add_test(tc, duplicate_name_refused);

@@ -26,7 +26,6 @@
 #include "stage.h"
 #include "store.h"
 #include "supervisor.h"
-#include "util/backoff.h"
 #include "window.h"
 
 /* ------------------------------------------------------------------ */
@@ -551,14 +550,8 @@ START_TEST(reorder_holds_until_asked_and_drops_replaced_epochs)
 }
 END_TEST
 
-START_TEST(backoff_is_capped_jittered_and_honours_hints)
+START_TEST(restart_delay_doubles_up_to_its_cap)
 {
-    ck_assert_int_eq(sluice_backoff_ms(0, 200, 60000, 0, 0.0), 0);
-    ck_assert_int_eq(sluice_backoff_ms(0, 200, 60000, 0, 0.5), 100);
-    ck_assert_int_eq(sluice_backoff_ms(3, 200, 60000, 0, 0.5), 800);   /* 1600 * 0.5 */
-    ck_assert_int_eq(sluice_backoff_ms(40, 200, 5000, 0, 0.5), 2500); /* capped at 5 s */
-    ck_assert_int_le(sluice_backoff_ms(40, 200, 5000, 0, 0.9999), 5000);
-    ck_assert_int_eq(sluice_backoff_ms(0, 200, 5000, 2.0, 0.1), 2000); /* Retry-After */
     ck_assert_int_eq(sluice_restart_delay_ms(200, 1), 200);
     ck_assert_int_eq(sluice_restart_delay_ms(200, 2), 400);
     ck_assert_int_eq(sluice_restart_delay_ms(200, 5), 3200);
@@ -1090,7 +1083,7 @@ static Suite *stage_suite(void)
     tcase_add_checked_fixture(logic, setup, teardown);
     tcase_add_test(logic, window_commits_only_the_acknowledged_prefix);
     tcase_add_test(logic, reorder_holds_until_asked_and_drops_replaced_epochs);
-    tcase_add_test(logic, backoff_is_capped_jittered_and_honours_hints);
+    tcase_add_test(logic, restart_delay_doubles_up_to_its_cap);
     tcase_add_test(logic, crash_log_counts_only_the_window);
     tcase_add_test(logic, endpoints_follow_the_stage_options);
     suite_add_tcase(s, logic);

@@ -29,8 +29,11 @@
 extern "C" {
 #endif
 
-/* Bumped on any incompatible change to the structs or functions below. */
-#define SLUICE_ABI_VERSION 1u
+/* Bumped on any incompatible change to the structs or functions below.
+ * ABI 2 widened sluice_option (range, choices, kind) and added check();
+ * the core still loads plugins built for ABI 1 (their options read as
+ * having no range, choices or kind). */
+#define SLUICE_ABI_VERSION 2u
 
 /* The name of the one symbol every plugin exports. */
 #define SLUICE_PLUGIN_SYMBOL "sluice_plugin"
@@ -68,6 +71,17 @@ typedef enum sluice_opt_type {
     SLUICE_OPT_GROUP    /* libconfig group: free-form, validated by the plugin */
 } sluice_opt_type;
 
+/* What a string option's value means, beyond being a string: the core
+ * checks it under `sluice check` and before anything runs. */
+typedef enum sluice_opt_kind {
+    SLUICE_KIND_ANY = 0,   /* any string */
+    SLUICE_KIND_URL,       /* http:// or https:// URL with a host */
+    SLUICE_KIND_PATH,      /* a file system path (not checked for existence) */
+    SLUICE_KIND_REGEX,     /* a POSIX extended regular expression that compiles */
+    SLUICE_KIND_DURATION,  /* a duration: a number with ms, s, m, h or d ("15m") */
+    SLUICE_KIND_HOSTPORT   /* HOST:PORT, PORT 1..65535 ("0.0.0.0:8080", "[::1]:80") */
+} sluice_opt_kind;
+
 typedef struct sluice_option {
     const char *name;          /* key in the stage's libconfig group */
     sluice_opt_type type;
@@ -75,15 +89,24 @@ typedef struct sluice_option {
     int required;              /* 1: the pipeline must set it */
     int secret;                /* 1: value masked as ******** everywhere */
     const char *help;          /* one line, shown by `sluice plugins NAME` */
+    /* ABI 2. Rows may set these by name after the positional fields:
+     *   {"workers", SLUICE_OPT_INT, "4", 0, 0, "parallel requests",
+     *    .range = "1..32"},                                              */
+    const char *range;         /* INT or DOUBLE: "MIN..MAX", "MIN.." or "..MAX",
+                                  inclusive; NULL: any value */
+    const char *choices;       /* STRING, or each string of a LIST: the allowed
+                                  values, "skip|dlq"; NULL: any value */
+    sluice_opt_kind kind;      /* STRING: what the value must be */
 } sluice_option;
 
 /* Terminates an option table. */
-#define SLUICE_OPTION_END { NULL, (sluice_opt_type)0, NULL, 0, 0, NULL }
+#define SLUICE_OPTION_END { NULL, (sluice_opt_type)0, NULL, 0, 0, NULL, NULL, NULL, SLUICE_KIND_ANY }
 
 /* ------------------------------------------------------------------ */
 /* Opaque handles owned by the core.                                  */
 /* ------------------------------------------------------------------ */
 typedef struct sluice_ctx sluice_ctx;     /* one stage instance */
+typedef struct sluice_check sluice_check; /* a configuration check under way */
 typedef struct sluice_batch sluice_batch; /* records travelling together */
 
 /* Per-record outcome, set by sinks (and by any stage through reject). */
@@ -151,6 +174,16 @@ typedef struct sluice_plugin {
      * release of ABI 1: a descriptor built before it is shorter
      * (struct_size == SLUICE_PLUGIN_SIZE_V1) and reads as 0. */
     uint32_t flags;
+
+    /* ABI 2, may be NULL. Check what the option table cannot: rules
+     * across options (a tier ladder in order) or across stages (tags a
+     * mapper makes that the sink must manage). `config` is the stage's
+     * options as init() would get them (borrowed), already checked against
+     * the table; secrets may be unresolved placeholders. Report each
+     * problem with sluice_check_error(); report them all, do not stop at
+     * the first. Runs under `sluice check` and before `sluice run` starts
+     * any process; it must not touch the network or the state store. */
+    void (*check)(sluice_check *check, const json_t *config);
 } sluice_plugin;
 
 /* Transform only: process() depends on nothing but the batch it is given
@@ -159,8 +192,11 @@ typedef struct sluice_plugin {
  * key `instances`), each seeing some of the batches, in any order. */
 #define SLUICE_PLUGIN_STATELESS 0x1u
 
-/* Size of a descriptor built before `flags` existed. */
+/* Size of an ABI 1 descriptor built before `flags` existed. */
 #define SLUICE_PLUGIN_SIZE_V1 offsetof(struct sluice_plugin, flags)
+
+/* Size of an ABI 1 descriptor with `flags` (the last ABI 1 layout). */
+#define SLUICE_PLUGIN_SIZE_ABI1 offsetof(struct sluice_plugin, check)
 
 /* Convenience initialiser for the two header fields. */
 #define SLUICE_PLUGIN_HEADER \
@@ -175,6 +211,22 @@ typedef struct sluice_plugin {
  * label (GCC and Clang). */
 #define SLUICE_PLUGIN_DEFINE \
     const struct sluice_plugin sluice_plugin_descriptor_ __asm__(SLUICE_PLUGIN_SYMBOL)
+
+/* ------------------------------------------------------------------ */
+/* Configuration checks (the descriptor's check()).                   */
+/* ------------------------------------------------------------------ */
+
+/* Report a configuration error of the stage being checked, about option
+ * `option` (its FILE:LINE is reported; NULL: the stage as a whole). The
+ * check goes on; the pipeline is refused (exit 78) once all are reported. */
+void sluice_check_error(sluice_check *check, const char *option, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The options of the stage `offset` places from the one being checked in
+ * its pipeline (-1: the one before it, 1: the one after), as check() gets
+ * its own, or NULL past either end. *plugin (if not NULL) gets that
+ * stage's plugin name. Borrowed, valid during check(). */
+const json_t *sluice_check_stage(sluice_check *check, int offset, const char **plugin);
 
 /* ------------------------------------------------------------------ */
 /* Batches.                                                           */
@@ -356,17 +408,49 @@ typedef enum sluice_http_class {
     SLUICE_HTTP_SUCCESS = 0,   /* 2xx */
     SLUICE_HTTP_RETRYABLE = 1, /* transport error, 408, 429, 5xx */
     SLUICE_HTTP_REJECTED = 2,  /* other 4xx: the request itself is bad */
-    SLUICE_HTTP_AUTH = 3       /* 401, 403: credentials; stop the pipeline */
+    SLUICE_HTTP_AUTH = 3,      /* 401, 403: credentials; stop the pipeline */
+    SLUICE_HTTP_CONFIG = 4     /* no answer, and none will come as configured:
+                                  the server's TLS certificate failed
+                                  verification (self-signed, unknown CA,
+                                  wrong host name), ca_file cannot be
+                                  loaded, or the URL is unusable. Never
+                                  retried (status 0); resp->error names the
+                                  host, the reason and the fix. Stop the
+                                  pipeline like AUTH (sluice_fail, then
+                                  SLUICE_FATAL). */
 } sluice_http_class;
 
 /* Perform `req`, waiting on the named token bucket before each attempt and
  * retrying retryable answers with exponential backoff and jitter, honouring
  * Retry-After (seconds or HTTP date); a 429 pauses the whole bucket, so
  * every request of the stage on that bucket waits. Stops retrying after
- * max_attempts or when the pipeline is stopping. Fills *resp (always; free
- * with sluice_http_response_clear) and returns its classification. */
+ * max_attempts or when the pipeline is stopping. When it returns
+ * RETRYABLE with the server's Retry-After, that wait is recorded as the
+ * stage's retry hint (as sluice_retry_after would), so the core's retry of
+ * the batch honours it too. In a sink, the core hears that the stage is
+ * alive during attempts and waits, however long they take. Fills *resp
+ * (always; free with sluice_http_response_clear) and returns its
+ * classification. */
 sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
                               sluice_http_response *resp);
+
+/* Report how a sink read a 2xx answer (resp, to `method` `url`) that it
+ * counts deliveries from. A 2xx says nothing by itself: a wrong base_url
+ * reaching some web server's default page answers 200 too. why NULL: the
+ * answer was the destination's and says what happened to every record
+ * sent; returns SLUICE_OK. Otherwise `why` says what was wrong (e.g. "the
+ * body is not JSON", "it counts 0 of 10 records") and nothing it carried
+ * may be counted delivered: the core logs it (warn: status, Content-Type
+ * and the start of the body) and counts it (sluice_http_unreadable_total).
+ * Returns SLUICE_RETRY while fewer such answers than the stage's budget
+ * (its http_max_attempts, else 5) came in a row: set the records it
+ * carried to RETRY. Once the budget is spent it calls sluice_fail() with a
+ * message naming the plugin, the URL and what came back, and returns
+ * SLUICE_FATAL: return that from write(). A readable answer (why NULL)
+ * starts the count again. Call it on the write() thread (it may call
+ * sluice_fail). */
+sluice_status sluice_http_answer(sluice_ctx *ctx, const char *method, const char *url,
+                                 const sluice_http_response *resp, const char *why);
 
 /* Classify a status code (0 = transport error) per the policy above. */
 sluice_http_class sluice_http_classify(long status);

@@ -21,6 +21,10 @@
 #define VARIANT_RESERVED_OPTION 10
 #define VARIANT_DUP_OPTION 11
 #define VARIANT_STATEFUL 12
+#define VARIANT_ABI1 13          /* built against the ABI 1 header (abi1/) */
+#define VARIANT_NEWER_SIZE 14    /* this ABI, a descriptor longer than it knows */
+#define VARIANT_BAD_RANGE 15     /* a default outside the row's range */
+#define VARIANT_LIMITS 16        /* rows with range, choices and kind */
 
 #if TEST_VARIANT == VARIANT_NEEDS_LIB
 /* Provided by libtestdep.la, which the test hides. */
@@ -76,7 +80,25 @@ __attribute__((unused)) static const sluice_option sink_options[] = {
     SLUICE_OPTION_END
 };
 
-#if TEST_VARIANT == VARIANT_RESERVED_OPTION
+#if TEST_VARIANT == VARIANT_BAD_RANGE
+static const sluice_option bad_options[] = {
+    {"workers", SLUICE_OPT_INT, "40", 0, 0, "parallel requests", .range = "1..32"},
+    SLUICE_OPTION_END
+};
+#elif TEST_VARIANT == VARIANT_LIMITS
+static const sluice_option limit_options[] = {
+    {"workers", SLUICE_OPT_INT, "4", 0, 0, "parallel requests", .range = "1..32"},
+    {"rate", SLUICE_OPT_DOUBLE, "5", 0, 0, "requests per second", .range = "0.1.."},
+    {"mode", SLUICE_OPT_STRING, "api", 0, 0, "where members come from",
+     .choices = "api|webhook|feed"},
+    {"base_url", SLUICE_OPT_STRING, NULL, 0, 0, "the API", .kind = SLUICE_KIND_URL},
+    {"pattern", SLUICE_OPT_STRING, "^a", 0, 0, "file names", .kind = SLUICE_KIND_REGEX},
+    {"every", SLUICE_OPT_STRING, "15m", 0, 0, "interval", .kind = SLUICE_KIND_DURATION},
+    {"listen", SLUICE_OPT_STRING, NULL, 0, 0, "address", .kind = SLUICE_KIND_HOSTPORT},
+    {"kinds", SLUICE_OPT_LIST, "[]", 0, 0, "event kinds", .choices = "member|event"},
+    SLUICE_OPTION_END
+};
+#elif TEST_VARIANT == VARIANT_RESERVED_OPTION
 static const sluice_option bad_options[] = {
     {"hwm", SLUICE_OPT_INT, "4", 0, 0, "clashes with the stage-common key"},
     SLUICE_OPTION_END
@@ -106,10 +128,19 @@ static const sluice_option bad_options[] = {
 #define P_NAME "test-sink"
 #define P_ROLE SLUICE_ROLE_SINK
 #define P_OPTIONS sink_options
-#elif TEST_VARIANT == VARIANT_RESERVED_OPTION || TEST_VARIANT == VARIANT_DUP_OPTION
+#elif TEST_VARIANT == VARIANT_RESERVED_OPTION || TEST_VARIANT == VARIANT_DUP_OPTION || \
+    TEST_VARIANT == VARIANT_BAD_RANGE
 #define P_NAME "test-bad-options"
 #define P_ROLE SLUICE_ROLE_TRANSFORM
 #define P_OPTIONS bad_options
+#elif TEST_VARIANT == VARIANT_ABI1
+#define P_NAME "test-abi1"
+#define P_ROLE SLUICE_ROLE_SOURCE
+#define P_OPTIONS source_options
+#elif TEST_VARIANT == VARIANT_LIMITS
+#define P_NAME "test-limits"
+#define P_ROLE SLUICE_ROLE_TRANSFORM
+#define P_OPTIONS limit_options
 #else
 #define P_NAME "test-other"
 #define P_ROLE SLUICE_ROLE_TRANSFORM
@@ -126,8 +157,11 @@ SLUICE_PLUGIN_DEFINE = {
     .abi_version = SLUICE_ABI_VERSION + 1,
     .struct_size = sizeof(struct sluice_plugin),
 #elif TEST_VARIANT == VARIANT_BAD_SIZE
+    .abi_version = 1,
+    .struct_size = SLUICE_PLUGIN_SIZE_V1 - sizeof(void *), /* no ABI 1 size */
+#elif TEST_VARIANT == VARIANT_NEWER_SIZE
     .abi_version = SLUICE_ABI_VERSION,
-    .struct_size = SLUICE_PLUGIN_SIZE_V1 - sizeof(void *), /* neither known size */
+    .struct_size = sizeof(struct sluice_plugin) + sizeof(void *), /* from a newer sluice */
 #else
     SLUICE_PLUGIN_HEADER,
 #endif

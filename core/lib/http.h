@@ -1,0 +1,49 @@
+/* http.h: internals of the SDK HTTP client (http.c, http_answer.c) that
+ * its two files share and that unit tests and fuzzers call directly. The
+ * SDK itself is declared in sluice/plugin.h. */
+#ifndef SLUICE_HTTP_H
+#define SLUICE_HTTP_H
+
+#include <stddef.h>
+#include <time.h>
+#include <curl/curl.h>
+#include "sluice/plugin.h"
+
+/* Largest wait sluice_retry_after_parse gives for delta-seconds (longer
+ * values saturate here, about 31 years; callers cap far lower). */
+#define SLUICE_RETRY_AFTER_PARSE_MAX 1e9
+
+/* Parse a Retry-After header value (RFC 9110 10.2.3): delta-seconds, one or
+ * more digits ("120"), or an HTTP-date ("Wed, 21 Oct 2026 07:28:00 GMT",
+ * and the obsolete RFC 850 and asctime forms, as curl_getdate reads them),
+ * with optional spaces or tabs around it. `now` is the current time, for a
+ * date (a date at or before now means 0 s). Returns 0 and sets *seconds
+ * (>= 0, at most SLUICE_RETRY_AFTER_PARSE_MAX for digits), or -1 and leaves
+ * *seconds alone when value is NULL, empty or neither form ("1.5", "-3",
+ * "soon", "120 s"). value: NUL-terminated, any bytes; read only. No
+ * allocation, no global state, thread-safe: a fuzzer may call it with any
+ * input. */
+int sluice_retry_after_parse(const char *value, time_t now, double *seconds);
+
+/* 1 when curl's transport error `code` cannot go away by trying again
+ * because of how the request is set up: the server's certificate failed
+ * verification (CURLE_PEER_FAILED_VERIFICATION, alias CURLE_SSL_CACERT;
+ * issuer, pinned key, certificate status), the local TLS files cannot be
+ * used (ca_file, CRL, client certificate), or the URL is malformed or of a
+ * protocol we do not speak. sluice_http classifies these as
+ * SLUICE_HTTP_CONFIG. Else 0. */
+int sluice_http_config_error(CURLcode code);
+
+/* Rewrite error[0..error_len) (curl's message for `code`, may be empty) as
+ * the message a person reads for a configuration error of a request to
+ * `url`: it names the host (and port), the reason and the fix, e.g.
+ * "certificate verify failed for 127.0.0.1:8443: self-signed certificate;
+ * set ca_file or fix the server". Always NUL-terminates. */
+void sluice_http_config_error_text(CURLcode code, const char *url, char *error,
+                                   size_t error_len);
+
+/* Count, for ctx's HTTP client, one more 2xx answer a sink could not read
+ * (readable 0) or start again after one it could (readable 1). Returns the
+ * number of unreadable answers in a row now (0 after a readable one). */
+unsigned sluice_http_unreadable_count(sluice_ctx *ctx, int readable);
+#endif

@@ -9,3 +9,4 @@ EXTRA_DIST += bench/member-sample.json
 EXTRA_DIST += bench/bench-sinks.sh
 EXTRA_DIST += bench/bench-gen.sh
 EXTRA_DIST += bench/bench-instances.sh
+EXTRA_DIST += bench/bench-webhook.sh

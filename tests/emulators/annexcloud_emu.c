@@ -304,23 +304,16 @@ out:
 static void on_change(void *user, const json_t *change, const char *member_id)
 {
     emulator *emu = user;
-    char timestamp[40], generated_id[48];
-    time_t at = 0;
+    char generated_id[48];
     if (!emu->webhook)
         return;
-    annex_time_parse(json_string_value(json_object_get(change, "at")), &at);
     const char *event_id = json_string_value(json_object_get(change, "event_id"));
     if (!event_id) {
         snprintf(generated_id, sizeof generated_id, "emu-evt-%llu", ++emu->event_serial);
         event_id = generated_id;
     }
-    const char *event_type = json_string_value(json_object_get(change, "type"));
-    json_t *envelope = json_pack("{s:s,s:s,s:s,s:s,s:o}", "eventId", event_id, "eventType",
-                                 event_type ? event_type : "USER_UPDATE", "siteId", emu->cfg.site_id,
-                                 "timestamp", annex_time_format(at, timestamp, sizeof timestamp), "data",
-                                 annex_model_webhook_data(emu->model, member_id, emu->cfg.webhook_full));
-    char *body = envelope ? json_dumps(envelope, JSON_COMPACT) : NULL;
-    json_decref(envelope);
+    char *body = annex_webhook_body(emu->model, change, member_id, emu->cfg.site_id, emu->cfg.webhook_full,
+                                    event_id);
     if (body)
         annex_webhook_enqueue(emu->webhook, body, event_id);
 }

@@ -5,6 +5,8 @@
  *   annexcloud_model.c    the program (members, changes, ledger, segments) and the
  *                         canonical -> Annex Cloud response shapes
  *   annexcloud_webhook.c  the webhook sender thread (signed, ordered, retried)
+ *   annexcloud_envelope.c the body and signature of one change's webhook (also used by
+ *                         webhook-load, the soak test's load generator)
  *   annexcloud_feed.c     the Data Feed CSV export writer
  *   annexcloud_emu.c      CLI, HTTP routing (on emu_common), /_emu/ control endpoints
  * Nothing here is thread-safe unless said so: annexcloud_emu.c serialises access
@@ -122,6 +124,20 @@ int annex_feed_write(const annex_model *model, const char *dir, unsigned long lo
                      char *path_out, size_t path_len, size_t *rows, char *err, size_t err_len);
 
 /* ---------------------------------------------------------------- webhooks */
+
+/* The body Annex Cloud posts for one applied change (annexcloud_envelope.c):
+ *   {"eventId","eventType" (the change's type, USER_UPDATE when absent),"siteId",
+ *    "timestamp" (the change's "at" as "...+0000"),"data" (annex_model_webhook_data)}
+ * member_id names the member the change applied to (its state in the model is the one
+ * posted). Returns a malloc'd compact JSON string the caller frees, or NULL when the member
+ * is unknown or on allocation failure. */
+char *annex_webhook_body(const annex_model *model, const json_t *change, const char *member_id,
+                         const char *site_id, bool full, const char *event_id);
+
+/* "sha256=<lowercase hex HMAC-SHA256(secret, body)>" into out (72 bytes hold it; a shorter
+ * buffer gets a truncated, NUL-terminated value). */
+void annex_webhook_signature(const char *secret, const char *body, size_t body_len, char *out,
+                             size_t out_len);
 
 typedef struct annex_webhook annex_webhook;
 

@@ -6,10 +6,17 @@
 # every attribute, events, segments/tags) and the dead-letter queue must
 # hold exactly the records the truth says are rejected.
 #   E2E_MEMBERS (default 1000; SLUICE_LONG_TESTS=1 makes it 10000)
+#   E2E_DAYS    (default 30) days of the program, ending today
+#   E2E_TRUTH   (default the generator's truth/stream) the truth directory
+#               e2e_check compares with
+#   E2E_EMU_START_ONLY=1  annexcloud-emu serves the program's start and
+#               never posts its changes (a test that posts them itself);
+#               it then starts without loading changes.jsonl
 
 . "$top_srcdir/tests/lib.sh"
 E2E_MEMBERS=${E2E_MEMBERS:-1000}
 [ -n "${SLUICE_LONG_TESTS:-}" ] && E2E_MEMBERS=10000
+E2E_DAYS=${E2E_DAYS:-30}
 
 # e2e_setup DEST [EMU_FAULT_ARGS...]: program, emulators, environment.
 e2e_setup() {
@@ -19,10 +26,11 @@ e2e_setup() {
     # Infobip's 30-day window moves while the test runs: E2E_T0 marks its
     # earliest position (see e2e_expected_state).
     E2E_T0=$(date -u +%s)
-    start=$(date -u -d '30 days ago' +%Y-%m-%d)
-    "$GEN_DIR/loyaltygen" --seed 11 --members "$E2E_MEMBERS" --days 30 --start "$start" \
+    start=$(date -u -d "$E2E_DAYS days ago" +%Y-%m-%d)
+    "$GEN_DIR/loyaltygen" --seed 11 --members "$E2E_MEMBERS" --days "$E2E_DAYS" --start "$start" \
         --out "$T_TMP/program" 2> "$T_TMP/gen.log" || t_fail "loyaltygen: $(cat "$T_TMP/gen.log")"
     t_note "$(tail -1 "$T_TMP/gen.log" | cut -c1-200)"
+    E2E_TRUTH=${E2E_TRUTH:-$T_TMP/program/truth/stream}
     export ANNEXCLOUD_SITE_ID=29235480 ANNEXCLOUD_SECRET=e2e-annex-secret-1
     export ANNEXCLOUD_WEBHOOK_SECRET=e2e-webhook-secret-1 SLUICE_STATE_DIR="$T_TMP/state"
     export OMETRIA_API_KEY=e2e-ometria-key-1 INFOBIP_API_KEY=e2e-infobip-key-1
@@ -36,11 +44,19 @@ e2e_setup() {
         export INFOBIP_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     fi
     E2E_DEST_URL="http://127.0.0.1:$T_EMU_PORT"
+    local emu_program="$T_TMP/program"
+    if [ -n "${E2E_EMU_START_ONLY:-}" ]; then
+        emu_program="$T_TMP/program-start"
+        mkdir -p "$emu_program/annex"
+        cp "$T_TMP/program/program.json" "$emu_program/"
+        cp "$T_TMP/program/annex/members.jsonl" "$emu_program/annex/"
+        : > "$emu_program/annex/changes.jsonl"
+    fi
     # The sender retries a webhook up to 100 times (about 8 minutes with
     # its backoff capped at 5 s), not its default 20 (a minute and a half):
     # stages killed and restarted on a busy machine must not make it give up.
     t_start_emu annexcloud-emu "$T_TMP/annexcloud.log" --site-id "$ANNEXCLOUD_SITE_ID" \
-        --secret "$ANNEXCLOUD_SECRET" --program "$T_TMP/program" --webhook-max-attempts 100 \
+        --secret "$ANNEXCLOUD_SECRET" --program "$emu_program" --webhook-max-attempts 100 \
         --webhook-url "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" --webhook-secret "$ANNEXCLOUD_WEBHOOK_SECRET"
     export ANNEXCLOUD_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     E2E_PIPELINE="$top_srcdir/pipelines/acme-$E2E_DEST-webhook.cfg"
@@ -99,9 +115,9 @@ e2e_month() {
 # absent, newer ones present.
 e2e_expected_state() {
     if [ "$E2E_DEST" = ometria ]; then
-        cp "$T_TMP/program/truth/stream/ometria.json" "$1"
+        cp "$E2E_TRUTH/ometria.json" "$1"
     else
-        python3 - "$T_TMP/program/truth/stream/infobip.json" "$1" "$2" "$E2E_T0" <<'PY'
+        python3 - "$E2E_TRUTH/infobip.json" "$1" "$2" "$E2E_T0" <<'PY'
 import datetime, json, sys
 utc = datetime.timezone.utc
 truth = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -133,7 +149,7 @@ $(head -30 "$T_TMP/compare.out")"
     sqlite3 -json "$SLUICE_STATE_DIR/acme-$E2E_DEST-webhook/state.db" \
         "select stage, reason, record from dlq order by id" > "$T_TMP/dlq.json" 2>/dev/null || echo '[]' > "$T_TMP/dlq.json"
     [ -s "$T_TMP/dlq.json" ] || echo '[]' > "$T_TMP/dlq.json"
-    python3 - "$T_TMP/program/truth/stream/dlq.jsonl" "$T_TMP/dlq.json" "$E2E_DEST" <<'PY' || t_fail "dead-letter queue differs from the truth"
+    python3 - "$E2E_TRUTH/dlq.jsonl" "$T_TMP/dlq.json" "$E2E_DEST" <<'PY' || t_fail "dead-letter queue differs from the truth"
 import json, sys
 stage_of = {"tier-event-deriver": "derive", "field-mapper": "map", "ometria-sink": "ometria", "infobip-sink": "infobip"}
 want = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]

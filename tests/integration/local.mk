@@ -4,3 +4,4 @@ include $(srcdir)/integration/sdk.mk
 include $(srcdir)/integration/annexcloud.mk
 include $(srcdir)/integration/transforms.mk
 include $(srcdir)/integration/sinks.mk
+include $(srcdir)/integration/soak.mk

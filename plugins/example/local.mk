@@ -1,6 +1,10 @@
 # plugins/example/local.mk: in-tree build of example-upcase, the example
 # plugin of docs/plugin-authoring.md (Makefile here builds it out of tree).
+# Only with --enable-examples: an example has no place among the production
+# plugins. Its source and Makefile are installed with the docs (docs/local.mk).
+if INSTALL_EXAMPLES
 pkglib_LTLIBRARIES += example-upcase.la
+endif
 example_upcase_la_SOURCES = example/upcase.c
 example_upcase_la_CPPFLAGS = $(PLUGIN_INCLUDES)
 example_upcase_la_CFLAGS = $(PLUGIN_WARN_FLAGS)

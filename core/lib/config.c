@@ -17,6 +17,7 @@
 #include <libconfig.h>
 
 #include "config_check.h"
+#include "include_path.h"
 #include "interp.h"
 #include "log.h"
 #include "options.h"
@@ -28,6 +29,7 @@
 typedef struct load_ctx {
     const char *path;     /* pipeline file as given */
     char *base_dir;       /* absolute directory of the pipeline file */
+    const char *include_dir; /* where its @include names resolve (include_path.h) */
     sluice_error *err;
     const char *stage;    /* current stage name, or NULL */
     const char *plugin;   /* current plugin name, or NULL */
@@ -42,17 +44,18 @@ static const char *const pipeline_keys[] = {
 static const char *const restart_keys[] = {"max", "window_s", "backoff_ms", NULL};
 
 /* Where `where` was defined: libconfig names @include'd files as written,
- * so a relative one is shown under the pipeline file's directory. Writes
- * into buf (len bytes) and returns it. */
+ * so a relative one is shown under the include directory. Writes into buf
+ * (len bytes) and returns it. */
 static const char *source_file(const load_ctx *lc, const config_setting_t *where, char *buf,
                                size_t len)
 {
     const char *file = where ? config_setting_source_file(where) : NULL;
+    const char *dir = lc->include_dir ? lc->include_dir : lc->base_dir;
 
-    if (!file || strcmp(file, lc->path) == 0 || file[0] == '/' || !lc->base_dir)
+    if (!file || strcmp(file, lc->path) == 0 || file[0] == '/' || !dir)
         snprintf(buf, len, "%s", file ? file : lc->path);
     else
-        snprintf(buf, len, "%s/%s", lc->base_dir, file);
+        snprintf(buf, len, "%s/%s", dir, file);
     return buf;
 }
 
@@ -807,12 +810,19 @@ static void include_named_at(const char *file, const char *base_dir, int line, c
 }
 
 /* Read `path` with libconfig into *cfg (initialised here; caller destroys
- * it). Returns 0 or -1 with err set to FILE:LINE: text. */
-static int read_config(const char *path, const char *base_dir, config_t *cfg,
-                       sluice_error *err)
+ * it), its @include names resolved in the directory of the include search
+ * path that holds them (include_path.h), written into include_dir
+ * (PATH_MAX bytes). Returns 0 or -1 with err set to FILE:LINE: text. */
+static int read_config(const char *path, const char *base_dir, char *include_dir,
+                       config_t *cfg, sluice_error *err)
 {
     config_init(cfg);
-    config_set_include_dir(cfg, base_dir);
+    if (sluice_include_dir(path, base_dir, include_dir, PATH_MAX) != 0) {
+        snprintf(err->text, sizeof(err->text), "%s: include search path: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    config_set_include_dir(cfg, include_dir);
     if (config_read_file(cfg, path) == CONFIG_TRUE)
         return 0;
     if (config_error_type(cfg) == CONFIG_ERR_FILE_IO) {
@@ -831,7 +841,7 @@ static int read_config(const char *path, const char *base_dir, config_t *cfg,
         const char *file = config_error_file(cfg) ? config_error_file(cfg) : path;
         char include[PATH_MAX] = "";
         if (strcmp(config_error_text(cfg), "cannot open include file") == 0)
-            include_named_at(file, base_dir, config_error_line(cfg), include, sizeof(include));
+            include_named_at(file, include_dir, config_error_line(cfg), include, sizeof(include));
         snprintf(err->text, sizeof(err->text), "%s:%d: %s%s%s", file, config_error_line(cfg),
                  config_error_text(cfg), include[0] ? " " : "", include);
     }
@@ -859,7 +869,8 @@ int sluice_pipeline_load(const char *path, sluice_registry *reg, sluice_pipeline
     int result = -1;
     config_t cfg;
     int cfg_ready = 0;
-    load_ctx lc = {path, NULL, err, NULL, NULL, 0, NULL};
+    load_ctx lc = {path, NULL, NULL, err, NULL, NULL, 0, NULL};
+    char include_dir[PATH_MAX];
     sluice_pipeline_def *def = NULL;
     const config_setting_t *root;
     const config_setting_t *stages;
@@ -873,8 +884,9 @@ int sluice_pipeline_load(const char *path, sluice_registry *reg, sluice_pipeline
         goto out;
     }
     cfg_ready = 1;
-    if (read_config(path, lc.base_dir, &cfg, err) != 0)
+    if (read_config(path, lc.base_dir, include_dir, &cfg, err) != 0)
         goto out;
+    lc.include_dir = include_dir;
     def = calloc(1, sizeof(*def));
     if (!def || !(def->file = strdup(path))) {
         snprintf(err->text, sizeof(err->text), "%s: out of memory", path);
@@ -947,7 +959,8 @@ int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg, slui
     config_t cfg;
     int cfg_ready = 0;
     char *base_dir = directory_of(path);
-    load_ctx lc = {path, base_dir, err, NULL, NULL, 0, NULL};
+    load_ctx lc = {path, base_dir, NULL, err, NULL, NULL, 0, NULL};
+    char include_dir[PATH_MAX];
     const config_setting_t *stages;
 
     err->text[0] = '\0';
@@ -956,8 +969,9 @@ int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg, slui
         goto out;
     }
     cfg_ready = 1;
-    if (read_config(path, base_dir, &cfg, err) != 0)
+    if (read_config(path, base_dir, include_dir, &cfg, err) != 0)
         goto out;
+    lc.include_dir = include_dir;
     stages = config_lookup(&cfg, "pipeline.stages");
     for (int i = 0; stages && i < config_setting_length(stages); i++) {
         const config_setting_t *stage = config_setting_get_elem(stages, (unsigned)i);

@@ -17,9 +17,9 @@
 #include <libconfig.h>
 
 #include "config_check.h"
-#include "include_path.h"
 #include "interp.h"
 #include "log.h"
+#include "include_path.h"
 #include "options.h"
 #include "pipeline.h"
 
@@ -29,12 +29,12 @@
 typedef struct load_ctx {
     const char *path;     /* pipeline file as given */
     char *base_dir;       /* absolute directory of the pipeline file */
-    const char *include_dir; /* where its @include names resolve (include_path.h) */
     sluice_error *err;
     const char *stage;    /* current stage name, or NULL */
     const char *plugin;   /* current plugin name, or NULL */
     int stage_index;      /* 1-based, 0 outside stages */
     json_t *secrets;      /* where @file: / secret values go, or NULL */
+    const char *include_dir; /* where its @include names resolve (include_path.h) */
 } load_ctx;
 
 static const char *const pipeline_keys[] = {
@@ -869,12 +869,12 @@ int sluice_pipeline_load(const char *path, sluice_registry *reg, sluice_pipeline
     int result = -1;
     config_t cfg;
     int cfg_ready = 0;
-    load_ctx lc = {path, NULL, NULL, err, NULL, NULL, 0, NULL};
-    char include_dir[PATH_MAX];
+    load_ctx lc = {path, NULL, err, NULL, NULL, 0, NULL};
     sluice_pipeline_def *def = NULL;
     const config_setting_t *root;
     const config_setting_t *stages;
     int count;
+    char include_dir[PATH_MAX];
 
     *out = NULL;
     err->text[0] = '\0';
@@ -955,12 +955,12 @@ out:
 
 int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg, sluice_error *err)
 {
+    char include_dir[PATH_MAX];
     int result = SLUICE_EXIT_CONFIG;
     config_t cfg;
     int cfg_ready = 0;
     char *base_dir = directory_of(path);
-    load_ctx lc = {path, base_dir, NULL, err, NULL, NULL, 0, NULL};
-    char include_dir[PATH_MAX];
+    load_ctx lc = {path, base_dir, err, NULL, NULL, 0, NULL};
     const config_setting_t *stages;
 
     err->text[0] = '\0';

@@ -7,10 +7,10 @@ packages=(
     libzmq3-dev libjansson-dev libconfig-dev libcurl4-openssl-dev
     libsqlite3-dev libmicrohttpd-dev libssl-dev libcsv-dev libjemalloc-dev check
     sqlite3 jq curl python3 procps valgrind
-    openssh-server openssh-client
     # the packaging checks (tests/package): the Debian packages, lintian,
     # systemd-analyze and systemd's unit dir (pkg-config), a clean copy of the tree
     debhelper dh-autoreconf lintian systemd git
+    openssh-server openssh-client
 )
 missing=()
 for p in "${packages[@]}"; do

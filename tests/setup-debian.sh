@@ -3,13 +3,13 @@
 # Debian 12 (run as root, or it uses sudo). Idempotent.
 set -euo pipefail
 packages=(
+    # the packaging checks (tests/package): the Debian packages, lintian,
+    # systemd-analyze and systemd's unit dir (pkg-config), a clean copy of the tree
+    debhelper dh-autoreconf lintian systemd git
     build-essential autoconf automake libtool libltdl-dev pkg-config
     libzmq3-dev libjansson-dev libconfig-dev libcurl4-openssl-dev
     libsqlite3-dev libmicrohttpd-dev libssl-dev libcsv-dev libjemalloc-dev check
     sqlite3 jq curl python3 procps valgrind
-    # the packaging checks (tests/package): the Debian packages, lintian,
-    # systemd-analyze and systemd's unit dir (pkg-config), a clean copy of the tree
-    debhelper dh-autoreconf lintian systemd git
     openssh-server openssh-client
 )
 missing=()

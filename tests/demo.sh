@@ -8,7 +8,9 @@
 #      acme-ometria-webhook turns them into contacts, events and segments;
 #   3. month-end API sync to Infobip (acme-infobip-api again);
 # and prints what arrived at each destination next to the ground truth.
-#   DEMO_MEMBERS (default 1000)
+#   DEMO_MEMBERS (default 1000); DEMO_PIPELINES (default the source tree's
+#   pipelines/) and DEMO_STATE_DIR (default a temp dir) for the packaging
+#   test, which runs the installed sluice on /etc/sluice/pipelines.d
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
@@ -24,7 +26,7 @@ start=$(date -u -d '30 days ago' +%Y-%m-%d)
 step "starting the Annex Cloud, Ometria and Infobip emulators"
 export ANNEXCLOUD_SITE_ID=29235480 ANNEXCLOUD_SECRET=demo-annex-secret ANNEXCLOUD_WEBHOOK_SECRET=demo-webhook-secret
 export OMETRIA_API_KEY=demo-ometria-key INFOBIP_API_KEY=demo-infobip-key
-export SLUICE_STATE_DIR="$T_TMP/state"
+export SLUICE_STATE_DIR="${DEMO_STATE_DIR:-$T_TMP/state}"
 webhook_port=$(t_free_port)
 export ANNEXCLOUD_WEBHOOK_LISTEN="127.0.0.1:$webhook_port"
 t_start_emu ometria-emu "$T_TMP/ometria.log" --api-key "$OMETRIA_API_KEY"
@@ -38,7 +40,7 @@ annex="http://127.0.0.1:$T_EMU_PORT"
 export ANNEXCLOUD_BASE_URL="$annex"
 echo "annexcloud-emu $annex, ometria-emu $OMETRIA_BASE_URL, infobip-emu $INFOBIP_BASE_URL"
 
-pipelines="$top_srcdir/pipelines"
+pipelines="${DEMO_PIPELINES:-$top_srcdir/pipelines}"
 step "1. initial sync through the Annex Cloud API, both destinations in parallel"
 ANNEXCLOUD_MODE=api "$SLUICE" run --once --log-level warn \
     "$pipelines/acme-ometria-webhook.cfg" "$pipelines/acme-infobip-api.cfg" || true

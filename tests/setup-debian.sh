@@ -6,6 +6,9 @@
 # llvm-symbolizer (llvm) for readable stacks.
 set -euo pipefail
 packages=(
+    # the packaging checks (tests/package): the Debian packages, lintian,
+    # systemd-analyze and systemd's unit dir (pkg-config), a clean copy of the tree
+    debhelper dh-autoreconf lintian systemd git
     build-essential autoconf automake libtool libltdl-dev pkg-config
     libzmq3-dev libjansson-dev libconfig-dev libcurl4-openssl-dev
     libsqlite3-dev libmicrohttpd-dev libssl-dev libcsv-dev libjemalloc-dev check

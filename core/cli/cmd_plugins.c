@@ -18,10 +18,11 @@ static void plugins_usage(FILE *out)
     fprintf(out,
             "usage: sluice plugins [NAME]\n"
             "Without NAME, list every plugin found on the search path\n"
-            "($SLUICE_PLUGIN_PATH, colon-separated, then the installed plugin dir):\n"
-            "name, role, version, description. With NAME, print the plugin's\n"
-            "options (name, type, required or default, secret, help) and the keys\n"
-            "every stage accepts.\n"
+            "($SLUICE_PLUGIN_PATH, colon-separated, then the installed plugin dir\n"
+            SLUICE_PKGLIBDIR "): name, role, version, the file it was loaded\n"
+            "from, description. With NAME, print the plugin's file and options\n"
+            "(name, type, required or default, secret, help) and the keys every\n"
+            "stage accepts.\n"
             "Exit status: 0 ok, 64 usage, 69 plugin not found or refused.\n");
 }
 
@@ -47,6 +48,7 @@ static int list_plugins(void)
     sluice_registry *reg = sluice_registry_new();
     size_t count;
     int name_width = 4;
+    int file_width = 4;
     int status = 0;
 
     if (!reg) {
@@ -62,15 +64,19 @@ static int list_plugins(void)
     }
     for (size_t i = 0; i < count; i++) {
         int len = (int)strlen(sluice_registry_at(reg, i)->name);
+        int file_len = (int)strlen(sluice_registry_path_at(reg, i));
         if (len > name_width)
             name_width = len;
+        if (file_len > file_width)
+            file_width = file_len;
     }
-    printf("%-*s  %-9s  %-8s  %s\n", name_width, "NAME", "ROLE", "VERSION", "DESCRIPTION");
+    printf("%-*s  %-9s  %-8s  %-*s  %s\n", name_width, "NAME", "ROLE", "VERSION", file_width,
+           "FILE", "DESCRIPTION");
     for (size_t i = 0; i < count; i++) {
         const sluice_plugin *plugin = sluice_registry_at(reg, i);
-        printf("%-*s  %-9s  %-8s  %s\n", name_width, plugin->name, role_name(plugin->role),
-               plugin->version ? plugin->version : "-",
-               plugin->description ? plugin->description : "");
+        printf("%-*s  %-9s  %-8s  %-*s  %s\n", name_width, plugin->name, role_name(plugin->role),
+               plugin->version ? plugin->version : "-", file_width,
+               sluice_registry_path_at(reg, i), plugin->description ? plugin->description : "");
     }
 out:
     sluice_registry_destroy(&reg);

@@ -21,6 +21,7 @@
 #include "curve.h"
 #include "interp.h"
 #include "log.h"
+#include "include_path.h"
 #include "options.h"
 #include "pipeline.h"
 
@@ -41,6 +42,7 @@ typedef struct load_ctx {
                              secrets (or cannot be resolved) are left as
                              MASK, and no CURVE secret key file is read;
                              checks of option values must skip them */
+    const char *include_dir; /* where its @include names resolve (include_path.h) */
 } load_ctx;
 
 static const char *const pipeline_keys[] = {
@@ -50,17 +52,18 @@ static const char *const pipeline_keys[] = {
 static const char *const restart_keys[] = {"max", "window_s", "backoff_ms", NULL};
 
 /* Where `where` was defined: libconfig names @include'd files as written,
- * so a relative one is shown under the pipeline file's directory. Writes
- * into buf (len bytes) and returns it. */
+ * so a relative one is shown under the include directory. Writes into buf
+ * (len bytes) and returns it. */
 static const char *source_file(const load_ctx *lc, const config_setting_t *where, char *buf,
                                size_t len)
 {
     const char *file = where ? config_setting_source_file(where) : NULL;
+    const char *dir = lc->include_dir ? lc->include_dir : lc->base_dir;
 
-    if (!file || strcmp(file, lc->path) == 0 || file[0] == '/' || !lc->base_dir)
+    if (!file || strcmp(file, lc->path) == 0 || file[0] == '/' || !dir)
         snprintf(buf, len, "%s", file ? file : lc->path);
     else
-        snprintf(buf, len, "%s/%s", lc->base_dir, file);
+        snprintf(buf, len, "%s/%s", dir, file);
     return buf;
 }
 
@@ -947,14 +950,21 @@ static void include_named_at(const char *file, const char *base_dir, int line, c
 }
 
 /* Read `path` with libconfig into *cfg (initialised here; caller destroys
- * it). Returns 0 or -1 with err set to FILE:LINE: text. */
-static int read_config(const char *path, const char *base_dir, config_t *cfg,
-                       sluice_error *err)
+ * it), its @include names resolved in the directory of the include search
+ * path that holds them (include_path.h), written into include_dir
+ * (PATH_MAX bytes). Returns 0 or -1 with err set to FILE:LINE: text. */
+static int read_config(const char *path, const char *base_dir, char *include_dir,
+                       config_t *cfg, sluice_error *err)
 {
     config_init(cfg);
-    config_set_include_dir(cfg, base_dir);
+    if (sluice_include_dir(path, base_dir, include_dir, PATH_MAX) != 0) {
+        snprintf(err->text, sizeof(err->text), "%s: include search path: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    config_set_include_dir(cfg, include_dir);
     /* libconfig would hang on a FIFO and exit(2) on a directory */
-    if (sluice_config_check_files(path, base_dir, err) != 0)
+    if (sluice_config_check_files(path, include_dir, err) != 0)
         return -1;
     if (config_read_file(cfg, path) == CONFIG_TRUE)
         return 0;
@@ -974,7 +984,7 @@ static int read_config(const char *path, const char *base_dir, config_t *cfg,
         const char *file = config_error_file(cfg) ? config_error_file(cfg) : path;
         char include[PATH_MAX] = "";
         if (strcmp(config_error_text(cfg), "cannot open include file") == 0)
-            include_named_at(file, base_dir, config_error_line(cfg), include, sizeof(include));
+            include_named_at(file, include_dir, config_error_line(cfg), include, sizeof(include));
         snprintf(err->text, sizeof(err->text), "%s:%d: %s%s%s", file, config_error_line(cfg),
                  config_error_text(cfg), include[0] ? " " : "", include);
     }
@@ -1007,6 +1017,7 @@ int sluice_pipeline_load_flags(const char *path, sluice_registry *reg, unsigned 
     const config_setting_t *root;
     const config_setting_t *stages;
     int count;
+    char include_dir[PATH_MAX];
 
     *out = NULL;
     err->text[0] = '\0';
@@ -1016,8 +1027,9 @@ int sluice_pipeline_load_flags(const char *path, sluice_registry *reg, unsigned 
         goto out;
     }
     cfg_ready = 1;
-    if (read_config(path, lc.base_dir, &cfg, err) != 0)
+    if (read_config(path, lc.base_dir, include_dir, &cfg, err) != 0)
         goto out;
+    lc.include_dir = include_dir;
     def = calloc(1, sizeof(*def));
     if (!def || !(def->file = strdup(path))) {
         snprintf(err->text, sizeof(err->text), "%s: out of memory", path);
@@ -1093,6 +1105,7 @@ int sluice_pipeline_load(const char *path, sluice_registry *reg, sluice_pipeline
 
 int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg, sluice_error *err)
 {
+    char include_dir[PATH_MAX];
     int result = SLUICE_EXIT_CONFIG;
     config_t cfg;
     int cfg_ready = 0;
@@ -1106,8 +1119,9 @@ int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg, slui
         goto out;
     }
     cfg_ready = 1;
-    if (read_config(path, base_dir, &cfg, err) != 0)
+    if (read_config(path, base_dir, include_dir, &cfg, err) != 0)
         goto out;
+    lc.include_dir = include_dir;
     stages = config_lookup(&cfg, "pipeline.stages");
     for (int i = 0; stages && i < config_setting_length(stages); i++) {
         const config_setting_t *stage = config_setting_get_elem(stages, (unsigned)i);

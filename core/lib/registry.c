@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <ltdl.h>
 
 #include "options.h"
@@ -97,10 +98,45 @@ static int add_search_dir(sluice_registry *reg, const char *dir, size_t len)
     return 0;
 }
 
-/* Build the search path: $SLUICE_PLUGIN_PATH, build tree, pkglibdir. */
+/* The build tree's plugin directory, when this process is the uninstalled
+ * sluice: libtool's wrapper script <build>/core/sluice runs the real
+ * executable from <build>/core/.libs/, and the plugins are built into
+ * <build>/plugins/.libs. Writes that directory into buf and returns 0; -1
+ * for any other executable (an installed sluice, a test program), which
+ * never searches a build tree. No build path is compiled in: a package
+ * built in a temporary directory cannot load what later sits there. */
+static int uninstalled_plugin_dir(char *buf, size_t len)
+{
+    static const char exe_dir_tail[] = "/core/.libs";
+    const size_t tail_len = sizeof(exe_dir_tail) - 1;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+    size_t dir_len;
+    int written;
+
+    if (n <= 0)
+        return -1;
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    dir_len = strlen(exe);
+    if (dir_len <= tail_len || strcmp(exe + dir_len - tail_len, exe_dir_tail) != 0)
+        return -1;
+    exe[dir_len - tail_len] = '\0';
+    written = snprintf(buf, len, "%s/plugins/.libs", exe);
+    return written < 0 || (size_t)written >= len ? -1 : 0;
+}
+
+/* Build the search path: each directory of $SLUICE_PLUGIN_PATH, then the
+ * build tree's plugins for the uninstalled sluice, or the installed
+ * $(pkglibdir) for any other. Returns 0 or -1 (OOM). */
 static int build_search_path(sluice_registry *reg)
 {
     const char *env = getenv("SLUICE_PLUGIN_PATH");
+    char build_dir[PATH_MAX];
 
     if (env) {
         const char *start = env;
@@ -114,11 +150,8 @@ static int build_search_path(sluice_registry *reg)
             start = colon + 1;
         }
     }
-#ifdef SLUICE_BUILD_PLUGINDIR
-    if (add_search_dir(reg, SLUICE_BUILD_PLUGINDIR "/.libs",
-                       strlen(SLUICE_BUILD_PLUGINDIR "/.libs")) != 0)
-        return -1;
-#endif
+    if (uninstalled_plugin_dir(build_dir, sizeof(build_dir)) == 0)
+        return add_search_dir(reg, build_dir, strlen(build_dir));
 #ifdef SLUICE_PKGLIBDIR
     if (add_search_dir(reg, SLUICE_PKGLIBDIR, strlen(SLUICE_PKGLIBDIR)) != 0)
         return -1;

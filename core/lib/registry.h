@@ -9,9 +9,11 @@
 typedef struct sluice_registry sluice_registry;
 
 /* Create an empty registry and initialise libltdl. The search path is, in
- * order: $SLUICE_PLUGIN_PATH (colon-separated), the build tree's plugins
- * when run uninstalled, the configured $(pkglibdir). Caller owns the
- * result (sluice_registry_destroy). NULL on allocation failure. */
+ * order: $SLUICE_PLUGIN_PATH (colon-separated), then the configured
+ * $(pkglibdir), or instead of it the build tree's plugins when this is
+ * the uninstalled sluice (<build>/core/.libs/ run by libtool's wrapper).
+ * Directories that do not exist are left out. Caller owns the result
+ * (sluice_registry_destroy). NULL on allocation failure. */
 sluice_registry *sluice_registry_new(void);
 
 /* Load one module file (path with or without extension). Refuses a

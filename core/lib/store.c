@@ -13,6 +13,7 @@
 #include "store.h"
 #include "store_internal.h"
 #include "log.h"
+#include "util/private_dir.h"
 
 static const char SCHEMA_SQL[] =
     "CREATE TABLE IF NOT EXISTS epochs("
@@ -161,28 +162,6 @@ static void make_store_private(const char *db, int tell)
     }
 }
 
-/* mkdir -p path (mode 0700 for new directories). 0 or -1 with errno. */
-static int make_dirs(const char *path)
-{
-    char partial[4096];
-    size_t len = strlen(path);
-    if (len == 0 || len >= sizeof(partial)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(partial, path, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (partial[i] != '/' && partial[i] != '\0')
-            continue;
-        char saved = partial[i];
-        partial[i] = '\0';
-        if (mkdir(partial, 0700) != 0 && errno != EEXIST)
-            return -1;
-        partial[i] = saved;
-    }
-    return 0;
-}
-
 sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errlen)
 {
     sluice_store *store = NULL;
@@ -196,7 +175,7 @@ sluice_store *sluice_store_open(const char *state_dir, char *errbuf, size_t errl
         snprintf(errbuf, errlen, "state store: no state directory given");
         goto out;
     }
-    if (make_dirs(state_dir) != 0) {
+    if (sluice_make_private_dirs(state_dir) != 0) {
         if (errno == ENOSPC || errno == EDQUOT)
             atomic_store(&out_of_space, 1);
         snprintf(errbuf, errlen, "state store: cannot create directory %s: %s", state_dir,

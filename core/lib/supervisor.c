@@ -28,6 +28,7 @@
 #include "store.h"
 #include "supervisor.h"
 #include "util/clock.h"
+#include "util/private_dir.h"
 
 /* Stop phases allow this long beyond the source's own drain bound. */
 #define STOP_GRACE_MS 5000L
@@ -185,29 +186,6 @@ static int wait_signal(long ms)
     return signo < 0 ? 0 : signo;
 }
 
-/* mkdir -p. Returns 0 or -1 with errno set. */
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    size_t len = strlen(path);
-
-    if (len == 0 || len >= sizeof(buf)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(buf, path, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (buf[i] == '/' || buf[i] == '\0') {
-            char saved = buf[i];
-            buf[i] = '\0';
-            if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-                return -1;
-            buf[i] = saved;
-        }
-    }
-    return 0;
-}
-
 int sluice_run_prepare(sluice_pipeline_def *const *defs, size_t n, char *errbuf,
                        size_t errlen)
 {
@@ -215,12 +193,12 @@ int sluice_run_prepare(sluice_pipeline_def *const *defs, size_t n, char *errbuf,
         const sluice_pipeline_def *def = defs[p];
         struct sockaddr_un addr;
 
-        if (make_dirs(def->state_dir) != 0) {
+        if (sluice_make_private_dirs(def->state_dir) != 0) {
             snprintf(errbuf, errlen, "%s: cannot create state_dir %s: %s", def->file,
                      def->state_dir, strerror(errno));
             return -1;
         }
-        if (make_dirs(def->runtime_dir) != 0) {
+        if (sluice_make_private_dirs(def->runtime_dir) != 0) {
             snprintf(errbuf, errlen, "%s: cannot create runtime_dir %s: %s", def->file,
                      def->runtime_dir, strerror(errno));
             return -1;

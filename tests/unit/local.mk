@@ -6,3 +6,4 @@ include $(srcdir)/unit/http.mk
 include $(srcdir)/unit/annexcloud.mk
 include $(srcdir)/unit/transforms.mk
 include $(srcdir)/unit/sinks.mk
+include $(srcdir)/unit/paths.mk

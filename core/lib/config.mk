@@ -2,7 +2,7 @@
 libsluice_la_SOURCES += lib/registry.h lib/pipeline.h \
 	lib/registry.c lib/config.c lib/config_check.h lib/config_include.c \
 	lib/config_load.h lib/config_error.c lib/config_stage.c lib/config_read.c \
-	lib/config_print.c \
+	lib/config_print.c lib/config_text.h lib/config_text.c \
 	lib/config_rules.c \
 	lib/options.h lib/options.c lib/interp.h lib/interp.c \
 	lib/stage_check.h lib/stage_check.c

@@ -29,6 +29,13 @@ const char *cfgload_source_file(const load_ctx *lc, const config_setting_t *wher
     return buf;
 }
 
+int cfgload_line(const config_setting_t *where)
+{
+    const cfgload_origin *origin = config_setting_get_hook(where);
+
+    return origin ? origin->line : (int)config_setting_source_line(where);
+}
+
 void sluice_error_clear(sluice_error *err)
 {
     err->text[0] = '\0';
@@ -82,7 +89,7 @@ void cfgload_fail_at(load_ctx *lc, const config_setting_t *where, const char *fm
     char file[PATH_MAX];
     char message[sizeof(lc->err->text)];
     char prefix[256] = "";
-    unsigned line = where ? config_setting_source_line(where) : 0;
+    unsigned line = where ? (unsigned)cfgload_line(where) : 0;
     va_list ap;
 
     cfgload_source_file(lc, where, file, sizeof(file));

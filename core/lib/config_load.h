@@ -28,6 +28,16 @@ typedef struct load_ctx {
     const char *include_dir; /* where its @include names resolve (include_path.h) */
 } load_ctx;
 
+/* Where a setting that overrides an included one was written (a hook on
+ * it and on what it holds; libconfig keeps no line for settings added
+ * after the parse). */
+typedef struct cfgload_origin {
+    int line;
+} cfgload_origin;
+
+/* The line `where` was defined on (its origin hook's when it has one). */
+int cfgload_line(const config_setting_t *where);
+
 /* Where `where` was defined: libconfig names @include'd files as written,
  * so a relative one is shown under the include directory. Writes into buf
  * (len bytes) and returns it. */

@@ -32,13 +32,14 @@ node_symbols() {
             in_node && global && NF { sub(/;$/, "", $1); print $1 }' | sort
 }
 
-# differ WHAT EXPECTED ACTUAL: fail naming what is missing and what is extra.
+# differ WHAT A-NAME A-FILE B-NAME B-FILE: fail naming what only one of the
+# two sorted lists holds.
 differ() {
-    local missing extra
-    missing=$(comm -23 "$2" "$3" | tr '\n' ' ')
-    extra=$(comm -13 "$2" "$3" | tr '\n' ' ')
-    [ -z "$missing$extra" ] && return 0
-    t_fail "$1: missing: [${missing% }] extra: [${extra% }]"
+    local only_a only_b
+    only_a=$(comm -23 "$3" "$5" | tr '\n' ' ')
+    only_b=$(comm -13 "$3" "$5" | tr '\n' ' ')
+    [ -z "$only_a$only_b" ] && return 0
+    t_fail "$1: only in $2: [${only_a% }]; only in $4: [${only_b% }]"
 }
 
 node_symbols SLUICE_0 > "$T_TMP/sdk"
@@ -59,8 +60,8 @@ awk 'NF == 3 && $2 ~ /^[A-Z]$/ { print $3 }' "$T_TMP/nm.out" | sort > "$T_TMP/ex
     sed 's/$/@@SLUICE_0/' "$T_TMP/sdk"
     sed 's/$/@@SLUICE_PRIVATE_0/' "$T_TMP/private"
 } | sort > "$T_TMP/expected"
-differ "symbols $lib exports (nm -D --defined-only) against $map" \
-    "$T_TMP/expected" "$T_TMP/exported"
+differ "the symbols of $lib" "$map" "$T_TMP/expected" \
+    "nm -D --defined-only" "$T_TMP/exported"
 
 # 2. SLUICE_0 is the SDK: the functions and variables plugin.h declares
 #    (a declaration starts at the beginning of a line; members and
@@ -70,16 +71,15 @@ grep -E '^[A-Za-z].*\bsluice_[a-z0-9_]+[[:space:]]*(\(|;|\[)' "$header" |
     grep -oE '\bsluice_[a-z0-9_]+[[:space:]]*(\(|;|\[)' |
     sed -E 's/[[:space:]]*[(;[]$//' | sort -u > "$T_TMP/declared"
 [ -s "$T_TMP/declared" ] || t_fail "found no declaration in $header"
-differ "node SLUICE_0 of $map against what $header declares" \
-    "$T_TMP/declared" "$T_TMP/sdk"
+differ "the SDK" "$header" "$T_TMP/declared" "node SLUICE_0 of $map" "$T_TMP/sdk"
 
 # 3. SLUICE_PRIVATE_0 is what the command calls, no more: an entry it no
 #    longer uses leaves the map with it.
 if [ -e "$cli" ]; then
     "$NM" -D --undefined-only --with-symbol-versions "$cli" |
         awk '{ print $2 }' | sed -n 's/@SLUICE_PRIVATE_0$//p' | sort > "$T_TMP/cli_uses"
-    differ "node SLUICE_PRIVATE_0 of $map against what $cli imports from it" \
-        "$T_TMP/private" "$T_TMP/cli_uses"
+    differ "the command's entry points" "node SLUICE_PRIVATE_0 of $map" "$T_TMP/private" \
+        "what $cli imports" "$T_TMP/cli_uses"
     # Whatever else it takes from libsluice is SDK (SLUICE_0).
     bad=$("$NM" -D --undefined-only --with-symbol-versions "$cli" |
           awk '{ print $2 }' | grep '@SLUICE_' | grep -vE '@SLUICE_(0|PRIVATE_0)$' || true)
@@ -88,20 +88,27 @@ else
     t_fail "no $cli to check SLUICE_PRIVATE_0 against (built with libtool's shared libraries?)"
 fi
 
-# 4. Plugins use the SDK only: versioned references are to SLUICE_0, and the
-#    test plugins (which do not link libsluice, so their references carry no
-#    version) name SDK functions only.
+# 4. Plugins use the SDK only: of what the engine defines (everything
+#    libsluice-internal.so exports), a plugin references SDK functions
+#    only, and a versioned reference names SLUICE_0. (The test plugins do
+#    not link libsluice, so their references carry no version; a plugin
+#    that calls an internal still links, the .so may have undefined
+#    symbols, and fails when loaded.)
+internal=$top_builddir/core/.libs/libsluice-internal.so
+[ -e "$internal" ] || t_fail "no $internal"
+"$NM" -D --defined-only "$internal" | awk 'NF == 3 && $2 ~ /^[A-Z]$/ { sub(/@.*/, "", $3); print $3 }' |
+    sort -u > "$T_TMP/engine"
 checked=0
 for plugin in "$top_builddir"/plugins/.libs/*.so "$top_builddir"/tests/unit/plugins/.libs/test-*.so; do
     [ -e "$plugin" ] || continue
     checked=$((checked + 1))
-    "$NM" -D --undefined-only --with-symbol-versions "$plugin" | awk '{ print $2 }' |
-        grep -E '^sluice_|@SLUICE_' > "$T_TMP/uses" || true
+    "$NM" -D --undefined-only --with-symbol-versions "$plugin" | awk '{ print $2 }' > "$T_TMP/uses"
     bad=$(grep '@SLUICE_' "$T_TMP/uses" | grep -v '@SLUICE_0$' || true)
     [ -z "$bad" ] || t_fail "$plugin uses what is not SDK: $bad"
-    sed 's/@.*//' "$T_TMP/uses" | sort -u | comm -23 - "$T_TMP/sdk" > "$T_TMP/unknown"
-    [ ! -s "$T_TMP/unknown" ] ||
-        t_fail "$plugin needs symbols plugin.h does not declare: $(tr '\n' ' ' < "$T_TMP/unknown")"
+    sed 's/@.*//' "$T_TMP/uses" | sort -u | comm -12 - "$T_TMP/engine" |
+        comm -23 - "$T_TMP/sdk" > "$T_TMP/internals"
+    [ ! -s "$T_TMP/internals" ] ||
+        t_fail "$plugin calls engine internals plugin.h does not declare: $(paste -sd ' ' "$T_TMP/internals")"
 done
 [ "$checked" -gt 0 ] || t_fail "no plugin found under $top_builddir/plugins/.libs"
 

@@ -228,7 +228,8 @@ void runner_log_replayed(runner *r, const sluice_batch *batch);
 /* ------------------------------------------------------------------ */
 
 /* Read the counters a previous incarnation of this stage left in its
- * statistics file (the supervisor removes the files when a run starts). */
+ * statistics file (the supervisor removes the files when a run starts),
+ * then write the file (so the stage and its pid show at once). */
 void runner_stats_load(runner *r);
 
 /* Write the statistics file (atomically: temp file + rename), at most

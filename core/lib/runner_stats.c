@@ -129,13 +129,14 @@ void runner_stats_load(runner *r)
         return;
     }
     doc = json_load_file(r->stats_path, 0, NULL);
-    if (!doc)
-        return;
-    r->base_in = json_number_value(json_object_get(doc, "records_in"));
-    r->base_delivered = json_number_value(json_object_get(doc, "delivered"));
-    r->base_events = json_number_value(json_object_get(doc, "events_derived"));
-    load_metrics(r, doc);
-    json_decref(doc);
+    if (doc) {
+        r->base_in = json_number_value(json_object_get(doc, "records_in"));
+        r->base_delivered = json_number_value(json_object_get(doc, "delivered"));
+        r->base_events = json_number_value(json_object_get(doc, "events_derived"));
+        load_metrics(r, doc);
+        json_decref(doc);
+    }
+    runner_stats_save(r, 1); /* the stage shows (with its pid) before any batch */
 }
 
 /* The role of the runner's stage, as the admin endpoint names it. */

@@ -335,7 +335,7 @@ int sluice_cmd_run(int argc, char **argv)
         if (rc == 0 && sluice_pipeline_load(files[f], reg, &defs[f], &err) != 0)
             rc = SLUICE_EXIT_CONFIG;
         if (rc != 0) {
-            print_error(err.text);
+            sluice_error_print(&err, stderr, "");
             result = rc;
             goto out;
         }

@@ -24,6 +24,7 @@
 #include "include_path.h"
 #include "options.h"
 #include "pipeline.h"
+#include "stage_check.h"
 
 #define MASK "********"
 /* An unset ack_timeout_ms covers an HTTP transform's silence by this much. */
@@ -67,35 +68,75 @@ static const char *source_file(const load_ctx *lc, const config_setting_t *where
     return buf;
 }
 
-/* Fill lc->err with "FILE:LINE: [stage 'x' (plugin y): ]message" where
+void sluice_error_clear(sluice_error *err)
+{
+    err->text[0] = '\0';
+    err->all[0] = '\0';
+    err->count = 0;
+}
+
+void sluice_error_add(sluice_error *err, const char *fmt, ...)
+{
+    char line[sizeof(err->text)];
+    size_t used = strlen(err->all);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (err->count == 0)
+        snprintf(err->text, sizeof(err->text), "%s", line);
+    err->count++;
+    /* whole lines only: one that does not fit is counted, not shown */
+    if (used + strlen(line) + 2 <= sizeof(err->all))
+        snprintf(err->all + used, sizeof(err->all) - used, "%s%s", used ? "\n" : "", line);
+}
+
+void sluice_error_print(const sluice_error *err, FILE *out, const char *prefix)
+{
+    const char *line = err->count ? err->all : err->text;
+    size_t shown = 0;
+
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char text[sizeof(err->text)];
+        char masked[2 * sizeof(err->text)];
+
+        snprintf(text, sizeof(text), "%.*s", (int)len, line);
+        fprintf(out, "%s%s\n", prefix, sluice_log_mask(text, masked, sizeof(masked)));
+        shown++;
+        line = end ? end + 1 : line + len;
+    }
+    if (err->count > shown)
+        fprintf(out, "%s(%zu more errors not shown)\n", prefix, err->count - shown);
+}
+
+/* Add to lc->err "FILE:LINE: [stage 'x' (plugin y): ]message" where
  * FILE:LINE is where `where` was defined (the pipeline file if NULL). */
 static void fail_at(load_ctx *lc, const config_setting_t *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail_at(load_ctx *lc, const config_setting_t *where, const char *fmt, ...)
 {
     char file[PATH_MAX];
+    char message[sizeof(lc->err->text)];
+    char prefix[256] = "";
     unsigned line = where ? config_setting_source_line(where) : 0;
-    size_t used;
     va_list ap;
 
     source_file(lc, where, file, sizeof(file));
     if (line == 0)
         line = 1;
-    used = (size_t)snprintf(lc->err->text, sizeof(lc->err->text), "%s:%u: ", file, line);
-    if (used < sizeof(lc->err->text) && lc->stage && lc->plugin)
-        used += (size_t)snprintf(lc->err->text + used, sizeof(lc->err->text) - used,
-                                 "stage '%s' (plugin %s): ", lc->stage, lc->plugin);
-    else if (used < sizeof(lc->err->text) && lc->stage)
-        used += (size_t)snprintf(lc->err->text + used, sizeof(lc->err->text) - used,
-                                 "stage '%s': ", lc->stage);
-    else if (used < sizeof(lc->err->text) && lc->stage_index > 0)
-        used += (size_t)snprintf(lc->err->text + used, sizeof(lc->err->text) - used,
-                                 "stage #%d: ", lc->stage_index);
-    if (used < sizeof(lc->err->text)) {
-        va_start(ap, fmt);
-        vsnprintf(lc->err->text + used, sizeof(lc->err->text) - used, fmt, ap);
-        va_end(ap);
-    }
+    if (lc->stage && lc->plugin)
+        snprintf(prefix, sizeof(prefix), "stage '%s' (plugin %s): ", lc->stage, lc->plugin);
+    else if (lc->stage)
+        snprintf(prefix, sizeof(prefix), "stage '%s': ", lc->stage);
+    else if (lc->stage_index > 0)
+        snprintf(prefix, sizeof(prefix), "stage #%d: ", lc->stage_index);
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    sluice_error_add(lc->err, "%s:%u: %s%s", file, line, prefix, message);
 }
 
 /* Name of a libconfig type as users know it. */
@@ -206,50 +247,6 @@ static int get_integer(load_ctx *lc, const config_setting_t *group, const char *
         return -1;
     }
     *out = value;
-    return 0;
-}
-
-/* Number member `key` (int or float) in [min, max]. Returns 0 or -1. */
-static int get_double(load_ctx *lc, const config_setting_t *group, const char *key,
-                      double min, double max, double *out)
-{
-    const config_setting_t *setting = config_setting_get_member(group, key);
-    double value;
-
-    if (!setting)
-        return 0;
-    switch (config_setting_type(setting)) {
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:
-        value = (double)config_setting_get_int64(setting);
-        break;
-    case CONFIG_TYPE_FLOAT:
-        value = config_setting_get_float(setting);
-        break;
-    default:
-        fail_at(lc, setting, "'%s' expects double, got %s", key, setting_type_name(setting));
-        return -1;
-    }
-    if (!isfinite(value) || value < min || value > max) {
-        fail_at(lc, setting, "'%s' must be between %g and %g, got %g", key, min, max, value);
-        return -1;
-    }
-    *out = value;
-    return 0;
-}
-
-/* Boolean member `key`. Returns 0 or -1. */
-static int get_bool(load_ctx *lc, const config_setting_t *group, const char *key, int *out)
-{
-    const config_setting_t *setting = config_setting_get_member(group, key);
-
-    if (!setting)
-        return 0;
-    if (config_setting_type(setting) != CONFIG_TYPE_BOOL) {
-        fail_at(lc, setting, "'%s' expects bool, got %s", key, setting_type_name(setting));
-        return -1;
-    }
-    *out = config_setting_get_bool(setting);
     return 0;
 }
 
@@ -428,94 +425,113 @@ static int load_link_keys(load_ctx *lc, const config_setting_t *group,
     return -1;
 }
 
-/* Parse the stage-common keys of `group` into stage->common. 0 or -1. */
+/* Store JSON `value` (of the row's type) where stage key `key` binds in
+ * `common`. */
+static void bind_common_key(const sluice_common_key *key, const json_t *value,
+                            sluice_stage_common *common)
+{
+    char *field = (char *)common + key->offset;
+
+    switch (key->bind) {
+    case SLUICE_BIND_INT: *(int *)(void *)field = (int)json_integer_value(value); break;
+    case SLUICE_BIND_LONG: *(long *)(void *)field = (long)json_integer_value(value); break;
+    case SLUICE_BIND_DOUBLE: *(double *)(void *)field = json_number_value(value); break;
+    case SLUICE_BIND_BOOL: *(int *)(void *)field = json_is_true(value); break;
+    case SLUICE_BIND_NONE: break;
+    }
+}
+
+/* The JSON value of stage key `key` in `group`: the setting's, checked
+ * against the row's type, range and kind, or the row's default when the
+ * setting is absent. New reference, or NULL (absent without a default, or
+ * an error reported). */
+static json_t *stage_key_value(load_ctx *lc, const config_setting_t *group,
+                               const sluice_common_key *key)
+{
+    const sluice_option *opt = &key->option;
+    const config_setting_t *setting = config_setting_get_member(group, opt->name);
+    char reason[512];
+    json_t *value;
+
+    if (!setting)
+        return opt->default_value ? sluice_option_default_json(opt, reason, sizeof(reason))
+                                  : NULL;
+    if (!type_matches(opt, setting)) {
+        fail_at(lc, setting, "'%s' expects %s, got %s", opt->name,
+                sluice_opt_type_name(opt->type), setting_type_name(setting));
+        return NULL;
+    }
+    value = setting_to_json(lc, setting, 0);
+    if (value && sluice_option_check_value(opt, value, reason, sizeof(reason)) != 0) {
+        fail_at(lc, setting, "%s", reason);
+        json_decref(value);
+        value = NULL;
+    }
+    return value;
+}
+
+/* Parse the stage-common keys of `group` into stage->common from the
+ * stage-key table (options.c: types, defaults, ranges), reporting every
+ * error. 0, or -1 when any was reported. */
 static int load_common(load_ctx *lc, const config_setting_t *group, sluice_stage_def *stage)
 {
     sluice_stage_common *common = &stage->common;
-    long long number;
+    size_t errors_before = lc->err->count;
     int missing;
-    int burst_set = config_setting_get_member(group, "burst") != NULL;
+    json_t *burst;
 
-    common->hwm = 4;
-    common->rate_limit = 0;
-    common->http_timeout_ms = 30000;
-    common->http_max_attempts = 0;
-    common->retry_max_backoff_ms = 60000;
-    common->tls_verify = 1;
+    for (const sluice_common_key *key = sluice_common_keys(); key->option.name; key++) {
+        json_t *value;
+        if (key->bind == SLUICE_BIND_NONE)
+            continue;
+        value = stage_key_value(lc, group, key);
+        if (value)
+            bind_common_key(key, value, common);
+        json_decref(value);
+    }
+    /* burst defaults to what rate_limit allows in one second, at least 1 */
+    common->burst = common->rate_limit > 1 ? common->rate_limit : 1;
+    for (const sluice_common_key *key = sluice_common_keys(); key->option.name; key++) {
+        if (strcmp(key->option.name, "burst") == 0 &&
+            (burst = stage_key_value(lc, group, key)) != NULL) {
+            common->burst = json_number_value(burst);
+            json_decref(burst);
+        }
+    }
 
     common->group = get_string(lc, group, "group", &missing);
-    if (!common->group && !missing)
-        return -1;
-    if (common->group && !identifier_valid(common->group)) {
+    if (common->group && !identifier_valid(common->group))
         fail_at(lc, config_setting_get_member(group, "group"),
                 "'group' must match [A-Za-z0-9_.-]+, got \"%s\"", common->group);
-        return -1;
-    }
     common->endpoint = get_string(lc, group, "endpoint", &missing);
-    if (!common->endpoint && !missing)
-        return -1;
-    if (common->endpoint && !endpoint_valid(common->endpoint)) {
+    if (common->endpoint && !endpoint_valid(common->endpoint))
         fail_at(lc, config_setting_get_member(group, "endpoint"),
                 "'endpoint' must be ipc://PATH or tcp://HOST:PORT with PORT in 1..65534 "
                 "(acks use PORT+1), got \"%s\"",
                 common->endpoint);
-        return -1;
-    }
-    number = 1;
-    if (get_integer(lc, group, "instances", 1, SLUICE_INSTANCES_MAX, &number) != 0)
-        return -1;
-    common->instances = (int)number;
-    number = common->hwm;
-    if (get_integer(lc, group, "hwm", 1, 100000, &number) != 0)
-        return -1;
-    common->hwm = (int)number;
-    if (get_double(lc, group, "rate_limit", 0, 1e6, &common->rate_limit) != 0)
-        return -1;
-    common->burst = common->rate_limit > 1 ? common->rate_limit : 1;
-    if (burst_set && get_double(lc, group, "burst", 1, 1e6, &common->burst) != 0)
-        return -1;
-    number = common->http_timeout_ms;
-    if (get_integer(lc, group, "http_timeout_ms", 1, 3600000, &number) != 0)
-        return -1;
-    common->http_timeout_ms = (long)number;
-    number = common->http_max_attempts;
-    if (get_integer(lc, group, "http_max_attempts", 0, 1000000, &number) != 0)
-        return -1;
-    common->http_max_attempts = (int)number;
-    number = common->retry_max_backoff_ms;
-    if (get_integer(lc, group, "retry_max_backoff_ms", 1, 86400000, &number) != 0)
-        return -1;
-    common->retry_max_backoff_ms = (long)number;
     common->ca_file = get_string(lc, group, "ca_file", &missing);
-    if (!common->ca_file && !missing)
-        return -1;
     if (common->ca_file) {
         char *absolute = absolute_path(lc, common->ca_file);
-        if (!absolute) {
-            fail_at(lc, group, "out of memory");
-            return -1;
-        }
         free(common->ca_file);
         common->ca_file = absolute;
-        if (access(common->ca_file, R_OK) != 0) {
+        if (!absolute)
+            fail_at(lc, group, "out of memory");
+        else if (access(common->ca_file, R_OK) != 0)
             fail_at(lc, config_setting_get_member(group, "ca_file"), "cannot read ca_file %s: %s",
                     common->ca_file, strerror(errno));
-            return -1;
-        }
     }
-    if (get_bool(lc, group, "tls_verify", &common->tls_verify) != 0)
-        return -1;
-    if (get_bool(lc, group, "external", &common->external) != 0)
-        return -1;
-    return load_link_keys(lc, group, common);
+    load_link_keys(lc, group, common);
+    return lc->err->count > errors_before ? -1 : 0;
 }
 
-/* Validate the plugin options of stage `group` and build stage->config.
- * Returns 0 or -1 (error set). */
+/* Validate the plugin options of stage `group` against its plugin's
+ * table (type, then range, choices and kind) and build stage->config,
+ * reporting every error. Returns 0, or -1 when any was reported. */
 static int load_options(load_ctx *lc, const config_setting_t *group, sluice_stage_def *stage)
 {
     const sluice_option *options = stage->plugin->options;
     int count = config_setting_length(group);
+    size_t errors_before = lc->err->count;
     char reason[512];
 
     stage->config = json_object();
@@ -535,59 +551,68 @@ static int load_options(load_ctx *lc, const config_setting_t *group, sluice_stag
         if (!opt) {
             const char *common_names[24];
             size_t n = 0;
-            for (const sluice_common_key *k = sluice_common_keys(); k->name && n < 23; k++)
-                common_names[n++] = k->name;
+            for (const sluice_common_key *k = sluice_common_keys(); k->option.name && n < 23;
+                 k++)
+                common_names[n++] = k->option.name;
             common_names[n] = NULL;
             fail_unknown(lc, setting, "option", common_names, options);
-            return -1;
+            continue;
         }
         if (!type_matches(opt, setting)) {
             fail_at(lc, setting, "option '%s' expects %s, got %s", key,
                     sluice_opt_type_name(opt->type), setting_type_name(setting));
-            return -1;
+            continue;
         }
         value = setting_to_json(lc, setting, opt->secret);
         if (!value)
-            return -1;
+            continue;
         if (opt->type == SLUICE_OPT_DOUBLE && json_is_integer(value)) {
             json_t *real = json_real((double)json_integer_value(value));
             json_decref(value);
             value = real;
         }
-        if (!value || json_object_set_new(stage->config, key, value) != 0) {
-            fail_at(lc, setting, "out of memory");
-            return -1;
+        /* a value left unresolved (SLUICE_LOAD_NO_SECRETS) is not judged */
+        if (value && !(lc->leave_secrets && json_is_string(value) &&
+                       strcmp(json_string_value(value), MASK) == 0) &&
+            sluice_option_check_value(opt, value, reason, sizeof(reason)) != 0) {
+            fail_at(lc, setting, "%s", reason);
+            json_decref(value);
+            continue;
         }
+        if (!value || json_object_set_new(stage->config, key, value) != 0)
+            fail_at(lc, setting, "out of memory");
     }
     for (size_t i = 0; options && options[i].name; i++) {
         const sluice_option *opt = &options[i];
         json_t *value;
-        if (json_object_get(stage->config, opt->name))
-            continue;
+        if (config_setting_get_member(group, opt->name))
+            continue; /* set: in the config, or reported above */
         if (opt->required) {
             fail_at(lc, group, "missing required option '%s'", opt->name);
-            return -1;
+            continue;
         }
         if (!opt->default_value)
             continue;
         value = sluice_option_default_json(opt, reason, sizeof(reason));
         if (!value) {
             fail_at(lc, group, "%s", reason);
-            return -1;
+            continue;
         }
         json_object_set_new(stage->config, opt->name, value);
     }
-    return 0;
+    return lc->err->count > errors_before ? -1 : 0;
 }
 
 /* Load one stage from list element `group` (position index, 1-based). */
 static int load_stage(load_ctx *lc, sluice_registry *reg, const config_setting_t *group,
-                      sluice_stage_def *stage)
+                      sluice_stage_def *stage, int *options_ok)
 {
     char reason[1024];
     char file[PATH_MAX];
     int missing;
+    int common_result;
 
+    *options_ok = 0;
     if (config_setting_type(group) != CONFIG_TYPE_GROUP) {
         fail_at(lc, group, "expects a group { name = ...; plugin = ...; }, got %s",
                 setting_type_name(group));
@@ -601,17 +626,14 @@ static int load_stage(load_ctx *lc, sluice_registry *reg, const config_setting_t
         return -1;
     }
     lc->secrets = stage->secret_values;
+    /* a stage without a usable name is still read for its other errors
+     * (named "stage #N" in them); the load fails anyway */
     stage->name = get_string(lc, group, "name", &missing);
-    if (!stage->name) {
-        if (missing)
-            fail_at(lc, group, "missing 'name'");
-        return -1;
-    }
-    if (!identifier_valid(stage->name)) {
+    if (!stage->name && missing)
+        fail_at(lc, group, "missing 'name'");
+    if (stage->name && !identifier_valid(stage->name))
         fail_at(lc, config_setting_get_member(group, "name"),
                 "stage name must match [A-Za-z0-9_.-]+, got \"%s\"", stage->name);
-        return -1;
-    }
     lc->stage = stage->name;
     stage->plugin_name = get_string(lc, group, "plugin", &missing);
     if (!stage->plugin_name) {
@@ -625,9 +647,10 @@ static int load_stage(load_ctx *lc, sluice_registry *reg, const config_setting_t
         return -1;
     }
     lc->plugin = stage->plugin_name;
-    if (load_common(lc, group, stage) != 0)
-        return -1;
-    return load_options(lc, group, stage);
+    /* both, so that every error of the stage is reported */
+    common_result = load_common(lc, group, stage);
+    *options_ok = load_options(lc, group, stage) == 0;
+    return *options_ok && common_result == 0 ? 0 : -1;
 }
 
 static const char *role_name(sluice_role role)
@@ -788,11 +811,56 @@ static int check_links(load_ctx *lc, const config_setting_t *stages,
     return -1;
 }
 
-/* Reject members of `group` not in `names`. 0 or -1. */
+/* Where run_plugin_checks sends a plugin's problems. */
+typedef struct plugin_check_ctx {
+    load_ctx *lc;
+    const config_setting_t *stages;
+    const sluice_pipeline_def *def;
+} plugin_check_ctx;
+
+/* sluice_check_report_fn: one problem a plugin's check() found, reported
+ * at its option's line (the stage's when the option is not set there). */
+static void report_plugin_problem(void *user, size_t index, const char *option,
+                                  const char *text)
+{
+    plugin_check_ctx *ctx = user;
+    const config_setting_t *where = config_setting_get_elem(ctx->stages, (unsigned)index);
+    const config_setting_t *member = option && where ? config_setting_get_member(where, option)
+                                                     : NULL;
+
+    ctx->lc->stage = ctx->def->stages[index].name;
+    ctx->lc->plugin = ctx->def->stages[index].plugin_name;
+    if (option && !member)
+        fail_at(ctx->lc, where, "option '%s': %s", option, text);
+    else
+        fail_at(ctx->lc, member ? member : where, "%s", text);
+}
+
+/* Run the plugin check() (cross-field rules: stage_check.c) of every
+ * stage whose stage_ok[i] is set, reporting each problem. 0, or -1 when
+ * any was reported. A check() may look at its neighbours' options: those
+ * of a stage in error hold what was read without error. */
+static int run_plugin_checks(load_ctx *lc, const config_setting_t *stages,
+                             const sluice_pipeline_def *def, const unsigned char *stage_ok)
+{
+    plugin_check_ctx ctx = {lc, stages, def};
+    size_t problems = 0;
+
+    for (size_t i = 0; i < def->stage_count; i++) {
+        if (stage_ok[i])
+            problems += sluice_check_stage_run(def, i, report_plugin_problem, &ctx);
+    }
+    lc->stage = NULL;
+    lc->plugin = NULL;
+    return problems ? -1 : 0;
+}
+
+/* Report every member of `group` not in `names`. 0, or -1 if any. */
 static int check_known_keys(load_ctx *lc, const config_setting_t *group, const char *what,
                             const char *const *names)
 {
     int count = config_setting_length(group);
+    int result = 0;
 
     for (int i = 0; i < count; i++) {
         const config_setting_t *setting = config_setting_get_elem(group, (unsigned)i);
@@ -802,110 +870,85 @@ static int check_known_keys(load_ctx *lc, const config_setting_t *group, const c
             known |= strcmp(names[j], key) == 0;
         if (!known) {
             fail_unknown(lc, setting, what, names, NULL);
-            return -1;
+            result = -1;
         }
     }
-    return 0;
+    return result;
 }
 
-/* Read the pipeline-level keys. 0 or -1. */
+/* Read the pipeline-level keys, reporting every error (a key in error
+ * keeps its default). 0, or -1 when any was reported. */
 static int load_pipeline_keys(load_ctx *lc, const config_setting_t *root,
                               sluice_pipeline_def *def)
 {
     const config_setting_t *restart = config_setting_get_member(root, "restart");
+    size_t errors_before = lc->err->count;
     long long number;
     char *text;
     int missing;
 
-    if (check_known_keys(lc, root, "pipeline key", pipeline_keys) != 0)
-        return -1;
+    check_known_keys(lc, root, "pipeline key", pipeline_keys);
     def->name = get_string(lc, root, "name", &missing);
-    if (!def->name) {
-        if (missing)
-            fail_at(lc, root, "pipeline: missing 'name'");
-        return -1;
-    }
-    if (!identifier_valid(def->name)) {
+    if (!def->name && missing)
+        fail_at(lc, root, "pipeline: missing 'name'");
+    if (def->name && !identifier_valid(def->name))
         fail_at(lc, config_setting_get_member(root, "name"),
                 "pipeline name must match [A-Za-z0-9_.-]+, got \"%s\"", def->name);
-        return -1;
-    }
     text = get_string(lc, root, "state_dir", &missing);
-    if (!text) {
-        if (missing)
-            fail_at(lc, root, "pipeline: missing 'state_dir'");
-        return -1;
-    }
-    if (!*text) {
-        free(text);
+    if (!text && missing)
+        fail_at(lc, root, "pipeline: missing 'state_dir'");
+    if (text && !*text)
         fail_at(lc, config_setting_get_member(root, "state_dir"), "'state_dir' is empty");
-        return -1;
-    }
-    def->state_dir = absolute_path(lc, text);
+    else if (text && !(def->state_dir = absolute_path(lc, text)))
+        fail_at(lc, root, "out of memory");
     free(text);
     text = get_string(lc, root, "runtime_dir", &missing);
-    if (!text && !missing)
-        return -1;
     if (text && !*text) {
-        free(text);
         fail_at(lc, config_setting_get_member(root, "runtime_dir"), "'runtime_dir' is empty");
-        return -1;
-    }
-    if (text) {
-        def->runtime_dir = absolute_path(lc, text);
-        free(text);
-    } else if (def->state_dir) {
+    } else if (text) {
+        if (!(def->runtime_dir = absolute_path(lc, text)))
+            fail_at(lc, root, "out of memory");
+    } else if (missing && def->state_dir) {
         size_t len = strlen(def->state_dir) + sizeof("/run");
         def->runtime_dir = malloc(len);
         if (def->runtime_dir)
             snprintf(def->runtime_dir, len, "%s/run", def->state_dir);
+        else
+            fail_at(lc, root, "out of memory");
     }
-    if (!def->state_dir || !def->runtime_dir) {
-        fail_at(lc, root, "out of memory");
-        return -1;
-    }
+    free(text);
 
     number = 500;
-    if (get_integer(lc, root, "batch_size", 1, 100000, &number) != 0)
-        return -1;
+    get_integer(lc, root, "batch_size", 1, 100000, &number);
     def->batch_size = (size_t)number;
     number = 200;
-    if (get_integer(lc, root, "batch_linger_ms", 0, 60000, &number) != 0)
-        return -1;
+    get_integer(lc, root, "batch_linger_ms", 0, 60000, &number);
     def->batch_linger_ms = (long)number;
     number = 8;
-    if (get_integer(lc, root, "window", 1, 1024, &number) != 0)
-        return -1;
+    get_integer(lc, root, "window", 1, 1024, &number);
     def->window = (int)number;
     number = 30000;
-    if (get_integer(lc, root, "ack_timeout_ms", 100, 86400000, &number) != 0)
-        return -1;
+    get_integer(lc, root, "ack_timeout_ms", 100, 86400000, &number);
     def->ack_timeout_ms = (long)number;
 
     def->restart_max = 5;
     def->restart_window_s = 60;
     def->restart_backoff_ms = 200;
-    if (restart) {
-        if (config_setting_type(restart) != CONFIG_TYPE_GROUP) {
-            fail_at(lc, restart, "'restart' expects group, got %s", setting_type_name(restart));
-            return -1;
-        }
-        if (check_known_keys(lc, restart, "restart key", restart_keys) != 0)
-            return -1;
+    if (restart && config_setting_type(restart) != CONFIG_TYPE_GROUP) {
+        fail_at(lc, restart, "'restart' expects group, got %s", setting_type_name(restart));
+    } else if (restart) {
+        check_known_keys(lc, restart, "restart key", restart_keys);
         number = def->restart_max;
-        if (get_integer(lc, restart, "max", 0, 1000, &number) != 0)
-            return -1;
+        get_integer(lc, restart, "max", 0, 1000, &number);
         def->restart_max = (int)number;
         number = def->restart_window_s;
-        if (get_integer(lc, restart, "window_s", 1, 86400, &number) != 0)
-            return -1;
+        get_integer(lc, restart, "window_s", 1, 86400, &number);
         def->restart_window_s = (long)number;
         number = def->restart_backoff_ms;
-        if (get_integer(lc, restart, "backoff_ms", 0, 3600000, &number) != 0)
-            return -1;
+        get_integer(lc, restart, "backoff_ms", 0, 3600000, &number);
         def->restart_backoff_ms = (long)number;
     }
-    return 0;
+    return lc->err->count > errors_before ? -1 : 0;
 }
 
 /* libconfig does not say which include file it could not open: read the
@@ -958,8 +1001,7 @@ static int read_config(const char *path, const char *base_dir, char *include_dir
 {
     config_init(cfg);
     if (sluice_include_dir(path, base_dir, include_dir, PATH_MAX) != 0) {
-        snprintf(err->text, sizeof(err->text), "%s: include search path: %s", path,
-                 strerror(errno));
+        sluice_error_add(err, "%s: include search path: %s", path, strerror(errno));
         return -1;
     }
     config_set_include_dir(cfg, include_dir);
@@ -975,7 +1017,7 @@ static int read_config(const char *path, const char *base_dir, char *include_dir
         const char *why = probe ? "I/O error" : strerror(errno);
         if (stat(what, &st) == 0 && S_ISDIR(st.st_mode))
             why = "is a directory";
-        snprintf(err->text, sizeof(err->text), "%s: cannot read: %s", what, why);
+        sluice_error_add(err, "%s: cannot read: %s", what, why);
         if (probe)
             fclose(probe);
         return -1;
@@ -985,8 +1027,8 @@ static int read_config(const char *path, const char *base_dir, char *include_dir
         char include[PATH_MAX] = "";
         if (strcmp(config_error_text(cfg), "cannot open include file") == 0)
             include_named_at(file, include_dir, config_error_line(cfg), include, sizeof(include));
-        snprintf(err->text, sizeof(err->text), "%s:%d: %s%s%s", file, config_error_line(cfg),
-                 config_error_text(cfg), include[0] ? " " : "", include);
+        sluice_error_add(err, "%s:%d: %s%s%s", file, config_error_line(cfg),
+                         config_error_text(cfg), include[0] ? " " : "", include);
     }
     return -1;
 }
@@ -1018,12 +1060,13 @@ int sluice_pipeline_load_flags(const char *path, sluice_registry *reg, unsigned 
     const config_setting_t *stages;
     int count;
     char include_dir[PATH_MAX];
+    unsigned char *stage_ok = NULL; /* per stage: its plugin options read without an error */
 
     *out = NULL;
-    err->text[0] = '\0';
+    sluice_error_clear(err);
     lc.base_dir = directory_of(path);
     if (!lc.base_dir) {
-        snprintf(err->text, sizeof(err->text), "%s: cannot read: %s", path, strerror(errno));
+        sluice_error_add(err, "%s: cannot read: %s", path, strerror(errno));
         goto out;
     }
     cfg_ready = 1;
@@ -1032,7 +1075,7 @@ int sluice_pipeline_load_flags(const char *path, sluice_registry *reg, unsigned 
     lc.include_dir = include_dir;
     def = calloc(1, sizeof(*def));
     if (!def || !(def->file = strdup(path))) {
-        snprintf(err->text, sizeof(err->text), "%s: out of memory", path);
+        sluice_error_add(err, "%s: out of memory", path);
         goto out;
     }
     for (int i = 0; i < config_setting_length(config_root_setting(&cfg)); i++) {
@@ -1049,8 +1092,7 @@ int sluice_pipeline_load_flags(const char *path, sluice_registry *reg, unsigned 
         fail_at(&lc, root, "expected 'pipeline = { name = ...; state_dir = ...; stages = (...); };'");
         goto out;
     }
-    if (load_pipeline_keys(&lc, root, def) != 0)
-        goto out;
+    load_pipeline_keys(&lc, root, def); /* its errors are reported with the stages' */
     stages = config_setting_get_member(root, "stages");
     if (!stages) {
         fail_at(&lc, root, "pipeline: missing 'stages'");
@@ -1072,17 +1114,31 @@ int sluice_pipeline_load_flags(const char *path, sluice_registry *reg, unsigned 
         fail_at(&lc, stages, "out of memory");
         goto out;
     }
+    stage_ok = calloc((size_t)count, sizeof(*stage_ok));
+    if (!stage_ok) {
+        fail_at(&lc, stages, "out of memory");
+        goto out;
+    }
     for (int i = 0; i < count; i++) {
+        int options_ok;
         lc.stage_index = i + 1;
         lc.stage = NULL;
         lc.plugin = NULL;
         def->stage_count = (size_t)i + 1;
-        if (load_stage(&lc, reg, config_setting_get_elem(stages, (unsigned)i),
-                       &def->stages[i]) != 0)
-            goto out;
+        load_stage(&lc, reg, config_setting_get_elem(stages, (unsigned)i), &def->stages[i],
+                   &options_ok);
+        stage_ok[i] = (unsigned char)options_ok;
     }
     lc.stage_index = 0;
+    lc.stage = NULL;
+    lc.plugin = NULL;
     lc.secrets = NULL;
+    /* a plugin's own rules, on every stage whose options were read without
+     * an error; the core's rules across stages need every stage read */
+    if (!lc.leave_secrets)
+        run_plugin_checks(&lc, stages, def, stage_ok);
+    if (err->count > 0)
+        goto out;
     if (check_stages(&lc, stages, def) != 0 || check_links(&lc, stages, def) != 0 ||
         check_ack_timeout(&lc, root, def) != 0)
         goto out;
@@ -1093,6 +1149,7 @@ out:
     if (cfg_ready)
         config_destroy(&cfg);
     free(lc.base_dir);
+    free(stage_ok);
     sluice_pipeline_free(&def);
     return result;
 }
@@ -1113,9 +1170,9 @@ int sluice_pipeline_require_plugins(const char *path, sluice_registry *reg, slui
     load_ctx lc = {path, base_dir, err, NULL, NULL, 0, NULL, 0};
     const config_setting_t *stages;
 
-    err->text[0] = '\0';
+    sluice_error_clear(err);
     if (!base_dir) {
-        snprintf(err->text, sizeof(err->text), "%s: cannot read: %s", path, strerror(errno));
+        sluice_error_add(err, "%s: cannot read: %s", path, strerror(errno));
         goto out;
     }
     cfg_ready = 1;

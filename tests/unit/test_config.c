@@ -213,7 +213,7 @@ START_TEST(errors_name_file_and_line)
         "tcp://HOST:PORT with PORT in 1..65534 (acks use PORT+1), got \"tcp://localhost\"");
     expect_error("range.cfg", HEAD
         "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; hwm = 0; },\n" SINK,
-        "5: stage 'in' (plugin test-source): 'hwm' must be between 1 and 100000, got 0");
+        "5: stage 'in' (plugin test-source): option 'hwm' must be in 1..100000, got 0");
     expect_error("noname.cfg", HEAD "    { plugin = \"test-source\"; path = \"x\"; },\n" SINK,
                  "5: stage #1: missing 'name'");
     expect_error("pipekey.cfg",
@@ -879,7 +879,7 @@ START_TEST(instances_only_for_a_stateless_transform)
         "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
         "    { name = \"mid\"; plugin = \"test-transform\"; field = \"f\"; instances = 0; },\n"
         SINK,
-        "6: stage 'mid' (plugin test-transform): 'instances' must be between 1 and 64, got 0");
+        "6: stage 'mid' (plugin test-transform): option 'instances' must be in 1..64, got 0");
 }
 END_TEST
 

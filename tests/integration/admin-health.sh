@@ -89,8 +89,10 @@ t_note "crash loop: 503 after ${took}s: $(jq -c '.unhealthy[0].reasons[0].messag
 # Recovery: the crashes leave the 20 s window.
 t_wait_for 120 health_is 200 || t_fail "/health not 200 again after the crash loop: $(cat "$T_TMP/health.json")"
 t_note "crash loop: 200 again once the crashes left the window"
-curl -s "http://$ADMIN/metrics" | grep -q '^sluice_stage_restarts_total{pipeline="files",stage="tag"} 3$' \
-    || t_fail "restarts not counted: $(curl -s "http://$ADMIN/metrics" | grep restarts)"
+# (into a file first: grep -q leaving early would fail curl, and the pipe)
+curl -s --max-time 60 "http://$ADMIN/metrics" > "$T_TMP/metrics.txt"
+grep -q '^sluice_stage_restarts_total{pipeline="files",stage="tag"} 3$' "$T_TMP/metrics.txt" \
+    || t_fail "restarts not counted: $(grep restarts "$T_TMP/metrics.txt")"
 
 # Ometria answers 401: the sink stops for good, /health names it.
 curl -s -X POST -d '{"reject_auth":true}' "$OMETRIA_BASE_URL/_emu/faults" > /dev/null

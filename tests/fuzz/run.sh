@@ -56,6 +56,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 export LSAN_OPTIONS="suppressions=$fuzz_src/lsan.supp:print_suppressions=0"
 export top_srcdir=$top
+# the registry of a program outside the build's core/ finds the built
+# plugins only through the path (registry.c: no build path is compiled in)
+export SLUICE_PLUGIN_PATH="$build/plugins/.libs${SLUICE_PLUGIN_PATH:+:$SLUICE_PLUGIN_PATH}"
 
 # fuzz_one NAME: run harness NAME for $seconds; writes $out/NAME.status
 # (pass/fail) and $out/NAME.log.

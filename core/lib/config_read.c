@@ -17,6 +17,7 @@
 #include "config_text.h"
 #include "include_path.h"
 #include "pipeline.h"
+#include "util/dynbuf.h"
 
 /* libconfig does not say which include file it could not open: read the
  * @include "..." on line `line` of `file` (relative to base_dir when
@@ -73,42 +74,33 @@ typedef struct override {
     int include_line;    /* line of the same setting in the included file */
 } override;
 
-/* The whole of file `path` as a string (new; NULL with errno). */
+/* The whole of file `path` as a string (new; NULL with errno: EFBIG past
+ * TEXT_MAX bytes). */
 static char *read_text(const char *path)
 {
     FILE *in = fopen(path, "r");
-    char *text = NULL;
-    size_t used = 0, size = 0;
-    int failed = 0;
+    char chunk[8192];
+    size_t got;
+    dynbuf text;
+    char *result = NULL;
 
     if (!in)
         return NULL;
-    for (;;) {
-        size_t got;
-        if (used + 4096 + 1 > size) {
-            char *grown;
-            size = size ? size * 2 : 8192;
-            if (size > TEXT_MAX + 1 || !(grown = realloc(text, size))) {
-                failed = 1;
-                errno = size > TEXT_MAX + 1 ? EFBIG : ENOMEM;
-                break;
-            }
-            text = grown;
+    dynbuf_init(&text, TEXT_MAX);
+    if (dynbuf_append(&text, "", 0) != 0)
+        goto out;
+    while ((got = fread(chunk, 1, sizeof(chunk), in)) > 0) {
+        if (dynbuf_append(&text, chunk, got) != 0) {
+            errno = text.overflow ? EFBIG : ENOMEM;
+            goto out;
         }
-        got = fread(text + used, 1, size - used - 1, in);
-        used += got;
-        if (got == 0)
-            break;
     }
-    if (ferror(in))
-        failed = 1;
+    if (!ferror(in))
+        result = dynbuf_steal(&text);
+out:
     fclose(in);
-    if (failed) {
-        free(text);
-        return NULL;
-    }
-    text[used] = '\0';
-    return text;
+    dynbuf_free(&text);
+    return result;
 }
 
 /* The setting an override replaces: the member `o->name` from the

@@ -231,6 +231,7 @@ static void report_plugin_problem(void *user, size_t index, const char *option,
 
     ctx->lc->stage = ctx->def->stages[index].name;
     ctx->lc->plugin = ctx->def->stages[index].plugin_name;
+    ctx->lc->stage_line = ctx->def->stages[index].line;
     if (option && !member)
         cfgload_fail_at(ctx->lc, where, "option '%s': %s", option, text);
     else
@@ -253,6 +254,7 @@ static int run_plugin_checks(load_ctx *lc, const config_setting_t *stages,
     }
     lc->stage = NULL;
     lc->plugin = NULL;
+    lc->stage_line = 0;
     return problems ? -1 : 0;
 }
 
@@ -437,6 +439,7 @@ int sluice_pipeline_load_flags(const char *path, sluice_registry *reg, unsigned 
     lc.stage = NULL;
     lc.plugin = NULL;
     lc.secrets = NULL;
+    lc.stage_line = 0;
     /* a plugin's own rules, on every stage whose options were read without
      * an error; the core's rules across stages need every stage read */
     if (!lc.leave_secrets)

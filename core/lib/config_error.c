@@ -82,6 +82,34 @@ void sluice_error_print(const sluice_error *err, FILE *out, const char *prefix)
 
 /* Add to lc->err "FILE:LINE: [stage 'x' (plugin y): ]message" where
  * FILE:LINE is where `where` was defined (the pipeline file if NULL). */
+/* Where the file `included` (named as its @include wrote it) was
+ * included in the stage being read: " (included at FILE:LINE)" into buf
+ * (len bytes), the first @include of that name from the stage's line on;
+ * buf is left empty when none is found. */
+static void include_site(const load_ctx *lc, const char *included, char *buf, size_t len)
+{
+    FILE *in = fopen(lc->path, "r");
+    char text[4096];
+    char wanted[PATH_MAX + 4];
+    int number = 0;
+
+    buf[0] = '\0';
+    if (!in)
+        return;
+    snprintf(wanted, sizeof(wanted), "\"%s\"", included);
+    while (fgets(text, sizeof(text), in)) {
+        const char *at;
+        if (++number < lc->stage_line)
+            continue;
+        at = strstr(text, "@include");
+        if (at && strstr(at, wanted)) {
+            snprintf(buf, len, " (included at %s:%d)", lc->path, number);
+            break;
+        }
+    }
+    fclose(in);
+}
+
 void cfgload_fail_at(load_ctx *lc, const config_setting_t *where, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void cfgload_fail_at(load_ctx *lc, const config_setting_t *where, const char *fmt, ...)
@@ -89,10 +117,16 @@ void cfgload_fail_at(load_ctx *lc, const config_setting_t *where, const char *fm
     char file[PATH_MAX];
     char message[sizeof(lc->err->text)];
     char prefix[256] = "";
+    char included[PATH_MAX + 64] = "";
+    const char *from = where ? config_setting_source_file(where) : NULL;
     unsigned line = where ? (unsigned)cfgload_line(where) : 0;
     va_list ap;
 
     cfgload_source_file(lc, where, file, sizeof(file));
+    /* a value from an included file: its own place, and where it came in */
+    if (from && strcmp(from, lc->path) != 0 && lc->stage_line > 0 &&
+        !config_setting_get_hook(where))
+        include_site(lc, from, included, sizeof(included));
     if (line == 0)
         line = 1;
     if (lc->stage && lc->plugin)
@@ -104,7 +138,7 @@ void cfgload_fail_at(load_ctx *lc, const config_setting_t *where, const char *fm
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
-    sluice_error_add(lc->err, "%s:%u: %s%s", file, line, prefix, message);
+    sluice_error_add(lc->err, "%s:%u: %s%s%s", file, line, prefix, message, included);
 }
 
 /* Name of a libconfig type as users know it. */

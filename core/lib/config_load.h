@@ -26,6 +26,9 @@ typedef struct load_ctx {
                              MASK, and no CURVE secret key file is read;
                              checks of option values must skip them */
     const char *include_dir; /* where its @include names resolve (include_path.h) */
+    int stage_line;       /* line of the stage being read in the pipeline file
+                             (0: none), where an error in a value from an
+                             included file finds the @include that brought it */
 } load_ctx;
 
 /* Where a setting that overrides an included one was written (a hook on

@@ -428,6 +428,7 @@ int cfgload_stage(load_ctx *lc, sluice_registry *reg, const config_setting_t *gr
     }
     stage->file = strdup(cfgload_source_file(lc, group, file, sizeof(file)));
     stage->line = (int)config_setting_source_line(group);
+    lc->stage_line = stage->line;
     stage->secret_values = json_array();
     if (!stage->file || !stage->secret_values) {
         cfgload_fail_at(lc, group, "out of memory");

@@ -546,7 +546,7 @@ END_TEST
 START_TEST(include_fragment)
 {
     sluice_pipeline_def *def;
-    char expected[PATH_MAX + 32];
+    char expected[2 * PATH_MAX + 64];
 
     snprintf(expected, sizeof(expected), "%s/fragments", tmpdir);
     mkdir(expected, 0700);
@@ -560,7 +560,8 @@ START_TEST(include_fragment)
     ck_assert_int_eq(json_integer_value(json_object_get(def->stages[1].config, "batch")), 25);
     sluice_pipeline_free(&def);
 
-    /* An error inside the fragment names the fragment and its line. */
+    /* An error inside the fragment names the fragment and its line, and
+     * the line of the @include that brought it into the stage. */
     write_file("fragments/bad.cfg", "name = \"out\";\nplugin = \"test-sink\";\nbatch = true;\n");
     def = load_text("include-bad.cfg", HEAD
         "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
@@ -568,7 +569,7 @@ START_TEST(include_fragment)
     ck_assert_ptr_null(def);
     snprintf(expected, sizeof(expected),
              "%s/fragments/bad.cfg:3: stage 'out' (plugin test-sink): option 'batch' expects "
-             "int, got bool", tmpdir);
+             "int, got bool (included at %s/include-bad.cfg:7)", tmpdir, tmpdir);
     ck_assert_str_eq(err.text, expected);
 }
 END_TEST

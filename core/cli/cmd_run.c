@@ -12,6 +12,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "registry.h"
+#include "run_lock.h"
 #include "stage.h"
 #include "supervisor.h"
 
@@ -51,7 +52,8 @@ static void run_usage(FILE *out)
             "                  foreground, e.g. on another host (tcp:// endpoints)\n"
             "  --except NAME   start every stage but NAME (it runs elsewhere with --stage)\n"
             "Exit status: 0 ok, 1 failed, 2 records rejected (--once), 3 fatal stage\n"
-            "error, 64 usage, 69 plugin unavailable, 78 configuration error.\n");
+            "error, 64 usage, 69 plugin unavailable, 75 the pipeline already runs\n"
+            "(its state_dir is locked by another sluice run), 78 configuration error.\n");
 }
 
 /* Parse "--log-level" / "--log-format" values into the logger. Returns 0
@@ -84,6 +86,7 @@ int sluice_cmd_run(int argc, char **argv)
     const char **except = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
     const char **files = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
     sluice_pipeline_def **defs = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*defs));
+    int *locks = malloc((size_t)(argc > 0 ? argc : 1) * sizeof(int));
     size_t file_count = 0, loaded = 0;
     const char *only_stage = NULL;
     sluice_log_level level = default_level;
@@ -93,11 +96,13 @@ int sluice_cmd_run(int argc, char **argv)
     char errbuf[1024];
     int result = 0;
 
-    if (!except || !files || !defs) {
+    if (!except || !files || !defs || !locks) {
         fprintf(stderr, "sluice run: out of memory\n");
         result = 1;
         goto out;
     }
+    for (int i = 0; i < (argc > 0 ? argc : 1); i++)
+        locks[i] = -1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
 
@@ -197,14 +202,33 @@ int sluice_cmd_run(int argc, char **argv)
         result = SLUICE_EXIT_CONFIG;
         goto out;
     }
-    if (only_stage)
+    if (only_stage) {
+        /* no lock: the other stages may run on this host under another
+         * `sluice run` (--except) with the same state_dir */
         result = sluice_run_stage(defs[0], only_stage, opts.once);
-    else
-        result = sluice_run_pipelines(defs, file_count, &opts);
+        goto out;
+    }
+    /* Every lock before any fork: a second run of a pipeline leaves
+     * before it starts anything or touches a socket. */
+    for (size_t f = 0; f < file_count; f++) {
+        int busy;
+
+        locks[f] = sluice_pipeline_lock(defs[f], &busy, errbuf, sizeof(errbuf));
+        if (locks[f] < 0) {
+            fprintf(stderr, "sluice run: %s\n", errbuf);
+            result = busy ? SLUICE_EXIT_BUSY : SLUICE_EXIT_FAILED;
+            goto out;
+        }
+    }
+    opts.locks = locks;
+    result = sluice_run_pipelines(defs, file_count, &opts);
 out:
+    for (size_t f = 0; locks && f < file_count; f++)
+        sluice_pipeline_unlock(&locks[f]);
     for (size_t f = 0; f < loaded; f++)
         sluice_pipeline_free(&defs[f]);
     sluice_registry_destroy(&reg);
+    free(locks);
     free(defs);
     free(files);
     free(except);

@@ -11,7 +11,8 @@ libsluice_la_SOURCES += lib/stage.h lib/endpoint.c lib/unit.c \
 	lib/run_source.c lib/run_transform.c lib/run_sink.c \
 	lib/window.h lib/window.c lib/reorder.h lib/reorder.c
 libsluice_la_SOURCES += lib/supervisor.h lib/supervisor_internal.h lib/supervisor.c \
-	lib/supervisor_restart.c lib/supervisor_process.c lib/run_summary.c lib/protect.h lib/protect.c
+	lib/supervisor_restart.c lib/supervisor_process.c lib/run_summary.c \
+	lib/run_lock.h lib/run_lock.c lib/protect.h lib/protect.c
 sluice_SOURCES += cli/commands_runtime.h cli/cmd_run.c
 sluice_SOURCES += cli/commands_state.h cli/cmd_dlq.c
 # Link security: CURVE keys and rules, the ZAP handler admitting clients.

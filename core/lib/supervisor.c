@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "run_lock.h"
 #include "stage.h"
 #include "supervisor.h"
 #include "supervisor_internal.h"
@@ -349,6 +350,7 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
             int code;
             setpgid(0, 0);
             sup_follow_parent(SIGTERM, self);
+            sluice_lock_keep_only(opts->locks ? opts->locks[p] : -1);
             free(pids); /* the parent's bookkeeping: not this child's */
             free(codes);
             code = supervise(defs[p], opts);

@@ -9,6 +9,7 @@
 
 #include "commands_runtime.h"
 #include "config_check.h"
+#include "fleet.h"
 #include "log.h"
 #include "pipeline.h"
 #include "registry.h"
@@ -43,8 +44,16 @@ static void run_usage(FILE *out)
             "usage: sluice run [--once] [--stage NAME | --except NAME...]\n"
             "                  [--log-level error|warn|info|debug] [--log-format text|json]\n"
             "                  FILE...\n"
+            "       sluice run --dir DIR [--pid-file FILE] [--except NAME...] [--log-...]\n"
             "Run the pipelines defined in FILE... until stopped (SIGTERM/SIGINT: drain\n"
-            "and stop; a second signal: kill at once).\n"
+            "and stop; a second signal: kill at once; SIGHUP stops too).\n"
+            "  --dir DIR       run every *.cfg of DIR, each its own process group; a\n"
+            "                  file that fails to load is refused (logged with FILE:LINE)\n"
+            "                  and the others run; SIGHUP or `sluice reload` re-reads DIR:\n"
+            "                  new files start, removed ones drain and stop, changed ones\n"
+            "                  drain and restart, the others are not touched\n"
+            "  --pid-file FILE with --dir: lock FILE and write the pid there for `sluice\n"
+            "                  reload` (default $SLUICE_STATE_DIR/sluice.pid)\n"
             "  --once          stop when the sources are exhausted and everything they\n"
             "                  emitted is delivered; print a summary line per pipeline;\n"
             "                  exit 2 if records were parked in the dead-letter queue\n"
@@ -80,6 +89,34 @@ static int apply_log_option(const char *option, const char *value, sluice_log_le
     return 0;
 }
 
+/* `sluice run --dir DIR`: the fleet (fleet.h), with the default pid file
+ * unless `pid_file` is given. Returns the exit status. */
+static int run_dir(const char *dir, const char *pid_file, const sluice_run_options *run)
+{
+    sluice_fleet_options opts = {.dir = dir, .pid_file = pid_file, .run = *run};
+    char default_pid_file[4096];
+    sluice_registry *reg = sluice_registry_new();
+    int result;
+
+    if (!reg) {
+        fprintf(stderr, "sluice run: out of memory\n");
+        return 1;
+    }
+    if (!pid_file && sluice_fleet_default_pid_file(default_pid_file,
+                                                   sizeof(default_pid_file)) != 0) {
+        fprintf(stderr, "sluice run: the default pid file's path is too long; "
+                        "give --pid-file\n");
+        result = EXIT_USAGE;
+        goto out;
+    }
+    if (!pid_file)
+        opts.pid_file = default_pid_file;
+    result = sluice_fleet_run(&opts, reg);
+out:
+    sluice_registry_destroy(&reg);
+    return result;
+}
+
 int sluice_cmd_run(int argc, char **argv)
 {
     sluice_run_options opts = {0};
@@ -88,7 +125,7 @@ int sluice_cmd_run(int argc, char **argv)
     sluice_pipeline_def **defs = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*defs));
     int *locks = malloc((size_t)(argc > 0 ? argc : 1) * sizeof(int));
     size_t file_count = 0, loaded = 0;
-    const char *only_stage = NULL;
+    const char *only_stage = NULL, *dir = NULL, *pid_file = NULL;
     sluice_log_level level = default_level;
     sluice_log_format format = default_format;
     int level_given = 0, format_given = 0;
@@ -111,6 +148,16 @@ int sluice_cmd_run(int argc, char **argv)
             goto out;
         } else if (strcmp(arg, "--once") == 0) {
             opts.once = 1;
+        } else if (strcmp(arg, "--dir") == 0 || strcmp(arg, "--pid-file") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "sluice run: %s needs a value\n", arg);
+                result = EXIT_USAGE;
+                goto out;
+            }
+            if (strcmp(arg, "--dir") == 0)
+                dir = argv[++i];
+            else
+                pid_file = argv[++i];
         } else if (strcmp(arg, "--stage") == 0 || strcmp(arg, "--except") == 0 ||
                    strcmp(arg, "--log-level") == 0 || strcmp(arg, "--log-format") == 0) {
             if (i + 1 >= argc) {
@@ -139,6 +186,20 @@ int sluice_cmd_run(int argc, char **argv)
         } else {
             files[file_count++] = arg;
         }
+    }
+    if (dir || pid_file) {
+        if (!dir || file_count > 0 || only_stage || opts.once) {
+            fprintf(stderr, "sluice run: %s\n", !dir ? "--pid-file goes with --dir"
+                    : "--dir takes no FILE, --stage or --once");
+            run_usage(stderr);
+            result = EXIT_USAGE;
+            goto out;
+        }
+        opts.except = except;
+        if (level_given || format_given)
+            sluice_log_setup(level, format);
+        result = run_dir(dir, pid_file, &opts);
+        goto out;
     }
     if (file_count == 0 || (only_stage && (file_count != 1 || opts.except_count > 0))) {
         fprintf(stderr, file_count == 0 ? "sluice run: no pipeline FILE given\n"
@@ -213,7 +274,7 @@ int sluice_cmd_run(int argc, char **argv)
     for (size_t f = 0; f < file_count; f++) {
         int busy;
 
-        locks[f] = sluice_pipeline_lock(defs[f], &busy, errbuf, sizeof(errbuf));
+        locks[f] = sluice_pipeline_lock(defs[f], &busy, NULL, errbuf, sizeof(errbuf));
         if (locks[f] < 0) {
             fprintf(stderr, "sluice run: %s\n", errbuf);
             result = busy ? SLUICE_EXIT_BUSY : SLUICE_EXIT_FAILED;

@@ -64,11 +64,11 @@ out:
     return result;
 }
 
-int sluice_pipeline_lock(const sluice_pipeline_def *def, int *busy, char *errbuf,
-                         size_t errlen)
+int sluice_pipeline_lock(const sluice_pipeline_def *def, int *busy, pid_t *holder_out,
+                         char *errbuf, size_t errlen)
 {
     char path[4096];
-    pid_t holder;
+    pid_t holder = 0;
     int fd = -1;
 
     *busy = 0;
@@ -97,6 +97,8 @@ int sluice_pipeline_lock(const sluice_pipeline_def *def, int *busy, char *errbuf
         held[held_count++] = fd;
     }
 out:
+    if (holder_out)
+        *holder_out = holder;
     return fd;
 }
 

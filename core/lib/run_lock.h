@@ -31,10 +31,11 @@ int sluice_lock_take(const char *path, pid_t *holder);
 /* Take the lock of pipeline `def` (<state_dir>/sluice.lock; the directory
  * must exist). Returns the descriptor, registered so that
  * sluice_lock_keep_only() knows it; or -1 with a message in errbuf:
- * "pipeline NAME is already running (pid N)" and *busy = 1, or a failure
- * to open or lock the file naming it and *busy = 0. */
-int sluice_pipeline_lock(const sluice_pipeline_def *def, int *busy, char *errbuf,
-                         size_t errlen);
+ * "pipeline NAME is already running (pid N)", *busy = 1 and *holder = N
+ * (0 if unknown), or a failure to open or lock the file naming it and
+ * *busy = 0. `holder` may be NULL. */
+int sluice_pipeline_lock(const sluice_pipeline_def *def, int *busy, pid_t *holder,
+                         char *errbuf, size_t errlen);
 
 /* Release a lock taken by sluice_pipeline_lock (this process's copy: a
  * child that inherited it keeps it until it closes it or exits). Sets

@@ -23,6 +23,7 @@
 #include "supervisor.h"
 #include "supervisor_internal.h"
 #include "util/clock.h"
+#include "util/proctitle.h"
 
 /* The supervisor wakes at least this often. */
 #define TICK_MS 1000L
@@ -53,7 +54,7 @@ static int plan_units(pipeline_sup *s)
                 sluice_stage_first_instance(&def->stages[i]) + 1;
     s->units = calloc(most ? most : 1, sizeof(*s->units));
     if (!s->units) {
-        SLOG(s, SLUICE_LOG_ERROR, "cannot plan the stage processes: out of memory");
+        sup_error(s, "cannot plan the stage processes: out of memory");
         return -1;
     }
     for (size_t i = 0; i < def->stage_count; i++) {
@@ -63,7 +64,7 @@ static int plan_units(pipeline_sup *s)
 
         if (def->stages[i].common.instances > 1) {
             if (is_external(s->opts, &def->stages[i])) {
-                SLOG(s, SLUICE_LOG_ERROR, "stage '%s' runs as %d instances; they cannot be "
+                sup_error(s, "stage '%s' runs as %d instances; they cannot be "
                      "started elsewhere (--except)", def->stages[i].name,
                      def->stages[i].common.instances);
                 return -1;
@@ -115,7 +116,7 @@ static int start_unit(pipeline_sup *s, unit *u)
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
-        SLOG(s, SLUICE_LOG_ERROR, "cannot fork stage '%s': %s", u->label, strerror(errno));
+        sup_error(s, "cannot fork stage '%s': %s", u->label, strerror(errno));
         return -1;
     }
     if (pid == 0) {
@@ -126,6 +127,7 @@ static int start_unit(pipeline_sup *s, unit *u)
         sup_follow_parent(SIGKILL, parent);
         sup_tune_allocator();
         sluice_log_set_origin(s->def->name, u->label);
+        sluice_proctitle_set("sluice: %s/%s", s->def->name, u->label);
         /* the source shares this host's store unless it runs elsewhere */
         code = sluice_unit_run(s->def, u->stages, u->count, u->instance,
                                (s->opts->once ? SLUICE_UNIT_ONCE : 0) |
@@ -202,6 +204,8 @@ static void restart_due(pipeline_sup *s)
         }
         if (!u->holds_source && src && src->pid > 0)
             kill(src->pid, SIGUSR1);
+        s->restarts++;
+        sup_write_status(s);
     }
 }
 
@@ -235,9 +239,7 @@ typedef struct run_counts {
     double records_in, delivered, events;
 } run_counts;
 
-/* The supervisor of one pipeline, run in its own process. Returns the
- * pipeline's exit code. */
-static int supervise(const sluice_pipeline_def *def, const sluice_run_options *opts)
+int sup_supervise(const sluice_pipeline_def *def, const sluice_run_options *opts)
 {
     pipeline_sup s;
     int64_t started = sluice_clock_ms();
@@ -246,11 +248,13 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
     int stop_signal;
 
     sluice_log_set_origin(def->name, NULL);
+    sluice_proctitle_set("sluice: %s (supervisor)", def->name);
     memset(&s, 0, sizeof(s));
     s.def = def;
     s.opts = opts;
     s.outcome = 0;
     sup_clear_counts(def);
+    sup_write_status(&s);
     dlq_before = sup_dlq_count_when_space(def, &stop_signal); /* before any fork */
     if (stop_signal)
         return 128 + stop_signal;
@@ -353,7 +357,7 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
             sluice_lock_keep_only(opts->locks ? opts->locks[p] : -1);
             free(pids); /* the parent's bookkeeping: not this child's */
             free(codes);
-            code = supervise(defs[p], opts);
+            code = sup_supervise(defs[p], opts);
             fflush(NULL);
             _exit(code);
         }

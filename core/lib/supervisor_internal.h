@@ -50,6 +50,8 @@ typedef struct pipeline_sup {
     phase phase;
     int64_t deadline;       /* of the current stop phase (0: none) */
     int outcome;            /* exit code decided so far */
+    unsigned restarts;      /* stage processes restarted so far */
+    char last_error[512];   /* the last error it logged ("" none) */
 } pipeline_sup;
 
 #define SLOG(s, level, ...) sluice_log_write((s)->def->name, NULL, (level), __VA_ARGS__)
@@ -58,6 +60,12 @@ typedef struct pipeline_sup {
  * (SIGTERM, or SIGUSR2 "no drain" when `failed`: nothing downstream would
  * ack), give them `grace_ms`, cancel pending restarts. */
 void sup_begin_stopping(pipeline_sup *s, long grace_ms, int failed);
+
+/* supervisor.c: the supervisor of one pipeline, run in its own process
+ * (a child of `sluice run`, leader of its process group): starts the
+ * stage processes, restarts them, stops on SIGTERM/SIGINT/SIGHUP. Returns
+ * the pipeline's exit code (0, SLUICE_EXIT_*, 128+signal). */
+int sup_supervise(const sluice_pipeline_def *def, const sluice_run_options *opts);
 
 /* supervisor_restart.c: react to the end of unit `u`'s process (exit
  * `status` from wait): schedule its restart, or stop the pipeline (fatal
@@ -98,6 +106,19 @@ void sup_follow_parent(int signo, pid_t parent);
  * instance k). Failures are ignored (the files are for operators). */
 void sup_write_pid_files(const sluice_pipeline_def *def, const size_t *stages, size_t n,
                          unsigned instance, pid_t pid);
+
+/* Log an error of pipeline `s` (printf-style), keep it as s->last_error
+ * and write the status file (sup_write_status). */
+void sup_error(pipeline_sup *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Write <runtime_dir>/supervisor.json: {"pid", "restarts", "last_error"}
+ * of `s`, replaced atomically (a temporary file renamed), for the fleet's
+ * snapshot to read. Failures are ignored (the file is informative). */
+void sup_write_status(const pipeline_sup *s);
+
+/* The name of that file in the runtime directory. */
+#define SUP_STATUS_FILE "supervisor.json"
 
 /* run_summary.c: a struct timeval as seconds. */
 double sup_seconds_of(const struct timeval *tv);

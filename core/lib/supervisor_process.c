@@ -6,6 +6,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include "supervisor.h"
 #include "supervisor_internal.h"
 #include "util/private_dir.h"
+#include "util/proctitle.h"
 
 static volatile sig_atomic_t child_term;
 static volatile sig_atomic_t child_rewind;
@@ -219,6 +222,7 @@ int sluice_run_stage(const sluice_pipeline_def *def, const char *stage, int once
             sup_install_stage_signals();
             sup_tune_allocator();
             sluice_log_set_origin(def->name, stage);
+            sluice_proctitle_set("sluice: %s/%s", def->name, stage);
             sup_write_pid_files(def, &i, 1, 0, getpid());
             code = sluice_unit_run(def, &i, 1, 0, once, &signals);
             sup_write_pid_files(def, &i, 1, 0, 0);
@@ -228,4 +232,31 @@ int sluice_run_stage(const sluice_pipeline_def *def, const char *stage, int once
     sluice_log_write(def->name, NULL, SLUICE_LOG_ERROR, "%s: no stage named '%s'", def->file,
                      stage);
     return SLUICE_STAGE_EXIT_ERROR;
+}
+
+void sup_error(pipeline_sup *s, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(s->last_error, sizeof(s->last_error), fmt, ap);
+    va_end(ap);
+    sluice_log_write(s->def->name, NULL, SLUICE_LOG_ERROR, "%s", s->last_error);
+    sup_write_status(s);
+}
+
+void sup_write_status(const pipeline_sup *s)
+{
+    char path[SLUICE_ENDPOINT_MAX + 32], tmp[SLUICE_ENDPOINT_MAX + 48];
+    json_t *doc = json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)getpid(), "restarts",
+                            (json_int_t)s->restarts, "last_error", s->last_error);
+
+    if (!doc)
+        return;
+    if (snprintf(path, sizeof(path), "%s/%s", s->def->runtime_dir, SUP_STATUS_FILE) <
+            (int)sizeof(path) &&
+        snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) < (int)sizeof(tmp) &&
+        json_dump_file(doc, tmp, JSON_COMPACT) == 0 && rename(tmp, path) != 0)
+        unlink(tmp);
+    json_decref(doc);
 }

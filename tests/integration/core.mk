@@ -15,3 +15,6 @@ integration_ztool_LDADD = $(ZMQ_LIBS)
 # `sluice dlq replay` into the stage that parked each record (ometria-emu).
 TESTS += integration/core-dlq-replay.sh
 EXTRA_DIST += integration/core-dlq-replay.sh
+# `sluice run --dir` with client pipelines against the emulators (issue 15).
+TESTS += integration/e2e-fleet.sh
+EXTRA_DIST += integration/e2e-fleet.sh

@@ -105,7 +105,12 @@ typedef struct sluice_fleet_options {
 int sluice_fleet_default_pid_file(char *buf, size_t len);
 
 /* Run the fleet of opts->dir until SIGTERM/SIGINT (drain every pipeline
- * and stop; a second signal kills everything), reloading on SIGHUP. All
+ * and stop; a second signal kills everything), reloading on SIGHUP. The
+ * fleet takes SIGCHLD, SIGTERM, SIGINT and SIGHUP synchronously in the
+ * calling thread (blocked, then sigtimedwait): another thread of the
+ * process (an admin endpoint) must have them blocked too, else the kernel
+ * may deliver one to it and its default action ends the process; block
+ * them (pthread_sigmask) before creating such a thread. All
  * plugins the files name are loaded into `reg` as the files are read (at
  * start and at each reload, in this thread; libltdl is not thread-safe,
  * so no other thread may load plugins meanwhile). Returns the exit status

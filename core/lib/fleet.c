@@ -46,7 +46,6 @@ typedef struct entry {
     pid_t pid;                  /* its supervisor (0: none) */
     int lock_fd;                /* its pipeline lock (-1: not held) */
     int removed;                /* its file is gone: dropped once drained */
-    int seen;                   /* found by the current scan */
     unsigned reloads;
     int64_t started_at_ms;
     char error[1024];
@@ -302,12 +301,13 @@ static int clash(const fleet *f, const entry *self, const sluice_pipeline_def *d
     return 0;
 }
 
-/* Ask the supervisor of `e` to drain and stop (SIGTERM). */
+/* Ask the supervisor of `e` to drain and stop (SIGTERM), once: a second
+ * SIGTERM would make it kill its stages without draining. */
 static void entry_drain(entry *e)
 {
-    e->state = SLUICE_FLEET_DRAINING;
-    if (e->pid > 0)
+    if (e->pid > 0 && e->state != SLUICE_FLEET_DRAINING)
         kill(e->pid, SIGTERM);
+    e->state = SLUICE_FLEET_DRAINING;
 }
 
 /* One file found by a scan: load it and decide (start, keep, drain to
@@ -349,7 +349,6 @@ static int scan_file(fleet *f, const char *path, int reload)
             sluice_log_write(def->name, NULL, SLUICE_LOG_INFO, "reload: new file %s: starting",
                              path);
     }
-    e->seen = 1;
     if (!loaded) {
         int runs = e->state == SLUICE_FLEET_RUNNING || e->state == SLUICE_FLEET_DRAINING ||
                    e->state == SLUICE_FLEET_STARTING;
@@ -367,7 +366,8 @@ static int scan_file(fleet *f, const char *path, int reload)
     if (e->state == SLUICE_FLEET_RUNNING || e->state == SLUICE_FLEET_DRAINING) {
         const char *current = e->next_canon ? e->next_canon : e->canon;
 
-        if (strcmp(current, canon) == 0) {
+        /* removed, then back before it finished draining: restart it */
+        if (!e->removed && strcmp(current, canon) == 0) {
             if (e->state == SLUICE_FLEET_RUNNING)
                 e->error[0] = '\0';
             sluice_pipeline_free(&def);
@@ -440,22 +440,22 @@ static int scan(fleet *f, int reload)
         names[n++] = path;
     }
     qsort(names, n, sizeof(*names), by_name);
-    for (size_t i = 0; i < f->count; i++)
-        f->entries[i]->seen = 0;
-    for (size_t i = 0; i < n; i++) {
-        int rc = scan_file(f, names[i], reload);
-        if (rc < 0)
-            goto out;
-        refused += (unsigned)rc;
-    }
+    /* removals first: a file renamed does not clash with its old name */
     for (size_t i = 0; i < f->count; i++) {
         entry *e = f->entries[i];
-        if (e->seen || e->removed)
+
+        if (e->removed || bsearch(&e->file, names, n, sizeof(*names), by_name))
             continue;
         e->removed = 1;
         sluice_log_write(entry_name(e), NULL, SLUICE_LOG_INFO, "reload: %s removed: %s",
                          e->file, e->pid > 0 ? "draining and stopping" : "forgotten");
         entry_drain(e);
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = scan_file(f, names[i], reload);
+        if (rc < 0)
+            goto out;
+        refused += (unsigned)rc;
     }
     f->last_refused = refused;
     result = 0;

@@ -141,6 +141,17 @@ t_wait_for 120 has_lines "$T_TMP/a.out" "$written" || t_fail "a delivered $(line
 [ "$(grep -c '"pipeline":"fleet-a".*"stage":null.*starting' "$E")" = 1 ] || t_fail "a was started more than once"
 [ "$(lines "$T_TMP/c.out")" = 100 ] || t_fail "c delivered after it was removed"
 
+# A file renamed: its pipeline stops under the old name and starts under
+# the new one (no clash with itself), and delivers what comes next.
+d_src=$(t_pid_of_stage "$T_TMP/state/d/run" src)
+mv "$D/d.cfg" "$D/d-renamed.cfg"
+kill -HUP "$fleet_pid"
+t_wait_for 120 grep -q '"msg":"reload 3 done: 2 file(s) refused"' "$E" || t_fail "no third reload line"
+t_wait_stage_pid "$T_TMP/state/d/run" src "$d_src" > /dev/null || t_fail "the renamed d did not start again"
+! grep -q "d-renamed.cfg.*already used" "$E" || t_fail "the renamed file clashed with its old name"
+records 101 120 >> "$T_TMP/d.in"
+t_wait_for 120 has_lines "$T_TMP/d.out" 120 || t_fail "the renamed d did not deliver: $(lines "$T_TMP/d.out")"
+
 # SIGTERM: every pipeline drains, the fleet leaves, the pid file is gone.
 kill -TERM "$fleet_pid"
 t_wait_for 120 bash -c "! kill -0 $fleet_pid 2>/dev/null" || t_fail "the fleet did not stop"

@@ -391,6 +391,11 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
                 codes[p] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
                 pids[p] = 0;
                 running--;
+                /* not silent when the others run on */
+                if (codes[p] != 0 && !stop_signals && !opts->once && running > 0)
+                    sluice_log_write(defs[p]->name, NULL, SLUICE_LOG_ERROR, "pipeline stopped "
+                                     "for good (exit %d); the other pipelines run on",
+                                     codes[p]);
             }
         }
     }

@@ -18,4 +18,8 @@ int sluice_cmd_run(int argc, char **argv);
  * `sluice run --dir` holding the pid file. Returns 0, 64 usage, 69 when no
  * sluice run holds it. */
 int sluice_cmd_reload(int argc, char **argv);
+
+/* `sluice status [PIPELINE]`: the table (or JSON) of a running `sluice
+ * run`'s admin endpoint (cmd_status.c). Returns the exit status. */
+int sluice_cmd_status(int argc, char **argv);
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "admin.h"
 #include "config_check.h"
 #include "fleet.h"
 #include "fleet_internal.h"
@@ -50,6 +51,7 @@ typedef struct entry {
     int64_t started_at_ms;
     char error[1024];
     int refused_reload;
+    int exit_code;              /* of its last supervisor; -1 while one runs */
 } entry;
 
 typedef struct fleet {
@@ -188,10 +190,13 @@ static void publish(const fleet *f)
         p->refused_reload = e->refused_reload;
         p->reloads = e->reloads;
         p->started_at_ms = e->started_at_ms;
-        if (!e->def || e->pid <= 0)
+        p->exit_code = e->pid > 0 ? -1 : e->exit_code;
+        if (!e->def)
             continue;
         snprintf(items[i].runtime_dir, sizeof(items[i].runtime_dir), "%s",
                  e->def->runtime_dir);
+        if (e->pid <= 0)
+            continue;
         for (size_t s = 0; s < e->def->stage_count; s++) {
             const sluice_stage_def *stage = &e->def->stages[s];
 
@@ -254,6 +259,7 @@ static int entry_start(fleet *f, entry *e)
         setpgid(0, 0);
         sup_follow_parent(SIGTERM, self);
         sluice_lock_keep_only(e->lock_fd);
+        sluice_admin_forget_in_child(f->opts->run.admin);
         close(f->pid_fd);
         code = sup_supervise(e->def, &f->opts->run);
         fflush(NULL);
@@ -344,6 +350,7 @@ static int scan_file(fleet *f, const char *path, int reload)
         f->entries = grown;
         f->entries[f->count++] = e;
         e->lock_fd = -1;
+        e->exit_code = -1;
         e->state = SLUICE_FLEET_REFUSED;
         if (reload && loaded)
             sluice_log_write(def->name, NULL, SLUICE_LOG_INFO, "reload: new file %s: starting",
@@ -496,6 +503,7 @@ static void supervisor_ended(fleet *f, pid_t pid, int status)
     if (!e)
         return;
     e->pid = 0;
+    e->exit_code = code;
     if (e->state == SLUICE_FLEET_DRAINING) {
         /* the lock is taken again at the next start (a new version may
          * name another state_dir); the last stage processes may still
@@ -660,6 +668,8 @@ int sluice_fleet_run(const sluice_fleet_options *opts, sluice_registry *reg)
     }
     waiting = settle(&f);
     publish(&f);
+    /* its threads inherit the signals blocked above */
+    sluice_admin_start(opts->run.admin, fleet_admin_list, NULL);
     while (!f.stopping || any_running(&f)) {
         int signo = sup_wait_signal(waiting ? WAIT_LOCK_MS : IDLE_MS);
 
@@ -694,6 +704,7 @@ int sluice_fleet_run(const sluice_fleet_options *opts, sluice_registry *reg)
     }
     result = f.result;
 out:
+    sluice_admin_stop(opts->run.admin); /* before the table it lists goes */
     sigprocmask(SIG_SETMASK, &old, NULL);
     for (size_t i = 0; i < f.count; i++)
         entry_free(f.entries[i]);

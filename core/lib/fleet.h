@@ -63,6 +63,8 @@ typedef struct sluice_fleet_pipeline {
                                error its supervisor reported */
     int refused_reload;     /* 1 when the file on disk was refused and an
                                older version runs */
+    int exit_code;          /* how its last supervisor ended (SLUICE_EXIT_*,
+                               128+signal); -1 while one runs or none ran */
     unsigned reloads;       /* times a reload (re)started this pipeline */
     int64_t started_at_ms;  /* wall clock (ms since the epoch) its current
                                version started; 0 if it never did */

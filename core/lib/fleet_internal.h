@@ -10,8 +10,13 @@
 typedef struct fleet_published {
     sluice_fleet_pipeline info;      /* stages[].label filled, pids and
                                         restarts read at snapshot time */
-    char runtime_dir[1024];          /* "" when nothing runs */
+    char runtime_dir[1024];          /* "" when no version was loaded */
 } fleet_published;
+
+/* The admin endpoint's list of pipelines (sluice_admin_list_fn, admin.h)
+ * from what the fleet published last; `cls` unused. Thread-safe. */
+struct sluice_admin_pipeline;
+size_t fleet_admin_list(void *cls, struct sluice_admin_pipeline **out);
 
 /* Replace what sluice_fleet_snapshot_get() reads by `items` (`n` of them;
  * ownership passes to fleet_state.c, NULL/0 for none) and the fleet-wide

@@ -2,7 +2,7 @@
  * read it (sluice_fleet_snapshot_get): fleet.c publishes a fresh table
  * after every change, under a mutex; a snapshot copies it out, then reads
  * each running pipeline's stage pid files and its supervisor's status
- * file (supervisor.json: restarts, last error) outside the lock. */
+ * file (supervisor.status: restarts, last error) outside the lock. */
 #include "config.h"
 
 #include <pthread.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "admin.h"
 #include "fleet.h"
 #include "fleet_internal.h"
 #include "supervisor_internal.h"
@@ -68,8 +69,9 @@ static pid_t read_stage_pid(const char *runtime_dir, const char *label)
 static void read_supervisor_status(const char *runtime_dir, sluice_fleet_pipeline *p)
 {
     char path[1300];
-    json_t *doc;
+    json_t *doc, *entry;
     const char *error;
+    size_t i;
 
     if (snprintf(path, sizeof(path), "%s/%s", runtime_dir, SUP_STATUS_FILE) >=
         (int)sizeof(path))
@@ -78,8 +80,11 @@ static void read_supervisor_status(const char *runtime_dir, sluice_fleet_pipelin
     if (!doc)
         return;
     if (json_integer_value(json_object_get(doc, "pid")) == (json_int_t)p->supervisor_pid) {
-        p->restarts = (unsigned)json_integer_value(json_object_get(doc, "restarts"));
-        error = json_string_value(json_object_get(doc, "last_error"));
+        p->restarts = 0;
+        json_array_foreach(json_object_get(doc, "units"), i, entry)
+            p->restarts += (unsigned)json_integer_value(json_object_get(entry, "restarts"));
+        error = json_string_value(json_object_get(json_object_get(doc, "last_error"),
+                                                  "message"));
         if (error && *error && !p->last_error[0])
             snprintf(p->last_error, sizeof(p->last_error), "%s", error);
     }
@@ -117,7 +122,8 @@ int sluice_fleet_snapshot_get(sluice_fleet_snapshot *out)
         sluice_fleet_pipeline *p = &out->pipelines[i];
 
         *p = copy[i].info;
-        if (!copy[i].runtime_dir[0] || p->supervisor_pid <= 0)
+        if (!copy[i].runtime_dir[0] || p->supervisor_pid <= 0 ||
+            p->state == SLUICE_FLEET_FAILED || p->state == SLUICE_FLEET_STOPPED)
             continue;
         for (size_t k = 0; k < p->stage_count; k++)
             p->stages[k].pid = read_stage_pid(copy[i].runtime_dir, p->stages[k].label);
@@ -133,4 +139,32 @@ void sluice_fleet_snapshot_free(sluice_fleet_snapshot *snap)
 {
     free(snap->pipelines);
     memset(snap, 0, sizeof(*snap));
+}
+
+size_t fleet_admin_list(void *cls, sluice_admin_pipeline **out)
+{
+    sluice_admin_pipeline *list = NULL;
+    size_t n;
+
+    (void)cls;
+    *out = NULL;
+    pthread_mutex_lock(&state_lock);
+    n = table_count;
+    if (n > 0)
+        list = calloc(n, sizeof(*list));
+    for (size_t i = 0; list && i < n; i++) {
+        const sluice_fleet_pipeline *p = &table[i].info;
+
+        snprintf(list[i].name, sizeof(list[i].name), "%s", p->name);
+        snprintf(list[i].file, sizeof(list[i].file), "%s", p->file);
+        snprintf(list[i].runtime_dir, sizeof(list[i].runtime_dir), "%s", table[i].runtime_dir);
+        list[i].supervisor_pid = p->supervisor_pid;
+        list[i].exit_code = p->state == SLUICE_FLEET_REFUSED ? SLUICE_EXIT_CONFIG
+                                                             : p->exit_code;
+        snprintf(list[i].error, sizeof(list[i].error), "%.*s", (int)sizeof(list[i].error) - 1,
+                 p->last_error);
+    }
+    pthread_mutex_unlock(&state_lock);
+    *out = list;
+    return list ? n : 0;
 }

@@ -36,6 +36,7 @@ static void source_take_acks(runner *r, source_run *s)
 
     while ((len = zmq_recv(r->ack_in, buf, sizeof(buf), ZMQ_DONTWAIT)) >= 0) {
         uint64_t epoch = 0, id = 0;
+        int64_t sent_ms;
 
         if ((size_t)len > sizeof(buf) ||
             sluice_wire_decode_ack(buf, (size_t)len, &epoch, &id) != 0) {
@@ -46,6 +47,9 @@ static void source_take_acks(runner *r, source_run *s)
         s->last_ack_ms = sluice_clock_ms();
         if (epoch != r->epoch || id == 0)
             continue; /* forgotten by a rewind, or a sink's heartbeat */
+        sent_ms = sluice_window_sent_ms(&s->window, id);
+        if (sent_ms >= 0)
+            runner_stats_ack_latency(r, (double)(s->last_ack_ms - sent_ms) / 1000.0);
         if (sluice_window_ack(&s->window, id) != 0)
             RLOG(r, SLUICE_LOG_DEBUG, "ack of unknown batch %" PRIu64 "/%" PRIu64, epoch, id);
     }
@@ -94,6 +98,8 @@ static int source_commit(runner *r, source_run *s)
             r->stage->plugin->committed(&r->ctx, r->plugin_state, cp);
     }
     r->records_in += records;
+    r->m.last_commit = sluice_wall_seconds();
+    r->m.in_flight = s->window.count;
     runner_stats_save(r, 1); /* exact: a restarted source continues from here */
 out:
     if (in_transaction)
@@ -123,6 +129,7 @@ static int source_rewind(runner *r, source_run *s, const char *why)
     if (r->ctx.kv)
         sluice_kv_discard_before(r->ctx.kv, epoch);
     sluice_window_clear(&s->window, 0);
+    r->m.in_flight = 0;
     s->next_id = 1;
     s->eof = 0;
     s->idle_until = 0;
@@ -309,6 +316,10 @@ send:
             json_decref(s->sent_cp);
             s->sent_cp = cp;
         }
+        r->m.received += polled;
+        r->m.sent += batch->count;
+        r->m.batches++;
+        r->m.in_flight = s->window.count;
         RLOG(r, SLUICE_LOG_DEBUG, "sending batch %" PRIu64 "/%" PRIu64 " of %zu records",
              r->epoch, id, batch->count);
         link_send_batch(r, batch); /* a batch lost here is replayed by the ack timeout */
@@ -403,6 +414,7 @@ int run_source(runner *r)
         } else if (s.idle_until > now && s.idle_until - now < wait_ms) {
             wait_ms = s.idle_until - now;
         }
+        runner_stats_save(r, 0); /* only when something changed (in flight, counters) */
         item = (zmq_pollitem_t){.socket = r->ack_in, .events = ZMQ_POLLIN};
         zmq_poll(&item, 1, (long)wait_ms);
     }

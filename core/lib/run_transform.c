@@ -27,6 +27,8 @@ static int transform_batch(runner *r, sluice_batch *batch)
         link_send_batch(r, batch); /* a batch lost on quit is replayed */
         return SLUICE_STAGE_EXIT_OK;
     }
+    r->m.received += batch->count;
+    r->m.batches++;
     for (;;) {
         long delay;
 
@@ -63,6 +65,7 @@ static int transform_batch(runner *r, sluice_batch *batch)
     if (batch->enter_at)
         runner_log_replayed(r, batch);
     sluice_batch_compact(batch);
+    r->m.sent += batch->count;
     link_send_batch(r, batch); /* a batch lost on quit is replayed */
     return SLUICE_STAGE_EXIT_OK;
 }
@@ -79,6 +82,7 @@ int run_transform(runner *r)
             {.socket = r->ack_in, .events = ZMQ_POLLIN},
         };
         link_flush_acks(r);
+        runner_stats_save(r, 0); /* only when something changed */
         if (zmq_poll(items, 2, r->pending_count ? 10 : FLAG_CHECK_MS) <= 0)
             continue;
         if (items[1].revents & ZMQ_POLLIN)

@@ -95,6 +95,7 @@ int runner_park_rejected(runner *r, sluice_batch *batch)
                  "/%" PRIu64 " in the dead-letter queue", batch->epoch, batch->id);
             return -1;
         }
+        runner_stats_parked(r, reason);
         if (slot->replay_of > 0)
             runner_log_reparked(r, slot, by, reason, dlq_id);
         else

@@ -37,6 +37,32 @@
  * (or every ack_timeout_ms / 4 if that is shorter). */
 #define HEARTBEAT_MS 1000
 
+/* What a runner counts for the admin endpoint (docs/operations.md,
+ * "Metrics, health, status"), written to its statistics file with the
+ * --once counts. Counters only: no work per record beyond an increment. */
+#define RUNNER_LATENCY_BUCKETS 13      /* + the +Inf bucket */
+#define RUNNER_DLQ_CLASSES 6
+extern const double runner_latency_bounds[RUNNER_LATENCY_BUCKETS];
+extern const char *const runner_dlq_class_names[RUNNER_DLQ_CLASSES];
+typedef struct runner_metrics {
+    uint64_t received;                /* records taken in: polled (source), in
+                                         the batches handled (others) */
+    uint64_t sent;                    /* records passed downstream; a sink's
+                                         are `delivered` */
+    uint64_t rejected;                /* records this stage parked in the DLQ */
+    uint64_t dlq[RUNNER_DLQ_CLASSES]; /* ... by reason class */
+    uint64_t batches;                 /* batches handled (sent, for a source) */
+    uint64_t latency[RUNNER_LATENCY_BUCKETS + 1]; /* source: send-to-ack
+                                         latency of its batches, per bucket
+                                         (not cumulative), last = +Inf */
+    double latency_sum;
+    uint64_t latency_count;
+    uint64_t in_flight;               /* source: batches sent, not committed */
+    double last_commit;               /* wall clock (s) of the last commit
+                                         (source) or acked batch (others);
+                                         0: none */
+} runner_metrics;
+
 typedef struct runner {
     const sluice_pipeline_def *pipeline;
     const sluice_stage_def *stage;
@@ -92,6 +118,9 @@ typedef struct runner {
     uint64_t records_in;              /* source: records of committed batches */
     uint64_t delivered;               /* sink: records DONE */
     int64_t stats_written_ms;
+    runner_metrics m;                 /* for the admin endpoint (see above) */
+    double stats_written_sig;         /* what the file last written counted
+                                         (a file unchanged is not rewritten) */
     int64_t heartbeat_ms;             /* sink: last heartbeat sent upstream */
     int result;                       /* exit code when run as a thread */
 } runner;
@@ -199,12 +228,28 @@ void runner_log_replayed(runner *r, const sluice_batch *batch);
 /* ------------------------------------------------------------------ */
 
 /* Read the counters a previous incarnation of this stage left in its
- * statistics file (the supervisor removes the files when a run starts). */
+ * statistics file (the supervisor removes the files when a run starts),
+ * then write the file (so the stage and its pid show at once). */
 void runner_stats_load(runner *r);
 
 /* Write the statistics file (atomically: temp file + rename), at most
- * every STATS_INTERVAL_MS unless `force`. Failures only cost the summary. */
+ * every STATS_INTERVAL_MS unless `force`: the --once counts, r->m, the
+ * process's counters for this stage (sluice_metrics: HTTP requests,
+ * retries, status classes, throttle wait, the plugin's own), the last
+ * error logged in this process and when. Failures only cost the summary
+ * and the metrics. */
 void runner_stats_save(runner *r, int force);
+
+/* Index into runner_dlq_class_names of the class of a DLQ `reason` (NULL
+ * allowed): "too_large", "missing_field", "invalid", "refused" (the
+ * destination said no), "stale", else "other". */
+size_t runner_dlq_class(const char *reason);
+
+/* Count one record parked with `reason` (runner_park_rejected). */
+void runner_stats_parked(runner *r, const char *reason);
+
+/* Count one batch acknowledged `seconds` after it was sent (source). */
+void runner_stats_ack_latency(runner *r, double seconds);
 
 /* ------------------------------------------------------------------ */
 /* Links: sockets, batches, acks (link.c).                            */

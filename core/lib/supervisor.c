@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "log.h"
 #include "run_lock.h"
 #include "stage.h"
@@ -54,7 +55,7 @@ static int plan_units(pipeline_sup *s)
                 sluice_stage_first_instance(&def->stages[i]) + 1;
     s->units = calloc(most ? most : 1, sizeof(*s->units));
     if (!s->units) {
-        sup_error(s, "cannot plan the stage processes: out of memory");
+        SLOG(s, SLUICE_LOG_ERROR, "cannot plan the stage processes: out of memory");
         return -1;
     }
     for (size_t i = 0; i < def->stage_count; i++) {
@@ -64,7 +65,7 @@ static int plan_units(pipeline_sup *s)
 
         if (def->stages[i].common.instances > 1) {
             if (is_external(s->opts, &def->stages[i])) {
-                sup_error(s, "stage '%s' runs as %d instances; they cannot be "
+                SLOG(s, SLUICE_LOG_ERROR, "stage '%s' runs as %d instances; they cannot be "
                      "started elsewhere (--except)", def->stages[i].name,
                      def->stages[i].common.instances);
                 return -1;
@@ -116,7 +117,7 @@ static int start_unit(pipeline_sup *s, unit *u)
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
-        sup_error(s, "cannot fork stage '%s': %s", u->label, strerror(errno));
+        SLOG(s, SLUICE_LOG_ERROR, "cannot fork stage '%s': %s", u->label, strerror(errno));
         return -1;
     }
     if (pid == 0) {
@@ -136,9 +137,12 @@ static int start_unit(pipeline_sup *s, unit *u)
         fflush(NULL);
         _exit(code);
     }
+    if (u->started_ms)
+        u->restarts++;
     u->pid = pid;
     u->restart_at = 0;
     u->started_ms = sluice_clock_ms();
+    s->changes++;
     sup_write_pid_files(s->def, u->stages, u->count, u->instance, pid);
     SLOG(s, SLUICE_LOG_DEBUG, "stage '%s' started as process %ld", u->label, (long)pid);
     return 0;
@@ -159,6 +163,7 @@ static void signal_units(pipeline_sup *s, int signo, const unit *skip)
 void sup_begin_stopping(pipeline_sup *s, long grace_ms, int failed)
 {
     s->phase = PHASE_STOPPING;
+    s->changes++;
     s->deadline = sluice_clock_ms() + grace_ms;
     for (size_t i = 0; i < s->unit_count; i++)
         s->units[i].restart_at = 0;
@@ -204,8 +209,6 @@ static void restart_due(pipeline_sup *s)
         }
         if (!u->holds_source && src && src->pid > 0)
             kill(src->pid, SIGUSR1);
-        s->restarts++;
-        sup_write_status(s);
     }
 }
 
@@ -246,6 +249,7 @@ int sup_supervise(const sluice_pipeline_def *def, const sluice_run_options *opts
     int64_t dlq_before;
     int result;
     int stop_signal;
+    unsigned published;
 
     sluice_log_set_origin(def->name, NULL);
     sluice_proctitle_set("sluice: %s (supervisor)", def->name);
@@ -254,10 +258,10 @@ int sup_supervise(const sluice_pipeline_def *def, const sluice_run_options *opts
     s.opts = opts;
     s.outcome = 0;
     sup_clear_counts(def);
-    sup_write_status(&s);
     dlq_before = sup_dlq_count_when_space(def, &stop_signal); /* before any fork */
     if (stop_signal)
         return 128 + stop_signal;
+    s.dlq_at_start = dlq_before;
     if (dlq_before < 0 || plan_units(&s) != 0) {
         free(s.units);
         return SLUICE_EXIT_FAILED;
@@ -271,8 +275,15 @@ int sup_supervise(const sluice_pipeline_def *def, const sluice_run_options *opts
             break;
         }
     }
+    published = s.changes - 1;
     while (units_alive(&s)) {
-        int signo = sup_wait_signal(next_wakeup(&s));
+        int signo;
+
+        if (s.changes != published) {
+            sup_publish_status(&s, 0);
+            published = s.changes;
+        }
+        signo = sup_wait_signal(next_wakeup(&s));
 
         if (signo == SIGCHLD)
             reap_children(&s);
@@ -310,6 +321,7 @@ int sup_supervise(const sluice_pipeline_def *def, const sluice_run_options *opts
         }
     }
     result = s.outcome;
+    sup_publish_status(&s, 1);
     if (opts->once)
         result = sup_summary_print(&s, started, dlq_before, result);
     free(s.units);
@@ -330,8 +342,10 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
     int stop_signals = 0;
     int result = 0;
     pid_t self = getpid();
+    sluice_admin_view *view = opts->admin ? sluice_admin_view_new(defs, n) : NULL;
 
-    if (!pids || !codes) {
+    if (!pids || !codes || (opts->admin && !view)) {
+        sluice_admin_view_free(&view);
         free(pids);
         free(codes);
         sluice_log_write(NULL, NULL, SLUICE_LOG_ERROR, "out of memory");
@@ -355,6 +369,7 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
             setpgid(0, 0);
             sup_follow_parent(SIGTERM, self);
             sluice_lock_keep_only(opts->locks ? opts->locks[p] : -1);
+            sluice_admin_forget_in_child(opts->admin);
             free(pids); /* the parent's bookkeeping: not this child's */
             free(codes);
             code = sup_supervise(defs[p], opts);
@@ -363,8 +378,10 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
         }
         setpgid(pid, pid);
         pids[p] = pid;
+        sluice_admin_view_started(view, p, (long)pid);
         running++;
     }
+    sluice_admin_start(opts->admin, sluice_admin_view_list, view); /* signals blocked */
     while (running > 0) {
         int signo = sup_wait_signal(TICK_MS);
         pid_t pid;
@@ -390,6 +407,7 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
                     continue;
                 codes[p] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
                 pids[p] = 0;
+                sluice_admin_view_ended(view, p, codes[p]);
                 running--;
                 /* not silent when the others run on */
                 if (codes[p] != 0 && !stop_signals && !opts->once && running > 0)
@@ -409,6 +427,8 @@ out:
     sigprocmask(SIG_SETMASK, &old, NULL);
     free(pids);
     free(codes);
+    sluice_admin_stop(opts->admin); /* its list reads the view */
+    sluice_admin_view_free(&view);
     return result;
 }
 

@@ -37,6 +37,8 @@ typedef struct unit {
     double cpu_s;           /* user+sys CPU seconds of its processes that ended */
     int64_t started_ms;     /* when its process was started */
     sluice_nospace_wait nospace; /* its exits on a full disk */
+    unsigned restarts;      /* times it was restarted (status file) */
+    char last_exit[64];     /* how its last process ended ("" if none did) */
 } unit;
 
 typedef enum { PHASE_RUNNING, PHASE_DRAINING, PHASE_STOPPING } phase;
@@ -50,8 +52,9 @@ typedef struct pipeline_sup {
     phase phase;
     int64_t deadline;       /* of the current stop phase (0: none) */
     int outcome;            /* exit code decided so far */
-    unsigned restarts;      /* stage processes restarted so far */
-    char last_error[512];   /* the last error it logged ("" none) */
+    unsigned changes;       /* bumped at each start, end and phase change:
+                               the status file is rewritten when it moved */
+    int64_t dlq_at_start;   /* DLQ entries when the run started */
 } pipeline_sup;
 
 #define SLOG(s, level, ...) sluice_log_write((s)->def->name, NULL, (level), __VA_ARGS__)
@@ -107,18 +110,16 @@ void sup_follow_parent(int signo, pid_t parent);
 void sup_write_pid_files(const sluice_pipeline_def *def, const size_t *stages, size_t n,
                          unsigned instance, pid_t pid);
 
-/* Log an error of pipeline `s` (printf-style), keep it as s->last_error
- * and write the status file (sup_write_status). */
-void sup_error(pipeline_sup *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Write <runtime_dir>/supervisor.json: {"pid", "restarts", "last_error"}
- * of `s`, replaced atomically (a temporary file renamed), for the fleet's
- * snapshot to read. Failures are ignored (the file is informative). */
-void sup_write_status(const pipeline_sup *s);
+/* Write <runtime_dir>/supervisor.status (JSON, atomically): the phase
+ * ("stopped" once `finished`), each process with its pid, restarts and
+ * recent crashes (wall clock), the outcome once decided, the supervisor's
+ * last error line, the DLQ size at the start. The admin endpoint
+ * (admin_gather.c) and the fleet's snapshot read it; a failed write only
+ * costs them their view. */
+void sup_publish_status(const pipeline_sup *s, int finished);
 
 /* The name of that file in the runtime directory. */
-#define SUP_STATUS_FILE "supervisor.json"
+#define SUP_STATUS_FILE "supervisor.status"
 
 /* run_summary.c: a struct timeval as seconds. */
 double sup_seconds_of(const struct timeval *tv);

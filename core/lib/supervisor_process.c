@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 #include "stage.h"
 #include "supervisor.h"
 #include "supervisor_internal.h"
+#include "util/clock.h"
 #include "util/private_dir.h"
 #include "util/proctitle.h"
 
@@ -234,29 +234,50 @@ int sluice_run_stage(const sluice_pipeline_def *def, const char *stage, int once
     return SLUICE_STAGE_EXIT_ERROR;
 }
 
-void sup_error(pipeline_sup *s, const char *fmt, ...)
+void sup_publish_status(const pipeline_sup *s, int finished)
 {
-    va_list ap;
+    static const char *const phases[] = {"running", "draining", "stopping"};
+    char path[SLUICE_ENDPOINT_MAX], tmp[SLUICE_ENDPOINT_MAX + 8], error[400];
+    double wall = sluice_wall_seconds(), error_at = sluice_log_last_error(error, sizeof(error));
+    int64_t now = sluice_clock_ms();
+    json_t *units = json_array();
+    json_t *doc = NULL;
 
-    va_start(ap, fmt);
-    vsnprintf(s->last_error, sizeof(s->last_error), fmt, ap);
-    va_end(ap);
-    sluice_log_write(s->def->name, NULL, SLUICE_LOG_ERROR, "%s", s->last_error);
-    sup_write_status(s);
-}
+    if (!units || snprintf(path, sizeof(path), "%s/%s", s->def->runtime_dir,
+                           SUP_STATUS_FILE) >= (int)sizeof(path) ||
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        goto out;
+    for (size_t i = 0; i < s->unit_count; i++) {
+        const unit *u = &s->units[i];
+        json_t *crashes = json_array();
+        json_t *stages = json_array();
 
-void sup_write_status(const pipeline_sup *s)
-{
-    char path[SLUICE_ENDPOINT_MAX + 32], tmp[SLUICE_ENDPOINT_MAX + 48];
-    json_t *doc = json_pack("{s:I, s:I, s:s}", "pid", (json_int_t)getpid(), "restarts",
-                            (json_int_t)s->restarts, "last_error", s->last_error);
-
+        for (size_t c = 0; crashes && c < u->crashes.count; c++) {
+            int64_t t = u->crashes.times_ms[(u->crashes.start + c) % SLUICE_CRASH_LOG_MAX];
+            json_array_append_new(crashes, json_real(wall - (double)(now - t) / 1000.0));
+        }
+        for (size_t k = 0; stages && k < u->count; k++)
+            json_array_append_new(stages, json_string(s->def->stages[u->stages[k]].name));
+        json_array_append_new(units, json_pack("{s:s, s:o*, s:I, s:I, s:b, s:o*, s:s}",
+                                               "label", u->label, "stages", stages,
+                                               "pid", (json_int_t)u->pid,
+                                               "restarts", (json_int_t)u->restarts,
+                                               "restarting", u->restart_at != 0,
+                                               "crashes", crashes, "last_exit", u->last_exit));
+    }
+    doc = json_pack("{s:I, s:s, s:b, s:i, s:f, s:I, s:o}", "pid", (json_int_t)getpid(),
+                    "phase", finished ? "stopped" : phases[s->phase], "finished", finished,
+                    "outcome", s->outcome, "updated", wall, "dlq_at_start",
+                    (json_int_t)s->dlq_at_start, "units", units);
+    units = NULL;
     if (!doc)
-        return;
-    if (snprintf(path, sizeof(path), "%s/%s", s->def->runtime_dir, SUP_STATUS_FILE) <
-            (int)sizeof(path) &&
-        snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) < (int)sizeof(tmp) &&
-        json_dump_file(doc, tmp, JSON_COMPACT) == 0 && rename(tmp, path) != 0)
+        goto out;
+    if (error_at > 0)
+        json_object_set_new(doc, "last_error", json_pack("{s:f, s:s}", "at", error_at,
+                                                         "message", error));
+    if (json_dump_file(doc, tmp, JSON_COMPACT) == 0 && rename(tmp, path) != 0)
         unlink(tmp);
+out:
+    json_decref(units);
     json_decref(doc);
 }

@@ -75,12 +75,12 @@ static void unit_out_of_space(pipeline_sup *s, unit *u)
     long delay = sluice_nospace_note(&u->nospace, now, &log);
 
     if (log && u->nospace.failures == 1)
-        sup_error(s, "stage '%s' stopped: no space left for the state store in "
+        SLOG(s, SLUICE_LOG_ERROR, "stage '%s' stopped: no space left for the state store in "
              "%s; not counted as a crash: retrying in %.0f s, then at most every %.0f s, "
              "until there is space", u->label, s->def->state_dir, (double)delay / 1000.0,
              (double)SLUICE_NOSPACE_DELAY_CAP_MS / 1000.0);
     else if (log)
-        sup_error(s, "stage '%s': still no space left for the state store in "
+        SLOG(s, SLUICE_LOG_ERROR, "stage '%s': still no space left for the state store in "
              "%s after %u attempts in %.0f s; retrying every %.0f s", u->label,
              s->def->state_dir, u->nospace.failures,
              (double)(now - u->nospace.since_ms) / 1000.0, (double)delay / 1000.0);
@@ -117,12 +117,14 @@ void sup_unit_ended(pipeline_sup *s, unit *u, int status)
     u->pid = 0;
     sup_write_pid_files(s->def, u->stages, u->count, u->instance, 0);
     describe_status(status, how, sizeof(how));
+    snprintf(u->last_exit, sizeof(u->last_exit), "%s", how);
+    s->changes++;
     if (s->phase == PHASE_STOPPING) {
         SLOG(s, SLUICE_LOG_DEBUG, "stage '%s' %s", u->label, how);
         return;
     }
     if (code == SLUICE_STAGE_EXIT_FATAL) {
-        sup_error(s, "pipeline stopped: stage '%s' failed fatally", u->label);
+        SLOG(s, SLUICE_LOG_ERROR, "pipeline stopped: stage '%s' failed fatally", u->label);
         s->outcome = SLUICE_EXIT_FATAL;
         sup_begin_stopping(s, SUP_FATAL_GRACE_MS, 1);
         return;
@@ -149,7 +151,7 @@ void sup_unit_ended(pipeline_sup *s, unit *u, int status)
         snprintf(how, sizeof(how), "exited while the pipeline was running");
     crashes = sluice_crash_note(&u->crashes, sluice_clock_ms(), (int64_t)def->restart_window_s * 1000);
     if ((long)crashes > (long)def->restart_max) {
-        sup_error(s, "giving up: stage '%s' %s, crash %zu in %ld s exceeds "
+        SLOG(s, SLUICE_LOG_ERROR, "giving up: stage '%s' %s, crash %zu in %ld s exceeds "
              "restart.max = %d", u->label, how, crashes, def->restart_window_s,
              def->restart_max);
         s->outcome = SLUICE_EXIT_FAILED;

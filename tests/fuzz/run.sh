@@ -36,7 +36,7 @@ if ! grep -q '^FUZZ_LDFLAGS = -fsanitize=fuzzer' "$build/tests/Makefile" 2>/dev/
         > "$build/configure.log" 2>&1 || fail_build "$build/configure.log"
 fi
 echo "== build the harnesses"
-{ make -C "$build/core" -j"$jobs" -s libsluice.la &&
+{ make -C "$build/core" -j"$jobs" -s libsluice.la libsluice-internal.la &&
   make -C "$build/plugins" -j"$jobs" -s &&
   make -C "$build/tests" -j"$jobs" -s fuzzers; } > "$build/build.log" 2>&1 ||
     fail_build "$build/build.log"

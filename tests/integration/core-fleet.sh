@@ -13,6 +13,8 @@
 # titled "sluice: PIPELINE/STAGE".
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
+# no admin endpoint: not under test here, and its port may be taken
+export SLUICE_ADMIN_LISTEN=off
 
 D="$T_TMP/pipelines.d"
 mkdir -p "$D"
@@ -49,7 +51,9 @@ for p in a b c; do
 done
 cp "$D/a.cfg" "$T_TMP/a.cfg.copy"
 
-t_bg "$SLUICE" run --log-format json --dir "$D" --pid-file "$T_TMP/sluice.pid" 2> "$T_TMP/fleet.err"
+admin="127.0.0.1:$(t_free_port)"
+t_bg "$SLUICE" run --log-format json --dir "$D" --pid-file "$T_TMP/sluice.pid" \
+    --admin-listen "$admin" 2> "$T_TMP/fleet.err"
 fleet_pid=$T_LAST_PID
 for p in a b c; do
     t_wait_for 120 has_lines "$T_TMP/$p.out" 100 || t_fail "pipeline $p did not deliver its 100 records"
@@ -96,6 +100,18 @@ E="$T_TMP/fleet.err"
 t_wait_for 120 grep -q '"msg":"reload 1 done: 1 file(s) refused"' "$E" || t_fail "no reload line in the log"
 grep '"level":"error"' "$E" | grep -q "refused: $D/e.cfg:4: unknown pipeline key 'batchsize'" \
     || t_fail "e.cfg not refused with FILE:LINE at error: $(grep e.cfg "$E" | head -3)"
+
+# The admin endpoint lists the fleet as it is now: e refused with its
+# FILE:LINE, c gone, d there.
+status_shows() {
+    curl -s --max-time 30 "http://$admin/status" > "$T_TMP/status.json" &&
+        jq -e --arg e "$D/e.cfg:4:" '[.pipelines[] | select(.name == "fleet-d")] | length == 1' \
+            "$T_TMP/status.json" > /dev/null &&
+        jq -e --arg e "$D/e.cfg:4:" '[.pipelines[] | select((.error // "") | startswith($e))] | length == 1' \
+            "$T_TMP/status.json" > /dev/null &&
+        jq -e '[.pipelines[] | select(.name == "fleet-c")] | length == 0' "$T_TMP/status.json" > /dev/null
+}
+t_wait_for 120 status_shows || t_fail "/status does not show the reloaded fleet: $(jq -c '[.pipelines[] | {name, state, error}]' "$T_TMP/status.json")"
 
 # f fails for good, at error, and the others run on.
 t_wait_for 120 grep -q '"pipeline":"fleet-f".*"level":"error"\|"level":"error".*"pipeline":"fleet-f".*stopped for good' "$E" \

@@ -6,6 +6,8 @@
 # The lock goes with the first run: once it stopped, the pipeline starts.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
+# no admin endpoint: not under test here, and its port may be taken
+export SLUICE_ADMIN_LISTEN=off
 
 t_seq_jsonl 100 "$T_TMP/in.jsonl"
 cat > "$T_TMP/lock.cfg" <<CFG

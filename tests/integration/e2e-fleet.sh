@@ -15,6 +15,8 @@
 set -euo pipefail
 E2E_MEMBERS=${E2E_MEMBERS:-300}
 . "$top_srcdir/tests/integration/e2e-lib.sh"
+# no admin endpoint: not under test here, and its port may be taken
+export SLUICE_ADMIN_LISTEN=off
 
 start=$(date -u -d "$E2E_DAYS days ago" +%Y-%m-%d)
 "$GEN_DIR/loyaltygen" --seed 11 --members "$E2E_MEMBERS" --days "$E2E_DAYS" --start "$start" \

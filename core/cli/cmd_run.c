@@ -11,9 +11,11 @@
 #include "admin.h"
 #include "commands_runtime.h"
 #include "config_check.h"
+#include "fleet.h"
 #include "log.h"
 #include "pipeline.h"
 #include "registry.h"
+#include "run_lock.h"
 #include "stage.h"
 #include "supervisor.h"
 
@@ -50,8 +52,16 @@ static void run_usage(FILE *out)
             "                  [--health-crash-loop N] [--health-crash-window SECONDS]\n"
             "                  [--health-stall SECONDS] [--health-dlq-growth N]\n"
             "                  [--health-dlq-window SECONDS] FILE...\n"
+            "       sluice run --dir DIR [--pid-file FILE] [--except NAME...] [--log-...]\n"
             "Run the pipelines defined in FILE... until stopped (SIGTERM/SIGINT: drain\n"
-            "and stop; a second signal: kill at once).\n"
+            "and stop; a second signal: kill at once; SIGHUP stops too).\n"
+            "  --dir DIR       run every *.cfg of DIR, each its own process group; a\n"
+            "                  file that fails to load is refused (logged with FILE:LINE)\n"
+            "                  and the others run; SIGHUP or `sluice reload` re-reads DIR:\n"
+            "                  new files start, removed ones drain and stop, changed ones\n"
+            "                  drain and restart, the others are not touched\n"
+            "  --pid-file FILE with --dir: lock FILE and write the pid there for `sluice\n"
+            "                  reload` (default $SLUICE_STATE_DIR/sluice.pid)\n"
             "  --once          stop when the sources are exhausted and everything they\n"
             "                  emitted is delivered; print a summary line per pipeline;\n"
             "                  exit 2 if records were parked in the dead-letter queue\n"
@@ -73,8 +83,9 @@ static void run_usage(FILE *out)
             "  --health-dlq-growth N, --health-dlq-window S  unhealthy when more than N\n"
             "                  records were parked in S seconds (default %d in %.0f)\n"
             "Exit status: 0 ok, 1 failed, 2 records rejected (--once), 3 fatal stage\n"
-            "error, 64 usage, 69 plugin unavailable or admin port busy, 78 configuration\n"
-            "error.\n", SLUICE_ADMIN_CRASH_LOOP_CRASHES, SLUICE_ADMIN_CRASH_LOOP_WINDOW_S,
+            "error, 64 usage, 69 plugin unavailable or admin port busy, 75 the pipeline\n"
+            "already runs (its state_dir is locked by another sluice run), 78\n"
+            "configuration error.\n", SLUICE_ADMIN_CRASH_LOOP_CRASHES, SLUICE_ADMIN_CRASH_LOOP_WINDOW_S,
             SLUICE_ADMIN_STALL_S, SLUICE_ADMIN_DLQ_GROWTH, SLUICE_ADMIN_DLQ_WINDOW_S);
 }
 
@@ -238,6 +249,34 @@ static int open_admin(sluice_admin_options *admin, int listen_given, int once,
     return strstr(errbuf, "cannot listen") ? EXIT_UNAVAILABLE : EXIT_USAGE;
 }
 
+/* `sluice run --dir DIR`: the fleet (fleet.h), with the default pid file
+ * unless `pid_file` is given. Returns the exit status. */
+static int run_dir(const char *dir, const char *pid_file, const sluice_run_options *run)
+{
+    sluice_fleet_options opts = {.dir = dir, .pid_file = pid_file, .run = *run};
+    char default_pid_file[4096];
+    sluice_registry *reg = sluice_registry_new();
+    int result;
+
+    if (!reg) {
+        fprintf(stderr, "sluice run: out of memory\n");
+        return 1;
+    }
+    if (!pid_file && sluice_fleet_default_pid_file(default_pid_file,
+                                                   sizeof(default_pid_file)) != 0) {
+        fprintf(stderr, "sluice run: the default pid file's path is too long; "
+                        "give --pid-file\n");
+        result = EXIT_USAGE;
+        goto out;
+    }
+    if (!pid_file)
+        opts.pid_file = default_pid_file;
+    result = sluice_fleet_run(&opts, reg);
+out:
+    sluice_registry_destroy(&reg);
+    return result;
+}
+
 int sluice_cmd_run(int argc, char **argv)
 {
     sluice_run_options opts = {0};
@@ -245,7 +284,8 @@ int sluice_cmd_run(int argc, char **argv)
     const char **files = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
     sluice_pipeline_def **defs = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*defs));
     size_t file_count = 0, loaded = 0;
-    const char *only_stage = NULL;
+    const char *only_stage = NULL, *dir = NULL, *pid_file = NULL;
+    int *locks = malloc((size_t)(argc > 0 ? argc : 1) * sizeof(int));
     sluice_log_level level = default_level;
     sluice_log_format format = default_format;
     int level_given = 0, format_given = 0;
@@ -257,11 +297,13 @@ int sluice_cmd_run(int argc, char **argv)
     char *admin_auth = NULL, *admin_cert = NULL, *admin_key = NULL;
     int admin_listen_given = 0;
 
-    if (!except || !files || !defs) {
+    if (!except || !files || !defs || !locks) {
         fprintf(stderr, "sluice run: out of memory\n");
         result = 1;
         goto out;
     }
+    for (int i = 0; i < (argc > 0 ? argc : 1); i++)
+        locks[i] = -1;
     sluice_admin_health_defaults(&admin_opts.health);
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -279,6 +321,16 @@ int sluice_cmd_run(int argc, char **argv)
             goto out;
         } else if (strcmp(arg, "--once") == 0) {
             opts.once = 1;
+        } else if (strcmp(arg, "--dir") == 0 || strcmp(arg, "--pid-file") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "sluice run: %s needs a value\n", arg);
+                result = EXIT_USAGE;
+                goto out;
+            }
+            if (strcmp(arg, "--dir") == 0)
+                dir = argv[++i];
+            else
+                pid_file = argv[++i];
         } else if (strcmp(arg, "--stage") == 0 || strcmp(arg, "--except") == 0 ||
                    strcmp(arg, "--log-level") == 0 || strcmp(arg, "--log-format") == 0) {
             if (i + 1 >= argc) {
@@ -307,6 +359,27 @@ int sluice_cmd_run(int argc, char **argv)
         } else {
             files[file_count++] = arg;
         }
+    }
+    if (dir || pid_file) {
+        if (!dir || file_count > 0 || only_stage || opts.once) {
+            fprintf(stderr, "sluice run: %s\n", !dir ? "--pid-file goes with --dir"
+                    : "--dir takes no FILE, --stage or --once");
+            run_usage(stderr);
+            result = EXIT_USAGE;
+            goto out;
+        }
+        opts.except = except;
+        if (level_given || format_given)
+            sluice_log_setup(level, format);
+        admin_opts.basic_auth = admin_auth;
+        admin_opts.tls_cert = admin_cert;
+        admin_opts.tls_key = admin_key;
+        result = open_admin(&admin_opts, admin_listen_given, 0, &admin);
+        if (result != 0)
+            goto out;
+        opts.admin = admin;
+        result = run_dir(dir, pid_file, &opts);
+        goto out;
     }
     if (file_count == 0 || (only_stage && (file_count != 1 || opts.except_count > 0))) {
         fprintf(stderr, file_count == 0 ? "sluice run: no pipeline FILE given\n"
@@ -371,9 +444,24 @@ int sluice_cmd_run(int argc, char **argv)
         goto out;
     }
     if (only_stage) {
+        /* no lock: the other stages may run on this host under another
+         * `sluice run` (--except) with the same state_dir */
         result = sluice_run_stage(defs[0], only_stage, opts.once);
         goto out;
     }
+    /* Every lock before any fork or port: a second run of a pipeline
+     * leaves before it starts anything or touches a socket. */
+    for (size_t f = 0; f < file_count; f++) {
+        int busy;
+
+        locks[f] = sluice_pipeline_lock(defs[f], &busy, NULL, errbuf, sizeof(errbuf));
+        if (locks[f] < 0) {
+            fprintf(stderr, "sluice run: %s\n", errbuf);
+            result = busy ? SLUICE_EXIT_BUSY : SLUICE_EXIT_FAILED;
+            goto out;
+        }
+    }
+    opts.locks = locks;
     admin_opts.basic_auth = admin_auth;
     admin_opts.tls_cert = admin_cert;
     admin_opts.tls_key = admin_key;
@@ -383,6 +471,9 @@ int sluice_cmd_run(int argc, char **argv)
     opts.admin = admin;
     result = sluice_run_pipelines(defs, file_count, &opts);
 out:
+    for (size_t f = 0; locks && f < file_count; f++)
+        sluice_pipeline_unlock(&locks[f]);
+    free(locks);
     sluice_admin_close(&admin);
     free(admin_auth);
     free(admin_cert);

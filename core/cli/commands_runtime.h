@@ -14,6 +14,11 @@ void sluice_cmd_run_log_defaults(sluice_log_level level, sluice_log_format forma
  * 128+signal after a forced stop). */
 int sluice_cmd_run(int argc, char **argv);
 
+/* `sluice reload [--pid-file FILE]` (cmd_reload.c): SIGHUP to the
+ * `sluice run --dir` holding the pid file. Returns 0, 64 usage, 69 when no
+ * sluice run holds it. */
+int sluice_cmd_reload(int argc, char **argv);
+
 /* `sluice status [PIPELINE]`: the table (or JSON) of a running `sluice
  * run`'s admin endpoint (cmd_status.c). Returns the exit status. */
 int sluice_cmd_status(int argc, char **argv);

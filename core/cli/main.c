@@ -1,5 +1,5 @@
 /* main.c: the sluice command line: global options, then dispatch to run,
- * check, plugins, dlq or keygen. */
+ * reload, check, plugins, dlq or keygen. */
 #include "config.h"
 
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include "commands_state.h"
 #include "log.h"
 #include "protect.h"
+#include "util/proctitle.h"
 
 #define EXIT_USAGE 64
 
@@ -22,6 +23,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"run", sluice_cmd_run, "run pipelines (--once: until the sources are exhausted)"},
+    {"reload", sluice_cmd_reload, "re-read the directory of the running `sluice run --dir`"},
     {"check", sluice_cmd_check, "validate pipeline files without running anything"},
     {"plugins", sluice_cmd_plugins, "list plugins, or show one plugin's options"},
     {"dlq", sluice_cmd_dlq, "list, show, replay or purge dead-lettered records"},
@@ -85,6 +87,7 @@ int main(int argc, char **argv)
     }
     sluice_log_setup(level, format);
     sluice_cmd_run_log_defaults(level, format);
+    sluice_proctitle_init(argc, argv);
     /* Before any secret is read: pipeline files, @file: values, state. */
     {
         const char *failed = NULL;

@@ -10,8 +10,12 @@ libsluice_core_la_SOURCES += lib/stage.h lib/endpoint.c lib/unit.c \
 	lib/runner.h lib/runner.c lib/runner_stats.c lib/link.c \
 	lib/run_source.c lib/run_transform.c lib/run_sink.c \
 	lib/window.h lib/window.c lib/reorder.h lib/reorder.c
-libsluice_core_la_SOURCES += lib/supervisor.h lib/supervisor.c lib/protect.h lib/protect.c
-sluice_SOURCES += cli/commands_runtime.h cli/cmd_run.c
+libsluice_core_la_SOURCES += lib/supervisor.h lib/supervisor_internal.h lib/supervisor.c \
+	lib/supervisor_restart.c lib/supervisor_process.c lib/run_summary.c \
+	lib/run_lock.h lib/run_lock.c \
+	lib/fleet.h lib/fleet_internal.h lib/fleet.c lib/fleet_state.c \
+	lib/util/proctitle.h lib/util/proctitle.c lib/protect.h lib/protect.c
+sluice_SOURCES += cli/commands_runtime.h cli/cmd_run.c cli/cmd_reload.c
 sluice_SOURCES += cli/commands_state.h cli/cmd_dlq.c
 # Link security: CURVE keys and rules, the ZAP handler admitting clients.
 libsluice_core_la_SOURCES += lib/curve.h lib/curve.c lib/zap.h lib/zap.c

@@ -55,7 +55,7 @@ int sluice_stage_label(const sluice_pipeline_def *pipeline, size_t index, unsign
 /* Placement units.                                                   */
 /* ------------------------------------------------------------------ */
 
-/* Process-wide flags a unit's signal handlers set (see supervisor.c). */
+/* Process-wide flags a unit's signal handlers set (see supervisor_process.c). */
 typedef struct sluice_unit_signals {
     volatile sig_atomic_t *term;   /* graceful stop asked (SIGTERM/SIGINT) */
     volatile sig_atomic_t *rewind; /* the source must rewind (SIGUSR1) */

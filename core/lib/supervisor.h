@@ -25,6 +25,9 @@ typedef struct sluice_run_options {
                                     pipelines started (NULL: none) */
     const char *const *except;   /* --except NAME...: stages started elsewhere */
     size_t except_count;
+    const int *locks;            /* per pipeline: its lock (run_lock.h), or
+                                    NULL: each pipeline's processes keep
+                                    only their own */
 } sluice_run_options;
 
 /* Crash accounting of one child: the times of its recent crashes. */

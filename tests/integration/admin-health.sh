@@ -63,9 +63,11 @@ set +e
 "$SLUICE" status --admin "$ADMIN" nosuch > /dev/null 2> "$T_TMP/nosuch.err"; rc=$?
 set -e
 [ "$rc" = 66 ] && grep -q "no pipeline named 'nosuch'" "$T_TMP/nosuch.err" || t_fail "sluice status nosuch: exit $rc, $(cat "$T_TMP/nosuch.err")"
-# A second run on the same port: exit 69 at once, saying why.
+# A second run on the same port: exit 69 at once, saying why (another
+# state_dir: the same pipeline would be refused first, exit 75, as running).
+sed 's|files-state|files-state-2|' "$T_TMP/files.cfg" > "$T_TMP/files-2.cfg"
 set +e
-timeout 120 "$SLUICE" run --admin-listen "$ADMIN" "$T_TMP/files.cfg" > /dev/null 2> "$T_TMP/busy.err"; rc=$?
+timeout 120 "$SLUICE" run --admin-listen "$ADMIN" "$T_TMP/files-2.cfg" > /dev/null 2> "$T_TMP/busy.err"; rc=$?
 set -e
 [ "$rc" = 69 ] && grep -q "admin-listen $ADMIN: cannot listen: Address already in use" "$T_TMP/busy.err" \
     || t_fail "second run on a busy admin port: exit $rc, $(cat "$T_TMP/busy.err")"

@@ -17,3 +17,10 @@ endif
 unit_test_link_SOURCES = unit/test_link.c
 unit_test_link_CFLAGS = $(AM_CFLAGS) $(ZMQ_CFLAGS)
 unit_test_link_LDADD = $(UNIT_LINK_LIBS) $(ZMQ_LIBS) $(PTHREAD_LIBS)
+# The fleet's snapshot API read from another thread of a real fleet.
+if HAVE_CHECK
+check_PROGRAMS += unit/test_fleet
+TESTS += unit/test_fleet
+endif
+unit_test_fleet_SOURCES = unit/test_fleet.c
+unit_test_fleet_LDADD = $(UNIT_LINK_LIBS) $(PTHREAD_LIBS)

@@ -10,3 +10,4 @@ EXTRA_DIST += bench/bench-sinks.sh
 EXTRA_DIST += bench/bench-gen.sh
 EXTRA_DIST += bench/bench-instances.sh
 EXTRA_DIST += bench/bench-webhook.sh
+EXTRA_DIST += bench/bench-idle.sh

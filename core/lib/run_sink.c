@@ -95,11 +95,17 @@ int run_sink(runner *r)
     if (result == SLUICE_STAGE_EXIT_OK)
         RLOG(r, SLUICE_LOG_INFO, "sink started (process %ld)", (long)getpid());
     while (result == SLUICE_STAGE_EXIT_OK && !runner_must_quit(r)) {
-        zmq_pollitem_t item = {.socket = r->data_in, .events = ZMQ_POLLIN};
+        zmq_pollitem_t items[2] = {
+            {.socket = r->data_in, .events = ZMQ_POLLIN},
+            {.socket = r->ack_out, .events = ZMQ_POLLOUT},
+        };
         sluice_batch *batch;
 
         link_flush_acks(r);
-        if (zmq_poll(&item, 1, r->pending_count ? 10 : FLAG_CHECK_MS) <= 0)
+        /* nothing is due here without a batch, room for the acks that wait
+         * for upstream to (re)connect, or a wake-up (a flag) */
+        if (link_poll(r, items, r->pending_count ? 2 : 1, -1) <= 0 ||
+            !(items[0].revents & ZMQ_POLLIN))
             continue;
         batch = link_recv_batch(r);
         if (batch)

@@ -74,12 +74,15 @@ int run_transform(runner *r)
     if (result == SLUICE_STAGE_EXIT_OK)
         RLOG(r, SLUICE_LOG_INFO, "transform started (process %ld)", (long)getpid());
     while (result == SLUICE_STAGE_EXIT_OK && !runner_must_quit(r)) {
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[3] = {
             {.socket = r->data_in, .events = ZMQ_POLLIN},
             {.socket = r->ack_in, .events = ZMQ_POLLIN},
+            {.socket = r->ack_out, .events = ZMQ_POLLOUT},
         };
         link_flush_acks(r);
-        if (zmq_poll(items, 2, r->pending_count ? 10 : FLAG_CHECK_MS) <= 0)
+        /* nothing is due here without a batch, an ack, room for the acks
+         * that wait for upstream to (re)connect, or a wake-up (a flag) */
+        if (link_poll(r, items, r->pending_count ? 3 : 2, -1) <= 0)
             continue;
         if (items[1].revents & ZMQ_POLLIN)
             link_forward_acks(r);

@@ -46,6 +46,7 @@ int runner_plugin_init(runner *r)
     sluice_status st;
 
     r->ctx.fail_message[0] = '\0';
+    r->ctx.has_wake_fd = 0; /* init() gives it again (sluice_source_wake_fd) */
     st = r->stage->plugin->init
              ? r->stage->plugin->init(&r->ctx, r->stage->config, &r->plugin_state)
              : SLUICE_OK;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <zmq.h>
 
 #include "batch.h"
 #include "ctx.h"
@@ -20,9 +21,8 @@
 
 /* Backoff of whole-call retries (poll/process/write returned RETRY). */
 #define RETRY_BASE_MS 200L
-/* How long a runner blocks in zmq_poll before looking at its flags. */
-#define FLAG_CHECK_MS 100L
-/* Source pacing after SLUICE_AGAIN and (without --once) SLUICE_EOF. */
+/* Source pacing after SLUICE_AGAIN (the shortest pause before poll() again
+ * also when the plugin gave a wake fd) and (without --once) SLUICE_EOF. */
 #define AGAIN_IDLE_MS 10L
 #define EOF_IDLE_MS 200L
 /* Acks are tiny; their queues must never be what blocks a stage. */
@@ -94,6 +94,11 @@ typedef struct runner {
     int64_t stats_written_ms;
     int64_t heartbeat_ms;             /* sink: last heartbeat sent upstream */
     int result;                       /* exit code when run as a thread */
+    int wake_fd;                      /* eventfd sluice_unit_wake() writes (wake.h):
+                                         a flag changed; -1 if none */
+    int store_watch_fd;               /* source: inotify on the state directory (a
+                                         `sluice dlq replay` writes the store);
+                                         -1 if none */
 } runner;
 
 #define RLOG(r, level, ...) \
@@ -264,6 +269,19 @@ void link_sink_heartbeat(sluice_ctx *ctx);
  * staged state up to that batch, THEN pass the ack upstream, so state is
  * committed downstream-first and the source's checkpoint last. */
 void link_forward_acks(runner *r);
+
+/* Wait in zmq_poll on `items` (`n` of them, at most LINK_POLL_MAX - 1) and
+ * the runner's wake fd until one is ready or `timeout_ms` passed (-1: no
+ * timeout; nothing but a wake-up, a socket or an fd of `items` ends it).
+ * A wake-up is consumed here: the caller looks at its flags after any
+ * return. Returns how many of `items` are ready (their revents set), 0
+ * after a timeout or a wake-up alone, -1 on an error (EINTR). */
+#define LINK_POLL_MAX 8
+int link_poll(runner *r, zmq_pollitem_t *items, int n, long timeout_ms);
+
+/* Milliseconds from now to `deadline` (sluice_clock_ms), at least 0; -1
+ * when `deadline` is 0 (none): the timeout for link_poll. */
+long link_timeout(int64_t deadline);
 
 /* Wait up to `ms`, serving acks (transforms), sending a sink's heartbeat
  * (its ctx.progress hook: a backoff between two write() calls, stretched

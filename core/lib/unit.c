@@ -5,6 +5,7 @@
  * has a CURVE input. */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "runner.h"
 #include "store.h"
 #include "util/clock.h"
+#include "wake.h"
 #include "zap.h"
 
 /* ------------------------------------------------------------------ */
@@ -54,6 +56,12 @@ static int runner_setup(runner *r)
     r->rng = (uint64_t)sluice_clock_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)r;
     if (r->rng == 0)
         r->rng = 0x9e3779b97f4a7c15ULL;
+    r->wake_fd = sluice_wake_open();
+    if (r->wake_fd < 0) {
+        RLOG(r, SLUICE_LOG_ERROR, "cannot create the runner's wake-up eventfd: %s",
+             strerror(errno));
+        return -1;
+    }
     r->ctx.store = open_store(r->pipeline, err, sizeof(err));
     if (!r->ctx.store) {
         RLOG(r, SLUICE_LOG_ERROR, "cannot open the state store: %s", err);
@@ -87,6 +95,8 @@ static void runner_teardown(runner *r, int graceful)
     sluice_http_client_free(&r->ctx.http);
     sluice_kv_destroy(&r->ctx.kv);
     sluice_store_close(&r->ctx.store);
+    sluice_wake_close(r->wake_fd);
+    r->wake_fd = -1;
 }
 
 /* Run a prepared runner to its end. Returns its exit code. */
@@ -116,8 +126,10 @@ static int runner_run(runner *r)
 out:
     runner_teardown(r, result == SLUICE_STAGE_EXIT_OK);
     /* the source's end (or any failure) winds the whole unit down */
-    if (r->index == 0 || result != SLUICE_STAGE_EXIT_OK)
+    if (r->index == 0 || result != SLUICE_STAGE_EXIT_OK) {
         *r->unit_stop = 1;
+        sluice_unit_wake(); /* the unit's other runners wait without a timeout */
+    }
     return result;
 }
 
@@ -202,6 +214,8 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
     int result = SLUICE_STAGE_EXIT_OK;
     void *zctx = NULL;
     sluice_zap *zap = NULL;
+    sigset_t old_mask;
+    int signals_taken = 0;
 
     if (n == 0)
         return SLUICE_STAGE_EXIT_OK;
@@ -231,6 +245,8 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
         r->unit_has_source = has_source;
         r->inproc_in = n > 1 && r->index > 0 && unit_holds(stages, n, r->index - 1);
         r->inproc_out = n > 1 && unit_holds(stages, n, r->index + 1);
+        r->wake_fd = -1;
+        r->store_watch_fd = -1;
     }
     if (start_zap(pipeline, runners, n, zctx, &zap) != 0) {
         result = SLUICE_STAGE_EXIT_ERROR;
@@ -248,6 +264,9 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
         }
         sluice_store_close(&store);
     }
+    /* stop, rewind and hard-stop signals wake the runners (wake.h); the
+     * threads inherit the mask */
+    signals_taken = sluice_wake_signals_begin(&old_mask) == 0;
     /* every stage but the last in its own thread; the last in this one */
     for (; started + 1 < n; started++) {
         if (pthread_create(&threads[started], NULL, runner_thread, &runners[started]) != 0) {
@@ -263,6 +282,8 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
         runners[n - 1].result = runner_run(&runners[n - 1]);
     for (size_t i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
+    if (signals_taken)
+        sluice_wake_signals_end(&old_mask);
     for (size_t i = 0; i < n && i <= started; i++) {
         int code = runners[i].result;
         if (code == SLUICE_STAGE_EXIT_FATAL ||

@@ -345,6 +345,19 @@ int sluice_run_once(const sluice_ctx *ctx);
  * SLUICE_EOF soon. */
 int sluice_stopping(const sluice_ctx *ctx);
 
+/* Sources, from init(): `fd` (a file descriptor the plugin owns, e.g. an
+ * eventfd or a pipe's read end) turns readable when poll() has something
+ * new. After poll() returned SLUICE_AGAIN the core then sleeps until `fd`
+ * is readable (or acks, a replay, a stop come) instead of calling poll()
+ * again every few milliseconds: an idle pipeline costs no CPU. poll()
+ * must make `fd` unreadable again (read the eventfd) before it looks for
+ * new data, or the core calls it again at its old pace; the core only
+ * waits on it, never reads or closes it, and keeps pacing poll() under
+ * `sluice run --once`. A plugin calling this needs a core of 2026-12 or
+ * later (older ones lack the symbol); the descriptor is unchanged.
+ * Returns 0, or -1 when `ctx` is not a source's or `fd` is negative. */
+int sluice_source_wake_fd(sluice_ctx *ctx, int fd);
+
 /* Sources: the last committed checkpoint (new reference) or NULL. */
 json_t *sluice_checkpoint_get(sluice_ctx *ctx);
 

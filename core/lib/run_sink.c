@@ -103,9 +103,13 @@ int run_sink(runner *r)
 
         link_flush_acks(r);
         /* nothing is due here without a batch, room for the acks that wait
-         * for upstream to (re)connect, or a wake-up (a flag) */
-        if (link_poll(r, items, r->pending_count ? 2 : 1, -1) <= 0 ||
-            !(items[0].revents & ZMQ_POLLIN))
+         * for upstream to (re)connect, a wake-up (a flag) or the summary of
+         * DLQ parkings */
+        int ready = link_poll(r, items, r->pending_count ? 2 : 1,
+                              link_timeout(runner_dlq_log_due(r)));
+
+        runner_dlq_log_flush(r, 0);
+        if (ready <= 0 || !(items[0].revents & ZMQ_POLLIN))
             continue;
         batch = link_recv_batch(r);
         if (batch)

@@ -456,6 +456,8 @@ int run_source(runner *r)
         oldest = sluice_window_oldest_sent(&s.window);
         if (oldest >= 0 && p->ack_timeout_ms > 0)
             deadline = (oldest > s.last_ack_ms ? oldest : s.last_ack_ms) + p->ack_timeout_ms + 1;
+        runner_dlq_log_flush(r, 0);
+        deadline = earliest(deadline, runner_dlq_log_due(r));
         if (stopping) {
             if (s.window.count == 0)
                 break;

@@ -81,8 +81,13 @@ int run_transform(runner *r)
         };
         link_flush_acks(r);
         /* nothing is due here without a batch, an ack, room for the acks
-         * that wait for upstream to (re)connect, or a wake-up (a flag) */
-        if (link_poll(r, items, r->pending_count ? 3 : 2, -1) <= 0)
+         * that wait for upstream to (re)connect, a wake-up (a flag) or the
+         * summary of DLQ parkings */
+        int ready = link_poll(r, items, r->pending_count ? 3 : 2,
+                              link_timeout(runner_dlq_log_due(r)));
+
+        runner_dlq_log_flush(r, 0);
+        if (ready <= 0)
             continue;
         if (items[1].revents & ZMQ_POLLIN)
             link_forward_acks(r);

@@ -99,8 +99,7 @@ int runner_park_rejected(runner *r, sluice_batch *batch)
         if (slot->replay_of > 0)
             runner_log_reparked(r, slot, by, reason, dlq_id);
         else
-            RLOG(r, SLUICE_LOG_DEBUG, "record %zu of batch %" PRIu64 "/%" PRIu64
-                 " rejected by %s: %s", i, batch->epoch, batch->id, by, reason);
+            runner_dlq_log_parked(r, batch, i, by, reason, dlq_id);
     }
     return 0;
 }

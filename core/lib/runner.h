@@ -1,7 +1,7 @@
 /* runner.h: one stage runner (a plugin instance driven over ZeroMQ with
  * the ack protocol of docs/architecture.md), shared by the files that
  * implement it: runner.c (steps every role shares), runner_replay.c
- * (replay batches), runner_stats.c (the statistics file), link.c
+ * (replay batches), runner_dlqlog.c (parkings told at warn), runner_stats.c (the statistics file), link.c
  * (sockets, batches, acks, heartbeats), run_source.c, run_transform.c,
  * run_sink.c (one loop per role) and unit.c (a placement unit's threads).
  * Internal to core/lib. */
@@ -36,6 +36,26 @@
 /* A sink busy in one long write() tells upstream it is alive this often
  * (or every ack_timeout_ms / 4 if that is shorter). */
 #define HEARTBEAT_MS 1000
+
+/* DLQ parkings logged one by one per window (runner_dlqlog.c); the rest of
+ * the window's are summed up in one line when it ends. */
+#define DLQ_LOG_LINES 5
+#define DLQ_LOG_WINDOW_MS 10000
+/* Distinct reasons a summary counts apart (the others as "other reasons"). */
+#define DLQ_LOG_REASONS 8
+
+typedef struct runner_dlq_reason {
+    char text[160];                   /* the reason, cut at 159 bytes */
+    unsigned long count;
+} runner_dlq_reason;
+
+typedef struct runner_dlq_log {
+    int64_t window_start;             /* first parking of the window; 0: none */
+    unsigned long parked, logged;     /* parkings in the window, lines for them */
+    runner_dlq_reason reasons[DLQ_LOG_REASONS];
+    size_t reason_count;
+    unsigned long other_count;        /* parkings whose reason found no slot */
+} runner_dlq_log;
 
 typedef struct runner {
     const sluice_pipeline_def *pipeline;
@@ -94,6 +114,7 @@ typedef struct runner {
     int64_t stats_written_ms;
     int64_t heartbeat_ms;             /* sink: last heartbeat sent upstream */
     int result;                       /* exit code when run as a thread */
+    runner_dlq_log dlq_log;           /* parkings told at warn (runner_dlqlog.c) */
     int wake_fd;                      /* eventfd sluice_unit_wake() writes (wake.h):
                                          a flag changed; -1 if none */
     int store_watch_fd;               /* source: inotify on the state directory (a
@@ -174,6 +195,26 @@ int runner_adopt_epoch(runner *r, sluice_batch **batch_p);
  * exit code of the last handle() call (SLUICE_STAGE_EXIT_OK if none). */
 int runner_handle_in_order(runner *r, sluice_batch *batch,
                            int (*handle)(runner *, sluice_batch *));
+
+/* ------------------------------------------------------------------ */
+/* Parkings told at warn (runner_dlqlog.c).                           */
+/* ------------------------------------------------------------------ */
+
+/* Tell that record `i` of `batch`, rejected by stage `by` for `reason`,
+ * was parked as DLQ entry `dlq_id`: one warn line each for the first
+ * DLQ_LOG_LINES of a DLQ_LOG_WINDOW_MS window, counted by reason after
+ * that (runner_park_rejected calls it; replayed records are told by
+ * runner_log_reparked instead). */
+void runner_dlq_log_parked(runner *r, const sluice_batch *batch, size_t i, const char *by,
+                           const char *reason, int64_t dlq_id);
+
+/* When the current window's summary is due (sluice_clock_ms), or 0 when
+ * no parking waits to be summed up: a deadline for the runner's wait. */
+int64_t runner_dlq_log_due(const runner *r);
+
+/* Log the window's summary line if the window ended (or `force`, at the
+ * runner's end) and records were counted without a line; start over. */
+void runner_dlq_log_flush(runner *r, int force);
 
 /* ------------------------------------------------------------------ */
 /* Replay batches: `sluice dlq replay` (runner_replay.c).             */

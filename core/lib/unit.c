@@ -123,6 +123,7 @@ static int runner_run(runner *r)
         result = SLUICE_STAGE_EXIT_ERROR;
         break;
     }
+    runner_dlq_log_flush(r, 1); /* what the last window counted */
 out:
     runner_teardown(r, result == SLUICE_STAGE_EXIT_OK);
     /* the source's end (or any failure) winds the whole unit down */
@@ -219,6 +220,11 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
 
     if (n == 0)
         return SLUICE_STAGE_EXIT_OK;
+    /* First: stop, rewind and hard-stop signals wake the runners (wake.h)
+     * only if no thread of the unit takes them itself, and every thread
+     * the unit starts (the ZAP handler's, the runners', the plugins')
+     * inherits this mask. */
+    signals_taken = sluice_wake_signals_begin(&old_mask) == 0;
     runners = calloc(n, sizeof(*runners));
     threads = calloc(n, sizeof(*threads));
     zctx = zmq_ctx_new();
@@ -264,9 +270,6 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
         }
         sluice_store_close(&store);
     }
-    /* stop, rewind and hard-stop signals wake the runners (wake.h); the
-     * threads inherit the mask */
-    signals_taken = sluice_wake_signals_begin(&old_mask) == 0;
     /* every stage but the last in its own thread; the last in this one */
     for (; started + 1 < n; started++) {
         if (pthread_create(&threads[started], NULL, runner_thread, &runners[started]) != 0) {
@@ -282,8 +285,6 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
         runners[n - 1].result = runner_run(&runners[n - 1]);
     for (size_t i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
-    if (signals_taken)
-        sluice_wake_signals_end(&old_mask);
     for (size_t i = 0; i < n && i <= started; i++) {
         int code = runners[i].result;
         if (code == SLUICE_STAGE_EXIT_FATAL ||
@@ -297,6 +298,8 @@ out:
         result = SLUICE_STAGE_EXIT_NOSPACE;
     if (zctx)
         zmq_ctx_term(zctx);
+    if (signals_taken)
+        sluice_wake_signals_end(&old_mask);
     free(threads);
     free(runners);
     return result;

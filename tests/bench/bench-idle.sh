@@ -190,13 +190,18 @@ PY
 if [ "$strace_on" = 1 ] && command -v strace > /dev/null; then
     run1="$work/state-1/run"
     spids=()
-    for f in "$run1"/*.pid; do
-        p=$(cat "$f")
-        timeout -s INT "$strace_seconds" strace -c -f -p "$p" -o "$work/strace.$(basename "$f" .pid)" 2> /dev/null &
+    traced=()
+    for f in "$run1"/*.pid; do traced+=("$(basename "$f" .pid)=$(cat "$f")"); done
+    # the `sluice run` process and its supervisor (the stages' parent)
+    sup=$(cat "/proc/${pids[0]}/task/${pids[0]}/children" 2> /dev/null | awk '{ print $1 }')
+    traced+=("(run)=${pids[0]}")
+    [ -z "$sup" ] || traced+=("(supervisor)=$sup")
+    for t in "${traced[@]}"; do
+        timeout -s INT "$strace_seconds" strace -c -f -p "${t#*=}" -o "$work/strace.${t%%=*}" 2> /dev/null &
         spids+=($!)
     done
     wait "${spids[@]}" 2> /dev/null || true
-    echo "system calls of pipeline 1's stage processes over $strace_seconds s (strace -c -f, all threads):"
+    echo "system calls of pipeline 1's processes over $strace_seconds s (strace -c -f, all threads):"
     for f in "$work"/strace.*; do
         awk -v stage="${f##*/strace.}" -v secs="$strace_seconds" '
             /^-+/ || /% time/ || /total$/ { next }

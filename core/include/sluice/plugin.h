@@ -353,8 +353,8 @@ int sluice_stopping(const sluice_ctx *ctx);
  * must make `fd` unreadable again (read the eventfd) before it looks for
  * new data, or the core calls it again at its old pace; the core only
  * waits on it, never reads or closes it, and keeps pacing poll() under
- * `sluice run --once`. A plugin calling this needs a core of 2026-12 or
- * later (older ones lack the symbol); the descriptor is unchanged.
+ * `sluice run --once`. The descriptor is unchanged (no ABI bump); a plugin
+ * calling this does not load into a core older than the call.
  * Returns 0, or -1 when `ctx` is not a source's or `fd` is negative. */
 int sluice_source_wake_fd(sluice_ctx *ctx, int fd);
 

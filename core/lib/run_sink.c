@@ -57,9 +57,12 @@ static int sink_batch(runner *r, sluice_batch *batch)
         delay = sluice_backoff_ms(attempt++, RETRY_BASE_MS,
                                   r->stage->common.retry_max_backoff_ms, r->ctx.retry_after,
                                   runner_random(r));
-        RLOG(r, st == SLUICE_RETRY ? SLUICE_LOG_INFO : SLUICE_LOG_WARN,
-             "batch %" PRIu64 "/%" PRIu64 ": %zu record(s) not delivered yet%s, retry %u in "
-             "%.2f s", batch->epoch, batch->id, pending,
+        /* named by sink and plugin (the platform); an outage that lasts is
+         * told at warn from the third retry of a batch on */
+        RLOG(r, st == SLUICE_RETRY && attempt <= 2 ? SLUICE_LOG_INFO : SLUICE_LOG_WARN,
+             "sink '%s' (%s): batch %" PRIu64 "/%" PRIu64 ": %zu record(s) not delivered "
+             "yet%s, retry %u in %.2f s", r->label, r->stage->plugin_name, batch->epoch,
+             batch->id, pending,
              st == SLUICE_RETRY ? "" : " (write() returned without an outcome)", attempt,
              (double)delay / 1000.0);
         if (link_wait(r, delay) != 0)

@@ -30,6 +30,8 @@ typedef struct source_run {
     int awaiting;           /* poll() said AGAIN and the plugin has a wake fd:
                                no poll() before it (or the store) is readable */
     int64_t awaiting_since; /* when `awaiting` was set */
+    int64_t awaiting_until; /* poll() again at the latest then (the plugin's
+                               sluice_retry_after hint with AGAIN); 0: none */
     int64_t last_ack_ms;    /* when downstream last acknowledged a batch of this epoch */
     unsigned retries;       /* consecutive poll() RETRY answers */
 } source_run;
@@ -339,6 +341,9 @@ static int source_fill(runner *r, source_run *s)
             /* --once paces poll(): the plugin's EOF may come from the clock */
             s->awaiting = r->ctx.has_wake_fd && !r->once;
             s->awaiting_since = sluice_clock_ms();
+            s->awaiting_until = r->ctx.retry_after > 0
+                                    ? s->awaiting_since + (int64_t)(r->ctx.retry_after * 1000.0)
+                                    : 0;
         }
         else if (st == SLUICE_EOF) {
             s->eof = 1;
@@ -484,6 +489,7 @@ int run_source(runner *r)
                  * store's directory when `sluice dlq replay` queued records */
                 plugin_item = nitems;
                 items[nitems++] = (zmq_pollitem_t){.fd = r->ctx.wake_fd, .events = ZMQ_POLLIN};
+                deadline = earliest(deadline, s.awaiting_until);
                 if (r->store_watch_fd >= 0) {
                     store_item = nitems;
                     items[nitems++] =
@@ -503,6 +509,8 @@ int run_source(runner *r)
             }
             if (store_item < 0 && sluice_clock_ms() >= s.awaiting_since + REPLAY_CHECK_MS)
                 woken = 1;
+            if (s.awaiting_until && sluice_clock_ms() >= s.awaiting_until)
+                woken = 1; /* the plugin's own clock (e.g. a periodic sync) */
             if (woken)
                 s.awaiting = 0;
         }

@@ -186,6 +186,16 @@ static int listener_settings(ac_source *src, ac_listener_config *config, char **
 
 static void webhook_stop(ac_source *src, void *state);
 
+/* 1 if `ops` is one of the source's modes. */
+static int has_mode(const ac_source *src, const ac_mode_ops *ops)
+{
+    for (size_t i = 0; i < src->mode_count; i++) {
+        if (src->modes[i] == ops)
+            return 1;
+    }
+    return 0;
+}
+
 /* Mode start (ac_source.h): the spool's reading side, its writer, then
  * the listener. On failure everything started is stopped again and
  * *state is NULL. */
@@ -218,10 +228,12 @@ static sluice_status webhook_start(ac_source *src, const json_t *checkpoint, voi
         sluice_fail(src->ctx, "cannot start the webhook spool writer: %s", err);
         goto out;
     }
-    /* Alone, this mode has nothing to do until a webhook is spooled: the
-     * runner sleeps until the listener writes the eventfd. Next to api or
-     * feed mode, which poll on their own clock, poll() stays paced. */
-    if (src->mode_count == 1) {
+    /* This mode has nothing to do until a webhook is spooled: the runner
+     * sleeps until the listener writes the eventfd, alone or next to api
+     * mode, which says when its next sync is due (sluice_retry_after).
+     * Next to feed mode, which looks for files on no clock it can tell,
+     * poll() stays paced. */
+    if (!has_mode(src, &ac_mode_feed)) {
         mode->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (mode->wake_fd < 0 || sluice_source_wake_fd(src->ctx, mode->wake_fd) != 0)
             sluice_log(src->ctx, SLUICE_LOG_WARN, "webhook mode polls the spool every few "

@@ -353,7 +353,10 @@ int sluice_stopping(const sluice_ctx *ctx);
  * must make `fd` unreadable again (read the eventfd) before it looks for
  * new data, or the core calls it again at its old pace; the core only
  * waits on it, never reads or closes it, and keeps pacing poll() under
- * `sluice run --once`. The descriptor is unchanged (no ABI bump); a plugin
+ * `sluice run --once`. A plugin that also has work on a clock (a periodic
+ * sync) says when with sluice_retry_after(ctx, seconds) before it returns
+ * SLUICE_AGAIN: the core calls poll() then at the latest. The descriptor
+ * is unchanged (no ABI bump); a plugin
  * calling this does not load into a core older than the call.
  * Returns 0, or -1 when `ctx` is not a source's or `fd` is negative. */
 int sluice_source_wake_fd(sluice_ctx *ctx, int fd);

@@ -15,6 +15,9 @@ packages=(
     sqlite3 jq curl python3 procps valgrind openssl iproute2
     openssh-server openssh-client
     clang libclang-rt-14-dev llvm
+    # the admin endpoint's tests: a real Prometheus scraping /metrics, its
+    # Python parser, the status page in a headless browser
+    prometheus python3-prometheus-client chromium bc
 )
 missing=()
 for p in "${packages[@]}"; do

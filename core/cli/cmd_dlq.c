@@ -115,8 +115,7 @@ static int open_pipeline_store(const char *path, sluice_registry **reg,
         return EXIT_IO;
     }
     if (sluice_pipeline_load_flags(path, *reg, SLUICE_LOAD_NO_SECRETS, def, &err) != 0) {
-        char masked[sizeof(err.text)];
-        fprintf(stderr, "sluice dlq: %s\n", sluice_log_mask(err.text, masked, sizeof(masked)));
+        sluice_error_print(&err, stderr, "sluice dlq: ");
         return SLUICE_EXIT_CONFIG;
     }
     sluice_log_set_origin((*def)->name, NULL); /* for the store's error lines */

@@ -138,8 +138,8 @@ static int show_plugin(const char *name)
         if (len > width)
             width = len;
     }
-    for (const sluice_common_key *key = sluice_common_keys(); key->name; key++) {
-        int len = (int)strlen(key->name);
+    for (const sluice_common_key *key = sluice_common_keys(); key->option.name; key++) {
+        int len = (int)strlen(key->option.name);
         if (len > width)
             width = len;
     }
@@ -169,15 +169,16 @@ static int show_plugin(const char *name)
                presence, opt->help ? opt->help : "", limits);
     }
     printf("\nStage keys (every stage):\n");
-    for (const sluice_common_key *key = sluice_common_keys(); key->name; key++) {
-        char presence[256];
-        if (strcmp(key->name, "name") == 0 || strcmp(key->name, "plugin") == 0)
-            snprintf(presence, sizeof(presence), "required");
-        else if (key->fallback)
-            snprintf(presence, sizeof(presence), "default %s", key->fallback);
+    for (const sluice_common_key *key = sluice_common_keys(); key->option.name; key++) {
+        const sluice_option *opt = &key->option;
+        char presence[256], limits[256];
+        if (key->shown)
+            snprintf(presence, sizeof(presence), "default %s", key->shown);
         else
-            snprintf(presence, sizeof(presence), "optional");
-        printf("  %-*s  %-6s  %-22s  %s\n", width, key->name, key->type, presence, key->help);
+            describe_presence(opt, presence, sizeof(presence));
+        describe_limits(opt, limits, sizeof(limits));
+        printf("  %-*s  %-6s  %-22s  %s%s\n", width, opt->name, sluice_opt_type_name(opt->type),
+               presence, opt->help, limits);
     }
 out:
     sluice_registry_destroy(&reg);

@@ -3,10 +3,12 @@
  * to the supervisor, or run one stage in the foreground with --stage. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "commands_runtime.h"
 #include "config_check.h"
 #include "log.h"
@@ -16,6 +18,8 @@
 #include "supervisor.h"
 
 #define EXIT_USAGE 64
+#define EXIT_UNAVAILABLE 69
+#define SECRET_FILE_MAX (1024 * 1024)
 
 static sluice_log_level default_level = SLUICE_LOG_INFO;
 static sluice_log_format default_format = SLUICE_LOG_FORMAT_AUTO;
@@ -41,7 +45,11 @@ static void run_usage(FILE *out)
     fprintf(out,
             "usage: sluice run [--once] [--stage NAME | --except NAME...]\n"
             "                  [--log-level error|warn|info|debug] [--log-format text|json]\n"
-            "                  FILE...\n"
+            "                  [--admin-listen ADDR:PORT|off] [--admin-auth-file FILE]\n"
+            "                  [--admin-tls-cert FILE --admin-tls-key FILE]\n"
+            "                  [--health-crash-loop N] [--health-crash-window SECONDS]\n"
+            "                  [--health-stall SECONDS] [--health-dlq-growth N]\n"
+            "                  [--health-dlq-window SECONDS] FILE...\n"
             "Run the pipelines defined in FILE... until stopped (SIGTERM/SIGINT: drain\n"
             "and stop; a second signal: kill at once).\n"
             "  --once          stop when the sources are exhausted and everything they\n"
@@ -50,8 +58,24 @@ static void run_usage(FILE *out)
             "  --stage NAME    run only stage NAME of the (single) pipeline, in the\n"
             "                  foreground, e.g. on another host (tcp:// endpoints)\n"
             "  --except NAME   start every stage but NAME (it runs elsewhere with --stage)\n"
+            "  --admin-listen ADDR:PORT  the admin endpoint: GET /metrics (Prometheus),\n"
+            "                  /health, /status, / (status page); default $SLUICE_ADMIN_LISTEN\n"
+            "                  or " SLUICE_ADMIN_DEFAULT_LISTEN " (off with --once); `off` disables it.\n"
+            "                  A busy port given here is an error (exit 69); a busy default\n"
+            "                  is a warning\n"
+            "  --admin-auth-file FILE  `user:password` the endpoint requires (basic auth;\n"
+            "                  or $SLUICE_ADMIN_AUTH)\n"
+            "  --admin-tls-cert FILE, --admin-tls-key FILE  serve HTTPS (PEM files)\n"
+            "  --health-crash-loop N, --health-crash-window S  unhealthy when a stage\n"
+            "                  crashed N times in S seconds (default %d in %.0f)\n"
+            "  --health-stall S  unhealthy when nothing was committed for S seconds while\n"
+            "                  batches wait (default %.0f)\n"
+            "  --health-dlq-growth N, --health-dlq-window S  unhealthy when more than N\n"
+            "                  records were parked in S seconds (default %d in %.0f)\n"
             "Exit status: 0 ok, 1 failed, 2 records rejected (--once), 3 fatal stage\n"
-            "error, 64 usage, 69 plugin unavailable, 78 configuration error.\n");
+            "error, 64 usage, 69 plugin unavailable or admin port busy, 78 configuration\n"
+            "error.\n", SLUICE_ADMIN_CRASH_LOOP_CRASHES, SLUICE_ADMIN_CRASH_LOOP_WINDOW_S,
+            SLUICE_ADMIN_STALL_S, SLUICE_ADMIN_DLQ_GROWTH, SLUICE_ADMIN_DLQ_WINDOW_S);
 }
 
 /* Parse "--log-level" / "--log-format" values into the logger. Returns 0
@@ -78,6 +102,142 @@ static int apply_log_option(const char *option, const char *value, sluice_log_le
     return 0;
 }
 
+/* Read a small file (a password or a PEM) into a malloc'd string,
+ * without a trailing newline when `chomp`. Returns it, or NULL after a
+ * message naming the option and the file. */
+static char *read_small_file(const char *option, const char *path, int chomp)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len;
+
+    if (!f) {
+        fprintf(stderr, "sluice run: %s %s: %s\n", option, path, strerror(errno));
+        return NULL;
+    }
+    text = malloc(SECRET_FILE_MAX + 1);
+    if (!text) {
+        fprintf(stderr, "sluice run: out of memory\n");
+        goto out;
+    }
+    len = fread(text, 1, SECRET_FILE_MAX, f);
+    if (ferror(f) || len == SECRET_FILE_MAX || len == 0) {
+        fprintf(stderr, "sluice run: %s %s: %s\n", option, path,
+                ferror(f) ? strerror(errno) : len ? "too large" : "empty");
+        free(text);
+        text = NULL;
+        goto out;
+    }
+    text[len] = '\0';
+    while (chomp && len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        text[--len] = '\0';
+out:
+    fclose(f);
+    return text;
+}
+
+/* Parse a --health-* value: a number in [0, max]. Returns 0 or EXIT_USAGE
+ * after a message. */
+static int parse_health_value(const char *option, const char *text, double max, double *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtod(text, &end);
+    if (errno || end == text || *end || !(*out >= 0 && *out <= max)) {
+        fprintf(stderr, "sluice run: %s: expected a number from 0 to %.0f, got '%s'\n",
+                option, max, text);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+/* The admin endpoint's options from the command line: --admin-* and
+ * --health-* at argv[*i] (its value consumed). Returns 1 if argv[*i] was
+ * one of them, 0 if not, or -EXIT_USAGE after a message. */
+static int admin_option(int argc, char **argv, int *i, sluice_admin_options *admin,
+                        char **auth, char **cert, char **key, int *listen_given)
+{
+    const char *arg = argv[*i];
+    const char *value;
+    double number;
+    char **slot = NULL;
+
+    if (strncmp(arg, "--admin-", 8) != 0 && strncmp(arg, "--health-", 9) != 0)
+        return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "sluice run: %s needs a value\n", arg);
+        return -EXIT_USAGE;
+    }
+    value = argv[++*i];
+    if (strcmp(arg, "--admin-listen") == 0) {
+        admin->listen = value;
+        *listen_given = 1;
+        return 1;
+    }
+    if (strcmp(arg, "--admin-auth-file") == 0)
+        slot = auth;
+    else if (strcmp(arg, "--admin-tls-cert") == 0)
+        slot = cert;
+    else if (strcmp(arg, "--admin-tls-key") == 0)
+        slot = key;
+    if (slot) {
+        free(*slot);
+        *slot = read_small_file(arg, value, slot == auth);
+        return *slot ? 1 : -EXIT_USAGE;
+    }
+    if (parse_health_value(arg, value, 1e9, &number) != 0)
+        return -EXIT_USAGE;
+    if (strcmp(arg, "--health-crash-loop") == 0)
+        admin->health.crash_loop_crashes = (unsigned)number;
+    else if (strcmp(arg, "--health-crash-window") == 0)
+        admin->health.crash_loop_window_s = number;
+    else if (strcmp(arg, "--health-stall") == 0)
+        admin->health.stall_s = number;
+    else if (strcmp(arg, "--health-dlq-growth") == 0)
+        admin->health.dlq_growth = (unsigned)number;
+    else if (strcmp(arg, "--health-dlq-window") == 0)
+        admin->health.dlq_window_s = number;
+    else {
+        fprintf(stderr, "sluice run: unknown option '%s'\n", arg);
+        return -EXIT_USAGE;
+    }
+    return 1;
+}
+
+/* Open the admin endpoint for a supervised run (not --stage). Returns 0
+ * with *out set (NULL: none), or the exit code after a message. */
+static int open_admin(sluice_admin_options *admin, int listen_given, int once,
+                      sluice_admin **out)
+{
+    char errbuf[512];
+
+    *out = NULL;
+    if (!listen_given) {
+        const char *env = getenv("SLUICE_ADMIN_LISTEN");
+        admin->listen = env && *env ? env : once ? "off" : SLUICE_ADMIN_DEFAULT_LISTEN;
+        listen_given = env && *env;
+    }
+    if (!admin->basic_auth && getenv("SLUICE_ADMIN_AUTH") && *getenv("SLUICE_ADMIN_AUTH"))
+        admin->basic_auth = getenv("SLUICE_ADMIN_AUTH");
+    if (admin->basic_auth && !strchr(admin->basic_auth, ':')) {
+        fprintf(stderr, "sluice run: the admin endpoint's credentials must read "
+                        "user:password\n");
+        return EXIT_USAGE;
+    }
+    if (admin->basic_auth)
+        sluice_log_add_secret(admin->basic_auth);
+    *out = sluice_admin_open(admin, errbuf, sizeof(errbuf));
+    if (*out || !errbuf[0])
+        return 0;
+    if (!listen_given && strstr(errbuf, "cannot listen")) {
+        sluice_log_write(NULL, NULL, SLUICE_LOG_WARN, "no admin endpoint: %s", errbuf);
+        return 0;
+    }
+    fprintf(stderr, "sluice run: %s\n", errbuf);
+    return strstr(errbuf, "cannot listen") ? EXIT_UNAVAILABLE : EXIT_USAGE;
+}
+
 int sluice_cmd_run(int argc, char **argv)
 {
     sluice_run_options opts = {0};
@@ -92,15 +252,28 @@ int sluice_cmd_run(int argc, char **argv)
     sluice_registry *reg = NULL;
     char errbuf[1024];
     int result = 0;
+    sluice_admin_options admin_opts = {0};
+    sluice_admin *admin = NULL;
+    char *admin_auth = NULL, *admin_cert = NULL, *admin_key = NULL;
+    int admin_listen_given = 0;
 
     if (!except || !files || !defs) {
         fprintf(stderr, "sluice run: out of memory\n");
         result = 1;
         goto out;
     }
+    sluice_admin_health_defaults(&admin_opts.health);
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
+        int taken = admin_option(argc, argv, &i, &admin_opts, &admin_auth, &admin_cert,
+                                 &admin_key, &admin_listen_given);
 
+        if (taken < 0) {
+            result = -taken;
+            goto out;
+        }
+        if (taken > 0)
+            continue;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             run_usage(stdout);
             goto out;
@@ -162,7 +335,7 @@ int sluice_cmd_run(int argc, char **argv)
         if (rc == 0 && sluice_pipeline_load(files[f], reg, &defs[f], &err) != 0)
             rc = SLUICE_EXIT_CONFIG;
         if (rc != 0) {
-            print_error(err.text);
+            sluice_error_print(&err, stderr, "");
             result = rc;
             goto out;
         }
@@ -197,11 +370,23 @@ int sluice_cmd_run(int argc, char **argv)
         result = SLUICE_EXIT_CONFIG;
         goto out;
     }
-    if (only_stage)
+    if (only_stage) {
         result = sluice_run_stage(defs[0], only_stage, opts.once);
-    else
-        result = sluice_run_pipelines(defs, file_count, &opts);
+        goto out;
+    }
+    admin_opts.basic_auth = admin_auth;
+    admin_opts.tls_cert = admin_cert;
+    admin_opts.tls_key = admin_key;
+    result = open_admin(&admin_opts, admin_listen_given, opts.once, &admin);
+    if (result != 0)
+        goto out;
+    opts.admin = admin;
+    result = sluice_run_pipelines(defs, file_count, &opts);
 out:
+    sluice_admin_close(&admin);
+    free(admin_auth);
+    free(admin_cert);
+    free(admin_key);
     for (size_t f = 0; f < loaded; f++)
         sluice_pipeline_free(&defs[f]);
     sluice_registry_destroy(&reg);

@@ -13,4 +13,8 @@ void sluice_cmd_run_log_defaults(sluice_log_level level, sluice_log_format forma
  * exit status (0, 1, 2, 3, 64 usage, 69 plugin unavailable, 78 config,
  * 128+signal after a forced stop). */
 int sluice_cmd_run(int argc, char **argv);
+
+/* `sluice status [PIPELINE]`: the table (or JSON) of a running `sluice
+ * run`'s admin endpoint (cmd_status.c). Returns the exit status. */
+int sluice_cmd_status(int argc, char **argv);
 #endif

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"plugins", sluice_cmd_plugins, "list plugins, or show one plugin's options"},
     {"dlq", sluice_cmd_dlq, "list, show, replay or purge dead-lettered records"},
     {"keygen", sluice_cmd_keygen, "write a CURVE key pair for a stage's tcp links"},
+    {"status", sluice_cmd_status, "show the pipelines of a running `sluice run` (admin endpoint)"},
 };
 
 static void usage(FILE *out)

@@ -48,16 +48,18 @@ typedef struct name_buf {
 static int check_file(const char *path, const char *include_dir, int depth, seen_files *seen,
                       sluice_error *err);
 
-/* Write a message into err (cut to fit). */
+/* Add a message to err (cut to fit). */
 static void set_error(sluice_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void set_error(sluice_error *err, const char *fmt, ...)
 {
+    char text[sizeof(err->text)];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(err->text, sizeof(err->text), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    sluice_error_add(err, "%s", text);
 }
 
 /* What `st` is, for a message: "a directory", "a FIFO", ... */

@@ -57,6 +57,21 @@ struct sluice_http_client {
     double progress_at;               /* monotonic seconds of the last call */
 };
 
+/* The counter of `status`'s class: sluice_http_responses_<N>xx_total, or
+ * sluice_http_responses_error_total for no answer (status 0); the admin
+ * endpoint exports them as sluice_http_responses_total{status_class}. */
+static const char *status_class_metric(long status)
+{
+    static const char *const names[] = {
+        "sluice_http_responses_error_total", "sluice_http_responses_1xx_total",
+        "sluice_http_responses_2xx_total", "sluice_http_responses_3xx_total",
+        "sluice_http_responses_4xx_total", "sluice_http_responses_5xx_total"};
+
+    if (status < 100 || status > 599)
+        return names[0];
+    return names[status / 100];
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result = CURLE_FAILED_INIT;
 static pthread_mutex_t client_create_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -587,9 +602,13 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
     for (;;) {
         double delay;
         double hinted;
+        double waited_from = sluice_monotonic_seconds();
+        int throttled = sluice_throttle_acquire_ticking(client->throttle, bucket, ctx->stopping,
+                                                        waiter_tick, &call.who);
 
-        if (sluice_throttle_acquire_ticking(client->throttle, bucket, ctx->stopping,
-                                            waiter_tick, &call.who) != 0) {
+        sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_throttle_wait_seconds_total",
+                           sluice_monotonic_seconds() - waited_from);
+        if (throttled != 0) {
             if (attempts == 0)
                 snprintf(call.error, sizeof(call.error), "stopping before the request");
             break;
@@ -599,6 +618,7 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
         /* A sink working through a long batch is alive. */
         report_progress(ctx, client, 1);
         sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_http_requests_total", 1);
+        sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), status_class_metric(status), 1);
         result = status == 0 && sluice_http_config_error(call.code) ? SLUICE_HTTP_CONFIG
                                                                     : sluice_http_classify(status);
         if (status == 429)

@@ -11,36 +11,10 @@
 #include <unistd.h>
 
 #include "interp.h"
+#include "util/dynbuf.h"
 
 #define FILE_PREFIX "@file:"
 #define MAX_FILE_VALUE (1024 * 1024)
-
-/* A growing string. */
-typedef struct text_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} text_buf;
-
-/* Append len bytes. Returns 0 or -1 (out of memory). */
-static int buf_append(text_buf *buf, const char *bytes, size_t len)
-{
-    if (buf->len + len + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 64;
-        char *grown;
-        while (cap < buf->len + len + 1)
-            cap *= 2;
-        grown = realloc(buf->data, cap);
-        if (!grown)
-            return -1;
-        buf->data = grown;
-        buf->cap = cap;
-    }
-    memcpy(buf->data + buf->len, bytes, len);
-    buf->len += len;
-    buf->data[buf->len] = '\0';
-    return 0;
-}
 
 /* 1 if name[0..len) is a valid environment variable name. */
 static int var_name_valid(const char *name, size_t len)
@@ -59,22 +33,23 @@ static int var_name_valid(const char *name, size_t len)
 /* Expand ${...} and $$ in `raw`. New string or NULL with errbuf set. */
 static char *expand_vars(const char *raw, char *errbuf, size_t errlen)
 {
-    text_buf buf = {NULL, 0, 0};
+    dynbuf buf;
     const char *p = raw;
 
-    if (buf_append(&buf, "", 0) != 0)
+    dynbuf_init(&buf, 0);
+    if (dynbuf_append(&buf, "", 0) != 0)
         goto oom;
     while (*p) {
         const char *dollar = strchr(p, '$');
         if (!dollar) {
-            if (buf_append(&buf, p, strlen(p)) != 0)
+            if (dynbuf_append(&buf, p, strlen(p)) != 0)
                 goto oom;
             break;
         }
-        if (buf_append(&buf, p, (size_t)(dollar - p)) != 0)
+        if (dynbuf_append(&buf, p, (size_t)(dollar - p)) != 0)
             goto oom;
         if (dollar[1] == '$') {
-            if (buf_append(&buf, "$", 1) != 0)
+            if (dynbuf_append(&buf, "$", 1) != 0)
                 goto oom;
             p = dollar + 2;
         } else if (dollar[1] == '{') {
@@ -113,7 +88,7 @@ static char *expand_vars(const char *raw, char *errbuf, size_t errlen)
             if (fallback) {
                 /* ${VAR:-default}: as in sh, unset or empty takes the default. */
                 if (!value || !*value) {
-                    if (buf_append(&buf, fallback, (size_t)(close - fallback)) != 0)
+                    if (dynbuf_append(&buf, fallback, (size_t)(close - fallback)) != 0)
                         goto oom;
                     value = NULL;
                 }
@@ -121,21 +96,21 @@ static char *expand_vars(const char *raw, char *errbuf, size_t errlen)
                 snprintf(errbuf, errlen, "environment variable '%s' is not set", name);
                 goto fail;
             }
-            if (value && buf_append(&buf, value, strlen(value)) != 0)
+            if (value && dynbuf_append(&buf, value, strlen(value)) != 0)
                 goto oom;
             p = close + 1;
         } else {
             /* A lone '$' is literal. */
-            if (buf_append(&buf, "$", 1) != 0)
+            if (dynbuf_append(&buf, "$", 1) != 0)
                 goto oom;
             p = dollar + 1;
         }
     }
-    return buf.data;
+    return dynbuf_steal(&buf);
 oom:
     snprintf(errbuf, errlen, "out of memory");
 fail:
-    free(buf.data);
+    dynbuf_free(&buf);
     return NULL;
 }
 
@@ -173,23 +148,24 @@ out:
  * string or NULL with errbuf set. */
 static char *read_value_file(const char *path, char *errbuf, size_t errlen)
 {
-    text_buf buf = {NULL, 0, 0};
+    dynbuf buf;
     FILE *file = open_regular(path, errbuf, errlen);
     char chunk[4096];
     size_t got;
     char *result = NULL;
 
+    dynbuf_init(&buf, MAX_FILE_VALUE);
     if (!file)
         goto out;
-    if (buf_append(&buf, "", 0) != 0)
+    if (dynbuf_append(&buf, "", 0) != 0)
         goto oom;
     while ((got = fread(chunk, 1, sizeof(chunk), file)) > 0) {
-        if (buf.len + got > MAX_FILE_VALUE) {
+        if (dynbuf_append(&buf, chunk, got) != 0) {
+            if (!buf.overflow)
+                goto oom;
             snprintf(errbuf, errlen, "@file:%s is larger than %d bytes", path, MAX_FILE_VALUE);
             goto out;
         }
-        if (buf_append(&buf, chunk, got) != 0)
-            goto oom;
     }
     if (ferror(file)) {
         snprintf(errbuf, errlen, "cannot read @file:%s: %s", path, strerror(errno));
@@ -204,15 +180,14 @@ static char *read_value_file(const char *path, char *errbuf, size_t errlen)
         if (buf.len > 0 && buf.data[buf.len - 1] == '\r')
             buf.data[--buf.len] = '\0';
     }
-    result = buf.data;
-    buf.data = NULL;
+    result = dynbuf_steal(&buf);
     goto out;
 oom:
     snprintf(errbuf, errlen, "out of memory");
 out:
     if (file)
         fclose(file);
-    free(buf.data);
+    dynbuf_free(&buf);
     return result;
 }
 

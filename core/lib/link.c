@@ -562,6 +562,7 @@ void link_forward_acks(runner *r)
                  "; not acknowledging it", epoch, id);
             continue;
         }
+        r->m.last_commit = sluice_wall_seconds();
         link_send_ack(r, epoch, id);
     }
     runner_stats_save(r, 0);

@@ -44,6 +44,9 @@ static size_t by_first_byte[257];
  * pipeline nor a stage (sluice_log_set_origin); empty: not set. */
 static char origin_pipeline[256];
 static char origin_stage[512];
+/* the last error line of this process (masked), for the admin endpoint */
+static char last_error[512];
+static double last_error_at;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -297,6 +300,10 @@ void sluice_log_vwrite(const char *pipeline, const char *stage, sluice_log_level
         masked = mask_locked(raw);
     copy_cut(masked ? masked : "(log message lost: out of memory)", message,
              sizeof(message));
+    if (level == SLUICE_LOG_ERROR) {
+        copy_cut(message, last_error, sizeof(last_error));
+        last_error_at = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+    }
     json = log_format == SLUICE_LOG_FORMAT_JSON ||
            (log_format == SLUICE_LOG_FORMAT_AUTO && !isatty(STDERR_FILENO));
     if (json) {
@@ -331,4 +338,16 @@ void sluice_log_write(const char *pipeline, const char *stage, sluice_log_level 
     va_start(ap, fmt);
     sluice_log_vwrite(pipeline, stage, level, fmt, ap);
     va_end(ap);
+}
+
+double sluice_log_last_error(char *buf, size_t buflen)
+{
+    double at;
+
+    pthread_mutex_lock(&log_lock);
+    at = last_error_at;
+    if (buflen > 0)
+        copy_cut(last_error, buf, buflen);
+    pthread_mutex_unlock(&log_lock);
+    return at;
 }

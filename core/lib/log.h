@@ -39,4 +39,10 @@ void sluice_log_vwrite(const char *pipeline, const char *stage, sluice_log_level
  * cut to fit at a UTF-8 boundary after masking. Always NUL-terminates
  * (buflen > 0); returns buf. */
 char *sluice_log_mask(const char *text, char *buf, size_t buflen);
+/* The last message this process logged at error (masked, cut to
+ * `buflen`; "" when none) into buf. Returns when it was logged (wall
+ * clock seconds), 0 when none was. Read by the stage runners for their
+ * statistics file, which the admin endpoint shows as a stage's last
+ * error. */
+double sluice_log_last_error(char *buf, size_t buflen);
 #endif

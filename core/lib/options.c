@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,38 +12,65 @@
 #include <strings.h>
 
 #include "options.h"
+#include "pipeline.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define BOUND(field, bind) bind, offsetof(sluice_stage_common, field)
 
 static const sluice_common_key common_keys[] = {
-    {"name", "string", NULL, "stage name, unique in the pipeline, [A-Za-z0-9_.-]+"},
-    {"plugin", "string", NULL, "plugin providing the stage"},
-    {"group", "string", NULL,
-     "placement group: stages of one group run as threads of one process"},
-    {"endpoint", "string", NULL,
-     "input endpoint, ipc://PATH or tcp://HOST:PORT (default ipc://<runtime_dir>/<stage>.data)"},
-    {"instances", "int", "1",
-     "processes running the stage at once (1..64); only for a stateless transform"},
-    {"hwm", "int", "4", "ZeroMQ high-water mark, in batches (1..100000)"},
-    {"rate_limit", "double", "0", "requests/s on the default HTTP bucket; 0 = unlimited"},
-    {"burst", "double", "max(1, rate_limit)", "token-bucket size"},
-    {"http_timeout_ms", "int", "30000", "timeout of one HTTP request"},
-    {"http_max_attempts", "int", "0", "HTTP attempts per request; 0 = until stopping"},
-    {"retry_max_backoff_ms", "int", "60000", "longest wait between retries"},
-    {"ca_file", "string", NULL, "CA bundle for TLS (default: system CAs)"},
-    {"tls_verify", "bool", "true", "verify TLS certificates"},
-    {"external", "bool", "false",
-     "the stage runs elsewhere (sluice run --stage NAME); sluice run does not start it"},
-    {"curve_public_key", "string", NULL,
-     "the stage's CURVE public key (Z85, sluice keygen): its tcp input's server key and its "
-     "client key towards a tcp downstream"},
-    {"curve_secret_key_file", "string", NULL,
-     "file holding the stage's CURVE secret key (mode 0600), needed only where it runs"},
-    {"curve_clients", "list", NULL,
-     "more client public keys its tcp input admits besides its upstream stage's (key rotation)"},
-    {"insecure_tcp", "bool", "false",
-     "accept a tcp endpoint off loopback without keys (anyone reaching it can inject records)"},
-    {"max_frame_bytes", "int", "16 MiB + batch_size x 32 KiB",
-     "largest batch frame its input takes (ipc and tcp); a bigger batch parks records in the DLQ"},
-    {NULL, NULL, NULL, NULL}
+    {{"name", SLUICE_OPT_STRING, NULL, 1, 0,
+      "stage name, unique in the pipeline, [A-Za-z0-9_.-]+"}, SLUICE_BIND_NONE, 0, NULL},
+    {{"plugin", SLUICE_OPT_STRING, NULL, 1, 0, "plugin providing the stage"},
+     SLUICE_BIND_NONE, 0, NULL},
+    {{"group", SLUICE_OPT_STRING, NULL, 0, 0,
+      "placement group: stages of one group run as threads of one process"},
+     SLUICE_BIND_NONE, 0, NULL},
+    {{"endpoint", SLUICE_OPT_STRING, NULL, 0, 0,
+      "input endpoint, ipc://PATH or tcp://HOST:PORT (default ipc://<runtime_dir>/<stage>.data)"},
+     SLUICE_BIND_NONE, 0, NULL},
+    {{"instances", SLUICE_OPT_INT, "1", 0, 0,
+      "processes running the stage at once; only for a stateless transform",
+      .range = "1.." STR(SLUICE_INSTANCES_MAX)}, BOUND(instances, SLUICE_BIND_INT), NULL},
+    {{"hwm", SLUICE_OPT_INT, "4", 0, 0, "ZeroMQ high-water mark, in batches",
+      .range = "1..100000"}, BOUND(hwm, SLUICE_BIND_INT), NULL},
+    {{"rate_limit", SLUICE_OPT_DOUBLE, "0", 0, 0,
+      "requests/s on the default HTTP bucket; 0 = unlimited", .range = "0..1000000"},
+     BOUND(rate_limit, SLUICE_BIND_DOUBLE), NULL},
+    {{"burst", SLUICE_OPT_DOUBLE, NULL, 0, 0, "token-bucket size", .range = "1..1000000"},
+     SLUICE_BIND_NONE, 0, "max(1, rate_limit)"},
+    {{"http_timeout_ms", SLUICE_OPT_INT, STR(SLUICE_DEFAULT_HTTP_TIMEOUT_MS_VALUE), 0, 0,
+      "timeout of one HTTP request", .range = "1..3600000"},
+     BOUND(http_timeout_ms, SLUICE_BIND_LONG), NULL},
+    {{"http_max_attempts", SLUICE_OPT_INT, "0", 0, 0,
+      "HTTP attempts per request; 0 = until stopping", .range = "0..1000000"},
+     BOUND(http_max_attempts, SLUICE_BIND_INT), NULL},
+    {{"retry_max_backoff_ms", SLUICE_OPT_INT, STR(SLUICE_DEFAULT_RETRY_MAX_BACKOFF_MS_VALUE), 0,
+      0, "longest wait between retries", .range = "1..86400000"},
+     BOUND(retry_max_backoff_ms, SLUICE_BIND_LONG), NULL},
+    {{"ca_file", SLUICE_OPT_STRING, NULL, 0, 0, "CA bundle for TLS (default: system CAs)",
+      .kind = SLUICE_KIND_PATH}, SLUICE_BIND_NONE, 0, NULL},
+    {{"tls_verify", SLUICE_OPT_BOOL, "true", 0, 0, "verify TLS certificates"},
+     BOUND(tls_verify, SLUICE_BIND_BOOL), NULL},
+    {{"external", SLUICE_OPT_BOOL, "false", 0, 0,
+      "the stage runs elsewhere (sluice run --stage NAME); sluice run does not start it"},
+     BOUND(external, SLUICE_BIND_BOOL), NULL},
+    {{"curve_public_key", SLUICE_OPT_STRING, NULL, 0, 0,
+      "the stage's CURVE public key (Z85, sluice keygen): its tcp input's server key and its "
+      "client key towards a tcp downstream"}, SLUICE_BIND_NONE, 0, NULL},
+    {{"curve_secret_key_file", SLUICE_OPT_STRING, NULL, 0, 0,
+      "file holding the stage's CURVE secret key (mode 0600), needed only where it runs",
+      .kind = SLUICE_KIND_PATH}, SLUICE_BIND_NONE, 0, NULL},
+    {{"curve_clients", SLUICE_OPT_LIST, NULL, 0, 0,
+      "more client public keys its tcp input admits besides its upstream stage's (key "
+      "rotation)"}, SLUICE_BIND_NONE, 0, NULL},
+    {{"insecure_tcp", SLUICE_OPT_BOOL, "false", 0, 0,
+      "accept a tcp endpoint off loopback without keys (anyone reaching it can inject records)"},
+     SLUICE_BIND_NONE, 0, NULL},
+    {{"max_frame_bytes", SLUICE_OPT_INT, NULL, 0, 0,
+      "largest batch frame its input takes (ipc and tcp); a bigger batch parks records in the "
+      "DLQ"}, SLUICE_BIND_NONE, 0, "16 MiB + batch_size x 32 KiB"},
+    {SLUICE_OPTION_END, SLUICE_BIND_NONE, 0, NULL}
 };
 
 const sluice_common_key *sluice_common_keys(void)
@@ -52,8 +80,8 @@ const sluice_common_key *sluice_common_keys(void)
 
 int sluice_option_is_reserved(const char *key)
 {
-    for (const sluice_common_key *k = common_keys; k->name; k++) {
-        if (strcmp(k->name, key) == 0)
+    for (const sluice_common_key *k = common_keys; k->option.name; k++) {
+        if (strcmp(k->option.name, key) == 0)
             return 1;
     }
     return 0;

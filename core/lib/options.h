@@ -10,18 +10,36 @@
 
 /* Defaults of the stage keys the HTTP client reads, for a context that has
  * no stage definition (the stage-key table shows the same values). */
-#define SLUICE_DEFAULT_HTTP_TIMEOUT_MS 30000L
-#define SLUICE_DEFAULT_RETRY_MAX_BACKOFF_MS 60000L
+#define SLUICE_DEFAULT_HTTP_TIMEOUT_MS_VALUE 30000
+#define SLUICE_DEFAULT_RETRY_MAX_BACKOFF_MS_VALUE 60000
+#define SLUICE_DEFAULT_HTTP_TIMEOUT_MS ((long)SLUICE_DEFAULT_HTTP_TIMEOUT_MS_VALUE)
+#define SLUICE_DEFAULT_RETRY_MAX_BACKOFF_MS ((long)SLUICE_DEFAULT_RETRY_MAX_BACKOFF_MS_VALUE)
 
-/* A stage key handled by the core for every stage (sluice_stage_common). */
+/* How the core stores a stage key in sluice_stage_common (the row's
+ * `offset`): BIND_NONE for the keys read by their own code (name, plugin,
+ * group, endpoint, burst, ca_file, the link keys). */
+typedef enum sluice_bind {
+    SLUICE_BIND_NONE = 0,
+    SLUICE_BIND_INT,     /* int */
+    SLUICE_BIND_LONG,    /* long */
+    SLUICE_BIND_DOUBLE,  /* double */
+    SLUICE_BIND_BOOL     /* int 0/1 */
+} sluice_bind;
+
+/* A stage key handled by the core for every stage (sluice_stage_common):
+ * an option row like a plugin's (type, default, range, kind, help), the
+ * only place its default and limits are written, and where it is stored. */
 typedef struct sluice_common_key {
-    const char *name;
-    const char *type;     /* "string", "int", "double", "bool" */
-    const char *fallback; /* default shown by `sluice plugins NAME` */
-    const char *help;
+    sluice_option option;
+    sluice_bind bind;
+    size_t offset;        /* into sluice_stage_common when bound */
+    const char *shown;    /* default as `sluice plugins NAME` shows it when
+                             not a constant (burst, max_frame_bytes); NULL:
+                             option.default_value */
 } sluice_common_key;
 
-/* The stage-common keys, terminated by a row with name NULL. Static data. */
+/* The stage-common keys, terminated by a row with option.name NULL.
+ * Static data. */
 const sluice_common_key *sluice_common_keys(void);
 
 /* 1 if `key` is a stage-common key (name, plugin, group, ...), else 0. */

@@ -4,6 +4,7 @@
 #define SLUICE_PIPELINE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <jansson.h>
 #include "sluice/plugin.h"
 #include "registry.h"
@@ -11,10 +12,28 @@
 /* Exit code for a configuration error (sysexits EX_CONFIG). */
 #define SLUICE_EXIT_CONFIG 78
 
-/* A human-readable error: "FILE:LINE: stage 'x' (plugin y): message". */
+/* Human-readable errors, each "FILE:LINE: stage 'x' (plugin y): message".
+ * `text` is the first; `all` every one found, a line each (a loader that
+ * can go on after an error reports the rest too: `sluice check` shows them
+ * all at once), `count` how many (0: none). Errors past the room in `all`
+ * are counted, not shown. */
 typedef struct sluice_error {
     char text[1024];
+    size_t count;
+    char all[16384];
 } sluice_error;
+
+/* Empty `err` (no error). */
+void sluice_error_clear(sluice_error *err);
+
+/* Add one error line (printf-style) to `err`: the first one also goes to
+ * err->text. */
+void sluice_error_add(sluice_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Print every error of `err` to `out`, one a line, each after `prefix`
+ * (may be ""), registered secrets masked (log.h), then "(N more errors not
+ * shown)" when `all` ran out of room. Prints nothing when there is none. */
+void sluice_error_print(const sluice_error *err, FILE *out, const char *prefix);
 
 /* Most processes one stage may run as (the stage key `instances`). */
 #define SLUICE_INSTANCES_MAX 64
@@ -97,10 +116,15 @@ static inline unsigned sluice_stage_last_instance(const sluice_stage_def *stage)
     return stage->common.instances > 1 ? (unsigned)stage->common.instances : 0u;
 }
 
-/* Read, interpolate and validate the pipeline at `path`. Plugins are looked
+/* Read, interpolate and validate the pipeline at `path`: pipeline keys,
+ * stage keys and every plugin option against its table (type, range,
+ * choices, kind), the stages' order, endpoints and links, then each
+ * plugin's check() over the stages that loaded cleanly. Plugins are looked
  * up in `reg` (they must be loaded already). On success returns 0 and sets
  * *out (caller owns; sluice_pipeline_free). On error returns -1 and fills
- * *err with "FILE:LINE: ..." naming what is wrong; nothing is started. */
+ * *err with every error found, each "FILE:LINE: ..." naming what is wrong
+ * (the loader goes on past an error wherever what follows does not depend
+ * on it); nothing is started. */
 int sluice_pipeline_load(const char *path, sluice_registry *reg,
                          sluice_pipeline_def **out, sluice_error *err);
 

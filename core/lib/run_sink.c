@@ -10,6 +10,7 @@
 #include "kv.h"
 #include "runner.h"
 #include "util/backoff.h"
+#include "util/clock.h"
 
 /* ------------------------------------------------------------------ */
 
@@ -39,6 +40,8 @@ static int sink_batch(runner *r, sluice_batch *batch)
 
     if (!runner_adopt_epoch(r, &batch))
         return SLUICE_STAGE_EXIT_OK;
+    r->m.received += batch->count;
+    r->m.batches++;
     while ((pending = sink_pending(batch)) > 0) {
         sluice_status st;
         long delay;
@@ -75,8 +78,10 @@ static int sink_batch(runner *r, sluice_batch *batch)
     if (batch->enter_at)
         runner_log_replayed(r, batch);
     for (size_t i = 0; i < batch->count; i++) {
-        if (!batch->slots[i].dropped && batch->slots[i].outcome == SLUICE_RECORD_DONE)
+        if (!batch->slots[i].dropped && batch->slots[i].outcome == SLUICE_RECORD_DONE) {
             r->delivered++;
+            r->m.sent++;
+        }
     }
     if (r->ctx.kv && sluice_kv_commit(r->ctx.kv, batch->epoch, batch->id) != 0) {
         RLOG(r, SLUICE_LOG_ERROR, "cannot commit state of batch %" PRIu64 "/%" PRIu64,
@@ -85,6 +90,7 @@ static int sink_batch(runner *r, sluice_batch *batch)
         goto out;
     }
     link_send_ack(r, batch->epoch, batch->id);
+    r->m.last_commit = sluice_wall_seconds();
     runner_stats_save(r, 0);
 out:
     sluice_batch_destroy(&batch);
@@ -105,11 +111,13 @@ int run_sink(runner *r)
         sluice_batch *batch;
 
         link_flush_acks(r);
+        runner_stats_save(r, 0); /* only when something changed */
         /* nothing is due here without a batch, room for the acks that wait
-         * for upstream to (re)connect, a wake-up (a flag) or the summary of
-         * DLQ parkings */
+         * for upstream to (re)connect, a wake-up (a flag), the summary of
+         * DLQ parkings or a statistics file to bring up to date */
         int ready = link_poll(r, items, r->pending_count ? 2 : 1,
-                              link_timeout(runner_dlq_log_due(r)));
+                              link_timeout(runner_earliest(runner_dlq_log_due(r),
+                                                           runner_stats_due(r))));
 
         runner_dlq_log_flush(r, 0);
         if (ready <= 0 || !(items[0].revents & ZMQ_POLLIN))

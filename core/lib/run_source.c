@@ -41,16 +41,6 @@ typedef struct source_run {
  * often. */
 #define REPLAY_CHECK_MS 1000L
 
-/* The earlier of two deadlines (sluice_clock_ms), 0 standing for none. */
-static int64_t earliest(int64_t a, int64_t b)
-{
-    if (a == 0)
-        return b;
-    if (b == 0)
-        return a;
-    return a < b ? a : b;
-}
-
 /* Watch the pipeline's state directory (inotify): `sluice dlq replay`
  * queues records by writing the store there (state.db and its WAL), which
  * wakes a source that sleeps until its plugin has something. Other
@@ -97,6 +87,7 @@ static void source_take_acks(runner *r, source_run *s)
 
     while ((len = zmq_recv(r->ack_in, buf, sizeof(buf), ZMQ_DONTWAIT)) >= 0) {
         uint64_t epoch = 0, id = 0;
+        int64_t sent_ms;
 
         if ((size_t)len > sizeof(buf) ||
             sluice_wire_decode_ack(buf, (size_t)len, &epoch, &id) != 0) {
@@ -107,6 +98,9 @@ static void source_take_acks(runner *r, source_run *s)
         s->last_ack_ms = sluice_clock_ms();
         if (epoch != r->epoch || id == 0)
             continue; /* forgotten by a rewind, or a sink's heartbeat */
+        sent_ms = sluice_window_sent_ms(&s->window, id);
+        if (sent_ms >= 0)
+            runner_stats_ack_latency(r, (double)(s->last_ack_ms - sent_ms) / 1000.0);
         if (sluice_window_ack(&s->window, id) != 0)
             RLOG(r, SLUICE_LOG_DEBUG, "ack of unknown batch %" PRIu64 "/%" PRIu64, epoch, id);
     }
@@ -155,6 +149,8 @@ static int source_commit(runner *r, source_run *s)
             r->stage->plugin->committed(&r->ctx, r->plugin_state, cp);
     }
     r->records_in += records;
+    r->m.last_commit = sluice_wall_seconds();
+    r->m.in_flight = s->window.count;
     runner_stats_save(r, 1); /* exact: a restarted source continues from here */
 out:
     if (in_transaction)
@@ -184,6 +180,7 @@ static int source_rewind(runner *r, source_run *s, const char *why)
     if (r->ctx.kv)
         sluice_kv_discard_before(r->ctx.kv, epoch);
     sluice_window_clear(&s->window, 0);
+    r->m.in_flight = 0;
     s->next_id = 1;
     s->eof = 0;
     s->idle_until = 0;
@@ -378,6 +375,10 @@ send:
             json_decref(s->sent_cp);
             s->sent_cp = cp;
         }
+        r->m.received += polled;
+        r->m.sent += batch->count;
+        r->m.batches++;
+        r->m.in_flight = s->window.count;
         RLOG(r, SLUICE_LOG_DEBUG, "sending batch %" PRIu64 "/%" PRIu64 " of %zu records",
              r->epoch, id, batch->count);
         link_send_batch(r, batch); /* a batch lost here is replayed by the ack timeout */
@@ -462,7 +463,7 @@ int run_source(runner *r)
         if (oldest >= 0 && p->ack_timeout_ms > 0)
             deadline = (oldest > s.last_ack_ms ? oldest : s.last_ack_ms) + p->ack_timeout_ms + 1;
         runner_dlq_log_flush(r, 0);
-        deadline = earliest(deadline, runner_dlq_log_due(r));
+        deadline = runner_earliest(deadline, runner_dlq_log_due(r));
         if (stopping) {
             if (s.window.count == 0)
                 break;
@@ -471,7 +472,7 @@ int run_source(runner *r)
                      "they will be replayed", s.window.count, SLUICE_DRAIN_TIMEOUT_MS);
                 break;
             }
-            deadline = earliest(deadline, drain_deadline);
+            deadline = runner_earliest(deadline, drain_deadline);
         } else if (s.eof && r->once) {
             if (s.window.count == 0)
                 break; /* --once: everything emitted and acknowledged */
@@ -483,22 +484,24 @@ int run_source(runner *r)
                 continue;
             }
             if (now < s.idle_until) {
-                deadline = earliest(deadline, s.idle_until);
+                deadline = runner_earliest(deadline, s.idle_until);
             } else {
                 /* the plugin's wake fd says when poll() has something, the
                  * store's directory when `sluice dlq replay` queued records */
                 plugin_item = nitems;
                 items[nitems++] = (zmq_pollitem_t){.fd = r->ctx.wake_fd, .events = ZMQ_POLLIN};
-                deadline = earliest(deadline, s.awaiting_until);
+                deadline = runner_earliest(deadline, s.awaiting_until);
                 if (r->store_watch_fd >= 0) {
                     store_item = nitems;
                     items[nitems++] =
                         (zmq_pollitem_t){.fd = r->store_watch_fd, .events = ZMQ_POLLIN};
                 } else {
-                    deadline = earliest(deadline, s.awaiting_since + REPLAY_CHECK_MS);
+                    deadline = runner_earliest(deadline, s.awaiting_since + REPLAY_CHECK_MS);
                 }
             }
         }
+        runner_stats_save(r, 0); /* only when something changed (in flight, counters) */
+        deadline = runner_earliest(deadline, runner_stats_due(r));
         items[nitems++] = (zmq_pollitem_t){.socket = r->ack_in, .events = ZMQ_POLLIN};
         link_poll(r, items, nitems, link_timeout(deadline));
         if (plugin_item >= 0) {

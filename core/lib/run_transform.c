@@ -27,6 +27,8 @@ static int transform_batch(runner *r, sluice_batch *batch)
         link_send_batch(r, batch); /* a batch lost on quit is replayed */
         return SLUICE_STAGE_EXIT_OK;
     }
+    r->m.received += batch->count;
+    r->m.batches++;
     for (;;) {
         long delay;
 
@@ -63,6 +65,7 @@ static int transform_batch(runner *r, sluice_batch *batch)
     if (batch->enter_at)
         runner_log_replayed(r, batch);
     sluice_batch_compact(batch);
+    r->m.sent += batch->count;
     link_send_batch(r, batch); /* a batch lost on quit is replayed */
     return SLUICE_STAGE_EXIT_OK;
 }
@@ -80,11 +83,13 @@ int run_transform(runner *r)
             {.socket = r->ack_out, .events = ZMQ_POLLOUT},
         };
         link_flush_acks(r);
+        runner_stats_save(r, 0); /* only when something changed */
         /* nothing is due here without a batch, an ack, room for the acks
-         * that wait for upstream to (re)connect, a wake-up (a flag) or the
-         * summary of DLQ parkings */
+         * that wait for upstream to (re)connect, a wake-up (a flag), the
+         * summary of DLQ parkings or a statistics file to bring up to date */
         int ready = link_poll(r, items, r->pending_count ? 3 : 2,
-                              link_timeout(runner_dlq_log_due(r)));
+                              link_timeout(runner_earliest(runner_dlq_log_due(r),
+                                                           runner_stats_due(r))));
 
         runner_dlq_log_flush(r, 0);
         if (ready <= 0)

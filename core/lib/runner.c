@@ -96,12 +96,22 @@ int runner_park_rejected(runner *r, sluice_batch *batch)
                  "/%" PRIu64 " in the dead-letter queue", batch->epoch, batch->id);
             return -1;
         }
+        runner_stats_parked(r, reason);
         if (slot->replay_of > 0)
             runner_log_reparked(r, slot, by, reason, dlq_id);
         else
             runner_dlq_log_parked(r, batch, i, by, reason, dlq_id);
     }
     return 0;
+}
+
+int64_t runner_earliest(int64_t a, int64_t b)
+{
+    if (a == 0)
+        return b;
+    if (b == 0)
+        return a;
+    return a < b ? a : b;
 }
 
 int runner_epoch_check(uint64_t current, uint64_t offered, int shares_store,

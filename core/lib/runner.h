@@ -57,6 +57,32 @@ typedef struct runner_dlq_log {
     unsigned long other_count;        /* parkings whose reason found no slot */
 } runner_dlq_log;
 
+/* What a runner counts for the admin endpoint (docs/operations.md,
+ * "Metrics, health, status"), written to its statistics file with the
+ * --once counts. Counters only: no work per record beyond an increment. */
+#define RUNNER_LATENCY_BUCKETS 13      /* + the +Inf bucket */
+#define RUNNER_DLQ_CLASSES 6
+extern const double runner_latency_bounds[RUNNER_LATENCY_BUCKETS];
+extern const char *const runner_dlq_class_names[RUNNER_DLQ_CLASSES];
+typedef struct runner_metrics {
+    uint64_t received;                /* records taken in: polled (source), in
+                                         the batches handled (others) */
+    uint64_t sent;                    /* records passed downstream; a sink's
+                                         are `delivered` */
+    uint64_t rejected;                /* records this stage parked in the DLQ */
+    uint64_t dlq[RUNNER_DLQ_CLASSES]; /* ... by reason class */
+    uint64_t batches;                 /* batches handled (sent, for a source) */
+    uint64_t latency[RUNNER_LATENCY_BUCKETS + 1]; /* source: send-to-ack
+                                         latency of its batches, per bucket
+                                         (not cumulative), last = +Inf */
+    double latency_sum;
+    uint64_t latency_count;
+    uint64_t in_flight;               /* source: batches sent, not committed */
+    double last_commit;               /* wall clock (s) of the last commit
+                                         (source) or acked batch (others);
+                                         0: none */
+} runner_metrics;
+
 typedef struct runner {
     const sluice_pipeline_def *pipeline;
     const sluice_stage_def *stage;
@@ -112,6 +138,9 @@ typedef struct runner {
     uint64_t records_in;              /* source: records of committed batches */
     uint64_t delivered;               /* sink: records DONE */
     int64_t stats_written_ms;
+    runner_metrics m;                 /* for the admin endpoint (see above) */
+    double stats_written_sig;         /* what the file last written counted
+                                         (a file unchanged is not rewritten) */
     int64_t heartbeat_ms;             /* sink: last heartbeat sent upstream */
     int result;                       /* exit code when run as a thread */
     runner_dlq_log dlq_log;           /* parkings told at warn (runner_dlqlog.c) */
@@ -169,6 +198,9 @@ int runner_park_rejected(runner *r, sluice_batch *batch);
  * refusal (RUNNER_EPOCH_ABSURD, RUNNER_EPOCH_UNALLOCATED). */
 int runner_epoch_check(uint64_t current, uint64_t offered, int shares_store,
                        uint64_t source_newest);
+
+/* The earlier of two deadlines (sluice_clock_ms), 0 standing for none. */
+int64_t runner_earliest(int64_t a, int64_t b);
 
 /* Decide whether a non-source stage handles `batch`. A batch of a newer
  * epoch than the stage's must pass runner_epoch_check first (refusals are
@@ -245,12 +277,34 @@ void runner_log_replayed(runner *r, const sluice_batch *batch);
 /* ------------------------------------------------------------------ */
 
 /* Read the counters a previous incarnation of this stage left in its
- * statistics file (the supervisor removes the files when a run starts). */
+ * statistics file (the supervisor removes the files when a run starts),
+ * then write the file (so the stage and its pid show at once). */
 void runner_stats_load(runner *r);
 
 /* Write the statistics file (atomically: temp file + rename), at most
- * every STATS_INTERVAL_MS unless `force`. Failures only cost the summary. */
+ * every STATS_INTERVAL_MS unless `force`: the --once counts, r->m, the
+ * process's counters for this stage (sluice_metrics: HTTP requests,
+ * retries, status classes, throttle wait, the plugin's own), the last
+ * error logged in this process and when. Failures only cost the summary
+ * and the metrics. */
 void runner_stats_save(runner *r, int force);
+
+/* When the statistics file must be written again (sluice_clock_ms): the
+ * end of the STATS_INTERVAL_MS after the last write when the counters
+ * changed since, else 0 (nothing due). A deadline for the runner's wait,
+ * which has no tick to call runner_stats_save(r, 0) by. */
+int64_t runner_stats_due(runner *r);
+
+/* Index into runner_dlq_class_names of the class of a DLQ `reason` (NULL
+ * allowed): "too_large", "missing_field", "invalid", "refused" (the
+ * destination said no), "stale", else "other". */
+size_t runner_dlq_class(const char *reason);
+
+/* Count one record parked with `reason` (runner_park_rejected). */
+void runner_stats_parked(runner *r, const char *reason);
+
+/* Count one batch acknowledged `seconds` after it was sent (source). */
+void runner_stats_ack_latency(runner *r, double seconds);
 
 /* ------------------------------------------------------------------ */
 /* Links: sockets, batches, acks (link.c).                            */

@@ -1,19 +1,19 @@
 # core/lib/runtime.mk: batches, ZeroMQ stages, state store, supervisor, CLI.
-libsluice_la_SOURCES += lib/ctx.h
+libsluice_core_la_SOURCES += lib/ctx.h
 sluice_SOURCES += cli/main.c
-libsluice_la_SOURCES += lib/batch.h lib/batch.c lib/wire.c lib/store.h lib/store.c \
+libsluice_core_la_SOURCES += lib/batch.h lib/batch.c lib/wire.c lib/store.h lib/store.c \
 	lib/store_internal.h lib/store_dlq.c \
 	lib/kv.h lib/kv.c lib/sdk_state.c
 # `sluice dlq replay` in the stage runners: replay batches, each record's fate.
-libsluice_la_SOURCES += lib/runner_replay.c
+libsluice_core_la_SOURCES += lib/runner_replay.c
 # Parkings in the dead-letter queue told at warn, rate-limited per stage.
-libsluice_la_SOURCES += lib/runner_dlqlog.c
-libsluice_la_SOURCES += lib/stage.h lib/endpoint.c lib/unit.c lib/wake.h lib/wake.c \
+libsluice_core_la_SOURCES += lib/runner_dlqlog.c
+libsluice_core_la_SOURCES += lib/stage.h lib/endpoint.c lib/unit.c lib/wake.h lib/wake.c \
 	lib/runner.h lib/runner.c lib/runner_stats.c lib/link.c \
 	lib/run_source.c lib/run_transform.c lib/run_sink.c \
 	lib/window.h lib/window.c lib/reorder.h lib/reorder.c
-libsluice_la_SOURCES += lib/supervisor.h lib/supervisor.c lib/protect.h lib/protect.c
+libsluice_core_la_SOURCES += lib/supervisor.h lib/supervisor.c lib/protect.h lib/protect.c
 sluice_SOURCES += cli/commands_runtime.h cli/cmd_run.c
 sluice_SOURCES += cli/commands_state.h cli/cmd_dlq.c
 # Link security: CURVE keys and rules, the ZAP handler admitting clients.
-libsluice_la_SOURCES += lib/curve.h lib/curve.c lib/zap.h lib/zap.c
+libsluice_core_la_SOURCES += lib/curve.h lib/curve.c lib/zap.h lib/zap.c

@@ -1,8 +1,8 @@
 # core/lib/services.mk: services for plugins: logging, HTTP client, throttle.
 # Small utilities with one owner each (util/).
-libsluice_la_SOURCES += lib/util/clock.h lib/util/clock.c lib/util/backoff.h lib/util/backoff.c \
+libsluice_core_la_SOURCES += lib/util/clock.h lib/util/clock.c lib/util/backoff.h lib/util/backoff.c \
 	lib/util/dynbuf.h lib/util/dynbuf.c
-libsluice_la_SOURCES += lib/log.h lib/log.c
-libsluice_la_SOURCES += lib/metrics.h lib/metrics.c
-libsluice_la_SOURCES += lib/sdk_ctx.c
-libsluice_la_SOURCES += lib/throttle.h lib/throttle.c lib/http.h lib/http.c lib/http_answer.c
+libsluice_core_la_SOURCES += lib/log.h lib/log.c
+libsluice_core_la_SOURCES += lib/metrics.h lib/metrics.c
+libsluice_core_la_SOURCES += lib/sdk_ctx.c
+libsluice_core_la_SOURCES += lib/throttle.h lib/throttle.c lib/http.h lib/http.c lib/http_answer.c

@@ -23,6 +23,7 @@
 #endif
 #include <jansson.h>
 
+#include "admin.h"
 #include "log.h"
 #include "stage.h"
 #include "store.h"
@@ -242,6 +243,8 @@ typedef struct unit {
     double cpu_s;           /* user+sys CPU seconds of its processes that ended */
     int64_t started_ms;     /* when its process was started */
     sluice_nospace_wait nospace; /* its exits on a full disk */
+    unsigned restarts;      /* times it was restarted (status file) */
+    char last_exit[64];     /* how its last process ended ("" if none did) */
 } unit;
 
 typedef enum { PHASE_RUNNING, PHASE_DRAINING, PHASE_STOPPING } phase;
@@ -254,6 +257,9 @@ typedef struct pipeline_sup {
     phase phase;
     int64_t deadline;       /* of the current stop phase (0: none) */
     int outcome;            /* exit code decided so far */
+    unsigned changes;       /* bumped at each start, end and phase change:
+                               the status file is rewritten when it moved */
+    int64_t dlq_at_start;   /* DLQ entries when the run started */
 } pipeline_sup;
 
 #define SLOG(s, level, ...) sluice_log_write((s)->def->name, NULL, (level), __VA_ARGS__)
@@ -391,9 +397,12 @@ static int start_unit(pipeline_sup *s, unit *u)
         fflush(NULL);
         _exit(code);
     }
+    if (u->started_ms)
+        u->restarts++;
     u->pid = pid;
     u->restart_at = 0;
     u->started_ms = sluice_clock_ms();
+    s->changes++;
     write_pid_files(s->def, u->stages, u->count, u->instance, pid);
     SLOG(s, SLUICE_LOG_DEBUG, "stage '%s' started as process %ld", u->label, (long)pid);
     return 0;
@@ -414,6 +423,7 @@ static void signal_units(pipeline_sup *s, int signo, const unit *skip)
 static void begin_stopping(pipeline_sup *s, long grace_ms, int failed)
 {
     s->phase = PHASE_STOPPING;
+    s->changes++;
     s->deadline = sluice_clock_ms() + grace_ms;
     for (size_t i = 0; i < s->unit_count; i++)
         s->units[i].restart_at = 0;
@@ -481,6 +491,8 @@ static void unit_ended(pipeline_sup *s, unit *u, int status)
     u->pid = 0;
     write_pid_files(s->def, u->stages, u->count, u->instance, 0);
     describe_status(status, how, sizeof(how));
+    snprintf(u->last_exit, sizeof(u->last_exit), "%s", how);
+    s->changes++;
     if (s->phase == PHASE_STOPPING) {
         SLOG(s, SLUICE_LOG_DEBUG, "stage '%s' %s", u->label, how);
         return;
@@ -744,6 +756,59 @@ static int64_t dlq_count_when_space(const sluice_pipeline_def *def, int *stop_si
     return count;
 }
 
+/* Write <runtime_dir>/supervisor.status (JSON, atomically): the phase,
+ * each process with its pid, restarts and recent crashes (wall clock), the
+ * outcome once decided, the supervisor's last error line, the DLQ size at
+ * the start. The admin endpoint reads it (admin_gather.c); a failed write
+ * only costs the admin endpoint its view. */
+static void publish_status(const pipeline_sup *s, int finished)
+{
+    static const char *const phases[] = {"running", "draining", "stopping"};
+    char path[SLUICE_ENDPOINT_MAX], tmp[SLUICE_ENDPOINT_MAX + 8], error[400];
+    double wall = sluice_wall_seconds(), error_at = sluice_log_last_error(error, sizeof(error));
+    int64_t now = sluice_clock_ms();
+    json_t *units = json_array();
+    json_t *doc = NULL;
+
+    if (!units || snprintf(path, sizeof(path), "%s/supervisor.status", s->def->runtime_dir) >=
+                      (int)sizeof(path) || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >=
+                      (int)sizeof(tmp))
+        goto out;
+    for (size_t i = 0; i < s->unit_count; i++) {
+        const unit *u = &s->units[i];
+        json_t *crashes = json_array();
+        json_t *stages = json_array();
+
+        for (size_t c = 0; crashes && c < u->crashes.count; c++) {
+            int64_t t = u->crashes.times_ms[(u->crashes.start + c) % SLUICE_CRASH_LOG_MAX];
+            json_array_append_new(crashes, json_real(wall - (double)(now - t) / 1000.0));
+        }
+        for (size_t k = 0; stages && k < u->count; k++)
+            json_array_append_new(stages, json_string(s->def->stages[u->stages[k]].name));
+        json_array_append_new(units, json_pack("{s:s, s:o*, s:I, s:I, s:b, s:o*, s:s}",
+                                               "label", u->label, "stages", stages,
+                                               "pid", (json_int_t)u->pid,
+                                               "restarts", (json_int_t)u->restarts,
+                                               "restarting", u->restart_at != 0,
+                                               "crashes", crashes, "last_exit", u->last_exit));
+    }
+    doc = json_pack("{s:I, s:s, s:b, s:i, s:f, s:I, s:o}", "pid", (json_int_t)getpid(),
+                    "phase", finished ? "stopped" : phases[s->phase], "finished", finished,
+                    "outcome", s->outcome, "updated", wall, "dlq_at_start",
+                    (json_int_t)s->dlq_at_start, "units", units);
+    units = NULL;
+    if (!doc)
+        goto out;
+    if (error_at > 0)
+        json_object_set_new(doc, "last_error", json_pack("{s:f, s:s}", "at", error_at,
+                                                         "message", error));
+    if (json_dump_file(doc, tmp, JSON_COMPACT) == 0 && rename(tmp, path) != 0)
+        unlink(tmp);
+out:
+    json_decref(units);
+    json_decref(doc);
+}
+
 /* The supervisor of one pipeline, run in its own process. Returns the
  * pipeline's exit code. */
 static int supervise(const sluice_pipeline_def *def, const sluice_run_options *opts)
@@ -753,6 +818,7 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
     int64_t dlq_before, dlq_after;
     int result;
     int stop_signal;
+    unsigned published;
 
     sluice_log_set_origin(def->name, NULL);
     memset(&s, 0, sizeof(s));
@@ -763,6 +829,7 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
     dlq_before = dlq_count_when_space(def, &stop_signal); /* before any fork */
     if (stop_signal)
         return 128 + stop_signal;
+    s.dlq_at_start = dlq_before;
     if (dlq_before < 0 || plan_units(&s) != 0) {
         free(s.units);
         return SLUICE_EXIT_FAILED;
@@ -776,8 +843,15 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
             break;
         }
     }
+    published = s.changes - 1;
     while (units_alive(&s)) {
-        int signo = wait_signal(next_wakeup(&s));
+        int signo;
+
+        if (s.changes != published) {
+            publish_status(&s, 0);
+            published = s.changes;
+        }
+        signo = wait_signal(next_wakeup(&s));
 
         if (signo == SIGCHLD)
             reap_children(&s);
@@ -815,6 +889,7 @@ static int supervise(const sluice_pipeline_def *def, const sluice_run_options *o
         }
     }
     result = s.outcome;
+    publish_status(&s, 1);
     if (opts->once) {
         run_counts c;
         dlq_after = dlq_count(def, 0);
@@ -846,8 +921,10 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
     int stop_signals = 0;
     int result = 0;
     pid_t self = getpid();
+    sluice_admin_view *view = opts->admin ? sluice_admin_view_new(defs, n) : NULL;
 
-    if (!pids || !codes) {
+    if (!pids || !codes || (opts->admin && !view)) {
+        sluice_admin_view_free(&view);
         free(pids);
         free(codes);
         sluice_log_write(NULL, NULL, SLUICE_LOG_ERROR, "out of memory");
@@ -870,6 +947,7 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
             int code;
             setpgid(0, 0);
             follow_parent(SIGTERM, self);
+            sluice_admin_forget_in_child(opts->admin);
             free(pids); /* the parent's bookkeeping: not this child's */
             free(codes);
             code = supervise(defs[p], opts);
@@ -878,8 +956,10 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
         }
         setpgid(pid, pid);
         pids[p] = pid;
+        sluice_admin_view_started(view, p, (long)pid);
         running++;
     }
+    sluice_admin_start(opts->admin, sluice_admin_view_list, view); /* signals blocked */
     while (running > 0) {
         int signo = wait_signal(TICK_MS);
         pid_t pid;
@@ -905,6 +985,7 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
                     continue;
                 codes[p] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
                 pids[p] = 0;
+                sluice_admin_view_ended(view, p, codes[p]);
                 running--;
             }
         }
@@ -919,6 +1000,8 @@ out:
     sigprocmask(SIG_SETMASK, &old, NULL);
     free(pids);
     free(codes);
+    sluice_admin_stop(opts->admin); /* its list reads the view */
+    sluice_admin_view_free(&view);
     return result;
 }
 

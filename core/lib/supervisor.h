@@ -18,8 +18,11 @@
 /* Restart delays never exceed this. */
 #define SLUICE_RESTART_DELAY_CAP_MS 10000L
 
+struct sluice_admin;
 typedef struct sluice_run_options {
     int once;                    /* --once */
+    struct sluice_admin *admin;  /* --admin-listen: bound, served once the
+                                    pipelines started (NULL: none) */
     const char *const *except;   /* --except NAME...: stages started elsewhere */
     size_t except_count;
 } sluice_run_options;

@@ -100,6 +100,16 @@ size_t sluice_window_pop_done(sluice_window *w, uint64_t *last_id, json_t **chec
     return popped;
 }
 
+int64_t sluice_window_sent_ms(const sluice_window *w, uint64_t id)
+{
+    for (size_t k = 0; k < w->count; k++) {
+        const sluice_window_entry *e = &w->entries[(w->head + k) % w->capacity];
+        if (e->id == id)
+            return e->done ? -1 : e->sent_ms;
+    }
+    return -1;
+}
+
 int64_t sluice_window_oldest_sent(const sluice_window *w)
 {
     return w->count ? w->entries[w->head].sent_ms : -1;

@@ -48,6 +48,10 @@ int sluice_window_ack(sluice_window *w, uint64_t id);
 size_t sluice_window_pop_done(sluice_window *w, uint64_t *last_id, json_t **checkpoint,
                               size_t *records);
 
+/* Send time of batch `id` if it is in flight and not acknowledged yet,
+ * else -1 (the ack latency histogram of the admin endpoint). */
+int64_t sluice_window_sent_ms(const sluice_window *w, uint64_t id);
+
 /* Send time of the oldest batch in flight, or -1 when the window is empty. */
 int64_t sluice_window_oldest_sent(const sluice_window *w);
 #endif

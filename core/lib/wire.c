@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "batch.h"
+#include "util/dynbuf.h"
 
 #define WIRE_VERSION 1
 /* First guess of one record's encoded size, to size the buffer once per
@@ -19,60 +20,6 @@
  * hint: a wrong one costs a realloc. */
 static _Thread_local size_t record_guess = WIRE_RECORD_GUESS;
 
-/* A growing output buffer. */
-typedef struct wire_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-} wire_buf;
-
-/* Make room for `more` bytes after len. Returns 0 or -1 (ENOMEM). */
-static int buf_reserve(wire_buf *buf, size_t more)
-{
-    if (buf->len + more <= buf->cap)
-        return 0;
-    /* the first reservation is taken as asked (it is the whole frame's
-     * estimate); growing doubles */
-    size_t cap = buf->cap ? buf->cap * 2 : buf->len + more;
-    if (cap < 4096)
-        cap = 4096;
-    while (cap < buf->len + more)
-        cap *= 2;
-    char *data = realloc(buf->data, cap);
-    if (!data)
-        return -1;
-    buf->data = data;
-    buf->cap = cap;
-    return 0;
-}
-
-/* Append json compactly (no newline). Returns 0 or -1. */
-static int buf_append_json(wire_buf *buf, const json_t *json, size_t flags)
-{
-    size_t room = buf->cap - buf->len;
-    size_t need = json_dumpb(json, buf->data + buf->len, room, flags);
-    if (need == 0)
-        return -1;
-    if (need > room) {
-        /* json_dumpb wrote nothing useful: grow to fit and encode again. */
-        if (buf_reserve(buf, need + 1) != 0)
-            return -1;
-        need = json_dumpb(json, buf->data + buf->len, buf->cap - buf->len, flags);
-        if (need == 0)
-            return -1;
-    }
-    buf->len += need;
-    return 0;
-}
-
-/* Append one newline. Returns 0 or -1. */
-static int buf_append_newline(wire_buf *buf)
-{
-    if (buf_reserve(buf, 1) != 0)
-        return -1;
-    buf->data[buf->len++] = '\n';
-    return 0;
-}
 
 /* 1 when slot travels in a frame (live: not dropped, not rejected). */
 static int slot_travels(const sluice_batch_slot *slot)
@@ -125,7 +72,7 @@ static int unverified_list(const sluice_batch *batch, json_t **list)
 /* Append the origins of the unverified record lines, one line each in
  * record order: an origin's newlines become spaces, none is an empty
  * line. Returns 0 or -1 (ENOMEM). */
-static int append_origins(wire_buf *buf, const sluice_batch *batch)
+static int append_origins(dynbuf *buf, const sluice_batch *batch)
 {
     for (size_t i = 0; i < batch->count; i++) {
         const sluice_batch_slot *slot = &batch->slots[i];
@@ -133,12 +80,13 @@ static int append_origins(wire_buf *buf, const sluice_batch *batch)
             continue;
         size_t len = 0;
         const char *origin = sluice_slot_origin(slot, &len);
-        if (buf_reserve(buf, len + 1) != 0)
+        if (dynbuf_reserve(buf, len + 1) != 0)
             return -1;
         for (size_t k = 0; k < len; k++)
             buf->data[buf->len + k] = origin[k] == '\n' ? ' ' : origin[k];
         buf->len += len;
         buf->data[buf->len++] = '\n';
+        buf->data[buf->len] = '\0'; /* dynbuf's invariant: room was reserved for it */
     }
     return 0;
 }
@@ -185,9 +133,10 @@ out:
 
 char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
 {
-    wire_buf buf = { NULL, 0, 0 };
+    dynbuf buf;
     json_t *header = NULL, *unverified = NULL;
     char *result = NULL;
+    dynbuf_init(&buf, 0);
     if (!batch || !len)
         goto out;
     size_t live = sluice_batch_live(batch);
@@ -205,9 +154,11 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
         goto out;
     if (add_replay(header, batch) != 0)
         goto out;
-    if (buf_reserve(&buf, 256 + live * record_guess) != 0)
+    /* the first reservation is the whole frame's estimate; growing doubles */
+    if (dynbuf_reserve(&buf, 256 + live * record_guess) != 0)
         goto out;
-    if (buf_append_json(&buf, header, JSON_COMPACT) != 0 || buf_append_newline(&buf) != 0)
+    if (dynbuf_append_json(&buf, header, JSON_COMPACT) != 0 ||
+        dynbuf_append(&buf, "\n", 1) != 0)
         goto out;
     for (size_t i = 0; i < batch->count; i++) {
         const sluice_batch_slot *slot = &batch->slots[i];
@@ -215,17 +166,15 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
             continue;
         if (!slot->record) {
             /* never parsed here: the text that came in goes out */
-            if (buf_reserve(&buf, slot->text_len + 1) != 0)
+            if (dynbuf_append(&buf, slot->text, slot->text_len) != 0 ||
+                dynbuf_append(&buf, "\n", 1) != 0)
                 goto out;
-            memcpy(buf.data + buf.len, slot->text, slot->text_len);
-            buf.len += slot->text_len;
-            buf.data[buf.len++] = '\n';
             continue;
         }
         /* Compact JSON escapes control characters, so a record never
          * contains a raw newline and lines delimit records. */
-        if (buf_append_json(&buf, slot->record, JSON_COMPACT) != 0 ||
-            buf_append_newline(&buf) != 0)
+        if (dynbuf_append_json(&buf, slot->record, JSON_COMPACT) != 0 ||
+            dynbuf_append(&buf, "\n", 1) != 0)
             goto out;
     }
     if (unverified && append_origins(&buf, batch) != 0)
@@ -233,10 +182,9 @@ char *sluice_wire_encode(const sluice_batch *batch, size_t *len)
     if (live > 0)
         record_guess = buf.len / live + buf.len / live / 8 + 16;
     *len = buf.len;
-    result = buf.data;
-    buf.data = NULL;
+    result = dynbuf_steal(&buf);
 out:
-    free(buf.data);
+    dynbuf_free(&buf);
     json_decref(header);
     json_decref(unverified);
     return result;

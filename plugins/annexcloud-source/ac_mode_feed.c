@@ -629,12 +629,8 @@ static sluice_status feed_start(ac_source *src, const json_t *checkpoint, void *
             .timeout_s = (long)ac_opt_int(src, "feed_timeout_s"),
         };
 
+        /* both within their table ranges: checked before anything ran */
         mode->list_interval_s = (long)ac_opt_int(src, "feed_list_interval_s");
-        if (mode->list_interval_s < 0 || options.timeout_s <= 0) {
-            sluice_fail(src->ctx, "%s", mode->list_interval_s < 0 ? "feed_list_interval_s must be 0 or more"
-                                                                  : "feed_timeout_s must be more than 0");
-            return SLUICE_FATAL;
-        }
         mode->remote = ac_feed_remote_open(&options, err, sizeof(err));
         if (!mode->remote) {
             sluice_fail(src->ctx, "%s", err);

@@ -11,6 +11,8 @@
 #   BENCH_IDLE_STRACE    (default 1)    strace -c -f every process of the first pipeline for
 #                                       BENCH_IDLE_STRACE_SECONDS (default 10): system calls and
 #                                       waits (poll, epoll_wait, futex, ...) per second per process (0: skip)
+#   BENCH_IDLE_ADMIN     (default 0)    1: each `sluice run` keeps its admin endpoint
+#                                       (default: --admin-listen off, where sluice has it)
 #   SLUICE, SLUICE_PLUGIN_PATH          the sluice and plugins to measure (default: this build)
 # Idle CPU: the utime + stime (/proc/PID/stat, every thread) of every process
 # of every pipeline (the `sluice run` process, its supervisor, the stage
@@ -77,6 +79,12 @@ PY
 }
 
 cp -r "$srcdir/pipelines/mappings" "$work/mappings"
+# One admin endpoint per `sluice run` would be N listeners on one default
+# port: off (BENCH_IDLE_ADMIN=1 keeps the default), where sluice has one.
+run_opts=()
+if [ "${BENCH_IDLE_ADMIN:-0}" != 1 ] && "$sluice" run --help 2>&1 | grep -q -- --admin-listen; then
+    run_opts=(--admin-listen off)
+fi
 mapfile -t ports < <(free_ports "$pipelines")
 echo "== idle webhook pipelines: $pipelines x (webhook source -> tier-event-deriver -> field-mapper -> file-sink), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq 1 "$pipelines"); do
@@ -100,7 +108,7 @@ pipeline = {
   );
 };
 CFG
-    "$sluice" run "$work/p$i.cfg" > /dev/null 2> "$work/run-$i.log" &
+    "$sluice" run "${run_opts[@]}" "$work/p$i.cfg" > /dev/null 2> "$work/run-$i.log" &
     pids+=($!)
 done
 

@@ -10,4 +10,9 @@ EXTRA_DIST += bench/bench-sinks.sh
 EXTRA_DIST += bench/bench-gen.sh
 EXTRA_DIST += bench/bench-instances.sh
 EXTRA_DIST += bench/bench-webhook.sh
+# The admin endpoint's scrape over 200 pipelines' files (bench-admin.sh).
+check_PROGRAMS += bench_admin
+bench_admin_SOURCES = bench/bench_admin.c
+bench_admin_LDADD = $(JEMALLOC_LIBS) $(CORE_LINK_LIBS) $(JANSSON_LIBS)
+EXTRA_DIST += bench/bench-admin.sh
 EXTRA_DIST += bench/bench-idle.sh

@@ -14,7 +14,7 @@ endif
 FUZZ_SOURCES = fuzz/fuzz.h fuzz/fuzz_common.c $(FUZZ_MAIN)
 FUZZ_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_TOP_SRCDIR=\"$(abs_top_srcdir)\" \
 	-DFUZZ_PLUGIN_DIR=\"$(abs_top_builddir)/plugins/.libs\"
-FUZZ_LIBS = $(top_builddir)/core/libsluice.la $(JANSSON_LIBS)
+FUZZ_LIBS = $(CORE_LINK_LIBS)
 
 # Wire frames: decode, re-encode, a stage's work, acks (core/lib/wire.c, batch.c).
 FUZZ_HARNESSES += fuzz/fuzz_wire

@@ -36,7 +36,7 @@ if ! grep -q '^FUZZ_LDFLAGS = -fsanitize=fuzzer' "$build/tests/Makefile" 2>/dev/
         > "$build/configure.log" 2>&1 || fail_build "$build/configure.log"
 fi
 echo "== build the harnesses"
-{ make -C "$build/core" -j"$jobs" -s libsluice.la &&
+{ make -C "$build/core" -j"$jobs" -s libsluice.la libsluice-internal.la &&
   make -C "$build/plugins" -j"$jobs" -s &&
   make -C "$build/tests" -j"$jobs" -s fuzzers; } > "$build/build.log" 2>&1 ||
     fail_build "$build/build.log"
@@ -56,6 +56,9 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 export LSAN_OPTIONS="suppressions=$fuzz_src/lsan.supp:print_suppressions=0"
 export top_srcdir=$top
+# the registry of a program outside the build's core/ finds the built
+# plugins only through the path (registry.c: no build path is compiled in)
+export SLUICE_PLUGIN_PATH="$build/plugins/.libs${SLUICE_PLUGIN_PATH:+:$SLUICE_PLUGIN_PATH}"
 
 # fuzz_one NAME: run harness NAME for $seconds; writes $out/NAME.status
 # (pass/fail) and $out/NAME.log.

@@ -6,3 +6,4 @@ include $(srcdir)/integration/annexcloud.mk
 include $(srcdir)/integration/transforms.mk
 include $(srcdir)/integration/sinks.mk
 include $(srcdir)/integration/soak.mk
+include $(srcdir)/integration/admin.mk

@@ -7,3 +7,4 @@ include $(srcdir)/unit/annexcloud.mk
 include $(srcdir)/unit/transforms.mk
 include $(srcdir)/unit/sinks.mk
 include $(srcdir)/unit/paths.mk
+include $(srcdir)/unit/exports.mk

@@ -213,7 +213,7 @@ START_TEST(errors_name_file_and_line)
         "tcp://HOST:PORT with PORT in 1..65534 (acks use PORT+1), got \"tcp://localhost\"");
     expect_error("range.cfg", HEAD
         "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; hwm = 0; },\n" SINK,
-        "5: stage 'in' (plugin test-source): 'hwm' must be between 1 and 100000, got 0");
+        "5: stage 'in' (plugin test-source): option 'hwm' must be in 1..100000, got 0");
     expect_error("noname.cfg", HEAD "    { plugin = \"test-source\"; path = \"x\"; },\n" SINK,
                  "5: stage #1: missing 'name'");
     expect_error("pipekey.cfg",
@@ -546,7 +546,7 @@ END_TEST
 START_TEST(include_fragment)
 {
     sluice_pipeline_def *def;
-    char expected[PATH_MAX + 32];
+    char expected[2 * PATH_MAX + 64];
 
     snprintf(expected, sizeof(expected), "%s/fragments", tmpdir);
     mkdir(expected, 0700);
@@ -560,7 +560,8 @@ START_TEST(include_fragment)
     ck_assert_int_eq(json_integer_value(json_object_get(def->stages[1].config, "batch")), 25);
     sluice_pipeline_free(&def);
 
-    /* An error inside the fragment names the fragment and its line. */
+    /* An error inside the fragment names the fragment and its line, and
+     * the line of the @include that brought it into the stage. */
     write_file("fragments/bad.cfg", "name = \"out\";\nplugin = \"test-sink\";\nbatch = true;\n");
     def = load_text("include-bad.cfg", HEAD
         "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
@@ -568,8 +569,97 @@ START_TEST(include_fragment)
     ck_assert_ptr_null(def);
     snprintf(expected, sizeof(expected),
              "%s/fragments/bad.cfg:3: stage 'out' (plugin test-sink): option 'batch' expects "
-             "int, got bool", tmpdir);
+             "int, got bool (included at %s/include-bad.cfg:7)", tmpdir, tmpdir);
     ck_assert_str_eq(err.text, expected);
+}
+END_TEST
+
+/* A stage's own setting written after an @include that sets it too
+ * overrides the included one (a value, and a string spanning lines); an
+ * error in the overriding value names its own line. The same setting twice
+ * in one group, or one written before the @include that sets it, is an
+ * error naming the setting and both places. */
+START_TEST(fragment_setting_overridden)
+{
+    sluice_pipeline_def *def;
+    char expected[2 * PATH_MAX];
+
+    snprintf(expected, sizeof(expected), "%s/fragments", tmpdir);
+    mkdir(expected, 0700);
+    write_file("fragments/sink.cfg",
+               "plugin = \"test-sink\";\nbatch = 25;\nurl = \"http://a/\";\n");
+    def = load_text("override.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"out\";\n      @include \"fragments/sink.cfg\"\n"
+        "      batch = 40;\n      url = \"http://b\"\n            \"/c\";\n    }\n  );\n};\n");
+    ck_assert_msg(def != NULL, "refused: %s", err.text);
+    ck_assert_int_eq(json_integer_value(json_object_get(def->stages[1].config, "batch")), 40);
+    ck_assert_str_eq(json_string_value(json_object_get(def->stages[1].config, "url")),
+                     "http://b/c");
+    sluice_pipeline_free(&def);
+
+    /* a bad overriding value: its own file and line */
+    expect_error("override-bad.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"out\";\n      @include \"fragments/sink.cfg\"\n"
+        "      batch = true;\n    }\n  );\n};\n",
+        "8: stage 'out' (plugin test-sink): option 'batch' expects int, got bool");
+    /* twice in the client's own group */
+    expect_error("twice.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\";\n"
+        "      path = \"y\"; },\n" SINK,
+        "6: setting 'path' is set twice in this group (first on line 5)");
+    /* written before the @include: the fragment's line, and why */
+    def = load_text("before.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"out\"; batch = 40;\n      @include \"fragments/sink.cfg\"\n    }\n"
+        "  );\n};\n");
+    ck_assert_ptr_null(def);
+    snprintf(expected, sizeof(expected), "%s/fragments/sink.cfg:2: duplicate setting name: "
+             "'batch' is set twice in one group: here and in the group that includes this "
+             "file, before its @include", tmpdir);
+    ck_assert_msg(strncmp(err.text, expected, strlen(expected)) == 0, "error: %s", err.text);
+}
+END_TEST
+
+/* libconfig's bare "syntax error" gets what was probably meant. */
+START_TEST(syntax_errors_say_what_was_expected)
+{
+    expect_error("comma.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; }\n"
+        "    { name = \"out\"; plugin = \"test-sink\"; }\n  );\n};\n",
+        "6: syntax error: missing ',' between the elements of the list on lines 5 and 6");
+    expect_error("brace.cfg", HEAD
+        "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
+        "    { name = \"out\"; plugin = \"test-sink\";\n  );\n};\n",
+        "7: syntax error: ')' on line 7 does not close the '{' opened on line 6");
+    expect_error("open.cfg", "pipeline = {\n  name = \"p\";\n  stages = (\n",
+                 "4: syntax error: the '(' opened on line 3 is never closed");
+}
+END_TEST
+
+/* Every error of a file in one load: each FILE:LINE, counted. */
+START_TEST(every_error_reported)
+{
+    sluice_pipeline_def *def = load_text("many.cfg",
+        "pipeline = {\n  name = \"bad name\";\n  state_dir = \"state\";\n  window = 0;\n"
+        "  stages = (\n"
+        "    { name = \"in\"; plugin = \"test-source\"; hwm = 0; pth = \"x\"; },\n"
+        "    { name = \"out\"; plugin = \"test-sink\"; batch = \"x\"; }\n  );\n};\n");
+
+    ck_assert_ptr_null(def);
+    ck_assert_uint_eq(err.count, 6);
+    ck_assert_msg(strstr(err.all, "many.cfg:2: pipeline name must match"), "%s", err.all);
+    ck_assert_msg(strstr(err.all, "many.cfg:4: 'window' must be between 1 and 1024"), "%s",
+                  err.all);
+    ck_assert_msg(strstr(err.all, "many.cfg:6: stage 'in' (plugin test-source): option 'hwm' "
+                         "must be in 1..100000, got 0"), "%s", err.all);
+    ck_assert_msg(strstr(err.all, "many.cfg:6: stage 'in' (plugin test-source): unknown option "
+                         "'pth'"), "%s", err.all);
+    ck_assert_msg(strstr(err.all, "many.cfg:6: stage 'in' (plugin test-source): missing "
+                         "required option 'path'"), "%s", err.all);
+    ck_assert_msg(strstr(err.all, "many.cfg:7: stage 'out' (plugin test-sink): option 'batch' "
+                         "expects int, got string"), "%s", err.all);
 }
 END_TEST
 
@@ -879,7 +969,7 @@ START_TEST(instances_only_for_a_stateless_transform)
         "    { name = \"in\"; plugin = \"test-source\"; path = \"x\"; },\n"
         "    { name = \"mid\"; plugin = \"test-transform\"; field = \"f\"; instances = 0; },\n"
         SINK,
-        "6: stage 'mid' (plugin test-transform): 'instances' must be between 1 and 64, got 0");
+        "6: stage 'mid' (plugin test-transform): option 'instances' must be in 1..64, got 0");
 }
 END_TEST
 
@@ -926,6 +1016,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, no_secrets_mode_leaves_curve_secret_key_unread);
     tcase_add_test(tc, include_fragment);
     tcase_add_test(tc, include_missing_named);
+    tcase_add_test(tc, fragment_setting_overridden);
+    tcase_add_test(tc, syntax_errors_say_what_was_expected);
+    tcase_add_test(tc, every_error_reported);
     tcase_add_test(tc, include_must_be_a_regular_file);
     tcase_add_test(tc, include_in_comments_and_strings_is_not_read);
     tcase_add_test(tc, printed_pipeline_reloads);

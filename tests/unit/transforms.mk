@@ -33,7 +33,7 @@ unit_test_deriver_plugin_LDADD = $(UNIT_LINK_LIBS)
 check_PROGRAMS += bench/bench_transforms
 bench_bench_transforms_SOURCES = bench/bench_transforms.c
 bench_bench_transforms_CPPFLAGS = $(AM_CPPFLAGS) $(PLUGIN_COMMON_CPPFLAGS)
-bench_bench_transforms_LDADD = $(PLUGIN_COMMON_LA) $(JEMALLOC_LIBS) $(top_builddir)/core/libsluice.la $(JANSSON_LIBS)
+bench_bench_transforms_LDADD = $(PLUGIN_COMMON_LA) $(JEMALLOC_LIBS) $(CORE_LINK_LIBS)
 # libtool moves JEMALLOC_LIBS' --no-as-needed away from -ljemalloc.
 bench_bench_transforms_LDFLAGS = -Wl,--no-as-needed
 EXTRA_DIST += bench/bench-transforms.sh

@@ -11,4 +11,7 @@ int64_t sluice_clock_ms(void);
 /* Seconds on CLOCK_MONOTONIC, with sub-microsecond resolution. Never
  * fails. */
 double sluice_monotonic_seconds(void);
+/* Wall-clock time (CLOCK_REALTIME) in seconds since the epoch: for
+ * times shown to people and compared across processes (statistics files). */
+double sluice_wall_seconds(void);
 #endif

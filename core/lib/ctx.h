@@ -31,6 +31,10 @@ struct sluice_ctx {
                                             batch, so the runner can tell upstream
                                             it is alive (a heartbeat ack); NULL
                                             elsewhere */
+    int wake_fd;                         /* source: readable when poll() has
+                                            something new (sluice_source_wake_fd;
+                                            borrowed), valid if has_wake_fd */
+    int has_wake_fd;
     char fail_message[1024];             /* set by sluice_fail() */
 };
 

@@ -91,6 +91,17 @@ static const char *stage_of(const sluice_ctx *ctx)
     return ctx->stage ? ctx->stage->name : NULL;
 }
 
+/* The plugin the stage runs (its destination's name, e.g. "ometria-sink"),
+ * or "?" for a context without a stage. */
+static const char *plugin_of(const sluice_ctx *ctx)
+{
+    return ctx->stage && ctx->stage->plugin_name ? ctx->stage->plugin_name : "?";
+}
+
+/* Retries of one request up to this many are told at info; later ones
+ * (an outage rather than a blip) at warn. */
+#define RETRY_QUIET_ATTEMPTS 2
+
 /* The stage's common options, or NULL for a context without a stage. */
 static const sluice_stage_common *common_of(const sluice_ctx *ctx)
 {
@@ -636,13 +647,18 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
          * into a tight loop, so never less than our own backoff). */
         if (hinted >= 0)
             delay = fmax(delay, hinted);
+        /* named by stage and plugin: the operator reads which destination */
         if (status == 0)
-            sluice_log_write(pipeline_of(ctx), stage_of(ctx), SLUICE_LOG_INFO,
-                             "%s %s: %s, retry %d in %.2f s", req->method, req->url,
-                             call.error, attempts, delay);
+            sluice_log_write(pipeline_of(ctx), stage_of(ctx),
+                             attempts > RETRY_QUIET_ATTEMPTS ? SLUICE_LOG_WARN : SLUICE_LOG_INFO,
+                             "stage '%s' (%s): %s %s: %s, retry %d in %.2f s",
+                             stage_of(ctx) ? stage_of(ctx) : "?", plugin_of(ctx), req->method,
+                             req->url, call.error, attempts, delay);
         else
-            sluice_log_write(pipeline_of(ctx), stage_of(ctx), SLUICE_LOG_INFO,
-                             "%s %s: HTTP %ld, retry %d in %.2f s%s", req->method,
+            sluice_log_write(pipeline_of(ctx), stage_of(ctx),
+                             attempts > RETRY_QUIET_ATTEMPTS ? SLUICE_LOG_WARN : SLUICE_LOG_INFO,
+                             "stage '%s' (%s): %s %s: HTTP %ld, retry %d in %.2f s%s",
+                             stage_of(ctx) ? stage_of(ctx) : "?", plugin_of(ctx), req->method,
                              req->url, status, attempts, delay,
                              status == 429 ? " (bucket paused)" : "");
         sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_http_retries_total", 1);

@@ -17,6 +17,7 @@
 #include "kv.h"
 #include "runner.h"
 #include "util/clock.h"
+#include "wake.h"
 
 /* How one end of a link is secured and bounded (open_socket). */
 typedef struct link_guard {
@@ -397,7 +398,7 @@ int link_send_batch(runner *r, sluice_batch *batch)
     }
     msg_ready = 1;
     for (;;) {
-        zmq_pollitem_t items[2];
+        zmq_pollitem_t items[3];
         int nitems = 1;
 
         if (zmq_msg_send(&msg, r->data_out, ZMQ_DONTWAIT) >= 0) {
@@ -412,12 +413,17 @@ int link_send_batch(runner *r, sluice_batch *batch)
             break;
         items[0] = (zmq_pollitem_t){.socket = r->data_out, .events = ZMQ_POLLOUT};
         if (r->index > 0 && r->ack_in) {
-            items[1] = (zmq_pollitem_t){.socket = r->ack_in, .events = ZMQ_POLLIN};
-            nitems = 2;
+            items[nitems++] = (zmq_pollitem_t){.socket = r->ack_in, .events = ZMQ_POLLIN};
+            if (r->pending_count) /* acks waiting for upstream to (re)connect */
+                items[nitems++] = (zmq_pollitem_t){.socket = r->ack_out, .events = ZMQ_POLLOUT};
         }
-        if (zmq_poll(items, nitems, FLAG_CHECK_MS) > 0 && nitems == 2 &&
-            (items[1].revents & ZMQ_POLLIN))
-            link_forward_acks(r);
+        /* room downstream, an ack or a wake-up (a flag changed) ends it */
+        if (link_poll(r, items, nitems, -1) > 0 && nitems >= 2) {
+            if (items[1].revents & ZMQ_POLLIN)
+                link_forward_acks(r);
+            else
+                link_flush_acks(r);
+        }
     }
 out:
     if (msg_ready)
@@ -489,16 +495,25 @@ void link_send_ack(runner *r, uint64_t epoch, uint64_t id)
     link_flush_acks(r);
 }
 
+/* How often a sink tells upstream it is alive while it works or waits
+ * (link_sink_heartbeat): every HEARTBEAT_MS, or per quarter ack_timeout_ms
+ * if that is shorter. */
+static long heartbeat_every(const runner *r)
+{
+    long every = HEARTBEAT_MS;
+
+    if (r->pipeline->ack_timeout_ms > 0 && r->pipeline->ack_timeout_ms / 4 < every)
+        every = r->pipeline->ack_timeout_ms / 4;
+    return every > 0 ? every : 1;
+}
+
 void link_sink_heartbeat(sluice_ctx *ctx)
 {
     runner *r = (runner *)((char *)ctx - offsetof(runner, ctx));
     int64_t now = sluice_clock_ms();
-    long every = HEARTBEAT_MS;
 
     /* well inside the source's patience, whatever ack_timeout_ms is */
-    if (r->pipeline->ack_timeout_ms > 0 && r->pipeline->ack_timeout_ms / 4 < every)
-        every = r->pipeline->ack_timeout_ms / 4;
-    if (!r->epoch || now - r->heartbeat_ms < every)
+    if (!r->epoch || now - r->heartbeat_ms < heartbeat_every(r))
         return;
     r->heartbeat_ms = now;
     link_send_ack(r, r->epoch, 0);
@@ -553,27 +568,69 @@ void link_forward_acks(runner *r)
     runner_stats_save(r, 0);
 }
 
+int link_poll(runner *r, zmq_pollitem_t *items, int n, long timeout_ms)
+{
+    zmq_pollitem_t all[LINK_POLL_MAX];
+    int total = n, ready, result = 0;
+
+    if (n < 0 || n >= LINK_POLL_MAX)
+        return -1;
+    if (n > 0)
+        memcpy(all, items, (size_t)n * sizeof(*items));
+    if (r->wake_fd >= 0)
+        all[total++] = (zmq_pollitem_t){.fd = r->wake_fd, .events = ZMQ_POLLIN};
+    ready = zmq_poll(all, total, timeout_ms);
+    if (ready < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        items[i].revents = all[i].revents;
+        if (all[i].revents)
+            result++;
+    }
+    if (total > n && all[n].revents)
+        sluice_wake_drain(r->wake_fd);
+    return result;
+}
+
+long link_timeout(int64_t deadline)
+{
+    int64_t left;
+
+    if (deadline == 0)
+        return -1;
+    left = deadline - sluice_clock_ms();
+    return left > 0 ? (long)left : 0;
+}
+
 int link_wait(runner *r, long ms)
 {
     int64_t deadline = sluice_clock_ms() + ms;
 
     for (;;) {
-        int64_t left = deadline - sluice_clock_ms();
-        zmq_pollitem_t item = {.socket = r->ack_in, .events = ZMQ_POLLIN};
+        int64_t now = sluice_clock_ms();
+        long left = (long)(deadline - now);
+        zmq_pollitem_t items[2];
+        int n = 0;
 
         if (runner_must_quit(r))
             return -1;
         if (left <= 0)
             return 0;
-        if (left > FLAG_CHECK_MS)
-            left = FLAG_CHECK_MS;
-        if (r->ctx.progress)
+        if (r->ctx.progress) {
             r->ctx.progress(&r->ctx); /* paces itself (link_sink_heartbeat) */
+            if (left > heartbeat_every(r))
+                left = heartbeat_every(r);
+        }
         if (r->index > 0 && r->ack_in) {
-            if (zmq_poll(&item, 1, (long)left) > 0)
+            items[n++] = (zmq_pollitem_t){.socket = r->ack_in, .events = ZMQ_POLLIN};
+            if (r->pending_count)
+                items[n++] = (zmq_pollitem_t){.socket = r->ack_out, .events = ZMQ_POLLOUT};
+        }
+        if (link_poll(r, items, n, left) > 0) {
+            if (items[0].revents & ZMQ_POLLIN)
                 link_forward_acks(r);
-        } else {
-            zmq_poll(NULL, 0, (long)left);
+            else
+                link_flush_acks(r);
         }
     }
 }

@@ -60,9 +60,12 @@ static int sink_batch(runner *r, sluice_batch *batch)
         delay = sluice_backoff_ms(attempt++, RETRY_BASE_MS,
                                   r->stage->common.retry_max_backoff_ms, r->ctx.retry_after,
                                   runner_random(r));
-        RLOG(r, st == SLUICE_RETRY ? SLUICE_LOG_INFO : SLUICE_LOG_WARN,
-             "batch %" PRIu64 "/%" PRIu64 ": %zu record(s) not delivered yet%s, retry %u in "
-             "%.2f s", batch->epoch, batch->id, pending,
+        /* named by sink and plugin (the platform); an outage that lasts is
+         * told at warn from the third retry of a batch on */
+        RLOG(r, st == SLUICE_RETRY && attempt <= 2 ? SLUICE_LOG_INFO : SLUICE_LOG_WARN,
+             "sink '%s' (%s): batch %" PRIu64 "/%" PRIu64 ": %zu record(s) not delivered "
+             "yet%s, retry %u in %.2f s", r->label, r->stage->plugin_name, batch->epoch,
+             batch->id, pending,
              st == SLUICE_RETRY ? "" : " (write() returned without an outcome)", attempt,
              (double)delay / 1000.0);
         if (link_wait(r, delay) != 0)
@@ -101,12 +104,23 @@ int run_sink(runner *r)
     if (result == SLUICE_STAGE_EXIT_OK)
         RLOG(r, SLUICE_LOG_INFO, "sink started (process %ld)", (long)getpid());
     while (result == SLUICE_STAGE_EXIT_OK && !runner_must_quit(r)) {
-        zmq_pollitem_t item = {.socket = r->data_in, .events = ZMQ_POLLIN};
+        zmq_pollitem_t items[2] = {
+            {.socket = r->data_in, .events = ZMQ_POLLIN},
+            {.socket = r->ack_out, .events = ZMQ_POLLOUT},
+        };
         sluice_batch *batch;
 
         link_flush_acks(r);
         runner_stats_save(r, 0); /* only when something changed */
-        if (zmq_poll(&item, 1, r->pending_count ? 10 : FLAG_CHECK_MS) <= 0)
+        /* nothing is due here without a batch, room for the acks that wait
+         * for upstream to (re)connect, a wake-up (a flag), the summary of
+         * DLQ parkings or a statistics file to bring up to date */
+        int ready = link_poll(r, items, r->pending_count ? 2 : 1,
+                              link_timeout(runner_earliest(runner_dlq_log_due(r),
+                                                           runner_stats_due(r))));
+
+        runner_dlq_log_flush(r, 0);
+        if (ready <= 0 || !(items[0].revents & ZMQ_POLLIN))
             continue;
         batch = link_recv_batch(r);
         if (batch)

@@ -4,9 +4,12 @@
  * acks stop or a downstream stage restarted. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
+#include <sys/inotify.h>
 #include <jansson.h>
 #include <zmq.h>
 
@@ -24,9 +27,57 @@ typedef struct source_run {
     json_t *sent_cp;        /* checkpoint of the last batch sent (owned) */
     int eof;                /* poll() said EOF (for --once: stop polling) */
     int64_t idle_until;     /* no poll() before this time */
+    int awaiting;           /* poll() said AGAIN and the plugin has a wake fd:
+                               no poll() before it (or the store) is readable */
+    int64_t awaiting_since; /* when `awaiting` was set */
+    int64_t awaiting_until; /* poll() again at the latest then (the plugin's
+                               sluice_retry_after hint with AGAIN); 0: none */
     int64_t last_ack_ms;    /* when downstream last acknowledged a batch of this epoch */
     unsigned retries;       /* consecutive poll() RETRY answers */
 } source_run;
+
+/* Without a watch on the state directory, an idle source that waits for
+ * its plugin's wake fd looks for records `sluice dlq replay` queued this
+ * often. */
+#define REPLAY_CHECK_MS 1000L
+
+/* Watch the pipeline's state directory (inotify): `sluice dlq replay`
+ * queues records by writing the store there (state.db and its WAL), which
+ * wakes a source that sleeps until its plugin has something. Other
+ * writes (commits, the webhook spool) wake it too, at the cost of one
+ * poll(). Sets r->store_watch_fd, or leaves it -1 (logged at debug: the
+ * source then looks every REPLAY_CHECK_MS while it sleeps). */
+static void store_watch_open(runner *r)
+{
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+    if (fd >= 0 && inotify_add_watch(fd, r->pipeline->state_dir,
+                                     IN_MODIFY | IN_CREATE | IN_MOVED_TO) >= 0) {
+        r->store_watch_fd = fd;
+        return;
+    }
+    RLOG(r, SLUICE_LOG_DEBUG, "cannot watch %s (%s): replays are looked for every %ld ms "
+         "while idle", r->pipeline->state_dir, strerror(errno), REPLAY_CHECK_MS);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Read the events waiting on the store watch, so it blocks again. */
+static void store_watch_drain(runner *r)
+{
+    char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+    while (read(r->store_watch_fd, events, sizeof(events)) > 0)
+        continue;
+}
+
+/* Close the store watch, if any. */
+static void store_watch_close(runner *r)
+{
+    if (r->store_watch_fd >= 0)
+        close(r->store_watch_fd);
+    r->store_watch_fd = -1;
+}
 
 /* Take the acks waiting from downstream and mark their batches done. */
 static void source_take_acks(runner *r, source_run *s)
@@ -133,6 +184,7 @@ static int source_rewind(runner *r, source_run *s, const char *why)
     s->next_id = 1;
     s->eof = 0;
     s->idle_until = 0;
+    s->awaiting = 0;
     s->last_ack_ms = 0;
     json_decref(s->sent_cp);
     s->sent_cp = s->committed_cp ? json_deep_copy(s->committed_cp) : NULL;
@@ -281,8 +333,15 @@ static int source_fill(runner *r, source_run *s)
         s->idle_until = sluice_clock_ms() + delay;
     } else {
         s->retries = 0;
-        if (st == SLUICE_AGAIN)
+        if (st == SLUICE_AGAIN) {
             s->idle_until = sluice_clock_ms() + AGAIN_IDLE_MS;
+            /* --once paces poll(): the plugin's EOF may come from the clock */
+            s->awaiting = r->ctx.has_wake_fd && !r->once;
+            s->awaiting_since = sluice_clock_ms();
+            s->awaiting_until = r->ctx.retry_after > 0
+                                    ? s->awaiting_since + (int64_t)(r->ctx.retry_after * 1000.0)
+                                    : 0;
+        }
         else if (st == SLUICE_EOF) {
             s->eof = 1;
             s->idle_until = sluice_clock_ms() + EOF_IDLE_MS;
@@ -352,14 +411,17 @@ int run_source(runner *r)
     }
     s.sent_cp = s.committed_cp ? json_deep_copy(s.committed_cp) : NULL;
     result = runner_plugin_init(r);
+    if (result == SLUICE_STAGE_EXIT_OK && r->ctx.has_wake_fd)
+        store_watch_open(r);
     if (result != SLUICE_STAGE_EXIT_OK)
         goto out;
     RLOG(r, SLUICE_LOG_INFO, "source started (process %ld, epoch %" PRIu64 ")",
          (long)getpid(), r->epoch);
 
     for (;;) {
-        int64_t now, oldest, wait_ms = FLAG_CHECK_MS;
-        zmq_pollitem_t item;
+        int64_t now, oldest, deadline = 0; /* 0: nothing due but what wakes the poll */
+        zmq_pollitem_t items[3];
+        int nitems = 0, plugin_item = -1, store_item = -1;
 
         source_take_acks(r, &s);
         if (source_commit(r, &s) != 0) {
@@ -395,6 +457,13 @@ int run_source(runner *r)
         }
         if (result != SLUICE_STAGE_EXIT_OK)
             break;
+        /* What is due next: each wait below ends at the earliest deadline
+         * or when a socket or fd is ready, never on a tick. */
+        oldest = sluice_window_oldest_sent(&s.window);
+        if (oldest >= 0 && p->ack_timeout_ms > 0)
+            deadline = (oldest > s.last_ack_ms ? oldest : s.last_ack_ms) + p->ack_timeout_ms + 1;
+        runner_dlq_log_flush(r, 0);
+        deadline = runner_earliest(deadline, runner_dlq_log_due(r));
         if (stopping) {
             if (s.window.count == 0)
                 break;
@@ -403,22 +472,54 @@ int run_source(runner *r)
                      "they will be replayed", s.window.count, SLUICE_DRAIN_TIMEOUT_MS);
                 break;
             }
+            deadline = runner_earliest(deadline, drain_deadline);
         } else if (s.eof && r->once) {
             if (s.window.count == 0)
                 break; /* --once: everything emitted and acknowledged */
-        } else if (s.window.count < s.window.capacity && now >= s.idle_until) {
-            result = source_fill(r, &s);
-            if (result != SLUICE_STAGE_EXIT_OK)
-                break;
-            continue;
-        } else if (s.idle_until > now && s.idle_until - now < wait_ms) {
-            wait_ms = s.idle_until - now;
+        } else if (s.window.count < s.window.capacity) {
+            if (now >= s.idle_until && !s.awaiting) {
+                result = source_fill(r, &s);
+                if (result != SLUICE_STAGE_EXIT_OK)
+                    break;
+                continue;
+            }
+            if (now < s.idle_until) {
+                deadline = runner_earliest(deadline, s.idle_until);
+            } else {
+                /* the plugin's wake fd says when poll() has something, the
+                 * store's directory when `sluice dlq replay` queued records */
+                plugin_item = nitems;
+                items[nitems++] = (zmq_pollitem_t){.fd = r->ctx.wake_fd, .events = ZMQ_POLLIN};
+                deadline = runner_earliest(deadline, s.awaiting_until);
+                if (r->store_watch_fd >= 0) {
+                    store_item = nitems;
+                    items[nitems++] =
+                        (zmq_pollitem_t){.fd = r->store_watch_fd, .events = ZMQ_POLLIN};
+                } else {
+                    deadline = runner_earliest(deadline, s.awaiting_since + REPLAY_CHECK_MS);
+                }
+            }
         }
         runner_stats_save(r, 0); /* only when something changed (in flight, counters) */
-        item = (zmq_pollitem_t){.socket = r->ack_in, .events = ZMQ_POLLIN};
-        zmq_poll(&item, 1, (long)wait_ms);
+        deadline = runner_earliest(deadline, runner_stats_due(r));
+        items[nitems++] = (zmq_pollitem_t){.socket = r->ack_in, .events = ZMQ_POLLIN};
+        link_poll(r, items, nitems, link_timeout(deadline));
+        if (plugin_item >= 0) {
+            int woken = items[plugin_item].revents != 0;
+            if (store_item >= 0 && items[store_item].revents) {
+                store_watch_drain(r);
+                woken = 1;
+            }
+            if (store_item < 0 && sluice_clock_ms() >= s.awaiting_since + REPLAY_CHECK_MS)
+                woken = 1;
+            if (s.awaiting_until && sluice_clock_ms() >= s.awaiting_until)
+                woken = 1; /* the plugin's own clock (e.g. a periodic sync) */
+            if (woken)
+                s.awaiting = 0;
+        }
     }
 out:
+    store_watch_close(r);
     runner_stats_save(r, 1);
     sluice_window_clear(&s.window, 1);
     json_decref(s.committed_cp);

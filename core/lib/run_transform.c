@@ -77,13 +77,22 @@ int run_transform(runner *r)
     if (result == SLUICE_STAGE_EXIT_OK)
         RLOG(r, SLUICE_LOG_INFO, "transform started (process %ld)", (long)getpid());
     while (result == SLUICE_STAGE_EXIT_OK && !runner_must_quit(r)) {
-        zmq_pollitem_t items[2] = {
+        zmq_pollitem_t items[3] = {
             {.socket = r->data_in, .events = ZMQ_POLLIN},
             {.socket = r->ack_in, .events = ZMQ_POLLIN},
+            {.socket = r->ack_out, .events = ZMQ_POLLOUT},
         };
         link_flush_acks(r);
         runner_stats_save(r, 0); /* only when something changed */
-        if (zmq_poll(items, 2, r->pending_count ? 10 : FLAG_CHECK_MS) <= 0)
+        /* nothing is due here without a batch, an ack, room for the acks
+         * that wait for upstream to (re)connect, a wake-up (a flag), the
+         * summary of DLQ parkings or a statistics file to bring up to date */
+        int ready = link_poll(r, items, r->pending_count ? 3 : 2,
+                              link_timeout(runner_earliest(runner_dlq_log_due(r),
+                                                           runner_stats_due(r))));
+
+        runner_dlq_log_flush(r, 0);
+        if (ready <= 0)
             continue;
         if (items[1].revents & ZMQ_POLLIN)
             link_forward_acks(r);

@@ -46,6 +46,7 @@ int runner_plugin_init(runner *r)
     sluice_status st;
 
     r->ctx.fail_message[0] = '\0';
+    r->ctx.has_wake_fd = 0; /* init() gives it again (sluice_source_wake_fd) */
     st = r->stage->plugin->init
              ? r->stage->plugin->init(&r->ctx, r->stage->config, &r->plugin_state)
              : SLUICE_OK;
@@ -99,10 +100,18 @@ int runner_park_rejected(runner *r, sluice_batch *batch)
         if (slot->replay_of > 0)
             runner_log_reparked(r, slot, by, reason, dlq_id);
         else
-            RLOG(r, SLUICE_LOG_DEBUG, "record %zu of batch %" PRIu64 "/%" PRIu64
-                 " rejected by %s: %s", i, batch->epoch, batch->id, by, reason);
+            runner_dlq_log_parked(r, batch, i, by, reason, dlq_id);
     }
     return 0;
+}
+
+int64_t runner_earliest(int64_t a, int64_t b)
+{
+    if (a == 0)
+        return b;
+    if (b == 0)
+        return a;
+    return a < b ? a : b;
 }
 
 int runner_epoch_check(uint64_t current, uint64_t offered, int shares_store,

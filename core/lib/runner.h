@@ -1,7 +1,7 @@
 /* runner.h: one stage runner (a plugin instance driven over ZeroMQ with
  * the ack protocol of docs/architecture.md), shared by the files that
  * implement it: runner.c (steps every role shares), runner_replay.c
- * (replay batches), runner_stats.c (the statistics file), link.c
+ * (replay batches), runner_dlqlog.c (parkings told at warn), runner_stats.c (the statistics file), link.c
  * (sockets, batches, acks, heartbeats), run_source.c, run_transform.c,
  * run_sink.c (one loop per role) and unit.c (a placement unit's threads).
  * Internal to core/lib. */
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <zmq.h>
 
 #include "batch.h"
 #include "ctx.h"
@@ -20,9 +21,8 @@
 
 /* Backoff of whole-call retries (poll/process/write returned RETRY). */
 #define RETRY_BASE_MS 200L
-/* How long a runner blocks in zmq_poll before looking at its flags. */
-#define FLAG_CHECK_MS 100L
-/* Source pacing after SLUICE_AGAIN and (without --once) SLUICE_EOF. */
+/* Source pacing after SLUICE_AGAIN (the shortest pause before poll() again
+ * also when the plugin gave a wake fd) and (without --once) SLUICE_EOF. */
 #define AGAIN_IDLE_MS 10L
 #define EOF_IDLE_MS 200L
 /* Acks are tiny; their queues must never be what blocks a stage. */
@@ -36,6 +36,26 @@
 /* A sink busy in one long write() tells upstream it is alive this often
  * (or every ack_timeout_ms / 4 if that is shorter). */
 #define HEARTBEAT_MS 1000
+
+/* DLQ parkings logged one by one per window (runner_dlqlog.c); the rest of
+ * the window's are summed up in one line when it ends. */
+#define DLQ_LOG_LINES 5
+#define DLQ_LOG_WINDOW_MS 10000
+/* Distinct reasons a summary counts apart (the others as "other reasons"). */
+#define DLQ_LOG_REASONS 8
+
+typedef struct runner_dlq_reason {
+    char text[160];                   /* the reason, cut at 159 bytes */
+    unsigned long count;
+} runner_dlq_reason;
+
+typedef struct runner_dlq_log {
+    int64_t window_start;             /* first parking of the window; 0: none */
+    unsigned long parked, logged;     /* parkings in the window, lines for them */
+    runner_dlq_reason reasons[DLQ_LOG_REASONS];
+    size_t reason_count;
+    unsigned long other_count;        /* parkings whose reason found no slot */
+} runner_dlq_log;
 
 /* What a runner counts for the admin endpoint (docs/operations.md,
  * "Metrics, health, status"), written to its statistics file with the
@@ -123,6 +143,12 @@ typedef struct runner {
                                          (a file unchanged is not rewritten) */
     int64_t heartbeat_ms;             /* sink: last heartbeat sent upstream */
     int result;                       /* exit code when run as a thread */
+    runner_dlq_log dlq_log;           /* parkings told at warn (runner_dlqlog.c) */
+    int wake_fd;                      /* eventfd sluice_unit_wake() writes (wake.h):
+                                         a flag changed; -1 if none */
+    int store_watch_fd;               /* source: inotify on the state directory (a
+                                         `sluice dlq replay` writes the store);
+                                         -1 if none */
 } runner;
 
 #define RLOG(r, level, ...) \
@@ -173,6 +199,9 @@ int runner_park_rejected(runner *r, sluice_batch *batch);
 int runner_epoch_check(uint64_t current, uint64_t offered, int shares_store,
                        uint64_t source_newest);
 
+/* The earlier of two deadlines (sluice_clock_ms), 0 standing for none. */
+int64_t runner_earliest(int64_t a, int64_t b);
+
 /* Decide whether a non-source stage handles `batch`. A batch of a newer
  * epoch than the stage's must pass runner_epoch_check first (refusals are
  * logged at warn, at most every 10 s). An instance of a
@@ -198,6 +227,26 @@ int runner_adopt_epoch(runner *r, sluice_batch **batch_p);
  * exit code of the last handle() call (SLUICE_STAGE_EXIT_OK if none). */
 int runner_handle_in_order(runner *r, sluice_batch *batch,
                            int (*handle)(runner *, sluice_batch *));
+
+/* ------------------------------------------------------------------ */
+/* Parkings told at warn (runner_dlqlog.c).                           */
+/* ------------------------------------------------------------------ */
+
+/* Tell that record `i` of `batch`, rejected by stage `by` for `reason`,
+ * was parked as DLQ entry `dlq_id`: one warn line each for the first
+ * DLQ_LOG_LINES of a DLQ_LOG_WINDOW_MS window, counted by reason after
+ * that (runner_park_rejected calls it; replayed records are told by
+ * runner_log_reparked instead). */
+void runner_dlq_log_parked(runner *r, const sluice_batch *batch, size_t i, const char *by,
+                           const char *reason, int64_t dlq_id);
+
+/* When the current window's summary is due (sluice_clock_ms), or 0 when
+ * no parking waits to be summed up: a deadline for the runner's wait. */
+int64_t runner_dlq_log_due(const runner *r);
+
+/* Log the window's summary line if the window ended (or `force`, at the
+ * runner's end) and records were counted without a line; start over. */
+void runner_dlq_log_flush(runner *r, int force);
 
 /* ------------------------------------------------------------------ */
 /* Replay batches: `sluice dlq replay` (runner_replay.c).             */
@@ -239,6 +288,12 @@ void runner_stats_load(runner *r);
  * error logged in this process and when. Failures only cost the summary
  * and the metrics. */
 void runner_stats_save(runner *r, int force);
+
+/* When the statistics file must be written again (sluice_clock_ms): the
+ * end of the STATS_INTERVAL_MS after the last write when the counters
+ * changed since, else 0 (nothing due). A deadline for the runner's wait,
+ * which has no tick to call runner_stats_save(r, 0) by. */
+int64_t runner_stats_due(runner *r);
 
 /* Index into runner_dlq_class_names of the class of a DLQ `reason` (NULL
  * allowed): "too_large", "missing_field", "invalid", "refused" (the
@@ -309,6 +364,19 @@ void link_sink_heartbeat(sluice_ctx *ctx);
  * staged state up to that batch, THEN pass the ack upstream, so state is
  * committed downstream-first and the source's checkpoint last. */
 void link_forward_acks(runner *r);
+
+/* Wait in zmq_poll on `items` (`n` of them, at most LINK_POLL_MAX - 1) and
+ * the runner's wake fd until one is ready or `timeout_ms` passed (-1: no
+ * timeout; nothing but a wake-up, a socket or an fd of `items` ends it).
+ * A wake-up is consumed here: the caller looks at its flags after any
+ * return. Returns how many of `items` are ready (their revents set), 0
+ * after a timeout or a wake-up alone, -1 on an error (EINTR). */
+#define LINK_POLL_MAX 8
+int link_poll(runner *r, zmq_pollitem_t *items, int n, long timeout_ms);
+
+/* Milliseconds from now to `deadline` (sluice_clock_ms), at least 0; -1
+ * when `deadline` is 0 (none): the timeout for link_poll. */
+long link_timeout(int64_t deadline);
 
 /* Wait up to `ms`, serving acks (transforms), sending a sink's heartbeat
  * (its ctx.progress hook: a backoff between two write() calls, stretched

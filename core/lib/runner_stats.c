@@ -275,3 +275,10 @@ void runner_stats_save(runner *r, int force)
 out:
     json_decref(doc);
 }
+
+int64_t runner_stats_due(runner *r)
+{
+    if (!r->stats_path[0] || changes_signature(r) == r->stats_written_sig)
+        return 0;
+    return r->stats_written_ms + STATS_INTERVAL_MS;
+}

@@ -6,7 +6,9 @@ libsluice_core_la_SOURCES += lib/batch.h lib/batch.c lib/wire.c lib/store.h lib/
 	lib/kv.h lib/kv.c lib/sdk_state.c
 # `sluice dlq replay` in the stage runners: replay batches, each record's fate.
 libsluice_core_la_SOURCES += lib/runner_replay.c
-libsluice_core_la_SOURCES += lib/stage.h lib/endpoint.c lib/unit.c \
+# Parkings in the dead-letter queue told at warn, rate-limited per stage.
+libsluice_core_la_SOURCES += lib/runner_dlqlog.c
+libsluice_core_la_SOURCES += lib/stage.h lib/endpoint.c lib/unit.c lib/wake.h lib/wake.c \
 	lib/runner.h lib/runner.c lib/runner_stats.c lib/link.c \
 	lib/run_source.c lib/run_transform.c lib/run_sink.c \
 	lib/window.h lib/window.c lib/reorder.h lib/reorder.c

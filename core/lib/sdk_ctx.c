@@ -52,6 +52,16 @@ void sluice_retry_after(sluice_ctx *ctx, double seconds)
         ctx->retry_after = seconds;
 }
 
+int sluice_source_wake_fd(sluice_ctx *ctx, int fd)
+{
+    if (!ctx || !ctx->stage || !ctx->stage->plugin ||
+        ctx->stage->plugin->role != SLUICE_ROLE_SOURCE || fd < 0)
+        return -1;
+    ctx->wake_fd = fd;
+    ctx->has_wake_fd = 1;
+    return 0;
+}
+
 const char *sluice_stage_name(const sluice_ctx *ctx)
 {
     return ctx_stage_name(ctx);

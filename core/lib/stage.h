@@ -62,6 +62,13 @@ typedef struct sluice_unit_signals {
     volatile sig_atomic_t *hard;   /* stop now, without draining (SIGUSR2) */
 } sluice_unit_signals;
 
+/* Wake every stage runner of this process out of its wait, so it looks at
+ * its flags again: runners wait without a timeout when nothing is due, so
+ * whoever sets a flag of sluice_unit_signals outside a signal handler
+ * (signals are taken care of: wake.h) calls this after. Thread-safe; not
+ * async-signal-safe. */
+void sluice_unit_wake(void);
+
 /* Flags of sluice_unit_run (0 or 1 is just `--once`). */
 #define SLUICE_UNIT_ONCE 1         /* sluice run --once */
 #define SLUICE_UNIT_SOURCE_STORE 2 /* the pipeline's source runs on this host

@@ -5,6 +5,7 @@
  * has a CURVE input. */
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "runner.h"
 #include "store.h"
 #include "util/clock.h"
+#include "wake.h"
 #include "zap.h"
 
 /* ------------------------------------------------------------------ */
@@ -54,6 +56,12 @@ static int runner_setup(runner *r)
     r->rng = (uint64_t)sluice_clock_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)r;
     if (r->rng == 0)
         r->rng = 0x9e3779b97f4a7c15ULL;
+    r->wake_fd = sluice_wake_open();
+    if (r->wake_fd < 0) {
+        RLOG(r, SLUICE_LOG_ERROR, "cannot create the runner's wake-up eventfd: %s",
+             strerror(errno));
+        return -1;
+    }
     r->ctx.store = open_store(r->pipeline, err, sizeof(err));
     if (!r->ctx.store) {
         RLOG(r, SLUICE_LOG_ERROR, "cannot open the state store: %s", err);
@@ -87,6 +95,8 @@ static void runner_teardown(runner *r, int graceful)
     sluice_http_client_free(&r->ctx.http);
     sluice_kv_destroy(&r->ctx.kv);
     sluice_store_close(&r->ctx.store);
+    sluice_wake_close(r->wake_fd);
+    r->wake_fd = -1;
 }
 
 /* Run a prepared runner to its end. Returns its exit code. */
@@ -113,11 +123,14 @@ static int runner_run(runner *r)
         result = SLUICE_STAGE_EXIT_ERROR;
         break;
     }
+    runner_dlq_log_flush(r, 1); /* what the last window counted */
 out:
     runner_teardown(r, result == SLUICE_STAGE_EXIT_OK);
     /* the source's end (or any failure) winds the whole unit down */
-    if (r->index == 0 || result != SLUICE_STAGE_EXIT_OK)
+    if (r->index == 0 || result != SLUICE_STAGE_EXIT_OK) {
         *r->unit_stop = 1;
+        sluice_unit_wake(); /* the unit's other runners wait without a timeout */
+    }
     return result;
 }
 
@@ -202,9 +215,16 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
     int result = SLUICE_STAGE_EXIT_OK;
     void *zctx = NULL;
     sluice_zap *zap = NULL;
+    sigset_t old_mask;
+    int signals_taken = 0;
 
     if (n == 0)
         return SLUICE_STAGE_EXIT_OK;
+    /* First: stop, rewind and hard-stop signals wake the runners (wake.h)
+     * only if no thread of the unit takes them itself, and every thread
+     * the unit starts (the ZAP handler's, the runners', the plugins')
+     * inherits this mask. */
+    signals_taken = sluice_wake_signals_begin(&old_mask) == 0;
     runners = calloc(n, sizeof(*runners));
     threads = calloc(n, sizeof(*threads));
     zctx = zmq_ctx_new();
@@ -231,6 +251,8 @@ int sluice_unit_run(const sluice_pipeline_def *pipeline, const size_t *stages, s
         r->unit_has_source = has_source;
         r->inproc_in = n > 1 && r->index > 0 && unit_holds(stages, n, r->index - 1);
         r->inproc_out = n > 1 && unit_holds(stages, n, r->index + 1);
+        r->wake_fd = -1;
+        r->store_watch_fd = -1;
     }
     if (start_zap(pipeline, runners, n, zctx, &zap) != 0) {
         result = SLUICE_STAGE_EXIT_ERROR;
@@ -276,6 +298,8 @@ out:
         result = SLUICE_STAGE_EXIT_NOSPACE;
     if (zctx)
         zmq_ctx_term(zctx);
+    if (signals_taken)
+        sluice_wake_signals_end(&old_mask);
     free(threads);
     free(runners);
     return result;

@@ -154,8 +154,13 @@ static sluice_status api_poll(ac_source *src, void *state, sluice_batch *out, js
             if (mode->synced_this_run) {
                 if (sluice_run_once(src->ctx) || mode->interval_s <= 0)
                     return sluice_run_once(src->ctx) ? SLUICE_EOF : SLUICE_AGAIN;
-                if (time(NULL) < mode->last_sync_end + mode->interval_s)
+                if (time(NULL) < mode->last_sync_end + mode->interval_s) {
+                    /* next to webhook mode the runner sleeps on the
+                     * webhooks' wake fd: the next sync is due then */
+                    sluice_retry_after(src->ctx, (double)(mode->last_sync_end + mode->interval_s -
+                                                          time(NULL)));
                     return SLUICE_AGAIN;
+                }
             }
             mode->sync++;
             mode->next = 0;

@@ -11,11 +11,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 
 #include "ac_api.h"
@@ -37,6 +40,8 @@ typedef struct webhook_mode {
     ac_spool_writer *writer;       /* writing side (listener) */
     ac_listener *listener;
     unsigned long long emitted;    /* last sequence handed to poll() */
+    int wake_fd;                   /* eventfd the listener writes once a webhook
+                                      is spooled; read by poll() (-1: none) */
 } webhook_mode;
 
 /* Whole file into a malloc'd string, or NULL. */
@@ -121,6 +126,7 @@ static int listener_settings(ac_source *src, ac_listener_config *config, char **
     const char *cert_path = ac_opt_string(src, "tls_cert"), *key_path = ac_opt_string(src, "tls_key");
 
     memset(config, 0, sizeof(*config));
+    config->wake_fd = -1;
     if (parse_listen(listen, &config->addr) != 0) {
         sluice_fail(src->ctx, "listen '%s' is not an IPv4 address:port", listen ? listen : "");
         return -1;
@@ -153,6 +159,16 @@ static int listener_settings(ac_source *src, ac_listener_config *config, char **
 
 static void webhook_stop(ac_source *src, void *state);
 
+/* 1 if `ops` is one of the source's modes. */
+static int has_mode(const ac_source *src, const ac_mode_ops *ops)
+{
+    for (size_t i = 0; i < src->mode_count; i++) {
+        if (src->modes[i] == ops)
+            return 1;
+    }
+    return 0;
+}
+
 /* Mode start (ac_source.h): the spool's reading side, its writer, then
  * the listener. On failure everything started is stopped again and
  * *state is NULL. */
@@ -169,6 +185,7 @@ static sluice_status webhook_start(ac_source *src, const json_t *checkpoint, voi
         return SLUICE_FATAL;
     }
     mode->src = src;
+    mode->wake_fd = -1;
     mode->enrich = ac_opt_bool(src, "enrich");
     mode->idle_ms = (long)ac_opt_int(src, "idle_ms");
     mode->emitted = (unsigned long long)json_integer_value(json_object_get(checkpoint, "seq"));
@@ -183,6 +200,18 @@ static sluice_status webhook_start(ac_source *src, const json_t *checkpoint, voi
     if (!mode->writer) {
         sluice_fail(src->ctx, "cannot start the webhook spool writer: %s", err);
         goto out;
+    }
+    /* This mode has nothing to do until a webhook is spooled: the runner
+     * sleeps until the listener writes the eventfd, alone or next to api
+     * mode, which says when its next sync is due (sluice_retry_after).
+     * Next to feed mode, which looks for files on no clock it can tell,
+     * poll() stays paced. */
+    if (!has_mode(src, &ac_mode_feed)) {
+        mode->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (mode->wake_fd < 0 || sluice_source_wake_fd(src->ctx, mode->wake_fd) != 0)
+            sluice_log(src->ctx, SLUICE_LOG_WARN, "webhook mode polls the spool every few "
+                       "milliseconds: no wake-up eventfd (%s)", strerror(errno));
+        config.wake_fd = mode->wake_fd;
     }
     mode->listener = ac_listener_start(src->ctx, &config, mode->writer, err, sizeof(err));
     if (!mode->listener) {
@@ -219,6 +248,11 @@ static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out
     json_t *entries = json_array(), *entry;
     double idle = ac_listener_idle_seconds(mode->listener);
     sluice_status status = SLUICE_OK;
+    uint64_t woken;
+
+    /* First: a webhook spooled from here on wakes the runner again. */
+    if (mode->wake_fd >= 0 && read(mode->wake_fd, &woken, sizeof(woken)) < 0 && errno != EAGAIN)
+        sluice_log(src->ctx, SLUICE_LOG_DEBUG, "cannot read the wake-up eventfd: %s", strerror(errno));
 
     /* Each payload can make two records (member and event). */
     if (ac_spool_take(mode->spool, mode->emitted, room / 2 ? room / 2 : 1, entries) < 0) {
@@ -261,7 +295,8 @@ static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out
         *position = json_pack("{s:I}", "seq", (json_int_t)mode->emitted);
     }
     json_decref(entries);
-    if (status != SLUICE_OK || sluice_batch_count(out) > 0 || *position)
+    /* OK when this call took something from the spool (*position moved) */
+    if (status != SLUICE_OK || *position)
         return status;
     if (sluice_run_once(src->ctx) && idle * 1000.0 >= (double)mode->idle_ms)
         return SLUICE_EOF;
@@ -312,6 +347,8 @@ static void webhook_stop(ac_source *src, void *state)
     }
     ac_spool_writer_stop(&mode->writer);
     ac_spool_close(&mode->spool);
+    if (mode->wake_fd >= 0)
+        close(mode->wake_fd);
     free(mode);
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,6 @@
  * next allowed line says how many were left out. */
 #define LOG_WINDOW_S 10
 #define LOG_LINES_PER_WINDOW 5
-/* How often the reaper looks for connections past their deadline. */
-#define REAP_INTERVAL_MS 200
 /* Retry-After of a 503, seconds. */
 #define RETRY_AFTER_S "5"
 
@@ -314,6 +313,14 @@ static void on_spooled(void *arg, ac_spool_outcome outcome, const char *detail)
 
     request->outcome = outcome;
     snprintf(request->detail, sizeof(request->detail), "%s", detail ? detail : "");
+    if (outcome == AC_SPOOL_STORED && listener->config.wake_fd >= 0) {
+        /* committed: the source's poll() finds it now (EAGAIN: the counter
+         * is full, the fd readable anyway) */
+        const uint64_t one = 1;
+        if (write(listener->config.wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+            sluice_log(listener->ctx, SLUICE_LOG_DEBUG, "cannot wake the source: %s",
+                       strerror(errno));
+    }
     request->spooled = 1;
     pthread_mutex_lock(&listener->lock);
     if (request->entry)
@@ -487,6 +494,9 @@ static void on_connection(void *cls, struct MHD_Connection *connection, void **s
         else
             listener->head = entry;
         listener->tail = entry;
+        /* the reaper may wait with no deadline; later entries' deadlines
+         * come after the ones it waits for */
+        pthread_cond_broadcast(&listener->changed);
         pthread_mutex_unlock(&listener->lock);
         *socket_context = entry;
         return;
@@ -523,10 +533,18 @@ static void *reaper_main(void *arg)
         struct timespec now, wake;
         unsigned int reaped = 0;
 
+        int has_next = 0;
+
         clock_gettime(CLOCK_MONOTONIC, &now);
         for (conn_entry *entry = listener->head; entry; entry = entry->next) {
-            if (entry->suspended || entry->reaped || entry->fd < 0 || !past(&now, &entry->deadline))
+            if (entry->suspended || entry->reaped || entry->fd < 0)
                 continue;
+            if (!past(&now, &entry->deadline)) {
+                if (!has_next || past(&wake, &entry->deadline))
+                    wake = entry->deadline;
+                has_next = 1;
+                continue;
+            }
             shutdown(entry->fd, SHUT_RDWR);
             entry->reaped = 1;
             reaped++;
@@ -542,8 +560,12 @@ static void *reaper_main(void *arg)
             pthread_mutex_lock(&listener->lock);
             continue;
         }
-        deadline_in(REAP_INTERVAL_MS, &wake);
-        pthread_cond_timedwait(&listener->changed, &listener->lock, &wake);
+        /* Until the earliest deadline; with none (no connection, or all
+         * waiting for the spool), until a connection comes or resumes. */
+        if (has_next)
+            pthread_cond_timedwait(&listener->changed, &listener->lock, &wake);
+        else
+            pthread_cond_wait(&listener->changed, &listener->lock);
     }
     pthread_mutex_unlock(&listener->lock);
     return NULL;

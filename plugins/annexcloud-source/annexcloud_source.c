@@ -371,7 +371,10 @@ static sluice_status ac_poll(sluice_ctx *ctx, void *state, sluice_batch *out)
     }
     if (progressed)
         sluice_batch_set_checkpoint(out, json_deep_copy(src->positions));
-    if (sluice_batch_count(out) > 0 || progressed)
+    /* OK only for what this call added: the runner calls poll() again at
+     * once after OK, so OK for the records of earlier calls kept it
+     * polling (the spool, the API) for the whole batch_linger_ms */
+    if (sluice_batch_count(out) > src->poll_start || progressed)
         return SLUICE_OK;
     for (size_t i = 0; i < src->mode_count; i++)
         all_done &= src->mode_done[i];

@@ -15,3 +15,4 @@ check_PROGRAMS += bench_admin
 bench_admin_SOURCES = bench/bench_admin.c
 bench_admin_LDADD = $(JEMALLOC_LIBS) $(CORE_LINK_LIBS)
 EXTRA_DIST += bench/bench-admin.sh
+EXTRA_DIST += bench/bench-idle.sh

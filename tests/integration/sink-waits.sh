@@ -11,6 +11,8 @@
 #     and the core's retry of the batch still waits what the server asked
 #     (the Retry-After date, 4 s ahead, reaches it as the stage's hint), for
 #     both sinks; that wait, past ack_timeout_ms too, sends heartbeats.
+# The retry lines (the client's and the core's) name the stage and its
+# plugin, so an operator reads which destination is down.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/integration/sink-lib.sh"
@@ -56,6 +58,9 @@ run_once "$T_TMP/pause.cfg" 600
 expect_no_rewind pause pause
 gap=$(gap_of pause)
 awk -v g="$gap" 'BEGIN { exit !(g >= 4.0) }' || t_fail "pause: the retry came $gap s after the 429, not after Retry-After"
+# the client's retry line names the stage and its plugin (the platform)
+grep -q "stage 'dest' (ometria-sink): POST http://127.0.0.1:$FAKE_PORT/.*: HTTP 429, retry 1 in" "$T_TMP/run.err" ||
+    t_fail "pause: no retry line naming stage 'dest' (ometria-sink): $(grep -i retry "$T_TMP/run.err" | head -3)"
 t_note "pause: a 429 with Retry-After 6 s ahead, retried after $gap s, no rewind"
 
 # --- 3. the batch's retry honours Retry-After once the client gave up ---
@@ -74,6 +79,9 @@ for sink in ometria-sink infobip-sink; do
     # The date is 4 s ahead at whole-second resolution: at least 3 s away.
     awk -v g="$gap" 'BEGIN { exit !(g >= 2.5) }' ||
         t_fail "$name: the batch was sent again $gap s after a 429 asking for about 4 s"
+    # the core's retry of the batch names the sink and its plugin
+    grep -q "sink 'dest' ($sink): batch [0-9]*/[0-9]*: [0-9]* record(s) not delivered yet, retry 1 in" \
+        "$T_TMP/run.err" || t_fail "$name: no retry line naming sink 'dest' ($sink): $(grep -i retry "$T_TMP/run.err" | head -3)"
     t_note "$name: 429 with an HTTP-date 4 s ahead, batch retried after $gap s"
 done
 echo "ok: heartbeats while a destination hangs or pauses; Retry-After reaches the batch's retry"

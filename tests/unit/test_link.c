@@ -159,6 +159,7 @@ static void stop_sink(void)
     int linger = 0;
 
     flag_term = 1;
+    sluice_unit_wake(); /* runners wait without a timeout */
     pthread_join(sink_thread, NULL);
     zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof(linger));
     zmq_close(push);

@@ -307,6 +307,7 @@ static sluice_status collect_write(sluice_ctx *ctx, void *state, sluice_batch *b
     }
     if (knobs.rewind_after && knobs.rewind_flag && (long)seen_count >= knobs.rewind_after) {
         *knobs.rewind_flag = 1;
+        sluice_unit_wake(); /* as the stage's signal watcher does after SIGUSR1 */
         knobs.rewind_after = 0;
     }
     return SLUICE_OK;
@@ -459,6 +460,7 @@ static int run_ipc(int *others)
     }
     pthread_join(threads[0], NULL);
     flag_term = 1; /* the source is done: the others may leave */
+    sluice_unit_wake();
     pthread_join(threads[1], NULL);
     pthread_join(threads[2], NULL);
     *others = units[1].result > units[2].result ? units[1].result : units[2].result;
@@ -496,6 +498,7 @@ START_TEST(instances_deal_batches_out_and_the_sink_gets_them_in_order)
         ck_assert_int_eq(pthread_create(&threads[i], NULL, unit_main, &units[i]), 0);
     pthread_join(threads[0], NULL);
     flag_term = 1;
+    sluice_unit_wake(); /* runners wait without a timeout */
     for (int i = 1; i < 5; i++)
         pthread_join(threads[i], NULL);
     for (int i = 0; i < 5; i++)
@@ -902,6 +905,7 @@ START_TEST(stages_take_batches_only_in_sequence_and_ack_only_their_own)
     send_test_batch(push, 7, 1, 301); /* the rewind's new epoch */
     acks += recv_test_acks(pull, acked + acks, 1, 120);
     flag_term = 1;
+    sluice_unit_wake(); /* runners wait without a timeout */
     for (int i = 0; i < 2; i++)
         pthread_join(threads[i], NULL);
     zmq_close(push);

@@ -345,6 +345,22 @@ int sluice_run_once(const sluice_ctx *ctx);
  * SLUICE_EOF soon. */
 int sluice_stopping(const sluice_ctx *ctx);
 
+/* Sources, from init(): `fd` (a file descriptor the plugin owns, e.g. an
+ * eventfd or a pipe's read end) turns readable when poll() has something
+ * new. After poll() returned SLUICE_AGAIN the core then sleeps until `fd`
+ * is readable (or acks, a replay, a stop come) instead of calling poll()
+ * again every few milliseconds: an idle pipeline costs no CPU. poll()
+ * must make `fd` unreadable again (read the eventfd) before it looks for
+ * new data, or the core calls it again at its old pace; the core only
+ * waits on it, never reads or closes it, and keeps pacing poll() under
+ * `sluice run --once`. A plugin that also has work on a clock (a periodic
+ * sync) says when with sluice_retry_after(ctx, seconds) before it returns
+ * SLUICE_AGAIN: the core calls poll() then at the latest. The descriptor
+ * is unchanged (no ABI bump); a plugin
+ * calling this does not load into a core older than the call.
+ * Returns 0, or -1 when `ctx` is not a source's or `fd` is negative. */
+int sluice_source_wake_fd(sluice_ctx *ctx, int fd);
+
 /* Sources: the last committed checkpoint (new reference) or NULL. */
 json_t *sluice_checkpoint_get(sluice_ctx *ctx);
 

@@ -130,7 +130,7 @@ grep -rl '@[A-Za-z_]*@' "$inst$confdir" && t_fail "unsubstituted @VARIABLE@ in $
 # 6. The unit, when configure found where systemd keeps units.
 unit=$(find "$inst" -name sluice.service | head -1)
 if [ -n "$unit" ]; then
-    grep -q "^ExecStart=/bin/sh -c 'exec $bindir/sluice .* run $confdir/pipelines.d/\\*\\.cfg'\$" "$unit" \
+    grep -q "^ExecStart=/bin/sh -c 'exec $bindir/sluice .* run --dir $confdir/pipelines.d'\$" "$unit" \
         || t_fail "ExecStart does not run this build's sluice: $(grep ExecStart "$unit")"
     grep -qx "ReadWritePaths=$statedir" "$unit" || t_fail "ReadWritePaths is not $statedir"
     grep -qx "EnvironmentFile=-$confdir/sluice.env" "$unit" || t_fail "EnvironmentFile is not $confdir/sluice.env"

@@ -123,10 +123,11 @@ expect_entry windows w.csv:3: "column 'Last Name' is not Windows-1252 (byte 0x81
     '.fields[1] == "Zo\u20ac" and .fields[2].escaped == "M\\x81ller"'
 t_note "encoding: ISO-8859-1 and Windows-1252 cells transcoded, a byte Windows-1252 lacks parked"
 
-# 3. An unknown encoding stops the run before any row, naming it.
+# 3. An unknown encoding is refused before anything runs (check() of the
+#    plugin: a configuration error, FILE:LINE), naming it.
 write_cfg badenc "$feed" 'encoding = "utf-16";'
 run_once badenc
-[ "$RC" = 3 ] || t_fail "a run with encoding utf-16 exited $RC (want 3)"
+[ "$RC" = 78 ] || t_fail "a run with encoding utf-16 exited $RC (want 78)"
 grep -q "encoding 'utf-16' is not one of utf-8, iso-8859-1, windows-1252" "$T_TMP/badenc.stderr" ||
     t_fail "unclear refusal: $(tail -3 "$T_TMP/badenc.stderr")"
 [ ! -s "$T_TMP/out-badenc.jsonl" ] || t_fail "a refused run emitted records"

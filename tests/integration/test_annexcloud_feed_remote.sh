@@ -241,7 +241,8 @@ run_once localloc localloc
     t_fail "feed_location with a directory: emitted $(jq -r .loyalty_id "$T_TMP/out-localloc.jsonl" | tr '\n' ' ')"
 write_cfg bothset "feed_location = \"$T_TMP/localfeed\"; feed_dir = \"$T_TMP/localfeed\";"
 run_once bothset bothset
-[ "$RC" = 3 ] && grep -qF "set feed_location or feed_dir, not both" "$T_TMP/bothset.stderr" ||
+# refused before anything runs (the plugin's check(): exit 78, FILE:LINE)
+[ "$RC" = 78 ] && grep -qF "feed mode needs feed_dir or feed_location (one of them, not both)" "$T_TMP/bothset.stderr" ||
     t_fail "feed_location and feed_dir together: exit $RC, $(tail -2 "$T_TMP/bothset.stderr")"
 write_cfg badurl "feed_location = \"sftp://127.0.0.1:$$/exports/\";"
 run_once badurl badurl

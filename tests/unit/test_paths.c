@@ -146,7 +146,7 @@ END_TEST
 
 START_TEST(pipeline_includes_shared_mapping)
 {
-    char shared[PATH_MAX], expected[PATH_MAX + 128];
+    char shared[PATH_MAX], expected[3 * PATH_MAX];
     sluice_pipeline_def *def = NULL;
     char path[PATH_MAX];
 
@@ -165,13 +165,14 @@ START_TEST(pipeline_includes_shared_mapping)
     sluice_pipeline_free(&def);
     ck_assert_int_eq(sluice_pipeline_require_plugins(path, reg, &err), 0);
 
-    /* An error in the shared fragment names it where it is. */
+    /* An error in the shared fragment names it where it is, and the
+     * @include that brought it in. */
     snprintf(path, sizeof(path), "%s", write_file("etc/bad.cfg",
                                                   CLIENT_PIPELINE("mappings/bad.cfg")));
     ck_assert_int_ne(sluice_pipeline_load(path, reg, &def, &err), 0);
     snprintf(expected, sizeof(expected),
              "%s/mappings/bad.cfg:3: stage 'out' (plugin test-sink): option 'batch' expects "
-             "int, got bool", shared);
+             "int, got bool (included at %s:7)", shared, path);
     ck_assert_str_eq(err.text, expected);
 }
 END_TEST

@@ -37,6 +37,13 @@ typedef struct scanner {
     int line;
 } scanner;
 
+/* 1 if `c` is one of the characters of `set` (never the NUL ending the
+ * text: strchr would find the set's own terminator). */
+static int in_set(char c, const char *set)
+{
+    return c != '\0' && strchr(set, c) != NULL;
+}
+
 /* Skip blanks and comments (#, //, C comments), counting lines. */
 static void skip_space(scanner *sc)
 {
@@ -91,13 +98,13 @@ static token_kind next_token(scanner *sc, token *tok)
         sc->pos += 8;
         tok->kind = TOK_INCLUDE;
     } else if (isalpha((unsigned char)c) || c == '*') {
-        while (isalnum((unsigned char)t[sc->pos]) || strchr("_-*", t[sc->pos]))
+        while (isalnum((unsigned char)t[sc->pos]) || in_set(t[sc->pos], "_-*"))
             sc->pos++;
         tok->kind = TOK_IDENT;
-    } else if (strchr("{([", c)) {
+    } else if (in_set(c, "{([")) {
         sc->pos++;
         tok->kind = TOK_OPEN;
-    } else if (strchr("})]", c)) {
+    } else if (in_set(c, "})]")) {
         sc->pos++;
         tok->kind = TOK_CLOSE;
     } else if (c == '=' || c == ':') {
@@ -108,7 +115,7 @@ static token_kind next_token(scanner *sc, token *tok)
         tok->kind = TOK_SEP;
     } else {
         sc->pos++;
-        while (isalnum((unsigned char)t[sc->pos]) || strchr(".+-_", t[sc->pos]))
+        while (isalnum((unsigned char)t[sc->pos]) || in_set(t[sc->pos], ".+-_"))
             sc->pos++;
         tok->kind = TOK_VALUE;
     }

@@ -195,6 +195,8 @@ static int check_service(const char *path, sluice_registry *reg, unsigned load_f
         sluice_error_print(err, stderr, "");
         tally->errors += err->count ? err->count : 1;
         tally->config_error = 1;
+        if (access(file, R_OK) != 0)
+            goto out;        /* unreadable: its pipelines_dir is unknown */
     } else {
         printf("%s: ok (service settings; pipelines_dir %s, state_dir %s)\n", file,
                conf->pipelines_dir, conf->state_dir);

@@ -16,8 +16,10 @@ set -euo pipefail
 unset SLUICE_ADMIN_LISTEN SLUICE_STATE_DIR SLUICE_ADMIN_AUTH
 
 etc="$T_TMP/etc"
-D="$etc/pipelines.d"
-mkdir -p "$D"
+mkdir -p "$etc/pipelines.d"
+# as sluice names it: a relative pipelines_dir is taken from the settings
+# file's real directory (TMPDIR may be a symbolic link)
+D=$(cd "$etc/pipelines.d" && pwd -P)
 # pipeline NAME: pipeline NAME following $T_TMP/NAME.in into $T_TMP/NAME.out,
 # its state under ${SLUICE_STATE_DIR} (the service's state_dir).
 pipeline() {

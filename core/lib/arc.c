@@ -1,7 +1,8 @@
 /* arc.c: the adaptive request concurrency controller (arc.h): observation
  * windows of one baseline RTT; at each window's end, halve on back
  * pressure, cut by 10 % when the window's mean RTT rose past the baseline,
- * else grow when the limit was in use (double in slow start, then +1). */
+ * else grow when the limit was in use (double in slow start, then +1; +1
+ * every 4th window near the limit where back pressure came last). */
 #include "config.h"
 
 #include <math.h>
@@ -52,6 +53,8 @@ static sluice_arc_reason close_window(sluice_arc *arc, double now)
     if (arc->baseline <= 0 && arc->window_answers)
         arc->baseline = current; /* the first window sets the baseline */
     if (arc->window_pressure) {
+        arc->pressure_limit = limit;
+        arc->probe_windows = 0;
         limit = (int)floor(limit * SLUICE_ARC_BACKOFF_RATIO);
         arc->slow_start = 0;
         reason = SLUICE_ARC_PRESSURE;
@@ -60,7 +63,16 @@ static sluice_arc_reason close_window(sluice_arc *arc, double now)
         arc->slow_start = 0;
         reason = SLUICE_ARC_SLOWER;
     } else if (arc->window_full && arc->window_answers) {
-        limit = arc->slow_start ? limit * 2 : limit + 1;
+        if (arc->slow_start)
+            limit *= 2;
+        else if (arc->pressure_limit == 0 || limit < arc->pressure_limit * SLUICE_ARC_PROBE_SHARE)
+            limit++;
+        else if (++arc->probe_windows >= SLUICE_ARC_PROBE_WINDOWS) {
+            limit++; /* near where the server refused: probe slowly */
+            arc->probe_windows = 0;
+        }
+        if (limit > arc->pressure_limit)
+            arc->pressure_limit = 0; /* past it without back pressure */
         reason = SLUICE_ARC_GREW;
     }
     if (arc->window_answers)

@@ -20,6 +20,12 @@
 /* Factor on back pressure (429, 5xx, no answer) and on rising RTT. */
 #define SLUICE_ARC_BACKOFF_RATIO 0.5
 #define SLUICE_ARC_RISE_RATIO 0.9
+/* After back pressure at limit P, growth above P x 3/4 is one step every
+ * SLUICE_ARC_PROBE_WINDOWS windows instead of every window: a server's
+ * token bucket drains slowly near the rate it allows, and a slow approach
+ * to where it refused last time costs fewer 429s (TCP CUBIC's idea). */
+#define SLUICE_ARC_PROBE_SHARE 0.75
+#define SLUICE_ARC_PROBE_WINDOWS 4
 /* Shortest observation window, seconds (a loopback RTT is microseconds). */
 #define SLUICE_ARC_WINDOW_MIN 0.005
 
@@ -50,6 +56,9 @@ typedef struct sluice_arc {
     unsigned window_answers;
     int window_full;       /* the limit was reached in the window */
     int window_pressure;   /* back pressure in the window */
+    int pressure_limit;    /* the limit at the last back pressure; 0 = none
+                              (or grown past it since) */
+    int probe_windows;     /* windows in use since the last probing step */
     double cut_at;         /* when the limit was last cut: back pressure on
                               attempts started before then was answered to
                               the old limit and is not counted again */

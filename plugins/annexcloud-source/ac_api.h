@@ -62,6 +62,14 @@ typedef ac_result (*ac_search_fn)(void *user, time_t start, time_t end, json_t *
 ac_result ac_enumerate(ac_search_fn search, void *user, time_t from, time_t to, json_t *ids,
                        size_t *searches, char *err, size_t errlen);
 
+/* ac_enumerate with up to `threads` (1..256) searches at once
+ * (ac_mode_api_enum.c): the same ids in the same order, the same errors
+ * (the first failure's), in about as many round trips as the split is
+ * deep. `search` must be safe to call from several threads at once. */
+ac_result ac_enumerate_parallel(ac_search_fn search, void *user, time_t from, time_t to,
+                                int threads, json_t *ids, size_t *searches, char *err,
+                                size_t errlen);
+
 /* Fetch member `id`: the profile and the resources the client reads
  * (points, tiers, rewards, activity: client->read_*, fetch_activity) and
  * build the canonical record (new reference in *member). Activity pages

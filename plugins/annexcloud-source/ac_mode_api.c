@@ -1,7 +1,7 @@
 /* ac_mode_api.c: annexcloud-source api mode: a full sync through the REST
  * API. Members are enumerated with POST /users/search over opt-in date
  * windows (split while a window comes back full, the endpoint caps results
- * at 50), then fetched in parallel (profile and the listed resources) by
+ * at 50; the windows searched in parallel), then fetched in parallel (profile and the listed resources) by
  * max_concurrency threads whose requests the core's HTTP service lets
  * through under its adaptive concurrency limit and the stage's rate limit.
  * The position {"sync","next","complete"} lets a restart resume a sync
@@ -157,8 +157,8 @@ static sluice_status begin_sync(ac_source *src, api_mode *mode)
     mode->progress_at = mode->sync_began;
     mode->requests_before = atomic_load(&src->client.requests);
     mode->ids = json_array();
-    result = ac_enumerate(search_adapter, &src->client, mode->since, to, mode->ids, &searches, err,
-                          sizeof(err));
+    result = ac_enumerate_parallel(search_adapter, &src->client, mode->since, to, mode->workers,
+                                   mode->ids, &searches, err, sizeof(err));
     if (result == AC_OK && ac_opt_bool(src, "fetch_segments"))
         result = ac_fetch_segments(&src->client, &mode->segments, err, sizeof(err));
     if (result != AC_OK) {

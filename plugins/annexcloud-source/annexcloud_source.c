@@ -26,7 +26,7 @@ static const sluice_option ac_options[] = {
     {"jwt_ttl_s", SLUICE_OPT_INT, "300", 0, 0, "lifetime of each request JWT, seconds", .range = "10..86400"},
     {"since", SLUICE_OPT_STRING, "2000-01-01T00:00:00Z", 0, 0,
      "api: earliest opt-in time to enumerate members from"},
-    {"max_concurrency", SLUICE_OPT_INT, "64", 0, 0,
+    {"max_concurrency", SLUICE_OPT_INT, "128", 0, 0,
      "api: most requests in flight; the core adapts the limit below it to response times and 429s",
      .range = "1..256"},
     {"concurrency", SLUICE_OPT_INT, NULL, 0, 0,

@@ -9,13 +9,13 @@
 # of bare 429s halves it (B = A/2); the stage's gauge
 # sluice_http_concurrency_limit is in its statistics. Then, when the run
 # ends: nothing lost, every member equals the generator's truth.
-#   default: 5,000 members (about 40 s at 100 ms with 64 in flight);
+#   default: 8,000 members (about a minute at 100 ms, 128 in flight);
 #   SLUICE_LONG_TESTS=1: 20,000.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
 SECRET="ac-secret-$$-a9R"
-members=5000
+members=8000
 [ -n "${SLUICE_LONG_TESTS:-}" ] && members=20000
 norm='del(.as_of) | if (.segments | type) == "array" then .segments |= sort else . end'
 

@@ -128,6 +128,42 @@ START_TEST(back_pressure_halves_once_per_burst_then_adds_one)
 }
 END_TEST
 
+START_TEST(growth_slows_near_where_back_pressure_came)
+{
+    sluice_arc arc;
+    double now = 64;
+    int rounds = 0;
+
+    sluice_arc_init(&arc, 64, 0);
+    grow_to(&arc, &now, RTT, 32, 20);
+    round_trip(&arc, &now, RTT, SLUICE_ARC_BACK_PRESSURE, SLUICE_ARC_MAX);
+    ck_assert_int_eq(arc.limit, 16);
+    round_trip(&arc, &now, RTT, SLUICE_ARC_ANSWERED, SLUICE_ARC_MAX); /* the stragglers' window */
+    /* +1 a window up to 3/4 of 32 */
+    while (arc.limit < 24 && rounds < 100) {
+        int before = arc.limit;
+        round_trip(&arc, &now, RTT, SLUICE_ARC_ANSWERED, SLUICE_ARC_MAX);
+        ck_assert_int_eq(arc.limit, before + 1);
+        rounds++;
+    }
+    ck_assert_int_eq(arc.limit, 24);
+    /* then +1 every 4 windows, up to and past 32 (the server took it) */
+    for (int step = 0; step < 9; step++) {
+        int before = arc.limit;
+        for (int r = 0; r < SLUICE_ARC_PROBE_WINDOWS - 1; r++) {
+            round_trip(&arc, &now, RTT, SLUICE_ARC_ANSWERED, SLUICE_ARC_MAX);
+            ck_assert_int_eq(arc.limit, before);
+        }
+        round_trip(&arc, &now, RTT, SLUICE_ARC_ANSWERED, SLUICE_ARC_MAX);
+        ck_assert_int_eq(arc.limit, before + 1);
+    }
+    ck_assert_int_eq(arc.limit, 33);
+    /* past the old limit: +1 a window again */
+    round_trip(&arc, &now, RTT, SLUICE_ARC_ANSWERED, SLUICE_ARC_MAX);
+    ck_assert_int_eq(arc.limit, 34);
+}
+END_TEST
+
 START_TEST(rising_rtt_cuts_and_recovery_grows)
 {
     sluice_arc arc;
@@ -191,6 +227,7 @@ static Suite *arc_suite(void)
     tcase_add_test(tc, slow_start_doubles_up_to_max);
     tcase_add_test(tc, acquire_stops_at_the_limit);
     tcase_add_test(tc, back_pressure_halves_once_per_burst_then_adds_one);
+    tcase_add_test(tc, growth_slows_near_where_back_pressure_came);
     tcase_add_test(tc, rising_rtt_cuts_and_recovery_grows);
     tcase_add_test(tc, no_growth_while_the_limit_is_not_in_use);
     tcase_add_test(tc, rate_limit_bounds_the_limit);

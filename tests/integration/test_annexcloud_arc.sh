@@ -75,10 +75,10 @@ t_note "limit climbed to $(limit_now)"
 
 # 2. Latency rises: response times past the baseline cut it.
 mark=$(lines)
-before=$(limit_now)
 faults '{"latency_ms": 800}'
 slower() { changes "$mark" | grep -q 'response times rose past the baseline'; }
 t_wait_for 300 slower || t_fail "800 ms latency did not lower the limit: $(changes "$mark" | tail -5)"
+before=$(changes "$mark" | grep 'response times rose' | head -1 | awk '{print $1}')
 low=$(changes "$mark" | awk 'NR == 1 || $2 < min {min = $2} END {print min}')
 [ "$low" -lt "$before" ] || t_fail "at 800 ms the limit went no lower ($low) than before ($before)"
 t_note "latency 100 -> 800 ms: limit $before fell to $low"

@@ -81,7 +81,7 @@ pipeline = {
 };
 CFG
     start=$(date +%s.%N)
-    "$sluice" run --once --admin-listen off "$work/$name.cfg" > "$work/$name.stdout" 2> "$work/$name.stderr" ||
+    "$sluice" run --once --admin-listen off --log-format text "$work/$name.cfg" > "$work/$name.stdout" 2> "$work/$name.stderr" ||
         { echo "bench-api-sync: the $name sync failed: $(tail -3 "$work/$name.stderr")" >&2; exit 1; }
     end=$(date +%s.%N)
     curl -sf "http://127.0.0.1:$port/_emu/stats" > "$work/$name.stats"

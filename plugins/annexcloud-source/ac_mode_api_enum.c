@@ -149,6 +149,7 @@ static void *enum_worker(void *arg)
     return NULL;
 }
 
+/* qsort order of leaves: by window start (windows never overlap). */
 static int leaf_order(const void *a, const void *b)
 {
     const enum_leaf *x = a, *y = b;

@@ -6,7 +6,7 @@
 # the time the program takes), a warning that it outlasted interval_s, and
 # the next sync starting right after it ends, never before (the run goes on
 # until stopped). `sluice check` refuses concurrency 0 and max_concurrency
-# over 256 (exit 78, FILE:LINE).
+# over 256, an unknown resource and activity_pages (exit 78, FILE:LINE).
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
@@ -37,7 +37,8 @@ CFG
 }
 
 # 1. Out-of-range concurrency is refused before anything runs.
-for bad in "concurrency = 0;" "max_concurrency = 257;" "concurrency = 300;"; do
+for bad in "concurrency = 0;" "max_concurrency = 257;" "concurrency = 300;" \
+    'resources = ["points", "rewards"];' 'activity_pages = "some";'; do
     write_cfg "$T_TMP/bad.cfg" "$bad"
     rc=0
     "$SLUICE" check "$T_TMP/bad.cfg" > "$T_TMP/check.out" 2>&1 || rc=$?

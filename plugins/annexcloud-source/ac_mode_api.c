@@ -205,9 +205,9 @@ static sluice_status api_start(ac_source *src, const json_t *checkpoint, void **
     /* ranges are the option table's (1..256), checked before init */
     fixed = (int)ac_opt_int(src, "concurrency");
     mode->workers = fixed > 0 ? fixed : (int)ac_opt_int(src, "max_concurrency");
+    /* a restart of the mode (a rewind) finds the gate of its first start */
     if (sluice_http_concurrency(src->ctx, mode->workers, fixed == 0) != 0)
-        sluice_log(src->ctx, SLUICE_LOG_WARN, "the HTTP concurrency limit was set already; "
-                   "api mode keeps it");
+        sluice_log(src->ctx, SLUICE_LOG_DEBUG, "HTTP concurrency gate kept from the first start");
     mode->interval_s = (long)ac_opt_int(src, "interval_s");
     mode->sync = json_integer_value(json_object_get(checkpoint, "sync"));
     mode->next = (size_t)json_integer_value(json_object_get(checkpoint, "next"));

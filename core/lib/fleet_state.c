@@ -163,6 +163,7 @@ size_t fleet_admin_list(void *cls, sluice_admin_pipeline **out)
                                                              : p->exit_code;
         snprintf(list[i].error, sizeof(list[i].error), "%.*s", (int)sizeof(list[i].error) - 1,
                  p->last_error);
+        list[i].started_at = (double)p->started_at_ms / 1000.0;
     }
     pthread_mutex_unlock(&state_lock);
     *out = list;

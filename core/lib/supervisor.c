@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,6 @@
 #include "supervisor_internal.h"
 #include "util/clock.h"
 #include "util/proctitle.h"
-
-/* The supervisor wakes at least this often. */
-#define TICK_MS 1000L
 
 /* 1 if `stage` runs elsewhere: `external = true` or --except NAME. */
 static int is_external(const sluice_run_options *opts, const sluice_stage_def *stage)
@@ -212,18 +210,29 @@ static void restart_due(pipeline_sup *s)
     }
 }
 
-/* Milliseconds until the next restart or deadline, at most TICK_MS. */
+/* Milliseconds until the next thing due: a restart whose backoff ends,
+ * the stop phase's deadline, or the moment a unit that exited on a full
+ * disk has run long enough to say the disk has space again
+ * (sup_note_space_back). -1 when nothing is due: the supervisor then
+ * sleeps until a signal (a child ending, a stop), with no timer. */
 static long next_wakeup(const pipeline_sup *s)
 {
     int64_t now = sluice_clock_ms();
-    int64_t wake = now + TICK_MS;
+    int64_t wake = INT64_MAX;
 
     for (size_t i = 0; i < s->unit_count; i++) {
-        if (s->units[i].restart_at && s->units[i].restart_at < wake)
-            wake = s->units[i].restart_at;
+        const unit *u = &s->units[i];
+
+        if (u->restart_at && u->restart_at < wake)
+            wake = u->restart_at;
+        if (u->nospace.failures && u->pid > 0 &&
+            u->started_ms + SUP_SPACE_BACK_MS < wake)
+            wake = u->started_ms + SUP_SPACE_BACK_MS;
     }
     if (s->deadline && s->deadline < wake)
         wake = s->deadline;
+    if (wake == INT64_MAX)
+        return -1;
     return wake > now ? (long)(wake - now) : 0;
 }
 
@@ -383,7 +392,7 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
     }
     sluice_admin_start(opts->admin, sluice_admin_view_list, view); /* signals blocked */
     while (running > 0) {
-        int signo = sup_wait_signal(TICK_MS);
+        int signo = sup_wait_signal(-1); /* nothing on a clock here */
         pid_t pid;
         int status;
 

@@ -99,6 +99,8 @@ static sluice_status begin_sync(ac_source *src, api_mode *mode)
     }
     if (mode->next > json_array_size(mode->ids))
         mode->next = 0;
+    /* members read of members listed: the --once progress line, /metrics */
+    sluice_source_progress(src->ctx, (double)mode->next, (double)json_array_size(mode->ids));
     sluice_log(src->ctx, SLUICE_LOG_INFO, "sync %" JSON_INTEGER_FORMAT ": %zu members (%zu searches)%s",
                mode->sync, json_array_size(mode->ids), searches,
                mode->next ? ", resuming" : "");
@@ -224,6 +226,7 @@ static sluice_status api_poll(ac_source *src, void *state, sluice_batch *out, js
         }
     }
     mode->next += count;
+    sluice_source_progress(src->ctx, (double)mode->next, (double)json_array_size(mode->ids));
     if (mode->next >= json_array_size(mode->ids)) {
         sluice_log(src->ctx, SLUICE_LOG_INFO, "sync %" JSON_INTEGER_FORMAT " complete: %zu members read",
                    mode->sync, json_array_size(mode->ids));

@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "admin.h"
+#include "fleet.h"
 #include "log.h"
 
 #define CONNECTIONS_MAX 64
@@ -219,10 +220,17 @@ static json_t *current_model(sluice_admin *admin, int procfs)
     size_t n = admin->list(admin->list_cls, &list);
     double now = wall_now();
     json_t *model = sluice_admin_gather(list, n, now, procfs);
+    unsigned reloads, refused;
+    int64_t reload_at_ms;
 
     free(list);
     if (!model)
         return NULL;
+    if (sluice_fleet_reloads(&reloads, &reload_at_ms, &refused))
+        json_object_set_new(model, "reloads",
+                            json_pack("{s:I, s:f, s:I}", "total", (json_int_t)reloads,
+                                      "last_at", (double)reload_at_ms / 1000.0,
+                                      "last_refused", (json_int_t)refused));
     pthread_mutex_lock(&admin->lock);
     /* assessed before this sample joins: a rate needs an older one */
     sluice_admin_assess(model, admin->history, admin->history_count, &admin->health, now);

@@ -31,6 +31,7 @@ typedef struct sluice_admin_pipeline {
     double started_at;        /* wall clock (s) its supervisor started; 0:
                                  unknown (the stall rule's start when
                                  nothing was committed yet) */
+    unsigned reloads;         /* times a reload (re)started it (--dir) */
 } sluice_admin_pipeline;
 
 /* The caller's list of pipelines: sets *out to a malloc'd array (the

@@ -366,6 +366,7 @@ static json_t *gather_one(const sluice_admin_pipeline *p, int procfs)
     if (p->error[0])
         json_object_set_new(pipeline, "error", json_string(p->error));
     json_object_set_new(pipeline, "started_at", json_real(p->started_at));
+    json_object_set_new(pipeline, "reloads", json_integer((json_int_t)p->reloads));
 out:
     json_decref(status);
     return pipeline;

@@ -21,6 +21,7 @@
 #include "admin.h"
 #include "log.h"
 #include "run_lock.h"
+#include "run_progress.h"
 #include "stage.h"
 #include "supervisor.h"
 #include "supervisor_internal.h"
@@ -352,8 +353,11 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
     int result = 0;
     pid_t self = getpid();
     sluice_admin_view *view = opts->admin ? sluice_admin_view_new(defs, n) : NULL;
+    sluice_progress *progress = opts->once && opts->progress_fd > 0
+                                    ? sluice_progress_new(defs, n, opts->progress_fd) : NULL;
 
     if (!pids || !codes || (opts->admin && !view)) {
+        sluice_progress_finish(&progress);
         sluice_admin_view_free(&view);
         free(pids);
         free(codes);
@@ -392,10 +396,12 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
     }
     sluice_admin_start(opts->admin, sluice_admin_view_list, view); /* signals blocked */
     while (running > 0) {
-        int signo = sup_wait_signal(-1); /* nothing on a clock here */
+        /* nothing on a clock here but the progress line (--once, a TTY) */
+        int signo = sup_wait_signal(sluice_progress_due_ms(progress));
         pid_t pid;
         int status;
 
+        sluice_progress_tick(progress);
         if (signo == SIGTERM || signo == SIGINT || signo == SIGHUP) {
             stop_signals++;
             for (size_t p = 0; p < n; p++) {
@@ -433,6 +439,7 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
         }
     }
 out:
+    sluice_progress_finish(&progress); /* the final figures */
     sigprocmask(SIG_SETMASK, &old, NULL);
     free(pids);
     free(codes);

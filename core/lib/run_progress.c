@@ -98,7 +98,7 @@ static void gather_figures(const sluice_progress *p, figures *f)
     json_decref(model);
 }
 
-/* Append "H:MM:SS" or "M:SS" of `seconds` to `buf`. */
+/* Write "H:MM:SS" or "M:SS" of `seconds` into `buf`. */
 static void format_duration(char *buf, size_t len, double seconds)
 {
     long s = seconds > 0 && seconds < 1e7 ? (long)(seconds + 0.5) : 0;

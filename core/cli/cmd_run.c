@@ -51,7 +51,7 @@ static void print_error(const char *text)
 static void run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: sluice run [--once] [--stage NAME | --except NAME...]\n"
+            "usage: sluice run [--once [--no-progress]] [--stage NAME | --except NAME...]\n"
             "                  [--log-level error|warn|info|debug] [--log-format text|json]\n"
             "                  [--admin-listen ADDR:PORT|off] [--admin-auth-file FILE]\n"
             "                  [--admin-tls-cert FILE --admin-tls-key FILE]\n"
@@ -76,7 +76,9 @@ static void run_usage(FILE *out)
             "                  the service sets SLUICE_STATE_DIR to its state_dir if unset)\n"
             "  --once          stop when the sources are exhausted and everything they\n"
             "                  emitted is delivered; print a summary line per pipeline;\n"
-            "                  exit 2 if records were parked in the dead-letter queue\n"
+            "                  exit 2 if records were parked in the dead-letter queue;\n"
+            "                  on a terminal, a progress line on stderr (read/listed,\n"
+            "                  rate, ETA, delivered, DLQ) unless --no-progress\n"
             "  --stage NAME    run only stage NAME of the (single) pipeline, in the\n"
             "                  foreground, e.g. on another host (tcp:// endpoints)\n"
             "  --except NAME   start every stage but NAME (it runs elsewhere with --stage)\n"
@@ -393,6 +395,7 @@ int sluice_cmd_run(int argc, char **argv)
     sluice_admin *admin = NULL;
     char *admin_auth = NULL, *admin_cert = NULL, *admin_key = NULL;
     int admin_listen_given = 0;
+    int no_progress = 0;
 
     if (!except || !files || !defs || !locks) {
         fprintf(stderr, "sluice run: out of memory\n");
@@ -418,6 +421,8 @@ int sluice_cmd_run(int argc, char **argv)
             goto out;
         } else if (strcmp(arg, "--once") == 0) {
             opts.once = 1;
+        } else if (strcmp(arg, "--no-progress") == 0) {
+            no_progress = 1;
         } else if (strcmp(arg, "--dir") == 0 || strcmp(arg, "--pid-file") == 0 ||
                    strcmp(arg, "--service-config") == 0) {
             if (i + 1 >= argc) {
@@ -597,6 +602,7 @@ int sluice_cmd_run(int argc, char **argv)
     if (result != 0)
         goto out;
     opts.admin = admin;
+    opts.progress_fd = opts.once && !no_progress && isatty(STDERR_FILENO) ? STDERR_FILENO : -1;
     result = sluice_run_pipelines(defs, file_count, &opts);
 out:
     for (size_t f = 0; locks && f < file_count; f++)

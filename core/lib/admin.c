@@ -1,9 +1,10 @@
 /* admin.c: the admin endpoint's server: the listening socket (bound
  * before anything starts, so a busy port is a clear error), a
  * libmicrohttpd daemon thread answering /metrics, /health, /status and /,
- * optional basic auth and TLS as on the webhook listener, and a sampler
- * thread keeping a few minutes of each pipeline's totals for rates, the
- * page's chart and the DLQ growth rule. See admin.h. */
+ * optional basic auth and TLS as on the webhook listener, and a few
+ * minutes of each pipeline's totals for rates, the page's chart and the
+ * DLQ growth rule, sampled as requests come (no thread of its own wakes
+ * while nobody asks). See admin.h. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -20,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "admin.h"
+#include "fleet.h"
 #include "log.h"
 
 #define CONNECTIONS_MAX 64
@@ -37,13 +39,10 @@ struct sluice_admin {
     void *list_cls;
     atomic_int conn_fds[CONNECTIONS_MAX]; /* open connections (-1: free), for
                                              sluice_admin_forget_in_child */
-    pthread_mutex_t lock;         /* history, stop */
-    pthread_cond_t wake;
-    pthread_t sampler;
-    int sampler_started;
-    int stopping;
+    pthread_mutex_t lock;         /* history */
     sluice_admin_history *history;
     size_t history_count;
+    double sampled_at;            /* wall clock of the last sample (0: none) */
 };
 
 void sluice_admin_health_defaults(sluice_admin_health *h)
@@ -177,7 +176,6 @@ sluice_admin *sluice_admin_open(const sluice_admin_options *opts, char *errbuf, 
     for (size_t i = 0; i < CONNECTIONS_MAX; i++)
         atomic_init(&admin->conn_fds[i], -1);
     pthread_mutex_init(&admin->lock, NULL);
-    pthread_cond_init(&admin->wake, NULL);
     admin->health = opts->health;
     if ((opts->basic_auth && !(admin->auth_header = basic_header(opts->basic_auth))) ||
         (opts->tls_cert && (!(admin->tls_cert = strdup(opts->tls_cert)) ||
@@ -211,57 +209,38 @@ unsigned sluice_admin_port(const sluice_admin *admin)
 }
 
 /* The current model, assessed against the history (admin->lock taken
- * here). NULL on allocation failure. */
+ * here). The history is sampled here too, at most once per
+ * SLUICE_ADMIN_SAMPLE_MS: the requests themselves (a scraper, the page's
+ * refresh, `sluice status --watch`, a health check) are the sampler, so
+ * an endpoint nobody asks costs no wake-up at all. NULL on allocation
+ * failure. */
 static json_t *current_model(sluice_admin *admin, int procfs)
 {
     sluice_admin_pipeline *list = NULL;
     size_t n = admin->list(admin->list_cls, &list);
     double now = wall_now();
     json_t *model = sluice_admin_gather(list, n, now, procfs);
+    unsigned reloads, refused;
+    int64_t reload_at_ms;
 
     free(list);
     if (!model)
         return NULL;
+    if (sluice_fleet_reloads(&reloads, &reload_at_ms, &refused))
+        json_object_set_new(model, "reloads",
+                            json_pack("{s:I, s:f, s:I}", "total", (json_int_t)reloads,
+                                      "last_at", (double)reload_at_ms / 1000.0,
+                                      "last_refused", (json_int_t)refused));
     pthread_mutex_lock(&admin->lock);
+    /* assessed before this sample joins: a rate needs an older one */
     sluice_admin_assess(model, admin->history, admin->history_count, &admin->health, now);
-    pthread_mutex_unlock(&admin->lock);
-    return model;
-}
-
-/* The sampler thread: every SLUICE_ADMIN_SAMPLE_MS note each pipeline's
- * totals in the history. */
-static void *sampler_main(void *arg)
-{
-    sluice_admin *admin = arg;
-
-    pthread_mutex_lock(&admin->lock);
-    while (!admin->stopping) {
-        sluice_admin_pipeline *list = NULL;
-        size_t n;
-        json_t *model;
-        struct timespec until;
-
-        pthread_mutex_unlock(&admin->lock);
-        n = admin->list(admin->list_cls, &list);
-        model = sluice_admin_gather(list, n, wall_now(), 0);
-        free(list);
-        pthread_mutex_lock(&admin->lock);
-        if (model)
-            sluice_admin_sample(model, admin->history, &admin->history_count,
-                                HISTORY_PIPELINES_MAX, wall_now());
-        json_decref(model);
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += SLUICE_ADMIN_SAMPLE_MS / 1000;
-        until.tv_nsec += (long)(SLUICE_ADMIN_SAMPLE_MS % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        if (!admin->stopping)
-            pthread_cond_timedwait(&admin->wake, &admin->lock, &until);
+    if (now - admin->sampled_at >= SLUICE_ADMIN_SAMPLE_MS / 1000.0 || now < admin->sampled_at) {
+        sluice_admin_sample(model, admin->history, &admin->history_count,
+                            HISTORY_PIPELINES_MAX, now);
+        admin->sampled_at = now;
     }
     pthread_mutex_unlock(&admin->lock);
-    return NULL;
+    return model;
 }
 
 /* Queue an answer of `status` with `body` (taken: freed by libmicrohttpd). */
@@ -460,8 +439,6 @@ int sluice_admin_start(sluice_admin *admin, sluice_admin_list_fn list, void *cls
                          "or key?)" : "");
         return -1;
     }
-    if (pthread_create(&admin->sampler, NULL, sampler_main, admin) == 0)
-        admin->sampler_started = 1;
     sluice_log_write(NULL, "admin", SLUICE_LOG_INFO, "admin endpoint on port %u: /metrics, "
                      "/health, /status, /", admin->port);
     return 0;
@@ -484,14 +461,6 @@ void sluice_admin_stop(sluice_admin *admin)
 {
     if (!admin)
         return;
-    if (admin->sampler_started) {
-        pthread_mutex_lock(&admin->lock);
-        admin->stopping = 1;
-        pthread_cond_signal(&admin->wake);
-        pthread_mutex_unlock(&admin->lock);
-        pthread_join(admin->sampler, NULL);
-        admin->sampler_started = 0;
-    }
     if (admin->daemon) {
         MHD_stop_daemon(admin->daemon); /* closes the listening socket it was given */
         admin->daemon = NULL;
@@ -509,7 +478,6 @@ void sluice_admin_close(sluice_admin **admin_p)
     if (admin->listen_fd >= 0)
         close(admin->listen_fd);
     pthread_mutex_destroy(&admin->lock);
-    pthread_cond_destroy(&admin->wake);
     free(admin->history);
     free(admin->auth_header);
     free(admin->tls_cert);

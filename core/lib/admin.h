@@ -28,6 +28,10 @@ typedef struct sluice_admin_pipeline {
     int exit_code;            /* how its supervisor ended; -1 while it runs */
     char error[512];          /* what the caller knows went wrong (e.g. a
                                  refused reload), "" if nothing */
+    double started_at;        /* wall clock (s) its supervisor started; 0:
+                                 unknown (the stall rule's start when
+                                 nothing was committed yet) */
+    unsigned reloads;         /* times a reload (re)started it (--dir) */
 } sluice_admin_pipeline;
 
 /* The caller's list of pipelines: sets *out to a malloc'd array (the
@@ -120,9 +124,10 @@ void sluice_admin_view_free(sluice_admin_view **view_p);
 /* Internal to the admin files (and their tests).                     */
 /* ------------------------------------------------------------------ */
 
-/* Samples of one pipeline's totals kept by the admin's sampler thread,
- * for rates, the page's chart and the DLQ growth rule. */
-#define SLUICE_ADMIN_HISTORY 150          /* 5 minutes at one per 2 s */
+/* Samples of one pipeline's totals, taken as requests come (at most one
+ * per SLUICE_ADMIN_SAMPLE_MS; none while nobody asks), for rates, the
+ * page's chart and the DLQ growth rule. */
+#define SLUICE_ADMIN_HISTORY 150          /* 5 minutes or more at one per 2 s */
 #define SLUICE_ADMIN_SAMPLE_MS 2000
 typedef struct sluice_admin_history {
     char name[256];

@@ -139,6 +139,43 @@ static void add_latency(json_t *into, const json_t *from)
     add_number(into, "count", from);
 }
 
+/* A source's report of its read position and spool (sluice_source_progress,
+ * sluice_source_spool) from `stats` into its stage entry: "position"
+ * {"read", "end"} and "spool" {"depth", "oldest_at"}, the figures summed
+ * and the oldest time kept over the stage's processes. */
+static void fold_source_report(json_t *stage, const json_t *stats)
+{
+    const json_t *position = json_object_get(stats, "position");
+    const json_t *spool = json_object_get(stats, "spool");
+
+    if (json_is_object(position)) {
+        json_t *mine = json_object_get(stage, "position");
+
+        if (!mine && json_object_set_new(stage, "position", json_object()) == 0)
+            mine = json_object_get(stage, "position");
+        if (mine) {
+            add_number(mine, "read", position);
+            add_number(mine, "end", position);
+        }
+    }
+    if (json_is_object(spool)) {
+        json_t *mine = json_object_get(stage, "spool");
+        double oldest = json_number_value(json_object_get(spool, "oldest_at"));
+        double known;
+
+        if (!mine && json_object_set_new(stage, "spool", json_object()) == 0)
+            mine = json_object_get(stage, "spool");
+        if (!mine)
+            return;
+        add_number(mine, "depth", spool);
+        known = json_number_value(json_object_get(mine, "oldest_at"));
+        if (oldest > 0 && (known <= 0 || oldest < known))
+            json_object_set_new(mine, "oldest_at", json_real(oldest));
+        else if (!json_object_get(mine, "oldest_at"))
+            json_object_set_new(mine, "oldest_at", json_real(0));
+    }
+}
+
 /* Fold one statistics file `stats` (of process `label`) into the stage
  * entries of `pipeline`. */
 static void fold_stats(json_t *pipeline, const json_t *stats, const char *label, int procfs)
@@ -178,6 +215,7 @@ static void fold_stats(json_t *pipeline, const json_t *stats, const char *label,
         json_object_set_new(stage, "last_commit",
                             json_real(json_number_value(json_object_get(stats, "last_commit"))));
     keep_newer_error(stage, json_object_get(stats, "last_error"), label);
+    fold_source_report(stage, stats);
 }
 
 /* Read every <runtime_dir>/<label>.stats into `pipeline`'s stages. */
@@ -274,6 +312,10 @@ static void add_totals(json_t *pipeline, const json_t *status)
             json_object_set_new(pipeline, "records_in", json_real(json_number_value(json_object_get(stage, "received"))));
             json_object_set_new(pipeline, "backlog_batches", json_real(json_number_value(json_object_get(stage, "in_flight"))));
             json_object_set_new(pipeline, "last_commit", json_real(json_number_value(json_object_get(stage, "last_commit"))));
+            if (json_object_get(stage, "position"))
+                json_object_set(pipeline, "position", json_object_get(stage, "position"));
+            if (json_object_get(stage, "spool"))
+                json_object_set(pipeline, "spool", json_object_get(stage, "spool"));
         }
         if (role && strcmp(role, "sink") == 0)
             json_object_set_new(pipeline, "records_out", json_real(json_number_value(json_object_get(pipeline, "records_out")) +
@@ -323,6 +365,8 @@ static json_t *gather_one(const sluice_admin_pipeline *p, int procfs)
     add_totals(pipeline, status);
     if (p->error[0])
         json_object_set_new(pipeline, "error", json_string(p->error));
+    json_object_set_new(pipeline, "started_at", json_real(p->started_at));
+    json_object_set_new(pipeline, "reloads", json_integer((json_int_t)p->reloads));
 out:
     json_decref(status);
     return pipeline;

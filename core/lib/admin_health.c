@@ -2,7 +2,7 @@
  * health rules of /health (crash loop, stopped for good, destination
  * refused the credentials, nothing committed while batches wait, DLQ
  * growth; docs/operations.md "Health rules"), and the rates and chart
- * computed from the sampler's history. */
+ * computed from the history the requests sample (admin.c). */
 #include "config.h"
 
 #include <stdio.h>
@@ -118,14 +118,16 @@ static void rules_over_time(json_t *p, const sluice_admin_history *hist,
     double out = json_number_value(json_object_get(p, "records_out"));
     double parked = json_number_value(json_object_get(json_object_get(p, "dlq"), "parked"));
     double last_commit = json_number_value(json_object_get(p, "last_commit"));
-    double since = last_commit;
+    /* nothing committed yet: since the pipeline (re)started */
+    double since = last_commit > 0 ? last_commit
+                                   : json_number_value(json_object_get(p, "started_at"));
     double rate = 0;
     json_t *chart = json_array();
     char text[512];
 
     if (hist && hist->count > 0) {
         size_t k = hist->count;
-        double parked_then = -1;
+        double parked_then = -1, then = now, growth;
 
         /* records/s: from the newest sample at least RATE_SPAN_S old */
         while (k > 0 && now - hist->at[ring_at(hist, k - 1)] < RATE_SPAN_S)
@@ -140,18 +142,28 @@ static void rules_over_time(json_t *p, const sluice_admin_history *hist,
             double span = hist->at[b] - hist->at[a];
             json_array_append_new(chart, json_real(span > 0 ? (hist->out[b] - hist->out[a]) / span : 0));
         }
+        /* the oldest sample within the window; when requests come more
+         * rarely than the window, the newest before it, its growth scaled
+         * down to the window */
         for (size_t j = 0; j < hist->count; j++) {
-            if (hist->at[ring_at(hist, j)] >= now - h->dlq_window_s) {
-                parked_then = hist->parked[ring_at(hist, j)];
+            size_t at = ring_at(hist, j);
+
+            parked_then = hist->parked[at];
+            then = hist->at[at];
+            if (then >= now - h->dlq_window_s)
                 break;
-            }
         }
+        growth = parked - parked_then;
+        if (now - then > h->dlq_window_s)
+            growth = growth * h->dlq_window_s / (now - then);
         if (since <= 0)
             since = hist->at[ring_at(hist, 0)];
-        if (parked_then >= 0 && h->dlq_growth > 0 && parked - parked_then > h->dlq_growth) {
+        if (parked_then >= 0 && h->dlq_growth > 0 && growth > h->dlq_growth) {
+            double span = now - then < h->dlq_window_s ? h->dlq_window_s : now - then;
+
             snprintf(text, sizeof(text), "%.0f records parked in the dead-letter queue in the "
-                     "last %.0f s (threshold %u)", parked - parked_then, h->dlq_window_s,
-                     h->dlq_growth);
+                     "last %.0f s (threshold %u per %.0f s)", parked - parked_then, span,
+                     h->dlq_growth, h->dlq_window_s);
             add_reason(reasons, "dlq_growth", NULL, text);
         }
     }

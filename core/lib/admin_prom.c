@@ -292,6 +292,68 @@ static void process_families(dynbuf *b, const json_t *model)
     }
 }
 
+/* What sources report of their read position and spool (the stages that
+ * report them only), and the reloads of a fleet (sluice run --dir). */
+static void source_and_reload_families(dynbuf *b, const json_t *model)
+{
+    static const struct {
+        const char *name, *object, *key, *help;
+    } families[] = {
+        {"sluice_source_position", "position", "read", "Items the source has read of a full "
+         "read (records where it counts them, e.g. members read; else bytes)."},
+        {"sluice_source_position_end", "position", "end", "Items the full read holds (e.g. "
+         "members listed, a feed file's size); 0 while not known."},
+        {"sluice_source_lag", "position", NULL, "Items of the full read not read yet "
+         "(position_end - position; 0 while the end is not known)."},
+        {"sluice_source_spool_depth", "spool", "depth", "Events the source's spool holds "
+         "(accepted, e.g. webhooks, and not acknowledged end to end yet)."},
+        {"sluice_source_spool_oldest_age_seconds", "spool", NULL, "Age of the oldest event "
+         "in the source's spool (0 when it is empty)."},
+    };
+    double now = num(model, "generated");
+    const json_t *reloads = json_object_get(model, "reloads");
+    size_t i, k;
+    const json_t *p, *s;
+
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        put_family(b, families[f].name, "gauge", families[f].help);
+        json_array_foreach(json_object_get(model, "pipelines"), i, p) {
+            json_array_foreach(json_object_get(p, "stages"), k, s) {
+                const json_t *o = json_object_get(s, families[f].object);
+                double value;
+
+                if (!o)
+                    continue;
+                if (families[f].key)
+                    value = num(o, families[f].key);
+                else if (strcmp(families[f].object, "position") == 0)
+                    value = num(o, "end") > num(o, "read") ? num(o, "end") - num(o, "read") : 0;
+                else
+                    value = num(o, "oldest_at") > 0 && now > num(o, "oldest_at")
+                                ? now - num(o, "oldest_at") : 0;
+                put_sample(b, families[f].name, json_string_value(json_object_get(p, "name")),
+                           json_string_value(json_object_get(s, "name")), NULL, NULL, value);
+            }
+        }
+    }
+    put_family(b, "sluice_pipeline_reloads_total", "counter", "Times a reload (SIGHUP, "
+               "`sluice reload`) started or restarted the pipeline (sluice run --dir).");
+    json_array_foreach(json_object_get(model, "pipelines"), i, p)
+        put_sample(b, "sluice_pipeline_reloads_total", json_string_value(json_object_get(p, "name")),
+                   NULL, NULL, NULL, num(p, "reloads"));
+    if (!reloads)
+        return;
+    put_family(b, "sluice_reloads_total", "counter", "Reloads of the pipeline directory "
+               "done (sluice run --dir).");
+    dynbuf_printf(b, "sluice_reloads_total %.17g\n", num(reloads, "total"));
+    put_family(b, "sluice_last_reload_timestamp_seconds", "gauge", "When the last reload was "
+               "done (Unix time; 0: none since the start).");
+    dynbuf_printf(b, "sluice_last_reload_timestamp_seconds %.17g\n", num(reloads, "last_at"));
+    put_family(b, "sluice_last_reload_refused_files", "gauge", "Files the last reload "
+               "refused (their FILE:LINE errors are in /status and the log).");
+    dynbuf_printf(b, "sluice_last_reload_refused_files %.17g\n", num(reloads, "last_refused"));
+}
+
 char *sluice_admin_prometheus(const json_t *model)
 {
     dynbuf b;
@@ -317,6 +379,7 @@ char *sluice_admin_prometheus(const json_t *model)
     latency_family(&b, model);
     process_counter_families(&b, model);
     process_families(&b, model);
+    source_and_reload_families(&b, model);
     if (b.overflow) {
         dynbuf_free(&b);
         return NULL;

@@ -10,6 +10,7 @@
 
 #include "admin.h"
 #include "pipeline.h"
+#include "util/clock.h"
 
 struct sluice_admin_view {
     pthread_mutex_t lock;
@@ -17,6 +18,7 @@ struct sluice_admin_view {
     size_t n;
     long *pids;      /* supervisor pid, 0 before it started */
     int *codes;      /* exit code, -1 while it runs */
+    double *started; /* wall clock (s) its supervisor started */
 };
 
 sluice_admin_view *sluice_admin_view_new(sluice_pipeline_def *const *defs, size_t n)
@@ -27,7 +29,8 @@ sluice_admin_view *sluice_admin_view_new(sluice_pipeline_def *const *defs, size_
         return NULL;
     view->pids = calloc(n ? n : 1, sizeof(*view->pids));
     view->codes = calloc(n ? n : 1, sizeof(*view->codes));
-    if (!view->pids || !view->codes) {
+    view->started = calloc(n ? n : 1, sizeof(*view->started));
+    if (!view->pids || !view->codes || !view->started) {
         sluice_admin_view_free(&view);
         return NULL;
     }
@@ -46,6 +49,7 @@ void sluice_admin_view_started(sluice_admin_view *view, size_t i, long pid)
     pthread_mutex_lock(&view->lock);
     view->pids[i] = pid;
     view->codes[i] = -1;
+    view->started[i] = sluice_wall_seconds();
     pthread_mutex_unlock(&view->lock);
 }
 
@@ -75,6 +79,7 @@ size_t sluice_admin_view_list(void *cls, sluice_admin_pipeline **out)
         snprintf(list[i].runtime_dir, sizeof(list[i].runtime_dir), "%s", def->runtime_dir);
         list[i].supervisor_pid = view->pids[i];
         list[i].exit_code = view->pids[i] ? view->codes[i] : -1;
+        list[i].started_at = view->started[i];
     }
     pthread_mutex_unlock(&view->lock);
     *out = list;
@@ -87,10 +92,11 @@ void sluice_admin_view_free(sluice_admin_view **view_p)
 
     if (!view)
         return;
-    if (view->pids && view->codes)
+    if (view->pids && view->codes && view->started)
         pthread_mutex_destroy(&view->lock);
     free(view->pids);
     free(view->codes);
+    free(view->started);
     free(view);
     *view_p = NULL;
 }

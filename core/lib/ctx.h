@@ -5,6 +5,7 @@
 #define SLUICE_CTX_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include "sluice/plugin.h"
 #include "pipeline.h"
 
@@ -35,6 +36,11 @@ struct sluice_ctx {
                                             something new (sluice_source_wake_fd;
                                             borrowed), valid if has_wake_fd */
     int has_wake_fd;
+    double read_position, read_end;      /* source: sluice_source_progress() */
+    int has_read_position;
+    _Atomic double spool_depth;          /* source: sluice_source_spool(), which */
+    _Atomic double spool_oldest_at;      /* any thread of the plugin may call */
+    atomic_int has_spool;
     char fail_message[1024];             /* set by sluice_fail() */
 };
 

@@ -33,9 +33,8 @@
 
 /* How often the fleet wakes while a pipeline waits for its lock (the
  * previous version's last processes leaving); otherwise it sleeps until
- * a signal. */
+ * a signal, with no timer (sup_wait_signal(-1)). */
 #define WAIT_LOCK_MS 200L
-#define IDLE_MS 60000L
 
 typedef struct entry {
     char *file;                 /* path in the directory (owned) */
@@ -679,7 +678,7 @@ int sluice_fleet_run(const sluice_fleet_options *opts, sluice_registry *reg)
     /* its threads inherit the signals blocked above */
     sluice_admin_start(opts->run.admin, fleet_admin_list, NULL);
     while (!f.stopping || any_running(&f)) {
-        int signo = sup_wait_signal(waiting ? WAIT_LOCK_MS : IDLE_MS);
+        int signo = sup_wait_signal(waiting ? WAIT_LOCK_MS : -1);
         int reloaded = 0;
 
         if (signo == SIGCHLD)

@@ -89,6 +89,12 @@ typedef struct sluice_fleet_snapshot {
  * this process, returns 0 with an empty snapshot. */
 int sluice_fleet_snapshot_get(sluice_fleet_snapshot *out);
 
+/* The fleet's reload figures, cheaply (no file read): reloads done since
+ * start, the wall clock of the last one (ms since the epoch, 0: none) and
+ * the files it refused. Thread-safe. Returns 1 when a fleet runs in this
+ * process (sluice run --dir), else 0 with every figure 0. */
+int sluice_fleet_reloads(unsigned *reloads, int64_t *last_reload_at_ms, unsigned *refused);
+
 /* Free what sluice_fleet_snapshot_get() allocated and empty *snap. */
 void sluice_fleet_snapshot_free(sluice_fleet_snapshot *snap);
 

@@ -135,6 +135,19 @@ out:
     return result;
 }
 
+int sluice_fleet_reloads(unsigned *reloads, int64_t *last_reload_at_ms, unsigned *refused)
+{
+    int running;
+
+    pthread_mutex_lock(&state_lock);
+    running = header.dir[0] != '\0';
+    *reloads = header.reloads;
+    *last_reload_at_ms = header.last_reload_at_ms;
+    *refused = header.last_reload_refused;
+    pthread_mutex_unlock(&state_lock);
+    return running;
+}
+
 void sluice_fleet_snapshot_free(sluice_fleet_snapshot *snap)
 {
     free(snap->pipelines);
@@ -163,6 +176,8 @@ size_t fleet_admin_list(void *cls, sluice_admin_pipeline **out)
                                                              : p->exit_code;
         snprintf(list[i].error, sizeof(list[i].error), "%.*s", (int)sizeof(list[i].error) - 1,
                  p->last_error);
+        list[i].started_at = (double)p->started_at_ms / 1000.0;
+        list[i].reloads = p->reloads;
     }
     pthread_mutex_unlock(&state_lock);
     *out = list;

@@ -226,6 +226,16 @@ static int add_metrics(const runner *r, json_t *doc)
         goto out;
     }
     counters = NULL;
+    if (r->ctx.has_read_position &&
+        json_object_set_new(doc, "position", json_pack("{s:f, s:f}", "read",
+                                                       r->ctx.read_position, "end",
+                                                       r->ctx.read_end)) != 0)
+        goto out;
+    if (atomic_load(&r->ctx.has_spool) &&
+        json_object_set_new(doc, "spool", json_pack("{s:f, s:f}", "depth",
+                                                    atomic_load(&r->ctx.spool_depth), "oldest_at",
+                                                    atomic_load(&r->ctx.spool_oldest_at))) != 0)
+        goto out;
     if (error_at > 0 &&
         json_object_set_new(doc, "last_error", json_pack("{s:f, s:s}", "at", error_at,
                                                          "message", error)) != 0)
@@ -247,6 +257,8 @@ static double changes_signature(const runner *r)
     return (double)(r->m.received + r->m.sent + r->m.rejected + r->m.batches +
                     r->m.latency_count + r->m.in_flight * 7919 + r->records_in + r->delivered) +
            r->m.last_commit + sluice_log_last_error(error, sizeof(error)) +
+           r->ctx.read_position * 3 + r->ctx.read_end * 5 +
+           atomic_load(&r->ctx.spool_depth) * 11 + atomic_load(&r->ctx.spool_oldest_at) +
            sluice_metrics_get(r->pipeline->name, r->stage->name, "sluice_http_requests_total");
 }
 

@@ -14,6 +14,7 @@ libsluice_core_la_SOURCES += lib/stage.h lib/endpoint.c lib/unit.c lib/wake.h li
 	lib/window.h lib/window.c lib/reorder.h lib/reorder.c
 libsluice_core_la_SOURCES += lib/supervisor.h lib/supervisor_internal.h lib/supervisor.c \
 	lib/supervisor_restart.c lib/supervisor_process.c lib/run_summary.c \
+	lib/run_progress.h lib/run_progress.c \
 	lib/run_lock.h lib/run_lock.c \
 	lib/fleet.h lib/fleet_internal.h lib/fleet.c lib/fleet_state.c \
 	lib/util/proctitle.h lib/util/proctitle.c lib/protect.h lib/protect.c

@@ -1,6 +1,7 @@
 /* sdk_ctx.c: the stage-context services of the plugin SDK (sluice/plugin.h)
  * over struct sluice_ctx: logging, failure messages, retry hints, names,
- * run flags and plugin metrics. */
+ * run flags, plugin metrics and what a source tells of its progress and
+ * spool. */
 #include "config.h"
 
 #include <stdio.h>
@@ -59,6 +60,33 @@ int sluice_source_wake_fd(sluice_ctx *ctx, int fd)
         return -1;
     ctx->wake_fd = fd;
     ctx->has_wake_fd = 1;
+    return 0;
+}
+
+/* 1 if `ctx` is a source stage's context. */
+static int is_source(const sluice_ctx *ctx)
+{
+    return ctx && ctx->stage && ctx->stage->plugin &&
+           ctx->stage->plugin->role == SLUICE_ROLE_SOURCE;
+}
+
+int sluice_source_progress(sluice_ctx *ctx, double position, double end)
+{
+    if (!is_source(ctx))
+        return -1;
+    ctx->read_position = position > 0 ? position : 0;
+    ctx->read_end = end > 0 ? end : 0;
+    ctx->has_read_position = 1;
+    return 0;
+}
+
+int sluice_source_spool(sluice_ctx *ctx, double depth, double oldest_at)
+{
+    if (!is_source(ctx))
+        return -1;
+    atomic_store(&ctx->spool_depth, depth > 0 ? depth : 0);
+    atomic_store(&ctx->spool_oldest_at, depth > 0 && oldest_at > 0 ? oldest_at : 0);
+    atomic_store(&ctx->has_spool, 1);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +21,12 @@
 #include "admin.h"
 #include "log.h"
 #include "run_lock.h"
+#include "run_progress.h"
 #include "stage.h"
 #include "supervisor.h"
 #include "supervisor_internal.h"
 #include "util/clock.h"
 #include "util/proctitle.h"
-
-/* The supervisor wakes at least this often. */
-#define TICK_MS 1000L
 
 /* 1 if `stage` runs elsewhere: `external = true` or --except NAME. */
 static int is_external(const sluice_run_options *opts, const sluice_stage_def *stage)
@@ -212,18 +211,29 @@ static void restart_due(pipeline_sup *s)
     }
 }
 
-/* Milliseconds until the next restart or deadline, at most TICK_MS. */
+/* Milliseconds until the next thing due: a restart whose backoff ends,
+ * the stop phase's deadline, or the moment a unit that exited on a full
+ * disk has run long enough to say the disk has space again
+ * (sup_note_space_back). -1 when nothing is due: the supervisor then
+ * sleeps until a signal (a child ending, a stop), with no timer. */
 static long next_wakeup(const pipeline_sup *s)
 {
     int64_t now = sluice_clock_ms();
-    int64_t wake = now + TICK_MS;
+    int64_t wake = INT64_MAX;
 
     for (size_t i = 0; i < s->unit_count; i++) {
-        if (s->units[i].restart_at && s->units[i].restart_at < wake)
-            wake = s->units[i].restart_at;
+        const unit *u = &s->units[i];
+
+        if (u->restart_at && u->restart_at < wake)
+            wake = u->restart_at;
+        if (u->nospace.failures && u->pid > 0 &&
+            u->started_ms + SUP_SPACE_BACK_MS < wake)
+            wake = u->started_ms + SUP_SPACE_BACK_MS;
     }
     if (s->deadline && s->deadline < wake)
         wake = s->deadline;
+    if (wake == INT64_MAX)
+        return -1;
     return wake > now ? (long)(wake - now) : 0;
 }
 
@@ -343,8 +353,11 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
     int result = 0;
     pid_t self = getpid();
     sluice_admin_view *view = opts->admin ? sluice_admin_view_new(defs, n) : NULL;
+    sluice_progress *progress = opts->once && opts->progress_fd > 0
+                                    ? sluice_progress_new(defs, n, opts->progress_fd) : NULL;
 
     if (!pids || !codes || (opts->admin && !view)) {
+        sluice_progress_finish(&progress);
         sluice_admin_view_free(&view);
         free(pids);
         free(codes);
@@ -383,10 +396,12 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
     }
     sluice_admin_start(opts->admin, sluice_admin_view_list, view); /* signals blocked */
     while (running > 0) {
-        int signo = sup_wait_signal(TICK_MS);
+        /* nothing on a clock here but the progress line (--once, a TTY) */
+        int signo = sup_wait_signal(sluice_progress_due_ms(progress));
         pid_t pid;
         int status;
 
+        sluice_progress_tick(progress);
         if (signo == SIGTERM || signo == SIGINT || signo == SIGHUP) {
             stop_signals++;
             for (size_t p = 0; p < n; p++) {
@@ -424,6 +439,7 @@ int sluice_run_pipelines(sluice_pipeline_def *const *defs, size_t n,
         }
     }
 out:
+    sluice_progress_finish(&progress); /* the final figures */
     sigprocmask(SIG_SETMASK, &old, NULL);
     free(pids);
     free(codes);

@@ -28,6 +28,9 @@ typedef struct sluice_run_options {
     const int *locks;            /* per pipeline: its lock (run_lock.h), or
                                     NULL: each pipeline's processes keep
                                     only their own */
+    int progress_fd;             /* --once: draw the progress line on this
+                                    terminal (stderr when it is one and no
+                                    --no-progress); 0 or -1: none */
 } sluice_run_options;
 
 /* Crash accounting of one child: the times of its recent crashes. */

@@ -22,6 +22,9 @@
 #define SUP_STOP_GRACE_MS 5000L
 /* After a fatal stage, the others get this long to leave. */
 #define SUP_FATAL_GRACE_MS 3000L
+/* A unit that exited on a full disk and has run this long since its
+ * restart found space again (sup_note_space_back). */
+#define SUP_SPACE_BACK_MS (SLUICE_NOSPACE_DELAY_MS * 5)
 
 /* One placement unit: the stages one process runs. */
 typedef struct unit {
@@ -84,8 +87,9 @@ void sup_note_space_back(pipeline_sup *s);
  * SIGINT, SIGHUP. */
 void sup_signal_set(sigset_t *set);
 
-/* Wait up to `ms` for one of sup_signal_set's signals. Returns the signal,
- * or 0 on timeout. */
+/* Wait up to `ms` for one of sup_signal_set's signals; `ms` < 0 waits
+ * until one comes (no timer: an idle supervisor makes no system call).
+ * Returns the signal, or 0 on timeout. */
 int sup_wait_signal(long ms);
 
 /* In a stage process: handlers that set the flags sup_unit_signals()

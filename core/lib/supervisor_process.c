@@ -122,8 +122,8 @@ void sup_follow_parent(int signo, pid_t parent)
         _exit(signo == SIGKILL ? 1 : 0);
 }
 
-/* Wait up to `ms` for one of the supervised signals. Returns the signal,
- * or 0 on timeout. */
+/* Wait up to `ms` for one of the supervised signals (`ms` < 0: until one
+ * comes, with no timer at all). Returns the signal, or 0 on timeout. */
 int sup_wait_signal(long ms)
 {
     sigset_t set;
@@ -131,12 +131,10 @@ int sup_wait_signal(long ms)
     int signo;
 
     sup_signal_set(&set);
-    if (ms < 0)
-        ms = 0;
     ts.tv_sec = ms / 1000;
     ts.tv_nsec = (ms % 1000) * 1000000L;
     do {
-        signo = sigtimedwait(&set, NULL, &ts);
+        signo = ms < 0 ? sigwaitinfo(&set, NULL) : sigtimedwait(&set, NULL, &ts);
     } while (signo < 0 && errno == EINTR);
     return signo < 0 ? 0 : signo;
 }

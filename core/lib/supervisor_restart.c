@@ -96,7 +96,7 @@ void sup_note_space_back(pipeline_sup *s)
     for (size_t i = 0; i < s->unit_count; i++) {
         unit *u = &s->units[i];
         if (!u->nospace.failures || u->pid <= 0 ||
-            now - u->started_ms < SLUICE_NOSPACE_DELAY_MS * 5)
+            now - u->started_ms < SUP_SPACE_BACK_MS)
             continue;
         SLOG(s, SLUICE_LOG_INFO, "stage '%s' runs again: the state store had no space for "
              "%.0f s (%u attempts)", u->label,

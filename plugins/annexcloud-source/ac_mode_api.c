@@ -178,6 +178,8 @@ static sluice_status begin_sync(ac_source *src, api_mode *mode)
     if (mode->next > json_array_size(mode->ids))
         mode->next = 0;
     mode->first_fetched = mode->next;
+    /* members read of members listed: the --once progress line, /metrics */
+    sluice_source_progress(src->ctx, (double)mode->next, (double)json_array_size(mode->ids));
     sluice_log(src->ctx, SLUICE_LOG_INFO, "sync %" JSON_INTEGER_FORMAT ": %zu members (%zu searches)%s",
                mode->sync, json_array_size(mode->ids), searches,
                mode->next ? ", resuming" : "");
@@ -310,6 +312,7 @@ static sluice_status api_poll(ac_source *src, void *state, sluice_batch *out, js
     }
     mode->next += count;
     log_sizing(src, mode, mode->next >= json_array_size(mode->ids));
+    sluice_source_progress(src->ctx, (double)mode->next, (double)json_array_size(mode->ids));
     if (mode->next >= json_array_size(mode->ids)) {
         json_decref(mode->ids);
         mode->ids = NULL;

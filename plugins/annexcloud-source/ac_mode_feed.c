@@ -84,6 +84,7 @@ typedef struct feed_mode {
     const json_t *overrides;  /* canonical field -> header (borrowed) */
     char *file;               /* current file name (in dir), or NULL */
     long offset, line;        /* position in the current file */
+    double size;              /* its size in bytes when opened (0: unknown) */
     int complete;             /* the current file is done */
     ac_csv_reader *reader;
     ac_text_decoder *decoder; /* cells from the `encoding` option to UTF-8 */
@@ -179,6 +180,7 @@ static int open_file(feed_mode *mode, char *err, size_t errlen)
     ac_csv_reader *header_reader;
     ac_csv_row row;
     int got;
+    struct stat st;
 
     file_path(mode, mode->file, path, sizeof(path));
     header_reader = ac_csv_open(path, 0, 1, err, errlen);
@@ -228,6 +230,7 @@ static int open_file(feed_mode *mode, char *err, size_t errlen)
         }
     }
     mode->reader = ac_csv_open(path, mode->offset, mode->line, err, errlen);
+    mode->size = mode->reader && stat(path, &st) == 0 ? (double)st.st_size : 0;
     return mode->reader ? 0 : -1;
 }
 
@@ -730,6 +733,8 @@ static sluice_status feed_poll(ac_source *src, void *state, sluice_batch *out, j
     }
     if (moved)
         *position = position_of(mode);
+    if (moved && mode->size > 0) /* bytes read of the current file */
+        sluice_source_progress(src->ctx, (double)mode->offset, mode->size);
     if (sluice_batch_count(out) > 0 || moved)
         return SLUICE_OK;
     return sluice_run_once(src->ctx) ? SLUICE_EOF : SLUICE_AGAIN;

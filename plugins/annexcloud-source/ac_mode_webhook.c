@@ -20,6 +20,8 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <pthread.h>
+#include <time.h>
 
 #include "ac_api.h"
 #include "ac_source.h"
@@ -42,7 +44,48 @@ typedef struct webhook_mode {
     unsigned long long emitted;    /* last sequence handed to poll() */
     int wake_fd;                   /* eventfd the listener writes once a webhook
                                       is spooled; read by poll() (-1: none) */
+    pthread_mutex_t depth_lock;    /* depth, oldest_at: the listener's writer
+                                      thread adds, the stage thread prunes */
+    double depth;                  /* webhooks in the spool (told to the core,
+                                      sluice_source_spool: /metrics) */
+    double oldest_at;              /* when the oldest was received (0: none) */
 } webhook_mode;
+
+/* Tell the core the spool's depth and oldest time (depth_lock held). */
+static void tell_depth_locked(webhook_mode *mode)
+{
+    if (mode->depth < 0)
+        mode->depth = 0; /* a row pruned before its writer's answer came */
+    sluice_source_spool(mode->src->ctx, mode->depth, mode->depth > 0 ? mode->oldest_at : 0);
+}
+
+/* The listener stored a webhook (writer's thread): one more waits. */
+static void on_webhook_spooled(void *arg)
+{
+    webhook_mode *mode = arg;
+
+    pthread_mutex_lock(&mode->depth_lock);
+    if (mode->depth <= 0 || mode->oldest_at <= 0)
+        mode->oldest_at = (double)time(NULL);
+    mode->depth += 1;
+    tell_depth_locked(mode);
+    pthread_mutex_unlock(&mode->depth_lock);
+}
+
+/* `deleted` webhooks were pruned (committed): fewer wait, and the oldest
+ * is the first left (stage thread). */
+static void note_pruned(webhook_mode *mode, unsigned long long deleted)
+{
+    double oldest_at = 0;
+    int known = ac_spool_oldest(mode->spool, &oldest_at) == 0;
+
+    pthread_mutex_lock(&mode->depth_lock);
+    mode->depth -= (double)deleted;
+    if (known)
+        mode->oldest_at = oldest_at;
+    tell_depth_locked(mode);
+    pthread_mutex_unlock(&mode->depth_lock);
+}
 
 /* Whole file into a malloc'd string, or NULL. */
 static char *read_text_file(const char *path)
@@ -186,6 +229,7 @@ static sluice_status webhook_start(ac_source *src, const json_t *checkpoint, voi
     }
     mode->src = src;
     mode->wake_fd = -1;
+    pthread_mutex_init(&mode->depth_lock, NULL);
     mode->enrich = ac_opt_bool(src, "enrich");
     mode->idle_ms = (long)ac_opt_int(src, "idle_ms");
     mode->emitted = (unsigned long long)json_integer_value(json_object_get(checkpoint, "seq"));
@@ -196,6 +240,11 @@ static sluice_status webhook_start(ac_source *src, const json_t *checkpoint, voi
         sluice_fail(src->ctx, "cannot open the webhook spool: %s", err);
         goto out;
     }
+    /* what a previous run left waiting: counted once, then kept up to date */
+    if (ac_spool_depth(mode->spool, &mode->depth, &mode->oldest_at) == 0)
+        tell_depth_locked(mode); /* no other thread yet */
+    config.spooled = on_webhook_spooled;
+    config.spooled_arg = mode;
     mode->writer = ac_spool_writer_start(sluice_state_dir(src->ctx), sluice_stage_name(src->ctx), err, sizeof(err));
     if (!mode->writer) {
         sluice_fail(src->ctx, "cannot start the webhook spool writer: %s", err);
@@ -322,9 +371,12 @@ static void webhook_committed(ac_source *src, void *state, const json_t *positio
 {
     webhook_mode *mode = state;
     unsigned long long upto = (unsigned long long)json_integer_value(json_object_get(position, "seq"));
+    unsigned long long deleted = 0;
 
-    if (ac_spool_prune(mode->spool, upto, SEEN_RETENTION_DAYS) != 0)
+    if (ac_spool_prune(mode->spool, upto, SEEN_RETENTION_DAYS, &deleted) != 0)
         sluice_log(src->ctx, SLUICE_LOG_WARN, "cannot prune the webhook spool (kept for the next commit)");
+    if (deleted > 0)
+        note_pruned(mode, deleted);
 }
 
 /* Mode stop (ac_source.h): the listener (it waits for the writer's
@@ -349,6 +401,7 @@ static void webhook_stop(ac_source *src, void *state)
     ac_spool_close(&mode->spool);
     if (mode->wake_fd >= 0)
         close(mode->wake_fd);
+    pthread_mutex_destroy(&mode->depth_lock);
     free(mode);
 }
 

@@ -119,7 +119,55 @@ out:
     return count;
 }
 
-int ac_spool_prune(ac_spool *spool, unsigned long long upto, int seen_days)
+int ac_spool_depth(ac_spool *spool, double *depth, double *oldest_at)
+{
+    sqlite3_stmt *stmt = NULL;
+    int result = -1;
+
+    *depth = 0;
+    *oldest_at = 0;
+    pthread_mutex_lock(&spool->lock);
+    if (sqlite3_prepare_v2(spool->db,
+                           "SELECT COUNT(*), MIN(received_at) FROM annexcloud_spool WHERE stage = ?1",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(stmt, 1, spool->stage, -1, SQLITE_STATIC);
+    if (sqlite3_step(stmt) != SQLITE_ROW)
+        goto out;
+    *depth = (double)sqlite3_column_int64(stmt, 0);
+    *oldest_at = (double)sqlite3_column_int64(stmt, 1);
+    result = 0;
+out:
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&spool->lock);
+    return result;
+}
+
+int ac_spool_oldest(ac_spool *spool, double *oldest_at)
+{
+    sqlite3_stmt *stmt = NULL;
+    int result = -1, rc;
+
+    *oldest_at = 0;
+    pthread_mutex_lock(&spool->lock);
+    if (sqlite3_prepare_v2(spool->db,
+                           "SELECT received_at FROM annexcloud_spool WHERE stage = ?1 ORDER BY seq LIMIT 1",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        goto out;
+    sqlite3_bind_text(stmt, 1, spool->stage, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        *oldest_at = (double)sqlite3_column_int64(stmt, 0);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        result = 0;
+out:
+    sqlite3_finalize(stmt);
+    pthread_mutex_unlock(&spool->lock);
+    return result;
+}
+
+int ac_spool_prune(ac_spool *spool, unsigned long long upto, int seen_days,
+                   unsigned long long *deleted)
 {
     sqlite3_stmt *spooled = NULL, *seen = NULL;
     int result = -1;
@@ -137,7 +185,13 @@ int ac_spool_prune(ac_spool *spool, unsigned long long upto, int seen_days)
     sqlite3_bind_int64(seen, 2, (sqlite3_int64)time(NULL) - (sqlite3_int64)seen_days * 86400);
     /* Keep the newest mark: it carries the numbering on. */
     sqlite3_bind_int64(seen, 3, (sqlite3_int64)upto);
-    if (sqlite3_step(spooled) == SQLITE_DONE && sqlite3_step(seen) == SQLITE_DONE)
+    if (deleted)
+        *deleted = 0;
+    if (sqlite3_step(spooled) != SQLITE_DONE)
+        goto out;
+    if (deleted)
+        *deleted = (unsigned long long)sqlite3_changes(spool->db);
+    if (sqlite3_step(seen) == SQLITE_DONE)
         result = 0;
 out:
     sqlite3_finalize(spooled);

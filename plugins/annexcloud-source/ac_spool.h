@@ -34,8 +34,21 @@ ac_spool *ac_spool_open(const char *state_dir, const char *stage, char *errbuf, 
 int ac_spool_take(ac_spool *spool, unsigned long long after, size_t limit, json_t *out);
 
 /* Delete entries up to and including `upto`, and seen marks older than
- * `seen_days`. Returns 0 or -1. */
-int ac_spool_prune(ac_spool *spool, unsigned long long upto, int seen_days);
+ * `seen_days`; *deleted (if not NULL) is set to the entries deleted.
+ * Returns 0 or -1. */
+int ac_spool_prune(ac_spool *spool, unsigned long long upto, int seen_days,
+                   unsigned long long *deleted);
+
+/* When the oldest entry left for the stage was received (*oldest_at,
+ * Unix seconds; 0 when none), by its sequence (one index lookup).
+ * Returns 0 or -1. */
+int ac_spool_oldest(ac_spool *spool, double *oldest_at);
+
+/* How many entries the spool holds for its stage (*depth) and when the
+ * oldest was received (*oldest_at, Unix seconds; 0 when empty): a count
+ * of every row, for the start. Returns 0 or -1 on a store error (*depth
+ * and *oldest_at then 0). */
+int ac_spool_depth(ac_spool *spool, double *depth, double *oldest_at);
 
 /* Close and NULL *spool_p. Safe on NULL. */
 void ac_spool_close(ac_spool **spool_p);

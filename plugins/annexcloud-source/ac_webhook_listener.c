@@ -313,6 +313,8 @@ static void on_spooled(void *arg, ac_spool_outcome outcome, const char *detail)
 
     request->outcome = outcome;
     snprintf(request->detail, sizeof(request->detail), "%s", detail ? detail : "");
+    if (outcome == AC_SPOOL_STORED && listener->config.spooled)
+        listener->config.spooled(listener->config.spooled_arg);
     if (outcome == AC_SPOOL_STORED && listener->config.wake_fd >= 0) {
         /* committed: the source's poll() finds it now (EAGAIN: the counter
          * is full, the fd readable anyway) */

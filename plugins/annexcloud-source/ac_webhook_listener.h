@@ -46,6 +46,9 @@ typedef struct ac_listener_config {
     int can_enrich;               /* thin payloads can be completed by the API */
     int wake_fd;                  /* eventfd written once a webhook is spooled
                                      (the source's wake fd), or -1 */
+    void (*spooled)(void *arg);   /* called (writer's thread) once a webhook
+                                     is stored, or NULL */
+    void *spooled_arg;
 } ac_listener_config;
 
 typedef struct ac_listener ac_listener;

@@ -3,7 +3,7 @@ CORE_INTEGRATION_TESTS = integration/core-basic.sh integration/core-check.sh int
 	integration/core-dlq.sh integration/core-parallel.sh integration/core-tcp-stage.sh \
 	integration/core-curve.sh integration/core-secrets.sh integration/core-protect.sh \
 	integration/core-fulldisk.sh integration/core-check-all.sh integration/core-lock.sh \
-	integration/core-fleet.sh integration/core-dlq-log.sh
+	integration/core-fleet.sh integration/core-dlq-log.sh integration/core-idle.sh
 TESTS += $(CORE_INTEGRATION_TESTS)
 EXTRA_DIST += $(CORE_INTEGRATION_TESTS)
 # A bare ZeroMQ peer playing the stranger on stage links (core-curve.sh,

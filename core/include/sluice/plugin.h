@@ -361,6 +361,31 @@ int sluice_stopping(const sluice_ctx *ctx);
  * Returns 0, or -1 when `ctx` is not a source's or `fd` is negative. */
 int sluice_source_wake_fd(sluice_ctx *ctx, int fd);
 
+/* Sources: how far a full read has got, for the `sluice run --once`
+ * progress line and the admin endpoint (sluice_source_position and
+ * sluice_source_position_end): `position` items read of `end` (end <= 0:
+ * not known yet). An item is the source's unit: a record where it can
+ * count them (annexcloud-source's api mode: members read of the members
+ * its searches listed), else a byte (a feed file read of its size). Call
+ * it from init() or poll() whenever the figures move; it only stores
+ * them (the stage's statistics file takes them with its next write).
+ * Adding it changed no descriptor (no ABI bump); a plugin calling it
+ * does not load into a core older than the call. Returns 0, or -1 when
+ * `ctx` is not a source's. */
+int sluice_source_progress(sluice_ctx *ctx, double position, double end);
+
+/* Sources that keep a spool (events accepted, e.g. by a webhook
+ * listener, and not acknowledged end to end yet): `depth` entries wait,
+ * the oldest received at `oldest_at` (Unix time in seconds; 0 when the
+ * spool is empty). Exported by the admin endpoint as
+ * sluice_source_spool_depth and sluice_source_spool_oldest_age_seconds.
+ * Unlike the other calls it may come from any thread of the plugin (a
+ * listener's, when it stored an event), so the figures move while the
+ * source waits for acknowledgements; the statistics file takes them when
+ * the stage next wakes. No ABI bump, as for sluice_source_progress.
+ * Returns 0, or -1 when `ctx` is not a source's. */
+int sluice_source_spool(sluice_ctx *ctx, double depth, double oldest_at);
+
 /* Sources: the last committed checkpoint (new reference) or NULL. */
 json_t *sluice_checkpoint_get(sluice_ctx *ctx);
 

@@ -13,6 +13,8 @@ annexcloud_source_libannexcloud_la_SOURCES = \
 	annexcloud-source/ac_csv.c annexcloud-source/ac_csv.h \
 	annexcloud-source/ac_csv_text.c annexcloud-source/ac_csv_text.h \
 	annexcloud-source/ac_feed_remote.c annexcloud-source/ac_feed_remote.h \
+	annexcloud-source/ac_feed_s3.c annexcloud-source/ac_feed_sftp.c \
+	annexcloud-source/ac_feed_transport.h \
 	annexcloud-source/ac_jwt.c annexcloud-source/ac_jwt.h \
 	annexcloud-source/ac_spool.c annexcloud-source/ac_spool.h \
 	annexcloud-source/ac_webhook_auth.c annexcloud-source/ac_webhook_auth.h \

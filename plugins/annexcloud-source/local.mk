@@ -28,7 +28,7 @@ annexcloud_source_la_SOURCES = \
 	annexcloud-source/ac_mode_api.c annexcloud-source/ac_mode_feed.c \
 	annexcloud-source/ac_mode_webhook.c \
 	annexcloud-source/ac_webhook_listener.c annexcloud-source/ac_webhook_listener.h
-annexcloud_source_la_CPPFLAGS = $(PLUGIN_INCLUDES)
+annexcloud_source_la_CPPFLAGS = $(PLUGIN_INCLUDES) $(PLUGIN_COMMON_INCLUDES)
 annexcloud_source_la_CFLAGS = $(PLUGIN_WARN_FLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) $(CRYPTO_CFLAGS)
 annexcloud_source_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
 annexcloud_source_la_LIBADD = annexcloud-source/libannexcloud.la $(PLUGIN_LINK_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)

@@ -4,7 +4,6 @@
  * SQLite store; plus the SDK state functions they would call. */
 #define _XOPEN_SOURCE 700
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,19 +12,15 @@
 #include "kv.h"
 #include "pipeline.h"
 #include "registry.h"
+#include "stage_check.h"
 #include "store.h"
+#include "support/unit_support.h"
 
 static char tmp_dir[256];
 static sluice_registry *registry;
 static sluice_pipeline_def pipeline;
 static sluice_stage_def stage;
 static struct sluice_ctx ctx;
-
-/* nftw callback removing one entry. */
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
 
 static void setup(void)
 {
@@ -53,7 +48,7 @@ static void teardown(void)
     sluice_kv_destroy(&ctx.kv);
     sluice_store_close(&ctx.store);
     sluice_registry_destroy(&registry);
-    nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_remove_tree(tmp_dir);
 }
 
 /* The built plugin `name` (fails the test if it cannot be loaded). */

@@ -22,6 +22,9 @@
 #include "batch.h"
 #include "ctx.h"
 #include "log.h"
+#include "options.h"
+#include "support/unit_httpd.h"
+#include "support/unit_support.h"
 
 /* The plugin's descriptor, linked in from plugins/ometria-sink. */
 extern const struct sluice_plugin plugin_under_test __asm__(SLUICE_PLUGIN_SYMBOL);
@@ -202,39 +205,13 @@ static void completed(void *cls, struct MHD_Connection *connection, void **con_c
 
 static void setup(void)
 {
-    struct sockaddr_in addr;
-    const union MHD_DaemonInfo *info;
-
     memset(&server, 0, sizeof(server));
     pthread_mutex_init(&server.lock, NULL);
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    server.daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle,
-                                     NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-                                     MHD_OPTION_END);
-    ck_assert_ptr_nonnull(server.daemon);
-    info = MHD_get_daemon_info(server.daemon, MHD_DAEMON_INFO_BIND_PORT);
-    server.port = info->port;
-
-    stop_flag = 0;
-    memset(&pipeline_def, 0, sizeof(pipeline_def));
-    memset(&stage_def, 0, sizeof(stage_def));
-    pipeline_def.name = "unit";
-    pipeline_def.state_dir = "/tmp";
-    stage_def.name = "ometria";
-    stage_def.plugin_name = "ometria-sink";
-    stage_def.common.http_timeout_ms = 60000;
-    stage_def.common.http_max_attempts = 2;
-    stage_def.common.retry_max_backoff_ms = 100;
+    server.daemon = unit_httpd_start(MHD_USE_INTERNAL_POLLING_THREAD, handle, NULL, completed,
+                                     &server.port);
+    unit_stage_setup(&pipeline_def, &stage_def, &ctx, &stop_flag, "ometria", "ometria-sink", 2, 100);
     stage_def.common.rate_limit = 1000; /* a unit test, not a rate test */
     stage_def.common.burst = 1000;
-    stage_def.common.tls_verify = 1;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.pipeline = &pipeline_def;
-    ctx.stage = &stage_def;
-    ctx.stopping = &stop_flag;
 }
 
 static void teardown(void)

@@ -11,7 +11,7 @@ EXTRA_DIST += $(OMETRIA_INTEGRATION_TESTS)
 
 # Option values the sinks (and file-source, set-field) once refused only in
 # init() are refused by sluice check and before sluice run starts (issue 14).
-SINK_CHECK_TESTS = integration/sink-options-check.sh
+SINK_CHECK_TESTS = integration/plugin-options-check.sh
 TESTS += $(SINK_CHECK_TESTS)
 EXTRA_DIST += $(SINK_CHECK_TESTS)
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# sink-options-check.sh: the option values ometria-sink, file-source,
-# file-sink and set-field used to refuse only in init() (sluice_fail, exit
-# 3 once the stage started) are refused by `sluice check` and by `sluice
-# run` before anything runs: FILE:LINE, stage and plugin, exit 78, no
-# state directory (issue 14: the option table and check() own them).
+# plugin-options-check.sh: the option values ometria-sink, file-source,
+# set-field and annexcloud-source (api mode's since) used to refuse only
+# in init() (sluice_fail, exit 3 once the stage started) are refused by
+# `sluice check` and by `sluice run` before anything runs: FILE:LINE,
+# stage and plugin, exit 78, no state directory (issue 14: the option
+# table and check() own them).
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
@@ -54,4 +55,27 @@ sed -e 's|path = "";|path = "'"$T_TMP"'/in.jsonl";|; s/meta\.\.tag/meta.tag/' \
     "$T_TMP/opts.cfg" > "$T_TMP/fixed.cfg"
 "$SLUICE" check "$T_TMP/fixed.cfg" > "$T_TMP/fixed.out" 2>&1 \
     || t_fail "the fixed pipeline was refused: $(cat "$T_TMP/fixed.out")"
-t_note "5 errors before anything ran; the fixed pipeline passes"
+
+# annexcloud-source: api mode's since must be a time with a zone.
+cat > "$T_TMP/since.cfg" <<CFG
+pipeline = {
+  name = "since";
+  state_dir = "$T_TMP/since-state";
+  stages = (
+    { name = "annexcloud"; plugin = "annexcloud-source"; mode = "api";
+      base_url = "http://127.0.0.1:1"; site_id = "1"; secret = "x";
+      since = "2020-01-01 00:00:00"; },
+    { name = "out"; plugin = "file-sink"; path = "$T_TMP/out.jsonl"; }
+  );
+};
+CFG
+set +e; "$SLUICE" check "$T_TMP/since.cfg" 2> "$T_TMP/since.err"; rc=$?; set -e
+[ "$rc" -eq 78 ] || t_fail "since without a zone: check exit $rc: $(cat "$T_TMP/since.err")"
+grep -qF "$T_TMP/since.cfg:7: stage 'annexcloud' (plugin annexcloud-source): " "$T_TMP/since.err" \
+    && grep -qF "'2020-01-01 00:00:00' is not a time like 2020-01-01T00:00:00Z" "$T_TMP/since.err" \
+    || t_fail "check did not report since at its line: $(cat "$T_TMP/since.err")"
+[ ! -e "$T_TMP/since-state" ] || t_fail "a refused pipeline created its state directory"
+sed -i 's/"2020-01-01 00:00:00"/"2020-01-01 00:00:00Z"/' "$T_TMP/since.cfg"
+"$SLUICE" check "$T_TMP/since.cfg" > "$T_TMP/since-fixed.out" 2>&1 \
+    || t_fail "since with a zone was refused: $(cat "$T_TMP/since-fixed.out")"
+t_note "5 errors before anything ran, since without a zone refused; the fixed pipelines pass"

@@ -12,6 +12,8 @@ packages=(
     build-essential autoconf automake libtool libltdl-dev pkg-config
     libzmq3-dev libjansson-dev libconfig-dev libcurl4-openssl-dev
     libsqlite3-dev libmicrohttpd-dev libssl-dev libcsv-dev libjemalloc-dev check
+    # sd_notify for the unit's Type=notify (configure --with-systemd)
+    libsystemd-dev
     sqlite3 jq curl python3 procps valgrind openssl iproute2
     openssh-server openssh-client
     clang libclang-rt-14-dev llvm

@@ -1,18 +1,23 @@
 /* cmd_check.c: `sluice check [--print] FILE...`: validate pipeline files
- * against the plugins' option tables without starting anything. */
+ * against the plugins' option tables without starting anything; with no
+ * FILE, the service settings file and every pipeline of its pipelines_dir
+ * (service_conf.h). */
 #include "config.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands_config.h"
 #include "config_check.h"
 #include "log.h"
 #include "pipeline.h"
 #include "registry.h"
+#include "service_conf.h"
 
 #define EXIT_USAGE 64
 
@@ -20,9 +25,14 @@ static void check_usage(FILE *out)
 {
     fprintf(out,
             "usage: sluice check [--print] [--env-file FILE] [--without-secrets] FILE...\n"
+            "       sluice check [--service-config FILE] [--print] [--env-file FILE] [...]\n"
             "Validate pipeline files: syntax, ${ENV} and @file: values, every stage's\n"
             "options against its plugin's option table, stage order. Loads the plugins\n"
-            "but starts nothing and creates no file, directory or socket.\n"
+            "but starts nothing and creates no file, directory or socket. With no FILE,\n"
+            "check the service as `sluice run` would start it: its settings file\n"
+            "(" SLUICE_SYSCONFDIR "/sluice.conf) and every *.cfg of its pipelines_dir,\n"
+            "with SLUICE_STATE_DIR set to its state_dir unless the environment sets it.\n"
+            "  --service-config FILE  the service settings file to check instead\n"
             "  --print            also print each resolved pipeline (defaults filled in,\n"
             "                     secrets shown as ********)\n"
             "  --env-file FILE    set the variables of FILE (KEY=VALUE lines, as systemd's\n"
@@ -103,15 +113,134 @@ out:
     return result;
 }
 
+/* What a check has found so far. */
+typedef struct check_tally {
+    size_t errors;
+    int unavailable;           /* a plugin could not be loaded */
+    int config_error;
+    int status;                /* 70 when a resolved pipeline cannot be printed */
+} check_tally;
+
+/* Check pipeline `file`: "FILE: ok (...)" on stdout (and the resolved
+ * pipeline with `print`), or its errors on stderr, counted in *tally. */
+static void check_file(const char *file, sluice_registry *reg, unsigned load_flags, int print,
+                       check_tally *tally)
+{
+    sluice_error err;
+    sluice_pipeline_def *def = NULL;
+    int rc = sluice_pipeline_require_plugins(file, reg, &err);
+
+    if (rc == SLUICE_EXIT_UNAVAILABLE) {
+        sluice_error_print(&err, stderr, "");
+        tally->errors += err.count ? err.count : 1;
+        tally->unavailable = 1;
+        return;
+    }
+    if (rc != 0 || sluice_pipeline_load_flags(file, reg, load_flags, &def, &err) != 0) {
+        sluice_error_print(&err, stderr, "");
+        tally->errors += err.count ? err.count : 1;
+        tally->config_error = 1;
+        return;
+    }
+    printf("%s: ok (pipeline %s, %zu stage%s)\n", file, def->name, def->stage_count,
+           def->stage_count == 1 ? "" : "s");
+    if (print && sluice_pipeline_print(def, stdout) != 0) {
+        fprintf(stderr, "sluice check: cannot print %s\n", file);
+        tally->status = 70;
+    }
+    sluice_pipeline_free(&def);
+}
+
+/* scandir filter: the files `sluice run` runs from a directory, *.cfg
+ * that are not hidden. */
+static int is_pipeline_file(const struct dirent *d)
+{
+    size_t len = strlen(d->d_name);
+
+    return d->d_name[0] != '.' && len >= 5 && strcmp(d->d_name + len - 4, ".cfg") == 0;
+}
+
+/* scandir order: by name, bytewise (as the fleet orders them). */
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Check the service: the settings file `path` (NULL: the default, which
+ * must exist), then every pipeline of its pipelines_dir with its
+ * state_dir exported as `sluice run` does. Every error is reported and
+ * counted in *tally. Returns 0, or EXIT_USAGE after a message when the
+ * default file is missing. */
+static int check_service(const char *path, sluice_registry *reg, unsigned load_flags,
+                         int print, check_tally *tally)
+{
+    const char *file = path ? path : sluice_service_conf_default_path();
+    sluice_service_conf *conf = malloc(sizeof(*conf));
+    sluice_error *err = malloc(sizeof(*err));
+    struct dirent **names = NULL;
+    int count = 0, result = 0;
+
+    if (!conf || !err) {
+        fprintf(stderr, "sluice check: out of memory\n");
+        tally->status = 70;
+        goto out;
+    }
+    if (!path && access(file, F_OK) != 0) {
+        fprintf(stderr, "sluice check: no FILE given, and no service settings: %s: %s\n"
+                        "(give FILE... or --service-config FILE)\n", file, strerror(errno));
+        result = EXIT_USAGE;
+        goto out;
+    }
+    if (sluice_service_conf_read(file, conf, err) != 0) {
+        sluice_error_print(err, stderr, "");
+        tally->errors += err->count ? err->count : 1;
+        tally->config_error = 1;
+        if (access(file, R_OK) != 0)
+            goto out;        /* unreadable: its pipelines_dir is unknown */
+    } else {
+        printf("%s: ok (service settings; pipelines_dir %s, state_dir %s)\n", file,
+               conf->pipelines_dir, conf->state_dir);
+    }
+    if (!conf->pipelines_dir[0])
+        goto out;            /* its error is reported; nothing to list */
+    if (sluice_service_conf_export_state_dir(conf) != 0) {
+        fprintf(stderr, "sluice check: cannot set SLUICE_STATE_DIR: %s\n", strerror(errno));
+        tally->status = 70;
+        goto out;
+    }
+    count = scandir(conf->pipelines_dir, &names, is_pipeline_file, by_name);
+    if (count < 0) {
+        fprintf(stderr, "%s: pipelines_dir %s: %s\n", file, conf->pipelines_dir,
+                strerror(errno));
+        tally->errors++;
+        tally->config_error = 1;
+        goto out;
+    }
+    if (count == 0)
+        printf("%s: no pipeline (*.cfg) to run\n", conf->pipelines_dir);
+    for (int i = 0; i < count; i++) {
+        char pipeline[PATH_MAX + 256];
+
+        snprintf(pipeline, sizeof(pipeline), "%s/%s", conf->pipelines_dir, names[i]->d_name);
+        check_file(pipeline, reg, load_flags, print, tally);
+    }
+out:
+    for (int i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    free(err);
+    free(conf);
+    return result;
+}
+
 int sluice_cmd_check(int argc, char **argv)
 {
     int print = 0;
     unsigned load_flags = 0;
-    size_t errors = 0;
     int first_file = argc;
+    const char *service_config = NULL;
+    check_tally tally = {0};
     int status = 0;
-    int saw_unavailable = 0;
-    int saw_config_error = 0;
     sluice_registry *reg = NULL;
 
     for (int i = 1; i < argc; i++) {
@@ -127,10 +256,14 @@ int sluice_cmd_check(int argc, char **argv)
             load_flags |= SLUICE_LOAD_NO_SECRETS;
             continue;
         }
-        if (strcmp(argv[i], "--env-file") == 0) {
+        if (strcmp(argv[i], "--env-file") == 0 || strcmp(argv[i], "--service-config") == 0) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "sluice check: --env-file needs a FILE\n");
+                fprintf(stderr, "sluice check: %s needs a FILE\n", argv[i]);
                 return EXIT_USAGE;
+            }
+            if (strcmp(argv[i], "--service-config") == 0) {
+                service_config = argv[++i];
+                continue;
             }
             if (load_env_file(argv[++i]) != 0)
                 return SLUICE_EXIT_CONFIG;
@@ -148,8 +281,8 @@ int sluice_cmd_check(int argc, char **argv)
         first_file = i;
         break;
     }
-    if (first_file >= argc) {
-        fprintf(stderr, "sluice check: no pipeline file given\n");
+    if (service_config && first_file < argc) {
+        fprintf(stderr, "sluice check: --service-config checks its pipelines_dir: no FILE\n");
         check_usage(stderr);
         return EXIT_USAGE;
     }
@@ -159,39 +292,23 @@ int sluice_cmd_check(int argc, char **argv)
         status = 70;
         goto out;
     }
-    for (int i = first_file; i < argc; i++) {
-        const char *file = argv[i];
-        sluice_error err;
-        sluice_pipeline_def *def = NULL;
-        int rc = sluice_pipeline_require_plugins(file, reg, &err);
-
-        if (rc == SLUICE_EXIT_UNAVAILABLE) {
-            sluice_error_print(&err, stderr, "");
-            errors += err.count ? err.count : 1;
-            saw_unavailable = 1;
-            continue;
+    if (first_file >= argc) {
+        status = check_service(service_config, reg, load_flags, print, &tally);
+        if (status != 0) {
+            check_usage(stderr);
+            goto out;
         }
-        if (rc != 0 || sluice_pipeline_load_flags(file, reg, load_flags, &def, &err) != 0) {
-            sluice_error_print(&err, stderr, "");
-            errors += err.count ? err.count : 1;
-            saw_config_error = 1;
-            continue;
-        }
-        printf("%s: ok (pipeline %s, %zu stage%s)\n", file, def->name, def->stage_count,
-               def->stage_count == 1 ? "" : "s");
-        if (print && sluice_pipeline_print(def, stdout) != 0) {
-            fprintf(stderr, "sluice check: cannot print %s\n", file);
-            status = 70;
-        }
-        sluice_pipeline_free(&def);
     }
+    for (int i = first_file; i < argc; i++)
+        check_file(argv[i], reg, load_flags, print, &tally);
     fflush(stdout);
-    if (errors)
-        fprintf(stderr, "%zu error%s\n", errors, errors == 1 ? "" : "s");
+    if (tally.errors)
+        fprintf(stderr, "%zu error%s\n", tally.errors, tally.errors == 1 ? "" : "s");
+    status = tally.status;
     /* A missing plugin says nothing about the file; report it first. */
-    if (saw_unavailable)
+    if (tally.unavailable)
         status = SLUICE_EXIT_UNAVAILABLE;
-    else if (saw_config_error)
+    else if (tally.config_error)
         status = SLUICE_EXIT_CONFIG;
 out:
     sluice_registry_destroy(&reg);

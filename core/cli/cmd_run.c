@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin.h"
 #include "commands_runtime.h"
@@ -16,6 +17,8 @@
 #include "pipeline.h"
 #include "registry.h"
 #include "run_lock.h"
+#include "service_conf.h"
+#include "service_notify.h"
 #include "stage.h"
 #include "supervisor.h"
 
@@ -25,10 +28,13 @@
 
 static sluice_log_level default_level = SLUICE_LOG_INFO;
 static sluice_log_format default_format = SLUICE_LOG_FORMAT_AUTO;
+static int default_level_given;
 
-void sluice_cmd_run_log_defaults(sluice_log_level level, sluice_log_format format)
+void sluice_cmd_run_log_defaults(sluice_log_level level, int level_given,
+                                 sluice_log_format format)
 {
     default_level = level;
+    default_level_given = level_given;
     default_format = format;
 }
 
@@ -53,15 +59,21 @@ static void run_usage(FILE *out)
             "                  [--health-stall SECONDS] [--health-dlq-growth N]\n"
             "                  [--health-dlq-window SECONDS] FILE...\n"
             "       sluice run --dir DIR [--pid-file FILE] [--except NAME...] [--log-...]\n"
+            "       sluice run [--service-config FILE] [--dir DIR] [--pid-file FILE] [...]\n"
             "Run the pipelines defined in FILE... until stopped (SIGTERM/SIGINT: drain\n"
-            "and stop; a second signal: kill at once; SIGHUP stops too).\n"
+            "and stop; a second signal: kill at once; SIGHUP stops too). With no FILE\n"
+            "and no --dir, run as the service: the settings of " SLUICE_SYSCONFDIR "/sluice.conf\n"
+            "(pipelines_dir run as with --dir, state_dir, admin_*, log_level); command-line\n"
+            "options win over the environment, which wins over the file.\n"
+            "  --service-config FILE  read the service settings from FILE instead\n"
             "  --dir DIR       run every *.cfg of DIR, each its own process group; a\n"
             "                  file that fails to load is refused (logged with FILE:LINE)\n"
             "                  and the others run; SIGHUP or `sluice reload` re-reads DIR:\n"
             "                  new files start, removed ones drain and stop, changed ones\n"
             "                  drain and restart, the others are not touched\n"
-            "  --pid-file FILE with --dir: lock FILE and write the pid there for `sluice\n"
-            "                  reload` (default $SLUICE_STATE_DIR/sluice.pid)\n"
+            "  --pid-file FILE with --dir or as the service: lock FILE and write the pid\n"
+            "                  there for `sluice reload` (default $SLUICE_STATE_DIR/sluice.pid;\n"
+            "                  the service sets SLUICE_STATE_DIR to its state_dir if unset)\n"
             "  --once          stop when the sources are exhausted and everything they\n"
             "                  emitted is delivered; print a summary line per pipeline;\n"
             "                  exit 2 if records were parked in the dead-letter queue\n"
@@ -253,7 +265,8 @@ static int open_admin(sluice_admin_options *admin, int listen_given, int once,
  * unless `pid_file` is given. Returns the exit status. */
 static int run_dir(const char *dir, const char *pid_file, const sluice_run_options *run)
 {
-    sluice_fleet_options opts = {.dir = dir, .pid_file = pid_file, .run = *run};
+    sluice_fleet_options opts = {.dir = dir, .pid_file = pid_file, .run = *run,
+                                 .notify = sluice_service_notify};
     char default_pid_file[4096];
     sluice_registry *reg = sluice_registry_new();
     int result;
@@ -277,6 +290,89 @@ out:
     return result;
 }
 
+/* The service settings for a fleet run: `path` (NULL: the default file,
+ * which must then exist) read into *conf, and its state_dir handed to the
+ * pipelines (SLUICE_STATE_DIR, unless the environment sets it). Returns
+ * 0, or the exit status after a message: 64 when the default file is
+ * missing, 78 with every FILE:LINE error of the file, 1 if the
+ * environment cannot be set. */
+static int read_service_conf(const char *path, sluice_service_conf *conf)
+{
+    const char *file = path ? path : sluice_service_conf_default_path();
+    sluice_error *err = malloc(sizeof(*err));
+    const char *old_level = getenv("SLUICE_LOG_LEVEL");
+    int result = 0;
+
+    if (!err) {
+        fprintf(stderr, "sluice run: out of memory\n");
+        return 1;
+    }
+    if (!path && access(file, F_OK) != 0) {
+        fprintf(stderr, "sluice run: no FILE or --dir given, and no service settings: %s: %s\n"
+                        "(give FILE..., --dir DIR or --service-config FILE)\n",
+                file, strerror(errno));
+        result = EXIT_USAGE;
+        goto out;
+    }
+    if (sluice_service_conf_read(file, conf, err) != 0) {
+        sluice_error_print(err, stderr, "");
+        result = SLUICE_EXIT_CONFIG;
+        goto out;
+    }
+    if (sluice_service_conf_export_state_dir(conf) != 0) {
+        fprintf(stderr, "sluice run: cannot set SLUICE_STATE_DIR: %s\n", strerror(errno));
+        result = 1;
+        goto out;
+    }
+    /* the unit of earlier versions passed it to --log-level */
+    if (old_level && old_level[0])
+        sluice_log_write(NULL, NULL, SLUICE_LOG_WARN, "SLUICE_LOG_LEVEL is not read: set "
+                         "log_level in %s (or give --log-level)", file);
+out:
+    free(err);
+    return result;
+}
+
+/* Read the admin file `path` a service setting names (line `line` of
+ * conf->file) into *slot, unless the command line filled it. Returns 0,
+ * or SLUICE_EXIT_CONFIG after a message naming FILE:LINE. */
+static int service_admin_file(const sluice_service_conf *conf, const char *setting,
+                              const char *path, int line, char **slot)
+{
+    char where[PATH_MAX + 96];
+
+    if (*slot || !path[0])
+        return 0;
+    snprintf(where, sizeof(where), "%s:%d: %s", conf->file, line, setting);
+    *slot = read_small_file(where, path, strcmp(setting, "admin_auth_file") == 0);
+    return *slot ? 0 : SLUICE_EXIT_CONFIG;
+}
+
+/* The admin endpoint's settings of the service file where neither the
+ * command line nor the environment gives them (SLUICE_ADMIN_LISTEN,
+ * SLUICE_ADMIN_AUTH). Returns 0 or SLUICE_EXIT_CONFIG after a message. */
+static int service_admin(const sluice_service_conf *conf, sluice_admin_options *admin,
+                         int *listen_given, char **auth, char **cert, char **key)
+{
+    const char *env_listen = getenv("SLUICE_ADMIN_LISTEN");
+    const char *env_auth = getenv("SLUICE_ADMIN_AUTH");
+
+    if (!*listen_given && conf->admin_listen[0] && !(env_listen && *env_listen)) {
+        admin->listen = conf->admin_listen;
+        *listen_given = 1;
+    }
+    if (!(env_auth && *env_auth) &&
+        service_admin_file(conf, "admin_auth_file", conf->admin_auth_file,
+                           conf->admin_auth_file_line, auth) != 0)
+        return SLUICE_EXIT_CONFIG;
+    if (service_admin_file(conf, "admin_tls_cert", conf->admin_tls_cert,
+                           conf->admin_tls_cert_line, cert) != 0 ||
+        service_admin_file(conf, "admin_tls_key", conf->admin_tls_key,
+                           conf->admin_tls_key_line, key) != 0)
+        return SLUICE_EXIT_CONFIG;
+    return 0;
+}
+
 int sluice_cmd_run(int argc, char **argv)
 {
     sluice_run_options opts = {0};
@@ -284,7 +380,8 @@ int sluice_cmd_run(int argc, char **argv)
     const char **files = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
     sluice_pipeline_def **defs = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*defs));
     size_t file_count = 0, loaded = 0;
-    const char *only_stage = NULL, *dir = NULL, *pid_file = NULL;
+    const char *only_stage = NULL, *dir = NULL, *pid_file = NULL, *service_config = NULL;
+    sluice_service_conf *service = NULL;
     int *locks = malloc((size_t)(argc > 0 ? argc : 1) * sizeof(int));
     sluice_log_level level = default_level;
     sluice_log_format format = default_format;
@@ -321,7 +418,8 @@ int sluice_cmd_run(int argc, char **argv)
             goto out;
         } else if (strcmp(arg, "--once") == 0) {
             opts.once = 1;
-        } else if (strcmp(arg, "--dir") == 0 || strcmp(arg, "--pid-file") == 0) {
+        } else if (strcmp(arg, "--dir") == 0 || strcmp(arg, "--pid-file") == 0 ||
+                   strcmp(arg, "--service-config") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "sluice run: %s needs a value\n", arg);
                 result = EXIT_USAGE;
@@ -329,8 +427,10 @@ int sluice_cmd_run(int argc, char **argv)
             }
             if (strcmp(arg, "--dir") == 0)
                 dir = argv[++i];
-            else
+            else if (strcmp(arg, "--pid-file") == 0)
                 pid_file = argv[++i];
+            else
+                service_config = argv[++i];
         } else if (strcmp(arg, "--stage") == 0 || strcmp(arg, "--except") == 0 ||
                    strcmp(arg, "--log-level") == 0 || strcmp(arg, "--log-format") == 0) {
             if (i + 1 >= argc) {
@@ -358,6 +458,34 @@ int sluice_cmd_run(int argc, char **argv)
             goto out;
         } else {
             files[file_count++] = arg;
+        }
+    }
+    /* the service: no FILE and no --dir, or its settings named */
+    if (service_config || (!dir && file_count == 0 && !only_stage)) {
+        service = malloc(sizeof(*service));
+        if (!service) {
+            fprintf(stderr, "sluice run: out of memory\n");
+            result = 1;
+            goto out;
+        }
+        if (file_count > 0 || only_stage || opts.once) {
+            fprintf(stderr, "sluice run: the service (--service-config) takes no FILE, "
+                            "--stage or --once\n");
+            run_usage(stderr);
+            result = EXIT_USAGE;
+            goto out;
+        }
+        result = read_service_conf(service_config, service);
+        if (result == 0)
+            result = service_admin(service, &admin_opts, &admin_listen_given, &admin_auth,
+                                   &admin_cert, &admin_key);
+        if (result != 0)
+            goto out;
+        if (!dir)
+            dir = service->pipelines_dir;
+        if (!level_given && !default_level_given && service->log_level_line > 0) {
+            level = service->log_level;
+            level_given = 1;
         }
     }
     if (dir || pid_file) {
@@ -478,6 +606,7 @@ out:
     free(admin_auth);
     free(admin_cert);
     free(admin_key);
+    free(service);
     for (size_t f = 0; f < loaded; f++)
         sluice_pipeline_free(&defs[f]);
     sluice_registry_destroy(&reg);

@@ -47,6 +47,7 @@ int main(int argc, char **argv)
 {
     sluice_log_level level = SLUICE_LOG_INFO;
     sluice_log_format format = SLUICE_LOG_FORMAT_AUTO;
+    int level_given = 0;
     int i = 1;
 
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -68,6 +69,8 @@ int main(int argc, char **argv)
                                 "(error, warn, info, debug)\n", value);
                 return EXIT_USAGE;
             }
+            if (strcmp(arg, "--log-level") == 0)
+                level_given = 1;
             if (strcmp(arg, "--log-format") == 0) {
                 if (strcmp(value, "text") == 0)
                     format = SLUICE_LOG_FORMAT_TEXT;
@@ -86,7 +89,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     sluice_log_setup(level, format);
-    sluice_cmd_run_log_defaults(level, format);
+    sluice_cmd_run_log_defaults(level, level_given, format);
     sluice_proctitle_init(argc, argv);
     /* Before any secret is read: pipeline files, @file: values, state. */
     {

@@ -15,16 +15,20 @@
 #include "util/dynbuf.h"
 
 /* Process counters (runner_stats.c "counters") exported under their own
- * name, with their help text; sluice_plugin_* ones go through as they are. */
+ * name, with their help text (and type when not a counter); sluice_plugin_*
+ * ones go through as they are. */
 static const struct {
     const char *name;
     const char *help;
+    const char *type;
 } known_counters[] = {
     {"sluice_http_requests_total", "HTTP requests sent to the destination or source API."},
     {"sluice_http_retries_total", "HTTP requests retried after a retryable answer."},
     {"sluice_http_429_total", "HTTP 429 (rate limited) answers."},
     {"sluice_throttle_wait_seconds_total", "Time spent waiting on the stage's token bucket "
                                            "(rate limit and 429 pauses)."},
+    {"sluice_http_concurrency_limit", "HTTP requests the stage may have in flight now "
+                                      "(sluice_http_concurrency, adaptive or fixed).", "gauge"},
 };
 
 /* Append `text` as a label value (escaped: backslash, quote, newline). */
@@ -192,13 +196,15 @@ static void latency_family(dynbuf *b, const json_t *model)
     }
 }
 
-/* One family of a process counter named `name`, over every stage that has it. */
-static void counter_family(dynbuf *b, const json_t *model, const char *name, const char *help)
+/* One family of a process counter named `name` (of `type`, NULL: counter),
+ * over every stage that has it. */
+static void counter_family(dynbuf *b, const json_t *model, const char *name, const char *help,
+                           const char *type)
 {
     size_t i, k;
     const json_t *p, *s;
 
-    put_family(b, name, "counter", help);
+    put_family(b, name, type ? type : "counter", help);
     json_array_foreach(json_object_get(model, "pipelines"), i, p) {
         json_array_foreach(json_object_get(p, "stages"), k, s) {
             const json_t *v = json_object_get(json_object_get(s, "counters"), name);
@@ -221,7 +227,8 @@ static void process_counter_families(dynbuf *b, const json_t *model)
     json_t *value;
 
     for (size_t c = 0; c < sizeof(known_counters) / sizeof(known_counters[0]); c++)
-        counter_family(b, model, known_counters[c].name, known_counters[c].help);
+        counter_family(b, model, known_counters[c].name, known_counters[c].help,
+                       known_counters[c].type);
     put_family(b, "sluice_http_responses_total", "counter", "HTTP answers by status class "
                "(error: no answer, e.g. a timeout or a refused connection).");
     json_array_foreach(json_object_get(model, "pipelines"), i, p) {
@@ -249,7 +256,7 @@ static void process_counter_families(dynbuf *b, const json_t *model)
                 valid = 0;
         }
         if (valid)
-            counter_family(b, model, name, "A plugin's own counter (sluice_metric_add).");
+            counter_family(b, model, name, "A plugin's own counter (sluice_metric_add).", NULL);
     }
     json_decref(plugin_names);
 }

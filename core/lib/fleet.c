@@ -612,6 +612,13 @@ int sluice_fleet_default_pid_file(char *buf, size_t len)
     return snprintf(buf, len, "%s/sluice.pid", dir) < (int)len ? 0 : -1;
 }
 
+/* Tell the watcher of the fleet, if any, about `event`. */
+static void notify(const fleet *f, sluice_fleet_event event)
+{
+    if (f->opts->notify)
+        f->opts->notify(event, f->opts->notify_cls);
+}
+
 /* Take the fleet's pid file (its directory created if missing). Returns
  * the descriptor, or -1 after a message on stderr with *code set to the
  * exit status (SLUICE_EXIT_BUSY when another sluice run holds it). */
@@ -668,14 +675,18 @@ int sluice_fleet_run(const sluice_fleet_options *opts, sluice_registry *reg)
     }
     waiting = settle(&f);
     publish(&f);
+    notify(&f, SLUICE_FLEET_READY);
     /* its threads inherit the signals blocked above */
     sluice_admin_start(opts->run.admin, fleet_admin_list, NULL);
     while (!f.stopping || any_running(&f)) {
         int signo = sup_wait_signal(waiting ? WAIT_LOCK_MS : IDLE_MS);
+        int reloaded = 0;
 
         if (signo == SIGCHLD)
             reap(&f);
         if (signo == SIGHUP && !f.stopping) {
+            notify(&f, SLUICE_FLEET_RELOADING);
+            reloaded = 1;
             sluice_log_write(NULL, NULL, SLUICE_LOG_INFO, "reload: reading %s", opts->dir);
             if (scan(&f, 1) == 0) {
                 f.reloads++;
@@ -686,6 +697,7 @@ int sluice_fleet_run(const sluice_fleet_options *opts, sluice_registry *reg)
         }
         if (signo == SIGTERM || signo == SIGINT) {
             if (++stop_signals == 1) {
+                notify(&f, SLUICE_FLEET_STOPPING);
                 sluice_log_write(NULL, NULL, SLUICE_LOG_INFO, "stopping every pipeline");
             } else {
                 sluice_log_write(NULL, NULL, SLUICE_LOG_WARN, "second stop signal: killing "
@@ -701,6 +713,7 @@ int sluice_fleet_run(const sluice_fleet_options *opts, sluice_registry *reg)
         }
         waiting = settle(&f);
         publish(&f);
+        notify(&f, reloaded ? SLUICE_FLEET_READY : SLUICE_FLEET_CHANGED);
     }
     result = f.result;
 out:

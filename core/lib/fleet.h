@@ -92,12 +92,26 @@ int sluice_fleet_snapshot_get(sluice_fleet_snapshot *out);
 /* Free what sluice_fleet_snapshot_get() allocated and empty *snap. */
 void sluice_fleet_snapshot_free(sluice_fleet_snapshot *snap);
 
+/* What the fleet tells its watcher (sluice_fleet_options.notify, e.g.
+ * systemd's sd_notify); sluice_fleet_snapshot_get() reads the state. */
+typedef enum sluice_fleet_event {
+    SLUICE_FLEET_READY,     /* every pipeline of the directory started or
+                               was refused: at start, and after a reload */
+    SLUICE_FLEET_RELOADING, /* a reload (SIGHUP) begins */
+    SLUICE_FLEET_CHANGED,   /* the fleet woke and may have changed (a
+                               pipeline stopped, failed, restarted) */
+    SLUICE_FLEET_STOPPING   /* the first stop signal: draining */
+} sluice_fleet_event;
+
 /* Options of a fleet run. */
 typedef struct sluice_fleet_options {
     const char *dir;        /* the directory of *.cfg files */
     const char *pid_file;   /* locked and holding our pid while we run;
                                `sluice reload` signals that pid */
     sluice_run_options run; /* passed to every pipeline (once, except) */
+    void (*notify)(sluice_fleet_event event, void *cls); /* NULL: none;
+                               called in the fleet's thread */
+    void *notify_cls;
 } sluice_fleet_options;
 
 /* The pid file `sluice run --dir` and `sluice reload` use when given none:

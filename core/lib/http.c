@@ -2,7 +2,9 @@
  * core's failure policy: classification, retries with exponential backoff
  * and jitter, Retry-After (also handed to the batch's retry as the stage's
  * hint), per-bucket throttling where a 429 pauses the whole bucket, and a
- * sink's heartbeat while it waits on a request, a backoff or a bucket. One
+ * sink's heartbeat while it waits on a request, a backoff or a bucket, and
+ * the concurrency gate a plugin opts into (sluice_http_concurrency: a fixed
+ * or adaptive limit of attempts in flight, http_gate.c and arc.c). One
  * client per stage context; easy handles are pooled so connections are
  * kept alive and concurrent callers never share one. What answers mean
  * (Retry-After values, transport errors that are configuration, 2xx
@@ -21,6 +23,7 @@
 #include <time.h>
 #include <curl/curl.h>
 
+#include "arc.h"
 #include "ctx.h"
 #include "http.h"
 #include "log.h"
@@ -33,7 +36,8 @@
 #define BACKOFF_BASE_MS 200L
 #define RETRY_AFTER_MAX_SECONDS 3600.0
 #define CONNECT_TIMEOUT_MS 10000L
-#define IDLE_HANDLES_MAX 4
+/* As many as the gate lets run at once (annexcloud-source allows 256). */
+#define IDLE_HANDLES_MAX 256
 #define BODY_LIMIT (64u * 1024u * 1024u)
 #define HEADERS_LIMIT (256u * 1024u)
 #define DEBUG_BODY_MAX 512
@@ -55,6 +59,9 @@ struct sluice_http_client {
     pthread_mutex_t progress_lock;    /* one ctx->progress call at a time;
                                          guards progress_at */
     double progress_at;               /* monotonic seconds of the last call */
+    sluice_http_gate *gate;           /* attempts in flight; NULL = no limit
+                                         (set once by sluice_http_concurrency,
+                                         under lock) */
 };
 
 /* The counter of `status`'s class: sluice_http_responses_<N>xx_total, or
@@ -165,6 +172,7 @@ void sluice_http_client_free(struct sluice_http_client **client_p)
     for (size_t i = 0; i < client->idle_count; i++)
         curl_easy_cleanup(client->idle[i]);
     sluice_throttle_destroy(&client->throttle);
+    sluice_http_gate_destroy(&client->gate);
     pthread_mutex_destroy(&client->lock);
     pthread_mutex_destroy(&client->progress_lock);
     free(client);
@@ -563,6 +571,7 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
     int max_attempts;
     double cap;
     sluice_http_class result = SLUICE_HTTP_RETRYABLE;
+    sluice_http_gate *gate;
 
     memset(resp, 0, sizeof(*resp));
     memset(&call, 0, sizeof(call));
@@ -598,22 +607,37 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
     cap = (common && common->retry_max_backoff_ms > 0 ? common->retry_max_backoff_ms
                                                       : SLUICE_DEFAULT_RETRY_MAX_BACKOFF_MS) / 1000.0;
     bucket = req->throttle ? req->throttle : "default";
+    pthread_mutex_lock(&client->lock);
+    gate = client->gate;
+    pthread_mutex_unlock(&client->lock);
 
     for (;;) {
         double delay;
         double hinted;
         double waited_from = sluice_monotonic_seconds();
-        int throttled = sluice_throttle_acquire_ticking(client->throttle, bucket, ctx->stopping,
+        double sent_at;
+        int throttled = gate ? sluice_http_gate_enter(gate, ctx, waiter_tick, &call.who) : 0;
+        int gated = gate && throttled == 0;
+
+        /* the bucket's token is taken inside the gate: a request that waits
+         * for a slot does not hold one */
+        if (throttled == 0)
+            throttled = sluice_throttle_acquire_ticking(client->throttle, bucket, ctx->stopping,
                                                         waiter_tick, &call.who);
 
         sluice_metrics_add(pipeline_of(ctx), stage_of(ctx), "sluice_throttle_wait_seconds_total",
                            sluice_monotonic_seconds() - waited_from);
         if (throttled != 0) {
+            if (gated)
+                sluice_http_gate_cancel(gate);
             if (attempts == 0)
                 snprintf(call.error, sizeof(call.error), "stopping before the request");
             break;
         }
+        sent_at = sluice_monotonic_seconds();
         status = attempt_once(client, &call);
+        if (gate)
+            sluice_http_gate_leave(gate, ctx, sluice_monotonic_seconds() - sent_at, status);
         attempts++;
         /* A sink working through a long batch is alive. */
         report_progress(ctx, client, 1);
@@ -739,4 +763,34 @@ void sluice_http_throttle(sluice_ctx *ctx, const char *bucket, double rate, doub
         return;
     }
     sluice_throttle_configure(client->throttle, name, rate, burst);
+}
+
+int sluice_http_concurrency(sluice_ctx *ctx, int max_in_flight, int adaptive)
+{
+    struct sluice_http_client *client;
+    const sluice_stage_common *common;
+    sluice_http_gate *gate = NULL;
+    int result = -1;
+
+    if (!ctx || max_in_flight < 1 || max_in_flight > SLUICE_ARC_MAX)
+        goto out;
+    client = client_get(ctx);
+    if (!client)
+        goto out;
+    common = common_of(ctx);
+    gate = sluice_http_gate_new(max_in_flight, common ? common->rate_limit : 0, adaptive);
+    if (!gate)
+        goto out;
+    pthread_mutex_lock(&client->lock);
+    if (!client->gate) {
+        client->gate = gate;
+        gate = NULL;
+        result = 0;
+    }
+    pthread_mutex_unlock(&client->lock);
+    if (result == 0)
+        sluice_http_gate_announce(client->gate, ctx);
+out:
+    sluice_http_gate_destroy(&gate);
+    return result;
 }

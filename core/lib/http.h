@@ -46,4 +46,39 @@ void sluice_http_config_error_text(CURLcode code, const char *url, char *error,
  * (readable 0) or start again after one it could (readable 1). Returns the
  * number of unreadable answers in a row now (0 after a readable one). */
 unsigned sluice_http_unreadable_count(sluice_ctx *ctx, int readable);
+
+/* The concurrency gate of a stage's HTTP client (http_gate.c): at most
+ * its limit of attempts in flight; the limit is `max_in_flight` (fixed) or
+ * adapted by arc.c below it (adaptive, bounded by `rate_limit` requests/s
+ * when > 0). Thread-safe. */
+typedef struct sluice_http_gate sluice_http_gate;
+
+/* A new gate (caller owns: sluice_http_gate_destroy), or NULL when out of
+ * memory. max_in_flight is clamped to 1..SLUICE_ARC_MAX. */
+sluice_http_gate *sluice_http_gate_new(int max_in_flight, double rate_limit, int adaptive);
+
+/* Free *gate_p (no attempt may be inside) and set it to NULL. Safe on NULL. */
+void sluice_http_gate_destroy(sluice_http_gate **gate_p);
+
+/* Enter: wait until fewer than the limit are in flight, calling tick(arg)
+ * (may be NULL) about every 100 ms while waiting. Returns 0 (entered: call
+ * sluice_http_gate_leave or _cancel once) or -1 when ctx is stopping. */
+int sluice_http_gate_enter(sluice_http_gate *gate, sluice_ctx *ctx, void (*tick)(void *),
+                           void *tick_arg);
+
+/* Leave after an attempt that took `rtt` seconds and got HTTP `status`
+ * (0: no answer). 429, 408, 5xx and no answer are back pressure. When the
+ * limit changes: a debug line and the gauge sluice_http_concurrency_limit
+ * of ctx's stage. */
+void sluice_http_gate_leave(sluice_http_gate *gate, sluice_ctx *ctx, double rtt, long status);
+
+/* Leave without an attempt (stopping while waiting on the bucket). */
+void sluice_http_gate_cancel(sluice_http_gate *gate);
+
+/* The current limit. */
+int sluice_http_gate_limit(sluice_http_gate *gate);
+
+/* Set the stage's gauge to the gate's limit and say at debug how the gate
+ * works (once, when a plugin turns it on). */
+void sluice_http_gate_announce(sluice_http_gate *gate, sluice_ctx *ctx);
 #endif

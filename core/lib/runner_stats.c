@@ -113,7 +113,10 @@ static void load_metrics(runner *r, const json_t *doc)
         r->m.latency_count = count_of(lat, "count");
     }
     json_object_foreach((json_t *)counters, name, value) {
-        if (strcmp(name, SLUICE_METRIC_EVENTS_DERIVED) != 0) /* kept in base_events */
+        /* events are kept in base_events; a gauge (the HTTP concurrency
+         * limit) is this process's own, not a sum over incarnations */
+        if (strcmp(name, SLUICE_METRIC_EVENTS_DERIVED) != 0 &&
+            strcmp(name, "sluice_http_concurrency_limit") != 0)
             sluice_metrics_add(r->pipeline->name, r->stage->name, name,
                                json_number_value(value));
     }

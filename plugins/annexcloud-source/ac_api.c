@@ -16,6 +16,9 @@
 
 #define AC_TIME_FORMAT "%Y-%m-%d %H:%M:%S"
 #define AC_MAX_ACTIVITY_PAGES 1000
+/* actionId of a purchase in the activity ledger (ac_convert.c reads the
+ * purchase dates from the same items). */
+#define AC_PURCHASE_ACTION_ID 109
 
 void ac_now_canonical(char out[21])
 {
@@ -81,6 +84,7 @@ ac_result ac_call(ac_client *client, const char *method, const char *path, const
     req.body_len = body ? strlen(body) : 0;
 
     cls = sluice_http(client->ctx, &req, &resp);
+    atomic_fetch_add(&client->requests, (unsigned long)resp.attempts);
     if (server_date) {
         char *date = sluice_http_header_get(&resp, "Date");
         time_t when = date ? curl_getdate(date, NULL) : -1;
@@ -284,41 +288,104 @@ static ac_result get_member_part(ac_client *client, const char *prefix, const ch
     return ac_call(client, "GET", path, NULL, id_literal, answer, err, errlen, server_date);
 }
 
-/* All activity pages of a member into one array (new reference). */
+/* 1 when an activity item is a purchase (actionId 109, number or text). */
+static int is_purchase(const json_t *item)
+{
+    const json_t *action = json_object_get(item, "actionId");
+    const char *text = json_string_value(action);
+
+    return json_number_value(action) == AC_PURCHASE_ACTION_ID || (text && strcmp(text, "109") == 0);
+}
+
+/* Activity page `page` of a member: its items appended to `all`, *pages
+ * set to the page count the answer gives (at least 1) and *purchase to 1
+ * when one of its items is a purchase. A member without activity (AC1005)
+ * is one empty page. */
+static ac_result get_activity_page(ac_client *client, const char *id, const char *id_literal,
+                                   long page, json_t *all, long *pages, int *purchase,
+                                   char *err, size_t errlen)
+{
+    char suffix[48];
+    json_t *answer = NULL, *details, *item;
+    ac_result result;
+    size_t i;
+
+    snprintf(suffix, sizeof(suffix), "/activity?page=%ld", page);
+    *pages = 1;
+    *purchase = 0;
+    result = get_member_part(client, "/users/", id, suffix, id_literal, &answer, err, errlen, NULL);
+    if (result == AC_NOT_FOUND)
+        return AC_OK;
+    if (result != AC_OK)
+        return result;
+    details = json_object_get(answer, "activityDetail");
+    if (json_is_object(details)) {
+        json_array_append(all, details);
+        *purchase = is_purchase(details);
+    }
+    json_array_foreach(json_is_array(details) ? details : NULL, i, item) {
+        json_array_append(all, item);
+        *purchase |= is_purchase(item);
+    }
+    if (json_integer_value(json_object_get(answer, "pages")) > 1)
+        *pages = (long)json_integer_value(json_object_get(answer, "pages"));
+    json_decref(answer);
+    return AC_OK;
+}
+
+/* The activity items of a member that decide its first/last activity and
+ * purchase dates, into one array (new reference). The ledger is paged in
+ * date order (newest first as observed; the other order works as well):
+ * page 1 and the last page hold the latest and the earliest items, so
+ * those two are read, and the pages next to them only until each end has
+ * shown a purchase. With client->activity_all every page is read. */
 static ac_result get_activity(ac_client *client, const char *id, const char *id_literal,
                               json_t **items, char *err, size_t errlen)
 {
     json_t *all = json_array();
-    ac_result result = AC_OK;
+    long pages = 1, seen = 1, front = 1, back;
+    int front_purchase = 0, back_purchase = 0, purchase = 0;
+    ac_result result = AC_REJECTED;
 
-    for (int page = 1; page <= AC_MAX_ACTIVITY_PAGES; page++) {
-        char suffix[48];
-        json_t *answer = NULL, *details;
-        json_int_t pages;
-
-        snprintf(suffix, sizeof(suffix), "/activity?page=%d", page);
-        result = get_member_part(client, "/users/", id, suffix, id_literal, &answer, err, errlen, NULL);
-        if (result == AC_NOT_FOUND) {
-            result = AC_OK;
-            break;
-        }
-        if (result != AC_OK)
-            break;
-        details = json_object_get(answer, "activityDetail");
-        if (json_is_array(details))
-            json_array_extend(all, details);
-        else if (json_is_object(details))
-            json_array_append(all, details);
-        pages = json_integer_value(json_object_get(answer, "pages"));
-        json_decref(answer);
-        if (page >= pages)
-            break;
+    *items = NULL;
+    if (!all)
+        goto out;
+    result = get_activity_page(client, id, id_literal, 1, all, &pages, &front_purchase, err,
+                               errlen);
+    if (pages > AC_MAX_ACTIVITY_PAGES)
+        pages = AC_MAX_ACTIVITY_PAGES;
+    if (client->activity_all) {
+        for (long page = 2; result == AC_OK && page <= pages; page++)
+            result = get_activity_page(client, id, id_literal, page, all, &seen, &purchase, err,
+                                       errlen);
+        goto out;
     }
-    if (result != AC_OK) {
+    back = pages;
+    if (result == AC_OK && back > 1)
+        result = get_activity_page(client, id, id_literal, back, all, &seen, &back_purchase,
+                                   err, errlen);
+    /* activity added meanwhile pushed the earliest items onto a new page */
+    while (result == AC_OK && seen > back && back < AC_MAX_ACTIVITY_PAGES) {
+        back++;
+        result = get_activity_page(client, id, id_literal, back, all, &seen, &purchase, err,
+                                   errlen);
+        back_purchase |= purchase;
+    }
+    while (result == AC_OK && !front_purchase && front + 1 < back) {
+        front++;
+        result = get_activity_page(client, id, id_literal, front, all, &seen, &front_purchase,
+                                   err, errlen);
+    }
+    while (result == AC_OK && !back_purchase && front + 1 < back) {
+        back--;
+        result = get_activity_page(client, id, id_literal, back, all, &seen, &back_purchase,
+                                   err, errlen);
+    }
+out:
+    if (result == AC_OK)
+        *items = all;
+    else
         json_decref(all);
-        all = NULL;
-    }
-    *items = all;
     return result;
 }
 
@@ -336,11 +403,11 @@ ac_result ac_fetch_member(ac_client *client, const char *id, const json_t *segme
     if (!literal)
         goto out;
     result = get_member_part(client, "/users/", id, "", literal, &user, err, errlen, server_date);
-    if (result == AC_OK)
+    if (result == AC_OK && client->read_points)
         result = get_member_part(client, "/points/", id, "", literal, &points, err, errlen, NULL);
-    if (result == AC_OK)
+    if (result == AC_OK && client->read_tiers)
         result = get_member_part(client, "/users/", id, "/tiers", literal, &tiers, err, errlen, NULL);
-    if (result == AC_OK)
+    if (result == AC_OK && client->read_reward)
         result = get_member_part(client, "/users/", id, "/reward", literal, &reward, err, errlen, NULL);
     if (result == AC_OK && client->fetch_activity)
         result = get_activity(client, id, literal, &activity, err, errlen);

@@ -4,6 +4,7 @@
 #ifndef AC_API_H
 #define AC_API_H
 
+#include <stdatomic.h>
 #include <time.h>
 #include <jansson.h>
 #include "sluice/plugin.h"
@@ -17,8 +18,13 @@ typedef struct ac_client {
     char *secret;          /* owned */
     char *sub;             /* owned */
     long jwt_ttl_s;
-    int fetch_activity;
+    int fetch_activity;    /* read the activity ledger (resources has "activity") */
+    int read_points;       /* GET /points/{id} (resources has "points") */
+    int read_tiers;        /* GET /users/{id}/tiers */
+    int read_reward;       /* GET /users/{id}/reward */
+    int activity_all;      /* every activity page, not only as far as the dates need */
     int server_time;       /* stamp as_of with the server's Date header */
+    atomic_ulong requests; /* HTTP attempts made by ac_call (all threads) */
 } ac_client;
 
 /* What a call came to. */
@@ -56,8 +62,19 @@ typedef ac_result (*ac_search_fn)(void *user, time_t start, time_t end, json_t *
 ac_result ac_enumerate(ac_search_fn search, void *user, time_t from, time_t to, json_t *ids,
                        size_t *searches, char *err, size_t errlen);
 
-/* Fetch everything about member `id` (profile, points, tiers, rewards,
- * activity) and build the canonical record (new reference in *member).
+/* ac_enumerate with up to `threads` (1..256) searches at once
+ * (ac_mode_api_enum.c): the same ids in the same order, the same errors
+ * (the first failure's), in about as many round trips as the split is
+ * deep. `search` must be safe to call from several threads at once. */
+ac_result ac_enumerate_parallel(ac_search_fn search, void *user, time_t from, time_t to,
+                                int threads, json_t *ids, size_t *searches, char *err,
+                                size_t errlen);
+
+/* Fetch member `id`: the profile and the resources the client reads
+ * (points, tiers, rewards, activity: client->read_*, fetch_activity) and
+ * build the canonical record (new reference in *member). Activity pages
+ * are read from both ends only as far as the first/last activity and
+ * purchase dates need (every page with client->activity_all).
  * Its as_of is the server's Date of the profile answer when
  * client->server_time is set and the server sent one, else `as_of`.
  * `segments` (borrowed, may be NULL) maps member id -> array of segment

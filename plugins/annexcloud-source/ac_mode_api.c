@@ -1,12 +1,17 @@
 /* ac_mode_api.c: annexcloud-source api mode: a full sync through the REST
  * API. Members are enumerated with POST /users/search over opt-in date
  * windows (split while a window comes back full, the endpoint caps results
- * at 50), then fetched in parallel (profile, points, tiers, rewards,
- * activity) under the stage's rate limit. The position {"sync","next",
- * "complete"} lets a restart resume a sync instead of starting over. */
+ * at 50; the windows searched in parallel), then fetched in parallel (profile and the listed resources) by
+ * max_concurrency threads whose requests the core's HTTP service lets
+ * through under its adaptive concurrency limit and the stage's rate limit.
+ * The position {"sync","next","complete"} lets a restart resume a sync
+ * instead of starting over. Each sync ends with its sizing line (members,
+ * requests, members/s, the time the program takes at that pace) and a
+ * warning when it outlasted interval_s; syncs never overlap. */
 #include "config.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +20,8 @@
 #include "ac_convert.h"
 #include "ac_source.h"
 
-#define MAX_CONCURRENCY 32
+/* Seconds between two progress lines of a running sync. */
+#define PROGRESS_INTERVAL_S 60.0
 
 typedef struct api_mode {
     json_t *ids;            /* enumerated member ids of the running sync, or NULL */
@@ -24,10 +30,15 @@ typedef struct api_mode {
     json_int_t sync;        /* number of the running (or last) sync */
     int complete;           /* the last sync ran to the end */
     int synced_this_run;    /* a sync completed since this process started */
-    time_t last_sync_end;
+    time_t last_sync_start; /* when the last sync began (wall clock) */
     time_t since;
-    int concurrency;
+    int workers;            /* fetch threads: max_concurrency, or concurrency when fixed */
     long interval_s;
+    /* this process's part of the running sync, for its sizing line */
+    double sync_began;      /* monotonic seconds */
+    size_t first_fetched;   /* mode->next when this process began the sync */
+    unsigned long requests_before;
+    double progress_at;     /* monotonic seconds of the last progress line */
 } api_mode;
 
 /* One parallel fetch: members ids[first .. first+count). */
@@ -42,6 +53,69 @@ typedef struct fetch_job {
     pthread_mutex_t lock;
     char as_of[21];
 } fetch_job;
+
+/* Seconds on the monotonic clock. */
+static double monotonic_seconds(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* "1 h 05 min", "12 min 30 s" or "42 s" for `seconds` into buf. */
+static const char *duration_text(double seconds, char *buf, size_t len)
+{
+    long s = seconds > 0 && seconds < 1e9 ? (long)(seconds + 0.5) : 0;
+
+    if (s >= 3600)
+        snprintf(buf, len, "%ld h %02ld min", s / 3600, (s % 3600) / 60);
+    else if (s >= 60)
+        snprintf(buf, len, "%ld min %02ld s", s / 60, s % 60);
+    else
+        snprintf(buf, len, "%ld s", s);
+    return buf;
+}
+
+/* Log how far the running sync is and what the whole program takes at
+ * the pace of this process's part of it: at info, when `done` (the sync's
+ * sizing line, plus a warning when it outlasted interval_s), else at most
+ * every PROGRESS_INTERVAL_S. */
+static void log_sizing(ac_source *src, api_mode *mode, int done)
+{
+    double now = monotonic_seconds(), elapsed = now - mode->sync_began;
+    size_t total = json_array_size(mode->ids);
+    size_t read = mode->next - mode->first_fetched;
+    unsigned long requests = atomic_load(&src->client.requests) - mode->requests_before;
+    double rate = elapsed > 0 ? (double)read / elapsed : 0;
+    char took[32], whole[32], left[32];
+
+    if (!done && now - mode->progress_at < PROGRESS_INTERVAL_S)
+        return;
+    mode->progress_at = now;
+    duration_text(elapsed, took, sizeof(took));
+    duration_text(rate > 0 ? (double)total / rate : 0, whole, sizeof(whole));
+    if (!done) {
+        sluice_log(src->ctx, SLUICE_LOG_INFO,
+                   "sync %" JSON_INTEGER_FORMAT ": %zu of %zu members in %s, %.1f members/s, "
+                   "%.2f requests/member; about %s to go", mode->sync, mode->next, total, took,
+                   rate, read ? (double)requests / (double)read : 0.0,
+                   duration_text(rate > 0 ? (double)(total - mode->next) / rate : 0, left,
+                                 sizeof(left)));
+        return;
+    }
+    sluice_log(src->ctx, SLUICE_LOG_INFO,
+               "sync %" JSON_INTEGER_FORMAT " complete: %zu members read%s in %s, %lu requests "
+               "(%.2f/member), %.1f members/s: the program of %zu members takes %s at this pace",
+               mode->sync, read, mode->first_fetched ? " (resumed)" : "", took, requests,
+               read ? (double)requests / (double)read : 0.0, rate, total, whole);
+    if (mode->interval_s > 0 && elapsed > (double)mode->interval_s)
+        sluice_log(src->ctx, SLUICE_LOG_WARN,
+                   "sync %" JSON_INTEGER_FORMAT " took %s, longer than interval_s = %ld: the next "
+                   "sync starts now, right after it (syncs never overlap); for a program this "
+                   "size raise interval_s, or use webhooks with a Data Feed for the full state "
+                   "(pipelines/README.md)", mode->sync, took, mode->interval_s);
+}
 
 static void *fetch_worker(void *arg)
 {
@@ -78,9 +152,13 @@ static sluice_status begin_sync(ac_source *src, api_mode *mode)
     time_t to = time(NULL) + 86400; /* clocks differ: look a day ahead */
     ac_result result;
 
+    mode->last_sync_start = time(NULL);
+    mode->sync_began = monotonic_seconds();
+    mode->progress_at = mode->sync_began;
+    mode->requests_before = atomic_load(&src->client.requests);
     mode->ids = json_array();
-    result = ac_enumerate(search_adapter, &src->client, mode->since, to, mode->ids, &searches, err,
-                          sizeof(err));
+    result = ac_enumerate_parallel(search_adapter, &src->client, mode->since, to, mode->workers,
+                                   mode->ids, &searches, err, sizeof(err));
     if (result == AC_OK && ac_opt_bool(src, "fetch_segments"))
         result = ac_fetch_segments(&src->client, &mode->segments, err, sizeof(err));
     if (result != AC_OK) {
@@ -99,6 +177,7 @@ static sluice_status begin_sync(ac_source *src, api_mode *mode)
     }
     if (mode->next > json_array_size(mode->ids))
         mode->next = 0;
+    mode->first_fetched = mode->next;
     sluice_log(src->ctx, SLUICE_LOG_INFO, "sync %" JSON_INTEGER_FORMAT ": %zu members (%zu searches)%s",
                mode->sync, json_array_size(mode->ids), searches,
                mode->next ? ", resuming" : "");
@@ -110,6 +189,7 @@ static sluice_status api_start(ac_source *src, const json_t *checkpoint, void **
     api_mode *mode = calloc(1, sizeof(*mode));
     const char *since = ac_opt_string(src, "since");
     int64_t since_epoch;
+    int fixed;
 
     if (!mode)
         return SLUICE_FATAL;
@@ -119,11 +199,12 @@ static sluice_status api_start(ac_source *src, const json_t *checkpoint, void **
         return SLUICE_FATAL;
     }
     mode->since = (time_t)since_epoch;
-    mode->concurrency = (int)ac_opt_int(src, "concurrency");
-    if (mode->concurrency < 1 || mode->concurrency > MAX_CONCURRENCY) {
-        sluice_fail(src->ctx, "concurrency %d is not in 1..%d", mode->concurrency, MAX_CONCURRENCY);
-        return SLUICE_FATAL;
-    }
+    /* ranges are the option table's (1..256), checked before init */
+    fixed = (int)ac_opt_int(src, "concurrency");
+    mode->workers = fixed > 0 ? fixed : (int)ac_opt_int(src, "max_concurrency");
+    /* a restart of the mode (a rewind) finds the gate of its first start */
+    if (sluice_http_concurrency(src->ctx, mode->workers, fixed == 0) != 0)
+        sluice_log(src->ctx, SLUICE_LOG_DEBUG, "HTTP concurrency gate kept from the first start");
     mode->interval_s = (long)ac_opt_int(src, "interval_s");
     mode->sync = json_integer_value(json_object_get(checkpoint, "sync"));
     mode->next = (size_t)json_integer_value(json_object_get(checkpoint, "next"));
@@ -141,7 +222,7 @@ static sluice_status api_poll(ac_source *src, void *state, sluice_batch *out, js
 {
     api_mode *mode = state;
     size_t room = ac_room(src, out), remaining, count;
-    pthread_t workers[MAX_CONCURRENCY];
+    pthread_t *workers = NULL;
     int started = 0;
     fetch_job job;
     sluice_status status = SLUICE_OK;
@@ -151,11 +232,13 @@ static sluice_status api_poll(ac_source *src, void *state, sluice_batch *out, js
             if (mode->synced_this_run) {
                 if (sluice_run_once(src->ctx) || mode->interval_s <= 0)
                     return sluice_run_once(src->ctx) ? SLUICE_EOF : SLUICE_AGAIN;
-                if (time(NULL) < mode->last_sync_end + mode->interval_s) {
+                /* interval_s runs from start to start; a sync that took
+                 * longer is followed at once (log_sizing warned) */
+                if (time(NULL) < mode->last_sync_start + mode->interval_s) {
                     /* next to webhook mode the runner sleeps on the
                      * webhooks' wake fd: the next sync is due then */
-                    sluice_retry_after(src->ctx, (double)(mode->last_sync_end + mode->interval_s -
-                                                          time(NULL)));
+                    sluice_retry_after(src->ctx, (double)(mode->last_sync_start +
+                                                          mode->interval_s - time(NULL)));
                     return SLUICE_AGAIN;
                 }
             }
@@ -179,11 +262,13 @@ static sluice_status api_poll(ac_source *src, void *state, sluice_batch *out, js
     job.results = calloc(count ? count : 1, sizeof(*job.results));
     job.errors = calloc(count ? count : 1, sizeof(*job.errors));
     ac_now_canonical(job.as_of);
-    if (!job.members || !job.results || !job.errors || pthread_mutex_init(&job.lock, NULL) != 0) {
+    workers = calloc((size_t)mode->workers, sizeof(*workers));
+    if (!job.members || !job.results || !job.errors || !workers ||
+        pthread_mutex_init(&job.lock, NULL) != 0) {
         status = SLUICE_RETRY;
         goto out;
     }
-    for (int i = 0; i < mode->concurrency && (size_t)i < count; i++) {
+    for (int i = 0; i < mode->workers && (size_t)i < count; i++) {
         if (pthread_create(&workers[started], NULL, fetch_worker, &job) == 0)
             started++;
     }
@@ -221,16 +306,14 @@ static sluice_status api_poll(ac_source *src, void *state, sluice_batch *out, js
         }
     }
     mode->next += count;
+    log_sizing(src, mode, mode->next >= json_array_size(mode->ids));
     if (mode->next >= json_array_size(mode->ids)) {
-        sluice_log(src->ctx, SLUICE_LOG_INFO, "sync %" JSON_INTEGER_FORMAT " complete: %zu members read",
-                   mode->sync, json_array_size(mode->ids));
         json_decref(mode->ids);
         mode->ids = NULL;
         json_decref(mode->segments);
         mode->segments = NULL;
         mode->complete = 1;
         mode->synced_this_run = 1;
-        mode->last_sync_end = time(NULL);
     }
     *position = position_of(mode);
 out:
@@ -239,6 +322,7 @@ out:
     free(job.members);
     free(job.results);
     free(job.errors);
+    free(workers);
     return status;
 }
 

@@ -73,4 +73,6 @@ size_t ac_room(const ac_source *src, const sluice_batch *out);
 const char *ac_opt_string(const ac_source *src, const char *name);
 json_int_t ac_opt_int(const ac_source *src, const char *name);
 int ac_opt_bool(const ac_source *src, const char *name);
+/* 1 when the list option `name` holds the string `word`, else 0. */
+int ac_opt_listed(const ac_source *src, const char *name, const char *word);
 #endif

@@ -26,11 +26,23 @@ static const sluice_option ac_options[] = {
     {"jwt_ttl_s", SLUICE_OPT_INT, "300", 0, 0, "lifetime of each request JWT, seconds", .range = "10..86400"},
     {"since", SLUICE_OPT_STRING, "2000-01-01T00:00:00Z", 0, 0,
      "api: earliest opt-in time to enumerate members from"},
-    {"concurrency", SLUICE_OPT_INT, "4", 0, 0, "api: members fetched in parallel", .range = "1..32"},
+    {"max_concurrency", SLUICE_OPT_INT, "128", 0, 0,
+     "api: most requests in flight; the core adapts the limit below it to response times and 429s",
+     .range = "1..256"},
+    {"concurrency", SLUICE_OPT_INT, NULL, 0, 0,
+     "api: a fixed number of requests in flight instead of the adaptive limit", .range = "1..256"},
     {"interval_s", SLUICE_OPT_INT, "0", 0, 0,
-     "api: seconds between full syncs when running continuously (0: one sync, then idle)", .range = "0.."},
+     "api: seconds from the start of a full sync to the start of the next when running "
+     "continuously (0: one sync, then idle); a longer sync is followed at once", .range = "0.."},
+    {"resources", SLUICE_OPT_LIST, "[\"points\", \"tiers\", \"reward\", \"activity\"]", 0, 0,
+     "api/enrichment: member resources read besides the profile, one request each per member",
+     .choices = "points|tiers|reward|activity"},
+    {"activity_pages", SLUICE_OPT_STRING, "ends", 0, 0,
+     "api/enrichment: activity pages read: ends (only as far as the first/last activity and "
+     "purchase dates need) or all", .choices = "ends|all"},
     {"fetch_activity", SLUICE_OPT_BOOL, "true", 0, 0,
-     "api: read the activity ledger for first/last activity and purchase dates"},
+     "api: read the activity ledger for first/last activity and purchase dates (false: as if "
+     "resources had no \"activity\")"},
     {"fetch_segments", SLUICE_OPT_BOOL, "true", 0, 0, "api: read segment membership"},
     {"as_of", SLUICE_OPT_STRING, "server", 0, 0,
      "api/enrichment: stamp records with the server's Date (server) or this machine's clock (local)", .choices = "server|local"},
@@ -107,6 +119,18 @@ json_int_t ac_opt_int(const ac_source *src, const char *name)
 int ac_opt_bool(const ac_source *src, const char *name)
 {
     return json_is_true(json_object_get(src->config, name));
+}
+
+int ac_opt_listed(const ac_source *src, const char *name, const char *word)
+{
+    size_t i;
+    json_t *item;
+
+    json_array_foreach(json_object_get(src->config, name), i, item) {
+        if (json_is_string(item) && strcmp(json_string_value(item), word) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 int ac_emit_member(ac_source *src, sluice_batch *out, json_t *member)
@@ -333,7 +357,13 @@ static sluice_status ac_init(sluice_ctx *ctx, const json_t *config, void **state
     src->client.secret = secret ? strdup(secret) : NULL;
     src->client.sub = strdup(ac_opt_string(src, "jwt_sub") ? ac_opt_string(src, "jwt_sub") : "sluice");
     src->client.jwt_ttl_s = (long)ac_opt_int(src, "jwt_ttl_s");
-    src->client.fetch_activity = ac_opt_bool(src, "fetch_activity");
+    src->client.fetch_activity =
+        ac_opt_bool(src, "fetch_activity") && ac_opt_listed(src, "resources", "activity");
+    src->client.read_points = ac_opt_listed(src, "resources", "points");
+    src->client.read_tiers = ac_opt_listed(src, "resources", "tiers");
+    src->client.read_reward = ac_opt_listed(src, "resources", "reward");
+    /* activity_pages is "ends" or "all": the option table's choices */
+    src->client.activity_all = strcmp(ac_opt_string(src, "activity_pages"), "all") == 0;
     /* as_of is "server" or "local": the option table's choices */
     src->client.server_time = strcmp(ac_opt_string(src, "as_of"), "server") == 0;
     if (src->client.jwt_ttl_s <= 0)

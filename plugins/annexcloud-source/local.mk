@@ -9,6 +9,7 @@ noinst_LTLIBRARIES += annexcloud-source/libannexcloud.la
 endif
 annexcloud_source_libannexcloud_la_SOURCES = \
 	annexcloud-source/ac_api.c annexcloud-source/ac_api.h \
+	annexcloud-source/ac_mode_api_enum.c \
 	annexcloud-source/ac_convert.c annexcloud-source/ac_convert.h \
 	annexcloud-source/ac_csv.c annexcloud-source/ac_csv.h \
 	annexcloud-source/ac_csv_text.c annexcloud-source/ac_csv_text.h \

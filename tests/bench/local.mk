@@ -16,3 +16,4 @@ bench_admin_SOURCES = bench/bench_admin.c
 bench_admin_LDADD = $(JEMALLOC_LIBS) $(CORE_LINK_LIBS)
 EXTRA_DIST += bench/bench-admin.sh
 EXTRA_DIST += bench/bench-idle.sh
+EXTRA_DIST += bench/bench-api-sync.sh

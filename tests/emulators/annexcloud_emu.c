@@ -18,6 +18,8 @@
 
 #define DEFAULT_SITE_ID "29235480"
 #define ADVANCE_WAIT_LIMIT_MS (15L * 60L * 1000L)
+/* Sites with a token bucket of their own (--rate-limit); more share the last. */
+#define RATE_SITES_MAX 16
 
 typedef struct settings {
     const char *site_id;
@@ -35,7 +37,14 @@ typedef struct settings {
     const char *clock;
     bool has_clock;
     time_t clock_value;
+    double rate_limit;        /* requests/s per site, 0 = none (--rate-limit) */
 } settings;
+
+/* One site's token bucket (the X-AnnexCloud-Site header names the site). */
+typedef struct site_bucket {
+    char site[64];
+    emu_bucket bucket;
+} site_bucket;
 
 typedef struct emulator {
     settings cfg;
@@ -43,16 +52,21 @@ typedef struct emulator {
     annex_webhook *webhook;
     unsigned long long feed_seq;
     unsigned long long event_serial;
+    site_bucket buckets[RATE_SITES_MAX]; /* under emu_lock */
+    size_t bucket_count;
 } emulator;
 
 static const char USAGE[] =
     "usage: annexcloud-emu --secret S [--port N] [--site-id 29235480] [--program DIR]\n"
     "         [--webhook-url URL] [--webhook-secret S] [--webhook-header X-AnnexCloud-Signature]\n"
     "         [--webhook-basic user:pass] [--webhook-payload full|minimal] [--webhook-max-attempts N]\n"
-    "         [--feed-dir DIR] [--flat-users] [--search-wrap none|Data] [--clock ISO] [fault flags]\n"
+    "         [--feed-dir DIR] [--flat-users] [--search-wrap none|Data] [--clock ISO]\n"
+    "         [--rate-limit R] [fault flags]\n"
     "Emulates the Annex Cloud Loyalty API v3 (JWT + hmac auth) for DIR/annex/members.jsonl; POST\n"
     "/_emu/advance {\"days\":N}|{\"until\":ISO} applies DIR/annex/changes.jsonl and sends webhooks;\n"
-    "POST /_emu/feed writes a Data Feed CSV into --feed-dir. See docs/testing.md.\n";
+    "POST /_emu/feed writes a Data Feed CSV into --feed-dir. --rate-limit R: a token bucket of R\n"
+    "requests/s (burst R) per site; beyond it 429, with Retry-After only when --retry-after S is\n"
+    "given. See docs/testing.md.\n";
 
 /* ------------------------------------------------------------ command line */
 
@@ -103,6 +117,8 @@ static int parse_flag(void *user, const char *flag, const char *value)
         cfg->search_wrap_data = strcmp(value, "Data") == 0;
         return 2;
     }
+    if (strcmp(flag, "--rate-limit") == 0)
+        return emu_parse_rate(flag, value, &cfg->rate_limit) == 0 ? 2 : -1;
     if (strcmp(flag, "--webhook-max-attempts") == 0) {
         char *end = NULL;
         errno = 0;
@@ -139,14 +155,51 @@ static void respond_not_found(emu_response *resp)
     respond_error(resp, 404, "AC1005", "No data found");
 }
 
-/* Checks the request's credentials; answers 401 AC1002 and returns false when they fail.
- * hmac_id: the GET path value the hmac covers (NULL: the raw body). Call under emu_lock. */
+/* Takes a token from the bucket of the request's site (--rate-limit); on
+ * refusal answers 429 (Retry-After only with --retry-after) and returns
+ * false. Call under emu_lock. */
+static bool admit(emu_server *srv, emulator *emu, const emu_request *req, emu_response *resp)
+{
+    const char *site = emu_header(req, "X-AnnexCloud-Site");
+    site_bucket *b = NULL;
+    int retry_after;
+
+    if (emu->cfg.rate_limit <= 0)
+        return true;
+    site = site ? site : "";
+    for (size_t i = 0; i < emu->bucket_count && !b; i++)
+        if (strncmp(emu->buckets[i].site, site, sizeof(emu->buckets[i].site) - 1) == 0)
+            b = &emu->buckets[i];
+    if (!b && emu->bucket_count < RATE_SITES_MAX) {
+        b = &emu->buckets[emu->bucket_count++];
+        snprintf(b->site, sizeof(b->site), "%s", site);
+    }
+    if (!b)
+        b = &emu->buckets[RATE_SITES_MAX - 1];
+    if (emu_bucket_take(&b->bucket, emu->cfg.rate_limit))
+        return true;
+    emu_count(srv, "rate_limited", 1);
+    emu_respond_pack(resp, 429, "{s:s}", "errorMessage", "Too Many Requests");
+    retry_after = emu_get_faults(srv).retry_after;
+    if (retry_after >= 0) {
+        char secs[24];
+        snprintf(secs, sizeof(secs), "%d", retry_after);
+        emu_respond_header(resp, "Retry-After", secs);
+    }
+    return false;
+}
+
+/* Checks the request's rate (admit) and credentials; answers 429, or 401 AC1002 when
+ * they fail, and returns false. hmac_id: the GET path value the hmac covers (NULL: the
+ * raw body). Call under emu_lock. */
 static bool authorised(emu_server *srv, emulator *emu, const emu_request *req, emu_response *resp,
                        const char *hmac_id)
 {
     char why[160] = "credentials rejected by --reject-auth";
     char *literal = NULL;
     bool ok = false;
+    if (!admit(srv, emu, req, resp))
+        return false;
     if (!emu_reject_auth(srv)) {
         const void *payload = req->body;
         size_t payload_len = req->body_len;
@@ -442,7 +495,8 @@ static annex_model *load_program(const settings *cfg)
     return model;
 }
 
-/* POST /_emu/reset: back to the program's starting state (webhook counters are kept). */
+/* POST /_emu/reset: back to the program's starting state and full rate buckets (webhook
+ * counters are kept). */
 static void reset_hook(void *user)
 {
     emulator *emu = user;
@@ -452,6 +506,7 @@ static void reset_hook(void *user)
     annex_model_destroy(&emu->model);
     emu->model = fresh;
     emu->feed_seq = 0;
+    emu->bucket_count = 0; /* full buckets again */
 }
 
 int main(int argc, char **argv)

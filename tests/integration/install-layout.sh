@@ -6,7 +6,12 @@
 # includes the installed shared mappings and fragments through the include
 # search path; the files of docs/operations.md ("Files") are where it says,
 # the state directory 0700, the example plugin only with --enable-examples,
-# the unit made with this build's paths and clean for systemd-analyze.
+# the service settings file as installed is accepted with its settings
+# uncommented and the installed sluice with no arguments looks for it at
+# this build's sysconfdir, the unit made with this build's paths (Type=
+# notify with libsystemd) and clean for systemd-analyze. (A run of the
+# installed sluice with no arguments from a prefix of its own is
+# tests/package/reconfigure.sh's.)
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
@@ -126,15 +131,46 @@ for setting in pipelines_dir state_dir admin_listen log_level; do
     grep -q "^#$setting = " "$inst$confdir/sluice.conf" || t_fail "sluice.conf lacks $setting"
 done
 grep -rl '@[A-Za-z_]*@' "$inst$confdir" && t_fail "unsubstituted @VARIABLE@ in $confdir"
+grep -q "not read yet" "$inst$confdir/sluice.conf" && t_fail "sluice.conf still says it is not read"
+
+# 5b. The service settings as shipped: the settings shown, uncommented (the
+# directories moved into the DESTDIR), are accepted; the pipelines_dir is
+# checked (empty: nothing to run).
+sed -e 's/^#\(pipelines_dir\|state_dir\|admin_listen\|log_level\) = /\1 = /' \
+    -e "s|\"$confdir/|\"$inst$confdir/|; s|\"$statedir\"|\"$inst$statedir\"|" \
+    "$inst$confdir/sluice.conf" > "$T_TMP/sluice.conf"
+[ "$(grep -c '^[a-z_]* = ' "$T_TMP/sluice.conf")" -eq 4 ] \
+    || t_fail "sluice.conf does not show the four settings: $(grep '^#*[a-z_]* = ' "$inst$confdir/sluice.conf")"
+installed "$inst$pkglibdir" check --service-config "$T_TMP/sluice.conf" > "$T_TMP/service-check.out" 2>&1 \
+    || t_fail "the shipped sluice.conf is refused: $(cat "$T_TMP/service-check.out")"
+grep -qF "$T_TMP/sluice.conf: ok (service settings; pipelines_dir $inst$confdir/pipelines.d, state_dir $inst$statedir)" \
+    "$T_TMP/service-check.out" || t_fail "unexpected service check: $(cat "$T_TMP/service-check.out")"
+if [ ! -e "$confdir/sluice.conf" ]; then
+    set +e
+    installed "$inst$pkglibdir" run > "$T_TMP/noconf.out" 2>&1; rc=$?
+    set -e
+    [ "$rc" -eq 64 ] && grep -qF "no service settings: $confdir/sluice.conf:" "$T_TMP/noconf.out" \
+        || t_fail "the installed sluice run with no arguments: exit $rc: $(cat "$T_TMP/noconf.out")"
+fi
 
 # 6. The unit, when configure found where systemd keeps units.
 unit=$(find "$inst" -name sluice.service | head -1)
 if [ -n "$unit" ]; then
-    grep -q "^ExecStart=/bin/sh -c 'exec $bindir/sluice .* run --dir $confdir/pipelines.d'\$" "$unit" \
-        || t_fail "ExecStart does not run this build's sluice: $(grep ExecStart "$unit")"
+    grep -qx "ExecStart=$bindir/sluice run" "$unit" \
+        || t_fail "ExecStart does not run this build's sluice as the service: $(grep ExecStart "$unit")"
+    type=simple
+    grep -q '^#define HAVE_LIBSYSTEMD 1' "$top_builddir/config.h" && type=notify
+    grep -qx "Type=$type" "$unit" || t_fail "the unit is not Type=$type: $(grep '^Type=' "$unit")"
+    grep -q "SLUICE_STATE_DIR\|SLUICE_LOG_LEVEL" "$unit" \
+        && t_fail "the unit still sets what sluice.conf holds: $(grep 'SLUICE_' "$unit")"
     grep -qx "ReadWritePaths=$statedir" "$unit" || t_fail "ReadWritePaths is not $statedir"
     grep -qx "EnvironmentFile=-$confdir/sluice.env" "$unit" || t_fail "EnvironmentFile is not $confdir/sluice.env"
     if command -v systemd-analyze > /dev/null; then
+        # verify wants ExecStart's program to exist: the installed one is
+        # in the DESTDIR (its path, checked above, is the unit's)
+        mkdir -p "$T_TMP/unit"
+        sed "s|^ExecStart=$bindir/sluice |ExecStart=$inst$bindir/sluice |" "$unit" > "$T_TMP/unit/sluice.service"
+        unit="$T_TMP/unit/sluice.service"
         systemd-analyze verify --man=no "$unit" > "$T_TMP/verify.out" 2>&1 \
             || t_fail "systemd-analyze verify: $(cat "$T_TMP/verify.out")"
         [ ! -s "$T_TMP/verify.out" ] || t_fail "systemd-analyze verify: $(cat "$T_TMP/verify.out")"

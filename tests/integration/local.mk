@@ -2,6 +2,7 @@
 include $(srcdir)/integration/core.mk
 include $(srcdir)/integration/sdk.mk
 include $(srcdir)/integration/install.mk
+include $(srcdir)/integration/service.mk
 include $(srcdir)/integration/annexcloud.mk
 include $(srcdir)/integration/transforms.mk
 include $(srcdir)/integration/sinks.mk

@@ -5,7 +5,7 @@
 # still there `sluice plugins` shows only the installed plugin dir; move the
 # build tree away (the deb's is deleted) and run the demo's acme pipelines
 # from /etc/sluice/pipelines.d as sluice.service runs them (the sluice
-# user, a clean environment: the unit's SLUICE_STATE_DIR and the variables
+# user, a clean environment: the state_dir of sluice.conf and the variables
 # sluice.env.example names) against the emulators of the moved tree: what
 # arrives must be the ground truth; the unit passes systemd-analyze verify
 # (where systemd is PID 1 it is also started, restarted and stopped); the
@@ -102,9 +102,15 @@ for f in /etc/sluice/sluice.conf /etc/sluice/sluice.env.example /usr/share/sluic
     [ -e "$f" ] || [ -e "$f.gz" ] || t_fail "$f not installed"
 done
 [ -d /etc/sluice/pipelines.d ] || t_fail "no /etc/sluice/pipelines.d"
+# the operator's edits of the service settings survive upgrades
+dpkg-query --control-show sluice conffiles | grep -q '^ */etc/sluice/sluice.conf ' \
+    || t_fail "/etc/sluice/sluice.conf is not a conffile: $(dpkg-query --control-show sluice conffiles)"
 [ ! -e "$plugindir/example-upcase.so" ] || t_fail "the example plugin is installed among the plugins"
 unit=/lib/systemd/system/sluice.service
 [ -f "$unit" ] || t_fail "no $unit"
+# built --with-systemd: sluice tells systemd when it is ready (sd_notify)
+grep -qx 'Type=notify' "$unit" || t_fail "the unit is not Type=notify: $(grep '^Type=' "$unit")"
+grep -qx 'ExecStart=/usr/bin/sluice run' "$unit" || t_fail "ExecStart: $(grep '^ExecStart=' "$unit")"
 man_check=--man=yes
 command -v man > /dev/null || man_check=--man=no
 systemd-analyze verify "$man_check" "$unit" > "$T_TMP/verify.log" 2>&1 \
@@ -112,7 +118,9 @@ systemd-analyze verify "$man_check" "$unit" > "$T_TMP/verify.log" 2>&1 \
 [ ! -s "$T_TMP/verify.log" ] || t_fail "systemd-analyze verify $unit: $(cat "$T_TMP/verify.log")"
 
 # The service's view: its user, a clean environment made as the unit makes
-# it (SLUICE_STATE_DIR, then the variables sluice.env.example names).
+# it (the variables sluice.env.example names), with SLUICE_STATE_DIR as the
+# service sets it from sluice.conf's state_dir for its pipelines (the demo
+# runs `sluice run FILE...`, which does not read sluice.conf).
 service="$T_TMP/sluice-as-service"
 cat > "$service" <<'WRAPPER'
 #!/bin/bash

@@ -1,9 +1,12 @@
 /* test_annexcloud_enum.c: Check tests of the annexcloud-source member
- * enumerator (ac_enumerate in ac_api.c), driven by a search function over
+ * enumerator (ac_enumerate in ac_api.c, and ac_enumerate_parallel in
+ * ac_mode_api_enum.c, which must give the same ids in the same order and
+ * the same errors), driven by a search function over
  * an in-memory member list that behaves like POST /users/search: members
  * whose opt-in is in [start, end), ordered by opt-in then id, at most 50. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +231,76 @@ START_TEST(test_search_failure_is_passed_on)
 }
 END_TEST
 
+/* fake_search for several threads at once (one search at a time). */
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static ac_result fake_search_locked(void *user, time_t start, time_t end, json_t **users,
+                                    char *err, size_t errlen)
+{
+    ac_result result;
+
+    pthread_mutex_lock(&fake_lock);
+    result = fake_search(user, start, end, users, err, errlen);
+    pthread_mutex_unlock(&fake_lock);
+    return result;
+}
+
+/* Bursts and gaps: 7 members in one second every 97 s, then spread. */
+static time_t spread_offset(size_t i)
+{
+    return (time_t)(i / 7 * 97 + (i % 7 == 0 ? 0 : (time_t)(i % 5) * 13));
+}
+
+/* 60 members in each second: cannot be listed. */
+static time_t dense60_offset(size_t i)
+{
+    return (time_t)(i / 60);
+}
+
+START_TEST(test_parallel_equals_sequential)
+{
+    fake_program program = make_program(3000, spread_offset);
+    json_t *one = json_array(), *many = json_array();
+    size_t searches_one = 0, searches_many = 0;
+    char err[512] = "", err_many[512] = "";
+    ac_result a, b;
+
+    a = ac_enumerate(fake_search, &program, BASE - 100, BASE + 400000, one, &searches_one, err,
+                     sizeof(err));
+    b = ac_enumerate_parallel(fake_search_locked, &program, BASE - 100, BASE + 400000, 16, many,
+                              &searches_many, err_many, sizeof(err_many));
+    ck_assert_int_eq(a, AC_OK);
+    ck_assert_int_eq(b, AC_OK);
+    ck_assert_int_eq(json_array_size(one), 3000);
+    ck_assert_msg(json_equal(one, many), "parallel ids differ from sequential ones");
+    ck_assert_uint_eq(searches_one, searches_many);
+    json_decref(one);
+    json_decref(many);
+    free(program.members);
+
+    /* the same clear error for 50 in one second */
+    program = make_program(200, dense60_offset);
+    many = json_array();
+    b = ac_enumerate_parallel(fake_search_locked, &program, BASE, BASE + 100, 8, many,
+                              &searches_many, err_many, sizeof(err_many));
+    ck_assert_int_eq(b, AC_REJECTED);
+    ck_assert_ptr_nonnull(strstr(err_many, "50 or more members opted in within the second"));
+    json_decref(many);
+    free(program.members);
+
+    /* a failing search is passed on */
+    program = make_program(3000, spread_offset);
+    program.fail_after = 5;
+    many = json_array();
+    b = ac_enumerate_parallel(fake_search_locked, &program, BASE - 100, BASE + 400000, 8, many,
+                              &searches_many, err_many, sizeof(err_many));
+    ck_assert_int_eq(b, AC_RETRY);
+    ck_assert_str_eq(err_many, "search failed (test)");
+    json_decref(many);
+    free(program.members);
+}
+END_TEST
+
 int main(void)
 {
     Suite *suite = suite_create("annexcloud_enum");
@@ -243,6 +316,7 @@ int main(void)
     tcase_add_test(tc, test_dense_seconds);
     tcase_add_test(tc, test_window_bounds);
     tcase_add_test(tc, test_search_failure_is_passed_on);
+    tcase_add_test(tc, test_parallel_equals_sequential);
     suite_add_tcase(suite, tc);
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

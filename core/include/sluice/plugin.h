@@ -496,6 +496,25 @@ void sluice_http_response_clear(sluice_http_response *resp);
  * second, `burst` tokens. rate <= 0 disables throttling for it. */
 void sluice_http_throttle(sluice_ctx *ctx, const char *bucket, double rate, double burst);
 
+/* Limit how many of this stage's sluice_http attempts are in flight at
+ * once, across all the plugin's threads: at most `max_in_flight`
+ * (1..1024). With `adaptive` 1 the core adapts the limit below that (ARC:
+ * it starts at 1, grows while response times stay near their observed
+ * baseline, halves on 429, 408, 5xx or no answer, cuts by 10 % when
+ * response times rise past the baseline, and stays within what the
+ * stage's rate_limit can use); with 0 the limit is max_in_flight. A plugin
+ * runs at least max_in_flight threads calling sluice_http for the limit to
+ * matter; those beyond the limit wait in sluice_http (a waiting sink is
+ * reported alive). The limit is the stage's counter
+ * sluice_http_concurrency_limit (a gauge, exported by the admin endpoint)
+ * and each change is logged at debug. Call it once, from init() (or
+ * before the threads start); a second call changes nothing. The
+ * descriptor is unchanged (no ABI bump); a plugin calling this does not
+ * load into a core older than the call. Returns 0, or -1 when
+ * max_in_flight is out of range, it was called already, or out of
+ * memory. */
+int sluice_http_concurrency(sluice_ctx *ctx, int max_in_flight, int adaptive);
+
 #ifdef __cplusplus
 }
 #endif

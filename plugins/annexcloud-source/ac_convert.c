@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 #include <openssl/evp.h>
 
 #include "ac_convert.h"
+#include "loytime.h"
 
 #define PURCHASE_ACTION_ID 109
 
@@ -27,124 +27,45 @@ const json_t *ac_user_object(const json_t *answer)
     return json_is_object(answer) ? answer : NULL;
 }
 
-/* Parse exactly `digits` decimal digits at s into *out. */
-static int parse_digits(const char *s, int digits, int *out)
-{
-    int value = 0;
+/* The forms of Annex Cloud dates and times (ac_convert.h): a date, or a
+ * time with 'T' (or a space) and a zone. */
+#define ANNEX_TIME_FORMS (LOYTIME_DATE_ALONE | LOYTIME_SPACE_SEPARATOR)
 
-    for (int i = 0; i < digits; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return -1;
-        value = value * 10 + (s[i] - '0');
-    }
-    *out = value;
+int ac_time_epoch(const char *text, int64_t *epoch)
+{
+    int64_t when, year;
+    unsigned month, day;
+
+    if (loytime_parse_time(text, ANNEX_TIME_FORMS, &when) != 0)
+        return -1;
+    /* An offset can move a time across either end of the range: the
+     * result would be a value no longer accepted (1799) or too long for
+     * the canonical forms (10000). */
+    loytime_civil_from_days(loytime_day_of(when), &year, &month, &day);
+    if (year < 1800 || year > 9999)
+        return -1;
+    *epoch = when;
     return 0;
-}
-
-/* 1 if y-m-d is a real calendar date. */
-static int date_valid(int y, int m, int d)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-    if (y < 1800 || m < 1 || m > 12 || d < 1)
-        return 0;
-    return d <= days[m - 1] + (m == 2 && leap);
-}
-
-/* Parse "YYYY-MM-DD" + optional time + offset into UTC epoch seconds;
- * *has_time says whether a time part was present. A time must carry its
- * zone ("Z", "+0000", "+00:00"): one without is ambiguous, so it is not a
- * time here (callers pass it on as text and the transforms reject it). */
-static int parse_time(const char *text, time_t *out, int *has_time)
-{
-    struct tm tm;
-    int y, mo, d, h = 0, mi = 0, s = 0, offset = 0;
-    const char *p = text;
-
-    memset(&tm, 0, sizeof(tm));
-    *has_time = 0;
-    if (!text || strlen(text) < 10 || parse_digits(p, 4, &y) || p[4] != '-' ||
-        parse_digits(p + 5, 2, &mo) || p[7] != '-' || parse_digits(p + 8, 2, &d) ||
-        !date_valid(y, mo, d))
-        return -1;
-    p += 10;
-    if (*p == 'T' || *p == ' ') {
-        if (parse_digits(p + 1, 2, &h) || p[3] != ':' || parse_digits(p + 4, 2, &mi) ||
-            p[6] != ':' || parse_digits(p + 7, 2, &s) || h > 23 || mi > 59 || s > 60)
-            return -1;
-        *has_time = 1;
-        p += 9;
-        if (*p == '.') { /* fractions of a second are dropped */
-            p++;
-            while (isdigit((unsigned char)*p))
-                p++;
-        }
-        if (*p == 'Z') {
-            p++;
-        } else if (*p == '+' || *p == '-') {
-            int sign = *p == '-' ? -1 : 1, oh, om;
-            p++;
-            if (parse_digits(p, 2, &oh))
-                return -1;
-            p += 2;
-            if (*p == ':')
-                p++;
-            if (parse_digits(p, 2, &om))
-                return -1;
-            p += 2;
-            offset = sign * (oh * 3600 + om * 60);
-        } else {
-            return -1;
-        }
-    }
-    if (*p != '\0')
-        return -1;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = s;
-    *out = timegm(&tm) - offset;
-    return 0;
-}
-
-/* Write the UTC time `when` into out (len bytes): "YYYY-MM-DDTHH:MM:SSZ"
- * when with_time, else "YYYY-MM-DD". Returns 0, or -1 when its UTC year
- * is outside 1800..9999: an offset moves a time parse_time accepted across
- * either end, and the result would be a value parse_time refuses (1799) or
- * does not fit (10000). */
-static int format_utc(time_t when, int with_time, char *out, size_t len)
-{
-    struct tm tm;
-    size_t n;
-
-    if (!gmtime_r(&when, &tm) || tm.tm_year + 1900 < 1800 || tm.tm_year + 1900 > 9999)
-        return -1;
-    n = with_time ? strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm)
-                  : strftime(out, len, "%Y-%m-%d", &tm);
-    return n > 0 ? 0 : -1;
 }
 
 int ac_timestamp_canonical(const char *text, char out[21])
 {
-    time_t when;
-    int has_time;
+    int64_t when;
 
-    if (parse_time(text, &when, &has_time) != 0)
+    if (ac_time_epoch(text, &when) != 0)
         return -1;
-    return format_utc(when, 1, out, 21);
+    loytime_format_timestamp(when, out, 21);
+    return 0;
 }
 
 int ac_date_canonical(const char *text, char out[11])
 {
-    time_t when;
-    int has_time;
+    int64_t when;
 
-    if (parse_time(text, &when, &has_time) != 0)
+    if (ac_time_epoch(text, &when) != 0)
         return -1;
-    return format_utc(when, 0, out, 11);
+    loytime_format_date(loytime_day_of(when), out, 11);
+    return 0;
 }
 
 /* ---- field conversions: each sets record[key] from value (borrowed) ---- */

@@ -7,6 +7,7 @@
 #ifndef AC_CONVERT_H
 #define AC_CONVERT_H
 
+#include <stdint.h>
 #include <jansson.h>
 
 /* The parts of one member as fetched (each borrowed, any may be NULL when
@@ -29,10 +30,15 @@ json_t *ac_member_canonical(const ac_member_parts *parts, const char *as_of);
  * borrowed from `answer`, or NULL. */
 const json_t *ac_user_object(const json_t *answer);
 
-/* Canonical timestamp ("YYYY-MM-DDTHH:MM:SSZ") of an Annex Cloud time
- * ("2024-08-08T07:00:12+0000", "+00:00" or "Z"; a time without a zone is
- * ambiguous and refused) into out (21 bytes). Returns 0, or -1 (also when
- * the UTC year falls outside 1800..9999). */
+/* UTC epoch seconds of an Annex Cloud date or time: "2024-08-08" (its
+ * midnight UTC) or "2024-08-08T07:00:12+0000" ("+00:00", "+00", "Z";
+ * fractions dropped; a space may stand for the 'T'; a time without a zone
+ * is ambiguous and refused), parsed by loytime. Returns 0 and sets *epoch,
+ * or -1 (also when the UTC year falls outside 1800..9999). */
+int ac_time_epoch(const char *text, int64_t *epoch);
+
+/* Canonical timestamp ("YYYY-MM-DDTHH:MM:SSZ") of an Annex Cloud date or
+ * time (the forms of ac_time_epoch) into out (21 bytes). Returns 0 or -1. */
 int ac_timestamp_canonical(const char *text, char out[21]);
 
 /* Canonical date of an Annex date or time ("2024-08-08" or a time whose

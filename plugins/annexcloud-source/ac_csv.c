@@ -13,6 +13,7 @@
 #include <csv.h>
 
 #include "ac_csv.h"
+#include "util/dynbuf.h"
 
 /* Bytes read at a time. A test build (test_annexcloud_csv_tiny.c) sets it
  * to a few bytes so that every decision meets the end of a buffer. */
@@ -36,13 +37,11 @@ struct ac_csv_reader {
     /* The row being assembled: cell bytes back to back (each NUL-ended) in
      * `cells`, cell i at cell_at[i]; `fields` is built when the row is done
      * because `cells` may move as it grows. */
-    char *cells;
-    size_t cells_len, cells_cap;
+    dynbuf cells;
     size_t *cell_at, *lengths;
     char **fields;
     size_t count, cap;
-    char *raw;                /* the row's bytes as read, at most AC_CSV_MAX_ROW (+ NUL) */
-    size_t raw_len, raw_cap;
+    dynbuf raw;               /* the row's bytes as read, at most AC_CSV_MAX_ROW */
     int row_done;             /* libcsv reported the end of the row */
     int alloc_failed;
     char error_text[128];
@@ -73,35 +72,22 @@ static int grow_cells(ac_csv_reader *reader, size_t count)
     return 0;
 }
 
-/* libcsv's field callback: append the cell to the row. */
+/* libcsv's field callback: append the cell and the NUL that ends it to
+ * the row (alloc_failed set when out of memory). */
 static void on_field(void *data, size_t len, void *user)
 {
     ac_csv_reader *reader = user;
-    size_t need = reader->cells_len + len + 1;
+    size_t at = reader->cells.len;
 
-    if (need > reader->cells_cap) {
-        size_t cap = reader->cells_cap ? reader->cells_cap : 4096;
-        char *grown;
-        while (cap < need)
-            cap *= 2;
-        grown = realloc(reader->cells, cap);
-        if (!grown) {
-            reader->alloc_failed = 1;
-            return;
-        }
-        reader->cells = grown;
-        reader->cells_cap = cap;
-    }
-    if (grow_cells(reader, reader->count) != 0) {
+    /* Room for both appends first, so that neither can fail alone. */
+    if (dynbuf_reserve(&reader->cells, len + 1) != 0 || grow_cells(reader, reader->count) != 0) {
         reader->alloc_failed = 1;
         return;
     }
-    if (len)
-        memcpy(reader->cells + reader->cells_len, data, len);
-    reader->cells[reader->cells_len + len] = '\0';
-    reader->cell_at[reader->count] = reader->cells_len;
+    dynbuf_append(&reader->cells, data, len);
+    dynbuf_append(&reader->cells, "", 1);
+    reader->cell_at[reader->count] = at;
     reader->lengths[reader->count] = len;
-    reader->cells_len += len + 1;
     reader->count++;
 }
 
@@ -223,36 +209,27 @@ static int skip_blank_lines(ac_csv_reader *reader)
     }
 }
 
-/* Keep the row's text, up to AC_CSV_MAX_ROW bytes. Returns 0, or -1 when
- * out of memory. */
+/* Keep the row's text, up to AC_CSV_MAX_ROW bytes (the rest is cut off).
+ * Returns 0, or -1 when out of memory. */
 static int keep_raw(ac_csv_reader *reader, const unsigned char *data, size_t len)
 {
-    size_t room = (size_t)AC_CSV_MAX_ROW - reader->raw_len;
+    size_t room = (size_t)AC_CSV_MAX_ROW - reader->raw.len;
 
     if (len > room)
         len = room;
-    if (reader->raw_len + len + 1 > reader->raw_cap) {
-        size_t cap = reader->raw_cap * 2;
-        char *grown;
-        while (cap < reader->raw_len + len + 1)
-            cap *= 2;
-        grown = realloc(reader->raw, cap);
-        if (!grown)
-            return -1;
-        reader->raw = grown;
-        reader->raw_cap = cap;
-    }
-    if (len > 0)
-        memcpy(reader->raw + reader->raw_len, data, len);
-    reader->raw_len += len;
-    return 0;
+    return dynbuf_append(&reader->raw, data, len);
 }
 
 ac_csv_reader *ac_csv_open(const char *path, long offset, long line, char *errbuf, size_t errlen)
 {
     ac_csv_reader *reader = calloc(1, sizeof(*reader));
 
-    if (!reader || !(reader->buf = malloc(READ_CHUNK)) || !(reader->raw = malloc(256)) ||
+    if (reader) {
+        dynbuf_init(&reader->cells, 0);
+        dynbuf_init(&reader->raw, (size_t)AC_CSV_MAX_ROW);
+    }
+    /* raw holds "" from the start: a row's text is never NULL */
+    if (!reader || !(reader->buf = malloc(READ_CHUNK)) || dynbuf_append(&reader->raw, "", 0) != 0 ||
         restart_parser(reader) != 0) {
         snprintf(errbuf, errlen, "out of memory");
         ac_csv_close(&reader);
@@ -269,7 +246,6 @@ ac_csv_reader *ac_csv_open(const char *path, long offset, long line, char *errbu
         ac_csv_close(&reader);
         return NULL;
     }
-    reader->raw_cap = 256;
     reader->offset = offset > 0 ? offset : 0;
     reader->next_line = line > 0 ? line : 1;
     reader->at_start = reader->offset == 0;
@@ -305,16 +281,14 @@ static int finish_row(ac_csv_reader *reader, ac_csv_row *row, const char *error,
         }
     }
     for (size_t i = 0; i < reader->count; i++)
-        reader->fields[i] = reader->cells + reader->cell_at[i];
-    if (reader->raw_len > content_len)
-        reader->raw_len = content_len;
-    reader->raw[reader->raw_len] = '\0';
+        reader->fields[i] = reader->cells.data + reader->cell_at[i];
+    dynbuf_truncate(&reader->raw, content_len);
     row->fields = reader->fields;
     row->lengths = reader->lengths;
     row->count = reader->count;
-    row->raw = reader->raw;
-    row->raw_len = reader->raw_len;
-    row->raw_truncated = reader->raw_len < content_len;
+    row->raw = reader->raw.data;
+    row->raw_len = reader->raw.len;
+    row->raw_truncated = reader->raw.len < content_len;
     row->end_offset = end_offset;
     row->end_line = end_line;
     row->error = error;
@@ -368,7 +342,9 @@ int ac_csv_next(ac_csv_reader *reader, ac_csv_row *row, char *errbuf, size_t err
     int result;
 
     memset(row, 0, sizeof(*row));
-    reader->count = reader->cells_len = reader->raw_len = 0;
+    reader->count = 0;
+    dynbuf_reset(&reader->cells);
+    dynbuf_reset(&reader->raw);
     reader->row_done = 0;
     if (reader->at_start && skip_bom(reader) != 0)
         goto read_error;
@@ -494,8 +470,8 @@ void ac_csv_close(ac_csv_reader **reader_p)
     if (reader->file)
         fclose(reader->file);
     free(reader->buf);
-    free(reader->raw);
-    free(reader->cells);
+    dynbuf_free(&reader->raw);
+    dynbuf_free(&reader->cells);
     free(reader->cell_at);
     free(reader->lengths);
     free(reader->fields);

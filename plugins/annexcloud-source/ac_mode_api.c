@@ -190,20 +190,17 @@ static sluice_status api_start(ac_source *src, const json_t *checkpoint, void **
 {
     api_mode *mode = calloc(1, sizeof(*mode));
     const char *since = ac_opt_string(src, "since");
-    char canonical[21];
-    struct tm tm;
+    int64_t since_epoch;
     int fixed;
 
     if (!mode)
         return SLUICE_FATAL;
     *state = mode;
-    memset(&tm, 0, sizeof(tm));
-    if (!since || ac_timestamp_canonical(since, canonical) != 0 ||
-        !strptime(canonical, "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+    if (!since || ac_time_epoch(since, &since_epoch) != 0) {
         sluice_fail(src->ctx, "since '%s' is not a time like 2020-01-01T00:00:00Z", since ? since : "");
         return SLUICE_FATAL;
     }
-    mode->since = timegm(&tm);
+    mode->since = (time_t)since_epoch;
     /* ranges are the option table's (1..256), checked before init */
     fixed = (int)ac_opt_int(src, "concurrency");
     mode->workers = fixed > 0 ? fixed : (int)ac_opt_int(src, "max_concurrency");

@@ -17,6 +17,7 @@
 #include "ac_webhook_auth.h"
 #include "ac_webhook_listener.h"
 #include "ac_webhook_payload.h"
+#include "util/dynbuf.h"
 
 /* Log lines of one kind allowed per window; the rest are counted and the
  * next allowed line says how many were left out. */
@@ -67,9 +68,9 @@ typedef struct webhook_request {
     ac_listener *listener;
     struct MHD_Connection *connection;
     conn_entry *entry;         /* the connection's registry entry, or NULL */
-    char *body;
-    size_t len, cap;
-    size_t reserved;           /* bytes of the body budget held */
+    dynbuf body;               /* the body so far (limit max_body) */
+    size_t reserved;           /* bytes of the body budget held: the body's
+                                  room (its capacity but the NUL) */
     int too_large;             /* over max_body: the rest is discarded */
     int over_budget;           /* the body budget ran out */
     int spooling;              /* suspended, handed to the writer */
@@ -259,10 +260,8 @@ static enum MHD_Result on_headers(webhook_request *request, const char *method)
         if (!budget_take(listener, (size_t)length))
             return reply_unavailable(request, "too many bodies being received at once (body_budget)");
         request->reserved = (size_t)length;
-        request->body = malloc((size_t)length + 1);
-        if (!request->body)
+        if (dynbuf_reserve(&request->body, (size_t)length) != 0)
             return reply_unavailable(request, "out of memory");
-        request->cap = (size_t)length;
     }
     return MHD_YES;
 }
@@ -274,16 +273,15 @@ static void on_body_data(webhook_request *request, const char *data, size_t size
 
     if (request->too_large || request->over_budget)
         return;
-    if (request->len + size > listener->config.max_body) {
+    if (request->body.len + size > listener->config.max_body) {
         request->too_large = 1;
         return;
     }
-    if (request->len + size > request->cap) {
-        size_t want = request->cap ? request->cap * 2 : 4096;
-        char *grown;
+    if (request->body.len + size > request->reserved) {
+        size_t want = request->reserved ? request->reserved * 2 : 4096;
 
-        if (want < request->len + size)
-            want = request->len + size;
+        if (want < request->body.len + size)
+            want = request->body.len + size;
         if (want > listener->config.max_body)
             want = listener->config.max_body;
         if (!budget_take(listener, want - request->reserved)) {
@@ -291,17 +289,13 @@ static void on_body_data(webhook_request *request, const char *data, size_t size
             return;
         }
         request->reserved = want;
-        grown = realloc(request->body, want + 1);
-        if (!grown) {
+        /* the room the budget now covers, so the append below cannot fail */
+        if (dynbuf_reserve(&request->body, want - request->body.len) != 0) {
             request->over_budget = 1;
             return;
         }
-        request->body = grown;
-        request->cap = want;
     }
-    memcpy(request->body + request->len, data, size);
-    request->len += size;
-    request->body[request->len] = '\0';
+    dynbuf_append(&request->body, data, size);
 }
 
 /* The writer's answer for a suspended request (writer's threads). */
@@ -370,6 +364,7 @@ static enum MHD_Result on_complete_body(webhook_request *request)
     json_t *payload = NULL;
     const char *refusal;
     char reason[300], *body;
+    size_t body_len;
     enum MHD_Result result = MHD_YES;
 
     if (request->too_large) {
@@ -381,9 +376,9 @@ static enum MHD_Result on_complete_body(webhook_request *request)
     if (listener->config.secret &&
         !ac_signature_matches(MHD_lookup_connection_value(request->connection, MHD_HEADER_KIND,
                                                           listener->config.signature_header),
-                              listener->config.secret, request->body, request->len))
+                              listener->config.secret, request->body.data, request->body.len))
         return reply_unauthorized(request, "bad signature");
-    payload = json_loadb(request->body ? request->body : "", request->len, 0, &error);
+    payload = json_loadb(request->body.data ? request->body.data : "", request->body.len, 0, &error);
     refusal = ac_webhook_refusal(payload, listener->config.can_enrich);
     if (refusal) {
         if (!payload)
@@ -402,11 +397,11 @@ static enum MHD_Result on_complete_body(webhook_request *request)
     listener->suspended++;
     pthread_mutex_unlock(&listener->lock);
     request->spooling = 1;
-    body = request->body;
-    request->body = NULL;
+    body_len = request->body.len;
+    body = dynbuf_steal(&request->body);
     MHD_suspend_connection(request->connection);
-    if (ac_spool_writer_submit(listener->writer, ac_webhook_event_id(payload), body ? body : strdup(""),
-                               request->len, listener->config.spool_wait_ms, on_spooled, request) != 0)
+    if (ac_spool_writer_submit(listener->writer, ac_webhook_event_id(payload), body, body_len,
+                               listener->config.spool_wait_ms, on_spooled, request) != 0)
         on_spooled(request, AC_SPOOL_FAILED, "cannot queue the spool write");
 out:
     json_decref(payload);
@@ -435,6 +430,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         *con_cls = request;
         request->listener = listener;
         request->connection = connection;
+        dynbuf_init(&request->body, listener->config.max_body);
         request->entry = info ? info->socket_context : NULL;
         pthread_mutex_lock(&listener->lock);
         clock_gettime(CLOCK_MONOTONIC, &listener->last_request);
@@ -470,7 +466,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
         deadline_in(listener->config.request_timeout_ms, &request->entry->deadline);
     pthread_mutex_unlock(&listener->lock);
     budget_give(listener, request->reserved);
-    free(request->body);
+    dynbuf_free(&request->body);
     free(request);
     *con_cls = NULL;
 }

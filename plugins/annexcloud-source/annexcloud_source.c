@@ -212,8 +212,9 @@ static int option_set(const json_t *config, const char *name)
     return value && *value;
 }
 
-/* check(): what each mode needs of the other options, beyond what the
- * option table checks (types, ranges, kinds). */
+/* check(): what each mode needs of the other options, and api mode's
+ * since a time, beyond what the option table checks (types, ranges,
+ * kinds). */
 static void ac_check(sluice_check *check, const json_t *config)
 {
     const ac_mode_ops *modes[AC_MAX_MODES];
@@ -233,10 +234,15 @@ static void ac_check(sluice_check *check, const json_t *config)
     }
     if (api) {
         static const char *const needed[] = {"base_url", "site_id", "secret"};
+        const char *since = json_string_value(json_object_get(config, "since"));
+        int64_t since_epoch;
         for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
             if (!option_set(config, needed[i]))
                 sluice_check_error(check, NULL, "api mode needs %s", needed[i]);
         }
+        if (since && ac_time_epoch(since, &since_epoch) != 0)
+            sluice_check_error(check, "since", "'%s' is not a time like 2020-01-01T00:00:00Z "
+                               "(a zone is required)", since);
     }
     if (webhook) {
         const char *basic = json_string_value(json_object_get(config, "basic_auth"));

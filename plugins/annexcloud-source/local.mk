@@ -14,6 +14,8 @@ annexcloud_source_libannexcloud_la_SOURCES = \
 	annexcloud-source/ac_csv.c annexcloud-source/ac_csv.h \
 	annexcloud-source/ac_csv_text.c annexcloud-source/ac_csv_text.h \
 	annexcloud-source/ac_feed_remote.c annexcloud-source/ac_feed_remote.h \
+	annexcloud-source/ac_feed_s3.c annexcloud-source/ac_feed_sftp.c \
+	annexcloud-source/ac_feed_transport.h \
 	annexcloud-source/ac_jwt.c annexcloud-source/ac_jwt.h \
 	annexcloud-source/ac_spool.c annexcloud-source/ac_spool.h \
 	annexcloud-source/ac_webhook_auth.c annexcloud-source/ac_webhook_auth.h \
@@ -27,7 +29,7 @@ annexcloud_source_la_SOURCES = \
 	annexcloud-source/ac_mode_api.c annexcloud-source/ac_mode_feed.c \
 	annexcloud-source/ac_mode_webhook.c \
 	annexcloud-source/ac_webhook_listener.c annexcloud-source/ac_webhook_listener.h
-annexcloud_source_la_CPPFLAGS = $(PLUGIN_INCLUDES)
+annexcloud_source_la_CPPFLAGS = $(PLUGIN_INCLUDES) $(PLUGIN_COMMON_INCLUDES)
 annexcloud_source_la_CFLAGS = $(PLUGIN_WARN_FLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) $(CRYPTO_CFLAGS)
 annexcloud_source_la_LDFLAGS = $(PLUGIN_LINK_FLAGS)
 annexcloud_source_la_LIBADD = annexcloud-source/libannexcloud.la $(PLUGIN_LINK_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)

@@ -103,17 +103,26 @@ int loytime_parse_zone(const char *text, long *offset_seconds)
     return 0;
 }
 
-int loytime_parse_timestamp(const char *text, int64_t *epoch)
+int loytime_parse_time(const char *text, unsigned forms, int64_t *epoch)
 {
     int64_t days;
     int hh, mi, ss;
     long offset = 0;
     const char *p;
-    if (!text || strlen(text) < 19 || parse_date_prefix(text, &days))
+
+    if (!text)
         return -1;
-    if (text[10] != 'T' || read_digits(text + 11, 2, &hh) ||
-        text[13] != ':' || read_digits(text + 14, 2, &mi) || text[16] != ':' ||
-        read_digits(text + 17, 2, &ss))
+    if ((forms & LOYTIME_DATE_ALONE) && strlen(text) == 10) {
+        if (loytime_parse_date(text, &days))
+            return -1;
+        *epoch = days * 86400;
+        return 0;
+    }
+    if (strlen(text) < 19 || parse_date_prefix(text, &days))
+        return -1;
+    if (!(text[10] == 'T' || (text[10] == ' ' && (forms & LOYTIME_SPACE_SEPARATOR))) ||
+        read_digits(text + 11, 2, &hh) || text[13] != ':' || read_digits(text + 14, 2, &mi) ||
+        text[16] != ':' || read_digits(text + 17, 2, &ss))
         return -1;
     if (hh > 23 || mi > 59 || ss > 60)
         return -1;
@@ -138,16 +147,14 @@ int loytime_parse_timestamp(const char *text, int64_t *epoch)
     return 0;
 }
 
+int loytime_parse_timestamp(const char *text, int64_t *epoch)
+{
+    return loytime_parse_time(text, 0, epoch);
+}
+
 int loytime_parse_date_or_timestamp(const char *text, int64_t *epoch)
 {
-    int64_t days;
-    if (text && strlen(text) == 10) {
-        if (loytime_parse_date(text, &days))
-            return -1;
-        *epoch = days * 86400;
-        return 0;
-    }
-    return loytime_parse_timestamp(text, epoch);
+    return loytime_parse_time(text, LOYTIME_DATE_ALONE, epoch);
 }
 
 int64_t loytime_add_years(int64_t days, int64_t years)

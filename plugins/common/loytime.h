@@ -26,13 +26,24 @@ int loytime_is_leap(int64_t y);
  * Returns 0 and sets *days, or -1. */
 int loytime_parse_date(const char *text, int64_t *days);
 
+/* Forms loytime_parse_time accepts besides a strict ISO 8601 timestamp
+ * (flags, or-ed; 0 = that form alone). */
+#define LOYTIME_DATE_ALONE 0x1u      /* `YYYY-MM-DD`: its midnight UTC */
+#define LOYTIME_SPACE_SEPARATOR 0x2u /* `YYYY-MM-DD HH:MM:SS...`: a space
+                                        for the 'T' (the zone still required) */
+
 /* Parse an ISO 8601 timestamp `YYYY-MM-DDTHH:MM:SS[.fff](Z|+HH:MM|+HHMM|
- * -HH:MM|-HHMM|+HH)`: the zone is required (a local time without one is
- * ambiguous). Fractions are truncated. Returns 0 and sets *epoch (UTC
- * seconds), or -1. */
+ * -HH:MM|-HHMM|+HH)`, the whole string, and the other `forms` (LOYTIME_*
+ * flags). The zone is required: a local time without one is ambiguous.
+ * Fractions are truncated. Returns 0 and sets *epoch (UTC seconds), or -1
+ * (*epoch untouched). */
+int loytime_parse_time(const char *text, unsigned forms, int64_t *epoch);
+
+/* loytime_parse_time(text, 0, epoch): a strict timestamp. 0 or -1. */
 int loytime_parse_timestamp(const char *text, int64_t *epoch);
 
-/* Parse either form: a date means its midnight UTC. 0 or -1. */
+/* loytime_parse_time(text, LOYTIME_DATE_ALONE, epoch): either form, a
+ * date meaning its midnight UTC. 0 or -1. */
 int loytime_parse_date_or_timestamp(const char *text, int64_t *epoch);
 
 /* Parse a zone: "UTC", "Z", "+01:00", "-0530", "+01". Returns 0 and sets

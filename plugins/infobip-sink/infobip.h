@@ -137,6 +137,32 @@ const char *infobip_event_invalid(const infobip_sink *sink, const json_t *event,
  * Returns SLUICE_OK, or SLUICE_FATAL after sluice_fail(). */
 sluice_status infobip_setup(sluice_ctx *ctx, infobip_sink *sink);
 
+/* 1 if the JSON array `list` (borrowed; anything else counts as empty)
+ * holds the string `name`, else 0. */
+int infobip_list_has(const json_t *list, const char *name);
+
+/* The persons of one write(), in batch order (filled by write(), which
+ * owns and frees the arrays). */
+typedef struct infobip_person_list {
+    size_t *index;           /* batch index of each */
+    char **id;               /* its externalId (owned) */
+    unsigned char *has_tags; /* 1: its record has a "tags" array */
+    unsigned char *created;  /* 1: its upsert was answered CREATED (zeroed by
+                                the caller, set by infobip_send_persons) */
+    size_t count;
+} infobip_person_list;
+
+/* Upsert `persons` in chunks of sink->max_persons, keeping up to
+ * sink->max_in_flight requests in flight, and take from each the managed
+ * tags its record no longer lists; set their outcomes. A person's requests
+ * stay in order: consecutive chunks that share no person form a wave sent
+ * at once (upserts, then their tag removals); a chunk holding a person of
+ * an earlier chunk of the wave starts the next wave. Within a chunk
+ * Infobip applies the persons in order. Returns SLUICE_OK, SLUICE_RETRY
+ * (ENOMEM) or SLUICE_FATAL after sluice_fail(). */
+sluice_status infobip_send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                   const infobip_person_list *persons);
+
 /* Set record outcomes for events idx[0..n) by sending them in requests of
  * at most sink->max_events, isolating failing items by bisection when
  * Infobip refuses a whole batch. Returns SLUICE_OK or SLUICE_FATAL. */

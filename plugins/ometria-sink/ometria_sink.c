@@ -7,7 +7,6 @@
  * sent again, and stops the stage when it keeps coming). */
 #include "config.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,30 +46,6 @@ typedef struct push_tally {
     size_t retry;
     size_t requests;
 } push_tally;
-
-/* Read an integer option (jansson integer or decimal string) into *out.
- * Returns 0, or -1 when present but not an integer. */
-static int option_int(const json_t *config, const char *name, long long fallback,
-                      long long *out)
-{
-    const json_t *value = json_object_get(config, name);
-    const char *text;
-    char *end = NULL;
-
-    *out = fallback;
-    if (!value || json_is_null(value))
-        return 0;
-    if (json_is_integer(value)) {
-        *out = json_integer_value(value);
-        return 0;
-    }
-    text = json_string_value(value);
-    if (!text)
-        return -1;
-    errno = 0;
-    *out = strtoll(text, &end, 10);
-    return errno == 0 && end != text && *end == '\0' ? 0 : -1;
-}
 
 /* malloc'd "{base}{suffix}" without a doubled slash, or NULL. */
 static char *join_url(const char *base, const char *suffix)
@@ -118,7 +93,8 @@ static sluice_status ometria_init(sluice_ctx *ctx, const json_t *config, void **
     const char *base_url = json_string_value(json_object_get(config, "base_url"));
     const char *api_key = json_string_value(json_object_get(config, "api_key"));
     const char *collection = json_string_value(json_object_get(config, "collection"));
-    long long max_records, max_bytes;
+    json_int_t max_records = json_integer_value(json_object_get(config, "max_records_per_request"));
+    json_int_t max_bytes = json_integer_value(json_object_get(config, "max_record_bytes"));
     sluice_status result = SLUICE_FATAL;
 
     *state = NULL;
@@ -126,12 +102,10 @@ static sluice_status ometria_init(sluice_ctx *ctx, const json_t *config, void **
         sluice_fail(ctx, "out of memory");
         goto out;
     }
-    if (!base_url || !*base_url ||
-        (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0)) {
-        sluice_fail(ctx, "option base_url: expected an http(s) URL such as "
-                         "https://api.ometria.com, got \"%s\"", base_url ? base_url : "");
-        goto out;
-    }
+    /* base_url (an http(s) URL) and the two ranges were checked by the
+     * core against the option table, with FILE:LINE, before anything ran
+     * (sluice check, sluice run); the secret api_key is checked here, where
+     * its value is known. */
     if (!api_key || !*api_key) {
         sluice_fail(ctx, "option api_key: empty (set it, e.g. api_key = \"${OMETRIA_API_KEY}\")");
         goto out;
@@ -141,18 +115,10 @@ static sluice_status ometria_init(sluice_ctx *ctx, const json_t *config, void **
         sluice_fail(ctx, "option api_key: holds a line break or control character");
         goto out;
     }
-    if (option_int(config, "max_records_per_request", OM_MAX_RECORDS_PER_REQUEST,
-                   &max_records) != 0 ||
-        max_records < 1 || max_records > OM_MAX_RECORDS_PER_REQUEST) {
-        sluice_fail(ctx, "option max_records_per_request: must be 1..%d",
-                    OM_MAX_RECORDS_PER_REQUEST);
-        goto out;
-    }
-    if (option_int(config, "max_record_bytes", OM_MAX_RECORD_BYTES, &max_bytes) != 0 ||
-        max_bytes < 1 || max_bytes > OM_MAX_RECORD_BYTES) {
-        sluice_fail(ctx, "option max_record_bytes: must be 1..%d", OM_MAX_RECORD_BYTES);
-        goto out;
-    }
+    /* The table's range keeps it in 1..OM_MAX_RECORDS_PER_REQUEST; the
+     * bound holds here too because send_records' array depends on it. */
+    if (max_records < 1 || max_records > OM_MAX_RECORDS_PER_REQUEST)
+        max_records = OM_MAX_RECORDS_PER_REQUEST;
     sink->push_url = join_url(base_url, "/v2/push");
     sink->errors_url = join_url(base_url, "/v2/push/_errors");
     sink->api_key = strdup(api_key);

@@ -32,8 +32,36 @@ static void set_field_fini(sluice_ctx *ctx, void *state)
     free(sf);
 }
 
-/* Split sf->field on '.' into sf->segments. Returns 0, or -1 after
- * sluice_fail() naming the problem. */
+/* 0 if `field` is a dotted path of non-empty parts ("a", "a.b"); else the
+ * 1-based character where an empty part starts (1 for ""). */
+static size_t empty_part_at(const char *field)
+{
+    const char *start = field;
+
+    for (;;) {
+        size_t len = strcspn(start, ".");
+        if (len == 0)
+            return (size_t)(start - field) + 1;
+        if (start[len] == '\0')
+            return 0;
+        start += len + 1;
+    }
+}
+
+/* check(): the field path has no empty part. The table checks the rest
+ * (both options required strings). */
+static void set_field_check(sluice_check *check, const json_t *config)
+{
+    const char *field = json_string_value(json_object_get(config, "field"));
+    size_t at = field ? empty_part_at(field) : 0;
+
+    if (at)
+        sluice_check_error(check, "field", "\"%s\" has an empty part (at character %zu): "
+                           "write a name, or names joined by '.'", field, at);
+}
+
+/* Split sf->field (checked: no empty part) on '.' into sf->segments.
+ * Returns 0, or -1 after sluice_fail() (out of memory). */
 static int split_path(sluice_ctx *ctx, set_field *sf)
 {
     size_t parts = 1;
@@ -48,11 +76,6 @@ static int split_path(sluice_ctx *ctx, set_field *sf)
     for (size_t i = 0; i < parts; i++) {
         const char *dot = strchr(start, '.');
         size_t len = dot ? (size_t)(dot - start) : strlen(start);
-        if (len == 0) {
-            sluice_fail(ctx, "option 'field': \"%s\" has an empty part (at character %zu)",
-                        sf->field, (size_t)(start - sf->field) + 1);
-            return -1;
-        }
         if (!(sf->segments[i] = strndup(start, len))) {
             sluice_fail(ctx, "out of memory");
             return -1;
@@ -73,12 +96,12 @@ static sluice_status set_field_init(sluice_ctx *ctx, const json_t *config, void 
         sluice_fail(ctx, "out of memory");
         goto out;
     }
-    if (!field || !*field) {
-        sluice_fail(ctx, "option 'field' must name a field");
-        goto out;
-    }
-    if (!value) {
-        sluice_fail(ctx, "option 'value' must be a string");
+    /* Both are required strings (the table) and field has no empty part
+     * (set_field_check): the core refused anything else, with FILE:LINE,
+     * before anything ran. The guard keeps init() safe without the core. */
+    if (!field || !value || empty_part_at(field)) {
+        sluice_fail(ctx, "option 'field' is not a dotted path of names, or 'value' is not a "
+                    "string (sluice check says where)");
         goto out;
     }
     if (!(sf->field = strdup(field)) || !(sf->value = json_string(value))) {
@@ -145,5 +168,6 @@ SLUICE_PLUGIN_DEFINE = {
     .init = set_field_init,
     .fini = set_field_fini,
     .process = set_field_process,
+    .check = set_field_check,
     .flags = SLUICE_PLUGIN_STATELESS,
 };

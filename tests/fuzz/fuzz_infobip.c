@@ -1,7 +1,7 @@
 /* fuzz_infobip.c: libFuzzer harness of infobip-sink's answer parsers. The
  * input is a response body as the sink receives it.
  * - The 2xx answer of a persons upsert: read_upsert_answer (static in
- *   plugins/infobip-sink/infobip_sink.c, included below to reach it; it
+ *   plugins/infobip-sink/infobip_persons.c, included below to reach it; it
  *   only sets outcomes and sends nothing) over five persons must mark
  *   person i REJECTED when the first "errors" item naming integer index i
  *   does, else DONE when a "results" item does, else RETRY (an answer the
@@ -15,7 +15,7 @@
  * - infobip_scan_record, the walk over a record's JSON text, against
  *   jansson's parse when the input is a JSON object: what it reads is what
  *   jansson reads, or it leaves the record to the parser. */
-#include "../../plugins/infobip-sink/infobip_sink.c"
+#include "../../plugins/infobip-sink/infobip_persons.c"
 #include "../../plugins/infobip-sink/infobip_setup.c"
 
 #include "batch.h"

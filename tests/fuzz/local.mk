@@ -100,7 +100,7 @@ fuzz_fuzz_ometria_LDADD = $(FUZZ_LIBS)
 if BUILD_PLUGIN_INFOBIP_SINK
 FUZZ_HARNESSES += fuzz/fuzz_infobip
 endif
-# infobip_sink.c and infobip_setup.c are included by the harness (their
+# infobip_persons.c and infobip_setup.c are included by the harness (their
 # parsers are static).
 fuzz_fuzz_infobip_SOURCES = fuzz/fuzz_infobip.c $(FUZZ_SOURCES) \
 	$(top_srcdir)/plugins/infobip-sink/infobip.h \

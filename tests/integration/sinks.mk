@@ -9,6 +9,12 @@ OMETRIA_INTEGRATION_TESTS = integration/ometria-sink.sh
 TESTS += $(OMETRIA_INTEGRATION_TESTS)
 EXTRA_DIST += $(OMETRIA_INTEGRATION_TESTS)
 
+# Option values the sinks (and file-source, set-field) once refused only in
+# init() are refused by sluice check and before sluice run starts (issue 14).
+SINK_CHECK_TESTS = integration/plugin-options-check.sh
+TESTS += $(SINK_CHECK_TESTS)
+EXTRA_DIST += $(SINK_CHECK_TESTS)
+
 # infobip-sink (AREA=infobip): file-source -> infobip-sink -> infobip-emu;
 # overlapped upserts (max_in_flight) against a slow emulator, same outcomes
 # and DLQ as one request at a time.

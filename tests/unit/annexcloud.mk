@@ -62,12 +62,13 @@ unit_test_annexcloud_webhook_payload_SOURCES = unit/test_annexcloud_webhook_payl
 unit_test_annexcloud_webhook_payload_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 unit_test_annexcloud_webhook_payload_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(MATH_LIBS)
 
-unit_test_annexcloud_spool_SOURCES = unit/test_annexcloud_spool.c
+unit_test_annexcloud_spool_SOURCES = unit/test_annexcloud_spool.c $(UNIT_SUPPORT_SOURCES)
 unit_test_annexcloud_spool_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 unit_test_annexcloud_spool_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(SQLITE_LIBS) $(PTHREAD_LIBS) -ldl
 
 # The real module over a real store, its listener over loopback sockets.
-unit_test_annexcloud_webhook_listener_SOURCES = unit/test_annexcloud_webhook_listener.c
+unit_test_annexcloud_webhook_listener_SOURCES = unit/test_annexcloud_webhook_listener.c \
+	$(UNIT_SUPPORT_SOURCES)
 unit_test_annexcloud_webhook_listener_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) $(CRYPTO_CFLAGS)
 unit_test_annexcloud_webhook_listener_LDADD = $(AC_LIB) $(UNIT_LINK_LIBS) $(SQLITE_LIBS) $(CRYPTO_LIBS)
 endif

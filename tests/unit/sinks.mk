@@ -11,7 +11,7 @@ endif
 if HAVE_CHECK
 check_PROGRAMS += unit/test_ometria_sink
 TESTS += unit/test_ometria_sink
-unit_test_ometria_sink_SOURCES = unit/test_ometria_sink.c \
+unit_test_ometria_sink_SOURCES = unit/test_ometria_sink.c $(UNIT_SUPPORT_SOURCES) $(UNIT_HTTPD_SOURCES) \
 	$(top_srcdir)/plugins/ometria-sink/ometria_plan.c \
 	$(top_srcdir)/plugins/ometria-sink/ometria_sink.c
 unit_test_ometria_sink_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)

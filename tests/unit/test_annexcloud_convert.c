@@ -152,7 +152,23 @@ START_TEST(test_timestamps_to_z)
     ck_assert_int_eq(ac_timestamp_canonical("yesterday", out), -1);
     ck_assert_int_eq(ac_timestamp_canonical("2024-02-30T00:00:00Z", out), -1);
     ck_assert_int_eq(ac_timestamp_canonical("2024-08-08T25:00:00Z", out), -1);
-    ck_assert_int_eq(ac_timestamp_canonical("2024-08-08T07:00:12+00", out), -1);
+    /* loytime's forms: an hour-only offset, a space for the 'T' (with a
+     * zone), a date alone; never a time without a zone. */
+    ck_assert_int_eq(ac_timestamp_canonical("2024-08-08T07:00:12+00", out), 0);
+    ck_assert_str_eq(out, "2024-08-08T07:00:12Z");
+    ck_assert_int_eq(ac_timestamp_canonical("2024-08-08 07:00:12+0200", out), 0);
+    ck_assert_str_eq(out, "2024-08-08T05:00:12Z");
+    ck_assert_int_eq(ac_timestamp_canonical("2024-08-08", out), 0);
+    ck_assert_str_eq(out, "2024-08-08T00:00:00Z");
+    ck_assert_int_eq(ac_timestamp_canonical("2024-08-08 07:00:12", out), -1);
+    ck_assert_int_eq(ac_timestamp_canonical("2024-08-08T07:00:12", out), -1);
+    ck_assert_int_eq(ac_timestamp_canonical("2024-08-08T07:00:12+0", out), -1);
+    /* The UTC year stays in 1800..9999. */
+    ck_assert_int_eq(ac_timestamp_canonical("1800-01-01T00:30:00+01:00", out), -1);
+    ck_assert_int_eq(ac_timestamp_canonical("1800-01-01T00:30:00Z", out), 0);
+    ck_assert_str_eq(out, "1800-01-01T00:30:00Z");
+    ck_assert_int_eq(ac_timestamp_canonical("9999-12-31T23:30:00-01:00", out), -1);
+    ck_assert_int_eq(ac_timestamp_canonical("1799-12-31T23:00:00Z", out), -1);
 }
 END_TEST
 

@@ -13,7 +13,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -27,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "../../plugins/annexcloud-source/ac_spool.h"
+#include "support/unit_support.h"
 
 /* ------------------------------------------------------------------ */
 /* Counting the syncs SQLite makes.                                   */
@@ -58,14 +58,6 @@ int fsync(int fd)
 /* ------------------------------------------------------------------ */
 static char dir[256];
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static void setup(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/sluice-test-spool-XXXXXX");
@@ -74,7 +66,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_remove_tree(dir);
 }
 
 /* One awaited answer. */

@@ -8,7 +8,6 @@
  * it goes back to. */
 #define _XOPEN_SOURCE 700
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "pipeline.h"
 #include "registry.h"
 #include "store.h"
+#include "support/unit_support.h"
 #include "../../plugins/annexcloud-source/ac_jwt.h"
 
 #define SECRET "unit-secret"
@@ -42,26 +42,12 @@ static json_t *config;
 static void *state;
 static int port;
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 /* A loopback port nothing listens on now. */
 static int free_port(void)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    socklen_t len = sizeof(addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), found;
+    unsigned short found;
 
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-    found = ntohs(addr.sin_port);
-    close(fd);
+    close(unit_loopback_socket(0, &found));
     return found;
 }
 
@@ -124,7 +110,7 @@ static void teardown(void)
     sluice_kv_destroy(&ctx.kv);
     sluice_store_close(&ctx.store);
     sluice_registry_destroy(&registry);
-    nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_remove_tree(tmp_dir);
 }
 
 /* A webhook for member `id`. Static buffer. */

@@ -4,7 +4,6 @@
  * SQLite store; plus the SDK state functions they would call. */
 #define _XOPEN_SOURCE 700
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,19 +12,15 @@
 #include "kv.h"
 #include "pipeline.h"
 #include "registry.h"
+#include "stage_check.h"
 #include "store.h"
+#include "support/unit_support.h"
 
 static char tmp_dir[256];
 static sluice_registry *registry;
 static sluice_pipeline_def pipeline;
 static sluice_stage_def stage;
 static struct sluice_ctx ctx;
-
-/* nftw callback removing one entry. */
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
 
 static void setup(void)
 {
@@ -53,7 +48,7 @@ static void teardown(void)
     sluice_kv_destroy(&ctx.kv);
     sluice_store_close(&ctx.store);
     sluice_registry_destroy(&registry);
-    nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_remove_tree(tmp_dir);
 }
 
 /* The built plugin `name` (fails the test if it cannot be loaded). */
@@ -430,11 +425,56 @@ START_TEST(test_set_field_paths)
     json_decref(want0);
     json_decref(want1);
 
-    config = json_pack("{s:s,s:s}", "field", "a..b", "value", "x");
-    ck_assert_int_eq(sf->init(&ctx, config, &state), SLUICE_FATAL);
-    ck_assert_msg(strstr(ctx.fail_message, "a..b") != NULL, "%s", ctx.fail_message);
-    json_decref(config);
     sluice_batch_destroy(&batch);
+}
+END_TEST
+
+/* check()'s report callback: keeps the last problem's option and text. */
+static void keep_problem(void *user, size_t index, const char *option, const char *text)
+{
+    char *out = user;
+
+    (void)index;
+    snprintf(out, 512, "%s: %s", option ? option : "(stage)", text);
+}
+
+/* set-field's check() refuses a field path with an empty part before
+ * anything runs (sluice check), and accepts a good one. */
+START_TEST(test_set_field_check)
+{
+    static const struct {
+        const char *field;
+        const char *problem; /* NULL: accepted */
+    } cases[] = {
+        {"a.b", NULL},
+        {"a", NULL},
+        {"a..b", "field: \"a..b\" has an empty part (at character 3)"},
+        {".a", "field: \".a\" has an empty part (at character 1)"},
+        {"a.", "field: \"a.\" has an empty part (at character 3)"},
+        {"", "field: \"\" has an empty part (at character 1)"},
+    };
+    sluice_stage_def check_stage = {0};
+    sluice_pipeline_def check_pipeline = {0};
+    char problem[512];
+
+    check_stage.plugin_name = "set-field";
+    check_stage.plugin = plugin("set-field");
+    check_pipeline.stages = &check_stage;
+    check_pipeline.stage_count = 1;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t problems;
+        check_stage.config = json_pack("{s:s,s:s}", "field", cases[i].field, "value", "x");
+        problem[0] = '\0';
+        problems = sluice_check_stage_run(&check_pipeline, 0, keep_problem, problem);
+        if (cases[i].problem) {
+            ck_assert_uint_eq(problems, 1);
+            ck_assert_msg(strstr(problem, cases[i].problem) != NULL, "'%s': %s", cases[i].field,
+                          problem);
+        } else {
+            ck_assert_msg(problems == 0, "'%s': %s", cases[i].field, problem);
+        }
+        json_decref(check_stage.config);
+    }
 }
 END_TEST
 
@@ -487,6 +527,7 @@ static Suite *plugins_suite(void)
     tcase_add_test(tc, test_file_sink_cuts_torn_line);
     tcase_add_test(tc, test_file_sink_bad_options);
     tcase_add_test(tc, test_set_field_paths);
+    tcase_add_test(tc, test_set_field_check);
     tcase_add_test(tc, test_sdk_state_functions);
     suite_add_tcase(suite, tc);
     return suite;

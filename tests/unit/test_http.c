@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <microhttpd.h>
@@ -29,6 +28,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "throttle.h"
+#include "support/unit_httpd.h"
+#include "support/unit_support.h"
 
 #define MAX_REPLIES 8
 #define MAX_ROUTES 4
@@ -179,24 +180,8 @@ static void request_done(void *cls, struct MHD_Connection *connection, void **co
 /* Start the server on 127.0.0.1, port chosen by the kernel. */
 static void server_start(void)
 {
-    struct sockaddr_in addr;
-    const union MHD_DaemonInfo *info;
-
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    server.daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-                                         MHD_USE_THREAD_PER_CONNECTION,
-                                     0, NULL, NULL, answer, &server,
-                                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                     MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
-                                     MHD_OPTION_END);
-    ck_assert_ptr_nonnull(server.daemon);
-    info = MHD_get_daemon_info(server.daemon, MHD_DAEMON_INFO_BIND_PORT);
-    ck_assert_ptr_nonnull(info);
-    server.port = info->port;
-    ck_assert_uint_gt(server.port, 0);
+    server.daemon = unit_httpd_start(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+                                     answer, &server, request_done, &server.port);
 }
 
 /* Add a route with its scripted replies (terminated by status 0). */
@@ -236,24 +221,7 @@ static void setup(void)
     memset(&server, 0, sizeof(server));
     pthread_mutex_init(&server.lock, NULL);
     server_start();
-
-    stop_flag = 0;
-    memset(&pipeline_def, 0, sizeof(pipeline_def));
-    memset(&stage_def, 0, sizeof(stage_def));
-    pipeline_def.name = "test-pipeline";
-    pipeline_def.state_dir = "/tmp";
-    pipeline_def.stages = &stage_def;
-    pipeline_def.stage_count = 1;
-    stage_def.name = "test-stage";
-    stage_def.plugin_name = "none";
-    stage_def.common.http_timeout_ms = 60000;
-    stage_def.common.http_max_attempts = 5;
-    stage_def.common.retry_max_backoff_ms = 2000;
-    stage_def.common.tls_verify = 1;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.pipeline = &pipeline_def;
-    ctx.stage = &stage_def;
-    ctx.stopping = &stop_flag;
+    unit_stage_setup(&pipeline_def, &stage_def, &ctx, &stop_flag, "test-stage", "none", 5, 2000);
     sluice_metrics_reset();
 }
 
@@ -343,38 +311,6 @@ static double logged_delay(const char *log, int retry)
         return -1;
     seconds = strtod(at + strlen(marker), &end);
     return end && end != at + strlen(marker) ? seconds : -1;
-}
-
-/* This thread's kernel id. */
-static pid_t thread_id(void)
-{
-    return (pid_t)syscall(SYS_gettid);
-}
-
-/* Voluntary context switches of thread `tid` of this process so far (from
- * /proc/self/task/TID/status), or -1: a sleep adds one, being preempted on
- * a busy machine does not. */
-static long voluntary_switches(pid_t tid)
-{
-    char path[64], line[128];
-    long count = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tid);
-    f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0) {
-            char *end = NULL;
-            long value = strtol(line + 24, &end, 10);
-            if (end != line + 24)
-                count = value;
-            break;
-        }
-    }
-    fclose(f);
-    return count;
 }
 
 /* Sleep 10 ms: the poll interval of the waits below. */
@@ -648,7 +584,7 @@ static void *post_thread(void *arg)
 {
     async_post *job = arg;
 
-    __atomic_store_n(&job->tid, thread_id(), __ATOMIC_RELEASE);
+    __atomic_store_n(&job->tid, unit_thread_id(), __ATOMIC_RELEASE);
     job->result = post(job->path, &job->resp);
     return NULL;
 }
@@ -675,11 +611,11 @@ START_TEST(a_429_pauses_the_whole_bucket)
     while (metric("sluice_http_retries_total") < 1 && sluice_monotonic_seconds() < deadline)
         poll_pause();
     ck_assert_msg(metric("sluice_http_retries_total") == 1, "the 429 was not retried in 60 s");
-    switches = voluntary_switches(__atomic_load_n(&first.tid, __ATOMIC_ACQUIRE));
+    switches = unit_voluntary_switches(__atomic_load_n(&first.tid, __ATOMIC_ACQUIRE));
     ck_assert_int_ge(switches, 0);
-    while (voluntary_switches(first.tid) == switches && sluice_monotonic_seconds() < deadline)
+    while (unit_voluntary_switches(first.tid) == switches && sluice_monotonic_seconds() < deadline)
         poll_pause();
-    ck_assert_msg(voluntary_switches(first.tid) > switches, "the retry never waited");
+    ck_assert_msg(unit_voluntary_switches(first.tid) > switches, "the retry never waited");
     ck_assert_uint_eq(server_seen_count(), 1);
     paused_at = server.seen[0].at;
     /* Same bucket ("default"), another path that would answer 200 at once:

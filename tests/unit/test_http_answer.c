@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "support/unit_support.h"
 
 static volatile sig_atomic_t stop_flag;
 static sluice_pipeline_def pipeline_def;
@@ -30,23 +31,7 @@ static sluice_ctx ctx;
 
 static void setup(void)
 {
-    stop_flag = 0;
-    memset(&pipeline_def, 0, sizeof(pipeline_def));
-    memset(&stage_def, 0, sizeof(stage_def));
-    pipeline_def.name = "test-pipeline";
-    pipeline_def.state_dir = "/tmp";
-    pipeline_def.stages = &stage_def;
-    pipeline_def.stage_count = 1;
-    stage_def.name = "test-stage";
-    stage_def.plugin_name = "demo-sink";
-    stage_def.common.http_timeout_ms = 60000;
-    stage_def.common.http_max_attempts = 0;
-    stage_def.common.retry_max_backoff_ms = 200;
-    stage_def.common.tls_verify = 1;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.pipeline = &pipeline_def;
-    ctx.stage = &stage_def;
-    ctx.stopping = &stop_flag;
+    unit_stage_setup(&pipeline_def, &stage_def, &ctx, &stop_flag, "test-stage", "demo-sink", 0, 200);
     sluice_metrics_reset();
 }
 
@@ -152,33 +137,15 @@ START_TEST(certificate_errors_are_configuration)
 }
 END_TEST
 
-/* A loopback TCP listener that never accepts: the kernel completes the
- * connection, so curl gets as far as setting up TLS. Returns the socket
- * and sets *port. */
-static int silent_listener(unsigned short *port)
-{
-    struct sockaddr_in addr;
-    socklen_t len = sizeof(addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    ck_assert_int_ge(fd, 0);
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    ck_assert_int_eq(listen(fd, 8), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-    *port = ntohs(addr.sin_port);
-    return fd;
-}
-
 START_TEST(unusable_ca_file_is_config_after_one_attempt)
 {
     char url[128], ca_path[] = "/tmp/sluice-test-ca.XXXXXX";
     sluice_http_request req = {.method = "GET"};
     sluice_http_response resp;
     unsigned short port;
-    int listener = silent_listener(&port);
+    /* a listener that never accepts: the kernel completes the connection,
+     * so curl gets as far as setting up TLS */
+    int listener = unit_loopback_socket(8, &port);
     int ca_fd = mkstemp(ca_path);
 
     ck_assert_int_ge(ca_fd, 0);

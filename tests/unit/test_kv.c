@@ -3,21 +3,15 @@
  * discard forgets old epochs, foreach merges staged and committed. */
 #define _XOPEN_SOURCE 700
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kv.h"
+#include "support/unit_support.h"
 
 static char state_dir[256];
 static sluice_store *store;
 static sluice_kv *kv;
-
-/* nftw callback removing one entry. */
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
 
 static void setup(void)
 {
@@ -34,7 +28,7 @@ static void teardown(void)
 {
     sluice_kv_destroy(&kv);
     sluice_store_close(&store);
-    nftw(state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_remove_tree(state_dir);
 }
 
 /* Stage an integer value (or delete with value < 0). */

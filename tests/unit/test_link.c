@@ -24,6 +24,7 @@
 #include "runner.h"
 #include "stage.h"
 #include "store.h"
+#include "support/unit_support.h"
 #include "zap.h"
 
 /* ------------------------------------------------------------------ */
@@ -117,13 +118,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[400];
-
     for (int i = 0; i < 2; i++)
         json_decref(stage_defs[i].config);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", tmpdir);
+    unit_remove_tree(tmpdir);
 }
 
 static void *sink_main(void *arg)
@@ -139,18 +136,9 @@ static void *sink_main(void *arg)
  * a PULL to its acks, as its upstream would. */
 static void start_sink(int flags)
 {
-    char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
-    int timeout = 300;
-
     sink_flags = flags;
-    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, 0, data, sizeof(data), ack,
-                                            sizeof(ack), err, sizeof(err)), 0);
     zctx = zmq_ctx_new();
-    push = zmq_socket(zctx, ZMQ_PUSH);
-    pull = zmq_socket(zctx, ZMQ_PULL);
-    ck_assert_int_eq(zmq_connect(push, data), 0);
-    ck_assert_int_eq(zmq_connect(pull, ack), 0);
-    zmq_setsockopt(pull, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+    unit_feed_connect(&pipe_def, 1, zctx, &push, &pull);
     ck_assert_int_eq(pthread_create(&sink_thread, NULL, sink_main, NULL), 0);
 }
 
@@ -166,22 +154,6 @@ static void stop_sink(void)
     zmq_close(pull);
     zmq_ctx_term(zctx);
     ck_assert_int_eq(sink_result, SLUICE_STAGE_EXIT_OK);
-}
-
-/* Send batch (epoch, id) holding one record {"n": n}. */
-static void send_batch(void *sock, uint64_t epoch, uint64_t id, long n)
-{
-    sluice_batch *b = sluice_batch_new(epoch, id, 10);
-    size_t len = 0;
-    char *frame;
-
-    ck_assert_ptr_nonnull(b);
-    sluice_batch_append(b, json_pack("{s:i}", "n", (int)n));
-    frame = sluice_wire_encode(b, &len);
-    ck_assert_ptr_nonnull(frame);
-    ck_assert_int_eq(zmq_send(sock, frame, len, 0), (int)len);
-    free(frame);
-    sluice_batch_destroy(&b);
 }
 
 /* Wait (about 3 s at most) for the ack of (epoch, id). Returns 1 if it
@@ -240,15 +212,15 @@ END_TEST
 START_TEST(a_forged_far_ahead_epoch_does_not_wedge_a_remote_stage)
 {
     start_sink(0);
-    send_batch(push, 9000000000000000000ULL, 1, 666);
+    unit_feed_send(push, 9000000000000000000ULL, 1, 666);
     ck_assert(no_ack());
-    send_batch(push, 1, 1, 1);
+    unit_feed_send(push, 1, 1, 1);
     ck_assert(got_ack(1, 1));
-    send_batch(push, 1, 2, 2);
+    unit_feed_send(push, 1, 2, 2);
     ck_assert(got_ack(1, 2));
     /* nor can a forged batch in mid-epoch move the stage there */
-    send_batch(push, 9000000000000000000ULL, 7, 667);
-    send_batch(push, 1, 3, 3);
+    unit_feed_send(push, 9000000000000000000ULL, 7, 667);
+    unit_feed_send(push, 1, 3, 3);
     ck_assert(got_ack(1, 3));
     stop_sink();
     ck_assert_uint_eq(seen_count, 3);
@@ -272,12 +244,12 @@ START_TEST(a_stage_sharing_the_store_takes_only_epochs_the_source_allocated)
         ck_assert_int_eq(sluice_store_next_epoch(store, "src", &epoch), 0);
     ck_assert_uint_eq(epoch, 3);
     start_sink(SLUICE_UNIT_SOURCE_STORE);
-    send_batch(push, 4, 1, 400);
+    unit_feed_send(push, 4, 1, 400);
     ck_assert(no_ack());
-    send_batch(push, 3, 1, 300);
+    unit_feed_send(push, 3, 1, 300);
     ck_assert(got_ack(3, 1));
     ck_assert_int_eq(sluice_store_next_epoch(store, "src", &epoch), 0); /* a rewind: 4 */
-    send_batch(push, 4, 1, 401);
+    unit_feed_send(push, 4, 1, 401);
     ck_assert(got_ack(4, 1));
     stop_sink();
     sluice_store_close(&store);
@@ -315,7 +287,7 @@ START_TEST(an_oversized_frame_costs_only_its_connection)
     ck_assert_int_eq(zmq_send(stranger, frame, big, 0), (int)big);
     free(frame);
     ck_assert(no_ack());
-    send_batch(push, 1, 1, 1);
+    unit_feed_send(push, 1, 1, 1);
     ck_assert(got_ack(1, 1));
     zmq_close(stranger);
     stop_sink();

@@ -5,8 +5,8 @@
  * refusal with Ometria's documented /_errors shape (no record ids), 404, a
  * 2xx with an unexpected body or with counts that do not add up (never a
  * delivery; fatal once the budget is spent), 503 after the client's
- * retries, 401 with the key echoed back, chunking per @type, and bad
- * options. */
+ * retries, 401 with the key echoed back, chunking per @type, bad options
+ * (the option table's refusals, the api_key init() checks). */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -22,6 +22,9 @@
 #include "batch.h"
 #include "ctx.h"
 #include "log.h"
+#include "options.h"
+#include "support/unit_httpd.h"
+#include "support/unit_support.h"
 
 /* The plugin's descriptor, linked in from plugins/ometria-sink. */
 extern const struct sluice_plugin plugin_under_test __asm__(SLUICE_PLUGIN_SYMBOL);
@@ -202,39 +205,13 @@ static void completed(void *cls, struct MHD_Connection *connection, void **con_c
 
 static void setup(void)
 {
-    struct sockaddr_in addr;
-    const union MHD_DaemonInfo *info;
-
     memset(&server, 0, sizeof(server));
     pthread_mutex_init(&server.lock, NULL);
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    server.daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handle,
-                                     NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-                                     MHD_OPTION_END);
-    ck_assert_ptr_nonnull(server.daemon);
-    info = MHD_get_daemon_info(server.daemon, MHD_DAEMON_INFO_BIND_PORT);
-    server.port = info->port;
-
-    stop_flag = 0;
-    memset(&pipeline_def, 0, sizeof(pipeline_def));
-    memset(&stage_def, 0, sizeof(stage_def));
-    pipeline_def.name = "unit";
-    pipeline_def.state_dir = "/tmp";
-    stage_def.name = "ometria";
-    stage_def.plugin_name = "ometria-sink";
-    stage_def.common.http_timeout_ms = 60000;
-    stage_def.common.http_max_attempts = 2;
-    stage_def.common.retry_max_backoff_ms = 100;
+    server.daemon = unit_httpd_start(MHD_USE_INTERNAL_POLLING_THREAD, handle, NULL, completed,
+                                     &server.port);
+    unit_stage_setup(&pipeline_def, &stage_def, &ctx, &stop_flag, "ometria", "ometria-sink", 2, 100);
     stage_def.common.rate_limit = 1000; /* a unit test, not a rate test */
     stage_def.common.burst = 1000;
-    stage_def.common.tls_verify = 1;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.pipeline = &pipeline_def;
-    ctx.stage = &stage_def;
-    ctx.stopping = &stop_flag;
 }
 
 static void teardown(void)
@@ -447,24 +424,60 @@ START_TEST(one_type_and_at_most_100_records_per_request)
 }
 END_TEST
 
-START_TEST(bad_options_are_refused_at_init)
+/* The option table refuses what init() no longer checks: the core applies
+ * it (sluice check, and sluice run before anything starts) with FILE:LINE. */
+START_TEST(bad_options_are_refused_by_the_table)
 {
-    json_t *config = options(KEY, 101);
+    static const struct {
+        const char *option;
+        const char *value; /* JSON */
+        const char *message;
+    } bad[] = {
+        {"max_records_per_request", "101", "option 'max_records_per_request' must be in 1..100, got 101"},
+        {"max_records_per_request", "0", "option 'max_records_per_request' must be in 1..100, got 0"},
+        {"max_record_bytes", "0", "option 'max_record_bytes' must be in 1..61440, got 0"},
+        {"max_record_bytes", "61441", "option 'max_record_bytes' must be in 1..61440, got 61441"},
+        {"base_url", "\"ftp://example.com\"", "option 'base_url' must be an http:// or https:// URL"},
+        {"base_url", "\"api.ometria.com\"", "option 'base_url' must be an http:// or https:// URL"},
+    };
+    char err[256];
+
+    ck_assert_int_eq(sluice_options_check_table(plugin_under_test.options, err, sizeof(err)), 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const sluice_option *opt = sluice_options_find(plugin_under_test.options, bad[i].option);
+        json_t *value = json_loads(bad[i].value, JSON_DECODE_ANY, NULL);
+        ck_assert_ptr_nonnull(opt);
+        err[0] = '\0';
+        ck_assert_int_eq(sluice_option_check_value(opt, value, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, bad[i].message) != NULL, "%s = %s: '%s'", bad[i].option,
+                      bad[i].value, err);
+        json_decref(value);
+    }
+    /* The limits themselves are accepted. */
+    {
+        const sluice_option *opt = sluice_options_find(plugin_under_test.options, "max_records_per_request");
+        json_t *value = json_integer(100);
+        ck_assert_int_eq(sluice_option_check_value(opt, value, err, sizeof(err)), 0);
+        json_decref(value);
+    }
+}
+END_TEST
+
+/* The secret is checked at init, where its value is known. */
+START_TEST(bad_api_key_is_refused_at_init)
+{
+    json_t *config = options(KEY "\n", 100);
     void *state = NULL;
 
-    ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_FATAL);
-    ck_assert_ptr_nonnull(strstr(ctx.fail_message, "max_records_per_request"));
-    ck_assert_ptr_null(state);
-    json_object_set_new(config, "max_records_per_request", json_integer(50));
-    json_object_set_new(config, "base_url", json_string("ftp://example.com"));
-    ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_FATAL);
-    ck_assert_ptr_nonnull(strstr(ctx.fail_message, "base_url"));
-    json_decref(config);
     /* A key read from a file with its newline would break the header. */
-    config = options(KEY "\n", 100);
     ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_FATAL);
     ck_assert_ptr_nonnull(strstr(ctx.fail_message, "api_key"));
     ck_assert_ptr_null(strstr(ctx.fail_message, KEY));
+    ck_assert_ptr_null(state);
+    json_decref(config);
+    config = options("", 100);
+    ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_FATAL);
+    ck_assert_ptr_nonnull(strstr(ctx.fail_message, "api_key"));
     json_decref(config);
 }
 END_TEST
@@ -484,7 +497,8 @@ static Suite *sink_suite(void)
     tcase_add_test(tc, outage_leaves_records_to_retry_with_the_hint);
     tcase_add_test(tc, rejected_key_is_fatal_and_never_shown);
     tcase_add_test(tc, one_type_and_at_most_100_records_per_request);
-    tcase_add_test(tc, bad_options_are_refused_at_init);
+    tcase_add_test(tc, bad_options_are_refused_by_the_table);
+    tcase_add_test(tc, bad_api_key_is_refused_at_init);
     suite_add_tcase(suite, tc);
     return suite;
 }

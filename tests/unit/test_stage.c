@@ -31,6 +31,7 @@
 #include "store.h"
 #include "supervisor.h"
 #include "util/clock.h"
+#include "support/unit_support.h"
 #include "window.h"
 
 /* ------------------------------------------------------------------ */
@@ -381,13 +382,9 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[400];
-
     for (int i = 0; i < 3; i++)
         json_decref(stage_defs[i].config);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", tmpdir);
+    unit_remove_tree(tmpdir);
 }
 
 /* Every n in [0, count) except multiples of `skip_every` (0: none) was
@@ -838,22 +835,6 @@ START_TEST(rewind_signal_replays_what_was_in_flight)
 }
 END_TEST
 
-/* Send one single-record batch (epoch, id) carrying n over `push`. */
-static void send_test_batch(void *push, uint64_t epoch, uint64_t id, long n)
-{
-    sluice_batch *b = sluice_batch_new(epoch, id, 10);
-    size_t len = 0;
-    char *frame;
-
-    ck_assert_ptr_nonnull(b);
-    sluice_batch_append(b, json_pack("{s:i}", "n", (int)n));
-    frame = sluice_wire_encode(b, &len);
-    ck_assert_ptr_nonnull(frame);
-    ck_assert_int_eq(zmq_send(push, frame, len, 0), (int)len);
-    free(frame);
-    sluice_batch_destroy(&b);
-}
-
 /* Receive up to `want` acks, waiting at most `seconds` (the socket's
  * receive timeout is 300 ms). Returns how many. */
 static int recv_test_acks(void *pull, uint64_t (*out)[2], int want, double seconds)
@@ -873,36 +854,28 @@ static int recv_test_acks(void *pull, uint64_t (*out)[2], int want, double secon
 
 START_TEST(stages_take_batches_only_in_sequence_and_ack_only_their_own)
 {
-    char data[SLUICE_ENDPOINT_MAX], ack[SLUICE_ENDPOINT_MAX], err[256];
     void *zctx = zmq_ctx_new();
     void *push, *pull;
     pthread_t threads[2];
     unit_thread units[2] = {{.stage = 1, .once = 1}, {.stage = 2, .once = 1}};
     uint64_t acked[8][2];
     int acks = 0;
-    int timeout = 300;
 
-    ck_assert_int_eq(sluice_stage_endpoints(&pipe_def, 1, 0, 0, data, sizeof(data), ack,
-                                            sizeof(ack), err, sizeof(err)), 0);
-    push = zmq_socket(zctx, ZMQ_PUSH);
-    pull = zmq_socket(zctx, ZMQ_PULL);
-    ck_assert_int_eq(zmq_connect(push, data), 0);
-    ck_assert_int_eq(zmq_connect(pull, ack), 0);
-    zmq_setsockopt(pull, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+    unit_feed_connect(&pipe_def, 1, zctx, &push, &pull);
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(pthread_create(&threads[i], NULL, unit_main, &units[i]), 0);
 
     /* as a restarted stage would see it: the middle of epoch 5 first */
-    send_test_batch(push, 5, 3, 103);
-    send_test_batch(push, 6, 1, 201);
-    send_test_batch(push, 6, 2, 202);
+    unit_feed_send(push, 5, 3, 103);
+    unit_feed_send(push, 6, 1, 201);
+    unit_feed_send(push, 6, 2, 202);
     acks += recv_test_acks(pull, acked + acks, 2, 120);
-    send_test_batch(push, 6, 4, 204); /* 3 is missing: the epoch is broken */
-    send_test_batch(push, 6, 5, 205);
+    unit_feed_send(push, 6, 4, 204); /* 3 is missing: the epoch is broken */
+    unit_feed_send(push, 6, 5, 205);
     /* nothing comes (an ack that came late anyway would be taken below in
      * place of 7/1's and fail the test) */
     acks += recv_test_acks(pull, acked + acks, 1, 1);
-    send_test_batch(push, 7, 1, 301); /* the rewind's new epoch */
+    unit_feed_send(push, 7, 1, 301); /* the rewind's new epoch */
     acks += recv_test_acks(pull, acked + acks, 1, 120);
     flag_term = 1;
     sluice_unit_wake(); /* runners wait without a timeout */

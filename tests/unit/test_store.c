@@ -6,7 +6,6 @@
 #define _XOPEN_SOURCE 700
 #include <check.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +15,9 @@
 #include <sqlite3.h>
 #include "log.h"
 #include "store.h"
+#include "support/unit_support.h"
 
 static char state_dir[256];
-
-/* nftw callback removing one entry. */
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
 
 static void setup(void)
 {
@@ -33,7 +27,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    nftw(state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unit_remove_tree(state_dir);
 }
 
 /* Open the store in a subdirectory that does not exist yet. */

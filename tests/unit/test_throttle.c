@@ -1,6 +1,6 @@
 /* test_throttle.c: unit tests of the named token buckets (core/lib/throttle.c):
  * burst, pacing, pause, interruption by stopping; none fails on a busy
- * machine (see voluntary_switches). */
+ * machine (see unit_voluntary_switches). */
 #include "config.h"
 
 #include <check.h>
@@ -9,11 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "throttle.h"
+#include "support/unit_support.h"
 
 static volatile sig_atomic_t stop_flag;
 
@@ -22,37 +22,6 @@ static volatile sig_atomic_t stop_flag;
  * does not), never by how long it took: a loaded machine makes anything
  * slow. Times are asserted only as lower bounds, and as upper bounds far
  * beyond any stall (60 s) where the wrong behaviour would wait minutes. */
-
-/* This thread's kernel id. */
-static pid_t thread_id(void)
-{
-    return (pid_t)syscall(SYS_gettid);
-}
-
-/* Voluntary context switches of thread `tid` of this process so far (from
- * /proc/self/task/TID/status), or -1 when unreadable. */
-static long voluntary_switches(pid_t tid)
-{
-    char path[64], line[128];
-    long count = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/self/task/%ld/status", (long)tid);
-    f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "voluntary_ctxt_switches:", 24) == 0) {
-            char *end = NULL;
-            long value = strtol(line + 24, &end, 10);
-            if (end != line + 24)
-                count = value;
-            break;
-        }
-    }
-    fclose(f);
-    return count;
-}
 
 START_TEST(burst_is_taken_without_waiting)
 {
@@ -66,10 +35,10 @@ START_TEST(burst_is_taken_without_waiting)
     ck_assert_int_eq(sluice_throttle_configure(throttle, "push", 1.0 / 600, 4), 0);
     ck_assert_int_eq(sluice_throttle_acquire(throttle, "warm-up", NULL), 0);
     started = sluice_monotonic_seconds();
-    before = voluntary_switches(thread_id());
+    before = unit_voluntary_switches(unit_thread_id());
     for (int i = 0; i < 4; i++)
         results[i] = sluice_throttle_acquire(throttle, "push", NULL);
-    after = voluntary_switches(thread_id());
+    after = unit_voluntary_switches(unit_thread_id());
     elapsed = sluice_monotonic_seconds() - started;
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(results[i], 0);
@@ -92,11 +61,12 @@ START_TEST(rate_paces_after_the_burst)
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(sluice_throttle_acquire(throttle, "push", NULL), 0);
     /* 3 more at 5/s need 0.6 s of refill: this thread must wait for them */
-    before = voluntary_switches(thread_id());
+    before = unit_voluntary_switches(unit_thread_id());
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(sluice_throttle_acquire(throttle, "push", NULL), 0);
     elapsed = sluice_monotonic_seconds() - started;
-    ck_assert_msg(voluntary_switches(thread_id()) > before, "3 tokens past the burst without a wait");
+    ck_assert_msg(unit_voluntary_switches(unit_thread_id()) > before,
+                  "3 tokens past the burst without a wait");
     ck_assert_msg(elapsed >= 0.55 && elapsed < 60, "7 tokens at 5/s burst 4: %.3f s", elapsed);
     sluice_throttle_destroy(&throttle);
 }
@@ -114,10 +84,10 @@ START_TEST(unknown_bucket_is_unlimited_and_separate)
     ck_assert_int_eq(sluice_throttle_acquire(throttle, "slow", NULL), 0);
     ck_assert_int_eq(sluice_throttle_acquire(throttle, "warm-up", NULL), 0);
     started = sluice_monotonic_seconds();
-    before = voluntary_switches(thread_id());
+    before = unit_voluntary_switches(unit_thread_id());
     for (int i = 0; i < 100; i++)
         failures += sluice_throttle_acquire(throttle, "other", NULL) != 0;
-    after = voluntary_switches(thread_id());
+    after = unit_voluntary_switches(unit_thread_id());
     elapsed = sluice_monotonic_seconds() - started;
     ck_assert_int_eq(failures, 0);
     ck_assert_int_ge(before, 0);
@@ -158,7 +128,7 @@ static void *stop_when_waiting(void *arg)
 
     (void)arg;
     while (!__atomic_load_n(&waiter_ready, __ATOMIC_ACQUIRE) ||
-           voluntary_switches(waiter_tid) <= waiter_switches_before)
+           unit_voluntary_switches(waiter_tid) <= waiter_switches_before)
         nanosleep(&slice, NULL);
     stop_flag = 1;
     return NULL;
@@ -175,8 +145,8 @@ START_TEST(stopping_interrupts_a_wait)
     /* an hour: only stopping can end this wait within the test */
     sluice_throttle_pause(throttle, "push", 3600);
     ck_assert_int_eq(pthread_create(&stopper, NULL, stop_when_waiting, NULL), 0);
-    waiter_tid = thread_id();
-    waiter_switches_before = voluntary_switches(waiter_tid);
+    waiter_tid = unit_thread_id();
+    waiter_switches_before = unit_voluntary_switches(waiter_tid);
     ck_assert_int_ge(waiter_switches_before, 0);
     started = sluice_monotonic_seconds();
     __atomic_store_n(&waiter_ready, 1, __ATOMIC_RELEASE);

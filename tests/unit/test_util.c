@@ -33,7 +33,16 @@ START_TEST(dynbuf_appends_text_and_bytes_and_stays_terminated)
     for (int i = 0; i < 10000; i++)
         ck_assert_int_eq(b.data[i], '0' + i % 10);
     ck_assert_uint_ge(b.cap, b.len + 1);
+    /* truncate keeps a prefix, terminated; never lengthens */
+    dynbuf_truncate(&b, 20000);
+    ck_assert_uint_eq(b.len, 10000);
+    dynbuf_truncate(&b, 3);
+    ck_assert_uint_eq(b.len, 3);
+    ck_assert_str_eq(b.data, "012");
+    dynbuf_truncate(&b, 0);
+    ck_assert_str_eq(b.data, "");
     dynbuf_free(&b);
+    dynbuf_truncate(&b, 0); /* empty, nothing allocated */
     ck_assert_ptr_null(b.data);
     ck_assert_uint_eq(b.len, 0);
     dynbuf_free(&b); /* twice is safe */

@@ -1,8 +1,9 @@
 # tests/unit/transforms.mk: unit tests of the transforms area (the pure rule
-# engines of field-mapper and tier-event-deriver, compiled in directly).
+# engines of field-mapper and tier-event-deriver, compiled in directly) and
+# of the plugins' common date code (loytime) they and annexcloud-source use.
 if HAVE_CHECK
-check_PROGRAMS += unit/test_mapper unit/test_deriver unit/test_deriver_plugin
-TESTS += unit/test_mapper unit/test_deriver unit/test_deriver_plugin
+check_PROGRAMS += unit/test_mapper unit/test_deriver unit/test_deriver_plugin unit/test_loytime
+TESTS += unit/test_mapper unit/test_deriver unit/test_deriver_plugin unit/test_loytime
 endif
 TRANSFORMS_MAPPER_SOURCES = ../plugins/field-mapper/mapper_compile.c \
 	../plugins/field-mapper/mapper_apply.c
@@ -24,6 +25,9 @@ unit_test_deriver_CPPFLAGS = $(AM_CPPFLAGS) $(PLUGIN_COMMON_CPPFLAGS) \
 	-I$(top_srcdir)/plugins/tier-event-deriver
 unit_test_deriver_CFLAGS = $(AM_CFLAGS) $(CRYPTO_CFLAGS)
 unit_test_deriver_LDADD = $(PLUGIN_COMMON_LA) $(CHECK_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
+unit_test_loytime_SOURCES = unit/test_loytime.c
+unit_test_loytime_CPPFLAGS = $(AM_CPPFLAGS) $(PLUGIN_COMMON_CPPFLAGS)
+unit_test_loytime_LDADD = $(PLUGIN_COMMON_LA) $(CHECK_LIBS)
 # The deriver plugin through its callbacks, with the real registry and store.
 unit_test_deriver_plugin_SOURCES = unit/test_deriver_plugin.c
 unit_test_deriver_plugin_LDADD = $(UNIT_LINK_LIBS)

@@ -114,6 +114,14 @@ void dynbuf_reset(dynbuf *b)
         b->data[0] = '\0';
 }
 
+void dynbuf_truncate(dynbuf *b, size_t len)
+{
+    if (len >= b->len)
+        return;
+    b->len = len;
+    b->data[len] = '\0';
+}
+
 char *dynbuf_steal(dynbuf *b)
 {
     char *data = b->data ? b->data : strdup("");

@@ -47,6 +47,10 @@ int dynbuf_printf(dynbuf *b, const char *fmt, ...) __attribute__((format(printf,
  * the limit; clears overflow. */
 void dynbuf_reset(dynbuf *b);
 
+/* Keep only the first `len` bytes (nothing changes when it holds no more),
+ * still NUL-terminated; the memory stays. */
+void dynbuf_truncate(dynbuf *b, size_t len);
+
 /* Hand the data over: returns it (caller frees; "" when nothing was
  * appended, NULL on allocation failure) and leaves the buffer empty, as
  * after dynbuf_init with the same limit. */

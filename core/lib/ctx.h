@@ -5,6 +5,7 @@
 #define SLUICE_CTX_H
 
 #include <signal.h>
+#include <stdint.h>
 #include "sluice/plugin.h"
 #include "pipeline.h"
 
@@ -35,6 +36,9 @@ struct sluice_ctx {
                                             something new (sluice_source_wake_fd;
                                             borrowed), valid if has_wake_fd */
     int has_wake_fd;
+    int64_t call_at_ms;                  /* sink: when to call write() with no
+                                            records (sluice_sink_call_after;
+                                            sluice_clock_ms), 0 = none */
     char fail_message[1024];             /* set by sluice_fail() */
 };
 

@@ -21,7 +21,9 @@
 
 #include "batch.h"
 #include "ctx.h"
+#include "kv.h"
 #include "log.h"
+#include "store.h"
 
 /* The plugin's descriptor, linked in from plugins/ometria-sink. */
 extern const struct sluice_plugin plugin_under_test __asm__(SLUICE_PLUGIN_SYMBOL);
@@ -64,6 +66,11 @@ static volatile sig_atomic_t stop_flag;
 static sluice_pipeline_def pipeline_def;
 static sluice_stage_def stage_def;
 static sluice_ctx ctx;
+/* the stage's state (the sink keeps its erasure list there): a real store
+ * in a fresh directory per test */
+static char state_dir[64];
+static sluice_store *store;
+static sluice_kv *kv;
 
 /* Build the answer for one POST /v2/push body. Returns the status and
  * sets *body (static or malloc'd in *owned). */
@@ -202,6 +209,7 @@ static void completed(void *cls, struct MHD_Connection *connection, void **con_c
 
 static void setup(void)
 {
+    char errbuf[256];
     struct sockaddr_in addr;
     const union MHD_DaemonInfo *info;
 
@@ -235,10 +243,24 @@ static void setup(void)
     ctx.pipeline = &pipeline_def;
     ctx.stage = &stage_def;
     ctx.stopping = &stop_flag;
+    snprintf(state_dir, sizeof(state_dir), "/tmp/test_ometria_sink.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(state_dir));
+    store = sluice_store_open(state_dir, errbuf, sizeof(errbuf));
+    ck_assert_msg(store != NULL, "%s", errbuf);
+    kv = sluice_kv_new(store, stage_def.name);
+    ck_assert_ptr_nonnull(kv);
+    ctx.store = store;
+    ctx.kv = kv;
 }
 
 static void teardown(void)
 {
+    char command[128];
+
+    sluice_kv_destroy(&kv);
+    sluice_store_close(&store);
+    snprintf(command, sizeof(command), "rm -rf '%s'", state_dir);
+    ck_assert_int_eq(system(command), 0);
     sluice_http_client_free(&ctx.http);
     MHD_stop_daemon(server.daemon);
     pthread_mutex_destroy(&server.lock);

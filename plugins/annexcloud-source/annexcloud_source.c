@@ -59,6 +59,8 @@ static const sluice_option ac_options[] = {
      "webhook with --once: end when the spool is drained and nothing arrived for this long", .range = "0..86400000"},
     {"tls_cert", SLUICE_OPT_STRING, NULL, 0, 0, "webhook: PEM certificate file (HTTPS)", .kind = SLUICE_KIND_PATH},
     {"tls_key", SLUICE_OPT_STRING, NULL, 0, 0, "webhook: PEM private key file (HTTPS)", .kind = SLUICE_KIND_PATH},
+    {"erase_event_types", SLUICE_OPT_LIST, "[\"USER_DELETE\", \"GDPR_ERASE\"]", 0, 0,
+     "webhook: event types that ask to erase the member (Annex Cloud does not publish its names): they become erase records"},
     {"enrich", SLUICE_OPT_BOOL, "true", 0, 0,
      "webhook: fetch the member through the API when the payload lacks fields"},
     {"feed_dir", SLUICE_OPT_STRING, NULL, 0, 0, "feed: local directory of Data Feed export files", .kind = SLUICE_KIND_PATH},

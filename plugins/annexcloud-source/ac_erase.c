@@ -1,4 +1,5 @@
-/* ac_erase.c: erasure requests in Annex Cloud webhooks (ac_erase.h). Annex
+/* ac_erase.c: erasure requests in Annex Cloud webhooks and Data Feed
+ * deletions files (ac_erase.h). Annex
  * Cloud publishes no webhook event names (shared/reference/annexcloud-
  * api.md §11.2), so the names are an option, USER_DELETE and GDPR_ERASE by
  * default; a member's absence from a listing is never one. */
@@ -78,5 +79,17 @@ json_t *ac_erase_record(const json_t *payload, char *err, size_t errlen)
     }
     if (!record)
         snprintf(err, errlen, "out of memory");
+    return record;
+}
+
+json_t *ac_erase_from_row(const json_t *row)
+{
+    json_t *record = json_pack("{s:s,s:O,s:O,s:s}", "kind", "erase", "loyalty_id",
+                               json_object_get(row, "loyalty_id"), "requested_at",
+                               json_object_get(row, "as_of"), "via", "feed");
+    const json_t *email = json_object_get(row, "email");
+
+    if (record && json_is_string(email) && json_string_length(email) > 0)
+        json_object_set(record, "email", (json_t *)email);
     return record;
 }

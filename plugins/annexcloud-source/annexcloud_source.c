@@ -82,6 +82,8 @@ static const sluice_option ac_options[] = {
     {"feed_timeout_s", SLUICE_OPT_INT, "30", 0, 0,
      "feed sftp/s3: connect timeout, and a transfer stalled this long is abandoned and retried", .range = "1..86400"},
     {"feed_pattern", SLUICE_OPT_STRING, "*.csv", 0, 0, "feed: file name pattern (fnmatch)"},
+    {"feed_deletions_pattern", SLUICE_OPT_STRING, NULL, 0, 0,
+     "feed: files (among feed_pattern's) that list members to erase, one Loyalty Id a row (fnmatch, e.g. \"deletions*.csv\"); unset: none"},
     {"encoding", SLUICE_OPT_STRING, "utf-8", 0, 0,
      "feed: encoding of the export files: utf-8 (a cell that is not UTF-8 parks its row), iso-8859-1 or windows-1252 (transcoded)"},
     {"columns", SLUICE_OPT_GROUP, NULL, 0, 0,

@@ -4,26 +4,29 @@
 # shipped pipelines acme-infobip-webhook and acme-ometria-webhook (copies
 # that set the test's pace, see below); then members are erased by
 # webhook (USER_DELETE posted to each pipeline's listener) and by
-# `sluice erase --id`; Infobip no longer holds them (deleted) and Ometria
+# `sluice erase --id` and by a Data Feed deletions file (feed mode next
+# to webhook mode); Infobip no longer holds them (deleted) and Ometria
 # anonymised them after the emulated delay; `sluice erase --status` says
 # confirmed for each; a full re-sync (every member emitted again) and a
 # `sluice dlq replay --all` of their records bring none back; then one of
 # them enrols again (a webhook with an opt-in dated after the erasure) and
 # syncs again.
-#   E2E_ERASE_WEBHOOK (default 50) members erased by webhook, E2E_ERASE_CLI
-#   (default 5) by the CLI. Ometria's GDPR API takes 6 requests a minute:
+#   E2E_ERASE_WEBHOOK (default 50) members erased by webhook, E2E_ERASE_FEED
+#   (default 50) by a deletions file, E2E_ERASE_CLI (default 5) by the CLI. Ometria's GDPR API takes 6 requests a minute:
 #   the default run lets the emulator and the sink take 600 a minute (105
 #   erasures would take 17 minutes at 6); SLUICE_LONG_TESTS=1 runs at the
-#   real 6/min with fewer erasures (6 by webhook, 2 by CLI: about 3 min).
+#   real 6/min with fewer erasures (4 by webhook, 4 by feed, 2 by CLI:
+#   about 4 min).
 set -euo pipefail
 E2E_MEMBERS=${E2E_MEMBERS:-300}
 . "$top_srcdir/tests/integration/e2e-lib.sh"
 [ -n "${SLUICE_LONG_TESTS:-}" ] && E2E_MEMBERS=300
 n_webhook=${E2E_ERASE_WEBHOOK:-50}
+n_feed=${E2E_ERASE_FEED:-50}
 n_cli=${E2E_ERASE_CLI:-5}
 gdpr_rate=600
 if [ -n "${SLUICE_LONG_TESTS:-}" ]; then
-    n_webhook=6 n_cli=2 gdpr_rate=6
+    n_webhook=4 n_feed=4 n_cli=2 gdpr_rate=6
 fi
 
 e2e_setup infobip
@@ -35,10 +38,11 @@ export OMETRIA_BASE_URL=$ometria_url
 
 # The shipped pipelines, with the test's pace: the GDPR API at the
 # emulator's rate, a status read every 2 s, and every member emitted by a
-# sync (emit_unchanged), so a sync is a full re-sync.
+# sync (emit_unchanged), so a sync is a full re-sync; each pipeline reads
+# deletions files from a feed directory of its own.
 cp -r "$top_srcdir/pipelines" "$T_TMP/pipelines"
 chmod -R u+w "$T_TMP/pipelines"
-sed -i "s|^plugin = \"annexcloud-source\";|&\nemit_unchanged = true;|" \
+sed -i "s|^plugin = \"annexcloud-source\";|&\nemit_unchanged = true;\nfeed_dir = \"\${E2E_FEED_DIR:-/nonexistent}\";\nfeed_deletions_pattern = \"deletions-*.csv\";|" \
     "$T_TMP/pipelines/fragments/annexcloud-webhook.cfg"
 sed -i "s|rate_limit = 4.0; .*|&\n      erase_requests_per_minute = $gdpr_rate.0; erase_poll_s = 2;|" \
     "$T_TMP/pipelines/acme-ometria-webhook.cfg"
@@ -60,7 +64,7 @@ sync "$om_pipe"
 # Members both destinations hold (Ometria only those with an email).
 curl -s "$infobip_url/_emu/state" > "$T_TMP/ib0.json"
 curl -s "$ometria_url/_emu/state" > "$T_TMP/om0.json"
-python3 - "$T_TMP/ib0.json" "$T_TMP/om0.json" $((n_webhook + n_cli + 1)) > "$T_TMP/chosen.tsv" <<'PY'
+python3 - "$T_TMP/ib0.json" "$T_TMP/om0.json" $((n_webhook + n_feed + n_cli + 1)) > "$T_TMP/chosen.tsv" <<'PY'
 import json, sys
 ib = json.load(open(sys.argv[1]))["persons"]
 om = {c["id"]: c for c in json.load(open(sys.argv[2]))["contacts"].values()}
@@ -71,17 +75,22 @@ if len(both) < want:
 for i in both[:want]:
     print(f"{i}\t{om[i]['email']}")
 PY
-[ "$(wc -l < "$T_TMP/chosen.tsv")" -eq $((n_webhook + n_cli + 1)) ] || t_fail "cannot choose members"
+[ "$(wc -l < "$T_TMP/chosen.tsv")" -eq $((n_webhook + n_feed + n_cli + 1)) ] || t_fail "cannot choose members"
 head -n "$n_webhook" "$T_TMP/chosen.tsv" > "$T_TMP/by-webhook.tsv"
-sed -n "$((n_webhook + 1)),$((n_webhook + n_cli))p" "$T_TMP/chosen.tsv" | cut -f1 > "$T_TMP/by-cli.ids"
-cut -f1 "$T_TMP/chosen.tsv" | head -n $((n_webhook + n_cli)) > "$T_TMP/erased.ids"
+sed -n "$((n_webhook + 1)),$((n_webhook + n_feed))p" "$T_TMP/chosen.tsv" > "$T_TMP/by-feed.tsv"
+sed -n "$((n_webhook + n_feed + 1)),$((n_webhook + n_feed + n_cli))p" "$T_TMP/chosen.tsv" | cut -f1 > "$T_TMP/by-cli.ids"
+cut -f1 "$T_TMP/chosen.tsv" | head -n $((n_webhook + n_feed + n_cli)) > "$T_TMP/erased.ids"
 kept=$(tail -1 "$T_TMP/chosen.tsv" | cut -f1)
 
-# run_daemons: both pipelines in webhook mode, each with its listener.
+# run_daemons: both pipelines in webhook and feed mode, each with its
+# listener and feed directory.
+mkdir -p "$T_TMP/feed-infobip" "$T_TMP/feed-ometria"
 run_daemons() {
-    ANNEXCLOUD_MODE=webhook ANNEXCLOUD_WEBHOOK_LISTEN=$ib_listen t_bg "$SLUICE" run "$ib_pipe"
+    ANNEXCLOUD_MODE=webhook,feed ANNEXCLOUD_WEBHOOK_LISTEN=$ib_listen E2E_FEED_DIR=$T_TMP/feed-infobip \
+        t_bg "$SLUICE" run "$ib_pipe"
     ib_pid=$T_LAST_PID
-    ANNEXCLOUD_MODE=webhook ANNEXCLOUD_WEBHOOK_LISTEN=$om_listen t_bg "$SLUICE" run "$om_pipe"
+    ANNEXCLOUD_MODE=webhook,feed ANNEXCLOUD_WEBHOOK_LISTEN=$om_listen E2E_FEED_DIR=$T_TMP/feed-ometria \
+        t_bg "$SLUICE" run "$om_pipe"
     om_pid=$T_LAST_PID
     t_wait_for 120 curl -s -o /dev/null --max-time 30 "http://$ib_listen/" || t_fail "infobip pipeline's listener did not start"
     t_wait_for 120 curl -s -o /dev/null --max-time 30 "http://$om_listen/" || t_fail "ometria pipeline's listener did not start"
@@ -109,12 +118,22 @@ while IFS=$'\t' read -r id email; do
     post "$ib_listen" "$body"
     post "$om_listen" "$body"
 done < "$T_TMP/by-webhook.tsv"
+# A Data Feed deletions file (ids only: the deriver knows the emails),
+# written whole, then renamed into place as an export drop is.
+{
+    echo "Loyalty Id,Updated At"
+    cut -f1 "$T_TMP/by-feed.tsv" | sed "s/\$/,$now/"
+} > "$T_TMP/deletions.csv"
+for dest in infobip ometria; do
+    cp "$T_TMP/deletions.csv" "$T_TMP/feed-$dest/.part"
+    mv "$T_TMP/feed-$dest/.part" "$T_TMP/feed-$dest/deletions-0001.csv"
+done
 args=()
 while read -r id; do args+=(--id "$id"); done < "$T_TMP/by-cli.ids"
 "$SLUICE" erase "$ib_pipe" "${args[@]}" > "$T_TMP/erase-ib.out" || t_fail "sluice erase (infobip) failed"
 "$SLUICE" erase "$om_pipe" "${args[@]}" > "$T_TMP/erase-om.out" || t_fail "sluice erase (ometria) failed"
 t_note "$(cat "$T_TMP/erase-ib.out")"
-total=$((n_webhook + n_cli))
+total=$((n_webhook + n_feed + n_cli))
 
 # confirmed PIPE: how many erasures --status says confirmed.
 confirmed() {
@@ -125,6 +144,9 @@ T_POLL_S=1 t_wait_for 300 bash -c "[ \"\$('$SLUICE' erase --status '$ib_pipe' --
 # Ometria: 2 requests of the GDPR API per member (send, status), paced.
 T_POLL_S=1 t_wait_for 600 bash -c "[ \"\$('$SLUICE' erase --status '$om_pipe' --json | jq '[.[] | select(.state == \"confirmed\")] | length')\" = $total ]" \
     || t_fail "Ometria erasures not all confirmed: $("$SLUICE" erase --status "$om_pipe" | tail -5)"
+# The sink kept to the GDPR API's pace: the emulator refused nothing.
+limited=$(curl -s "$ometria_url/_emu/stats" | jq '.counters.gdpr_rate_limited // 0')
+[ "$limited" = 0 ] || t_fail "ometria-sink went past $gdpr_rate GDPR calls a minute: $limited refused"
 "$SLUICE" erase --status "$om_pipe" > "$T_TMP/status-om.txt"
 t_note "$(head -3 "$T_TMP/status-om.txt")"
 # The audit trail shows no email.
@@ -211,4 +233,4 @@ check_gone "after one member enrolled again"
 # A member nobody erased is untouched.
 curl -s "$infobip_url/_emu/state" | jq -e --arg id "$kept" '.persons[$id] != null' > /dev/null \
     || t_fail "member $kept, never erased, is gone from Infobip"
-echo "ok: $total members erased ($n_webhook by webhook, $n_cli by sluice erase) at Infobip and Ometria; a re-sync and dlq replay brought none back; a re-enrolment synced"
+echo "ok: $total members erased ($n_webhook by webhook, $n_feed by feed file, $n_cli by sluice erase) at Infobip and Ometria; a re-sync and dlq replay brought none back; a re-enrolment synced"

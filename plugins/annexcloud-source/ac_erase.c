@@ -17,8 +17,12 @@
 
 int ac_erase_is_request(const ac_source *src, const json_t *payload)
 {
-    const char *type = ac_webhook_event_type(payload);
-    const json_t *names = json_object_get(src->config, "erase_event_types");
+    return ac_erase_type_listed(json_object_get(src->config, "erase_event_types"), payload);
+}
+
+int ac_erase_type_listed(const json_t *names, const json_t *payload)
+{
+    const char *type = json_is_object(payload) ? ac_webhook_event_type(payload) : NULL;
     size_t i;
     const json_t *name;
 

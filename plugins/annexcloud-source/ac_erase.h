@@ -15,6 +15,10 @@
  * else 0. */
 int ac_erase_is_request(const ac_source *src, const json_t *payload);
 
+/* The same test against the list `names` (borrowed JSON array of strings,
+ * may be NULL: none), for the listener, which has no ac_source. */
+int ac_erase_type_listed(const json_t *names, const json_t *payload);
+
 /* The erase record (new reference) of an erasure request `payload`:
  * {"kind":"erase","loyalty_id","requested_at","via":"webhook"[,"email"]},
  * requested_at the payload's timestamp (else now), email lower-cased when

@@ -143,6 +143,7 @@ static int listener_settings(ac_source *src, ac_listener_config *config, char **
     config->request_timeout_ms = (long)ac_opt_int(src, "request_timeout_ms");
     config->spool_wait_ms = (long)ac_opt_int(src, "spool_wait_ms");
     config->can_enrich = ac_opt_bool(src, "enrich") && src->client.base_url != NULL;
+    config->erase_types = json_object_get(src->config, "erase_event_types");
     if (cert_path || key_path) {
         *cert = cert_path ? read_text_file(cert_path) : NULL;
         *key = key_path ? read_text_file(key_path) : NULL;

@@ -1,5 +1,5 @@
 /* main.c: the sluice command line: global options, then dispatch to run,
- * reload, check, plugins, dlq or keygen. */
+ * reload, check, plugins, dlq, erase or keygen. */
 #include "config.h"
 
 #include <errno.h>
@@ -27,6 +27,7 @@ static const command commands[] = {
     {"check", sluice_cmd_check, "validate pipeline files without running anything"},
     {"plugins", sluice_cmd_plugins, "list plugins, or show one plugin's options"},
     {"dlq", sluice_cmd_dlq, "list, show, replay or purge dead-lettered records"},
+    {"erase", sluice_cmd_erase, "queue members' erasure, or show the erasures done (--status)"},
     {"keygen", sluice_cmd_keygen, "write a CURVE key pair for a stage's tcp links"},
     {"status", sluice_cmd_status, "show the pipelines of a running `sluice run` (admin endpoint)"},
 };

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include "sluice/plugin.h"
 #include "pipeline.h"
 
@@ -41,6 +42,9 @@ struct sluice_ctx {
     _Atomic double spool_depth;          /* source: sluice_source_spool(), which */
     _Atomic double spool_oldest_at;      /* any thread of the plugin may call */
     atomic_int has_spool;
+    int64_t call_at_ms;                  /* sink: when to call write() with no
+                                            records (sluice_sink_call_after;
+                                            sluice_clock_ms), 0 = none */
     char fail_message[1024];             /* set by sluice_fail() */
 };
 

@@ -97,6 +97,31 @@ out:
     return result;
 }
 
+/* write() with no records, when the plugin asked for it by now
+ * (sluice_sink_call_after): the call is forgotten first, so the plugin asks
+ * again from write() while it has work on a clock. Nothing is committed or
+ * acknowledged. Returns an exit code. */
+static int sink_call_due(runner *r)
+{
+    sluice_batch *empty;
+    sluice_status st;
+
+    if (r->ctx.call_at_ms == 0 || sluice_clock_ms() < r->ctx.call_at_ms)
+        return SLUICE_STAGE_EXIT_OK;
+    r->ctx.call_at_ms = 0;
+    if (!(empty = sluice_batch_new(r->epoch, 0, 0)))
+        return SLUICE_STAGE_EXIT_OK; /* asked again from the next write() */
+    r->ctx.fail_message[0] = '\0';
+    r->ctx.retry_after = 0;
+    st = r->stage->plugin->write(&r->ctx, r->plugin_state, empty);
+    sluice_batch_destroy(&empty);
+    if (st == SLUICE_FATAL) {
+        runner_log_fatal(r, "write");
+        return SLUICE_STAGE_EXIT_FATAL;
+    }
+    return SLUICE_STAGE_EXIT_OK;
+}
+
 int run_sink(runner *r)
 {
     int result = runner_plugin_init(r);
@@ -116,11 +141,13 @@ int run_sink(runner *r)
          * for upstream to (re)connect, a wake-up (a flag), the summary of
          * DLQ parkings or a statistics file to bring up to date */
         int ready = link_poll(r, items, r->pending_count ? 2 : 1,
-                              link_timeout(runner_earliest(runner_dlq_log_due(r),
-                                                           runner_stats_due(r))));
+                              link_timeout(runner_earliest(
+                                  runner_earliest(runner_dlq_log_due(r), runner_stats_due(r)),
+                                  r->ctx.call_at_ms)));
 
         runner_dlq_log_flush(r, 0);
-        if (ready <= 0 || !(items[0].revents & ZMQ_POLLIN))
+        result = sink_call_due(r);
+        if (result != SLUICE_STAGE_EXIT_OK || ready <= 0 || !(items[0].revents & ZMQ_POLLIN))
             continue;
         batch = link_recv_batch(r);
         if (batch)

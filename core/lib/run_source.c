@@ -231,6 +231,7 @@ static int replay_refuse(runner *r, uint64_t batch_id, const char *enter_at, con
 }
 
 /* Fill `batch` (empty, id not sent yet) with records `sluice dlq replay`
+ * (or `sluice erase`, with no DLQ entry behind them)
  * queued, if any: the oldest rows that re-enter at one stage, the one
  * that parked them, each with its DLQ id and history; the batch carries
  * no checkpoint and the rows leave the queue when it is committed. Rows
@@ -243,7 +244,7 @@ static int replay_fill(runner *r, sluice_batch *batch)
     char *enter_at = NULL;
     size_t i;
     json_t *row;
-    int taken;
+    int taken, injected = 0;
     int result = -1;
 
     /* a plain read first: taking rows needs the store's write lock */
@@ -262,14 +263,23 @@ static int replay_fill(runner *r, sluice_batch *batch)
     if (taken > 0 && sluice_batch_set_enter_at(batch, enter_at) != 0)
         goto oom;
     json_array_foreach(rows, i, row) {
-        if (sluice_batch_append_replayed(batch, json_incref(json_object_get(row, "record")),
-                                         json_integer_value(json_object_get(row, "dlq_id")),
-                                         json_incref(json_object_get(row, "history"))) != 0)
+        json_int_t dlq_id = json_integer_value(json_object_get(row, "dlq_id"));
+        json_t *record = json_incref(json_object_get(row, "record"));
+        /* DLQ id 0: queued by `sluice erase` (sluice_store_replay_inject),
+         * never parked: a plain record with no history to tell */
+        if (dlq_id <= 0 ? sluice_batch_append(batch, record) != 0
+                        : sluice_batch_append_replayed(batch, record, dlq_id,
+                                                       json_incref(json_object_get(row, "history"))) != 0)
             goto oom;
+        if (dlq_id <= 0)
+            injected++;
     }
-    if (taken > 0)
+    if (taken > injected)
         RLOG(r, SLUICE_LOG_INFO, "replaying %d record(s) from the dead-letter queue into "
-             "stage '%s', which parked them", taken, enter_at);
+             "stage '%s', which parked them", taken - injected, enter_at);
+    if (injected > 0)
+        RLOG(r, SLUICE_LOG_INFO, "sending %d record(s) queued by sluice erase into stage '%s'",
+             injected, enter_at);
     result = 0;
     goto out;
 oom:

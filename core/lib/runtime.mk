@@ -19,6 +19,6 @@ libsluice_core_la_SOURCES += lib/supervisor.h lib/supervisor_internal.h lib/supe
 	lib/fleet.h lib/fleet_internal.h lib/fleet.c lib/fleet_state.c \
 	lib/util/proctitle.h lib/util/proctitle.c lib/protect.h lib/protect.c
 sluice_SOURCES += cli/commands_runtime.h cli/cmd_run.c cli/cmd_reload.c
-sluice_SOURCES += cli/commands_state.h cli/cmd_dlq.c
+sluice_SOURCES += cli/commands_state.h cli/cmd_dlq.c cli/cmd_erase.c
 # Link security: CURVE keys and rules, the ZAP handler admitting clients.
 libsluice_core_la_SOURCES += lib/curve.h lib/curve.c lib/zap.h lib/zap.c

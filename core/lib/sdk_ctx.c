@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "util/clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -51,6 +52,22 @@ void sluice_retry_after(sluice_ctx *ctx, double seconds)
     /* Keep the longest hint given since the core last consumed it. */
     if (ctx && seconds > ctx->retry_after)
         ctx->retry_after = seconds;
+}
+
+int sluice_sink_call_after(sluice_ctx *ctx, double seconds)
+{
+    int64_t at;
+
+    if (!ctx || !ctx->stage || !ctx->stage->plugin ||
+        ctx->stage->plugin->role != SLUICE_ROLE_SINK || !(seconds >= 0))
+        return -1;
+    if (seconds > 86400.0 * 365)
+        seconds = 86400.0 * 365;
+    at = sluice_clock_ms() + (int64_t)(seconds * 1000.0);
+    /* the earliest time asked for since the last call wins */
+    if (ctx->call_at_ms == 0 || at < ctx->call_at_ms)
+        ctx->call_at_ms = at;
+    return 0;
 }
 
 int sluice_source_wake_fd(sluice_ctx *ctx, int fd)

@@ -155,4 +155,13 @@ int64_t sluice_store_replay_ack(sluice_store *store, uint64_t epoch, uint64_t ba
 
 /* Number of records waiting in (or travelling from) the replay queue. */
 int64_t sluice_store_replay_count(sluice_store *store);
+
+/* Queue `record` (borrowed; a JSON object) to enter the pipeline at stage
+ * `stage` like a replayed record, though it never was in the dead-letter
+ * queue (its DLQ id is 0): `sluice erase` sends erasure records this way,
+ * and the running pipeline takes them as it takes `dlq replay`'s. `reason`
+ * is the row's history ("queued by sluice erase"). Returns the replay
+ * row's id (> 0) or -1. */
+int64_t sluice_store_replay_inject(sluice_store *store, const char *stage, const json_t *record,
+                                   const char *reason);
 #endif

@@ -622,3 +622,25 @@ int64_t sluice_store_replay_count(sluice_store *store)
 {
     return store ? count_rows(store, DS_REPLAY_COUNT) : -1;
 }
+
+int64_t sluice_store_replay_inject(sluice_store *store, const char *stage, const json_t *record,
+                                   const char *reason)
+{
+    int64_t result = -1;
+    sqlite3_stmt *stmt;
+    json_t *history = json_array();
+    if (!store || !stage || !json_is_object(record) || !reason || !history)
+        goto out;
+    /* dlq_id 0: no entry of the dead-letter queue; the history is this
+     * queueing alone (replay_row_object adds it from stage and reason) */
+    if (!(stmt = dlq_stmt(store, DS_REPLAY_INSERT)) ||
+        sqlite3_bind_int64(stmt, 1, 0) != SQLITE_OK || store_bind_text(stmt, 2, stage) != 0 ||
+        store_bind_text(stmt, 3, reason) != 0 || store_bind_json(stmt, 4, record) != 0 ||
+        store_bind_json(stmt, 5, history) != 0 ||
+        store_step_done(store, stmt, "replay queue") != 0)
+        goto out;
+    result = (int64_t)sqlite3_last_insert_rowid(store_db(store));
+out:
+    json_decref(history);
+    return result;
+}

@@ -8,7 +8,10 @@
  * of the file goes on. A remote file is downloaded whole into a spool
  * directory under the state dir (ac_feed_remote.c) and read from there
  * like a local one; it is deleted once read, and fetched again only if a
- * restart goes back into it. */
+ * restart goes back into it. A file whose name also matches
+ * feed_deletions_pattern is a deletions file: each row (its Loyalty Id,
+ * and Email Address and Updated At when present) is an erase record
+ * (ac_erase.h), never a member. */
 #include "config.h"
 
 #include <dirent.h>
@@ -23,6 +26,7 @@
 #include <unistd.h>
 
 #include "ac_convert.h"
+#include "ac_erase.h"
 #include "ac_csv.h"
 #include "ac_csv_text.h"
 #include "ac_feed_remote.h"
@@ -90,6 +94,8 @@ typedef struct feed_mode {
     ac_text_decoder *decoder; /* cells from the `encoding` option to UTF-8 */
     int *column_of;           /* header index -> default_columns index, -1 unknown */
     size_t header_count;
+    const char *deletions;    /* feed_deletions_pattern (borrowed), or NULL */
+    int is_deletions;         /* the current file is a deletions file (ac_erase.h) */
 } feed_mode;
 
 /* Header expected for canonical field i (override or default). */
@@ -229,6 +235,7 @@ static int open_file(feed_mode *mode, char *err, size_t errlen)
             return -1;
         }
     }
+    mode->is_deletions = mode->deletions && fnmatch(mode->deletions, mode->file, 0) == 0;
     mode->reader = ac_csv_open(path, mode->offset, mode->line, err, errlen);
     mode->size = mode->reader && stat(path, &st) == 0 ? (double)st.st_size : 0;
     return mode->reader ? 0 : -1;
@@ -580,6 +587,11 @@ static int take_row(ac_source *src, feed_mode *mode, sluice_batch *out, const ac
         if (json_object_set_new(record, "as_of", json_string(now)) != 0)
             goto out;
     }
+    if (mode->is_deletions) {
+        /* a row of a deletions file asks to erase the member */
+        result = sluice_batch_append(out, ac_erase_from_row(record)) == 0 ? 0 : -1;
+        goto out;
+    }
     ac_emit_member(src, out, record);
     record = NULL;
     result = 0;
@@ -611,6 +623,7 @@ static sluice_status feed_start(ac_source *src, const json_t *checkpoint, void *
     }
     mode->pattern = strdup(ac_opt_string(src, "feed_pattern") ? ac_opt_string(src, "feed_pattern") : "*.csv");
     mode->overrides = json_object_get(src->config, "columns");
+    mode->deletions = ac_opt_string(src, "feed_deletions_pattern");
     mode->file = file ? strdup(file) : NULL;
     mode->offset = (long)json_integer_value(json_object_get(checkpoint, "offset"));
     mode->line = (long)json_integer_value(json_object_get(checkpoint, "line"));

@@ -27,6 +27,7 @@
 #include "ac_source.h"
 #include "ac_spool.h"
 #include "ac_webhook_listener.h"
+#include "ac_erase.h"
 #include "ac_webhook_payload.h"
 
 #define SEEN_RETENTION_DAYS 7
@@ -185,6 +186,7 @@ static int listener_settings(ac_source *src, ac_listener_config *config, char **
     config->request_timeout_ms = (long)ac_opt_int(src, "request_timeout_ms");
     config->spool_wait_ms = (long)ac_opt_int(src, "spool_wait_ms");
     config->can_enrich = ac_opt_bool(src, "enrich") && src->client.base_url != NULL;
+    config->erase_types = json_object_get(src->config, "erase_event_types");
     if (cert_path || key_path) {
         *cert = cert_path ? read_text_file(cert_path) : NULL;
         *key = key_path ? read_text_file(key_path) : NULL;
@@ -286,6 +288,13 @@ out:
     return result;
 }
 
+/* 1 when `record` is an erase record (ac_erase_record). */
+static int erase_record_kind(const json_t *record)
+{
+    const char *kind = json_string_value(json_object_get(record, "kind"));
+    return kind && strcmp(kind, "erase") == 0;
+}
+
 /* Mode poll (ac_source.h): the next spooled payloads after `emitted` as
  * member (and event) records; one that cannot be converted is rejected
  * into the dead-letter queue with why; an enrichment that failed for now
@@ -314,7 +323,16 @@ static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out
         const json_t *payload = json_array_get(entry, 1);
         json_t *member = NULL, *event;
         char err[512];
-        ac_result result = ac_webhook_member(payload, mode->enrich ? &src->client : NULL, &member, err, sizeof(err));
+        ac_result result;
+
+        if (ac_erase_is_request(src, payload)) {
+            /* an erasure: no member to fetch; the sinks carry it out */
+            member = ac_erase_record(payload, err, sizeof(err));
+            result = member ? AC_OK : AC_REJECTED;
+        } else {
+            result = ac_webhook_member(payload, mode->enrich ? &src->client : NULL, &member, err,
+                                       sizeof(err));
+        }
 
         if (result == AC_RETRY) {
             sluice_log(src->ctx, SLUICE_LOG_WARN, "webhook %llu: enrichment failed, will retry: %s", seq, err);
@@ -333,7 +351,8 @@ static sluice_status webhook_poll(ac_source *src, void *state, sluice_batch *out
             snprintf(reason, sizeof(reason), "webhook %s: %s", event_id ? event_id : "?", err);
             sluice_batch_reject(out, sluice_batch_count(out) - 1, reason);
         } else {
-            event = ac_webhook_event(ac_webhook_event_type(payload), member);
+            event = erase_record_kind(member) ? NULL
+                                              : ac_webhook_event(ac_webhook_event_type(payload), member);
             /* Webhooks carry every change: no change detection here. */
             sluice_batch_append(out, member);
             if (event)

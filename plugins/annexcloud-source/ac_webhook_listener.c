@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "ac_webhook_auth.h"
+#include "ac_erase.h"
 #include "ac_webhook_listener.h"
 #include "ac_webhook_payload.h"
 #include "util/dynbuf.h"
@@ -379,7 +380,10 @@ static enum MHD_Result on_complete_body(webhook_request *request)
                               listener->config.secret, request->body.data, request->body.len))
         return reply_unauthorized(request, "bad signature");
     payload = json_loadb(request->body.data ? request->body.data : "", request->body.len, 0, &error);
-    refusal = ac_webhook_refusal(payload, listener->config.can_enrich);
+    /* an erasure needs no loyalty data: only the member id */
+    refusal = ac_webhook_refusal(payload, listener->config.can_enrich ||
+                                              ac_erase_type_listed(listener->config.erase_types,
+                                                                   payload));
     if (refusal) {
         if (!payload)
             snprintf(reason, sizeof(reason), "body is not a JSON object: %s", error.text);

@@ -44,6 +44,8 @@ typedef struct ac_listener_config {
     long request_timeout_ms;
     long spool_wait_ms;
     int can_enrich;               /* thin payloads can be completed by the API */
+    const json_t *erase_types;    /* erase_event_types (borrowed): such a payload
+                                     needs its member id only (ac_erase.h) */
     int wake_fd;                  /* eventfd written once a webhook is spooled
                                      (the source's wake fd), or -1 */
     void (*spooled)(void *arg);   /* called (writer's thread) once a webhook

@@ -27,7 +27,7 @@ annexcloud_source_libannexcloud_la_LIBADD = $(PLUGIN_COMMON_LIBS) $(CURL_LIBS) $
 annexcloud_source_la_SOURCES = \
 	annexcloud-source/annexcloud_source.c annexcloud-source/ac_source.h \
 	annexcloud-source/ac_mode_api.c annexcloud-source/ac_mode_feed.c \
-	annexcloud-source/ac_mode_webhook.c \
+	annexcloud-source/ac_mode_webhook.c annexcloud-source/ac_erase.c annexcloud-source/ac_erase.h \
 	annexcloud-source/ac_webhook_listener.c annexcloud-source/ac_webhook_listener.h
 annexcloud_source_la_CPPFLAGS = $(PLUGIN_INCLUDES) $(PLUGIN_COMMON_INCLUDES)
 annexcloud_source_la_CFLAGS = $(PLUGIN_WARN_FLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) $(CRYPTO_CFLAGS)

@@ -5,6 +5,7 @@
 noinst_LTLIBRARIES += libplugin-common.la
 libplugin_common_la_SOURCES = common/loytime.h common/loytime.c \
 	common/plugin_text.h common/plugin_text.c \
+	common/sink_erase.h common/sink_erase.c \
 	../core/lib/util/dynbuf.h ../core/lib/util/dynbuf.c
 libplugin_common_la_CPPFLAGS = $(PLUGIN_INCLUDES) -I$(top_srcdir)/core/lib
 libplugin_common_la_CFLAGS = $(PLUGIN_WARN_FLAGS)

@@ -584,6 +584,9 @@ mapper_result mapper_apply(const mapper *m, const json_t *in, json_t **out,
     }
     if (!kind)
         kind = "member"; /* the canonical schema: no kind means a member */
+    /* an erasure reaches the sink as it is, whatever drop_kinds says */
+    if (strcmp(kind, "erase") == 0)
+        return MAPPER_PASS;
     for (size_t i = 0; i < m->drop_count; i++) {
         if (strcmp(m->drop_kinds[i], kind) == 0)
             return MAPPER_DROP;

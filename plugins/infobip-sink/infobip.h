@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <jansson.h>
 #include "sluice/plugin.h"
+#include "sink_erase.h"
 
 /* Token buckets, one per Infobip endpoint family (each has its own limit). */
 #define INFOBIP_BUCKET_PERSONS "persons"
@@ -28,6 +29,7 @@ typedef struct infobip_sink {
     long max_event_age_s;    /* Infobip refuses older events; 0 = no check */
     int too_old_to_dlq;      /* 1: park them; 0: skip them (counted) */
     size_t max_in_flight;    /* requests sent at once by infobip_send_all (>= 1) */
+    erase_list erased;       /* erased members (infobip_erase.c) */
 } infobip_sink;
 
 /* The outcome of one Infobip call, reduced to what the sink decides on. */
@@ -168,4 +170,21 @@ sluice_status infobip_send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_b
  * Infobip refuses a whole batch. Returns SLUICE_OK or SLUICE_FATAL. */
 sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                   const size_t *idx, size_t n);
+
+/* Load the erasure list (option erase_enrolment_field names where a person
+ * carries its enrolment date). Returns 0, or -1 after sluice_fail(). */
+int infobip_erase_init(sluice_ctx *ctx, infobip_sink *sink, const json_t *config);
+
+/* Carry out the erase records of batch (kind "erase"): each enters the
+ * erasure list and its person is deleted; sets their outcomes (RETRY while
+ * Infobip does not answer, REJECTED when it refuses for good). Run before
+ * the batch's persons and events, so that none of the erased member's
+ * goes out after its deletion. Returns SLUICE_OK or SLUICE_FATAL. */
+sluice_status infobip_erase_batch(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch);
+
+/* Drop record i (a person or an event, `facts` its facts) when its member
+ * is erased and it does not enrol the member again (erase_list_filter).
+ * Returns 1 dropped, 0 to send it, -1 on a store error. */
+int infobip_erase_screen(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch, size_t i,
+                         const infobip_record_facts *facts);
 #endif

@@ -35,6 +35,8 @@ static const sluice_option infobip_options[] = {
      "requests sent at once: the upserts of a batch, then their tag removals, then its event requests; 1 sends one after another", .range = "1..16"},
     {"setup", SLUICE_OPT_BOOL, "true", 0, 0,
      "create missing custom attributes, event definitions and tags at start"},
+    {"erase_enrolment_field", SLUICE_OPT_STRING, "customAttributes.annexOptInDate", 0, 0,
+     "where a person carries its enrolment date: an erased member's records are sent again once it is after the erasure"},
     SLUICE_OPTION_END};
 
 /* ------------------------------------------------------------------ */
@@ -51,6 +53,7 @@ static void infobip_fini(sluice_ctx *ctx, void *state)
     free(sink->base_url);
     free(sink->auth_header);
     json_decref(sink->managed_tags);
+    erase_list_clear(&sink->erased);
     free(sink);
 }
 
@@ -198,6 +201,8 @@ static sluice_status infobip_init(sluice_ctx *ctx, const json_t *config, void **
     sluice_http_throttle(ctx, INFOBIP_BUCKET_TAGS, rate, rate > 1 ? rate : 1);
     sluice_http_throttle(ctx, INFOBIP_BUCKET_EVENTS, rate, rate > 1 ? rate : 1);
     sluice_http_throttle(ctx, INFOBIP_BUCKET_SCHEMA, rate, rate > 1 ? rate : 1);
+    if (infobip_erase_init(ctx, sink, config) != 0)
+        return SLUICE_FATAL;
 
     if (json_is_true(json_object_get(config, "setup")))
         return infobip_setup(ctx, sink);
@@ -252,13 +257,26 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
         status = SLUICE_RETRY;
         goto out;
     }
+    /* Erasures first: nothing of an erased member goes out after them. */
+    if (infobip_erase_batch(ctx, sink, batch) == SLUICE_FATAL) {
+        status = SLUICE_FATAL;
+        goto out;
+    }
     for (size_t i = 0; i < count; i++) {
         sluice_outcome outcome = sluice_batch_outcome(batch, i);
         infobip_record_facts facts;
+        int screened;
         if (outcome != SLUICE_RECORD_PENDING && outcome != SLUICE_RECORD_RETRY)
             continue;
         if (record_facts_of(batch, i, &facts) != 0)
             continue;
+        if ((screened = infobip_erase_screen(ctx, sink, batch, i, &facts)) != 0) {
+            if (screened < 0) {
+                status = SLUICE_RETRY;
+                goto out;
+            }
+            continue;
+        }
         if (facts.is_event) {
             events[nevents++] = i;
         } else if (facts.external_id) {
@@ -270,7 +288,7 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
             persons.id[persons.count] = id;
             persons.has_tags[persons.count] = (unsigned char)facts.has_tags;
             persons.index[persons.count++] = i;
-        } else {
+        } else if (!erase_record_is(sluice_batch_get(batch, i))) {
             sluice_batch_set_outcome(batch, i, SLUICE_RECORD_REJECTED,
                                      "not an Infobip person (externalId) or event (definitionId)");
         }
@@ -285,6 +303,7 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
         if (sluice_batch_outcome(batch, i) == SLUICE_RECORD_RETRY)
             status = SLUICE_RETRY;
     }
+    erase_list_summary(ctx, &sink->erased, batch);
 out:
     for (size_t i = 0; persons.id && i < persons.count; i++)
         free(persons.id[i]);

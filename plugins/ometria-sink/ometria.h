@@ -12,6 +12,16 @@
 #define OM_MAX_RECORDS_PER_REQUEST 100
 #define OM_MAX_RECORD_BYTES 61440 /* 60 KB */
 
+typedef struct ometria_sink {
+    char *push_url;    /* {base}/v2/push */
+    char *errors_url;  /* {base}/v2/push/_errors */
+    char *api_key;
+    char *collection;
+    size_t max_records;
+    size_t max_record_bytes;
+    struct om_erase *erase; /* erasures (ometria_erase.c), NULL until init */
+} ometria_sink;
+
 /* Record kinds the sink sends; one kind per request. */
 typedef enum om_type {
     OM_TYPE_CONTACT = 0,
@@ -59,4 +69,31 @@ char *om_match_error(const json_t *errors, const json_t *record);
  * out_len - 1 bytes, with every occurrence of `secret` (may be NULL)
  * replaced by ********. Returns out. */
 char *om_error_text(const char *body, const char *secret, char *out, size_t out_len);
+
+/* ---- erasure (ometria_erase.c, docs/erasure.md) ---- */
+
+/* Set up erasure for the sink: its options (erase_requests_per_minute,
+ * erase_poll_s, erase_lists, erase_enrolment_field), the GDPR endpoint
+ * URLs under `base_url`, the erasure list from the state, and a call of
+ * write() when queued requests wait. Returns 0, or -1 after sluice_fail(). */
+int om_erase_init(sluice_ctx *ctx, ometria_sink *sink, const json_t *config,
+                  const char *base_url);
+
+/* Free sink->erase. Safe when NULL. */
+void om_erase_fini(ometria_sink *sink);
+
+/* Take the batch's erase records into the durable queue (the record is
+ * done once queued: the request itself goes out paced, see om_erase_pump),
+ * removing the member from the managed static segments first, then drop
+ * the records of erased members (sink_erase.h). Returns SLUICE_OK,
+ * SLUICE_RETRY (a store error: the whole call again) or SLUICE_FATAL. */
+sluice_status om_erase_screen(sluice_ctx *ctx, ometria_sink *sink, sluice_batch *batch);
+
+/* Send the queued deletion requests the pace allows (POST
+ * /data-deletion-requests, at most erase_requests_per_minute) and poll
+ * the status of sent ones that are due (GET /data-deletion-requests/{id})
+ * until Ometria says they are complete; asks for the next call
+ * (sluice_sink_call_after) while work remains. Returns SLUICE_OK or
+ * SLUICE_FATAL (the API key refused). */
+sluice_status om_erase_pump(sluice_ctx *ctx, ometria_sink *sink);
 #endif

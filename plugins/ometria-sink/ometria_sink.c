@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ometria.h"
+#include "sink_erase.h"
 
 /* A chunk of n records halves at most log2(100) + 1 times. */
 #define OM_MAX_BISECT_DEPTH 8
@@ -28,16 +29,17 @@ static const sluice_option ometria_options[] = {
      "records per push request (Ometria's limit is 100)", .range = "1..100"},
     {"max_record_bytes", SLUICE_OPT_INT, "61440", 0, 0,
      "largest record in compact JSON; larger ones are dead-lettered before sending", .range = "1..61440"},
+    {"erase_requests_per_minute", SLUICE_OPT_DOUBLE, "6", 0, 0,
+     "pace of Ometria's GDPR API (deletion requests and status reads), its documented limit is 6/min",
+     .range = "0.1..60000"},
+    {"erase_poll_s", SLUICE_OPT_INT, "3600", 0, 0,
+     "seconds between two status reads of one sent deletion request (Ometria completes within 14 days)",
+     .range = "1..86400"},
+    {"erase_lists", SLUICE_OPT_LIST, NULL, 0, 0,
+     "static segment ids this pipeline manages: an erased member is removed from them first"},
+    {"erase_enrolment_field", SLUICE_OPT_STRING, "properties.annex_opt_in_date", 0, 0,
+     "where a contact carries its enrolment date: an erased member's records are sent again once it is after the erasure"},
     SLUICE_OPTION_END};
-
-typedef struct ometria_sink {
-    char *push_url;    /* {base}/v2/push */
-    char *errors_url;  /* {base}/v2/push/_errors */
-    char *api_key;
-    char *collection;
-    size_t max_records;
-    size_t max_record_bytes;
-} ometria_sink;
 
 /* What happened to one chunk, for the write() summary. */
 typedef struct push_tally {
@@ -84,6 +86,7 @@ static void ometria_fini(sluice_ctx *ctx, void *state)
     free(sink->errors_url);
     free(sink->api_key);
     free(sink->collection);
+    om_erase_fini(sink);
     free(sink);
 }
 
@@ -131,6 +134,8 @@ static sluice_status ometria_init(sluice_ctx *ctx, const json_t *config, void **
     sink->max_record_bytes = (size_t)max_bytes;
     /* Ometria's documented push limit; the stage's rate_limit wins. */
     sluice_http_throttle(ctx, "default", OM_DEFAULT_RATE, OM_DEFAULT_RATE);
+    if (om_erase_init(ctx, sink, config, base_url) != 0)
+        goto out;
     *state = sink;
     sink = NULL;
     result = SLUICE_OK;
@@ -425,6 +430,11 @@ static sluice_status ometria_write(sluice_ctx *ctx, void *state, sluice_batch *b
     size_t rejected_before = 0;
     sluice_status result = SLUICE_OK;
 
+    /* a call with no records: the erasure queue's clock */
+    if (count == 0)
+        return om_erase_pump(ctx, sink);
+    if ((result = om_erase_screen(ctx, sink, batch)) != SLUICE_OK)
+        return result;
     for (int t = 0; t < OM_TYPE_COUNT; t++) {
         plan[t] = malloc((count ? count : 1) * sizeof(size_t));
         if (!plan[t]) {
@@ -444,8 +454,8 @@ static sluice_status ometria_write(sluice_ctx *ctx, void *state, sluice_batch *b
         if (outcome != SLUICE_RECORD_PENDING && outcome != SLUICE_RECORD_RETRY)
             continue;
         record = sluice_batch_get(batch, i);
-        if (!record)
-            continue;
+        if (!record || erase_record_is(record))
+            continue; /* erase records: om_erase_screen's */
         if (om_prepare_record(record, sink->collection, sink->max_record_bytes, &type,
                               reason, sizeof(reason)) != 0) {
             sluice_batch_set_outcome(batch, i, SLUICE_RECORD_REJECTED, reason);
@@ -473,9 +483,13 @@ static sluice_status ometria_write(sluice_ctx *ctx, void *state, sluice_batch *b
                    "sending, %zu to retry (%zu requests)",
                    (unsigned long long)sluice_batch_id(batch), tally.sent, tally.rejected,
                    rejected_before, tally.retry, tally.requests);
+    if (result == SLUICE_OK)
+        result = om_erase_pump(ctx, sink);
     /* Records left to retry: the core calls write() again after its backoff. */
-    if (result == SLUICE_OK && tally.retry > 0)
-        result = SLUICE_RETRY;
+    for (size_t i = 0; result == SLUICE_OK && i < count; i++) {
+        if (sluice_batch_outcome(batch, i) == SLUICE_RECORD_RETRY)
+            result = SLUICE_RETRY;
+    }
 out:
     free(plan[OM_TYPE_CONTACT]);
     free(plan[OM_TYPE_EVENT]);

@@ -453,6 +453,38 @@ out:
     return result;
 }
 
+/* Erase record `record` (kind "erase"): complete it with the member's
+ * last known email when it has none (Ometria erases by email; the sink
+ * needs it), then forget the member (state deleted under the batch, cache
+ * and index emptied), so the deriver keeps nothing of it and a later
+ * enrolment is a first sight (docs/erasure.md). The record goes on. 0, or
+ * -1 on a store error. */
+static int forget_member(batch_run *run, json_t *record)
+{
+    deriver *self = run->self;
+    const char *id = json_string_value(json_object_get(record, "loyalty_id"));
+    const json_t *state;
+    char *key;
+    int result = -1;
+
+    if (!id || !*id)
+        return 0; /* not an erasure the sinks can act on: they say so */
+    state = json_object_get(self->members, id);
+    if (state && !json_is_string(json_object_get(record, "email")) &&
+        json_is_string(json_object_get(state, "email")))
+        json_object_set(record, "email", json_object_get(state, "email"));
+    if (!(key = join_key(self->member_prefix, id)))
+        return -1;
+    if (sluice_state_put(run->ctx, run->batch, key, NULL) == 0 &&
+        journal_add(self, self->seq + 1, id) == 0 &&
+        anniv_index_set(self->index, id, INT64_MAX) == 0) {
+        json_object_del(self->members, id);
+        result = 0;
+    }
+    free(key);
+    return result;
+}
+
 /* Reload member `id` from the store view into the cache and the index.
  * 0, or -1 on ENOMEM. */
 static int reload_member(sluice_ctx *ctx, deriver *self, const char *id)
@@ -549,6 +581,11 @@ static sluice_status deriver_process(sluice_ctx *ctx, void *state, sluice_batch 
         if (!record)
             continue;
         kind = json_string_value(json_object_get(record, "kind"));
+        if (kind && strcmp(kind, "erase") == 0) {
+            if (forget_member(&run, record))
+                goto store_error;
+            continue;
+        }
         if (kind && strcmp(kind, "member") != 0)
             continue; /* events and other kinds pass through */
         if (handle_member(&run, i, record))

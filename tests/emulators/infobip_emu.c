@@ -14,6 +14,9 @@
  *   POST|GET /people/2/tags, GET|DELETE /people/2/tags/{name},
  *   PATCH|DELETE /people/2/tags/{name}/persons {"people":[{"query":{"type":"EXTERNAL_ID","identifier":..}}]}
  *   GET /people/2/persons?filter={"#contains":{"tags":"T"}}&limit=&page=  (or ?identifier=&type=)
+ *   DELETE /people/2/persons?identifier=&type=  deletes the person (its tags and
+ *       contact identifiers go with it): 204, or 404 when there is none;
+ *       /_emu/state lists the deleted externalIds under "deleted"
  *   POST|GET /peopleevents/2/definitions, GET /peopleevents/2/definitions/{id}
  *   POST /people/3/events  JSON array of <= 5000 events, all or nothing:
  *       400 {"code":"4005xx","message":..,"index":i} (400500 bad JSON, 400501
@@ -64,6 +67,7 @@ typedef struct infobip {
     json_t *by_external;     /* externalId -> the stored person (a reference) */
     json_t *by_email;        /* email -> the stored person */
     json_t *by_phone;        /* phone -> the stored person */
+    json_t *deleted;         /* externalId -> true: persons deleted (erasures) */
     json_t *attributes;      /* name -> "TYPE" */
     json_t *tag_names;       /* tag -> true (defined or used) */
     json_t *definitions;     /* definitionId -> {"definitionId","properties":{name:type}} */
@@ -970,6 +974,46 @@ out:
     json_decref(filter);
 }
 
+/* DELETE /people/2/persons?identifier=&type=: delete one person, as an
+ * erasure does: the person, its contact identifiers and its tag
+ * memberships are gone; its externalId is remembered in "deleted" (for
+ * the ground truth). 204, 404 when no such person, 400 without both
+ * parameters. */
+static void handle_person_delete(emu_server *srv, const emu_request *req, emu_response *resp,
+                                 void *user)
+{
+    infobip *ib = user;
+    const char *identifier = emu_query(req, "identifier");
+    const char *type = emu_query(req, "type");
+    char key[32];
+    bool found = false;
+
+    if (!admit(srv, ib, req, resp, G_PERSONS))
+        return;
+    if (!identifier || !type) {
+        respond_v2_error(resp, 400, "BAD_REQUEST", "identifier and type are required");
+        return;
+    }
+    emu_lock(srv);
+    json_t *p = json_incref(find_person(ib, identifier, type));
+    if (p) {
+        const char *ext = json_string_value(json_object_get(p, "externalId"));
+        found = true;
+        if (ext)
+            json_object_set_new(ib->deleted, ext, json_true());
+        index_person(ib, p, p, false);
+        snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(p, "id")));
+        json_object_del(ib->persons, key);
+        emu_count(srv, "persons_deleted", 1);
+    }
+    emu_unlock(srv);
+    json_decref(p);
+    if (!found)
+        respond_v2_error(resp, 404, "NOT_FOUND", "Person not found");
+    else
+        emu_respond_json(resp, 204, NULL);
+}
+
 /* ---------------------------------------------------------------- tags */
 
 /* Tag names: 1..255 characters. */
@@ -1578,6 +1622,20 @@ static json_t *sorted_strings(json_t *list)
     return out;
 }
 
+/* The keys of obj as a sorted JSON array of strings (caller owns). */
+static json_t *sorted_keys_of(json_t *obj)
+{
+    json_t *keys = json_array(), *sorted;
+    const char *key;
+    json_t *value;
+    json_object_foreach(obj, key, value) {
+        json_array_append_new(keys, json_string(key));
+    }
+    sorted = sorted_strings(keys);
+    json_decref(keys);
+    return sorted;
+}
+
 /* emu_hooks.state: the documented /_emu/state shape (caller owns). */
 static json_t *dump_state(void *user)
 {
@@ -1618,9 +1676,9 @@ static json_t *dump_state(void *user)
     json_object_foreach(tags, key, v) {
         json_object_set_new(tags, key, sorted_strings(v));
     }
-    return json_pack("{s:o, s:O, s:o, s:O, s:O}", "persons", persons, "customAttributes",
+    return json_pack("{s:o, s:O, s:o, s:O, s:O, s:o}", "persons", persons, "customAttributes",
                      ib->attributes, "tags", tags, "definitions", ib->definitions, "events",
-                     ib->events);
+                     ib->events, "deleted", sorted_keys_of(ib->deleted));
 }
 
 /* emu_hooks.reset: forgets persons, attributes, tags, definitions, events. */
@@ -1631,6 +1689,7 @@ static void reset_state(void *user)
     json_object_clear(ib->by_external);
     json_object_clear(ib->by_email);
     json_object_clear(ib->by_phone);
+    json_object_clear(ib->deleted);
     json_object_clear(ib->attributes);
     json_object_clear(ib->tag_names);
     json_object_clear(ib->definitions);
@@ -1664,6 +1723,7 @@ int main(int argc, char **argv)
     }
     ib.persons = json_object();
     ib.by_external = json_object();
+    ib.deleted = json_object();
     ib.by_email = json_object();
     ib.by_phone = json_object();
     ib.attributes = json_object();
@@ -1686,6 +1746,7 @@ int main(int argc, char **argv)
         emu_route(srv, "PATCH", "/people/3/persons/upsert", handle_upsert) ||
         emu_route(srv, "PUT", "/people/3/persons/upsert", handle_upsert) ||
         emu_route(srv, "GET", "/people/2/persons", handle_persons_get) ||
+        emu_route(srv, "DELETE", "/people/2/persons", handle_person_delete) ||
         emu_route(srv, "POST", "/people/2/customAttributes", handle_attr_create) ||
         emu_route(srv, "GET", "/people/2/customAttributes", handle_attr_list) ||
         emu_route(srv, "GET", "/people/2/customAttributes/{}", handle_attr_one) ||
@@ -1717,6 +1778,7 @@ out:
     emu_server_free(&srv);
     json_decref(ib.persons);
     json_decref(ib.by_external);
+    json_decref(ib.deleted);
     json_decref(ib.by_email);
     json_decref(ib.by_phone);
     json_decref(ib.attributes);

@@ -1,6 +1,7 @@
 # tests/emulators/ometria.mk: build and tests of the ometria emulator part.
 noinst_PROGRAMS += emulators/ometria-emu
-emulators_ometria_emu_SOURCES = emulators/ometria_emu.c
+emulators_ometria_emu_SOURCES = emulators/ometria_emu.c emulators/ometria_gdpr.c \
+	emulators/ometria_gdpr.h
 emulators_ometria_emu_CFLAGS = $(EMU_COMMON_CFLAGS)
 emulators_ometria_emu_LDADD = $(JEMALLOC_LIBS) $(EMU_COMMON_LIBS)
 # emu-load: the loopback load tool behind tests/bench/bench-emulators.sh.

@@ -12,6 +12,14 @@
  *                          200 {"status":"OK","request_id":..,"accepted":N,"rejected":M}
  *   GET  /v2/push/_errors  the 100 most recent validation errors
  *   GET  /v2/lists/{id}    {"id":"ID","contact_ids":[...]} (emulator read side)
+ *   POST /data-deletion-requests {"email":..}: 202 {"id":..,"status":"pending"};
+ *   GET  /data-deletion-requests/{id}: {"id","status":"pending"|"completed",..}
+ *                          GDPR anonymisation (ometria_gdpr.c): at most
+ *                          --gdpr-rate-limit N calls a minute (default 6, 429
+ *                          beyond), each request completing --gdpr-delay-s S
+ *                          seconds later (default 5): the contacts with that
+ *                          email keep only id and @collection ("@anonymised"),
+ *                          leave their segments; /_emu/state "gdpr" shows them
  * Rate limit: token bucket per API key (--rate-limit R, default 4/s, burst R,
  * 0 = off): 429 with X-QueueSize-Limit / X-QueueSize-Remaining (+ Retry-After
  * only when --retry-after is given).
@@ -31,6 +39,7 @@
 #include <config.h>
 #endif
 #include "emu_common.h"
+#include "ometria_gdpr.h"
 
 #include <errno.h>
 #include <regex.h>
@@ -61,6 +70,9 @@ typedef struct ometria {
     json_t *segments;      /* segment id -> {contact id: true} */
     json_t *errors;        /* array, oldest first, <= MAX_ERRORS */
     uint64_t request_count;
+    long gdpr_per_minute;  /* --gdpr-rate-limit */
+    double gdpr_delay_s;   /* --gdpr-delay-s */
+    om_gdpr *gdpr;
     regex_t phone_re, email_re;
     bool regex_ready;
 } ometria;
@@ -73,7 +85,9 @@ typedef struct record_errors {
 static const char usage_text[] =
     "usage: ometria-emu --api-key KEY [--api-key KEY2 ...] [--rate-limit R] [common options]\n"
     "  --api-key KEY     accepted X-Ometria-Auth value (repeatable, at least one)\n"
-    "  --rate-limit R    push requests/s per key (default 4, burst R, 0 = off)\n";
+    "  --rate-limit R    push requests/s per key (default 4, burst R, 0 = off)\n"
+    "  --gdpr-rate-limit N  GDPR API calls per minute (default 6, 0 = off)\n"
+    "  --gdpr-delay-s S  seconds until a deletion request completes (default 5)\n";
 
 /* ---------------------------------------------------------------- options */
 
@@ -92,6 +106,19 @@ static int on_flag(void *user, const char *flag, const char *value)
     }
     if (strcmp(flag, "--rate-limit") == 0)
         return emu_parse_rate(flag, value, &om->rate_limit) == 0 ? 2 : -1;
+    if (strcmp(flag, "--gdpr-rate-limit") == 0 || strcmp(flag, "--gdpr-delay-s") == 0) {
+        char *end = NULL;
+        double number = value ? strtod(value, &end) : -1;
+        if (!value || end == value || *end != '\0' || number < 0 || number > 1e6) {
+            fprintf(stderr, "%s needs a number 0..1000000\n", flag);
+            return -1;
+        }
+        if (flag[7] == 'r')
+            om->gdpr_per_minute = (long)number;
+        else
+            om->gdpr_delay_s = number;
+        return 2;
+    }
     fprintf(stderr, "unknown option '%s' (try --help)\n", flag);
     return -1;
 }
@@ -631,6 +658,7 @@ static void handle_push(emu_server *srv, const emu_request *req, emu_response *r
     }
     char request_id[37];
     emu_lock(srv);
+    om_gdpr_settle(om->gdpr, om->contacts, om->segments, om->events);
     emu_uuid(emu_seed(srv), om->request_count++, request_id);
     json_array_foreach(records, i, rec) {
         json_t *verdict = json_array_get(verdicts, i);
@@ -697,6 +725,7 @@ static void handle_list(emu_server *srv, const emu_request *req, emu_response *r
     if (!authenticate(srv, om, req, resp))
         return;
     emu_lock(srv);
+    om_gdpr_settle(om->gdpr, om->contacts, om->segments, om->events);
     json_t *members = json_object_get(om->segments, req->params[0]);
     json_t *ids = members ? sorted_keys(members) : NULL;
     emu_unlock(srv);
@@ -705,6 +734,61 @@ static void handle_list(emu_server *srv, const emu_request *req, emu_response *r
         return;
     }
     emu_respond_pack(resp, 200, "{s:s, s:o}", "id", req->params[0], "contact_ids", ids);
+}
+
+/* The GDPR API's own limit (the push bucket is not charged): a 429 in
+ * Ometria's shape beyond it. Returns false after answering. Caller holds
+ * no lock. */
+static bool gdpr_admit(emu_server *srv, ometria *om, emu_response *resp)
+{
+    emu_lock(srv);
+    bool ok = om_gdpr_admit(om->gdpr);
+    emu_unlock(srv);
+    if (!ok) {
+        emu_count(srv, "gdpr_rate_limited", 1);
+        respond_error(resp, 429, "Too many requests: the GDPR API takes 6 requests a minute");
+    }
+    return ok;
+}
+
+/* POST /data-deletion-requests {"email":..}: a pending request (202). */
+static void handle_gdpr_create(emu_server *srv, const emu_request *req, emu_response *resp,
+                               void *user)
+{
+    ometria *om = user;
+    if (!authenticate(srv, om, req, resp) || !gdpr_admit(srv, om, resp))
+        return;
+    json_t *body = json_loadb(req->body ? req->body : "", req->body_len, 0, NULL);
+    const char *email = json_string_value(json_object_get(body, "email"));
+    if (!email || !is_email(om, email)) {
+        json_decref(body);
+        respond_error(resp, 400, "email: a valid email address is required");
+        return;
+    }
+    emu_lock(srv);
+    om_gdpr_settle(om->gdpr, om->contacts, om->segments, om->events);
+    json_t *answer = om_gdpr_status(om->gdpr, om_gdpr_request(om->gdpr, email));
+    emu_unlock(srv);
+    json_decref(body);
+    emu_count(srv, "gdpr_requests", 1);
+    emu_respond_json(resp, 202, answer);
+}
+
+/* GET /data-deletion-requests/{id}: the request's status, 404 if unknown. */
+static void handle_gdpr_get(emu_server *srv, const emu_request *req, emu_response *resp,
+                            void *user)
+{
+    ometria *om = user;
+    if (!authenticate(srv, om, req, resp) || !gdpr_admit(srv, om, resp))
+        return;
+    emu_lock(srv);
+    om_gdpr_settle(om->gdpr, om->contacts, om->segments, om->events);
+    json_t *answer = om_gdpr_status(om->gdpr, req->params[0]);
+    emu_unlock(srv);
+    if (!answer)
+        respond_error(resp, 404, "Deletion request not found");
+    else
+        emu_respond_json(resp, 200, answer);
 }
 
 /* ---------------------------------------------------------------- hooks */
@@ -716,11 +800,12 @@ static json_t *dump_state(void *user)
     json_t *segments = json_object();
     const char *name;
     json_t *members;
+    om_gdpr_settle(om->gdpr, om->contacts, om->segments, om->events);
     json_object_foreach(om->segments, name, members) {
         json_object_set_new(segments, name, sorted_keys(members));
     }
-    return json_pack("{s:O, s:O, s:o, s:O}", "contacts", om->contacts, "events", om->events,
-                     "segments", segments, "errors", om->errors);
+    return json_pack("{s:O, s:O, s:o, s:O, s:o}", "contacts", om->contacts, "events", om->events,
+                     "segments", segments, "errors", om->errors, "gdpr", om_gdpr_dump(om->gdpr));
 }
 
 /* emu_hooks.reset: forgets contacts, events, segments, errors and buckets. */
@@ -731,6 +816,7 @@ static void reset_state(void *user)
     json_object_clear(om->events);
     json_object_clear(om->segments);
     json_array_clear(om->errors);
+    om_gdpr_reset(om->gdpr);
     for (size_t i = 0; i < om->n_keys; i++)
         memset(&om->keys[i].bucket, 0, sizeof(om->keys[i].bucket));
 }
@@ -750,6 +836,8 @@ int main(int argc, char **argv)
             return 1;
         }
     om.rate_limit = 4;
+    om.gdpr_per_minute = 6;
+    om.gdpr_delay_s = 5;
     int parsed = emu_parse_args(argc, argv, &cfg, usage_text, on_flag, &om);
     if (parsed != 0)
         return parsed > 0 ? 0 : 2;
@@ -761,6 +849,11 @@ int main(int argc, char **argv)
     om.events = json_object();
     om.segments = json_object();
     om.errors = json_array();
+    om.gdpr = om_gdpr_new(om.gdpr_per_minute, om.gdpr_delay_s);
+    if (!om.gdpr) {
+        fprintf(stderr, "ometria-emu: out of memory\n");
+        goto out;
+    }
     if (regcomp(&om.phone_re, "^\\+[1-9][0-9]{6,14}$", REG_EXTENDED | REG_NOSUB) != 0 ||
         regcomp(&om.email_re, "^[^@[:space:]]+@[^@[:space:].]+(\\.[^@[:space:].]+)+$",
                 REG_EXTENDED | REG_NOSUB) != 0) {
@@ -772,7 +865,9 @@ int main(int argc, char **argv)
     srv = emu_server_new("ometria-emu", &cfg, &hooks, &om);
     if (!srv || emu_route(srv, "POST", "/v2/push", handle_push) != 0 ||
         emu_route(srv, "GET", "/v2/push/_errors", handle_errors) != 0 ||
-        emu_route(srv, "GET", "/v2/lists/{}", handle_list) != 0) {
+        emu_route(srv, "GET", "/v2/lists/{}", handle_list) != 0 ||
+        emu_route(srv, "POST", "/data-deletion-requests", handle_gdpr_create) != 0 ||
+        emu_route(srv, "GET", "/data-deletion-requests/{}", handle_gdpr_get) != 0) {
         fprintf(stderr, "ometria-emu: out of memory\n");
         goto out;
     }
@@ -787,5 +882,6 @@ out:
     json_decref(om.events);
     json_decref(om.segments);
     json_decref(om.errors);
+    om_gdpr_free(&om.gdpr);
     return status;
 }

@@ -257,4 +257,19 @@ held=$(awk '{ printf "%.2f ", $3 - $2 }' "$tmp/parallel.out")
 awk '{ held = $3 - $2; if (held < 2.0 || held >= 4.0) bad = 1 } END { exit bad }' "$tmp/parallel.out" ||
     fail "3 requests with 2 s latency were held ${held}s (side by side: about 2 s each; one after another: 2, 4, 6 s)"
 ok "three 2 s requests served side by side (held ${held}s)"
+
+# --- person deletion (erasure): the person, its tags and identifiers go
+start erase --api-key k1 --rate-limit 0 --now 2026-11-20T10:00:00Z
+s=$(call POST /people/2/tags '{"name":"Loyalty"}'); expect 201 "$s" "tag for the deletion test"
+s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"DEL-1","tags":["Loyalty"],"contactInformation":[{"type":"EMAIL","identifier":"del1@example.com","primary":true}]},{"externalId":"DEL-2","tags":["Loyalty"]}]}')
+expect 207 "$s" "persons to delete"
+s=$(call DELETE "/people/2/persons?identifier=DEL-1&type=EXTERNAL_ID"); expect 204 "$s" "delete by external id"
+s=$(call DELETE "/people/2/persons?identifier=DEL-1&type=EXTERNAL_ID"); expect 404 "$s" "delete again"
+s=$(call DELETE "/people/2/persons?identifier=DEL-2"); expect 400 "$s" "delete without a type"
+s=$(call GET "/people/2/persons?identifier=DEL-1&type=EXTERNAL_ID"); expect 404 "$s" "deleted person read"
+[ "$(state '.deleted | join(",")')" = DEL-1 ] || fail "deleted list: $(state .deleted)"
+[ "$(state '.tags.Loyalty | join(",")')" = DEL-2 ] || fail "tag members after the deletion: $(state .tags)"
+s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"DEL-3","contactInformation":[{"type":"EMAIL","identifier":"del1@example.com","primary":true}]}]}')
+[ "$(jbody '.results[0].status')" = CREATED ] || fail "the deleted person's email is still owned: $(cat "$tmp/body")"
+ok "person deletion: gone with its tags and identifiers, 404 after, listed as deleted"
 echo "PASS: test_infobip_emu"

@@ -239,4 +239,28 @@ while kill -0 "$PID" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1
 kill -0 "$PID" 2>/dev/null && fail "emulator ignored SIGTERM"
 wait "$PID" || fail "emulator exited non-zero on SIGTERM"
 ok "SIGTERM stops cleanly"
+
+# --- GDPR anonymisation API: 6 calls a minute, completion after the delay
+start gdpr --api-key k1 --rate-limit 0 --gdpr-rate-limit 6 --gdpr-delay-s 1
+s=$(push "[$(contact G1 '"firstname":"Gina","@add_to_lists":[1001]')]"); expect 200 "$s" "contact to erase"
+gdpr() { call POST /data-deletion-requests "$1" -H "X-Ometria-Auth: k1"; }
+s=$(gdpr '{"email":"G1@example.com"}'); expect 202 "$s" "deletion request"
+request=$(jbody .id)
+[ "$(jbody .status)" = pending ] || fail "a new request is not pending: $(cat "$tmp/body")"
+s=$(gdpr '{"email":"not an email"}'); expect 400 "$s" "deletion request without a valid email"
+for i in 3 4 5; do s=$(gdpr "{\"email\":\"x$i@example.com\"}"); expect 202 "$s" "request $i"; done
+s=$(call GET "/data-deletion-requests/$request" "" -H "X-Ometria-Auth: k1"); expect 200 "$s" "status read"
+s=$(gdpr '{"email":"x7@example.com"}'); expect 429 "$s" "a 7th GDPR call within a minute"
+s=$(push "[$(contact G2)]"); expect 200 "$s" "the push API is not charged for GDPR calls"
+# completion: the contact keeps its id and collection, loses its PII and lists
+deadline=$((SECONDS + 60))
+until [ "$(state '.contacts["annex_loyalty/G1"]["@anonymised"]')" = true ] || [ "$SECONDS" -ge "$deadline" ]; do
+    sleep 0.1
+done
+[ "$(state '.contacts["annex_loyalty/G1"] | keys | join(",")')" = "@anonymised,@collection,id" ] ||
+    fail "G1 not anonymised: $(state '.contacts["annex_loyalty/G1"]')"
+[ "$(state '.segments["1001"] | index("G1")')" = null ] || fail "G1 still in segment 1001"
+[ "$(state ".gdpr.requests[\"$request\"].status")" = completed ] || fail "request not completed: $(state .gdpr)"
+[ "$(state '.contacts["annex_loyalty/G2"].email')" = G2@example.com ] || fail "G2 was touched"
+ok "GDPR API: 6 calls a minute (429 beyond), anonymised after the delay"
 echo "PASS: test_ometria_emu"

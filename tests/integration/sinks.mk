@@ -2,6 +2,11 @@
 E2E_TESTS = integration/e2e-ometria.sh integration/e2e-infobip.sh \
 	integration/e2e-faults.sh integration/e2e-badkey.sh
 TESTS += $(E2E_TESTS)
+
+# Erasure on both destinations (issue 17, must be shown 1; docs/erasure.md).
+ERASE_TESTS = integration/e2e-erase.sh integration/erase-intake.sh
+TESTS += $(ERASE_TESTS)
+EXTRA_DIST += $(ERASE_TESTS)
 EXTRA_DIST += $(E2E_TESTS) integration/e2e-lib.sh
 
 # ometria-sink (AREA=http): file-source -> ometria-sink -> ometria-emu.

@@ -13,7 +13,10 @@ check_PROGRAMS += unit/test_ometria_sink
 TESTS += unit/test_ometria_sink
 unit_test_ometria_sink_SOURCES = unit/test_ometria_sink.c $(UNIT_SUPPORT_SOURCES) $(UNIT_HTTPD_SOURCES) \
 	$(top_srcdir)/plugins/ometria-sink/ometria_plan.c \
-	$(top_srcdir)/plugins/ometria-sink/ometria_sink.c
+	$(top_srcdir)/plugins/ometria-sink/ometria_sink.c \
+	$(top_srcdir)/plugins/ometria-sink/ometria_erase.c \
+	$(top_srcdir)/plugins/common/sink_erase.c $(top_srcdir)/plugins/common/loytime.c
+unit_test_ometria_sink_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/common
 unit_test_ometria_sink_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
 unit_test_ometria_sink_LDADD = $(UNIT_LINK_LIBS) $(MHD_LIBS) $(PTHREAD_LIBS)
 endif
@@ -25,5 +28,6 @@ check_PROGRAMS += unit/test_infobip_scan
 TESTS += unit/test_infobip_scan
 unit_test_infobip_scan_SOURCES = unit/test_infobip_scan.c \
 	$(top_srcdir)/plugins/infobip-sink/infobip_scan.c
+unit_test_infobip_scan_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/common
 unit_test_infobip_scan_LDADD = $(UNIT_LINK_LIBS)
 endif

@@ -300,6 +300,42 @@ START_TEST(test_restart_keeps_committed_state)
 }
 END_TEST
 
+/* An erase record (docs/erasure.md) gets the member's last email when it
+ * has none, passes on, and the member's state is forgotten with the
+ * batch: the next sight of the member is a first sight (opt_in again),
+ * also after a restart. */
+START_TEST(test_erase_forgets_the_member)
+{
+    sluice_batch *batch;
+    json_t *erase;
+    start_default();
+    batch = run_batch(1, 1, "[{\"loyalty_id\":\"E\",\"as_of\":\"2026-01-10T09:00:00Z\","
+                            "\"email\":\"e@example.com\",\"opt_in_status\":\"yes\","
+                            "\"opt_in_date\":\"2026-01-10T09:00:00Z\"}]");
+    ck_assert_int_eq(count_events(batch, "opt_in"), 1);
+    ck_assert_int_eq(sluice_kv_commit(h.ctx.kv, 1, 1), 0);
+    sluice_batch_destroy(&batch);
+    batch = run_batch(1, 2, "[{\"kind\":\"erase\",\"loyalty_id\":\"E\","
+                            "\"requested_at\":\"2026-01-11T00:00:00Z\",\"via\":\"cli\"}]");
+    ck_assert_uint_eq(sluice_batch_count(batch), 1);
+    erase = sluice_batch_get(batch, 0);
+    ck_assert_ptr_nonnull(erase);
+    ck_assert_str_eq(json_string_value(json_object_get(erase, "email")), "e@example.com");
+    ck_assert_int_eq(sluice_kv_commit(h.ctx.kv, 1, 2), 0);
+    sluice_batch_destroy(&batch);
+    /* a restarted process over the same store knows nothing of E */
+    h.plugin->fini(&h.ctx, h.state);
+    sluice_kv_destroy(&h.ctx.kv);
+    h.ctx.kv = sluice_kv_new(h.store, "derive");
+    ck_assert_int_eq(h.plugin->init(&h.ctx, h.stage.config, &h.state), SLUICE_OK);
+    batch = run_batch(2, 1, "[{\"loyalty_id\":\"E\",\"as_of\":\"2026-01-12T09:00:00Z\","
+                            "\"opt_in_status\":\"yes\",\"opt_in_date\":\"2026-01-12T09:00:00Z\"}]");
+    ck_assert_int_eq(count_events(batch, "opt_in"), 1);
+    sluice_batch_destroy(&batch);
+    stop();
+}
+END_TEST
+
 static Suite *deriver_plugin_suite(void)
 {
     Suite *s = suite_create("deriver-plugin");
@@ -311,6 +347,7 @@ static Suite *deriver_plugin_suite(void)
     tcase_add_test(tc, test_sweep_across_batches_and_after_rewind);
     tcase_add_test(tc, test_replay_after_rewind_derives_the_same);
     tcase_add_test(tc, test_restart_keeps_committed_state);
+    tcase_add_test(tc, test_erase_forgets_the_member);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -302,6 +302,23 @@ START_TEST(test_require_keep_unmapped_drop)
 }
 END_TEST
 
+/* An erase record reaches the sink unchanged (docs/erasure.md), even
+ * when a mapping lists "erase" among the kinds it drops. */
+START_TEST(test_erase_passes)
+{
+    mapper *m = compile_text(
+        "drop_kinds = [ \"erase\" ];"
+        "member = { fields = ( { to = \"mail\"; from = \"email\"; } ); };");
+    json_t *in = json_pack("{s:s, s:s, s:s}", "kind", "erase", "loyalty_id", "L1", "email",
+                           "a@example.com"), *out = NULL;
+    char reason[256];
+    ck_assert_int_eq(mapper_apply(m, in, &out, reason, sizeof(reason)), MAPPER_PASS);
+    ck_assert(out == NULL);
+    json_decref(in);
+    mapper_free(&m);
+}
+END_TEST
+
 START_TEST(test_compile_errors_name_the_field)
 {
     ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; },"
@@ -471,6 +488,7 @@ static Suite *mapper_suite(void)
     tcase_add_test(tc, test_enum_map);
     tcase_add_test(tc, test_joins_defaults_consts_nulls);
     tcase_add_test(tc, test_require_keep_unmapped_drop);
+    tcase_add_test(tc, test_erase_passes);
     tcase_add_test(tc, test_compile_errors_name_the_field);
     tcase_add_test(tc, test_lists_and_tags);
     tcase_add_test(tc, test_ometria_default_mapping_on_bench_sample);

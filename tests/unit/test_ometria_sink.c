@@ -17,14 +17,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <microhttpd.h>
 
 #include "batch.h"
 #include "ctx.h"
+#include "kv.h"
 #include "log.h"
 #include "options.h"
 #include "support/unit_httpd.h"
 #include "support/unit_support.h"
+#include "store.h"
+#include "util/clock.h"
 
 /* The plugin's descriptor, linked in from plugins/ometria-sink. */
 extern const struct sluice_plugin plugin_under_test __asm__(SLUICE_PLUGIN_SYMBOL);
@@ -56,6 +60,9 @@ static struct {
     seen_push pushes[MAX_SEEN];
     size_t push_count;
     size_t error_gets;
+    size_t gdpr_posts;     /* POST /data-deletion-requests */
+    size_t gdpr_gets;      /* GET /data-deletion-requests/{id} */
+    int gdpr_done_after;   /* status reads answered "pending" before "completed" */
 } server;
 
 typedef struct upload {
@@ -67,6 +74,11 @@ static volatile sig_atomic_t stop_flag;
 static sluice_pipeline_def pipeline_def;
 static sluice_stage_def stage_def;
 static sluice_ctx ctx;
+/* the stage's state (the sink keeps its erasure list there): a real store
+ * in a fresh directory per test */
+static char state_dir[64];
+static sluice_store *store;
+static sluice_kv *kv;
 
 /* Build the answer for one POST /v2/push body. Returns the status and
  * sets *body (static or malloc'd in *owned). */
@@ -165,6 +177,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *connection, cons
         body = "[{\"error_message\":\"other\",\"error_path\":\"root > email\"},"
                "{\"error_message\":\"not a valid value\",\"error_path\":\"root > lastname\"}]";
         status = 200;
+    } else if (strcmp(method, "POST") == 0 && strcmp(url, "/data-deletion-requests") == 0) {
+        /* Ometria's GDPR API: a request id per deletion (ometria_erase.c) */
+        pthread_mutex_lock(&server.lock);
+        server.gdpr_posts++;
+        owned = malloc(64);
+        if (owned)
+            snprintf(owned, 64, "{\"id\":\"req-%zu\",\"status\":\"pending\"}", server.gdpr_posts);
+        pthread_mutex_unlock(&server.lock);
+        body = owned ? owned : "{}";
+        status = 202;
+    } else if (strcmp(method, "GET") == 0 && strncmp(url, "/data-deletion-requests/", 24) == 0) {
+        pthread_mutex_lock(&server.lock);
+        server.gdpr_gets++;
+        body = (int)server.gdpr_gets > server.gdpr_done_after ? "{\"status\":\"completed\"}"
+                                                               : "{\"status\":\"pending\"}";
+        pthread_mutex_unlock(&server.lock);
+        status = 200;
     } else if (strcmp(method, "POST") == 0 && strcmp(url, "/v2/push") == 0) {
         const char *key = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
                                                       "X-Ometria-Auth");
@@ -205,6 +234,8 @@ static void completed(void *cls, struct MHD_Connection *connection, void **con_c
 
 static void setup(void)
 {
+    char errbuf[256];
+
     memset(&server, 0, sizeof(server));
     pthread_mutex_init(&server.lock, NULL);
     server.daemon = unit_httpd_start(MHD_USE_INTERNAL_POLLING_THREAD, handle, NULL, completed,
@@ -212,10 +243,21 @@ static void setup(void)
     unit_stage_setup(&pipeline_def, &stage_def, &ctx, &stop_flag, "ometria", "ometria-sink", 2, 100);
     stage_def.common.rate_limit = 1000; /* a unit test, not a rate test */
     stage_def.common.burst = 1000;
+    snprintf(state_dir, sizeof(state_dir), "/tmp/test_ometria_sink.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(state_dir));
+    store = sluice_store_open(state_dir, errbuf, sizeof(errbuf));
+    ck_assert_msg(store != NULL, "%s", errbuf);
+    kv = sluice_kv_new(store, stage_def.name);
+    ck_assert_ptr_nonnull(kv);
+    ctx.store = store;
+    ctx.kv = kv;
 }
 
 static void teardown(void)
 {
+    sluice_kv_destroy(&kv);
+    sluice_store_close(&store);
+    unit_remove_tree(state_dir);
     sluice_http_client_free(&ctx.http);
     MHD_stop_daemon(server.daemon);
     pthread_mutex_destroy(&server.lock);
@@ -482,6 +524,117 @@ START_TEST(bad_api_key_is_refused_at_init)
 }
 END_TEST
 
+/* Erase records with emails (docs/erasure.md). */
+static sluice_batch *erasures(size_t n)
+{
+    sluice_batch *batch = sluice_batch_new(1, 1, n);
+
+    for (size_t i = 1; i <= n; i++) {
+        char id[32], email[64];
+        snprintf(id, sizeof(id), "LID-%zu", i);
+        snprintf(email, sizeof(email), "m%zu@example.com", i);
+        sluice_batch_append(batch, json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", "erase",
+                                             "loyalty_id", id, "email", email, "requested_at",
+                                             "2026-12-07T10:00:00Z", "via", "cli"));
+    }
+    return batch;
+}
+
+/* The state of member id's erasure entry ("" when none). */
+static const char *entry_state(const char *id, char *buf, size_t len)
+{
+    char key[64];
+    json_t *entry;
+
+    snprintf(key, sizeof(key), "erase/%s", id);
+    entry = sluice_state_get(&ctx, key);
+    snprintf(buf, len, "%s", entry ? json_string_value(json_object_get(entry, "state")) : "");
+    json_decref(entry);
+    return buf;
+}
+
+/* Ometria's GDPR API takes 6 requests a minute: of two erasures queued
+ * together one request goes out, the other waits its turn 10 s later
+ * (the sink asks to be called then); an empty write() before that sends
+ * nothing; the sent entry no longer holds the email. */
+START_TEST(erasures_are_paced_at_six_a_minute)
+{
+    json_t *config = options(KEY, 100), *entry;
+    sluice_batch *batch = erasures(2), *empty = sluice_batch_new(1, 0, 0);
+    void *state = NULL;
+    char buf[32];
+    int64_t wait_ms;
+
+    stage_def.plugin = &plugin_under_test;
+    json_object_set_new(config, "erase_requests_per_minute", json_real(6));
+    json_object_set_new(config, "erase_poll_s", json_integer(3600));
+    ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_OK);
+    ck_assert_int_eq(plugin_under_test.write(&ctx, state, batch), SLUICE_OK);
+    ck_assert_int_eq(sluice_batch_outcome(batch, 0), SLUICE_RECORD_DONE);
+    ck_assert_int_eq(sluice_batch_outcome(batch, 1), SLUICE_RECORD_DONE);
+    ck_assert_uint_eq(server.gdpr_posts, 1);
+    ck_assert_str_eq(entry_state("LID-1", buf, sizeof(buf)), "sent");
+    ck_assert_str_eq(entry_state("LID-2", buf, sizeof(buf)), "queued");
+    entry = sluice_state_get(&ctx, "erase/LID-1");
+    ck_assert_ptr_null(json_object_get(entry, "email"));
+    json_decref(entry);
+    /* init asked for a call at once (requests left by a previous run):
+     * the core makes it, with no records, and forgets the time asked */
+    ck_assert(ctx.call_at_ms > 0 && ctx.call_at_ms <= sluice_clock_ms());
+    ctx.call_at_ms = 0;
+    ck_assert_int_eq(plugin_under_test.write(&ctx, state, empty), SLUICE_OK);
+    ck_assert_uint_eq(server.gdpr_posts, 1);
+    wait_ms = ctx.call_at_ms - sluice_clock_ms();
+    ck_assert_msg(wait_ms > 8000 && wait_ms <= 10000, "next call in %lld ms, want about 10 s",
+                  (long long)wait_ms);
+    plugin_under_test.fini(&ctx, state);
+    sluice_batch_destroy(&batch);
+    sluice_batch_destroy(&empty);
+    json_decref(config);
+}
+END_TEST
+
+/* A sent request is read on the sink's own clock (empty write() calls
+ * when it asked for them) until Ometria says completed: then confirmed,
+ * and the sink asks for no more calls. */
+START_TEST(erasure_status_is_polled_until_complete)
+{
+    json_t *config = options(KEY, 100);
+    sluice_batch *batch = erasures(1);
+    void *state = NULL;
+    char buf[32];
+    int64_t deadline = sluice_clock_ms() + 60000;
+
+    stage_def.plugin = &plugin_under_test;
+    server.gdpr_done_after = 2;
+    json_object_set_new(config, "erase_requests_per_minute", json_real(6000));
+    json_object_set_new(config, "erase_poll_s", json_integer(1));
+    ck_assert_int_eq(plugin_under_test.init(&ctx, config, &state), SLUICE_OK);
+    ck_assert_int_eq(plugin_under_test.write(&ctx, state, batch), SLUICE_OK);
+    ck_assert_uint_eq(server.gdpr_posts, 1);
+    while (strcmp(entry_state("LID-1", buf, sizeof(buf)), "confirmed") != 0 &&
+           sluice_clock_ms() < deadline) {
+        sluice_batch *empty = sluice_batch_new(1, 0, 0);
+        int64_t left;
+        ck_assert_msg(ctx.call_at_ms > 0, "the sink asked for no call while its request is %s", buf);
+        /* wait for the time the sink asked to be called at, as the core does */
+        while ((left = ctx.call_at_ms - sluice_clock_ms()) > 0) {
+            struct timespec pause = {left / 1000, (left % 1000) * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+        ctx.call_at_ms = 0;
+        ck_assert_int_eq(plugin_under_test.write(&ctx, state, empty), SLUICE_OK);
+        sluice_batch_destroy(&empty);
+    }
+    ck_assert_str_eq(buf, "confirmed");
+    ck_assert_uint_eq(server.gdpr_gets, 3);
+    ck_assert_int_eq(ctx.call_at_ms, 0);
+    plugin_under_test.fini(&ctx, state);
+    sluice_batch_destroy(&batch);
+    json_decref(config);
+}
+END_TEST
+
 static Suite *sink_suite(void)
 {
     Suite *suite = suite_create("ometria_sink");
@@ -499,6 +652,8 @@ static Suite *sink_suite(void)
     tcase_add_test(tc, one_type_and_at_most_100_records_per_request);
     tcase_add_test(tc, bad_options_are_refused_by_the_table);
     tcase_add_test(tc, bad_api_key_is_refused_at_init);
+    tcase_add_test(tc, erasures_are_paced_at_six_a_minute);
+    tcase_add_test(tc, erasure_status_is_polled_until_complete);
     suite_add_tcase(suite, tc);
     return suite;
 }

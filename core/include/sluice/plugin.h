@@ -386,6 +386,19 @@ int sluice_source_progress(sluice_ctx *ctx, double position, double end);
  * Returns 0, or -1 when `ctx` is not a source's. */
 int sluice_source_spool(sluice_ctx *ctx, double depth, double oldest_at);
 
+/* Sinks, from init() or write(): have write() called within `seconds`
+ * even when no batch comes, with a batch of no records (its count 0; state
+ * written with sluice_state_put under it is never committed: use
+ * sluice_state_put_now), for work the sink does on a clock (a queue of
+ * requests paced by the destination, statuses to poll). The earliest time
+ * asked for wins; it is forgotten once write() is called with an empty
+ * batch, so ask again from there while work remains. A batch that comes
+ * first is written as usual (the empty call still follows when due). The
+ * descriptor is unchanged (no ABI bump); a plugin calling this does not
+ * load into a core older than the call. Returns 0, or -1 when `ctx` is not
+ * a sink's or seconds is negative. */
+int sluice_sink_call_after(sluice_ctx *ctx, double seconds);
+
 /* Sources: the last committed checkpoint (new reference) or NULL. */
 json_t *sluice_checkpoint_get(sluice_ctx *ctx);
 

@@ -43,10 +43,9 @@ kill -STOP "$pid"
 for i in $(seq 1 $N); do
     printf '{"eventId":"B-%d","eventType":"USER_UPDATE","timestamp":"2026-01-01T00:00:05+0000","data":{"id":"M-%d","points":{"availablePoints":%d},"tiers":{"currentTier":"Bronze"}}}\n' "$i" "$i" "$i"
 done > "$T_TMP/bodies"
-while IFS= read -r b; do
-    code=$($TOOL post "$hook" "$b" --secret "$SECRET" | cut -d' ' -f1)
-    [ "$code" = 200 ] || t_fail "a webhook was answered $code"
-done < "$T_TMP/bodies"
+$TOOL post-each "$hook" "$T_TMP/bodies" --secret "$SECRET" > "$T_TMP/answers" ||
+    t_fail "a webhook was answered $(tail -1 "$T_TMP/answers")"
+[ "$(grep -c '^200 ' "$T_TMP/answers")" = "$N" ] || t_fail "not every webhook was answered 200: $(sort "$T_TMP/answers" | cut -d' ' -f1 | uniq -c)"
 kill -CONT "$pid"
 
 arrived() { [ -f "$T_TMP/out.jsonl" ] && [ "$(jq -r 'select(.kind != "event") | .loyalty_id' "$T_TMP/out.jsonl" | sort -u | wc -l)" -ge "$N" ]; }

@@ -5,6 +5,9 @@
 #
 #   post URL [--secret S] [--basic USER:PASS] [--scheme Basic] BODY
 #       one POST; prints "STATUS SECONDS ANSWER" (BODY = @FILE: that file)
+#   post-each URL FILE [--secret S] [--basic USER:PASS]
+#       one POST per line of FILE, in order, from this one process; a line
+#       per answer as `post` prints; exit 1 at the first answer not 2xx
 #   headers-only URL CONTENT_LENGTH [--secret S] [--basic USER:PASS]
 #       sends the headers of a POST whose body never comes and prints the
 #       status answered without it ("none" if nothing came within --timeout)
@@ -101,6 +104,32 @@ def cmd_post(args):
         print("000 %.3f %s" % (time.monotonic() - start, type(error).__name__))
     finally:
         conn.close()
+
+
+def cmd_post_each(args):
+    """POST each line of args.file as one signed webhook, in order, one
+    request at a time (one process for many webhooks: a python start per
+    webhook takes seconds on a loaded machine). Prints one line per
+    webhook as `post` does; exits 1 after the first answer that is not
+    2xx (the rest are not sent)."""
+    host, port, path = parse_url(args.url)
+    with open(args.file, "rb") as f:
+        bodies = [line.rstrip(b"\n") for line in f if line.strip()]
+    for body in bodies:
+        start = time.monotonic()
+        conn = http.client.HTTPConnection(host, port, timeout=args.timeout)
+        try:
+            conn.request("POST", path, body=body, headers=auth_headers(args, body))
+            answer = conn.getresponse()
+            text = answer.read().decode(errors="replace")
+            status = answer.status
+        except (OSError, http.client.HTTPException) as error:
+            status, text = 0, type(error).__name__
+        finally:
+            conn.close()
+        print("%03d %.3f %s" % (status, time.monotonic() - start, text), flush=True)
+        if not 200 <= status < 300:
+            sys.exit(1)
 
 
 def cmd_headers_only(args):
@@ -294,6 +323,10 @@ def main():
     p.add_argument("url")
     p.add_argument("body")
     common(p)
+    p = sub.add_parser("post-each")
+    p.add_argument("url")
+    p.add_argument("file")
+    common(p)
     p = sub.add_parser("headers-only")
     p.add_argument("url")
     p.add_argument("length", type=int)
@@ -325,7 +358,7 @@ def main():
     p.add_argument("--prefix", default="gen")
     common(p)
     args = parser.parse_args()
-    {"post": cmd_post, "headers-only": cmd_headers_only, "split": cmd_split, "slowloris": cmd_slowloris,
+    {"post": cmd_post, "post-each": cmd_post_each, "headers-only": cmd_headers_only, "split": cmd_split, "slowloris": cmd_slowloris,
      "hog": cmd_hog, "genuine": cmd_genuine}[args.command](args)
 
 

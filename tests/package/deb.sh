@@ -103,7 +103,7 @@ for f in /etc/sluice/sluice.conf /etc/sluice/sluice.env.example /usr/share/sluic
 done
 [ -d /etc/sluice/pipelines.d ] || t_fail "no /etc/sluice/pipelines.d"
 # the operator's edits of the service settings survive upgrades
-dpkg-query --control-show sluice conffiles | grep -q '^ */etc/sluice/sluice.conf ' \
+dpkg-query --control-show sluice conffiles | grep -qE '^ */etc/sluice/sluice.conf( |$)' \
     || t_fail "/etc/sluice/sluice.conf is not a conffile: $(dpkg-query --control-show sluice conffiles)"
 [ ! -e "$plugindir/example-upcase.so" ] || t_fail "the example plugin is installed among the plugins"
 unit=/lib/systemd/system/sluice.service

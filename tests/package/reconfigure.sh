@@ -75,7 +75,9 @@ service check > "$work/check.out" 2>&1 || { cat "$work/check.out"; echo "FAIL: s
 grep -qF "$conf: ok (service settings; pipelines_dir $two/etc/sluice/pipelines.d, state_dir $two/var/lib/sluice)" \
     "$work/check.out" && grep -qF "$two/etc/sluice/pipelines.d/demo.cfg: ok" "$work/check.out" \
     || { cat "$work/check.out"; echo "FAIL: sluice check did not check the installed service"; exit 1; }
-service run 2> "$work/service.err" &
+# not through the function: a function in the background is a subshell,
+# whose pid is not sluice's (env execs sluice, so $! is sluice here)
+env -u SLUICE_PLUGIN_PATH -u SLUICE_STATE_DIR -u SLUICE_ADMIN_LISTEN "$two/bin/sluice" run 2> "$work/service.err" &
 service_pid=$!
 delivered() { [ "$(wc -l < "$work/out.jsonl")" -ge 30 ]; }
 wait_for 120 delivered || { cat "$work/service.err"; echo "FAIL: the installed service did not deliver"; exit 1; }

@@ -9,8 +9,8 @@
 #include <curl/curl.h>
 #include "sluice/plugin.h"
 
-/* Largest wait sluice_retry_after_parse gives for delta-seconds (longer
- * values saturate here, about 31 years; callers cap far lower). */
+/* Largest wait sluice_retry_after_parse gives, for delta-seconds or a date
+ * (longer waits saturate here, about 31 years; callers cap far lower). */
 #define SLUICE_RETRY_AFTER_PARSE_MAX 1e9
 
 /* Parse a Retry-After header value (RFC 9110 10.2.3): delta-seconds, one or
@@ -18,7 +18,7 @@
  * and the obsolete RFC 850 and asctime forms, as curl_getdate reads them),
  * with optional spaces or tabs around it. `now` is the current time, for a
  * date (a date at or before now means 0 s). Returns 0 and sets *seconds
- * (>= 0, at most SLUICE_RETRY_AFTER_PARSE_MAX for digits), or -1 and leaves
+ * (>= 0, at most SLUICE_RETRY_AFTER_PARSE_MAX), or -1 and leaves
  * *seconds alone when value is NULL, empty or neither form ("1.5", "-3",
  * "soon", "120 s"). value: NUL-terminated, any bytes; read only. No
  * allocation, no global state, thread-safe: a fuzzer may call it with any

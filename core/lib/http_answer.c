@@ -65,7 +65,11 @@ int sluice_retry_after_parse(const char *value, time_t now, double *seconds)
     when = curl_getdate(date, NULL);
     if (when == (time_t)-1)
         return -1;
-    *seconds = when > now ? difftime(when, now) : 0;
+    /* A date billions of years ahead is as meaningless as digits that
+     * long: both saturate, which also keeps the wait exact (a double holds
+     * every whole second up to the cap). */
+    delta = when > now ? difftime(when, now) : 0;
+    *seconds = delta < SLUICE_RETRY_AFTER_PARSE_MAX ? delta : SLUICE_RETRY_AFTER_PARSE_MAX;
     return 0;
 }
 

@@ -3,14 +3,14 @@
  * (core/lib/http_answer.c, contract in http.h) on the input as a header
  * value, and sluice_http_header_get on the input as a response's header
  * block (then on a block with the input as a Retry-After line). The
- * parser must give -1 leaving *seconds alone, or finite seconds >= 0;
- * plain digits exactly (saturating at SLUICE_RETRY_AFTER_PARSE_MAX); for a
- * date, 100 s later on the clock means at most 100 s less to wait. A
- * header value comes back trimmed, on one line. */
+ * parser must give -1 leaving *seconds alone, or seconds in
+ * [0, SLUICE_RETRY_AFTER_PARSE_MAX]; plain digits exactly (saturating at
+ * the cap, as a date far ahead does); for a date, 100 s later on the clock
+ * means at most 100 s less to wait. A header value comes back trimmed, on
+ * one line. */
 #include "config.h"
 
 #include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +65,7 @@ static void check_value(const char *value)
             fuzz_fail("Retry-After '%s' (digits) refused", value);
         return;
     }
-    if (!(seconds >= 0 && isfinite(seconds)))
+    if (!(seconds >= 0 && seconds <= SLUICE_RETRY_AFTER_PARSE_MAX))
         fuzz_fail("Retry-After '%s' gave %g seconds", value, seconds);
     if (digits >= 0) {
         if (seconds != digits)

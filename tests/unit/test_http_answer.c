@@ -86,6 +86,10 @@ START_TEST(retry_after_http_date)
     ck_assert_int_eq(sluice_retry_after_parse("Sun Nov  6 08:49:37 1994", 784111700, &seconds),
                      0);
     ck_assert(seconds == 77);
+    /* A date in a far year saturates as long digits do (a fuzzer find:
+     * the asctime form read a year of 1994994913). */
+    ck_assert_int_eq(sluice_retry_after_parse("Sun Nov  6 08:37 1994994913", now, &seconds), 0);
+    ck_assert(seconds == SLUICE_RETRY_AFTER_PARSE_MAX);
 }
 END_TEST
 

@@ -22,8 +22,10 @@ EXTRA_DIST += $(SINK_CHECK_TESTS)
 
 # infobip-sink (AREA=infobip): file-source -> infobip-sink -> infobip-emu;
 # overlapped upserts (max_in_flight) against a slow emulator, same outcomes
-# and DLQ as one request at a time.
-INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh
+# and DLQ as one request at a time; tags only through the tag endpoints in
+# every --upsert-tags mode of the emulator, and a start that lists before
+# it creates (issue 17).
+INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh integration/infobip-tags.sh
 TESTS += $(INFOBIP_INTEGRATION_TESTS)
 EXTRA_DIST += $(INFOBIP_INTEGRATION_TESTS)
 

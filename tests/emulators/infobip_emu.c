@@ -1690,8 +1690,12 @@ static json_t *dump_state(void *user)
         snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT, ids[i]);
         p = json_object_get(ib->persons, id);
         json_t *copy = json_deep_copy(p);
+        /* a person Infobip holds has a tags list, empty when it never had
+         * one (created without tags, as infobip-sink creates persons) */
         if (json_is_array(json_object_get(copy, "tags")))
             json_object_set_new(copy, "tags", sorted_strings(json_object_get(p, "tags")));
+        else if (!json_object_get(copy, "tags"))
+            json_object_set_new(copy, "tags", json_array());
         const char *ext = json_string_value(json_object_get(p, "externalId"));
         if (ext)
             snprintf(name, sizeof(name), "%s", ext);

@@ -1,6 +1,8 @@
 # tests/integration/sinks.mk: the loyalty sync end to end (issue 6).
+# e2e-infobip.sh runs infobip-emu's --upsert-tags replace, e2e-infobip-tags.sh
+# append and ignore (issue 17: the sink sends no tags in its upserts).
 E2E_TESTS = integration/e2e-ometria.sh integration/e2e-infobip.sh \
-	integration/e2e-faults.sh integration/e2e-badkey.sh
+	integration/e2e-infobip-tags.sh integration/e2e-faults.sh integration/e2e-badkey.sh
 TESTS += $(E2E_TESTS)
 
 # Erasure on both destinations (issue 17, must be shown 1; docs/erasure.md).

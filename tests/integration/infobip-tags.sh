@@ -14,7 +14,8 @@
 #  - the second start lists attributes, definitions and tags (3 requests)
 #    and creates nothing.
 # Then a definition that exists with another property type stops the
-# start with a message naming both types.
+# start with a message naming both types, and a person whose record lists
+# a tag Infobip does not have is parked with the reason.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
@@ -90,6 +91,7 @@ tags_of() {
         | jq -r '.persons | to_entries[] | "\(.key) \((.value.tags // []) | sort | join(","))"' | sort
 }
 
+command -v sqlite3 > /dev/null || t_fail "needs sqlite3"
 gen_input "$T_TMP/pass1.jsonl" 1
 gen_input "$T_TMP/pass2.jsonl" 2
 setup_counters="requests_attributes_GET requests_attributes_POST requests_definitions_GET
@@ -146,4 +148,18 @@ run_once "$T_TMP/conflict.cfg"
 grep -q "event definition 'LoyTest' exists in Infobip with property 'points' as String, the configuration needs Numeric" \
     "$T_TMP/run.err" || t_fail "no clear message for the conflicting definition: $(tail -3 "$T_TMP/run.err")"
 [ "$(counter persons_created)" -eq 0 ] || t_fail "persons were sent though the start was refused"
+
+# A tag the sink does not own and Infobip does not have: the person is
+# parked with a reason that says what to do; the others are delivered.
+t_start_emu infobip-emu "$T_TMP/emu-unowned.err" --api-key "$KEY" --rate-limit 0
+PORT=$T_EMU_PORT
+{ head -3 "$T_TMP/pass1.jsonl"; echo '{"externalId":"L-X","tags":["Loyalty","Unowned"]}'; } > "$T_TMP/unowned.jsonl"
+write_cfg "$T_TMP/unowned.cfg" unowned "$T_TMP/unowned.jsonl" "$PORT"
+run_once "$T_TMP/unowned.cfg"
+[ "$RC" -eq 2 ] || t_fail "a person with a tag Infobip lacks: exit $RC, expected 2 (dead-lettered): $(tail -3 "$T_TMP/run.err")"
+sqlite3 "$T_TMP/state-unowned/state.db" "select reason from dlq" > "$T_TMP/dlq-unowned"
+[ "$(wc -l < "$T_TMP/dlq-unowned")" -eq 1 ] && grep -q "could not add tag 'Unowned' (HTTP 404).*add it to the sink's tags" "$T_TMP/dlq-unowned" \
+    || t_fail "the DLQ does not hold the person with the unknown tag and why: $(cat "$T_TMP/dlq-unowned")"
+[ "$(curl -s --max-time 60 "http://127.0.0.1:$PORT/_emu/state" | jq -r '.tags.Loyalty | join(",")')" = "L-1,L-2,L-3,L-X" ] \
+    || t_fail "Loyalty members: $(curl -s "http://127.0.0.1:$PORT/_emu/state" | jq -c .tags)"
 echo "ok: tags only through the tag endpoints in append, replace and ignore modes; hand-set tags kept; second start 3 requests"

@@ -16,13 +16,23 @@
 
 char *infobip_error_text(const json_t *error, char *buf, size_t buflen)
 {
-    const json_t *exception, *details;
+    const json_t *exception, *details, *items;
     const char *code = NULL, *text = NULL;
     size_t used;
 
     buf[0] = '\0';
     if (!json_is_object(error))
         return buf;
+    /* Problem details (events): the first item says what is wrong. */
+    items = json_object_get(error, "errors");
+    if (!json_object_get(error, "code") && json_is_array(items) && json_array_size(items) > 0 &&
+        json_is_object(json_array_get(items, 0))) {
+        infobip_error_text(json_array_get(items, 0), buf, buflen);
+        used = strlen(buf);
+        if (json_array_size(items) > 1 && used + 1 < buflen)
+            snprintf(buf + used, buflen - used, " (and %zu more)", json_array_size(items) - 1);
+        return buf;
+    }
     exception = json_object_get(json_object_get(error, "requestError"), "serviceException");
     if (json_is_object(exception)) {
         code = json_string_value(json_object_get(exception, "messageId"));

@@ -296,8 +296,10 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
     /* Persons first: an event for a person created in this batch needs it. */
     if (persons.count > 0)
         status = infobip_send_persons(ctx, sink, batch, &persons);
-    if (status == SLUICE_OK)
+    if (status == SLUICE_OK) {
+        nevents = infobip_hold_orphan_events(ctx, batch, &persons, events, nevents);
         status = infobip_send_events(ctx, sink, batch, events, nevents);
+    }
     /* Records left to retry: the core calls write() again after its backoff. */
     for (size_t i = 0; status == SLUICE_OK && i < count; i++) {
         if (sluice_batch_outcome(batch, i) == SLUICE_RECORD_RETRY)

@@ -22,8 +22,11 @@ EXTRA_DIST += $(SINK_CHECK_TESTS)
 
 # infobip-sink (AREA=infobip): file-source -> infobip-sink -> infobip-emu;
 # overlapped upserts (max_in_flight) against a slow emulator, same outcomes
-# and DLQ as one request at a time.
-INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh
+# and DLQ as one request at a time; refused events isolated by index, no
+# bare profile under either unknown-person reading; members sharing phones
+# or e-mails all delivered, conflicts reported.
+INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh integration/infobip-events.sh \
+	integration/infobip-conflicts.sh
 TESTS += $(INFOBIP_INTEGRATION_TESTS)
 EXTRA_DIST += $(INFOBIP_INTEGRATION_TESTS)
 

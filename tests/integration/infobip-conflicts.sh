@@ -7,7 +7,8 @@
 # each pair without the identifier it shares, nothing is dead-lettered,
 # and each conflict is reported: a warning naming the loyalty id and no
 # phone or e-mail, and one "conflict/<loyalty id>" entry in the stage's
-# state naming the identifier types taken out. A second run of the same
+# state naming the identifier types taken out, listed by `sluice dlq
+# conflicts`. A second run of the same
 # members changes nothing and loses no one.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
@@ -78,10 +79,15 @@ for pass in 1 2; do
         || t_fail "pass $pass: L-2 should keep only its own e-mail: $(jq -c '.persons["L-2"]' "$T_TMP/state$pass.json")"
     [ "$(sqlite3 "$T_TMP/state$pass/state.db" 'select count(*) from dlq')" -eq 0 ] \
         || t_fail "pass $pass: dead-lettered: $(sqlite3 "$T_TMP/state$pass/state.db" 'select reason from dlq' | head -2)"
-    sqlite3 "$T_TMP/state$pass/state.db" "select value from kv where key like 'conflict/%'" \
-        | jq -r '"\(.loyalty_id) \(.dropped | sort | join(","))"' | sort > "$T_TMP/conflicts$pass"
+    # the operator's list: sluice dlq conflicts
+    "$SLUICE" dlq conflicts "$T_TMP/p.cfg" > "$T_TMP/list$pass" || t_fail "pass $pass: sluice dlq conflicts failed"
+    awk '$1 == "infobip" { print $2, $3 }' "$T_TMP/list$pass" | sort > "$T_TMP/conflicts$pass"
     diff -q <(want_conflicts) "$T_TMP/conflicts$pass" > /dev/null \
         || t_fail "pass $pass: conflict list differs: $(diff <(want_conflicts) "$T_TMP/conflicts$pass" | head -4)"
+    grep -q "^$(want_conflicts | wc -l) member(s) delivered without a shared identifier" "$T_TMP/list$pass" \
+        || t_fail "pass $pass: no count line: $(tail -1 "$T_TMP/list$pass")"
+    grep -aE '@example\.com|4477009' "$T_TMP/list$pass" "$T_TMP/state$pass/state.db" \
+        > /dev/null && t_fail "pass $pass: a phone or e-mail in the conflict list"
     warned=$(grep -c 'belongs to another person in Infobip; upserted without it' "$T_TMP/run$pass.out" || true)
     [ "$warned" -eq "$(want_conflicts | wc -l)" ] || t_fail "pass $pass: $warned conflict warnings, expected $(want_conflicts | wc -l)"
     grep -E '@example\.com|4477009' "$T_TMP/run$pass.out" && t_fail "pass $pass: a phone or e-mail in the log"

@@ -9,11 +9,18 @@
 #include "sluice/plugin.h"
 #include "sink_erase.h"
 
-/* Token buckets, one per Infobip endpoint family (each has its own limit). */
+/* Token buckets, one per Infobip endpoint family (each has its own limit,
+ * infobip_throttle_families). */
 #define INFOBIP_BUCKET_PERSONS "persons"
 #define INFOBIP_BUCKET_TAGS "tags"
 #define INFOBIP_BUCKET_EVENTS "events"
 #define INFOBIP_BUCKET_SCHEMA "schema"
+
+/* Configure the sink's token buckets: `rate` requests/s for every family
+ * when > 0 (option requests_per_second), else the limit Infobip publishes
+ * for each (the People specification's x-throttling-info). A 429 pauses
+ * only the bucket of the family it answered (the core's throttle). */
+void infobip_throttle_families(sluice_ctx *ctx, double rate);
 
 /* Most requests infobip_send_all keeps in flight (option max_in_flight). */
 #define INFOBIP_MAX_IN_FLIGHT 16

@@ -24,9 +24,10 @@ EXTRA_DIST += $(SINK_CHECK_TESTS)
 # overlapped upserts (max_in_flight) against a slow emulator, same outcomes
 # and DLQ as one request at a time; refused events isolated by index, no
 # bare profile under either unknown-person reading; members sharing phones
-# or e-mails all delivered, conflicts reported.
+# or e-mails all delivered, conflicts reported; Infobip's published limit
+# per endpoint family kept, 429s in either body waited out.
 INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh integration/infobip-events.sh \
-	integration/infobip-conflicts.sh
+	integration/infobip-conflicts.sh integration/infobip-429.sh
 TESTS += $(INFOBIP_INTEGRATION_TESTS)
 EXTRA_DIST += $(INFOBIP_INTEGRATION_TESTS)
 

@@ -203,11 +203,14 @@ sluice_status infobip_resolve_conflicts(sluice_ctx *ctx, infobip_sink *sink, slu
 /* Keep back the events idx[0..n) whose member (identifier EXTERNAL_ID)
  * has a person record in `persons` whose last one did not end DONE: an
  * event for a member Infobip does not hold may create a bare CUSTOMER
- * profile (the specification says so beside 400505), so it waits for its
- * member (RETRY while the upsert is RETRY) or is dead-lettered with the
- * member (REJECTED). Compacts idx to the events to send. Returns how many
- * are left. */
-size_t infobip_hold_orphan_events(sluice_ctx *ctx, sluice_batch *batch,
+ * profile (the specification says so beside 400505). Such an event waits
+ * for its member (RETRY while the upsert is RETRY); when the upsert was
+ * refused, Infobip is asked once per member whether it holds the person
+ * (GET /people/2/persons): yes, the event goes (a refused update of a
+ * known member); no, it is dead-lettered with the member (REJECTED); no
+ * answer, RETRY. Compacts idx to the events to send. Returns how many are
+ * left. Runs on the write() thread. */
+size_t infobip_hold_orphan_events(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                   const infobip_person_list *persons, size_t *idx, size_t n);
 
 /* Load the erasure list (option erase_enrolment_field names where a person

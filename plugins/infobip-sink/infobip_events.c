@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <curl/curl.h>
 
 #include "infobip.h"
 #include "loytime.h"
@@ -307,14 +308,42 @@ out:
     return status;
 }
 
-size_t infobip_hold_orphan_events(sluice_ctx *ctx, sluice_batch *batch,
+/* Whether Infobip holds the person with externalId `id`: 1 yes, 0 no
+ * (404), -1 not known now (no answer: ask again later). One
+ * `GET /people/2/persons?identifier=&type=EXTERNAL_ID` on the persons
+ * bucket. */
+static int person_exists(sluice_ctx *ctx, infobip_sink *sink, const char *id)
+{
+    char path[600];
+    char *escaped = curl_easy_escape(NULL, id, 0);
+    infobip_reply reply;
+    int result = -1;
+
+    if (!escaped)
+        return -1;
+    snprintf(path, sizeof(path), "/people/2/persons?identifier=%s&type=EXTERNAL_ID", escaped);
+    curl_free(escaped);
+    infobip_call(ctx, sink, "GET", path, NULL, INFOBIP_BUCKET_PERSONS, &reply);
+    if (reply.cls == SLUICE_HTTP_SUCCESS && json_is_object(reply.body))
+        result = 1;
+    else if (reply.status == 404)
+        result = 0;
+    infobip_reply_clear(&reply);
+    return result;
+}
+
+size_t infobip_hold_orphan_events(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                   const infobip_person_list *persons, size_t *idx, size_t n)
 {
-    json_t *last = json_object(); /* externalId -> batch index of its last record */
+    json_t *last = json_object();  /* externalId -> batch index of its last record */
+    json_t *known = json_object(); /* externalId -> person_exists() of a refused member */
     size_t kept = 0, held = 0;
 
-    if (!last)
+    if (!last || !known) {
+        json_decref(last);
+        json_decref(known);
         return n; /* nothing held: Infobip still answers for each event */
+    }
     for (size_t i = 0; i < persons->count; i++)
         json_object_set_new_nocheck(last, persons->id[i], json_integer((json_int_t)persons->index[i]));
     for (size_t i = 0; i < n; i++) {
@@ -326,23 +355,32 @@ size_t infobip_hold_orphan_events(sluice_ctx *ctx, sluice_batch *batch,
                                ? json_object_get(last, id) : NULL;
         sluice_outcome person = at ? sluice_batch_outcome(batch, (size_t)json_integer_value(at))
                                    : SLUICE_RECORD_DONE;
-        if (person == SLUICE_RECORD_DONE || person == SLUICE_RECORD_PENDING) {
+        int exists = 1;
+        if (person == SLUICE_RECORD_REJECTED) {
+            /* a refused update of a member Infobip holds: its events go */
+            const json_t *cached = json_object_get(known, id);
+            exists = cached ? (int)json_integer_value(cached) : person_exists(ctx, sink, id);
+            json_object_set_new(known, id, json_integer(exists));
+        }
+        if (person == SLUICE_RECORD_DONE || person == SLUICE_RECORD_PENDING || exists == 1) {
             idx[kept++] = idx[i];
             continue;
         }
         held++;
-        if (person == SLUICE_RECORD_RETRY)
+        if (person == SLUICE_RECORD_RETRY || exists < 0)
             sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_RETRY, NULL);
         else
             sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_REJECTED,
-                                     "the member's profile was refused by Infobip in the same "
-                                     "batch: the event is not sent (it would create a bare profile)");
+                                     "the member's profile was refused by Infobip, which does not "
+                                     "hold the member: the event is not sent (it would create a "
+                                     "bare profile)");
     }
     if (held > 0)
         sluice_log(ctx, SLUICE_LOG_INFO,
                    "%zu event(s) held back: their member's upsert in this batch did not succeed",
                    held);
     json_decref(last);
+    json_decref(known);
     return kept;
 }
 

@@ -294,7 +294,7 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
     if (persons.count > 0)
         status = infobip_send_persons(ctx, sink, batch, &persons);
     if (status == SLUICE_OK) {
-        nevents = infobip_hold_orphan_events(ctx, batch, &persons, events, nevents);
+        nevents = infobip_hold_orphan_events(ctx, sink, batch, &persons, events, nevents);
         status = infobip_send_events(ctx, sink, batch, events, nevents);
     }
     /* Records left to retry: the core calls write() again after its backoff. */

@@ -9,9 +9,11 @@
 #   sent once more: 2 event requests where bisection takes many (the
 #   emulator's request log counts them; the bisection figure is computed
 #   from the same positions and noted).
-# - One person is refused (an impossible birthDate): its 10 events are not
-#   sent (dead-lettered with the member), so no bare profile is ever
-#   created (the emulator's persons_auto_created stays 0) in either mode.
+# - One person is refused (an impossible birthDate) and Infobip does not
+#   hold it: its 10 events are not sent (dead-lettered with the member), so
+#   no bare profile is ever created (the emulator's persons_auto_created
+#   stays 0) in either mode. Another is refused the same way but Infobip
+#   holds it from before: a refused update, its events are delivered.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
@@ -20,14 +22,15 @@ NOW=2026-11-19T15:32:52.000+0000
 PERSONS=100
 EVENTS=1000
 REFUSED_PERSON=50     # L-50 has an impossible birthDate
+KNOWN_PERSON=60       # so has L-60, whom Infobip holds from before
 BAD_EVERY=100         # event i with i % 100 == 0 has a bad DateTime
 
 # gen_input FILE: persons first, then the events (event i is L-((i % 100) + 1)'s).
 gen_input() {
     awk -v n="$PERSONS" -v e="$EVENTS" -v now="$NOW" -v refused="$REFUSED_PERSON" \
-        -v bad="$BAD_EVERY" 'BEGIN {
+        -v known="$KNOWN_PERSON" -v bad="$BAD_EVERY" 'BEGIN {
         for (i = 1; i <= n; i++) {
-            birth = (i == refused) ? "1990-13-45" : "1980-01-01"
+            birth = (i == refused || i == known) ? "1990-13-45" : "1980-01-01"
             printf "{\"externalId\":\"L-%d\",\"firstName\":\"First%d\",\"birthDate\":\"%s\",\"contactInformation\":[{\"type\":\"EMAIL\",\"identifier\":\"m%d@example.com\",\"primary\":true}]}\n", i, i, birth, i
         }
         for (i = 1; i <= e; i++) {
@@ -85,6 +88,10 @@ for mode in reject create; do
     t_start_emu infobip-emu "$T_TMP/emu-$mode.err" --api-key "$KEY" --rate-limit 0 --now "$NOW" \
         --unknown-person "$mode" --log "$T_TMP/requests-$mode.log"
     port=$T_EMU_PORT
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -X PATCH -H "Authorization: App $KEY" \
+        -H 'Content-Type: application/json' "http://127.0.0.1:$port/people/3/persons/upsert" \
+        --data-binary "{\"persons\":[{\"externalId\":\"L-$KNOWN_PERSON\",\"firstName\":\"First$KNOWN_PERSON\"}]}")
+    [ "$code" = 207 ] || t_fail "$mode: could not create L-$KNOWN_PERSON beforehand ($code)"
     write_cfg "$T_TMP/$mode.cfg" "events-$mode" "$port"
     RC=0
     timeout 600 "$SLUICE" run --once --log-level warn "$T_TMP/$mode.cfg" > "$T_TMP/run-$mode.out" 2>&1 || RC=$?
@@ -112,10 +119,13 @@ for mode in reject create; do
     db="$T_TMP/state-events-$mode/state.db"
     [ "$(sqlite3 "$db" "select count(*) from dlq where reason like '%400504%' and reason like '%must be DateTime%'")" -eq "$bad" ] \
         || t_fail "$mode: expected $bad events dead-lettered with Infobip's 400504: $(sqlite3 "$db" 'select reason from dlq' | sort | uniq -c | head -5)"
-    [ "$(sqlite3 "$db" "select count(*) from dlq where reason like '%bare profile%'")" -eq "$held" ] \
+    [ "$(sqlite3 "$db" "select count(*) from dlq where reason like '%does not hold the member%'")" -eq "$held" ] \
         || t_fail "$mode: expected the refused member's $held events dead-lettered unsent"
-    [ "$(sqlite3 "$db" "select count(*) from dlq")" -eq $((bad + held + 1)) ] \
-        || t_fail "$mode: DLQ holds $(sqlite3 "$db" 'select count(*) from dlq'), expected $((bad + held + 1))"
+    [ "$(sqlite3 "$db" "select count(*) from dlq")" -eq $((bad + held + 2)) ] \
+        || t_fail "$mode: DLQ holds $(sqlite3 "$db" 'select count(*) from dlq'), expected $((bad + held + 2))"
+    known_events=$(jq --arg id "L-$KNOWN_PERSON" '[.events[] | select(.event.identifier.id == $id)] | length' "$T_TMP/state-$mode.json")
+    [ "$known_events" -eq $((EVENTS / PERSONS)) ] \
+        || t_fail "$mode: $known_events events of L-$KNOWN_PERSON (update refused, known to Infobip) delivered, expected $((EVENTS / PERSONS))"
     t_note "$mode: $sent events with $bad bad: 2 event requests (bisection: $bisect, $((bisect - 2)) saved)"
 done
 echo "ok: refused events isolated by index in 2 requests (bisection: $bisect); no bare profile in either reading"

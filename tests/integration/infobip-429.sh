@@ -5,9 +5,8 @@
 # - Without requests_per_second the sink keeps to Infobip's published
 #   limit of each family: 40 upserts take at least (40 - 5) / 5 s (the
 #   first 5 are the bucket's burst); a slow machine only makes it longer.
-# - With requests_per_second = 1000 it sends too fast: the emulator answers
-#   429 (counted), the sink waits and sends again, and every person
-#   arrives all the same, whichever body the 429 carries.
+# - 429s in either body (injected, seeded, so that a slow machine sees them
+#   too) are waited out: every person arrives.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
 
@@ -45,23 +44,24 @@ delivered() {
     curl -s --max-time 60 "http://127.0.0.1:$1/_emu/state" | jq '.persons | length'
 }
 
+t_start_emu infobip-emu "$T_TMP/emu-limit.err" --api-key "$KEY" --rate-limit 5 \
+    --log "$T_TMP/requests-limit.log"
+run published "$T_EMU_PORT"
+[ "$(delivered "$T_EMU_PORT")" -eq "$PERSONS" ] || t_fail "published limits: $(delivered "$T_EMU_PORT") of $PERSONS persons"
+awk -v t="$TAKEN" -v n="$PERSONS" 'BEGIN { exit !(t >= (n - 5) / 5) }' \
+    || t_fail "published limits: $PERSONS upserts in $TAKEN s, faster than 5/s"
+t_note "Infobip's published limit: $PERSONS upserts in $TAKEN s, $(grep -c ' 429 ' "$T_TMP/requests-limit.log" || true) answered 429"
+
+# 429s whatever the machine's speed: the emulator answers a seeded 30 % of
+# requests 429 (with Retry-After: 1) in the body given.
 for body in people e429; do
-    t_start_emu infobip-emu "$T_TMP/emu-$body.err" --api-key "$KEY" --rate-limit 5 \
-        --too-many-body "$body" --log "$T_TMP/requests-$body.log"
+    t_start_emu infobip-emu "$T_TMP/emu-$body.err" --api-key "$KEY" --rate-limit 0 --seed 7 \
+        --rate429 0.3 --too-many-body "$body" --log "$T_TMP/requests-$body.log"
     port=$T_EMU_PORT
-    if [ "$body" = people ]; then
-        run published "$port"
-        [ "$(delivered "$port")" -eq "$PERSONS" ] || t_fail "published limits: $(delivered "$port") of $PERSONS persons"
-        awk -v t="$TAKEN" -v n="$PERSONS" 'BEGIN { exit !(t >= (n - 5) / 5) }' \
-            || t_fail "published limits: $PERSONS upserts in $TAKEN s, faster than 5/s"
-        t_note "Infobip's published limit: $PERSONS upserts in $TAKEN s, $(grep -c ' 429 ' "$T_TMP/requests-$body.log" || true) answered 429"
-        curl -s -X POST --max-time 60 "http://127.0.0.1:$port/_emu/reset" > /dev/null
-    fi
-    before=$(wc -l < "$T_TMP/requests-$body.log")
     run "fast-$body" "$port" "requests_per_second = 1000.0;"
     [ "$(delivered "$port")" -eq "$PERSONS" ] || t_fail "$body: $(delivered "$port") of $PERSONS persons after 429s"
-    limited=$(tail -n +$((before + 1)) "$T_TMP/requests-$body.log" | grep -c '^PATCH /people/3/persons/upsert 429 ' || true)
-    [ "$limited" -gt 0 ] || t_fail "$body: the emulator never answered 429 to a sink sending at 1000/s"
+    limited=$(grep -c '^PATCH /people/3/persons/upsert 429 ' "$T_TMP/requests-$body.log" || true)
+    [ "$limited" -gt 0 ] || t_fail "$body: the emulator never answered 429"
     t_note "$body 429 body: $limited upserts answered 429, all $PERSONS persons delivered in $TAKEN s"
 done
 echo "ok: Infobip's published limit per family kept; 429 in either body waited out"

@@ -1,5 +1,7 @@
 /* cmd_dlq.c: `sluice dlq`: list, show, replay or purge the records a
- * pipeline parked in its dead-letter queue (state store, store_dlq.c).
+ * pipeline parked in its dead-letter queue (state store, store_dlq.c), and
+ * list the members a sink delivered only in part (`conflicts`: the
+ * "conflict/" entries infobip-sink keeps in its stage state).
  * The pipeline file is read for its state_dir and stage names only, so no
  * secret need be set (SLUICE_LOAD_NO_SECRETS). */
 #include <errno.h>
@@ -28,6 +30,7 @@ static void usage(FILE *out)
             "       sluice dlq show PIPELINE_FILE ID\n"
             "       sluice dlq replay PIPELINE_FILE ID|--all\n"
             "       sluice dlq purge PIPELINE_FILE ID|--all\n"
+            "       sluice dlq conflicts PIPELINE_FILE\n"
             "\n"
             "list    one line per parked record: id, stage, parked_at, reason, record preview;\n"
             "        a replayed record parked again has a line per earlier parking\n"
@@ -40,6 +43,9 @@ static void usage(FILE *out)
             "        and records of a stage the pipeline no longer has cannot go back:\n"
             "        neither is replayed\n"
             "purge   delete the record(s) for good\n"
+            "conflicts  members delivered without a contact identifier the destination\n"
+            "        holds for another person (a shared phone or e-mail): stage, loyalty\n"
+            "        id, identifier types left out, when; no phone or e-mail is kept\n"
             "\n"
             "The pipeline file is read for its state_dir and stages: secrets (and\n"
             "variables of plugin options) need not be set.\n"
@@ -150,6 +156,56 @@ static int cmd_list(sluice_store *store, const sluice_pipeline_def *def, const c
         return EXIT_IO;
     }
     printf("%ld record(s)\n", shown);
+    return 0;
+}
+
+/* Prefix of the state keys of partly delivered members (infobip_conflicts.c). */
+#define CONFLICT_PREFIX "conflict/"
+
+/* The stage being listed and the entries printed so far. */
+typedef struct conflict_listing {
+    const char *stage;
+    long count;
+} conflict_listing;
+
+/* sluice_store_kv_foreach callback: print one conflict entry of the stage
+ * `user` (a conflict_listing) names, and count it. Returns 0. */
+static int print_conflict(const char *key, const json_t *value, void *user)
+{
+    conflict_listing *seen = user;
+    const char *loyalty_id = json_string_value(json_object_get(value, "loyalty_id"));
+    const char *at = json_string_value(json_object_get(value, "at"));
+    char types[64] = "";
+    size_t i;
+    json_t *type;
+
+    json_array_foreach(json_object_get(value, "dropped"), i, type) {
+        size_t used = strlen(types);
+        if (json_is_string(type))
+            snprintf(types + used, sizeof(types) - used, "%s%s", used ? "," : "",
+                     json_string_value(type));
+    }
+    printf("%-20s %-20s %-14s %s\n", seen->stage,
+           loyalty_id ? loyalty_id : key + strlen(CONFLICT_PREFIX), types[0] ? types : "-",
+           at ? at : "-");
+    seen->count++;
+    return 0;
+}
+
+/* `dlq conflicts FILE`: the conflict entries of every stage. */
+static int cmd_conflicts(sluice_store *store, const sluice_pipeline_def *def)
+{
+    conflict_listing seen = {NULL, 0};
+
+    printf("%-20s %-20s %-14s %s\n", "STAGE", "LOYALTY_ID", "LEFT_OUT", "AT");
+    for (size_t s = 0; s < def->stage_count; s++) {
+        seen.stage = def->stages[s].name;
+        if (sluice_store_kv_foreach(store, seen.stage, CONFLICT_PREFIX, print_conflict, &seen) != 0) {
+            fprintf(stderr, "sluice dlq: cannot read the conflicts of stage '%s'\n", seen.stage);
+            return EXIT_IO;
+        }
+    }
+    printf("%ld member(s) delivered without a shared identifier\n", seen.count);
     return 0;
 }
 
@@ -349,13 +405,20 @@ int sluice_cmd_dlq(int argc, char **argv)
     int is_show = strcmp(action, "show") == 0;
     int is_replay = strcmp(action, "replay") == 0;
     int is_purge = strcmp(action, "purge") == 0;
-    if (!is_list && !is_show && !is_replay && !is_purge) {
-        fprintf(stderr, "sluice dlq: unknown action '%s' (list, show, replay, purge)\n", action);
+    int is_conflicts = strcmp(action, "conflicts") == 0;
+    if (!is_list && !is_show && !is_replay && !is_purge && !is_conflicts) {
+        fprintf(stderr, "sluice dlq: unknown action '%s' (list, show, replay, purge, conflicts)\n",
+                action);
         usage(stderr);
         goto out;
     }
     /* Check the arguments before touching anything. */
-    if (is_list) {
+    if (is_conflicts) {
+        if (argc != 3) {
+            fprintf(stderr, "sluice dlq conflicts: expected PIPELINE_FILE\n");
+            goto out;
+        }
+    } else if (is_list) {
         if (argc == 5 && strcmp(argv[3], "--stage") == 0) {
             stage = argv[4];
         } else if (argc != 3) {
@@ -379,7 +442,9 @@ int sluice_cmd_dlq(int argc, char **argv)
     status = open_pipeline_store(file, &reg, &def, &store);
     if (status != 0)
         goto out;
-    if (is_list)
+    if (is_conflicts)
+        status = cmd_conflicts(store, def);
+    else if (is_list)
         status = cmd_list(store, def, stage);
     else if (is_show)
         status = cmd_show(store, id);

@@ -9,11 +9,18 @@
 #include "sluice/plugin.h"
 #include "sink_erase.h"
 
-/* Token buckets, one per Infobip endpoint family (each has its own limit). */
+/* Token buckets, one per Infobip endpoint family (each has its own limit,
+ * infobip_throttle_families). */
 #define INFOBIP_BUCKET_PERSONS "persons"
 #define INFOBIP_BUCKET_TAGS "tags"
 #define INFOBIP_BUCKET_EVENTS "events"
 #define INFOBIP_BUCKET_SCHEMA "schema"
+
+/* Configure the sink's token buckets: `rate` requests/s for every family
+ * when > 0 (option requests_per_second), else the limit Infobip publishes
+ * for each (the People specification's x-throttling-info). A 429 pauses
+ * only the bucket of the family it answered (the core's throttle). */
+void infobip_throttle_families(sluice_ctx *ctx, double rate);
 
 /* Most requests infobip_send_all keeps in flight (option max_in_flight). */
 #define INFOBIP_MAX_IN_FLIGHT 16
@@ -103,8 +110,11 @@ void infobip_requests_free(infobip_request *requests, size_t n);
 int infobip_records_body(sluice_batch *batch, const size_t *idx, size_t n, const char *open,
                          const char *close, infobip_request *request);
 
-/* Describe an Infobip error object (207 item, requestError, E429 shape)
- * into buf. Returns buf. */
+/* Describe an Infobip error object into buf: a 207 item or an events
+ * error item ({code, message, details}), a requestError (v2 errors and the
+ * People API's 429 TOO_MANY_REQUESTS), the E429 shape of other products,
+ * or problem details (its first "errors" item, and how many more). Returns
+ * buf. */
 char *infobip_error_text(const json_t *error, char *buf, size_t buflen);
 
 /* What the sink needs of a record before sending it. */
@@ -213,6 +223,38 @@ void infobip_tag_plan_free(infobip_tag_plan *plan);
  * Infobip refuses a whole batch. Returns SLUICE_OK or SLUICE_FATAL. */
 sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                   const size_t *idx, size_t n);
+
+/* 1 when `error`, an item of an upsert's 207 "errors", refuses a person
+ * because one of its contact identifiers (PHONE, EMAIL) belongs to another
+ * Infobip person ("contactInformation: ... belongs to another person"),
+ * else 0. */
+int infobip_contact_conflict(const json_t *error);
+
+/* Upsert again the persons idx[k] (k < n) whose conflicts[k] (a 207 error
+ * item for which infobip_contact_conflict holds, borrowed; NULL for the
+ * others) refused them, each without the identifiers named, a few rounds
+ * while Infobip names more; set their outcomes (DONE, with created[k] when
+ * Infobip CREATED it; REJECTED for any other refusal; RETRY while not
+ * answered) and report each member delivered so (warning with the loyalty
+ * id only, metric contact_conflicts, state key "conflict/<loyalty id>"
+ * staged under batch). Returns SLUICE_OK or SLUICE_FATAL after
+ * sluice_fail(). */
+sluice_status infobip_resolve_conflicts(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                        const size_t *idx, unsigned char *created, size_t n,
+                                        const json_t *const *conflicts);
+
+/* Keep back the events idx[0..n) whose member (identifier EXTERNAL_ID)
+ * has a person record in `persons` whose last one did not end DONE: an
+ * event for a member Infobip does not hold may create a bare CUSTOMER
+ * profile (the specification says so beside 400505). Such an event waits
+ * for its member (RETRY while the upsert is RETRY); when the upsert was
+ * refused, Infobip is asked once per member whether it holds the person
+ * (GET /people/2/persons): yes, the event goes (a refused update of a
+ * known member); no, it is dead-lettered with the member (REJECTED); no
+ * answer, RETRY. Compacts idx to the events to send. Returns how many are
+ * left. Runs on the write() thread. */
+size_t infobip_hold_orphan_events(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                  const infobip_person_list *persons, size_t *idx, size_t n);
 
 /* Load the erasure list (option erase_enrolment_field names where a person
  * carries its enrolment date). Returns 0, or -1 after sluice_fail(). */

@@ -14,15 +14,49 @@
 #include "infobip.h"
 #include "util/dynbuf.h"
 
+/* Infobip's published limit per endpoint family, requests/s (People
+ * specification, x-throttling-info): person endpoints (the upsert, the
+ * delete of an erasure) 5, tags 5, custom attributes 5, the batch events
+ * endpoint 5. Event definitions publish none: they share the custom
+ * attributes' bucket (schema). The families the sink does not call (person
+ * create 10/s, single events 250/s) have no bucket. */
+static const struct {
+    const char *bucket;
+    double rate;
+} family_limits[] = {
+    {INFOBIP_BUCKET_PERSONS, 5.0},
+    {INFOBIP_BUCKET_TAGS, 5.0},
+    {INFOBIP_BUCKET_EVENTS, 5.0},
+    {INFOBIP_BUCKET_SCHEMA, 5.0},
+};
+
+void infobip_throttle_families(sluice_ctx *ctx, double rate)
+{
+    for (size_t i = 0; i < sizeof(family_limits) / sizeof(family_limits[0]); i++) {
+        double limit = rate > 0 ? rate : family_limits[i].rate;
+        sluice_http_throttle(ctx, family_limits[i].bucket, limit, limit > 1 ? limit : 1);
+    }
+}
+
 char *infobip_error_text(const json_t *error, char *buf, size_t buflen)
 {
-    const json_t *exception, *details;
+    const json_t *exception, *details, *items;
     const char *code = NULL, *text = NULL;
     size_t used;
 
     buf[0] = '\0';
     if (!json_is_object(error))
         return buf;
+    /* Problem details (events): the first item says what is wrong. */
+    items = json_object_get(error, "errors");
+    if (!json_object_get(error, "code") && json_is_array(items) && json_array_size(items) > 0 &&
+        json_is_object(json_array_get(items, 0))) {
+        infobip_error_text(json_array_get(items, 0), buf, buflen);
+        used = strlen(buf);
+        if (json_array_size(items) > 1 && used + 1 < buflen)
+            snprintf(buf + used, buflen - used, " (and %zu more)", json_array_size(items) - 1);
+        return buf;
+    }
     exception = json_object_get(json_object_get(error, "requestError"), "serviceException");
     if (json_is_object(exception)) {
         code = json_string_value(json_object_get(exception, "messageId"));

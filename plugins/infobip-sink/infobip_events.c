@@ -1,14 +1,17 @@
 /* infobip_events.c: loyalty events to Infobip (`POST /people/3/events`).
  * Infobip refuses a whole batch when one item is invalid, so every event is
- * checked against its definition before sending, and a refused batch is
- * bisected until the failing items stand alone: they go to the dead-letter
- * queue with Infobip's message, the rest is delivered. */
+ * checked against its definition before sending. A refused batch names its
+ * failing items (problem details, `errors[{index, code, message}]`): those
+ * go to the dead-letter queue with Infobip's message and the rest is sent
+ * again in one request. Only an answer that names no item (index -1, or no
+ * list) is bisected until the failing items stand alone. */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <curl/curl.h>
 
 #include "infobip.h"
 #include "loytime.h"
@@ -127,9 +130,82 @@ static int events_body(sluice_batch *batch, const size_t *idx, size_t n, infobip
 static sluice_status send_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                 const size_t *idx, size_t n);
 
+/* Read which of events idx[0..n) a refusal names: `body`'s "errors" list
+ * (problem details) with an index 0..n-1 for each item. Sets refused[i]
+ * (n entries, zeroed by the caller) for each named event. Returns how many
+ * it names, or 0 when the answer does not name items one by one (no list,
+ * an index of -1 for the whole request, an index out of range or named
+ * twice): then the caller bisects. */
+static size_t named_refusals(const json_t *body, size_t n, unsigned char *refused)
+{
+    const json_t *errors = json_object_get(body, "errors");
+    size_t i, named = 0;
+    json_t *item;
+
+    if (!json_is_array(errors))
+        return 0;
+    json_array_foreach(errors, i, item) {
+        const json_t *index = json_object_get(item, "index");
+        json_int_t at = json_integer_value(index);
+        if (!json_is_integer(index) || at < 0 || (size_t)at >= n || refused[at]) {
+            memset(refused, 0, n);
+            return 0;
+        }
+        refused[at] = 1;
+        named++;
+    }
+    return named;
+}
+
+/* Dead-letter the events of idx[0..n) that the refusal `reply` names, each
+ * with Infobip's message about it, and send the rest again in one request
+ * (send_range). Returns SLUICE_OK or SLUICE_FATAL, or SLUICE_RETRY when the
+ * answer names no item (nothing changed: the caller bisects) or memory
+ * runs out (all n left RETRY). */
+static sluice_status drop_named(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                const size_t *idx, size_t n, const infobip_reply *reply)
+{
+    const json_t *errors = json_object_get(reply->body, "errors");
+    unsigned char *refused = calloc(n ? n : 1, 1);
+    size_t *rest = calloc(n ? n : 1, sizeof(*rest));
+    size_t named, nrest = 0, i;
+    sluice_status status = SLUICE_RETRY;
+    json_t *item;
+
+    if (!refused || !rest) {
+        mark_all(batch, idx, n, SLUICE_RECORD_RETRY, NULL);
+        status = SLUICE_OK;
+        goto out;
+    }
+    named = named_refusals(reply->body, n, refused);
+    if (named == 0)
+        goto out;
+    json_array_foreach(errors, i, item) {
+        char text[512], reason[700];
+        size_t at = (size_t)json_integer_value(json_object_get(item, "index"));
+        snprintf(reason, sizeof(reason), "Infobip refused the event (HTTP %ld): %s",
+                 reply->status, infobip_error_text(item, text, sizeof(text)));
+        sluice_batch_set_outcome(batch, idx[at], SLUICE_RECORD_REJECTED, reason);
+    }
+    sluice_metric_add(ctx, "records_rejected", (double)named);
+    for (i = 0; i < n; i++) {
+        if (!refused[i])
+            rest[nrest++] = idx[i];
+    }
+    sluice_log(ctx, SLUICE_LOG_INFO,
+               "Infobip refused a batch of %zu events naming %zu: sending the other %zu again",
+               n, named, nrest);
+    status = nrest > 0 ? send_range(ctx, sink, batch, rest, nrest) : SLUICE_OK;
+out:
+    free(refused);
+    free(rest);
+    return status;
+}
+
 /* Set the outcomes of events idx[0..n) from the answer to their request;
  * a 2xx that is not Infobip's (a web page) delivers nothing and counts
- * against the stage's budget of such answers; a refused request is
+ * against the stage's budget of such answers; a refused request that names
+ * its failing items loses exactly those (drop_named), one that does not is
  * bisected (send_range on this thread) until the failing items stand
  * alone. Returns SLUICE_OK or SLUICE_FATAL. */
 static sluice_status apply_range(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
@@ -162,6 +238,10 @@ static sluice_status apply_range(sluice_ctx *ctx, infobip_sink *sink, sluice_bat
         mark_all(batch, idx, n, SLUICE_RECORD_RETRY, NULL);
         break;
     case SLUICE_HTTP_REJECTED:
+        status = drop_named(ctx, sink, batch, idx, n, reply);
+        if (status != SLUICE_RETRY)
+            break;
+        status = SLUICE_OK;
         if (n == 1) {
             snprintf(reason, sizeof(reason), "Infobip refused the event (HTTP %ld): %s",
                      reply->status, reply->message);
@@ -169,8 +249,8 @@ static sluice_status apply_range(sluice_ctx *ctx, infobip_sink *sink, sluice_bat
             sluice_metric_add(ctx, "records_rejected", 1);
         } else {
             sluice_log(ctx, SLUICE_LOG_INFO,
-                       "Infobip refused a batch of %zu events (%s): isolating the failing ones",
-                       n, reply->message);
+                       "Infobip refused a batch of %zu events (%s) without naming them: "
+                       "isolating the failing ones by halves", n, reply->message);
             status = send_range(ctx, sink, batch, idx, n / 2);
             if (status == SLUICE_OK)
                 status = send_range(ctx, sink, batch, idx + n / 2, n - n / 2);
@@ -226,6 +306,82 @@ static sluice_status send_ranges(sluice_ctx *ctx, infobip_sink *sink, sluice_bat
 out:
     infobip_requests_free(requests, nranges);
     return status;
+}
+
+/* Whether Infobip holds the person with externalId `id`: 1 yes, 0 no
+ * (404), -1 not known now (no answer: ask again later). One
+ * `GET /people/2/persons?identifier=&type=EXTERNAL_ID` on the persons
+ * bucket. */
+static int person_exists(sluice_ctx *ctx, infobip_sink *sink, const char *id)
+{
+    char path[600];
+    char *escaped = curl_easy_escape(NULL, id, 0);
+    infobip_reply reply;
+    int result = -1;
+
+    if (!escaped)
+        return -1;
+    snprintf(path, sizeof(path), "/people/2/persons?identifier=%s&type=EXTERNAL_ID", escaped);
+    curl_free(escaped);
+    infobip_call(ctx, sink, "GET", path, NULL, INFOBIP_BUCKET_PERSONS, &reply);
+    if (reply.cls == SLUICE_HTTP_SUCCESS && json_is_object(reply.body))
+        result = 1;
+    else if (reply.status == 404)
+        result = 0;
+    infobip_reply_clear(&reply);
+    return result;
+}
+
+size_t infobip_hold_orphan_events(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                  const infobip_person_list *persons, size_t *idx, size_t n)
+{
+    json_t *last = json_object();  /* externalId -> batch index of its last record */
+    json_t *known = json_object(); /* externalId -> person_exists() of a refused member */
+    size_t kept = 0, held = 0;
+
+    if (!last || !known) {
+        json_decref(last);
+        json_decref(known);
+        return n; /* nothing held: Infobip still answers for each event */
+    }
+    for (size_t i = 0; i < persons->count; i++)
+        json_object_set_new_nocheck(last, persons->id[i], json_integer((json_int_t)persons->index[i]));
+    for (size_t i = 0; i < n; i++) {
+        json_t *event = sluice_batch_get(batch, idx[i]);
+        const json_t *identifier = json_object_get(event, "identifier");
+        const char *type = json_string_value(json_object_get(identifier, "type"));
+        const char *id = json_string_value(json_object_get(identifier, "id"));
+        const json_t *at = type && id && strcmp(type, "EXTERNAL_ID") == 0
+                               ? json_object_get(last, id) : NULL;
+        sluice_outcome person = at ? sluice_batch_outcome(batch, (size_t)json_integer_value(at))
+                                   : SLUICE_RECORD_DONE;
+        int exists = 1;
+        if (person == SLUICE_RECORD_REJECTED) {
+            /* a refused update of a member Infobip holds: its events go */
+            const json_t *cached = json_object_get(known, id);
+            exists = cached ? (int)json_integer_value(cached) : person_exists(ctx, sink, id);
+            json_object_set_new(known, id, json_integer(exists));
+        }
+        if (person == SLUICE_RECORD_DONE || person == SLUICE_RECORD_PENDING || exists == 1) {
+            idx[kept++] = idx[i];
+            continue;
+        }
+        held++;
+        if (person == SLUICE_RECORD_RETRY || exists < 0)
+            sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_RETRY, NULL);
+        else
+            sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_REJECTED,
+                                     "the member's profile was refused by Infobip, which does not "
+                                     "hold the member: the event is not sent (it would create a "
+                                     "bare profile)");
+    }
+    if (held > 0)
+        sluice_log(ctx, SLUICE_LOG_INFO,
+                   "%zu event(s) held back: their member's upsert in this batch did not succeed",
+                   held);
+    json_decref(last);
+    json_decref(known);
+    return kept;
 }
 
 sluice_status infobip_send_events(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,

@@ -78,13 +78,17 @@ static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
 
 /* The per-index answer of a 2xx upsert: outcomes of the persons it names
  * ({"errors":[{..,"index"}], "results":[{..,"index","status"}]}); every
- * person it does not name is left RETRY (sent again, never assumed). Writes
+ * person it does not name is left RETRY (sent again, never assumed), and
+ * so is a person refused for a contact identifier another person owns:
+ * conflicts[i] (n entries, zeroed by the caller) is then its error item
+ * (borrowed from reply), for infobip_resolve_conflicts. Writes
  * to why[0..why_len) what makes the answer unreadable (not that shape, or
  * persons missing), "" when it names all n. Returns SLUICE_OK, or
  * SLUICE_RETRY when out of memory (all n left RETRY). */
 static sluice_status read_upsert_answer(sluice_ctx *ctx, sluice_batch *batch, const size_t *idx,
                                         unsigned char *created, size_t n,
-                                        const infobip_reply *reply, char *why, size_t why_len)
+                                        const infobip_reply *reply, const json_t **conflicts,
+                                        char *why, size_t why_len)
 {
     const json_t *errors = json_object_get(reply->body, "errors");
     const json_t *results = json_object_get(reply->body, "results");
@@ -115,12 +119,16 @@ static sluice_status read_upsert_answer(sluice_ctx *ctx, sluice_batch *batch, co
         char text[512];
         if (!json_is_integer(index) || at < 0 || (size_t)at >= n || seen[at])
             continue;
+        seen[at] = 1;
+        named++;
+        if (infobip_contact_conflict(item)) {
+            conflicts[at] = item;
+            continue;
+        }
         snprintf(reason, sizeof(reason), "Infobip refused the person: %s",
                  infobip_error_text(item, text, sizeof(text)));
         sluice_batch_set_outcome(batch, idx[at], SLUICE_RECORD_REJECTED, reason);
         sluice_metric_add(ctx, "records_rejected", 1);
-        seen[at] = 1;
-        named++;
     }
     json_array_foreach(results, i, item) {
         const json_t *index = json_object_get(item, "index");
@@ -143,7 +151,8 @@ static sluice_status read_upsert_answer(sluice_ctx *ctx, sluice_batch *batch, co
 /* Set the outcomes of persons idx[0..n) from the answer to their upsert:
  * a 2xx gives per-index outcomes (read_upsert_answer; one that is not
  * Infobip's, or leaves persons out, counts against the stage's budget of
- * such answers), a refused request is bisected (sent again in halves, one
+ * such answers; persons refused for a shared phone or e-mail are upserted
+ * again without it, infobip_resolve_conflicts), a refused request is bisected (sent again in halves, one
  * at a time, until the refused person stands alone). created[i] (n
  * entries, zeroed by the caller) is set for each person Infobip says it
  * CREATED. Returns SLUICE_OK or SLUICE_FATAL. */
@@ -153,18 +162,26 @@ static sluice_status apply_upsert(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
 {
     const infobip_reply *reply = &request->reply;
     sluice_status status = SLUICE_OK;
+    const json_t **conflicts = NULL;
     char reason[700];
     char why[200];
     size_t i;
 
     switch (reply->cls) {
     case SLUICE_HTTP_SUCCESS:
-        if (read_upsert_answer(ctx, batch, idx, created, n, reply, why, sizeof(why)) != SLUICE_OK)
+        conflicts = calloc(n ? n : 1, sizeof(*conflicts));
+        if (!conflicts || read_upsert_answer(ctx, batch, idx, created, n, reply, conflicts, why,
+                                             sizeof(why)) != SLUICE_OK) {
+            for (i = 0; !conflicts && i < n; i++)
+                sluice_batch_set_outcome(batch, idx[i], SLUICE_RECORD_RETRY, NULL);
             break;
+        }
         status = infobip_answer(ctx, sink, request->method, request->path, reply,
                                 why[0] ? why : NULL);
         if (status == SLUICE_RETRY)
             status = SLUICE_OK; /* the persons it did not name are RETRY */
+        if (status == SLUICE_OK)
+            status = infobip_resolve_conflicts(ctx, sink, batch, idx, created, n, conflicts);
         break;
     case SLUICE_HTTP_CONFIG:
         status = infobip_config_failure(ctx, sink, request->method, request->path, reply);
@@ -190,6 +207,7 @@ static sluice_status apply_upsert(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
         }
         break;
     }
+    free(conflicts);
     return status;
 }
 

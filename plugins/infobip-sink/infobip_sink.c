@@ -25,8 +25,8 @@ static const sluice_option infobip_options[] = {
      "tags this pipeline owns (default [\"Loyalty\"]): created at start, and removed from a person whose record no longer lists them"},
     {"max_persons_per_request", SLUICE_OPT_INT, "1000", 0, 0, "persons per upsert request", .range = "1..1000"},
     {"max_events_per_request", SLUICE_OPT_INT, "5000", 0, 0, "events per request", .range = "1..5000"},
-    {"requests_per_second", SLUICE_OPT_DOUBLE, "5", 0, 0,
-     "request rate per endpoint family (persons, tags, events), Infobip's default limit is 5", .range = "0.01..1000"},
+    {"requests_per_second", SLUICE_OPT_DOUBLE, NULL, 0, 0,
+     "request rate of every endpoint family (persons, tags, events, schema); unset: Infobip's published limit of each (5/s)", .range = "0.01..1000"},
     {"max_event_age_days", SLUICE_OPT_INT, "30", 0, 0,
      "Infobip refuses events older than this many days (0: no check)", .range = "0..3650"},
     {"too_old_events", SLUICE_OPT_STRING, "skip", 0, 0,
@@ -197,10 +197,7 @@ static sluice_status infobip_init(sluice_ctx *ctx, const json_t *config, void **
         sink->managed_tags = json_pack("[s]", "Loyalty");
     if (!sink->managed_tags)
         return SLUICE_FATAL;
-    sluice_http_throttle(ctx, INFOBIP_BUCKET_PERSONS, rate, rate > 1 ? rate : 1);
-    sluice_http_throttle(ctx, INFOBIP_BUCKET_TAGS, rate, rate > 1 ? rate : 1);
-    sluice_http_throttle(ctx, INFOBIP_BUCKET_EVENTS, rate, rate > 1 ? rate : 1);
-    sluice_http_throttle(ctx, INFOBIP_BUCKET_SCHEMA, rate, rate > 1 ? rate : 1);
+    infobip_throttle_families(ctx, rate);
     if (infobip_erase_init(ctx, sink, config) != 0)
         return SLUICE_FATAL;
 
@@ -296,8 +293,10 @@ static sluice_status infobip_write(sluice_ctx *ctx, void *state, sluice_batch *b
     /* Persons first: an event for a person created in this batch needs it. */
     if (persons.count > 0)
         status = infobip_send_persons(ctx, sink, batch, &persons);
-    if (status == SLUICE_OK)
+    if (status == SLUICE_OK) {
+        nevents = infobip_hold_orphan_events(ctx, sink, batch, &persons, events, nevents);
         status = infobip_send_events(ctx, sink, batch, events, nevents);
+    }
     /* Records left to retry: the core calls write() again after its backoff. */
     for (size_t i = 0; status == SLUICE_OK && i < count; i++) {
         if (sluice_batch_outcome(batch, i) == SLUICE_RECORD_RETRY)

@@ -2,7 +2,8 @@
 if BUILD_PLUGIN_INFOBIP_SINK
 pkglib_LTLIBRARIES += infobip-sink.la
 endif
-infobip_sink_la_SOURCES = infobip-sink/infobip.h infobip-sink/infobip_client.c infobip-sink/infobip_erase.c \
+infobip_sink_la_SOURCES = infobip-sink/infobip.h infobip-sink/infobip_client.c infobip-sink/infobip_conflicts.c \
+	infobip-sink/infobip_erase.c \
 	infobip-sink/infobip_events.c infobip-sink/infobip_persons.c \
 	infobip-sink/infobip_scan.c infobip-sink/infobip_tags.c \
 	infobip-sink/infobip_setup.c infobip-sink/infobip_sink.c

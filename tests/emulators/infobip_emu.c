@@ -23,14 +23,23 @@
  *       /_emu/state lists the deleted externalIds under "deleted"
  *   POST|GET /peopleevents/2/definitions, GET /peopleevents/2/definitions/{id}
  *   POST /people/3/events  JSON array of <= 5000 events, all or nothing:
- *       400 {"code":"4005xx","message":..,"index":i} (400500 bad JSON, 400501
- *       schema, 400502 empty, 400503 too many, 400504 invalid item, 400505
- *       person not found, 400506 unknown definition), else 202; events are
- *       stored by eventId with a repeat count.
+ *       400 problem details {"type","title","status":400,"traceId","errors":
+ *       [{"index":i,"code":"4005xx","message":..,"details":[..]}]} naming
+ *       every failing item (index -1: the request as a whole; 400500 bad
+ *       JSON, 400501 schema, 400502 empty, 400503 too many, 400504 invalid
+ *       item, 400505 person not found, 400506 unknown definition), else 202;
+ *       events are stored by eventId with a repeat count. An event for a
+ *       person nobody upserted fails with 400505 (--unknown-person reject,
+ *       the default) or creates a bare CUSTOMER profile holding only that
+ *       identifier (--unknown-person create; counter persons_auto_created):
+ *       the specification says both.
  *   GET|POST /_emu/clock   the emulator clock used for the 30-day event limit
  * A request with a body must say Content-Type: application/json (else 415).
  * Rate limit per endpoint group (--rate-limit R, default 5/s, 0 = off):
- * 429 {"errorCode":"E429","description":"Too many requests sent.",...}.
+ * 429 in the People API's shape {"requestError":{"serviceException":
+ * {"messageId":"TOO_MANY_REQUESTS","text":"Too many requests"}}}, or with
+ * --too-many-body e429 the shape of other Infobip products
+ * {"errorCode":"E429","description":"Too many requests sent.",...}.
  * --upsert-delay-ms N holds each admitted upsert N ms before it is applied;
  * the counter upserts_in_flight_peak (GET /_emu/stats) is the most upserts
  * handled at one time, so a test sees whether a client overlaps them.
@@ -90,6 +99,9 @@ typedef struct infobip {
     enum upsert_tags upsert_tags; /* --upsert-tags */
     long upserts_in_flight;  /* upserts being handled now (under emu_lock) */
     long upserts_peak;       /* the most at once so far (under emu_lock) */
+    bool events_create_persons; /* --unknown-person create: an event for an
+                                   unknown person creates a bare profile */
+    bool too_many_e429;      /* --too-many-body e429: 429 in the E429 shape */
 } infobip;
 
 static const char usage_text[] =
@@ -99,7 +111,10 @@ static const char usage_text[] =
     "  --now ISO         fix the emulator clock (default: real time)\n"
     "  --upsert-delay-ms N  hold each upsert N ms (a slow platform: shows overlap)\n"
     "  --upsert-tags append|replace|ignore  what a PATCH upsert does with a\n"
-    "                    person's tags (default append)\n";
+    "                    person's tags (default append)\n"
+    "  --unknown-person reject|create  an event for an unknown person: 400505\n"
+    "                    (default) or a bare CUSTOMER profile created for it\n"
+    "  --too-many-body people|e429  429 body: requestError (default) or E429\n";
 
 /* ---------------------------------------------------------------- options */
 
@@ -135,6 +150,19 @@ static int on_flag(void *user, const char *flag, const char *value)
         }
         fprintf(stderr, "--upsert-tags: '%s' is not append, replace or ignore\n", value);
         return -1;
+    }
+    if (strcmp(flag, "--unknown-person") == 0 || strcmp(flag, "--too-many-body") == 0) {
+        bool people = strcmp(flag, "--too-many-body") == 0;
+        const char *first = people ? "people" : "reject", *second = people ? "e429" : "create";
+        if (!value || (strcmp(value, first) != 0 && strcmp(value, second) != 0)) {
+            fprintf(stderr, "%s: '%s' is not %s or %s\n", flag, value ? value : "", first, second);
+            return -1;
+        }
+        if (people)
+            ib->too_many_e429 = strcmp(value, second) == 0;
+        else
+            ib->events_create_persons = strcmp(value, second) == 0;
+        return 2;
     }
     if (strcmp(flag, "--now") == 0) {
         if (!value || !emu_parse_timestamp(value, false, &ib->clock_now)) {
@@ -184,12 +212,18 @@ static void respond_v3_error(emu_response *resp, int status, const char *code, l
     emu_respond_json(resp, status, body);
 }
 
-/* The E429 answer, for the rate limiter and injected 429 faults. */
+/* The 429 answer, for the rate limiter and injected 429 faults: the People
+ * API's requestError shape, or E429 with --too-many-body e429. */
 static void fill_too_many(emu_server *srv, emu_response *resp, void *user)
 {
-    emu_respond_pack(resp, 429, "{s:s, s:s, s:n, s:[], s:[]}", "errorCode", "E429",
-                     "description", "Too many requests sent.", "action", "violations",
-                     "resources");
+    const infobip *ib = user;
+    (void)srv;
+    if (ib->too_many_e429)
+        emu_respond_pack(resp, 429, "{s:s, s:s, s:n, s:[], s:[]}", "errorCode", "E429",
+                         "description", "Too many requests sent.", "action", "violations",
+                         "resources");
+    else
+        respond_v2_error(resp, 429, "TOO_MANY_REQUESTS", "Too many requests");
 }
 
 /* Checks the App key, the body's Content-Type (415) and the group's rate.
@@ -507,9 +541,11 @@ static json_t *match_person(infobip *ib, json_t *incoming)
 }
 
 /* Returns another stored person (borrowed) that already owns one of the
- * incoming EMAIL/PHONE identifiers, storing that identifier in *which; NULL
- * when every identifier is free or belongs to matched. */
-static json_t *contact_conflict(infobip *ib, json_t *incoming, json_t *matched, const char **which)
+ * incoming EMAIL/PHONE identifiers, storing that identifier in *which and
+ * its type in *which_type; NULL when every identifier is free or belongs
+ * to matched. Infobip refuses such a person as a whole, as here. */
+static json_t *contact_conflict(infobip *ib, json_t *incoming, json_t *matched, const char **which,
+                                const char **which_type)
 {
     size_t i;
     json_t *c;
@@ -518,6 +554,7 @@ static json_t *contact_conflict(infobip *ib, json_t *incoming, json_t *matched, 
         json_t *owner = json_object_get(contact_index(ib, c), ident);
         if (owner && owner != matched) {
             *which = ident;
+            *which_type = json_string_value(json_object_get(c, "type"));
             return owner;
         }
     }
@@ -810,14 +847,12 @@ static void handle_upsert(emu_server *srv, const emu_request *req, emu_response 
             bad++;
             continue;
         }
-        const char *taken = NULL;
-        json_t *owner = contact_conflict(ib, person, match_person(ib, person), &taken);
+        const char *taken = NULL, *taken_type = NULL;
+        json_t *owner = contact_conflict(ib, person, match_person(ib, person), &taken, &taken_type);
         if (owner) {
             char text[512];
-            const char *owner_ext = json_string_value(json_object_get(owner, "externalId"));
-            snprintf(text, sizeof(text), "'%.200s' already belongs to another person (%s%.200s)",
-                     taken, owner_ext ? "externalId " : "id ",
-                     owner_ext ? owner_ext : "?");
+            emu_count(srv, "contact_conflicts", 1);
+            snprintf(text, sizeof(text), "%s %.200s belongs to another person", taken_type, taken);
             outcomes[i].error = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:I}", "code", "400100",
                                           "message", "Invalid person", "details", "property",
                                           "contactInformation", "message", text, "index",
@@ -1455,9 +1490,13 @@ static bool value_has_type(json_t *v, const char *type)
 }
 
 /* Validates event i. Returns NULL when valid, else the error code and a
- * message in msg. Runs under the lock (definitions, persons). */
-static const char *check_event(infobip *ib, json_t *ev, size_t i, char *msg, size_t len)
+ * message in msg. An event for an unknown person is valid with
+ * --unknown-person create (*creates set: apply it with create_bare_person).
+ * Runs under the lock (definitions, persons). */
+static const char *check_event(infobip *ib, json_t *ev, size_t i, char *msg, size_t len,
+                               bool *creates)
 {
+    *creates = false;
     if (!json_is_object(ev)) {
         snprintf(msg, len, "event [%zu] must be an object", i);
         return "400504";
@@ -1523,25 +1562,71 @@ static const char *check_event(infobip *ib, json_t *ev, size_t i, char *msg, siz
         }
     }
     if (!find_person(ib, who, who_type)) {
-        snprintf(msg, len, "event [%zu]: person %.60s (%s) not found", i, who, who_type);
+        if (ib->events_create_persons && strcmp(who_type, "ID") != 0) {
+            *creates = true;
+            return NULL;
+        }
+        snprintf(msg, len, "event [%zu]: Person with such identifier doesn't exist (%.60s, %s)",
+                 i, who, who_type);
         return "400505";
     }
     return NULL;
 }
 
-/* POST /people/3/events: all or nothing; the first invalid item fails the
- * batch with its 4005xx code and index, else 202 and every event stored. */
+/* Creates the bare CUSTOMER profile an event for an unknown person makes
+ * (--unknown-person create): only the event's identifier, nothing else.
+ * No-op when an earlier event of the batch created it. Under the lock. */
+static void create_bare_person(infobip *ib, json_t *ev)
+{
+    json_t *ident = json_object_get(ev, "identifier");
+    const char *who = json_string_value(json_object_get(ident, "id"));
+    const char *who_type = json_string_value(json_object_get(ident, "type"));
+    json_int_t id;
+    if (find_person(ib, who, who_type))
+        return;
+    json_t *bare = strcmp(who_type, "EXTERNAL_ID") == 0
+                       ? json_pack("{s:s, s:s}", "externalId", who, "type", "CUSTOMER")
+                       : json_pack("{s:[{s:s, s:s}], s:s}", "contactInformation", "type", who_type,
+                                   "identifier", who, "type", "CUSTOMER");
+    if (bare)
+        apply_person(ib, bare, false, &id);
+    json_decref(bare);
+}
+
+/* The 400 problem-details answer of a refused events batch (errors stolen:
+ * [{"index","code","message","details"}]). */
+static void respond_events_refused(emu_response *resp, json_t *errors)
+{
+    emu_respond_pack(resp, 400, "{s:s, s:s, s:i, s:s, s:o}", "type",
+                     "https://www.infobip.com/docs/essentials/api-essentials/response-status-and-error-codes",
+                     "title", "Bad Request", "status", 400, "traceId", "infobip-emu", "errors",
+                     errors);
+}
+
+/* One item of a problem-details "errors" list (new reference). */
+static json_t *event_error(long index, const char *code, const char *msg)
+{
+    char property[32];
+    snprintf(property, sizeof(property), "[%ld]", index);
+    return json_pack("{s:I, s:s, s:s, s:[{s:s, s:s}]}", "index", (json_int_t)index, "code", code,
+                     "message", msg, "details", "property", index >= 0 ? property : "events",
+                     "message", msg);
+}
+
+/* POST /people/3/events: all or nothing; any invalid item fails the batch,
+ * the answer naming each with its 4005xx code and index, else 202 and
+ * every event stored. */
 static void handle_events(emu_server *srv, const emu_request *req, emu_response *resp, void *user)
 {
     infobip *ib = user;
-    json_t *events = NULL;
+    json_t *events = NULL, *errors = NULL;
+    bool *creates = NULL;
     json_error_t jerr;
     char msg[320];
     if (!admit(srv, ib, req, resp, G_EVENTS))
         goto out;
     events = json_loadb(req->body, req->body_len, 0, &jerr);
     const char *code = NULL;
-    long index = -1;
     if (!events) {
         code = "400500";
         snprintf(msg, sizeof(msg), "invalid JSON: line %d: %s", jerr.line, jerr.text);
@@ -1558,21 +1643,31 @@ static void handle_events(emu_server *srv, const emu_request *req, emu_response 
     }
     if (code) {
         emu_count(srv, "event_batches_rejected", 1);
-        respond_v3_error(resp, 400, code, -1, "events", "%s", msg);
+        respond_events_refused(resp, json_pack("[o]", event_error(-1, code, msg)));
         goto out;
     }
     size_t i;
     json_t *ev;
+    long long created = 0;
+    errors = json_array();
+    creates = calloc(json_array_size(events), sizeof(*creates));
+    if (!errors || !creates) {
+        emu_respond_text(resp, 500, "infobip-emu: out of memory");
+        goto out;
+    }
     emu_lock(srv);
     json_array_foreach(events, i, ev) {
-        code = check_event(ib, ev, i, msg, sizeof(msg));
-        if (code) {
-            index = (long)i;
-            break;
-        }
+        code = check_event(ib, ev, i, msg, sizeof(msg), &creates[i]);
+        if (code)
+            json_array_append_new(errors, event_error((long)i, code, msg));
     }
-    if (!code) {
+    if (json_array_size(errors) == 0) {
         json_array_foreach(events, i, ev) {
+            if (creates[i]) {
+                size_t before = json_object_size(ib->persons);
+                create_bare_person(ib, ev);
+                created += json_object_size(ib->persons) > before;
+            }
             const char *event_id = json_string_value(json_object_get(ev, "eventId"));
             json_t *stored = json_object_get(ib->events, event_id);
             if (stored) {
@@ -1585,16 +1680,18 @@ static void handle_events(emu_server *srv, const emu_request *req, emu_response 
         }
     }
     emu_unlock(srv);
-    if (code) {
+    if (json_array_size(errors) > 0) {
         emu_count(srv, "event_batches_rejected", 1);
-        char property[32];
-        snprintf(property, sizeof(property), "[%ld]", index);
-        respond_v3_error(resp, 400, code, index, property, "%s", msg);
+        emu_count(srv, "events_refused", (long long)json_array_size(errors));
+        respond_events_refused(resp, json_incref(errors));
         goto out;
     }
+    emu_count(srv, "persons_auto_created", created);
     emu_count(srv, "events_accepted", (long long)json_array_size(events));
     emu_respond_json(resp, 202, NULL);
 out:
+    free(creates);
+    json_decref(errors);
     json_decref(events);
 }
 

@@ -171,7 +171,8 @@ s=$(call POST /people/3/events "[$(ev e1 L1 $now)]"); expect 202 "$s" "resend"
 check_batch() { # check_batch CODE INDEX BODY WHAT
     local s
     s=$(call POST /people/3/events "$3"); expect 400 "$s" "$4"
-    [ "$(jbody '"\(.code) \(.index // "-")"')" = "$1 $2" ] || fail "$4: $(cat "$tmp/body")"
+    [ "$(jbody '"\(.errors[0].code) \(.errors[0].index) \(.status) \(.errors | length)"')" = "$1 $2 400 ${5:-1}" ] \
+        || fail "$4: $(cat "$tmp/body")"
 }
 check_batch 400504 1 "[$(ev e3 L1 $now),$(ev e4 L1 2026-10-01T00:00:00.000+0000)]" "event older than 30 days"
 check_batch 400505 1 "[$(ev e3 L1 $now),$(ev e4 GHOST $now)]" "unknown person"
@@ -180,11 +181,14 @@ check_batch 400504 0 "[$(ev 'e 3' L1 $now)]" "bad eventId"
 check_batch 400504 0 "[$(ev e3 L1 2026-11-19T15:32:52)]" "occurredTime without offset"
 check_batch 400504 0 "[$(ev e3 L1 $now '{"points":"five"}')]" "property type"
 check_batch 400504 0 "[$(ev e3 L1 $now '{"colour":"red"}')]" "undefined property"
-check_batch 400500 - '[{"eventId":' "bad JSON"
-check_batch 400501 - '{"eventId":"e3"}' "not an array"
-check_batch 400502 - '[]' "empty batch"
+check_batch 400500 -1 '[{"eventId":' "bad JSON"
+check_batch 400501 -1 '{"eventId":"e3"}' "not an array"
+check_batch 400502 -1 '[]' "empty batch"
 { printf '['; for i in $(seq 5001); do ev "b$i" L1 $now; echo; done | paste -sd, - | tr -d '\n'; printf ']'; } > "$tmp/big.json"
-check_batch 400503 - "@$tmp/big.json" "5001 events"
+check_batch 400503 -1 "@$tmp/big.json" "5001 events"
+# every failing item is named, each with its own code and index
+check_batch 400505 1 "[$(ev e3 L1 $now),$(ev e4 GHOST $now),$(ev e5 L1 $now '{"points":"x"}')]" "two bad items" 2
+[ "$(jbody '[.errors[] | "\(.index):\(.code)"] | join(",")')" = "1:400505,2:400504" ] || fail "both items named: $(cat "$tmp/body")"
 [ "$(state '.events | keys | join(",")')" = "e1,e2" ] || fail "a rejected batch stored events: $(state '.events | keys')"
 s=$(call POST /_emu/clock '{"now":"2027-01-30T00:00:00Z"}'); expect 200 "$s" "move clock"
 check_batch 400504 0 "[$(ev e5 L1 $now)]" "old after the clock moved"
@@ -195,9 +199,25 @@ ok "events: 202, repeats, all-or-nothing 400500..400506 with index, 30-day clock
 start rl --api-key k1 --rate-limit 0.01
 s=$(call GET /people/2/tags); expect 200 "$s" "first tags call"
 s=$(call GET /people/2/tags); expect 429 "$s" "second tags call"
-[ "$(jbody '"\(.errorCode) \(.description)"')" = "E429 Too many requests sent." ] || fail "429 body: $(cat "$tmp/body")"
+[ "$(jbody '.requestError.serviceException | "\(.messageId) \(.text)"')" = "TOO_MANY_REQUESTS Too many requests" ] \
+    || fail "429 body: $(cat "$tmp/body")"
 s=$(call GET /people/2/customAttributes); expect 200 "$s" "another group is not limited"
-ok "rate limit per endpoint group with the E429 body"
+start rl429 --api-key k1 --rate-limit 0.01 --too-many-body e429
+s=$(call GET /people/2/tags); expect 200 "$s" "first tags call (e429)"
+s=$(call GET /people/2/tags); expect 429 "$s" "second tags call (e429)"
+[ "$(jbody '"\(.errorCode) \(.description)"')" = "E429 Too many requests sent." ] || fail "E429 body: $(cat "$tmp/body")"
+ok "rate limit per endpoint group, the People API's requestError 429 body (E429 with --too-many-body e429)"
+
+# --- an event for an unknown person under --unknown-person create: a bare
+# CUSTOMER profile with only that identifier, counted
+start bare --api-key k1 --rate-limit 0 --now 2026-11-20T10:00:00Z --unknown-person create
+s=$(call POST /peopleevents/2/definitions '{"definitionId":"LoyPointAccrual","properties":[{"name":"points","type":"Numeric"}]}')
+expect 201 "$s" "definition (bare)"
+s=$(call POST /people/3/events "[$(ev b1 GHOST $now),$(ev b2 GHOST $now)]"); expect 202 "$s" "events for an unknown person"
+[ "$(state '.persons.GHOST | "\(.type) \(keys | join(","))"')" = "CUSTOMER externalId,id,type" ] \
+    || fail "bare profile: $(state .persons)"
+[ "$(curl -s "http://127.0.0.1:$PORT/_emu/stats" | jq '.counters.persons_auto_created')" = 1 ] || fail "persons_auto_created"
+ok "unknown person: 400505 by default, a bare CUSTOMER profile with --unknown-person create"
 
 # --- deterministic faults
 start faults --api-key k1 --rate-limit 0 --seed 7 --fail-rate 0.25 --rate429 0.25 --reset-rate 0.1
@@ -212,7 +232,7 @@ curl -s -X POST "http://127.0.0.1:$PORT/_emu/reset" >/dev/null
 for code in 200 429 000; do echo "$first" | grep -q "$code" || fail "sequence lacks $code: $first"; done
 s=$(call POST /_emu/faults '{"fail_rate":0,"rate429":1,"reset_rate":0}'); expect 200 "$s" "all 429"
 s=$(call GET /people/2/tags); expect 429 "$s" "injected 429"
-[ "$(jbody .errorCode)" = E429 ] || fail "injected 429 shape: $(cat "$tmp/body")"
+[ "$(jbody .requestError.serviceException.messageId)" = TOO_MANY_REQUESTS ] || fail "injected 429 shape: $(cat "$tmp/body")"
 grep -qi '^Retry-After: 1' "$tmp/headers" || fail "injected 429 lacks Retry-After"
 ok "faults: same seed same sequence ($first)"
 

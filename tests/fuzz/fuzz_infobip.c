@@ -4,7 +4,9 @@
  *   plugins/infobip-sink/infobip_persons.c, included below to reach it; it
  *   only sets outcomes and sends nothing) over five persons must mark
  *   person i REJECTED when the first "errors" item naming integer index i
- *   does, else DONE when a "results" item does, else RETRY (an answer the
+ *   does (RETRY, with that item as its conflict, when the item refuses a
+ *   contact identifier another person owns: it is upserted again without
+ *   it), else DONE when a "results" item does, else RETRY (an answer the
  *   sink cannot read is never a delivery); CREATED only for a DONE person
  *   whose first result says so; and it must say why exactly when some
  *   person is not named.
@@ -59,17 +61,24 @@ static const char *outcome_name(sluice_outcome outcome)
 }
 
 /* The outcome the 2xx `body` gives person `at`: REJECTED, DONE or RETRY,
- * and in *created whether it was created. */
-static sluice_outcome expected_outcome(const json_t *body, size_t at, int *created)
+ * in *created whether it was created and in *conflict the error item of a
+ * contact conflict (else NULL). */
+static sluice_outcome expected_outcome(const json_t *body, size_t at, int *created,
+                                       const json_t **conflict)
 {
     size_t i;
     const json_t *item;
 
     *created = 0;
+    *conflict = NULL;
     json_array_foreach(json_object_get(body, "errors"), i, item) {
         const json_t *index = json_object_get(item, "index");
-        if (json_is_integer(index) && json_integer_value(index) == (json_int_t)at)
-            return SLUICE_RECORD_REJECTED;
+        if (json_is_integer(index) && json_integer_value(index) == (json_int_t)at) {
+            if (!infobip_contact_conflict(item))
+                return SLUICE_RECORD_REJECTED;
+            *conflict = item;
+            return SLUICE_RECORD_RETRY;
+        }
     }
     json_array_foreach(json_object_get(body, "results"), i, item) {
         const json_t *index = json_object_get(item, "index");
@@ -89,6 +98,7 @@ static void check_upsert_answer(json_t *body)
     infobip_reply reply;
     size_t idx[PERSONS], named = 0;
     unsigned char created[PERSONS] = {0};
+    const json_t *conflicts[PERSONS] = {NULL};
     char why[200];
 
     if (!batch)
@@ -102,12 +112,18 @@ static void check_upsert_answer(json_t *body)
     reply.cls = SLUICE_HTTP_SUCCESS;
     reply.status = 207;
     reply.body = json_incref(body);
-    if (read_upsert_answer(NULL, batch, idx, created, PERSONS, &reply, why, sizeof(why)) !=
-        SLUICE_OK)
+    if (read_upsert_answer(NULL, batch, idx, created, PERSONS, &reply, conflicts, why,
+                           sizeof(why)) != SLUICE_OK)
         fuzz_fail("a 2xx upsert answer was not read");
     for (size_t i = 0; i < PERSONS; i++) {
         int want_created;
-        sluice_outcome want = expected_outcome(body, i, &want_created);
+        const json_t *want_conflict;
+        sluice_outcome want = expected_outcome(body, i, &want_created, &want_conflict);
+        if (conflicts[i] != want_conflict)
+            fuzz_fail("person %zu: conflict %p, the answer says %p", i, (const void *)conflicts[i],
+                      (const void *)want_conflict);
+        if (want_conflict)
+            named++;
         sluice_outcome got = sluice_batch_outcome(batch, i);
         if (got != want)
             fuzz_fail("person %zu: %s, but the answer says %s", i, outcome_name(got),

@@ -105,6 +105,7 @@ endif
 fuzz_fuzz_infobip_SOURCES = fuzz/fuzz_infobip.c $(FUZZ_SOURCES) \
 	$(top_srcdir)/plugins/infobip-sink/infobip.h \
 	$(top_srcdir)/plugins/infobip-sink/infobip_client.c \
+	$(top_srcdir)/plugins/infobip-sink/infobip_conflicts.c \
 	$(top_srcdir)/plugins/infobip-sink/infobip_erase.c \
 	$(top_srcdir)/plugins/infobip-sink/infobip_events.c \
 	$(top_srcdir)/plugins/infobip-sink/infobip_scan.c \

@@ -26,8 +26,12 @@ EXTRA_DIST += $(SINK_CHECK_TESTS)
 # overlapped upserts (max_in_flight) against a slow emulator, same outcomes
 # and DLQ as one request at a time; tags only through the tag endpoints in
 # every --upsert-tags mode of the emulator, and a start that lists before
-# it creates (issue 17).
-INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh integration/infobip-tags.sh
+# it creates; refused events isolated by index, no bare profile under
+# either unknown-person reading; members sharing phones or e-mails all
+# delivered, conflicts reported; Infobip's published limit per endpoint
+# family kept, 429s in either body waited out (issue 17).
+INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh integration/infobip-tags.sh \
+	integration/infobip-events.sh integration/infobip-conflicts.sh integration/infobip-429.sh
 TESTS += $(INFOBIP_INTEGRATION_TESTS)
 EXTRA_DIST += $(INFOBIP_INTEGRATION_TESTS)
 

@@ -31,3 +31,18 @@ unit_test_infobip_scan_SOURCES = unit/test_infobip_scan.c \
 unit_test_infobip_scan_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/common
 unit_test_infobip_scan_LDADD = $(UNIT_LINK_LIBS)
 endif
+# infobip-sink: how Infobip's error bodies are read (both 429 shapes,
+# problem details, a contact identifier owned by another person); the
+# sink's files that hold and reach those functions, compiled in directly.
+if HAVE_CHECK
+check_PROGRAMS += unit/test_infobip_errors
+TESTS += unit/test_infobip_errors
+unit_test_infobip_errors_SOURCES = unit/test_infobip_errors.c \
+	$(top_srcdir)/plugins/infobip-sink/infobip_client.c \
+	$(top_srcdir)/plugins/infobip-sink/infobip_conflicts.c \
+	$(top_srcdir)/plugins/infobip-sink/infobip_persons.c \
+	$(top_srcdir)/plugins/infobip-sink/infobip_scan.c
+unit_test_infobip_errors_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/common
+unit_test_infobip_errors_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+unit_test_infobip_errors_LDADD = $(UNIT_LINK_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS)
+endif

@@ -1489,6 +1489,8 @@ static void write_ometria_contact(const truth_t *t, jw_t *w, const canon_t *r, b
     if (wire) {
         JW_KEY(w, &first, "@type");
         jw_str(w, "contact");
+        JW_KEY(w, &first, "@merge"); /* ometria-sink sends it on every contact */
+        JW_LIT(w, "true");
     }
     JW_KEY(w, &first, "@collection");
     jw_str(w, t->opts.collection);

@@ -9,6 +9,8 @@
 #   E2E_DAYS    (default 30) days of the program, ending today
 #   E2E_TRUTH   (default the generator's truth/stream) the truth directory
 #               e2e_check compares with
+#   E2E_WEBHOOK_PAYLOAD (default full) annexcloud-emu's --webhook-payload:
+#               delta posts partial members (the profile fields that changed)
 #   E2E_EMU_START_ONLY=1  annexcloud-emu serves the program's start and
 #               never posts its changes (a test that posts them itself);
 #               it then starts without loading changes.jsonl
@@ -57,6 +59,7 @@ e2e_setup() {
     # stages killed and restarted on a busy machine must not make it give up.
     t_start_emu annexcloud-emu "$T_TMP/annexcloud.log" --site-id "$ANNEXCLOUD_SITE_ID" \
         --secret "$ANNEXCLOUD_SECRET" --program "$emu_program" --webhook-max-attempts 100 \
+        --webhook-payload "${E2E_WEBHOOK_PAYLOAD:-full}" \
         --webhook-url "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" --webhook-secret "$ANNEXCLOUD_WEBHOOK_SECRET"
     export ANNEXCLOUD_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     E2E_PIPELINE="$top_srcdir/pipelines/acme-$E2E_DEST-webhook.cfg"

@@ -1917,7 +1917,10 @@ void truth_feed_member(truth_t *t, const canon_t *r)
     }
     int ibv = all_short ? -1 : infobip_violation(r, slen);
     if (ibv >= 0) {
-        dlq_line(t, lid, "infobip", tl_fields[ibv].name, "infobip-sink");
+        /* the shipped Infobip mapping parks over-long ids and names itself
+         * (max_length, issue 17); longer attributes are the sink's */
+        bool mapper_limit = ibv == CF_LOYALTY_ID || ibv == CF_FIRST_NAME || ibv == CF_LAST_NAME;
+        dlq_line(t, lid, "infobip", tl_fields[ibv].name, mapper_limit ? "field-mapper" : "infobip-sink");
         ib_ok = false;
     }
     apply_destinations(t, mm, r, om_ok, ib_ok);

@@ -338,6 +338,45 @@ START_TEST(test_compile_errors_name_the_field)
 }
 END_TEST
 
+START_TEST(test_sanitize_and_max_length)
+{
+    /* Infobip's names: & < > " / \ : ( ) { } = ; # and line breaks are
+     * refused; the shipped mapping replaces them (default: a space) and
+     * collapses the spaces. max_length counts characters, not bytes. */
+    mapper *m = compile_text(
+        "member = { fields = ("
+        " { to = \"first\"; from = \"f\"; type = \"string\"; "
+        "   sanitize = \"&<>\\\"/\\\\:(){}=;#\"; max_length = 5; },"
+        " { to = \"last\"; from = \"l\"; type = \"string\"; "
+        "   sanitize = \"&#\"; sanitize_with = \"-\"; } ); };");
+    ASSERT_MAPS(m, "{\"f\":\" A&<>\\\"/\\\\:(){}=;#\\nB\\r\\tC \"}", "{\"first\":\"A B C\"}");
+    ASSERT_MAPS(m, "{\"f\":\"Jørgé\"}", "{\"first\":\"Jørgé\"}");
+    ASSERT_MAPS(m, "{\"l\":\"Smith & Sons#1\"}", "{\"last\":\"Smith - Sons-1\"}");
+    ASSERT_MAPS(m, "{\"f\":\"&&&\",\"l\":null}", "{\"first\":\"\",\"last\":null}");
+    /* Too long after sanitizing: parked with the field and the counts. */
+    ck_assert_str_eq(map_reject(m, "{\"f\":\"Jørgensen\"}"),
+                     "field 'f': 9 characters, longer than the maximum 5");
+    ASSERT_MAPS(m, "{\"f\":\"(Ann)\"}", "{\"first\":\"Ann\"}");
+    mapper_free(&m);
+
+    ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; "
+                                   "type = \"date\"; max_length = 3; } ); };"),
+                     "member.fields[0] (to 'a'): 'sanitize'/'max_length' only go with type = \"string\"");
+    ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; "
+                                   "type = \"string\"; max_length = 0; } ); };"),
+                     "member.fields[0] (to 'a'): 'max_length' must be an integer 1..1000000");
+    ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; "
+                                   "type = \"string\"; sanitize_with = \"_\"; } ); };"),
+                     "member.fields[0] (to 'a'): 'sanitize_with' needs 'sanitize'");
+    ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; "
+                                   "type = \"string\"; sanitize = \"&;\"; sanitize_with = \";\"; } ); };"),
+                     "member.fields[0] (to 'a'): 'sanitize_with' must not hold a character of 'sanitize'");
+    ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; "
+                                   "type = \"string\"; sanitize = \"\"; } ); };"),
+                     "member.fields[0] (to 'a'): 'sanitize' must be a non-empty string (the characters to replace)");
+}
+END_TEST
+
 START_TEST(test_lists_and_tags)
 {
     mapper *m = compile_text(
@@ -490,6 +529,7 @@ static Suite *mapper_suite(void)
     tcase_add_test(tc, test_require_keep_unmapped_drop);
     tcase_add_test(tc, test_erase_passes);
     tcase_add_test(tc, test_compile_errors_name_the_field);
+    tcase_add_test(tc, test_sanitize_and_max_length);
     tcase_add_test(tc, test_lists_and_tags);
     tcase_add_test(tc, test_ometria_default_mapping_on_bench_sample);
     tcase_add_test(tc, test_infobip_default_mapping_on_bench_sample);

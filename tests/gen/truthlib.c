@@ -1481,6 +1481,36 @@ static void write_plain_field(jw_t *w, bool *first, const char *key, size_t len,
 }
 #define WRITE_PLAIN_FIELD(w, first, lit, r, f) write_plain_field((w), (first), "\"" lit "\":", sizeof(lit) + 2, (r), (f))
 
+/* An Infobip name (clarification 16): the characters Infobip forbids in
+ * names (& < > " / \\ : ( ) { } = ; #) and control characters become
+ * spaces, runs of spaces one, the ends trimmed. Writes "key":value when
+ * field f of r is present (null as null). Aborts on OOM. */
+static void write_infobip_name(jw_t *w, bool *first, const char *key, size_t len, const canon_t *r, int f)
+{
+    if (!CANON_HAS(r, f))
+        return;
+    jw_key_text(w, first, key, len);
+    if (CANON_NULL(r, f)) {
+        JW_LIT(w, "null");
+        return;
+    }
+    const char *in = r->v[f].s;
+    char *out = xrealloc(NULL, strlen(in) + 1), *o = out;
+    for (; *in; in++) {
+        unsigned char c = (unsigned char)*in;
+        char k = c < 0x20 || c == 0x7F || strchr("&<>\"/\\:(){}=;#", c) ? ' ' : (char)c;
+        if (k == ' ' && (o == out || o[-1] == ' '))
+            continue;
+        *o++ = k;
+    }
+    if (o > out && o[-1] == ' ')
+        o--;
+    *o = '\0';
+    jw_str(w, out);
+    free(out);
+}
+#define WRITE_INFOBIP_NAME(w, first, lit, r, f) write_infobip_name((w), (first), "\"" lit "\":", sizeof(lit) + 2, (r), (f))
+
 /* Ometria contact for record r; wire adds @type/@collection/@add_to_lists/@remove_from_lists. */
 static void write_ometria_contact(const truth_t *t, jw_t *w, const canon_t *r, bool wire)
 {
@@ -1562,8 +1592,8 @@ static void write_infobip_person(const truth_t *t, jw_t *w, const tmember_t *mm)
     jw_char(w, '{');
     JW_KEY(w, &first, "externalId");
     jw_str(w, r->v[CF_LOYALTY_ID].s);
-    WRITE_PLAIN_FIELD(w, &first, "firstName", r, CF_FIRST_NAME);
-    WRITE_PLAIN_FIELD(w, &first, "lastName", r, CF_LAST_NAME);
+    WRITE_INFOBIP_NAME(w, &first, "firstName", r, CF_FIRST_NAME);
+    WRITE_INFOBIP_NAME(w, &first, "lastName", r, CF_LAST_NAME);
     WRITE_PLAIN_FIELD(w, &first, "birthDate", r, CF_BIRTHDAY);
     if (mm->nibc) {
         JW_KEY(w, &first, "contactInformation");

@@ -137,8 +137,8 @@ static const struct {
 static const char *const field_keys[] = {
     "to", "from", "const", "var", "join_fields", "separator", "type", "format",
     "timezone", "min", "max", "map", "map_default", "join", "default", "omit_if_null",
-    "strip_prefix", "sanitize", "sanitize_with", "max_length", "lists", "tags", "gate", "gate_on", "gate_off", "base", "fields",
-    "require", "when", "keep_unmapped", NULL
+    "strip_prefix", "sanitize", "sanitize_with", "max_length", "lists", "tags", "gate",
+    "gate_on", "gate_off", "base", "fields", "require", "when", "keep_unmapped", NULL
 };
 
 /* The string options `sanitize`, `sanitize_with` and `max_length` of the

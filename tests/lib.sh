@@ -175,3 +175,27 @@ t_wait_stage_pid() {
 t_seq_jsonl() {
     awk -v n="$1" 'BEGIN { for (i = 1; i <= n; i++) printf "{\"id\":%d,\"name\":\"n%d\"}\n", i, i }' > "$2"
 }
+
+# t_check_refuses CFG: both `sluice check CFG` and `sluice run --once CFG`
+# must refuse it (exit 78) before anything runs (no state directory under
+# $T_TMP/state); their stderr is kept in $T_TMP/check.err and run.err for
+# t_expect_refusal.
+t_check_refuses() {
+    local rc rc_run
+    set +e
+    "$SLUICE" check "$1" > "$T_TMP/check.out" 2> "$T_TMP/check.err"; rc=$?
+    "$SLUICE" run --once "$1" > "$T_TMP/run.out" 2> "$T_TMP/run.err"; rc_run=$?
+    set -e
+    [ "$rc" -eq 78 ] || t_fail "sluice check exit $rc, expected 78: $(cat "$T_TMP/check.err")"
+    [ "$rc_run" -eq 78 ] || t_fail "sluice run exit $rc_run, expected 78: $(cat "$T_TMP/run.err")"
+    [ ! -e "$T_TMP/state" ] || t_fail "a refused pipeline created its state directory"
+}
+
+# t_expect_refusal CFG TEXT: after t_check_refuses CFG, both check and run
+# reported "CFG:TEXT" (TEXT starts with the line number).
+t_expect_refusal() {
+    grep -qF -- "$1:$2" "$T_TMP/check.err" \
+        || t_fail "check did not report '$2':"$'\n'"$(cat "$T_TMP/check.err")"
+    grep -qF -- "$1:$2" "$T_TMP/run.err" \
+        || t_fail "run did not report '$2':"$'\n'"$(cat "$T_TMP/run.err")"
+}

@@ -118,14 +118,20 @@ typedef struct infobip_record_facts {
     const char *tags_text;   /* that array's JSON text (points into the text),
                                 or NULL */
     size_t tags_len;
+    size_t tags_cut_at;      /* the bytes [tags_cut_at, + tags_cut_len) of the
+                                text are its "tags" member and one comma next
+                                to it: the text without them is the record
+                                without "tags" (tags_cut_len 0: no member) */
+    size_t tags_cut_len;
 } infobip_record_facts;
 
 /* Read *facts from text[0..len), a record's JSON text (one object, valid
  * JSON, as sluice_batch_peek_text gives it), by walking its top-level
  * members without building a tree; of repeated members the last counts, as
  * in jansson. Returns 0, or -1 when the text holds something the walk
- * leaves to the parser (escapes in a member name or in externalId, or a
- * text that is not one object): then parse the record instead. */
+ * leaves to the parser (escapes in a member name or in externalId, "tags"
+ * twice, or a text that is not one object): then parse the record
+ * instead. */
 int infobip_scan_record(const char *text, size_t len, infobip_record_facts *facts);
 
 /* Check an event against its definition (types of properties, id format,
@@ -155,15 +161,52 @@ typedef struct infobip_person_list {
 } infobip_person_list;
 
 /* Upsert `persons` in chunks of sink->max_persons, keeping up to
- * sink->max_in_flight requests in flight, and take from each the managed
- * tags its record no longer lists; set their outcomes. A person's requests
- * stay in order: consecutive chunks that share no person form a wave sent
- * at once (upserts, then their tag removals); a chunk holding a person of
- * an earlier chunk of the wave starts the next wave. Within a chunk
- * Infobip applies the persons in order. Returns SLUICE_OK, SLUICE_RETRY
- * (ENOMEM) or SLUICE_FATAL after sluice_fail(). */
+ * sink->max_in_flight requests in flight, the records without their
+ * "tags" (Infobip's v3 upsert does not document what it does with them:
+ * it may replace a person's list, tags set by hand included), then set
+ * each person's tags through the tag endpoints (infobip_tags.c); set their
+ * outcomes. A person's requests stay in order: consecutive chunks that
+ * share no person form a wave sent at once (upserts, then their tag
+ * changes); a chunk holding a person of an earlier chunk of the wave
+ * starts the next wave. Within a chunk Infobip applies the persons in
+ * order. Returns SLUICE_OK, SLUICE_RETRY (ENOMEM) or SLUICE_FATAL after
+ * sluice_fail(). */
 sluice_status infobip_send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
                                    const infobip_person_list *persons);
+
+/* The tag changes of one wave, planned before any is sent: request k is
+ * `PATCH|DELETE /people/2/tags/{tags[k]}/persons` for up to 1000 persons
+ * whose last records are the batch indices in owners[k] (a JSON array of
+ * integers). Everything is owned by the plan (infobip_tag_plan_free). */
+typedef struct infobip_tag_plan {
+    infobip_request *requests;
+    json_t **owners;
+    char **tags;
+    size_t count;
+    size_t cap;
+} infobip_tag_plan;
+
+/* Add to `plan` the tag changes after persons[start .. start + n) (one
+ * upsert) were answered: of each person now DONE whose record has a tags
+ * array (the last record of it in the chunk), every tag it lists is added
+ * (one PATCH per tag) and, unless the upsert CREATED the person (it has no
+ * tags yet), every managed tag it does not list is taken away (one DELETE
+ * per tag). Tags the pipeline does not own and the record does not list
+ * are never touched. Returns 0 or -1 (ENOMEM). */
+int infobip_tags_plan(infobip_sink *sink, sluice_batch *batch, const infobip_person_list *persons,
+                      size_t start, size_t n, infobip_tag_plan *plan);
+
+/* Read the answers of the planned tag changes (all sent): a failure, or a
+ * 2xx that is not Infobip's, turns the affected persons to RETRY (sent
+ * again with their upsert) or REJECTED (parked with the reason). Returns
+ * SLUICE_OK, or SLUICE_FATAL after sluice_fail() when Infobip refused the
+ * API key, cannot be reached as configured, or keeps answering what cannot
+ * be read. */
+sluice_status infobip_tags_apply(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
+                                 const infobip_tag_plan *plan);
+
+/* Free what `plan` holds and zero it. */
+void infobip_tag_plan_free(infobip_tag_plan *plan);
 
 /* Set record outcomes for events idx[0..n) by sending them in requests of
  * at most sink->max_events, isolating failing items by bisection when

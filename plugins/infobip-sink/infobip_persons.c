@@ -1,278 +1,71 @@
 /* infobip_persons.c: the persons of a write() to Infobip People: their
- * upserts (`PATCH /people/3/persons/upsert`) in chunks of max_persons,
- * sent in waves that keep each person's requests in order, the per-index
- * answer of each upsert, the bisection of a refused request, and the
- * planning of the tag removals (`DELETE /people/2/tags/{tag}/persons`)
- * that take away the managed tags a person's record no longer lists. */
+ * upserts (`PATCH /people/3/persons/upsert`, the records without their
+ * "tags") in chunks of max_persons, sent in waves that keep each person's
+ * requests in order, the per-index answer of each upsert, the bisection of
+ * a refused request; the tag changes after each wave's upserts are
+ * planned and read in infobip_tags.c. */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <curl/curl.h>
 
 #include "infobip.h"
+#include "util/dynbuf.h"
 
-#define TAG_REQUEST_MAX 1000
-
-/* infobip_list_has: see infobip.h. */
-int infobip_list_has(const json_t *list, const char *name)
-{
-    size_t i;
-    json_t *item;
-
-    json_array_foreach((json_t *)list, i, item) {
-        if (json_is_string(item) && strcmp(json_string_value(item), name) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* The tag removals of one wave, planned before any is sent: request k
- * takes tag tags[k] (borrowed from sink->managed_tags) away from the
- * persons whose last records are the batch indices in owners[k] (a JSON
- * array of integers, owned). */
-typedef struct removal_plan {
-    infobip_request *requests;
-    json_t **owners;
-    const char **tags;
-    size_t count;
-    size_t cap;
-} removal_plan;
-
-static void removal_plan_free(removal_plan *plan)
-{
-    infobip_requests_free(plan->requests, plan->count);
-    for (size_t i = 0; i < plan->count; i++)
-        json_decref(plan->owners[i]);
-    free(plan->owners);
-    free(plan->tags);
-    memset(plan, 0, sizeof(*plan));
-}
-
-/* Add one DELETE /people/2/tags/{tag}/persons request for the externalIds
- * `ids` (array, borrowed) whose records are `owners` (stolen). Returns 0,
- * or -1 on ENOMEM (owners freed). */
-static int removal_plan_add(removal_plan *plan, const char *tag, const json_t *ids, json_t *owners)
-{
-    infobip_request *request;
-    json_t *people = json_array(), *payload;
-    char *escaped;
-    size_t i;
-    json_t *id;
-
-    if (plan->count == plan->cap) {
-        size_t cap = plan->cap ? plan->cap * 2 : 8;
-        infobip_request *requests = realloc(plan->requests, cap * sizeof(*requests));
-        json_t **owner_lists;
-        const char **tags;
-        if (requests)
-            plan->requests = requests;
-        owner_lists = requests ? realloc(plan->owners, cap * sizeof(*owner_lists)) : NULL;
-        if (owner_lists)
-            plan->owners = owner_lists;
-        tags = owner_lists ? realloc(plan->tags, cap * sizeof(*tags)) : NULL;
-        if (!tags) {
-            json_decref(people);
-            json_decref(owners);
-            return -1;
-        }
-        plan->tags = tags;
-        plan->cap = cap;
-    }
-    escaped = curl_easy_escape(NULL, tag, 0);
-    json_array_foreach((json_t *)ids, i, id)
-        json_array_append_new(people, json_pack("{s:{s:s, s:O}}", "query", "type", "EXTERNAL_ID",
-                                                "identifier", id));
-    payload = json_pack("{s:o}", "people", people);
-    request = &plan->requests[plan->count];
-    memset(request, 0, sizeof(*request));
-    request->body = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
-    json_decref(payload);
-    if (!escaped || !request->body) {
-        curl_free(escaped);
-        free(request->body);
-        json_decref(owners);
-        return -1;
-    }
-    request->body_len = strlen(request->body);
-    request->method = "DELETE";
-    request->bucket = INFOBIP_BUCKET_TAGS;
-    snprintf(request->path, sizeof(request->path), "/people/2/tags/%s/persons", escaped);
-    curl_free(escaped);
-    plan->owners[plan->count] = owners;
-    plan->tags[plan->count] = tag;
-    plan->count++;
-    return 0;
-}
-
-/* The "tags" array of record i (new reference, or NULL): parsed from the
- * array's text alone when nothing parsed the record (the rest of the record
- * stays text), else taken from the parsed record. */
-static json_t *record_tags(sluice_batch *batch, size_t i)
+/* Append record i of batch to `body` as compact JSON without its "tags"
+ * member (the tags go through the tag endpoints): its travelling text less
+ * the member's bytes when the walk can find them (infobip_scan_record), no
+ * parse and no dump; else the dump of a shallow copy of the parsed record
+ * less "tags". Returns 0, or -1 (ENOMEM, or a record that cannot be
+ * read). */
+static int body_add_person(dynbuf *body, sluice_batch *batch, size_t i)
 {
     size_t len = 0;
     const char *text = sluice_batch_peek_text(batch, i, &len);
     infobip_record_facts facts;
-    json_error_t error;
+    json_t *record, *copy;
+    int rc;
 
-    if (text && infobip_scan_record(text, len, &facts) == 0 && facts.tags_text)
-        return json_loadb(facts.tags_text, facts.tags_len, 0, &error);
-    return json_incref(json_object_get(sluice_batch_get(batch, i), "tags"));
-}
-
-/* Plan the tag removals after persons[start .. start + n) (one upsert) were
- * sent:
- * for each managed tag a person's record does not list, one removal.
- * PATCH only ever adds tags, and removing a tag a person does not carry
- * changes nothing, so sending the removal for every managed tag a record
- * lacks is right whatever happened before (replays, restarts): no
- * remembered state can disagree with Infobip. The one exception is a
- * person this very upsert created (created[i], Infobip's per-index status
- * CREATED): it carries exactly the tags just sent, so it needs no removal
- * (a first sync of a program sends none). Only persons now DONE count, and
- * of a person listed several times (an opt-out, then an opt-in) only the
- * last record says what the person carries now. Only the records that need
- * a removal are parsed. Returns 0 or -1 (ENOMEM). */
-static int plan_tag_removals(infobip_sink *sink, sluice_batch *batch,
-                             const infobip_person_list *persons, size_t start, size_t n,
-                             removal_plan *plan)
-{
-    json_t *last_of = json_object();  /* externalId -> its last index into persons */
-    json_t *tags = NULL;              /* the tags of the record at hand */
-    json_t *removals = json_object(); /* tag -> [externalId] */
-    json_t *owners = json_object();   /* tag -> [batch index] */
-    const char *external_id, *tag;
-    json_t *at, *ids;
-    int rc = 0;
-
-    if (!last_of || !removals || !owners) {
-        rc = -1;
-        goto out;
+    if (text && infobip_scan_record(text, len, &facts) == 0) {
+        if (facts.tags_cut_len == 0)
+            return dynbuf_append(body, text, len);
+        return dynbuf_append(body, text, facts.tags_cut_at) != 0 ||
+                       dynbuf_append(body, text + facts.tags_cut_at + facts.tags_cut_len,
+                                     len - facts.tags_cut_at - facts.tags_cut_len) != 0
+                   ? -1
+                   : 0;
     }
-    for (size_t i = start; i < start + n; i++) {
-        if (sluice_batch_outcome(batch, persons->index[i]) == SLUICE_RECORD_DONE &&
-            persons->has_tags[i])
-            json_object_set_new_nocheck(last_of, persons->id[i], json_integer((json_int_t)i));
-    }
-    json_object_foreach(last_of, external_id, at) {
-        size_t position = (size_t)json_integer_value(at);
-        size_t j;
-        json_t *managed;
-        if (persons->created[position])
-            continue;
-        json_decref(tags);
-        tags = record_tags(batch, persons->index[position]);
-        if (!json_is_array(tags)) {
-            /* it had a tags array when write() began: out of memory */
-            rc = -1;
-            goto out;
-        }
-        json_array_foreach(sink->managed_tags, j, managed) {
-            const char *name = json_string_value(managed);
-            json_t *list, *owner_list;
-            if (infobip_list_has(tags, name))
-                continue;
-            list = json_object_get(removals, name);
-            owner_list = json_object_get(owners, name);
-            if (!list) {
-                list = json_array();
-                owner_list = json_array();
-                json_object_set_new(removals, name, list);
-                json_object_set_new(owners, name, owner_list);
-            }
-            json_array_append_new(list, json_string(external_id));
-            json_array_append_new(owner_list, json_integer((json_int_t)persons->index[position]));
-        }
-    }
-    /* One request per tag and up to TAG_REQUEST_MAX persons (a chunk holds
-     * at most 1000 persons, so one per tag in practice). */
-    json_object_foreach(removals, tag, ids) {
-        const json_t *owner_list = json_object_get(owners, tag);
-        const char *managed_name = NULL;
-        size_t j;
-        json_t *managed;
-        json_array_foreach(sink->managed_tags, j, managed) {
-            if (strcmp(json_string_value(managed), tag) == 0)
-                managed_name = json_string_value(managed);
-        }
-        for (size_t from = 0; from < json_array_size(ids) && rc == 0; from += TAG_REQUEST_MAX) {
-            json_t *part = json_array(), *part_owners = json_array();
-            for (size_t k = from; k < json_array_size(ids) && k < from + TAG_REQUEST_MAX; k++) {
-                json_array_append(part, json_array_get(ids, k));
-                json_array_append(part_owners, json_array_get(owner_list, k));
-            }
-            rc = removal_plan_add(plan, managed_name, part, part_owners);
-            json_decref(part);
-        }
-        if (rc != 0)
-            break;
-    }
-out:
-    json_decref(tags);
-    json_decref(last_of);
-    json_decref(removals);
-    json_decref(owners);
+    record = sluice_batch_get(batch, i);
+    copy = record ? json_copy(record) : NULL;
+    if (!copy)
+        return -1;
+    json_object_del(copy, "tags");
+    rc = dynbuf_append_json(body, copy, JSON_COMPACT);
+    json_decref(copy);
     return rc;
 }
 
-/* Read the answers of the planned removals (all sent): a failure, or a 2xx
- * that is not Infobip's, turns the affected persons back to RETRY or
- * REJECTED. Returns SLUICE_OK, or SLUICE_FATAL after sluice_fail() when
- * Infobip refused the API key, cannot be reached as configured, or keeps
- * answering what cannot be read. */
-static sluice_status apply_tag_removals(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
-                                        const removal_plan *plan)
-{
-    sluice_status status = SLUICE_OK;
-
-    for (size_t k = 0; k < plan->count; k++) {
-        const infobip_request *request = &plan->requests[k];
-        const infobip_reply *reply = &request->reply;
-        sluice_outcome outcome = SLUICE_RECORD_REJECTED;
-        char reason[700];
-        size_t j;
-        json_t *at;
-
-        if (status != SLUICE_OK)
-            break;
-        if (reply->cls == SLUICE_HTTP_SUCCESS) {
-            sluice_status read = infobip_answer(ctx, sink, request->method, request->path, reply,
-                                                reply->unreadable[0] ? reply->unreadable : NULL);
-            if (read == SLUICE_OK)
-                continue;
-            if (read == SLUICE_FATAL) {
-                status = SLUICE_FATAL;
-                continue;
-            }
-            outcome = SLUICE_RECORD_RETRY;
-            snprintf(reason, sizeof(reason), "could not remove tag '%s': Infobip's answer "
-                     "(HTTP %ld) could not be read", plan->tags[k], reply->status);
-        } else if (reply->cls == SLUICE_HTTP_AUTH) {
-            sluice_fail(ctx, "API key rejected by Infobip (HTTP %ld): %s", reply->status,
-                        reply->message);
-            status = SLUICE_FATAL;
-            continue;
-        } else if (reply->cls == SLUICE_HTTP_CONFIG) {
-            status = infobip_config_failure(ctx, sink, request->method, request->path, reply);
-            continue;
-        } else {
-            if (reply->cls == SLUICE_HTTP_RETRYABLE)
-                outcome = SLUICE_RECORD_RETRY;
-            snprintf(reason, sizeof(reason), "could not remove tag '%s' (HTTP %ld): %s",
-                     plan->tags[k], reply->status, reply->message);
-        }
-        json_array_foreach(plan->owners[k], j, at)
-            sluice_batch_set_outcome(batch, (size_t)json_integer_value(at), outcome, reason);
-    }
-    return status;
-}
-
 /* The upsert body for persons idx[0..n): {"persons":[...]} built from the
- * records' texts. Returns 0, or -1 (ENOMEM; body freed). */
+ * records less their "tags" (body_add_person). Returns 0, or -1 (ENOMEM;
+ * nothing left in request). */
 static int persons_body(sluice_batch *batch, const size_t *idx, size_t n, infobip_request *request)
 {
-    if (infobip_records_body(batch, idx, n, "{\"persons\":[", "]}", request) != 0)
+    dynbuf body;
+    int failed;
+
+    dynbuf_init(&body, 0);
+    failed = dynbuf_append_str(&body, "{\"persons\":[") != 0;
+    for (size_t i = 0; i < n && !failed; i++)
+        failed = (i > 0 && dynbuf_append(&body, ",", 1) != 0) ||
+                 body_add_person(&body, batch, idx[i]) != 0;
+    if (failed || dynbuf_append_str(&body, "]}") != 0) {
+        dynbuf_free(&body);
+        return -1;
+    }
+    request->body_len = body.len;
+    request->body = dynbuf_steal(&body);
+    if (!request->body)
         return -1;
     request->method = "PATCH";
     request->bucket = INFOBIP_BUCKET_PERSONS;
@@ -422,7 +215,7 @@ static sluice_status send_persons(sluice_ctx *ctx, infobip_sink *sink, sluice_ba
 }
 
 /* The persons of chunks first..end-1 (chunk c: persons[c * max_persons ..]),
- * no person in two of them: every upsert at once, then every tag removal
+ * no person in two of them: every upsert at once, then every tag change
  * they need at once. Returns SLUICE_OK, SLUICE_RETRY (ENOMEM) or
  * SLUICE_FATAL. */
 static sluice_status send_wave(sluice_ctx *ctx, infobip_sink *sink, sluice_batch *batch,
@@ -430,7 +223,7 @@ static sluice_status send_wave(sluice_ctx *ctx, infobip_sink *sink, sluice_batch
 {
     size_t nchunks = end - first;
     infobip_request *upserts = calloc(nchunks, sizeof(*upserts));
-    removal_plan plan = {0};
+    infobip_tag_plan plan = {0};
     sluice_status status = SLUICE_OK;
 
     if (!upserts)
@@ -453,16 +246,16 @@ static sluice_status send_wave(sluice_ctx *ctx, infobip_sink *sink, sluice_batch
             status = chunk_status;
             goto out;
         }
-        if (plan_tag_removals(sink, batch, persons, start, n, &plan) != 0) {
+        if (infobip_tags_plan(sink, batch, persons, start, n, &plan) != 0) {
             status = SLUICE_RETRY;
             goto out;
         }
     }
     infobip_send_all(ctx, sink, plan.requests, plan.count);
-    status = apply_tag_removals(ctx, sink, batch, &plan);
+    status = infobip_tags_apply(ctx, sink, batch, &plan);
 out:
     infobip_requests_free(upserts, nchunks);
-    removal_plan_free(&plan);
+    infobip_tag_plan_free(&plan);
     return status;
 }
 

@@ -1,8 +1,9 @@
 /* infobip_scan.c: what infobip-sink needs of a record (externalId,
- * whether it is an event, whether it has a tags array) read from the
- * record's JSON text by walking its top-level members, without building a
- * tree: the text can then go into the request body as it arrived, with no
- * parse and no dump. */
+ * whether it is an event, whether it has a tags array and where its
+ * "tags" member lies) read from the record's JSON text by walking its
+ * top-level members, without building a tree: the text can then go into
+ * the request body as it arrived (less its "tags"), with no parse and no
+ * dump. */
 #include "config.h"
 
 #include <string.h>
@@ -65,9 +66,13 @@ static size_t skip_blanks(const char *text, size_t len, size_t i)
     return i;
 }
 
+/* infobip_scan_record: see infobip.h. */
 int infobip_scan_record(const char *text, size_t len, infobip_record_facts *facts)
 {
     size_t i = skip_blanks(text, len, 0);
+    size_t comma_at = 0;     /* the comma before the member at hand */
+    int after_comma = 0;     /* 1 when the member at hand follows a comma */
+    int tags_seen = 0;
 
     memset(facts, 0, sizeof(*facts));
     if (i >= len || text[i] != '{')
@@ -76,7 +81,7 @@ int infobip_scan_record(const char *text, size_t len, infobip_record_facts *fact
     if (i < len && text[i] == '}')
         return 0;
     while (i < len) {
-        size_t name_at = i + 1, name_len, value_at, end;
+        size_t member_at = i, name_at = i + 1, name_len, value_at, end, next;
         int escaped;
 
         if (text[i] != '"')
@@ -105,15 +110,30 @@ int infobip_scan_record(const char *text, size_t len, infobip_record_facts *fact
         } else if (name_len == 12 && memcmp(text + name_at, "definitionId", 12) == 0) {
             facts->is_event = 1;
         } else if (name_len == 4 && memcmp(text + name_at, "tags", 4) == 0) {
+            if (tags_seen++)
+                return -1; /* cutting one of several: leave it to the parser */
             facts->has_tags = text[value_at] == '[';
             facts->tags_text = facts->has_tags ? text + value_at : NULL;
             facts->tags_len = facts->has_tags ? end - value_at : 0;
+            /* cut the member with the comma after it, or (the last
+             * member) with the comma before it */
+            next = skip_blanks(text, len, end);
+            facts->tags_cut_at = member_at;
+            facts->tags_cut_len = end - member_at;
+            if (next < len && text[next] == ',') {
+                facts->tags_cut_len = skip_blanks(text, len, next + 1) - member_at;
+            } else if (after_comma) {
+                facts->tags_cut_at = comma_at;
+                facts->tags_cut_len = end - comma_at;
+            }
         }
         i = skip_blanks(text, len, end);
         if (i < len && text[i] == '}')
             return skip_blanks(text, len, i + 1) == len ? 0 : -1;
         if (i >= len || text[i] != ',')
             return -1;
+        comma_at = i;
+        after_comma = 1;
         i = skip_blanks(text, len, i + 1);
     }
     return -1;

@@ -32,9 +32,9 @@ static const sluice_option infobip_options[] = {
     {"too_old_events", SLUICE_OPT_STRING, "skip", 0, 0,
      "events Infobip would refuse for age: skipped (counted in events_too_old) or parked in the DLQ", .choices = "skip|dlq"},
     {"max_in_flight", SLUICE_OPT_INT, "4", 0, 0,
-     "requests sent at once: the upserts of a batch, then their tag removals, then its event requests; 1 sends one after another", .range = "1..16"},
+     "requests sent at once: the upserts of a batch, then their tag changes, then its event requests; 1 sends one after another", .range = "1..16"},
     {"setup", SLUICE_OPT_BOOL, "true", 0, 0,
-     "create missing custom attributes, event definitions and tags at start"},
+     "list custom attributes, event definitions and tags at start (one request each) and create what is missing"},
     {"erase_enrolment_field", SLUICE_OPT_STRING, "customAttributes.annexOptInDate", 0, 0,
      "where a person carries its enrolment date: an erased member's records are sent again once it is after the erasure"},
     SLUICE_OPTION_END};

@@ -176,7 +176,8 @@ run_once() {
         delivered=$(echo "$stats" | jq '.counters.records_accepted')
     else
         # One upsert of at most 1000 persons per 1000 members, plus the
-        # tag removals the sink made (none on a first sync).
+        # tag requests the sink made (on a first sync one PATCH per tag
+        # per upsert, no removal).
         needed=$(( (members + 999) / 1000 + $(grep -c '^[A-Z]* /people/2/tags/[^ ]*/persons ' "$work/emu.log" || true) ))
         delivered=$(echo "$stats" | jq '.counters.persons_created + .counters.persons_updated + .counters.persons_not_modified')
     fi

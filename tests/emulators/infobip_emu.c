@@ -7,7 +7,11 @@
  *        "results":[{"id":N,"index":i,"status":"CREATED|UPDATED|NOT_MODIFIED"}]};
  *       malformed body 400 {"code":"400103",..}, 0 or > 1000 persons 400 {"code":"400104",..}.
  *       Match by externalId, then EMAIL, then PHONE. PATCH merges fields and
- *       customAttributes and appends tags; PUT replaces the whole person.
+ *       customAttributes and, by --upsert-tags, appends tags (append, the
+ *       default), replaces the list (replace: what v3 may do, which its
+ *       specification does not rule out) or ignores them (ignore); PUT
+ *       replaces the whole person. The counter upsert_persons_with_tags
+ *       counts the persons sent with a "tags" member.
  *       Every customAttributes name must be defined (else that person errors)
  *       and its value must have the defined type.
  *   POST|GET /people/2/customAttributes, GET|DELETE /people/2/customAttributes/{name}
@@ -30,6 +34,9 @@
  * --upsert-delay-ms N holds each admitted upsert N ms before it is applied;
  * the counter upserts_in_flight_peak (GET /_emu/stats) is the most upserts
  * handled at one time, so a test sees whether a client overlaps them.
+ * Every admitted request counts in requests_<group>_<METHOD> (groups:
+ * upsert, persons, tags, attributes, definitions, events), so a test can
+ * count a client's start-up requests.
  */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
@@ -56,6 +63,11 @@
 
 /* Rate limit groups (one token bucket each). */
 enum group { G_UPSERT, G_PERSONS, G_TAGS, G_ATTRIBUTES, G_DEFINITIONS, G_EVENTS, G_COUNT };
+static const char *const group_names[G_COUNT] = {"upsert", "persons", "tags", "attributes",
+                                                 "definitions", "events"};
+
+/* What an upsert does with a person's "tags" (--upsert-tags). */
+enum upsert_tags { UPSERT_TAGS_APPEND, UPSERT_TAGS_REPLACE, UPSERT_TAGS_IGNORE };
 
 typedef struct infobip {
     const char *api_key;     /* points into argv */
@@ -76,6 +88,7 @@ typedef struct infobip {
     regex_t definition_re, field_re, event_id_re, email_re, phone_re;
     bool regex_ready;
     long upsert_delay_ms;    /* --upsert-delay-ms: hold each upsert this long */
+    enum upsert_tags upsert_tags; /* --upsert-tags */
     long upserts_in_flight;  /* upserts being handled now (under emu_lock) */
     long upserts_peak;       /* the most at once so far (under emu_lock) */
 } infobip;
@@ -85,7 +98,9 @@ static const char usage_text[] =
     "  --api-key KEY     accepted 'Authorization: App KEY'\n"
     "  --rate-limit R    requests/s per endpoint group (default 5, 0 = off)\n"
     "  --now ISO         fix the emulator clock (default: real time)\n"
-    "  --upsert-delay-ms N  hold each upsert N ms (a slow platform: shows overlap)\n";
+    "  --upsert-delay-ms N  hold each upsert N ms (a slow platform: shows overlap)\n"
+    "  --upsert-tags append|replace|ignore  what a PATCH upsert does with a\n"
+    "                    person's tags (default append)\n";
 
 /* ---------------------------------------------------------------- options */
 
@@ -110,6 +125,17 @@ static int on_flag(void *user, const char *flag, const char *value)
             return -1;
         }
         return 2;
+    }
+    if (strcmp(flag, "--upsert-tags") == 0 && value) {
+        static const char *const modes[] = {"append", "replace", "ignore"};
+        for (int m = 0; m < 3; m++) {
+            if (strcmp(value, modes[m]) == 0) {
+                ib->upsert_tags = (enum upsert_tags)m;
+                return 2;
+            }
+        }
+        fprintf(stderr, "--upsert-tags: '%s' is not append, replace or ignore\n", value);
+        return -1;
     }
     if (strcmp(flag, "--now") == 0) {
         if (!value || !emu_parse_timestamp(value, false, &ib->clock_now)) {
@@ -188,8 +214,12 @@ static bool admit(emu_server *srv, infobip *ib, const emu_request *req, emu_resp
     emu_lock(srv);
     bool ok = emu_bucket_take(&ib->buckets[g], ib->rate_limit);
     emu_unlock(srv);
-    if (ok)
+    if (ok) {
+        char counter[64];
+        snprintf(counter, sizeof(counter), "requests_%s_%.16s", group_names[g], req->method);
+        emu_count(srv, counter, 1);
         return true;
+    }
     emu_count(srv, "rate_limited", 1);
     fill_too_many(srv, resp, ib);
     int retry_after = emu_get_faults(srv).retry_after;
@@ -620,6 +650,8 @@ static bool same_person(json_t *stored, json_t *incoming)
  * copied. Runs under the lock. */
 static const char *apply_person(infobip *ib, json_t *incoming, bool replace, json_int_t *id)
 {
+    if (ib->upsert_tags == UPSERT_TAGS_IGNORE)
+        json_object_del(incoming, "tags");
     json_t *stored = match_person(ib, incoming);
     if (!stored) {
         char key[32];
@@ -656,7 +688,8 @@ static const char *apply_person(infobip *ib, json_t *incoming, bool replace, jso
     json_t *value;
     json_object_foreach(incoming, key, value) {
         json_t *have = json_object_get(stored, key);
-        if (strcmp(key, "tags") == 0 && json_is_array(have) && json_is_array(value))
+        if (strcmp(key, "tags") == 0 && json_is_array(have) && json_is_array(value) &&
+            ib->upsert_tags == UPSERT_TAGS_APPEND)
             changed = append_unique(have, value) || changed;
         else if (strcmp(key, "customAttributes") == 0 && json_is_object(have) && json_is_object(value))
             changed = merge_attributes(have, value) || changed;
@@ -766,7 +799,11 @@ static void handle_upsert(emu_server *srv, const emu_request *req, emu_response 
     json_array_foreach(persons, i, person) {
         json_array_append_new(verdicts, validate_person(ib, types, person));
     }
-    long long created = 0, updated = 0, same = 0, bad = 0;
+    long long created = 0, updated = 0, same = 0, bad = 0, with_tags = 0;
+    json_array_foreach(persons, i, person) {
+        with_tags += json_object_get(person, "tags") != NULL;
+    }
+    emu_count(srv, "upsert_persons_with_tags", with_tags);
     emu_lock(srv);
     json_array_foreach(persons, i, person) {
         json_t *details = json_array_get(verdicts, i);
@@ -1657,8 +1694,12 @@ static json_t *dump_state(void *user)
         snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT, ids[i]);
         p = json_object_get(ib->persons, id);
         json_t *copy = json_deep_copy(p);
+        /* a person Infobip holds has a tags list, empty when it never had
+         * one (created without tags, as infobip-sink creates persons) */
         if (json_is_array(json_object_get(copy, "tags")))
             json_object_set_new(copy, "tags", sorted_strings(json_object_get(p, "tags")));
+        else if (!json_object_get(copy, "tags"))
+            json_object_set_new(copy, "tags", json_array());
         const char *ext = json_string_value(json_object_get(p, "externalId"));
         if (ext)
             snprintf(name, sizeof(name), "%s", ext);

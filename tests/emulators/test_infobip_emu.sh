@@ -289,4 +289,26 @@ s=$(call GET "/people/2/persons?identifier=DEL-1&type=EXTERNAL_ID"); expect 404 
 s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"DEL-3","contactInformation":[{"type":"EMAIL","identifier":"del1@example.com","primary":true}]}]}')
 [ "$(jbody '.results[0].status')" = CREATED ] || fail "the deleted person's email is still owned: $(cat "$tmp/body")"
 ok "person deletion: gone with its tags and identifiers, 404 after, listed as deleted"
+
+# --- --upsert-tags: what a PATCH upsert does with a person's tags
+for mode in append replace ignore; do
+    start "tags-$mode" --api-key k1 --rate-limit 0 --upsert-tags "$mode"
+    s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"T-1","tags":["Hand"]}]}')
+    expect 207 "$s" "$mode: first upsert"
+    s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"T-1","tags":["Loyalty"]},{"externalId":"T-2"}]}')
+    expect 207 "$s" "$mode: second upsert"
+    got=$(state '.persons["T-1"].tags // [] | join(",")')
+    case $mode in
+    append) want="Hand,Loyalty" ;;
+    replace) want="Loyalty" ;;
+    ignore) want="" ;;
+    esac
+    [ "$got" = "$want" ] || fail "--upsert-tags $mode: T-1 has tags '$got', expected '$want'"
+    stats=$(curl -s --max-time 60 "http://127.0.0.1:$PORT/_emu/stats")
+    [ "$(jq .counters.upsert_persons_with_tags <<< "$stats")" = 2 ] || fail "$mode: upsert_persons_with_tags: $stats"
+    [ "$(jq .counters.requests_upsert_PATCH <<< "$stats")" = 2 ] || fail "$mode: requests_upsert_PATCH: $stats"
+done
+s=$(timeout 60 "$EMU" --port 0 --api-key k1 --upsert-tags merge 2>&1 >/dev/null) && fail "--upsert-tags merge accepted"
+grep -q "not append, replace or ignore" <<< "$s" || fail "--upsert-tags merge: $s"
+ok "--upsert-tags append|replace|ignore; upsert_persons_with_tags and requests_<group>_<METHOD> counted"
 echo "PASS: test_infobip_emu"

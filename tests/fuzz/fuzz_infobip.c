@@ -10,11 +10,12 @@
  *   person is not named.
  * - infobip_error_text (the message of an error answer, for the answer
  *   and each 207 error) fits its buffer.
- * - The custom attribute list answer (attribute_list, existing_type,
- *   static in infobip_setup.c, included too).
+ * - The custom attribute list answer (item_list, find_item, static in
+ *   infobip_setup.c, included too).
  * - infobip_scan_record, the walk over a record's JSON text, against
  *   jansson's parse when the input is a JSON object: what it reads is what
- *   jansson reads, or it leaves the record to the parser. */
+ *   jansson reads, or it leaves the record to the parser; the text less
+ *   the "tags" member it found is the object less "tags". */
 #include "../../plugins/infobip-sink/infobip_persons.c"
 #include "../../plugins/infobip-sink/infobip_setup.c"
 
@@ -125,7 +126,7 @@ static void check_upsert_answer(json_t *body)
  * the type of the first attribute named annexCurrentTier in any case. */
 static void check_attribute_list(const json_t *body)
 {
-    const json_t *list = attribute_list(body);
+    const json_t *list = item_list(body, attribute_keys);
     const char *want = NULL;
     size_t i;
     json_t *item;
@@ -133,7 +134,7 @@ static void check_attribute_list(const json_t *body)
     if (!list)
         return;
     if (!json_is_array(list))
-        fuzz_fail("attribute_list gave a non-array");
+        fuzz_fail("item_list gave a non-array");
     json_array_foreach((json_t *)list, i, item) {
         const char *name = json_string_value(json_object_get(item, "name"));
         if (name && strcasecmp(name, "annexCurrentTier") == 0) {
@@ -141,8 +142,40 @@ static void check_attribute_list(const json_t *body)
             break;
         }
     }
-    if (existing_type(list, "annexCurrentTier") != want)
-        fuzz_fail("existing_type did not give the first matching attribute's type");
+    if (json_string_value(json_object_get(find_item(list, "name", "annexCurrentTier", 1),
+                                          "dataType")) != want)
+        fuzz_fail("find_item did not give the first matching attribute's type");
+}
+
+/* The text less the bytes the scan says hold "tags" (and a comma) must be
+ * `object` (jansson's parse of it) less "tags". */
+static void check_cut(const char *text, size_t len, const infobip_record_facts *facts,
+                      const json_t *object)
+{
+    char *cut;
+    json_t *want, *got;
+
+    if (facts->tags_cut_len == 0) {
+        if (json_object_get(object, "tags"))
+            fuzz_fail("scan found no tags member to cut but jansson has one");
+        return;
+    }
+    if (facts->tags_cut_at + facts->tags_cut_len > len)
+        fuzz_fail("the tags cut ends beyond the text");
+    cut = malloc(len);
+    if (!cut)
+        return;
+    memcpy(cut, text, facts->tags_cut_at);
+    memcpy(cut + facts->tags_cut_at, text + facts->tags_cut_at + facts->tags_cut_len,
+           len - facts->tags_cut_at - facts->tags_cut_len);
+    got = json_loadb(cut, len - facts->tags_cut_len, 0, NULL);
+    want = json_copy((json_t *)object);
+    json_object_del(want, "tags");
+    if (!got || !json_equal(got, want))
+        fuzz_fail("the text less its tags member is not the object less tags");
+    json_decref(got);
+    json_decref(want);
+    free(cut);
 }
 
 /* infobip_scan_record on text against jansson's parse `object`. */
@@ -171,6 +204,7 @@ static void check_scan(const char *text, size_t len, const json_t *object)
             fuzz_fail("scan's tags text is not jansson's tags");
         json_decref(scanned);
     }
+    check_cut(text, len, &facts, object);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -107,7 +107,8 @@ fuzz_fuzz_infobip_SOURCES = fuzz/fuzz_infobip.c $(FUZZ_SOURCES) \
 	$(top_srcdir)/plugins/infobip-sink/infobip_client.c \
 	$(top_srcdir)/plugins/infobip-sink/infobip_erase.c \
 	$(top_srcdir)/plugins/infobip-sink/infobip_events.c \
-	$(top_srcdir)/plugins/infobip-sink/infobip_scan.c
+	$(top_srcdir)/plugins/infobip-sink/infobip_scan.c \
+	$(top_srcdir)/plugins/infobip-sink/infobip_tags.c
 fuzz_fuzz_infobip_CPPFLAGS = $(FUZZ_CPPFLAGS) $(PLUGIN_COMMON_CPPFLAGS)
 fuzz_fuzz_infobip_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 fuzz_fuzz_infobip_LDFLAGS = $(FUZZ_LDFLAGS)

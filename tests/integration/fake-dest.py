@@ -124,6 +124,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/people/3/events":
             return 202, b""
         if self.command == "GET":
+            # infobip-sink's start-up lists, each in its own wrapper
+            if path == "/people/2/tags":
+                return 200, {"tags": []}
+            if path == "/peopleevents/2/definitions":
+                return 200, {"definitions": []}
             return 200, {"customAttributes": []}
         return 200, {}
 

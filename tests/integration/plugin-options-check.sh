@@ -26,19 +26,8 @@ pipeline = {
   );
 };
 CFG
-set +e
-"$SLUICE" check "$T_TMP/opts.cfg" > "$T_TMP/check.out" 2> "$T_TMP/check.err"; rc=$?
-"$SLUICE" run --once "$T_TMP/opts.cfg" > "$T_TMP/run.out" 2> "$T_TMP/run.err"; rc_run=$?
-set -e
-[ "$rc" -eq 78 ] || t_fail "sluice check exit $rc, expected 78: $(cat "$T_TMP/check.err")"
-[ "$rc_run" -eq 78 ] || t_fail "sluice run exit $rc_run, expected 78: $(cat "$T_TMP/run.err")"
-[ ! -e "$T_TMP/state" ] || t_fail "a refused pipeline created its state directory"
-expect() {
-    grep -qF -- "$T_TMP/opts.cfg:$1" "$T_TMP/check.err" \
-        || t_fail "check did not report '$1':"$'\n'"$(cat "$T_TMP/check.err")"
-    grep -qF -- "$T_TMP/opts.cfg:$1" "$T_TMP/run.err" \
-        || t_fail "run did not report '$1':"$'\n'"$(cat "$T_TMP/run.err")"
-}
+t_check_refuses "$T_TMP/opts.cfg"
+expect() { t_expect_refusal "$T_TMP/opts.cfg" "$1"; }
 expect "6: stage 'in' (plugin file-source): option 'path' must be a path, not empty"
 expect "8: stage 'tag' (plugin set-field): "
 grep -qF '"meta..tag" has an empty part (at character 6)' "$T_TMP/check.err" \

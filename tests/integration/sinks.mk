@@ -1,6 +1,8 @@
 # tests/integration/sinks.mk: the loyalty sync end to end (issue 6).
+# e2e-infobip.sh runs infobip-emu's --upsert-tags replace, e2e-infobip-tags.sh
+# append and ignore (issue 17: the sink sends no tags in its upserts).
 E2E_TESTS = integration/e2e-ometria.sh integration/e2e-infobip.sh \
-	integration/e2e-faults.sh integration/e2e-badkey.sh
+	integration/e2e-infobip-tags.sh integration/e2e-faults.sh integration/e2e-badkey.sh
 TESTS += $(E2E_TESTS)
 
 # Ometria @merge (issue 17): delta webhooks in both --merge-without-flag modes.
@@ -25,8 +27,10 @@ EXTRA_DIST += $(SINK_CHECK_TESTS)
 
 # infobip-sink (AREA=infobip): file-source -> infobip-sink -> infobip-emu;
 # overlapped upserts (max_in_flight) against a slow emulator, same outcomes
-# and DLQ as one request at a time.
-INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh
+# and DLQ as one request at a time; tags only through the tag endpoints in
+# every --upsert-tags mode of the emulator, and a start that lists before
+# it creates (issue 17).
+INFOBIP_INTEGRATION_TESTS = integration/infobip-sink.sh integration/infobip-tags.sh
 TESTS += $(INFOBIP_INTEGRATION_TESTS)
 EXTRA_DIST += $(INFOBIP_INTEGRATION_TESTS)
 

@@ -2,7 +2,8 @@
  * walk over a record's JSON text): the facts it reads equal what jansson's
  * parse of the same text says, for hand-picked traps (nested externalIds,
  * escaped quotes and braces in other values, repeated members, spacing) and
- * for thousands of generated records; texts it cannot read are left to the
+ * for thousands of generated records; the text less the "tags" member it
+ * finds is the record less "tags"; texts it cannot read are left to the
  * parser, never misread. */
 #include "config.h"
 
@@ -79,16 +80,55 @@ START_TEST(member_values_and_repeats)
     ck_assert_int_eq(facts.has_tags, 0);
     ck_assert_int_eq(scan("{\"externalId\":null,\"tags\":null,\"x\":true,\"y\":-1.5e3}", &facts), 0);
     ck_assert(id_is(&facts, NULL));
-    /* The last of repeated members counts, as when jansson parses. */
-    ck_assert_int_eq(scan("{\"externalId\":\"a\",\"tags\":[],\"externalId\":\"b\",\"tags\":{}}", &facts), 0);
+    /* The last of repeated members counts, as when jansson parses; a
+     * repeated "tags" (which the upsert body must lose entirely) is left
+     * to the parser. */
+    ck_assert_int_eq(scan("{\"externalId\":\"a\",\"tags\":[],\"externalId\":\"b\"}", &facts), 0);
     ck_assert(id_is(&facts, "b"));
-    ck_assert_int_eq(facts.has_tags, 0);
+    ck_assert_int_eq(facts.has_tags, 1);
+    ck_assert_int_eq(scan("{\"externalId\":\"a\",\"tags\":[],\"externalId\":\"b\",\"tags\":{}}", &facts), -1);
     ck_assert_int_eq(scan("{\"externalId\":\"a\",\"externalId\":7}", &facts), 0);
     ck_assert(id_is(&facts, NULL));
     /* Spacing as a source may have written it. */
     ck_assert_int_eq(scan(" { \"externalId\" : \"L-3\" ,\n\t\"tags\" : [ ] } ", &facts), 0);
     ck_assert(id_is(&facts, "L-3"));
     ck_assert_int_eq(facts.has_tags, 1);
+}
+END_TEST
+
+/* The text less the cut the scan found. */
+static char *cut_text(const char *text, const infobip_record_facts *facts)
+{
+    size_t len = strlen(text);
+    char *out = malloc(len + 1);
+
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, text, facts->tags_cut_at);
+    memcpy(out + facts->tags_cut_at, text + facts->tags_cut_at + facts->tags_cut_len,
+           len - facts->tags_cut_at - facts->tags_cut_len + 1);
+    return out;
+}
+
+START_TEST(tags_cut)
+{
+    static const char *const cases[][2] = {
+        {"{\"externalId\":\"L-1\",\"tags\":[\"Loyalty\"],\"firstName\":\"A\"}",
+         "{\"externalId\":\"L-1\",\"firstName\":\"A\"}"},
+        {"{\"externalId\":\"L-1\",\"tags\":[\"Loyalty\"]}", "{\"externalId\":\"L-1\"}"},
+        {"{\"tags\":[],\"externalId\":\"L-1\"}", "{\"externalId\":\"L-1\"}"},
+        {"{ \"tags\" : [ \"a,b\" ] }", "{  }"},
+        {" { \"a\" : 1 ,\n \"tags\" : null\n} ", " { \"a\" : 1 \n} "},
+        {"{\"externalId\":\"L-1\"}", "{\"externalId\":\"L-1\"}"},
+    };
+    infobip_record_facts facts;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *cut;
+        ck_assert_int_eq(scan(cases[i][0], &facts), 0);
+        cut = cut_text(cases[i][0], &facts);
+        ck_assert_msg(strcmp(cut, cases[i][1]) == 0, "case %zu: '%s' cut to '%s'", i, cases[i][0], cut);
+        free(cut);
+    }
 }
 END_TEST
 
@@ -193,6 +233,16 @@ START_TEST(agrees_with_jansson)
         } else {
             ck_assert_ptr_null(facts.tags_text);
         }
+        {
+            /* The text less the cut is the record less its tags. */
+            char *cut = cut_text(text, &facts);
+            json_t *got = json_loads(cut, 0, NULL), *want = json_copy(record);
+            json_object_del(want, "tags");
+            ck_assert_msg(got && json_equal(got, want), "%s cut to %s", text, cut);
+            json_decref(got);
+            json_decref(want);
+            free(cut);
+        }
         if (json_is_string(external_id)) {
             ck_assert_msg(facts.external_id && facts.external_id_len == json_string_length(external_id) &&
                           memcmp(facts.external_id, json_string_value(external_id),
@@ -216,6 +266,7 @@ static Suite *scan_suite(void)
     tcase_add_test(tc, person_and_event);
     tcase_add_test(tc, strings_that_look_like_structure);
     tcase_add_test(tc, member_values_and_repeats);
+    tcase_add_test(tc, tags_cut);
     tcase_add_test(tc, left_to_the_parser);
     tcase_add_test(tc, agrees_with_jansson);
     suite_add_tcase(suite, tc);

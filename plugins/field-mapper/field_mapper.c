@@ -8,7 +8,8 @@
 
 static const sluice_option field_mapper_options[] = {
     { "member", SLUICE_OPT_GROUP, NULL, 0, 0,
-      "mapping for member records: { require = [...]; fields = (...); keep_unmapped = false; }" },
+      "mapping for member records: { require = [...]; fields = (...); keep_unmapped = false; } "
+      "(every field key, e.g. sanitize and max_length, is checked when the mapping compiles)" },
     { "events", SLUICE_OPT_GROUP, NULL, 0, 0,
       "mappings for event records per event_type, with `default` as the fallback" },
     { "drop_kinds", SLUICE_OPT_LIST, NULL, 0, 0, "record kinds to drop silently" },

@@ -416,6 +416,78 @@ fail:
 static int apply_spec(const mapper_spec *spec, const json_t *in, json_t **out,
                       char *reason, size_t len);
 
+/* Characters (UTF-8 code points) in text. */
+static size_t utf8_characters(const char *text)
+{
+    size_t count = 0;
+    for (; *text; text++)
+        count += ((unsigned char)*text & 0xC0) != 0x80;
+    return count;
+}
+
+/* `text` with every byte of `forbidden` and every control character
+ * (line breaks, tabs) replaced by `with`, runs of spaces collapsed to one
+ * and the ends trimmed. New string (caller frees) or NULL when out of
+ * memory. Bytes of multi-byte characters are never forbidden ones (the
+ * set is ASCII in practice), so UTF-8 stays valid. */
+static char *sanitize_text(const char *text, const char *forbidden, const char *with)
+{
+    dynbuf out;
+    char *result = NULL;
+
+    dynbuf_init(&out, 0);
+    for (const char *c = text; *c; c++) {
+        unsigned char byte = (unsigned char)*c;
+        int replace = byte < 0x20 || byte == 0x7F || strchr(forbidden, *c) != NULL;
+        if ((replace ? dynbuf_append_str(&out, with) : dynbuf_append(&out, c, 1)) != 0)
+            goto out;
+    }
+    result = dynbuf_steal(&out);
+    if (!result)
+        goto out;
+    /* Collapse and trim spaces in place. */
+    char *write = result;
+    for (const char *read = result; *read; read++) {
+        if (*read == ' ' && (write == result || write[-1] == ' '))
+            continue;
+        *write++ = *read;
+    }
+    if (write > result && write[-1] == ' ')
+        write--;
+    *write = '\0';
+out:
+    dynbuf_free(&out);
+    return result;
+}
+
+/* A string field's `sanitize` and `max_length` on *value (replaced by the
+ * sanitized string). Returns 0, or -1 with the reason ("field 'x': 300
+ * characters, longer than the maximum 255" or out of memory). */
+static int limit_text(const mapper_field *field, json_t **value, char *reason, size_t len)
+{
+    size_t characters;
+
+    if (field->sanitize) {
+        char *clean = sanitize_text(json_string_value(*value), field->sanitize,
+                                    field->sanitize_with);
+        json_t *replaced = clean ? json_string(clean) : NULL;
+        free(clean);
+        if (!replaced) {
+            text_format(reason, len, "field '%s': out of memory sanitizing", field->label);
+            return -1;
+        }
+        json_decref(*value);
+        *value = replaced;
+    }
+    if (field->max_length > 0 &&
+        (characters = utf8_characters(json_string_value(*value))) > (size_t)field->max_length) {
+        text_format(reason, len, "field '%s': %zu characters, longer than the maximum %ld",
+                    field->label, characters, field->max_length);
+        return -1;
+    }
+    return 0;
+}
+
 /* Produce one field's value into *value (new reference). */
 static int field_value(const mapper_field *field, const json_t *in, json_t **value,
                        char *reason, size_t len)
@@ -510,6 +582,9 @@ static int field_value(const mapper_field *field, const json_t *in, json_t **val
             *value = stripped;
         }
     }
+    if (result == FIELD_SET && json_is_string(*value) &&
+        limit_text(field, value, reason, len) != 0)
+        result = FIELD_REJECT;
 out:
     json_decref(joined);
     return result;

@@ -98,6 +98,8 @@ static void field_free(mapper_field *field)
     free(field->join);
     json_decref(field->default_value);
     free(field->strip_prefix);
+    free(field->sanitize);
+    free(field->sanitize_with);
     json_decref(field->segment_map);
     path_free(&field->gate);
     free(field->gate_on);
@@ -135,9 +137,67 @@ static const struct {
 static const char *const field_keys[] = {
     "to", "from", "const", "var", "join_fields", "separator", "type", "format",
     "timezone", "min", "max", "map", "map_default", "join", "default", "omit_if_null",
-    "strip_prefix", "lists", "tags", "gate", "gate_on", "gate_off", "base", "fields",
-    "require", "when", "keep_unmapped", NULL
+    "strip_prefix", "sanitize", "sanitize_with", "max_length", "lists", "tags", "gate",
+    "gate_on", "gate_off", "base", "fields", "require", "when", "keep_unmapped", NULL
 };
+
+/* The string options `sanitize`, `sanitize_with` and `max_length` of the
+ * field definition `def` into field. Returns 0, or -1 with the reason in
+ * why (e.g. "'max_length' must be an integer 1..1000000"). */
+static int compile_text_limits(mapper_field *field, const json_t *def, char *why,
+                               size_t why_len)
+{
+    const json_t *value;
+    const char *with = " ";
+    int result = -1;
+
+    if ((value = json_object_get(def, "sanitize"))) {
+        if (!json_is_string(value) || json_string_length(value) == 0) {
+            snprintf(why, why_len, "'sanitize' must be a non-empty string (the characters "
+                                   "to replace)");
+            goto out;
+        }
+        field->sanitize = dup_string(json_string_value(value));
+        if (!field->sanitize) {
+            snprintf(why, why_len, "out of memory");
+            goto out;
+        }
+    }
+    if ((value = json_object_get(def, "sanitize_with"))) {
+        if (!field->sanitize) {
+            snprintf(why, why_len, "'sanitize_with' needs 'sanitize'");
+            goto out;
+        }
+        if (!json_is_string(value)) {
+            snprintf(why, why_len, "'sanitize_with' must be a string");
+            goto out;
+        }
+        with = json_string_value(value);
+        if (strpbrk(with, field->sanitize)) {
+            snprintf(why, why_len, "'sanitize_with' must not hold a character of 'sanitize'");
+            goto out;
+        }
+    }
+    if (field->sanitize && !(field->sanitize_with = dup_string(with))) {
+        snprintf(why, why_len, "out of memory");
+        goto out;
+    }
+    if ((value = json_object_get(def, "max_length"))) {
+        if (!json_is_integer(value) || json_integer_value(value) < 1 ||
+            json_integer_value(value) > 1000000) {
+            snprintf(why, why_len, "'max_length' must be an integer 1..1000000");
+            goto out;
+        }
+        field->max_length = (long)json_integer_value(value);
+    }
+    if ((field->sanitize || field->max_length) && field->type != MAPPER_TYPE_STRING) {
+        snprintf(why, why_len, "'sanitize'/'max_length' only go with type = \"string\"");
+        goto out;
+    }
+    result = 0;
+out:
+    return result;
+}
 
 /* Convert a `map` option (group, or list of [from, to] pairs) into an
  * object keyed by the input text. New reference or NULL with err. */
@@ -457,6 +517,8 @@ static int compile_field(const json_t *def, const json_t *config, const char *wh
     }
     if ((text = string_member(def, "strip_prefix")))
         field->strip_prefix = dup_string(text);
+    if (compile_text_limits(field, def, why, sizeof(why)) != 0)
+        goto out;
 
     switch (field->source) {
     case MAPPER_SRC_FROM:

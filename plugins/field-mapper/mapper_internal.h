@@ -59,6 +59,10 @@ typedef struct mapper_field {
     json_t *default_value;  /* owned, used when the input is absent */
     int omit_if_null;
     char *strip_prefix;     /* removed from the start of string values */
+    char *sanitize;         /* characters replaced in strings (with control
+                               characters), or NULL */
+    char *sanitize_with;    /* their replacement (default " ") */
+    long max_length;        /* longest string in characters, 0 = no limit */
     /* lists_add / lists_remove / tags */
     json_t *segment_map;    /* owned copy of the stage option, or NULL */
     mapper_path gate;       /* e.g. opt_in_status */

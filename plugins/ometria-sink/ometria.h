@@ -33,7 +33,9 @@ typedef enum om_type {
 const char *om_type_plural(om_type type);
 
 /* Check that `record` is an Ometria contact or custom_event and complete it
- * in place (sets "@collection" = collection on contacts lacking it). Its
+ * in place: on contacts, sets "@collection" = collection when lacking,
+ * "@merge": true always (fields not sent are kept) and removes any
+ * "@force_optin" (never sent, docs/mappings.md "Consent"). Its
  * compact JSON must be at most max_bytes. Returns 0 and sets *type, or -1
  * with the reason written to reason[reason_len] (e.g. "record too large:
  * 70000 bytes > 61440", "unsupported record: ..."). */

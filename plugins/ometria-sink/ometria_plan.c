@@ -92,6 +92,18 @@ int om_prepare_record(json_t *record, const char *collection, size_t max_bytes,
         snprintf(reason, reason_len, "out of memory setting @collection");
         return -1;
     }
+    /* A contact is a partial record more often than not (a webhook delta,
+     * a field the mapping leaves out when unknown): "@merge": true tells
+     * Ometria to keep the fields it does not carry, which without the flag
+     * "may or may not" be blanked. @force_optin would override a consent
+     * the member gave through Ometria's own channels: never sent. */
+    if (*type == OM_TYPE_CONTACT) {
+        json_object_del(record, "@force_optin");
+        if (json_object_set_new(record, "@merge", json_true()) != 0) {
+            snprintf(reason, reason_len, "out of memory setting @merge");
+            return -1;
+        }
+    }
     size = json_dumpb(record, NULL, 0, JSON_COMPACT);
     if (size == 0) {
         snprintf(reason, reason_len, "record cannot be encoded as JSON");

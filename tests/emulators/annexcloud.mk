@@ -5,7 +5,7 @@ ANNEXCLOUD_EMU_CFLAGS = $(EMU_COMMON_CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS)
 check_PROGRAMS += emulators/annexcloud-emu emulators/annexcloud-jwt emulators/annexcloud-webhook-sink
 emulators_annexcloud_emu_SOURCES = emulators/annexcloud_emu.c emulators/annexcloud_emu.h \
 	emulators/annexcloud_auth.c emulators/annexcloud_model.c emulators/annexcloud_webhook.c \
-	emulators/annexcloud_feed.c emulators/annexcloud_envelope.c
+	emulators/annexcloud_feed.c emulators/annexcloud_envelope.c emulators/annexcloud_delta.c
 emulators_annexcloud_emu_CFLAGS = $(ANNEXCLOUD_EMU_CFLAGS)
 emulators_annexcloud_emu_LDADD = $(EMU_COMMON_LIBS) $(CURL_LIBS) $(CRYPTO_LIBS) $(PTHREAD_LIBS)
 emulators_annexcloud_jwt_SOURCES = emulators/annexcloud_jwt.c emulators/annexcloud_auth.c emulators/annexcloud_emu.h

@@ -30,6 +30,7 @@ typedef struct settings {
     const char *webhook_header;
     const char *webhook_basic;
     bool webhook_full;
+    bool webhook_delta;       /* --webhook-payload delta (annexcloud_delta.c) */
     long webhook_max_attempts;
     const char *feed_dir;
     bool flat_users;
@@ -52,6 +53,7 @@ typedef struct emulator {
     annex_webhook *webhook;
     unsigned long long feed_seq;
     unsigned long long event_serial;
+    json_t *announced;        /* delta mode: member id -> profile last announced */
     site_bucket buckets[RATE_SITES_MAX]; /* under emu_lock */
     size_t bucket_count;
 } emulator;
@@ -59,7 +61,7 @@ typedef struct emulator {
 static const char USAGE[] =
     "usage: annexcloud-emu --secret S [--port N] [--site-id 29235480] [--program DIR]\n"
     "         [--webhook-url URL] [--webhook-secret S] [--webhook-header X-AnnexCloud-Signature]\n"
-    "         [--webhook-basic user:pass] [--webhook-payload full|minimal] [--webhook-max-attempts N]\n"
+    "         [--webhook-basic user:pass] [--webhook-payload full|minimal|delta] [--webhook-max-attempts N]\n"
     "         [--feed-dir DIR] [--flat-users] [--search-wrap none|Data] [--clock ISO]\n"
     "         [--rate-limit R] [fault flags]\n"
     "Emulates the Annex Cloud Loyalty API v3 (JWT + hmac auth) for DIR/annex/members.jsonl; POST\n"
@@ -102,11 +104,14 @@ static int parse_flag(void *user, const char *flag, const char *value)
         return -1;
     }
     if (strcmp(flag, "--webhook-payload") == 0) {
-        if (strcmp(value, "full") != 0 && strcmp(value, "minimal") != 0) {
-            fprintf(stderr, "annexcloud-emu: --webhook-payload must be full or minimal, not '%s'\n", value);
+        if (strcmp(value, "full") != 0 && strcmp(value, "minimal") != 0 &&
+            strcmp(value, "delta") != 0) {
+            fprintf(stderr, "annexcloud-emu: --webhook-payload must be full, minimal or delta, not '%s'\n",
+                    value);
             return -1;
         }
-        cfg->webhook_full = strcmp(value, "full") == 0;
+        cfg->webhook_full = strcmp(value, "minimal") != 0;
+        cfg->webhook_delta = strcmp(value, "delta") == 0;
         return 2;
     }
     if (strcmp(flag, "--search-wrap") == 0) {
@@ -365,8 +370,14 @@ static void on_change(void *user, const json_t *change, const char *member_id)
         snprintf(generated_id, sizeof generated_id, "emu-evt-%llu", ++emu->event_serial);
         event_id = generated_id;
     }
-    char *body = annex_webhook_body(emu->model, change, member_id, emu->cfg.site_id, emu->cfg.webhook_full,
-                                    event_id);
+    char *body;
+    if (emu->announced) /* a change Annex Cloud does not keep leaves the announced profile */
+        body = annex_webhook_wrap(change, emu->cfg.site_id, event_id,
+                                  annex_delta_data(emu->announced, emu->model, member_id,
+                                                   !json_is_true(json_object_get(change, "deliver_only"))));
+    else
+        body = annex_webhook_body(emu->model, change, member_id, emu->cfg.site_id,
+                                  emu->cfg.webhook_full, event_id);
     if (body)
         annex_webhook_enqueue(emu->webhook, body, event_id);
 }
@@ -505,6 +516,10 @@ static void reset_hook(void *user)
         return;
     annex_model_destroy(&emu->model);
     emu->model = fresh;
+    if (emu->announced) {
+        json_decref(emu->announced);
+        emu->announced = annex_delta_start(fresh);
+    }
     emu->feed_seq = 0;
     emu->bucket_count = 0; /* full buckets again */
 }
@@ -531,6 +546,10 @@ int main(int argc, char **argv)
     emu.model = load_program(&emu.cfg);
     if (!emu.model)
         goto out;
+    if (emu.cfg.webhook_delta && !(emu.announced = annex_delta_start(emu.model))) {
+        fprintf(stderr, "annexcloud-emu: out of memory\n");
+        goto out;
+    }
     if (emu.cfg.webhook_url) {
         char err[256];
         annex_webhook_options options = {emu.cfg.webhook_url, emu.cfg.webhook_secret, emu.cfg.webhook_header,
@@ -562,6 +581,7 @@ out:
     emu_server_free(&srv);
     annex_webhook_stop(&emu.webhook);
     annex_model_destroy(&emu.model);
+    json_decref(emu.announced);
     curl_global_cleanup();
     return exit_code;
 }

@@ -114,6 +114,21 @@ unsigned long long annex_model_visit_changed(const annex_model *model,
                                              unsigned long long since_seq,
                                              annex_member_visit visit, void *user, int *rc);
 
+/* ---------------------------------------------------------------- deltas */
+
+/* --webhook-payload delta (annexcloud_delta.c). The starting announced
+ * state: {member id: GET /users object} of every member. New reference, or
+ * NULL when out of memory. */
+json_t *annex_delta_start(const annex_model *model);
+
+/* The webhook data of a member as a delta: the full data (loyalty parts in
+ * full) without the profile keys whose value equals the one in announced
+ * (id, siteId and email always kept). With remember, announced (borrowed,
+ * updated) takes the member's current profile: pass false for a change the
+ * service does not keep. New reference, or NULL (unknown member, memory). */
+json_t *annex_delta_data(json_t *announced, const annex_model *model, const char *member_id,
+                         bool remember);
+
 /* ---------------------------------------------------------------- feed */
 
 /* Write a Data Feed export of the members changed since *since_seq (all when 0) into dir as
@@ -133,6 +148,11 @@ int annex_feed_write(const annex_model *model, const char *dir, unsigned long lo
  * is unknown or on allocation failure. */
 char *annex_webhook_body(const annex_model *model, const json_t *change, const char *member_id,
                          const char *site_id, bool full, const char *event_id);
+
+/* The same body around a data object the caller built (data is taken: freed here, also
+ * when it is NULL or on failure). Returns a malloc'd string or NULL. */
+char *annex_webhook_wrap(const json_t *change, const char *site_id, const char *event_id,
+                         json_t *data);
 
 /* "sha256=<lowercase hex HMAC-SHA256(secret, body)>" into out (72 bytes hold it; a shorter
  * buffer gets a truncated, NUL-terminated value). */

@@ -12,10 +12,16 @@
 char *annex_webhook_body(const annex_model *model, const json_t *change, const char *member_id,
                          const char *site_id, bool full, const char *event_id)
 {
+    return annex_webhook_wrap(change, site_id, event_id,
+                              annex_model_webhook_data(model, member_id, full));
+}
+
+char *annex_webhook_wrap(const json_t *change, const char *site_id, const char *event_id,
+                         json_t *data)
+{
     char timestamp[40];
     time_t at = 0;
     const char *event_type = json_string_value(json_object_get(change, "type"));
-    json_t *data = annex_model_webhook_data(model, member_id, full);
     json_t *envelope = NULL;
     char *body = NULL;
 

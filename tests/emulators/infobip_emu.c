@@ -51,6 +51,7 @@
 #include <config.h>
 #endif
 #include "emu_common.h"
+#include "infobip_emu_names.h"
 
 #include <errno.h>
 #include <regex.h>
@@ -463,10 +464,13 @@ static json_t *validate_person(const infobip *ib, json_t *types, json_t *person)
     check_text(field[PF_EXTERNAL_ID], "externalId", 256, details);
     check_text(field[PF_FIRST_NAME], "firstName", 255, details);
     check_text(field[PF_LAST_NAME], "lastName", 255, details);
-    check_text(field[PF_MIDDLE_NAME], "middleName", 255, details);
-    check_text(field[PF_ADDRESS], "address", 255, details);
-    check_text(field[PF_CITY], "city", 255, details);
-    check_text(field[PF_COUNTRY], "country", 255, details);
+    check_text(field[PF_MIDDLE_NAME], "middleName", 50, details);
+    check_text(field[PF_ADDRESS], "address", 256, details);
+    check_text(field[PF_CITY], "city", 50, details);
+    check_text(field[PF_COUNTRY], "country", 50, details);
+    ib_check_name_characters(field[PF_FIRST_NAME], "firstName", details);
+    ib_check_name_characters(field[PF_LAST_NAME], "lastName", details);
+    ib_check_name_characters(field[PF_MIDDLE_NAME], "middleName", details);
     check_text(field[PF_PREFERRED_LANGUAGE], "preferredLanguage", 16, details);
     json_t *ext = field[PF_EXTERNAL_ID];
     if (json_is_string(ext) && json_string_length(ext) == 0)

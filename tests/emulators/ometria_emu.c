@@ -6,7 +6,11 @@
  *                          Request-level errors: 400 {"status":"error","message":...}.
  *                          Record-level validation: invalid records are
  *                          counted "rejected" and kept for /v2/push/_errors;
- *                          valid ones are applied (contacts upsert and merge,
+ *                          valid ones are applied (contacts upsert: with
+ *                          "@merge": true the fields not sent are kept;
+ *                          without it --merge-without-flag keep (default)
+ *                          keeps them too, blank replaces the stored contact
+ *                          by the record, as Ometria says it "may or may not";
  *                          lists change segment memberships, custom events are
  *                          stored by id with a repeat count).
  *                          200 {"status":"OK","request_id":..,"accepted":N,"rejected":M}
@@ -27,7 +31,8 @@
  *   contact: id (non-empty string) required; @collection string; email valid;
  *     date_of_birth YYYY-MM-DD; phone_number E.164; gender m|f; country_id
  *     ISO alpha-2; marketing_optin EXPLICITLY_OPTEDIN|EXPLICITLY_OPTEDOUT|
- *     NOT_SPECIFIED; timestamp_* ISO 8601 with offset; @force_optin boolean;
+ *     NOT_SPECIFIED; timestamp_* ISO 8601 with offset; @force_optin and
+ *     @merge boolean;
  *     properties an object of scalars; @add_to_lists/@remove_from_lists arrays
  *     of segment ids (integers or digit strings).
  *   custom_event: id, event_type (1..31 chars), timestamp (ISO 8601 with
@@ -72,6 +77,7 @@ typedef struct ometria {
     uint64_t request_count;
     long gdpr_per_minute;  /* --gdpr-rate-limit */
     double gdpr_delay_s;   /* --gdpr-delay-s */
+    bool blank_without_merge; /* --merge-without-flag blank */
     om_gdpr *gdpr;
     regex_t phone_re, email_re;
     bool regex_ready;
@@ -87,7 +93,9 @@ static const char usage_text[] =
     "  --api-key KEY     accepted X-Ometria-Auth value (repeatable, at least one)\n"
     "  --rate-limit R    push requests/s per key (default 4, burst R, 0 = off)\n"
     "  --gdpr-rate-limit N  GDPR API calls per minute (default 6, 0 = off)\n"
-    "  --gdpr-delay-s S  seconds until a deletion request completes (default 5)\n";
+    "  --gdpr-delay-s S  seconds until a deletion request completes (default 5)\n"
+    "  --merge-without-flag keep|blank  a contact without \"@merge\": true keeps the\n"
+    "                    stored fields it lacks (keep, default) or replaces the contact\n";
 
 /* ---------------------------------------------------------------- options */
 
@@ -106,6 +114,14 @@ static int on_flag(void *user, const char *flag, const char *value)
     }
     if (strcmp(flag, "--rate-limit") == 0)
         return emu_parse_rate(flag, value, &om->rate_limit) == 0 ? 2 : -1;
+    if (strcmp(flag, "--merge-without-flag") == 0) {
+        if (!value || (strcmp(value, "keep") != 0 && strcmp(value, "blank") != 0)) {
+            fprintf(stderr, "--merge-without-flag must be keep or blank\n");
+            return -1;
+        }
+        om->blank_without_merge = strcmp(value, "blank") == 0;
+        return 2;
+    }
     if (strcmp(flag, "--gdpr-rate-limit") == 0 || strcmp(flag, "--gdpr-delay-s") == 0) {
         char *end = NULL;
         double number = value ? strtod(value, &end) : -1;
@@ -326,13 +342,13 @@ static const char *record_id(json_t *rec)
 /* The contact fields validation reads, sorted by name for contact_field
  * (main checks the order). */
 enum contact_field {
-    CF_ADD_LISTS, CF_COLLECTION, CF_FORCE_OPTIN, CF_REMOVE_LISTS, CF_COUNTRY, CF_CUSTOMER_ID,
+    CF_ADD_LISTS, CF_COLLECTION, CF_FORCE_OPTIN, CF_MERGE, CF_REMOVE_LISTS, CF_COUNTRY, CF_CUSTOMER_ID,
     CF_DATE_OF_BIRTH, CF_EMAIL, CF_FIRSTNAME, CF_GENDER, CF_ID, CF_LASTNAME, CF_OPTIN,
     CF_MIDDLENAME, CF_PHONE, CF_PREFIX, CF_PROPERTIES, CF_STORE_IDS, CF_TS_ACQUIRED,
     CF_TS_SUBSCRIBED, CF_TS_UNSUBSCRIBED, CF_TIMEZONE, CF_COUNT
 };
 static const char *const contact_field_names[CF_COUNT] = {
-    "@add_to_lists", "@collection", "@force_optin", "@remove_from_lists", "country_id",
+    "@add_to_lists", "@collection", "@force_optin", "@merge", "@remove_from_lists", "country_id",
     "customer_id", "date_of_birth", "email", "firstname", "gender", "id", "lastname",
     "marketing_optin", "middlename", "phone_number", "prefix", "properties", "store_ids",
     "timestamp_acquired", "timestamp_subscribed", "timestamp_unsubscribed", "timezone"};
@@ -397,6 +413,9 @@ static void validate_contact(const ometria *om, json_t *rec, record_errors *errs
     json_t *force = field[CF_FORCE_OPTIN];
     if (force && !json_is_boolean(force))
         add_error(errs, rid, "@force_optin", "not a valid value: must be a boolean");
+    json_t *merge = field[CF_MERGE];
+    if (merge && !json_is_boolean(merge))
+        add_error(errs, rid, "@merge", "not a valid value: must be a boolean");
     json_t *stores = field[CF_STORE_IDS];
     if (stores && !json_is_array(stores) && !json_is_null(stores))
         add_error(errs, rid, "store_ids", "not a valid value: must be an array");
@@ -480,11 +499,14 @@ static void apply_lists(ometria *om, json_t *rec, const char *contact_id)
     }
 }
 
-/* Upserts a valid contact: fields overwrite, properties merge key by key.
+/* Upserts a valid contact: fields overwrite, properties merge key by key,
+ * unless the record lacks "@merge": true and --merge-without-flag is blank:
+ * then the record replaces the stored contact (what it lacks is gone).
  * The record itself becomes the stored contact (the request's records are
  * never used again): the fields it lacks are taken over from the contact
  * stored before, which is then released. That is one table insert per
- * record instead of one per field, and nothing is copied. */
+ * record instead of one per field, and nothing is copied. "@merge" is a
+ * directive, not a field: it is not stored. */
 static void apply_contact(ometria *om, json_t *rec)
 {
     const char *id = record_id(rec);
@@ -500,7 +522,9 @@ static void apply_contact(ometria *om, json_t *rec)
     apply_lists(om, rec, id);
     json_object_del(rec, "@add_to_lists");
     json_object_del(rec, "@remove_from_lists");
-    json_t *stored = json_object_get(om->contacts, key);
+    bool merge = json_is_true(json_object_get(rec, "@merge")) || !om->blank_without_merge;
+    json_object_del(rec, "@merge");
+    json_t *stored = merge ? json_object_get(om->contacts, key) : NULL;
     const char *name;
     json_t *value;
     json_object_foreach(stored, name, value) {

@@ -228,6 +228,13 @@ check "a webhook refused twice with --webhook-max-attempts 2 fails for good" \
 check "minimal webhook payload is {id,email} only" \
     [ "$(jq -c '.body|fromjson|.data' "$work/hooks2.jsonl" | sort -u)" = '{"id":"M007","email":"m007@example.com"}' ]
 emu_post "$F" '{"days":1,"wait":false}' /_emu/advance >"$work/advance3.json"
+# --webhook-payload delta: the same change as a partial member (issue 17)
+start sink3 "$SINK" --out "$work/hooks3.jsonl"
+start delta "$EMU" --secret "$SECRET" --program "$gen" \
+    --webhook-url "http://127.0.0.1:$PORT_sink3/hook" --webhook-payload delta
+emu_post "$PORT_delta" '{"days":1}' /_emu/advance >"$work/advance4.json"
+check "delta webhook: id, email and the loyalty data, no unchanged profile field" \
+    [ "$(jq -c '.body|fromjson|.data|[.id,.email,has("firstName"),has("lastName"),has("optInStatus"),.points.lifetimePoints,has("tiers")]' "$work/hooks3.jsonl")" = '["M007","m007@example.com",false,false,false,50,true]' ]
 check "advance with wait:false answers at once" [ "$(jq -c '[.applied,.clock]' "$work/advance3.json")" = '[0,"2026-01-03T00:00:00Z"]' ]
 
 # ---------------------------------------------------------------- a loyaltygen program reads back as its final state

@@ -108,6 +108,23 @@ s=$(call PATCH /people/3/persons/upsert '{"persons":'); expect 400 "$s" "malform
 [ "$(jbody .code)" = 400103 ] || fail "malformed code: $(cat "$tmp/body")"
 ok "207 per-index errors (undefined attribute, types, lengths, formats), 400103/400104"
 
+# --- names: the characters Infobip forbids in names, and the v3 lengths
+long51=$(head -c 51 /dev/zero | tr '\0' m)
+names='{"persons":[
+ {"externalId":"N0","firstName":"Anne-Marie","lastName":"O'"'"'Brien Jørgensen","middleName":"'"${long51:1}"'"}'
+for c in '&' '<' '>' '\"' '/' '\\' ':' '(' ')' '{' '}' '=' ';' '#' '\n' '\r'; do
+    names+=',{"externalId":"N'"$c"'","firstName":"A'"$c"'B"}'
+done
+names+=',{"externalId":"NL","lastName":"Smith (Jr)"},{"externalId":"NM","middleName":"a=b"}'
+names+=',{"externalId":"NX","middleName":"'"$long51"'"},{"externalId":"NC","city":"'"$long51"'"}'
+names+=',{"externalId":"NA","address":"'"$long257"'"}]}'
+s=$(call PATCH /people/3/persons/upsert "$names"); expect 207 "$s" "names batch"
+[ "$(jbody '[.errors[].index] | length')" = 21 ] || fail "name errors: $(cat "$tmp/body")"
+[ "$(jbody '.results | map("\(.index):\(.status)") | join(",")')" = "0:CREATED" ] || fail "name results: $(cat "$tmp/body")"
+[ "$(jbody '[.errors[].details[0].property] | unique | join(",")')" = "address,city,firstName,lastName,middleName" ] ||
+    fail "name error properties: $(cat "$tmp/body")"
+ok "names: & < > \" / \\ : ( ) { } = ; # and line breaks refused in names, middleName/city 50, address 256"
+
 # --- PATCH merges and appends tags; PUT replaces; matching by email
 s=$(call PATCH /people/3/persons/upsert '{"persons":[{"externalId":"L1","lastName":"Lee","tags":["Gold"],"customAttributes":{"annexAvailablePoints":150}}]}')
 expect 207 "$s" "patch"

@@ -263,4 +263,21 @@ done
 [ "$(state ".gdpr.requests[\"$request\"].status")" = completed ] || fail "request not completed: $(state .gdpr)"
 [ "$(state '.contacts["annex_loyalty/G2"].email')" = G2@example.com ] || fail "G2 was touched"
 ok "GDPR API: 6 calls a minute (429 beyond), anonymised after the delay"
+
+# --- @merge: the flag keeps what a contact lacks in both modes; without it
+# "blank" replaces the stored contact, "keep" (the default, tested above) merges
+start blank --api-key k1 --rate-limit 0 --merge-without-flag blank
+full='"firstname":"Bo","lastname":"Ek","properties":{"a":1,"b":2}'
+s=$(push "[$(contact B1 "$full"),$(contact B2 "$full")]"); expect 200 "$s" "full contacts"
+s=$(push "[$(contact B1 '"@merge":true,"lastname":"Ma","properties":{"b":3}'),$(contact B2 '"lastname":"Ma","properties":{"b":3}')]")
+expect 200 "$s" "partial contacts"
+got=$(state '.contacts["annex_loyalty/B1"] | "\(.firstname) \(.lastname) \(.properties.a) \(.properties.b) \(has("@merge"))"')
+[ "$got" = "Bo Ma 1 3 false" ] || fail "@merge: true must keep what the contact lacks: $got"
+got=$(state '.contacts["annex_loyalty/B2"] | "\(.firstname) \(.lastname) \(.properties.a) \(.properties.b)"')
+[ "$got" = "null Ma null 3" ] || fail "blank mode without @merge must replace the contact: $got"
+s=$(push "[$(contact B3 '"@merge":"yes"')]"); expect 200 "$s" "@merge not a boolean"
+[ "$(jbody .rejected)" = 1 ] || fail "@merge must be a boolean: $(cat "$tmp/body")"
+s=$("$EMU" --api-key k1 --merge-without-flag sometimes 2>&1 >/dev/null || true)
+case "$s" in *"keep or blank"*) ;; *) fail "bad --merge-without-flag value accepted: $s" ;; esac
+ok "@merge keeps fields in both modes; blank mode replaces a contact sent without it"
 echo "PASS: test_ometria_emu"

@@ -257,6 +257,7 @@ typedef struct gen {
     long members, days;
     int64_t start_day, end_secs;
     double bad_rate;
+    double odd_name_rate; /* --odd-names: names with every character Infobip forbids */
     bool truth_stream, truth_snapshot;
     program_t prog;
     const char *out;
@@ -431,6 +432,11 @@ static void make_member(gen_t *g, gmember_t *m, long id, int64_t enrol_day, bool
     canon_set_str(r, CF_LOYALTY_ID, fmt_str("LID-%09ld", id));
     canon_set_str(r, CF_FIRST_NAME, fn->display);
     canon_set_str(r, CF_LAST_NAME, ln->display);
+    /* Off by default: no draw is made, so the default output is unchanged. */
+    if (g->odd_name_rate > 0 && rng_chance(g->odd_name_rate)) {
+        canon_set_str(r, CF_FIRST_NAME, fmt_str("%s & Co. \"%s\" (A/B\\C) {x=y}; #1:\r\n2", fn->display, fn->display));
+        canon_set_str(r, CF_LAST_NAME, fmt_str("  %s\n<Jr.>  ", ln->display));
+    }
     canon_set_str(r, CF_EMAIL, fmt_str("%s.%s%ld@%s", fn->ascii, ln->ascii, id, domains[rng_range(0, 2)]));
     canon_set_str(r, CF_ACTIVE_STATUS, rng_chance(0.97) ? "active" : "inactive");
     int64_t bday;
@@ -970,6 +976,7 @@ static void simulate_day(gen_t *g, int64_t day)
 static void usage(FILE *f)
 {
     fputs("usage: loyaltygen --seed S --members N --days D [--start 2026-01-01] [--bad-rate 0.01]\n"
+          "                  [--odd-names 0]\n"
           "                  [--ladder Bronze:0,Silver:1000,Gold:5000,Platinum:15000] [--close-threshold N|N%]\n"
           "                  [--truth both|stream|snapshot|none] [--direct-io auto|on|off] --out DIR\n",
           f);
@@ -1144,6 +1151,14 @@ int main(int argc, char **argv)
             g.bad_rate = strtod(v, &end);
             if (errno || end == v || *end || !(g.bad_rate >= 0 && g.bad_rate <= 1)) {
                 fprintf(stderr, "loyaltygen: --bad-rate: \"%s\" is not a number in [0,1]\n", v);
+                return 64;
+            }
+        } else if (strcmp(a, "--odd-names") == 0) {
+            char *end = NULL;
+            errno = 0;
+            g.odd_name_rate = strtod(v, &end);
+            if (errno || end == v || *end || !(g.odd_name_rate >= 0 && g.odd_name_rate <= 1)) {
+                fprintf(stderr, "loyaltygen: --odd-names: \"%s\" is not a number in [0,1]\n", v);
                 return 64;
             }
         } else if (strcmp(a, "--ladder") == 0) {

@@ -1481,6 +1481,36 @@ static void write_plain_field(jw_t *w, bool *first, const char *key, size_t len,
 }
 #define WRITE_PLAIN_FIELD(w, first, lit, r, f) write_plain_field((w), (first), "\"" lit "\":", sizeof(lit) + 2, (r), (f))
 
+/* An Infobip name (clarification 16): the characters Infobip forbids in
+ * names (& < > " / \\ : ( ) { } = ; #) and control characters become
+ * spaces, runs of spaces one, the ends trimmed. Writes "key":value when
+ * field f of r is present (null as null). Aborts on OOM. */
+static void write_infobip_name(jw_t *w, bool *first, const char *key, size_t len, const canon_t *r, int f)
+{
+    if (!CANON_HAS(r, f))
+        return;
+    jw_key_text(w, first, key, len);
+    if (CANON_NULL(r, f)) {
+        JW_LIT(w, "null");
+        return;
+    }
+    const char *in = r->v[f].s;
+    char *out = xrealloc(NULL, strlen(in) + 1), *o = out;
+    for (; *in; in++) {
+        unsigned char c = (unsigned char)*in;
+        char k = c < 0x20 || c == 0x7F || strchr("&<>\"/\\:(){}=;#", c) ? ' ' : (char)c;
+        if (k == ' ' && (o == out || o[-1] == ' '))
+            continue;
+        *o++ = k;
+    }
+    if (o > out && o[-1] == ' ')
+        o--;
+    *o = '\0';
+    jw_str(w, out);
+    free(out);
+}
+#define WRITE_INFOBIP_NAME(w, first, lit, r, f) write_infobip_name((w), (first), "\"" lit "\":", sizeof(lit) + 2, (r), (f))
+
 /* Ometria contact for record r; wire adds @type/@collection/@add_to_lists/@remove_from_lists. */
 static void write_ometria_contact(const truth_t *t, jw_t *w, const canon_t *r, bool wire)
 {
@@ -1489,6 +1519,8 @@ static void write_ometria_contact(const truth_t *t, jw_t *w, const canon_t *r, b
     if (wire) {
         JW_KEY(w, &first, "@type");
         jw_str(w, "contact");
+        JW_KEY(w, &first, "@merge"); /* ometria-sink sends it on every contact */
+        JW_LIT(w, "true");
     }
     JW_KEY(w, &first, "@collection");
     jw_str(w, t->opts.collection);
@@ -1560,8 +1592,8 @@ static void write_infobip_person(const truth_t *t, jw_t *w, const tmember_t *mm)
     jw_char(w, '{');
     JW_KEY(w, &first, "externalId");
     jw_str(w, r->v[CF_LOYALTY_ID].s);
-    WRITE_PLAIN_FIELD(w, &first, "firstName", r, CF_FIRST_NAME);
-    WRITE_PLAIN_FIELD(w, &first, "lastName", r, CF_LAST_NAME);
+    WRITE_INFOBIP_NAME(w, &first, "firstName", r, CF_FIRST_NAME);
+    WRITE_INFOBIP_NAME(w, &first, "lastName", r, CF_LAST_NAME);
     WRITE_PLAIN_FIELD(w, &first, "birthDate", r, CF_BIRTHDAY);
     if (mm->nibc) {
         JW_KEY(w, &first, "contactInformation");
@@ -1915,7 +1947,10 @@ void truth_feed_member(truth_t *t, const canon_t *r)
     }
     int ibv = all_short ? -1 : infobip_violation(r, slen);
     if (ibv >= 0) {
-        dlq_line(t, lid, "infobip", tl_fields[ibv].name, "infobip-sink");
+        /* the shipped Infobip mapping parks over-long ids and names itself
+         * (max_length, issue 17); longer attributes are the sink's */
+        bool mapper_limit = ibv == CF_LOYALTY_ID || ibv == CF_FIRST_NAME || ibv == CF_LAST_NAME;
+        dlq_line(t, lid, "infobip", tl_fields[ibv].name, mapper_limit ? "field-mapper" : "infobip-sink");
         ib_ok = false;
     }
     apply_destinations(t, mm, r, om_ok, ib_ok);

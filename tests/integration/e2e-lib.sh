@@ -9,6 +9,9 @@
 #   E2E_DAYS    (default 30) days of the program, ending today
 #   E2E_TRUTH   (default the generator's truth/stream) the truth directory
 #               e2e_check compares with
+#   E2E_GEN_ARGS  more loyaltygen options (e.g. --odd-names 0.05)
+#   E2E_WEBHOOK_PAYLOAD (default full) annexcloud-emu's --webhook-payload:
+#               delta posts partial members (the profile fields that changed)
 #   E2E_EMU_START_ONLY=1  annexcloud-emu serves the program's start and
 #               never posts its changes (a test that posts them itself);
 #               it then starts without loading changes.jsonl
@@ -27,8 +30,9 @@ e2e_setup() {
     # earliest position (see e2e_expected_state).
     E2E_T0=$(date -u +%s)
     start=$(date -u -d "$E2E_DAYS days ago" +%Y-%m-%d)
+    # shellcheck disable=SC2086 # E2E_GEN_ARGS is a list of options
     "$GEN_DIR/loyaltygen" --seed 11 --members "$E2E_MEMBERS" --days "$E2E_DAYS" --start "$start" \
-        --out "$T_TMP/program" 2> "$T_TMP/gen.log" || t_fail "loyaltygen: $(cat "$T_TMP/gen.log")"
+        ${E2E_GEN_ARGS:-} --out "$T_TMP/program" 2> "$T_TMP/gen.log" || t_fail "loyaltygen: $(cat "$T_TMP/gen.log")"
     t_note "$(tail -1 "$T_TMP/gen.log" | cut -c1-200)"
     E2E_TRUTH=${E2E_TRUTH:-$T_TMP/program/truth/stream}
     export ANNEXCLOUD_SITE_ID=29235480 ANNEXCLOUD_SECRET=e2e-annex-secret-1
@@ -57,6 +61,7 @@ e2e_setup() {
     # stages killed and restarted on a busy machine must not make it give up.
     t_start_emu annexcloud-emu "$T_TMP/annexcloud.log" --site-id "$ANNEXCLOUD_SITE_ID" \
         --secret "$ANNEXCLOUD_SECRET" --program "$emu_program" --webhook-max-attempts 100 \
+        --webhook-payload "${E2E_WEBHOOK_PAYLOAD:-full}" \
         --webhook-url "http://$ANNEXCLOUD_WEBHOOK_LISTEN/" --webhook-secret "$ANNEXCLOUD_WEBHOOK_SECRET"
     export ANNEXCLOUD_BASE_URL="http://127.0.0.1:$T_EMU_PORT"
     E2E_PIPELINE="$top_srcdir/pipelines/acme-$E2E_DEST-webhook.cfg"

@@ -67,4 +67,32 @@ grep -qF "$T_TMP/since.cfg:7: stage 'annexcloud' (plugin annexcloud-source): " "
 sed -i 's/"2020-01-01 00:00:00"/"2020-01-01 00:00:00Z"/' "$T_TMP/since.cfg"
 "$SLUICE" check "$T_TMP/since.cfg" > "$T_TMP/since-fixed.out" 2>&1 \
     || t_fail "since with a zone was refused: $(cat "$T_TMP/since-fixed.out")"
-t_note "5 errors before anything ran, since without a zone refused; the fixed pipelines pass"
+
+# field-mapper: a field's sanitize / max_length (issue 17) are checked with
+# the mapping, at the stage's line.
+cat > "$T_TMP/names.cfg" <<CFG
+pipeline = {
+  name = "names";
+  state_dir = "$T_TMP/names-state";
+  stages = (
+    { name = "in"; plugin = "file-source"; path = "$T_TMP/in.jsonl"; },
+    { name = "map"; plugin = "field-mapper";
+      member = { fields = ( { to = "firstName"; from = "first_name"; type = "string";
+                              sanitize = "&;"; sanitize_with = ";"; max_length = 0; } ); }; },
+    { name = "out"; plugin = "file-sink"; path = "$T_TMP/out.jsonl"; }
+  );
+};
+CFG
+set +e; "$SLUICE" check "$T_TMP/names.cfg" 2> "$T_TMP/names.err"; rc=$?; set -e
+[ "$rc" -eq 78 ] || t_fail "bad sanitize_with: check exit $rc: $(cat "$T_TMP/names.err")"
+grep -qF "$T_TMP/names.cfg:6: stage 'map' (plugin field-mapper): bad mapping: member.fields[0] (to 'firstName'): 'sanitize_with' must not hold a character of 'sanitize'" "$T_TMP/names.err" \
+    || t_fail "check did not report sanitize_with at its stage: $(cat "$T_TMP/names.err")"
+sed -i 's/sanitize_with = ";";//' "$T_TMP/names.cfg"
+set +e; "$SLUICE" check "$T_TMP/names.cfg" 2> "$T_TMP/names.err"; rc=$?; set -e
+[ "$rc" -eq 78 ] && grep -qF "'max_length' must be an integer 1..1000000" "$T_TMP/names.err" \
+    || t_fail "check did not refuse max_length = 0 (exit $rc): $(cat "$T_TMP/names.err")"
+sed -i 's/max_length = 0;/max_length = 255;/' "$T_TMP/names.cfg"
+"$SLUICE" check "$T_TMP/names.cfg" > "$T_TMP/names-fixed.out" 2>&1 \
+    || t_fail "sanitize with max_length 255 was refused: $(cat "$T_TMP/names-fixed.out")"
+[ ! -e "$T_TMP/names-state" ] || t_fail "a checked pipeline created its state directory"
+t_note "5 errors before anything ran, since without a zone and bad sanitize/max_length refused; the fixed pipelines pass"

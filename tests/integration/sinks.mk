@@ -5,6 +5,9 @@ E2E_TESTS = integration/e2e-ometria.sh integration/e2e-infobip.sh \
 	integration/e2e-infobip-tags.sh integration/e2e-faults.sh integration/e2e-badkey.sh
 TESTS += $(E2E_TESTS)
 
+# Ometria @merge (issue 17): delta webhooks in both --merge-without-flag modes.
+E2E_TESTS += integration/e2e-ometria-delta-keep.sh integration/e2e-ometria-delta-blank.sh
+
 # Erasure on both destinations (issue 17, must be shown 1; docs/erasure.md).
 ERASE_TESTS = integration/e2e-erase.sh integration/erase-intake.sh
 TESTS += $(ERASE_TESTS)

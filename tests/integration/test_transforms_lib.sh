@@ -91,7 +91,7 @@ else:
         if (len(rec.get("externalId", "")) > 256 or len(rec.get("firstName") or "") > 255
                 or len(rec.get("lastName") or "") > 255
                 or any(isinstance(v, str) and len(v) > 4096 for v in attrs.values())):
-            continue  # infobip-sink refuses it (Infobip's 207 error)
+            continue  # not sent: the mapping parks long ids and names, infobip-sink long attributes
         old = persons.setdefault(rec["externalId"], {})
         merged = dict(old.get("customAttributes", {}), **attrs)
         # PATCH accumulates contacts by (type, identifier), first seen first.

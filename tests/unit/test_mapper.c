@@ -157,6 +157,12 @@ static const char *map_reject(const mapper *m, const char *record_text)
     return reason;
 }
 
+/* Map record text, expecting MAPPED; the output is not looked at. */
+static void map_ok_free(const mapper *m, const char *record_text)
+{
+    free(map_ok(m, record_text));
+}
+
 #define ASSERT_MAPS(m, in, expected)                 \
     do {                                             \
         char *got_ = map_ok((m), (in));              \
@@ -338,6 +344,45 @@ START_TEST(test_compile_errors_name_the_field)
 }
 END_TEST
 
+START_TEST(test_sanitize_and_max_length)
+{
+    /* Infobip's names: & < > " / \ : ( ) { } = ; # and line breaks are
+     * refused; the shipped mapping replaces them (default: a space) and
+     * collapses the spaces. max_length counts characters, not bytes. */
+    mapper *m = compile_text(
+        "member = { fields = ("
+        " { to = \"first\"; from = \"f\"; type = \"string\"; "
+        "   sanitize = \"&<>\\\"/\\\\:(){}=;#\"; max_length = 5; },"
+        " { to = \"last\"; from = \"l\"; type = \"string\"; "
+        "   sanitize = \"&#\"; sanitize_with = \"-\"; } ); };");
+    ASSERT_MAPS(m, "{\"f\":\" A&<>\\\"/\\\\:(){}=;#\\nB\\r\\tC \"}", "{\"first\":\"A B C\"}");
+    ASSERT_MAPS(m, "{\"f\":\"Jørgé\"}", "{\"first\":\"Jørgé\"}");
+    ASSERT_MAPS(m, "{\"l\":\"Smith & Sons#1\"}", "{\"last\":\"Smith - Sons-1\"}");
+    ASSERT_MAPS(m, "{\"f\":\"&&&\",\"l\":null}", "{\"first\":\"\",\"last\":null}");
+    /* Too long after sanitizing: parked with the field and the counts. */
+    ck_assert_str_eq(map_reject(m, "{\"f\":\"Jørgensen\"}"),
+                     "field 'f': 9 characters, longer than the maximum 5");
+    ASSERT_MAPS(m, "{\"f\":\"(Ann)\"}", "{\"first\":\"Ann\"}");
+    mapper_free(&m);
+
+    ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; "
+                                   "type = \"date\"; max_length = 3; } ); };"),
+                     "member.fields[0] (to 'a'): 'sanitize'/'max_length' only go with type = \"string\"");
+    ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; "
+                                   "type = \"string\"; max_length = 0; } ); };"),
+                     "member.fields[0] (to 'a'): 'max_length' must be an integer 1..1000000");
+    ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; "
+                                   "type = \"string\"; sanitize_with = \"_\"; } ); };"),
+                     "member.fields[0] (to 'a'): 'sanitize_with' needs 'sanitize'");
+    ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; "
+                                   "type = \"string\"; sanitize = \"&;\"; sanitize_with = \";\"; } ); };"),
+                     "member.fields[0] (to 'a'): 'sanitize_with' must not hold a character of 'sanitize'");
+    ck_assert_str_eq(compile_error("member = { fields = ( { to = \"a\"; from = \"b\"; "
+                                   "type = \"string\"; sanitize = \"\"; } ); };"),
+                     "member.fields[0] (to 'a'): 'sanitize' must be a non-empty string (the characters to replace)");
+}
+END_TEST
+
 START_TEST(test_lists_and_tags)
 {
     mapper *m = compile_text(
@@ -477,6 +522,35 @@ START_TEST(test_default_event_mappings)
 }
 END_TEST
 
+START_TEST(test_infobip_default_mapping_names)
+{
+    /* Every character Infobip forbids in names, and the lengths it allows:
+     * the shipped mapping sends a name Infobip takes or parks the member. */
+    json_t *options = options_from_mapping("infobip.cfg", "");
+    char err[512];
+    mapper *m = mapper_compile(options, err, sizeof(err));
+    char record[1024], name[300];
+
+    ck_assert_msg(m != NULL, "infobip.cfg: %s", err);
+    ASSERT_MAPS(m, "{\"loyalty_id\":\"L1\",\"first_name\":\"A&B<C>D\\\"E/F\\\\G:H(I)J{K}L=M;N#O\\nP\\rQ\","
+                   "\"last_name\":\"  O'Brien-Jørgensen (Jr) \"}",
+                "{\"externalId\":\"L1\",\"firstName\":\"A B C D E F G H I J K L M N O P Q\","
+                "\"lastName\":\"O'Brien-Jørgensen Jr\",\"customAttributes\":{\"annexLoyaltyId\":\"L1\"}}");
+    memset(name, 'n', 256);
+    name[256] = '\0';
+    snprintf(record, sizeof(record), "{\"loyalty_id\":\"L2\",\"first_name\":\"%s\"}", name);
+    ck_assert_str_eq(map_reject(m, record),
+                     "field 'first_name': 256 characters, longer than the maximum 255");
+    snprintf(record, sizeof(record), "{\"loyalty_id\":\"L3\",\"last_name\":\"%.255s\"}", name);
+    map_ok_free(m, record);
+    snprintf(record, sizeof(record), "{\"loyalty_id\":\"%.256sx\"}", name);
+    ck_assert_str_eq(map_reject(m, record),
+                     "field 'loyalty_id': 257 characters, longer than the maximum 256");
+    json_decref(options);
+    mapper_free(&m);
+}
+END_TEST
+
 static Suite *mapper_suite(void)
 {
     Suite *s = suite_create("mapper");
@@ -490,9 +564,11 @@ static Suite *mapper_suite(void)
     tcase_add_test(tc, test_require_keep_unmapped_drop);
     tcase_add_test(tc, test_erase_passes);
     tcase_add_test(tc, test_compile_errors_name_the_field);
+    tcase_add_test(tc, test_sanitize_and_max_length);
     tcase_add_test(tc, test_lists_and_tags);
     tcase_add_test(tc, test_ometria_default_mapping_on_bench_sample);
     tcase_add_test(tc, test_infobip_default_mapping_on_bench_sample);
+    tcase_add_test(tc, test_infobip_default_mapping_names);
     tcase_add_test(tc, test_default_event_mappings);
     suite_add_tcase(s, tc);
     return s;

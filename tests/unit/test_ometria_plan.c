@@ -33,6 +33,31 @@ START_TEST(contact_gets_default_collection)
 }
 END_TEST
 
+START_TEST(contact_is_merged_and_never_forces_optin)
+{
+    /* A partial contact (a webhook delta) must not blank what it lacks:
+     * every contact carries "@merge": true, even one whose mapping said
+     * false, and no contact carries @force_optin. */
+    json_t *record = json_pack("{s:s, s:s, s:b, s:b}", "@type", "contact", "id", "LID-3",
+                               "@merge", 0, "@force_optin", 1);
+    om_type type = OM_TYPE_EVENT;
+    char reason[256] = "";
+
+    ck_assert_int_eq(om_prepare_record(record, "annex_loyalty", OM_MAX_RECORD_BYTES, &type,
+                                       reason, sizeof(reason)), 0);
+    ck_assert(json_is_true(json_object_get(record, "@merge")));
+    ck_assert_ptr_null(json_object_get(record, "@force_optin"));
+    json_decref(record);
+
+    /* Events are not contacts: no @merge on them. */
+    record = json_pack("{s:s, s:s}", "@type", "custom_event", "id", "ev-2");
+    ck_assert_int_eq(om_prepare_record(record, "annex_loyalty", OM_MAX_RECORD_BYTES, &type,
+                                       reason, sizeof(reason)), 0);
+    ck_assert_ptr_null(json_object_get(record, "@merge"));
+    json_decref(record);
+}
+END_TEST
+
 START_TEST(event_is_recognised_and_left_alone)
 {
     json_t *record = json_pack("{s:s, s:s, s:s}", "@type", "custom_event", "id", "ev-1",
@@ -90,18 +115,19 @@ START_TEST(record_over_60kb_is_refused_with_its_size)
     big[big_len] = '\0';
     record = json_pack("{s:s, s:s, s:s, s:{s:s}}", "@type", "contact", "id", "LID-9",
                        "@collection", "c", "properties", "annex_note", big);
-    size = json_dumpb(record, NULL, 0, JSON_COMPACT);
     ck_assert_int_eq(om_prepare_record(record, "c", OM_MAX_RECORD_BYTES, &type, reason,
                                        sizeof(reason)), -1);
+    size = json_dumpb(record, NULL, 0, JSON_COMPACT); /* as sent: "@merge" included */
     snprintf(expected, sizeof(expected),
              "record too large: %zu bytes > 61440 (largest field: properties.annex_note, 70002 bytes)",
              size);
     ck_assert_str_eq(reason, expected);
     json_decref(record);
 
-    /* Exactly at the limit is fine; one byte over is not. */
-    record = json_pack("{s:s, s:s, s:s, s:s}", "@type", "contact", "id", "L", "@collection",
-                       "c", "pad", "");
+    /* Exactly at the limit as sent ("@merge" included) is fine; one byte
+     * over is not. */
+    record = json_pack("{s:s, s:s, s:s, s:b, s:s}", "@type", "contact", "id", "L", "@collection",
+                       "c", "@merge", 1, "pad", "");
     size = json_dumpb(record, NULL, 0, JSON_COMPACT);
     big[OM_MAX_RECORD_BYTES - size] = '\0';
     json_object_set_new(record, "pad", json_string(big));
@@ -241,6 +267,7 @@ static Suite *plan_suite(void)
     TCase *tc = tcase_create("plan");
 
     tcase_add_test(tc, contact_gets_default_collection);
+    tcase_add_test(tc, contact_is_merged_and_never_forces_optin);
     tcase_add_test(tc, event_is_recognised_and_left_alone);
     tcase_add_test(tc, other_shapes_are_refused_with_a_reason);
     tcase_add_test(tc, record_over_60kb_is_refused_with_its_size);

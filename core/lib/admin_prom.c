@@ -29,6 +29,8 @@ static const struct {
                                            "(rate limit and 429 pauses)."},
     {"sluice_http_concurrency_limit", "HTTP requests the stage may have in flight now "
                                       "(sluice_http_concurrency, adaptive or fixed).", "gauge"},
+    {"sluice_http_paced_rate", "HTTP requests/s the stage lets start, learned from the "
+                               "server's 429s (0: not pacing).", "gauge"},
 };
 
 /* Append `text` as a label value (escaped: backslash, quote, newline). */

@@ -690,6 +690,8 @@ sluice_http_class sluice_http(sluice_ctx *ctx, const sluice_http_request *req,
             /* Everyone on this bucket waits, including this request's retry
              * (the next acquire sleeps until the pause ends). */
             sluice_throttle_pause(client->throttle, bucket, delay);
+            if (gate)
+                sluice_http_gate_pause(gate, delay);
         } else if (wait_alive(ctx, client, delay) != 0) {
             break;
         }

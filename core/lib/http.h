@@ -50,7 +50,8 @@ unsigned sluice_http_unreadable_count(sluice_ctx *ctx, int readable);
 /* The concurrency gate of a stage's HTTP client (http_gate.c): at most
  * its limit of attempts in flight; the limit is `max_in_flight` (fixed) or
  * adapted by arc.c below it (adaptive, bounded by `rate_limit` requests/s
- * when > 0). Thread-safe. */
+ * when > 0). An adaptive gate also paces the starts of attempts to the
+ * rate the server allows once it answered 429 (pace.c). Thread-safe. */
 typedef struct sluice_http_gate sluice_http_gate;
 
 /* A new gate (caller owns: sluice_http_gate_destroy), or NULL when out of
@@ -60,17 +61,24 @@ sluice_http_gate *sluice_http_gate_new(int max_in_flight, double rate_limit, int
 /* Free *gate_p (no attempt may be inside) and set it to NULL. Safe on NULL. */
 void sluice_http_gate_destroy(sluice_http_gate **gate_p);
 
-/* Enter: wait until fewer than the limit are in flight, calling tick(arg)
- * (may be NULL) about every 100 ms while waiting. Returns 0 (entered: call
+/* Enter: wait until fewer than the limit are in flight and, when pacing,
+ * until the pace lets one more start, calling tick(arg) (may be NULL)
+ * about every 100 ms while waiting. Returns 0 (entered: call
  * sluice_http_gate_leave or _cancel once) or -1 when ctx is stopping. */
 int sluice_http_gate_enter(sluice_http_gate *gate, sluice_ctx *ctx, void (*tick)(void *),
                            void *tick_arg);
 
 /* Leave after an attempt that took `rtt` seconds and got HTTP `status`
- * (0: no answer). 429, 408, 5xx and no answer are back pressure. When the
- * limit changes: a debug line and the gauge sluice_http_concurrency_limit
- * of ctx's stage. */
+ * (0: no answer). 429, 408, 5xx and no answer are back pressure; a 429
+ * also sets the pace. When the limit changes: a debug line and the gauge
+ * sluice_http_concurrency_limit of ctx's stage; when the pace is cut or
+ * grew by 10 %: a debug line and the gauge sluice_http_paced_rate. */
 void sluice_http_gate_leave(sluice_http_gate *gate, sluice_ctx *ctx, double rtt, long status);
+
+/* Every request of the stage waits `seconds` from now (a 429's wait, which
+ * http.c installs as the bucket's pause): the pace leaves that time out of
+ * the rate it measures. */
+void sluice_http_gate_pause(sluice_http_gate *gate, double seconds);
 
 /* Leave without an attempt (stopping while waiting on the bucket). */
 void sluice_http_gate_cancel(sluice_http_gate *gate);
@@ -78,7 +86,7 @@ void sluice_http_gate_cancel(sluice_http_gate *gate);
 /* The current limit. */
 int sluice_http_gate_limit(sluice_http_gate *gate);
 
-/* Set the stage's gauge to the gate's limit and say at debug how the gate
+/* Set the stage's gauges to the gate's limit and to 0 (not pacing) and say at debug how the gate
  * works (once, when a plugin turns it on). */
 void sluice_http_gate_announce(sluice_http_gate *gate, sluice_ctx *ctx);
 #endif

@@ -114,9 +114,11 @@ static void load_metrics(runner *r, const json_t *doc)
     }
     json_object_foreach((json_t *)counters, name, value) {
         /* events are kept in base_events; a gauge (the HTTP concurrency
-         * limit) is this process's own, not a sum over incarnations */
+         * limit, the HTTP pace) is this process's own, not a sum over
+         * incarnations */
         if (strcmp(name, SLUICE_METRIC_EVENTS_DERIVED) != 0 &&
-            strcmp(name, "sluice_http_concurrency_limit") != 0)
+            strcmp(name, "sluice_http_concurrency_limit") != 0 &&
+            strcmp(name, "sluice_http_paced_rate") != 0)
             sluice_metrics_add(r->pipeline->name, r->stage->name, name,
                                json_number_value(value));
     }

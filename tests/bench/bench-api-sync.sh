@@ -13,7 +13,9 @@
 # wall time of the run (searches, segments and every member's requests);
 # requests/member = every request the emulator saw / members. With the
 # limit: "used" = the answers that were not 429 per second of the run / the
-# limit, and the share of requests answered 429. Targets (issue 18): at
+# limit, and the share of requests answered 429, and the pace the HTTP
+# gate learned from the 429s (its cuts and its last value, from the debug
+# log). Targets (issue 18): at
 # least 150 members/s without a limit; with it at least 90 % used and
 # under 1 % 429s. The figures are meaningful on a quiet machine only (a
 # busy one stretches response times, which the adaptive limit reads as
@@ -66,9 +68,11 @@ stop_emu() {
     emu_pid=
 }
 
-# sync NAME: one full sync; prints "SECONDS REQUESTS ANSWERED_429 RECORDS".
+# sync NAME [SLUICE_ARGS...]: one full sync; prints "SECONDS REQUESTS
+# ANSWERED_429 RECORDS".
 sync() {
     local name=$1 start end
+    shift
     cat > "$work/$name.cfg" <<CFG
 pipeline = {
   name = "bench-api-$name";
@@ -81,7 +85,7 @@ pipeline = {
 };
 CFG
     start=$(date +%s.%N)
-    "$sluice" run --once --admin-listen off --log-format text "$work/$name.cfg" > "$work/$name.stdout" 2> "$work/$name.stderr" ||
+    "$sluice" run --once --admin-listen off --log-format text "$@" "$work/$name.cfg" > "$work/$name.stdout" 2> "$work/$name.stderr" ||
         { echo "bench-api-sync: the $name sync failed: $(tail -3 "$work/$name.stderr")" >&2; exit 1; }
     end=$(date +%s.%N)
     curl -sf "http://127.0.0.1:$port/_emu/stats" > "$work/$name.stats"
@@ -103,7 +107,8 @@ grep -o 'sync 1 complete.*' "$work/free.stderr" | sed 's/^/  source: /' || true
 retry_args=()
 [ -n "${BENCH_API_RETRY_AFTER:-}" ] && retry_args=(--retry-after "$BENCH_API_RETRY_AFTER")
 start_emu --rate-limit "$limit" "${retry_args[@]}"
-read -r secs requests refused records < <(sync limited)
+# at debug: the pace the gate learned from the 429s (pace.c) is in the log
+read -r secs requests refused records < <(sync limited --log-level debug)
 stop_emu
 used=$(awk -v r="$requests" -v x="$refused" -v s="$secs" -v l="$limit" 'BEGIN {printf "%.1f", 100 * (r - x) / s / l}')
 share=$(awk -v r="$requests" -v x="$refused" 'BEGIN {printf "%.2f", r ? 100 * x / r : 0}')
@@ -114,4 +119,6 @@ echo "api full sync, $members members at $latency ms, server limit $limit reques
      "(targets >= 90 % used: $(awk -v u="$used" 'BEGIN {print (u >= 90 ? "met" : "NOT met")}')," \
      "< 1 % 429: $(awk -v s="$share" 'BEGIN {print (s < 1 ? "met" : "NOT met")}'))"
 grep -o 'sync 1 complete.*' "$work/limited.stderr" | sed 's/^/  source: /' || true
+echo "  pace: $(grep -c 'HTTP pace .* 429 while' "$work/limited.stderr" || true) cuts on 429s;" \
+     "last: $(grep -o 'HTTP pace .*' "$work/limited.stderr" | tail -1 || true)"
 echo "  load average $load_at_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end (figures are provisional unless the machine was quiet)"

@@ -9,6 +9,7 @@ ANNEXCLOUD_INTEGRATION_TESTS = integration/test_annexcloud_api.sh \
 	integration/test_annexcloud_webhook_disk_full.sh \
 	integration/test_annexcloud_webhook_backlog.sh \
 	integration/test_annexcloud_webhook_idle.sh \
-	integration/test_annexcloud_arc.sh integration/test_annexcloud_sizing.sh
+	integration/test_annexcloud_arc.sh integration/test_annexcloud_sizing.sh \
+	integration/test_annexcloud_pace.sh
 TESTS += $(ANNEXCLOUD_INTEGRATION_TESTS)
 EXTRA_DIST += $(ANNEXCLOUD_INTEGRATION_TESTS) integration/webhook_tool.py

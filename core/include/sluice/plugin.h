@@ -540,7 +540,10 @@ void sluice_http_throttle(sluice_ctx *ctx, const char *bucket, double rate, doub
  * it starts at 1, grows while response times stay near their observed
  * baseline, halves on 429, 408, 5xx or no answer, cuts by 10 % when
  * response times rise past the baseline, and stays within what the
- * stage's rate_limit can use); with 0 the limit is max_in_flight. A plugin
+ * stage's rate_limit can use) and, once the server answered 429, paces
+ * the attempts' starts to a little under the rate it let through
+ * (learned again at each 429, probed upward while none comes; the gauge
+ * sluice_http_paced_rate); with 0 the limit is max_in_flight. A plugin
  * runs at least max_in_flight threads calling sluice_http for the limit to
  * matter; those beyond the limit wait in sluice_http (a waiting sink is
  * reported alive). The limit is the stage's counter

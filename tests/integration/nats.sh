@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# nats.sh: nats-sink and nats-source against a real nats-server with
+# JetStream on loopback (docs/nats.md). file-source -> nats-sink publishes
+# N records (the sink creates the stream); nats-source -> file-sink reads
+# them back: exactly the input, in order, once each; publishing them again
+# adds nothing (Nats-Msg-Id). Then N2 more records while the nats-source
+# stage is killed with SIGKILL mid-run: every record arrives (duplicates
+# only of records after the last committed checkpoint, as documented),
+# and a second run emits nothing new. Skips (77) without nats-server or
+# without the plugins (configure found no libnats).
+set -euo pipefail
+. "$top_srcdir/tests/lib.sh"
+
+NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
+if [ ! -x "$NATS_SERVER" ]; then
+    echo "SKIP: nats-server not installed (apt-get install nats-server)"
+    exit 77
+fi
+if [ ! -e "$SLUICE_PLUGIN_PATH/nats-sink.so" ] || [ ! -e "$SLUICE_PLUGIN_PATH/nats-source.so" ]; then
+    echo "SKIP: the nats plugins were not built (configure found no libnats)"
+    exit 77
+fi
+N=3000
+# The killed run: small batches of many records, so it lasts long enough
+# for the kills to land while messages are in flight on a fast machine.
+N2=20000
+[ -n "${SLUICE_LONG_TESTS:-}" ] && N2=200000
+
+port=$(t_free_port)
+t_bg "$NATS_SERVER" -js -sd "$T_TMP/js" -a 127.0.0.1 -p "$port" -l "$T_TMP/nats-server.log"
+nats_pid=$T_LAST_PID
+t_wait_for 60 grep -q 'Server is ready' "$T_TMP/nats-server.log" \
+    || t_fail "nats-server did not start: $(tail -3 "$T_TMP/nats-server.log")"
+
+# publish_cfg NAME INPUT: file-source -> nats-sink into stream SLUICE.
+publish_cfg() {
+    cat > "$T_TMP/$1.cfg" <<CFG
+pipeline = {
+  name = "$1";
+  state_dir = "$T_TMP/state-$1";
+  batch_size = 200;
+  stages = (
+    { name = "src"; plugin = "file-source"; path = "$2"; },
+    { name = "pub"; plugin = "nats-sink"; servers = ["nats://127.0.0.1:$port"];
+      stream = "SLUICE"; create_stream = true; subject = "sluice.{client}.members";
+      client = "acme"; max_pending = 64; }
+  );
+};
+CFG
+}
+# consume_cfg NAME OUTPUT BATCH: nats-source (durable consumer "worker") -> file-sink.
+consume_cfg() {
+    cat > "$T_TMP/$1.cfg" <<CFG
+pipeline = {
+  name = "$1";
+  state_dir = "$T_TMP/state-consume";
+  batch_size = $3;
+  stages = (
+    { name = "sub"; plugin = "nats-source"; servers = ["nats://127.0.0.1:$port"];
+      stream = "SLUICE"; consumer = "worker"; fetch_batch = $3; fetch_wait_ms = 2000; },
+    { name = "out"; plugin = "file-sink"; path = "$2"; }
+  );
+};
+CFG
+}
+
+# --- 1. N records out and back, no faults: exactly the input.
+t_seq_jsonl "$N" "$T_TMP/in1.jsonl"
+publish_cfg pub1 "$T_TMP/in1.jsonl"
+timeout 600 "$SLUICE" run --once "$T_TMP/pub1.cfg" > "$T_TMP/pub1.stdout" 2> "$T_TMP/pub1.stderr" \
+    || t_fail "publishing run exited $?: $(tail -5 "$T_TMP/pub1.stderr")"
+grep -q "pipeline pub1: $N records in, $N delivered, 0 rejected" "$T_TMP/pub1.stdout" \
+    || t_fail "publishing summary wrong: $(head -2 "$T_TMP/pub1.stdout")"
+consume_cfg sub1 "$T_TMP/out1.jsonl" 100
+timeout 600 "$SLUICE" run --once "$T_TMP/sub1.cfg" > "$T_TMP/sub1.stdout" 2> "$T_TMP/sub1.stderr" \
+    || t_fail "consuming run exited $?: $(tail -5 "$T_TMP/sub1.stderr")"
+jq -c . "$T_TMP/in1.jsonl" > "$T_TMP/expected1.jsonl"
+jq -c . "$T_TMP/out1.jsonl" > "$T_TMP/actual1.jsonl"
+cmp -s "$T_TMP/expected1.jsonl" "$T_TMP/actual1.jsonl" \
+    || t_fail "read back differs from the input: $(diff "$T_TMP/expected1.jsonl" "$T_TMP/actual1.jsonl" | head -5)"
+seq1=$(sqlite3 "$T_TMP/state-consume/state.db" "select json_extract(value, '\$.seq') from checkpoints where stage = 'sub'")
+[ "$seq1" = "$N" ] || t_fail "checkpoint at stream sequence $seq1, expected $N"
+t_note "1: $N records published and read back exactly"
+
+# Publishing the same records again adds nothing: Nats-Msg-Id = id, and
+# the stream drops duplicates within its window.
+rm -rf "$T_TMP/state-pub1"
+timeout 600 "$SLUICE" run --once "$T_TMP/pub1.cfg" > "$T_TMP/pub1b.stdout" 2> "$T_TMP/pub1b.stderr" \
+    || t_fail "second publishing run exited $?: $(tail -5 "$T_TMP/pub1b.stderr")"
+
+# --- 2. N2 more, the nats-source stage killed with SIGKILL mid-run.
+awk -v n="$N" -v m="$N2" 'BEGIN { for (i = n + 1; i <= n + m; i++) printf "{\"id\":%d,\"name\":\"n%d\"}\n", i, i }' \
+    > "$T_TMP/in2.jsonl"
+publish_cfg pub2 "$T_TMP/in2.jsonl"
+timeout 600 "$SLUICE" run --once "$T_TMP/pub2.cfg" > "$T_TMP/pub2.stdout" 2> "$T_TMP/pub2.stderr" \
+    || t_fail "publishing run 2 exited $?: $(tail -5 "$T_TMP/pub2.stderr")"
+consume_cfg sub2 "$T_TMP/out2.jsonl" 20
+t_bg "$SLUICE" run "$T_TMP/sub2.cfg"
+run=$T_LAST_PID
+runtime="$T_TMP/state-consume/run"
+out_lines() { [ -f "$T_TMP/out2.jsonl" ] && wc -l < "$T_TMP/out2.jsonl" || echo 0; }
+distinct() { [ -f "$T_TMP/out2.jsonl" ] && sort -u "$T_TMP/out2.jsonl" | wc -l || echo 0; }
+grown() { [ "$(out_lines)" -gt "$1" ]; }
+all_in() { [ "$(distinct)" -ge "$N2" ]; }
+kills=0
+killed=""
+for _ in 1 2 3; do
+    all_in && break
+    mark=$(out_lines)
+    t_wait_for 300 grown "$mark" || t_fail "no progress for 300 s after $kills kills"
+    pid=$(t_wait_stage_pid "$runtime" sub "$killed" 120) || t_fail "nats-source not running"
+    all_in && break
+    kill -9 "$pid" 2>/dev/null && { kills=$((kills + 1)); killed=$pid; \
+        t_note "kill $kills: nats-source (pid $pid) at $(out_lines) records out"; }
+done
+[ "$kills" -ge 1 ] || t_fail "the records were all out before any kill landed: nothing was tested"
+t_wait_for 600 all_in || t_fail "after $kills kills only $(distinct) of $N2 records arrived"
+jq -c . "$T_TMP/in2.jsonl" > "$T_TMP/expected2.jsonl"
+jq -sc 'sort_by(.id) | .[]' "$T_TMP/out2.jsonl" | uniq > "$T_TMP/actual2.jsonl"
+cmp -s "$T_TMP/expected2.jsonl" "$T_TMP/actual2.jsonl" \
+    || t_fail "after kills the records differ from the input: $(diff "$T_TMP/expected2.jsonl" "$T_TMP/actual2.jsonl" | head -5)"
+# The first time each record came out, it came in stream order.
+jq -r .id "$T_TMP/out2.jsonl" | awk '!seen[$1]++' > "$T_TMP/first-order.txt"
+sort -n -c "$T_TMP/first-order.txt" 2>/dev/null || t_fail "records first came out of order: $(sort -n -c "$T_TMP/first-order.txt" 2>&1)"
+dups=$(( $(out_lines) - N2 ))
+kill -TERM "$run"
+t_wait_for 60 bash -c "! kill -0 $run" || t_fail "sluice run did not stop on SIGTERM"
+# Every record is committed and acked: a --once run emits nothing more.
+timeout 600 "$SLUICE" run --once "$T_TMP/sub2.cfg" > "$T_TMP/sub3.stdout" 2> "$T_TMP/sub3.stderr" \
+    || t_fail "last consuming run exited $?: $(tail -5 "$T_TMP/sub3.stderr")"
+[ "$(out_lines)" -eq $((N2 + dups)) ] || t_fail "a run after everything was committed emitted $(( $(out_lines) - N2 - dups )) records"
+kill -0 "$nats_pid" || t_fail "nats-server died"
+echo "ok: $N records out and back exactly; $N2 more through $kills kill -9 of nats-source: none lost, $dups duplicates"

@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,21 @@ static size_t take_fetched(nats_source *src, natsMsgList *list)
     return taken;
 }
 
+/* A number that changes whenever the connection to NATS was lost: the
+ * client's reconnect count, or UINT64_MAX while it is not connected. */
+static uint64_t connection_epoch(natsConnection *nc)
+{
+    natsStatistics *stats = NULL;
+    uint64_t reconnects = UINT64_MAX;
+    if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED &&
+        natsStatistics_Create(&stats) == NATS_OK &&
+        natsConnection_GetStats(nc, stats) == NATS_OK &&
+        natsStatistics_GetCounts(stats, NULL, NULL, NULL, NULL, &reconnects) != NATS_OK)
+        reconnects = UINT64_MAX;
+    natsStatistics_Destroy(stats);
+    return reconnects;
+}
+
 /* The fetcher thread: while `ready` is empty, fetch a batch (waiting up to
  * fetch_wait_ms for one) and wake the core through wake_fd. A fetch that
  * began before a rewind() is NAKed whole: its messages come again after
@@ -151,7 +167,8 @@ static void *fetcher_main(void *arg)
         natsMsgList list = { NULL, 0 };
         jsErrCode jerr = 0;
         natsStatus s;
-        uint64_t generation;
+        uint64_t generation, epoch;
+        int connected;
 
         if (src->ready_count > 0) {
             pthread_cond_wait(&src->drained, &src->lock);
@@ -159,7 +176,11 @@ static void *fetcher_main(void *arg)
         }
         generation = src->generation;
         pthread_mutex_unlock(&src->lock);
+        epoch = connection_epoch(src->nc);
         s = natsSubscription_Fetch(&list, src->sub, src->fetch_batch, src->fetch_wait_ms, &jerr);
+        /* a fetch that found nothing says the stream is drained only when
+         * the connection held all through it */
+        connected = epoch != UINT64_MAX && epoch == connection_epoch(src->nc);
         pthread_mutex_lock(&src->lock);
         if (s == NATS_OK && list.Count > 0) {
             uint64_t one = 1;
@@ -170,13 +191,13 @@ static void *fetcher_main(void *arg)
             src->idle = 0;
             nak_all(list.Msgs, (size_t)list.Count);
         } else if (s == NATS_OK || s == NATS_TIMEOUT) {
-            src->idle = 1;
+            src->idle = connected;
         } else if (!src->stop) {
             /* disconnected, or the consumer went away: say so, wait, retry
              * (the client reconnects by itself) */
             snprintf(src->fetch_error, sizeof(src->fetch_error), "%s (JetStream error %d)",
                      natsStatus_GetText(s), (int)jerr);
-            src->idle = 1;
+            src->idle = 0; /* not known to be empty: --once goes on waiting */
             wait_drained(src, 500);
         }
         natsMsgList_Destroy(&list);

@@ -124,6 +124,9 @@ static char *option_copy(const json_t *config, const char *name, int *failed)
     return copy;
 }
 
+/* Check the options, connect, and make sure the stream exists (or create
+ * it with create_stream). Returns SLUICE_OK with the instance in *state
+ * (nats_sink_fini frees it), or SLUICE_FATAL after sluice_fail(). */
 static sluice_status nats_sink_init(sluice_ctx *ctx, const json_t *config, void **state)
 {
     sluice_status status = SLUICE_FATAL;
@@ -318,6 +321,11 @@ static void give_up_waiting(nats_sink *sink)
     pthread_mutex_unlock(&sink->lock);
 }
 
+/* Publish every PENDING or RETRY record of the batch and wait for the
+ * answers: DONE on its PubAck, RETRY on an error or no PubAck within
+ * ack_timeout_ms, REJECTED when the record cannot be published (subject
+ * fields, size). Returns SLUICE_OK (outcomes set), SLUICE_RETRY (out of
+ * memory), or SLUICE_FATAL when the stream was deleted. */
 static sluice_status nats_sink_write(sluice_ctx *ctx, void *state, sluice_batch *batch)
 {
     nats_sink *sink = state;

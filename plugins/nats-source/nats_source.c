@@ -338,6 +338,10 @@ static uint64_t checkpoint_seq(const json_t *checkpoint)
     return seq > 0 ? (uint64_t)seq : 0;
 }
 
+/* Check the options, connect, check the stream, bind to (or create, or
+ * recreate from the checkpoint) the durable consumer, start the fetcher
+ * and register its eventfd. Returns SLUICE_OK with the instance in *state
+ * (nats_source_fini frees it), or SLUICE_FATAL after sluice_fail(). */
 static sluice_status nats_source_init(sluice_ctx *ctx, const json_t *config, void **state)
 {
     sluice_status status = SLUICE_FATAL;
@@ -490,6 +494,11 @@ static int emit_message(nats_source *src, sluice_batch *out, natsMsg *msg)
     return 1;
 }
 
+/* Emit what the fetcher fetched, up to the batch's capacity, in stream
+ * order, with the checkpoint {"seq","run","n"}. Returns SLUICE_OK when
+ * records (or rejections) were appended, SLUICE_AGAIN when nothing waits,
+ * SLUICE_EOF when the stream is drained under run --once or stopping, or
+ * SLUICE_FATAL out of memory. */
 static sluice_status nats_source_poll(sluice_ctx *ctx, void *state, sluice_batch *out)
 {
     nats_source *src = state;
@@ -533,6 +542,8 @@ static sluice_status nats_source_poll(sluice_ctx *ctx, void *state, sluice_batch
     return SLUICE_OK;
 }
 
+/* Ack the messages of every batch up to `checkpoint` (borrowed): of this
+ * run, by the emission count "n"; of another, by stream sequence. */
 static void nats_source_committed(sluice_ctx *ctx, void *state, const json_t *checkpoint)
 {
     nats_source *src = state;
@@ -556,6 +567,9 @@ static void nats_source_committed(sluice_ctx *ctx, void *state, const json_t *ch
         src->committed_seq = seq;
 }
 
+/* NAK everything not committed so JetStream delivers it again, first and
+ * in stream order; emission resumes after `checkpoint` (borrowed, may be
+ * NULL). Returns SLUICE_OK. */
 static sluice_status nats_source_rewind(sluice_ctx *ctx, void *state, const json_t *checkpoint)
 {
     nats_source *src = state;

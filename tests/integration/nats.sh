@@ -6,7 +6,8 @@
 # adds nothing (Nats-Msg-Id). Then N2 more records while the nats-source
 # stage is killed with SIGKILL mid-run: every record arrives (duplicates
 # only of records after the last committed checkpoint, as documented),
-# and a second run emits nothing new. Skips (77) without nats-server or
+# and a second run emits nothing new. Then nats-server is restarted under
+# a publishing run and a consuming run: nothing lost. Skips (77) without nats-server or
 # without the plugins (configure found no libnats).
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
@@ -126,8 +127,45 @@ dups=$(( $(out_lines) - N2 ))
 kill -TERM "$run"
 t_wait_for 60 bash -c "! kill -0 $run" || t_fail "sluice run did not stop on SIGTERM"
 # Every record is committed and acked: a --once run emits nothing more.
-timeout 600 "$SLUICE" run --once "$T_TMP/sub2.cfg" > "$T_TMP/sub3.stdout" 2> "$T_TMP/sub3.stderr" \
-    || t_fail "last consuming run exited $?: $(tail -5 "$T_TMP/sub3.stderr")"
+timeout 600 "$SLUICE" run --once "$T_TMP/sub2.cfg" > "$T_TMP/sub2b.stdout" 2> "$T_TMP/sub2b.stderr" \
+    || t_fail "last consuming run exited $?: $(tail -5 "$T_TMP/sub2b.stderr")"
 [ "$(out_lines)" -eq $((N2 + dups)) ] || t_fail "a run after everything was committed emitted $(( $(out_lines) - N2 - dups )) records"
 kill -0 "$nats_pid" || t_fail "nats-server died"
-echo "ok: $N records out and back exactly; $N2 more through $kills kill -9 of nats-source: none lost, $dups duplicates"
+
+# --- 3. nats-server restarted (SIGTERM: a single node syncs its files on
+# the way out; kill -9 of a node is the cluster test's, with replicas)
+# while a publishing run and then a consuming run are under way: both
+# reconnect, and the records read back are exactly the input.
+restart_nats() {
+    kill -TERM "$nats_pid"
+    t_wait_for 60 bash -c "! kill -0 $nats_pid 2>/dev/null" || t_fail "nats-server did not stop"
+    : > "$T_TMP/nats-server.log"
+    t_bg "$NATS_SERVER" -js -sd "$T_TMP/js" -a 127.0.0.1 -p "$port" -l "$T_TMP/nats-server.log"
+    nats_pid=$T_LAST_PID
+    t_wait_for 60 grep -q 'Server is ready' "$T_TMP/nats-server.log" \
+        || t_fail "nats-server did not restart: $(tail -3 "$T_TMP/nats-server.log")"
+}
+N3=10000
+awk -v n="$((N + N2))" -v m="$N3" 'BEGIN { for (i = n + 1; i <= n + m; i++) printf "{\"id\":%d,\"name\":\"n%d\"}\n", i, i }' \
+    > "$T_TMP/in3.jsonl"
+publish_cfg pub3 "$T_TMP/in3.jsonl"
+sed -i 's/batch_size = 200;/batch_size = 20;/' "$T_TMP/pub3.cfg"
+t_bg timeout 600 "$SLUICE" run --once "$T_TMP/pub3.cfg" > "$T_TMP/pub3.stdout" 2> "$T_TMP/pub3.stderr"
+pub_run=$T_LAST_PID
+t_wait_for 120 grep -q 'sink started' "$T_TMP/pub3.stderr" || t_fail "publishing run 3 did not start"
+restart_nats
+wait "$pub_run" || t_fail "publishing run 3 exited $? across the restart: $(tail -5 "$T_TMP/pub3.stderr")"
+grep -q "pipeline pub3: $N3 records in, $N3 delivered, 0 rejected" "$T_TMP/pub3.stdout" \
+    || t_fail "publishing summary 3 wrong: $(head -2 "$T_TMP/pub3.stdout")"
+consume_cfg sub3 "$T_TMP/out3.jsonl" 20
+t_bg timeout 600 "$SLUICE" run --once "$T_TMP/sub3.cfg"
+sub_run=$T_LAST_PID
+t_wait_for 120 test -s "$T_TMP/out3.jsonl" || t_fail "consuming run 3 emitted nothing"
+restart_nats
+wait "$sub_run" || t_fail "consuming run 3 exited $? across the restart"
+jq -c . "$T_TMP/in3.jsonl" > "$T_TMP/expected3.jsonl"
+jq -sc 'sort_by(.id) | .[]' "$T_TMP/out3.jsonl" | uniq > "$T_TMP/actual3.jsonl"
+cmp -s "$T_TMP/expected3.jsonl" "$T_TMP/actual3.jsonl" \
+    || t_fail "across nats-server restarts the records differ from the input: $(diff "$T_TMP/expected3.jsonl" "$T_TMP/actual3.jsonl" | head -5)"
+t_note "3: $N3 records published and read back across two nats-server restarts, $(( $(wc -l < "$T_TMP/out3.jsonl") - N3 )) duplicates"
+echo "ok: $N records out and back exactly; $N2 more through $kills kill -9 of nats-source: none lost, $dups duplicates; $N3 across two nats-server restarts"

@@ -408,13 +408,34 @@ out:
     return status;
 }
 
-/* Order for qsort: messages by stream sequence. */
+/* A message with its stream sequence, for sorting. */
+typedef struct seq_msg {
+    uint64_t seq;
+    natsMsg *msg;
+} seq_msg;
+
+/* Order for qsort: by stream sequence. */
 static int by_sequence(const void *a, const void *b)
 {
-    uint64_t ignored;
-    uint64_t sa = msg_sequence(*(natsMsg *const *)a, &ignored);
-    uint64_t sb = msg_sequence(*(natsMsg *const *)b, &ignored);
+    uint64_t sa = ((const seq_msg *)a)->seq, sb = ((const seq_msg *)b)->seq;
     return sa < sb ? -1 : sa > sb;
+}
+
+/* Put msgs[0..count) in stream order (each one's metadata read once).
+ * Out of memory it leaves them as they are: delivery order, which is
+ * stream order unless redeliveries came in between. */
+static void sort_by_sequence(natsMsg **msgs, size_t count)
+{
+    seq_msg *pairs;
+    uint64_t delivered;
+    if (count < 2 || !(pairs = malloc(count * sizeof(*pairs))))
+        return;
+    for (size_t i = 0; i < count; i++)
+        pairs[i] = (seq_msg){ msg_sequence(msgs[i], &delivered), msgs[i] };
+    qsort(pairs, count, sizeof(*pairs), by_sequence);
+    for (size_t i = 0; i < count; i++)
+        msgs[i] = pairs[i].msg;
+    free(pairs);
 }
 
 /* 1 when stream sequence `seq` is held already (emitted, not committed). */
@@ -432,8 +453,7 @@ static size_t take_ready(nats_source *src, natsMsg **out, size_t room)
 {
     size_t n;
     pthread_mutex_lock(&src->lock);
-    if (src->ready_count > 1)
-        qsort(src->ready, src->ready_count, sizeof(*src->ready), by_sequence);
+    sort_by_sequence(src->ready, src->ready_count);
     n = src->ready_count < room ? src->ready_count : room;
     memcpy(out, src->ready, n * sizeof(*out));
     memmove(src->ready, src->ready + n, (src->ready_count - n) * sizeof(*src->ready));
@@ -586,8 +606,7 @@ static sluice_status nats_source_rewind(sluice_ctx *ctx, void *state, const json
         natsMsg_Destroy(src->held[i].msg);
     }
     src->held_count = 0;
-    if (src->ready_count > 1)
-        qsort(src->ready, src->ready_count, sizeof(*src->ready), by_sequence);
+    sort_by_sequence(src->ready, src->ready_count);
     nak_all(src->ready, src->ready_count);
     src->ready_count = 0;
     src->idle = 0;

@@ -190,6 +190,29 @@ sluice_status nats_conn_check_stream(sluice_ctx *ctx, jsCtx *js, const json_t *c
     return SLUICE_FATAL;
 }
 
+void nats_conn_check_options(sluice_check *check, const json_t *config)
+{
+    const json_t *list = json_object_get(config, "servers");
+    size_t count = json_array_size(list);
+    int has_nkey = option_text(config, "nkey") != NULL;
+    int has_seed = option_text(config, "nkey_seed_file") != NULL;
+
+    if (count == 0 || count > NATS_CONN_MAX_SERVERS)
+        sluice_check_error(check, "servers", "give 1 to %d NATS server URLs, got %zu",
+                           NATS_CONN_MAX_SERVERS, count);
+    for (size_t i = 0; i < count && i < NATS_CONN_MAX_SERVERS; i++) {
+        const char *url = json_string_value(json_array_get(list, i));
+        if (!url || !*url)
+            sluice_check_error(check, "servers", "entry %zu is not a URL string", i + 1);
+    }
+    if (has_nkey != has_seed)
+        sluice_check_error(check, has_nkey ? "nkey" : "nkey_seed_file",
+                           "'nkey' and 'nkey_seed_file' go together: give both or neither");
+    if (has_nkey && option_text(config, "credentials_file"))
+        sluice_check_error(check, "credentials_file",
+                           "'credentials_file' and 'nkey' exclude each other: give one");
+}
+
 void nats_conn_close(natsConnection *nc, jsCtx *js)
 {
     jsCtx_Destroy(js);

@@ -47,6 +47,12 @@ sluice_status nats_conn_open(sluice_ctx *ctx, const json_t *config, jsOptions *j
 sluice_status nats_conn_check_stream(sluice_ctx *ctx, jsCtx *js, const json_t *config,
                                      const char *default_subject);
 
+/* The descriptor's check() part both plugins share: report (with
+ * sluice_check_error) a servers list that is empty or holds a
+ * non-string, nkey without nkey_seed_file or the other way round, and
+ * credentials_file with nkey. Touches no network. */
+void nats_conn_check_options(sluice_check *check, const json_t *config);
+
 /* Destroy what nats_conn_open made (NULLs are ignored). */
 void nats_conn_close(natsConnection *nc, jsCtx *js);
 

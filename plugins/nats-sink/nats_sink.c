@@ -404,6 +404,18 @@ static sluice_status nats_sink_write(sluice_ctx *ctx, void *state, sluice_batch 
     return SLUICE_OK;
 }
 
+/* `sluice check`: the connection options and the subject template (no
+ * network). Reports each problem with sluice_check_error. */
+static void nats_sink_check(sluice_check *check, const json_t *config)
+{
+    const char *subject = json_string_value(json_object_get(config, "subject"));
+    char why[256];
+
+    nats_conn_check_options(check, config);
+    if (subject && nats_subject_check(subject, why, sizeof(why)) != 0)
+        sluice_check_error(check, "subject", "%s", why);
+}
+
 SLUICE_PLUGIN_DEFINE = {
     SLUICE_PLUGIN_HEADER,
     .name = "nats-sink",
@@ -414,4 +426,5 @@ SLUICE_PLUGIN_DEFINE = {
     .init = nats_sink_init,
     .fini = nats_sink_fini,
     .write = nats_sink_write,
+    .check = nats_sink_check,
 };

@@ -330,6 +330,12 @@ out:
     return status;
 }
 
+/* 1 when `name` may be a durable consumer's name. */
+static int consumer_name_ok(const char *name)
+{
+    return name && *name && !strpbrk(name, ".*> \t");
+}
+
 /* The stream sequence a checkpoint holds ({"seq":N,...}), 0 for NULL or a
  * checkpoint without one. */
 static uint64_t checkpoint_seq(const json_t *checkpoint)
@@ -358,7 +364,7 @@ static sluice_status nats_source_init(sluice_ctx *ctx, const json_t *config, voi
     src->wake_fd = -1;
     pthread_mutex_init(&src->lock, NULL);
     pthread_cond_init(&src->drained, NULL);
-    if (!consumer || !*consumer || strpbrk(consumer, ".*> \t")) {
+    if (!consumer_name_ok(consumer)) {
         sluice_fail(ctx, "option 'consumer': a durable name without '.', '*', '>' or spaces");
         goto out;
     }
@@ -618,6 +624,15 @@ static sluice_status nats_source_rewind(sluice_ctx *ctx, void *state, const json
     return SLUICE_OK;
 }
 
+/* `sluice check`: the connection options and the consumer's name (no
+ * network). Reports each problem with sluice_check_error. */
+static void nats_source_check(sluice_check *check, const json_t *config)
+{
+    nats_conn_check_options(check, config);
+    if (!consumer_name_ok(json_string_value(json_object_get(config, "consumer"))))
+        sluice_check_error(check, "consumer", "a durable name without '.', '*', '>' or spaces");
+}
+
 SLUICE_PLUGIN_DEFINE = {
     SLUICE_PLUGIN_HEADER,
     .name = "nats-source",
@@ -630,4 +645,5 @@ SLUICE_PLUGIN_DEFINE = {
     .poll = nats_source_poll,
     .rewind = nats_source_rewind,
     .committed = nats_source_committed,
+    .check = nats_source_check,
 };

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # nats.sh: nats-sink and nats-source against a real nats-server with
-# JetStream on loopback (docs/nats.md). file-source -> nats-sink publishes
+# JetStream on loopback (docs/nats.md). First, `sluice check` refuses bad
+# options (subject template, consumer name, nkey without its seed). file-source -> nats-sink publishes
 # N records (the sink creates the stream); nats-source -> file-sink reads
 # them back: exactly the input, in order, once each; publishing them again
 # adds nothing (Nats-Msg-Id). Then N2 more records while the nats-source
@@ -26,6 +27,26 @@ N=3000
 # for the kills to land while messages are in flight on a fast machine.
 N2=20000
 [ -n "${SLUICE_LONG_TESTS:-}" ] && N2=200000
+
+# --- 0. What the option table cannot see is refused before anything runs.
+cat > "$T_TMP/bad.cfg" <<CFG
+pipeline = {
+  name = "bad";
+  state_dir = "$T_TMP/state";
+  stages = (
+    { name = "sub"; plugin = "nats-source"; servers = ["nats://127.0.0.1:1"]; stream = "S";
+      consumer = "a.b"; nkey = "UABC"; },
+    { name = "pub"; plugin = "nats-sink"; servers = ["nats://127.0.0.1:1"]; stream = "S";
+      subject = "sluice.{client.members"; }
+  );
+};
+CFG
+t_check_refuses "$T_TMP/bad.cfg"
+for want in "bad.cfg:6: stage 'sub' (plugin nats-source): 'nkey' and 'nkey_seed_file' go together" \
+            "bad.cfg:6: stage 'sub' (plugin nats-source): a durable name without '.'" \
+            "bad.cfg:8: stage 'pub' (plugin nats-sink): '{' at column 8 opens no {field}"; do
+    grep -qF "$want" "$T_TMP/check.err" || t_fail "sluice check did not say: $want; it said: $(cat "$T_TMP/check.err")"
+done
 
 port=$(t_free_port)
 t_bg "$NATS_SERVER" -js -sd "$T_TMP/js" -a 127.0.0.1 -p "$port" -l "$T_TMP/nats-server.log"

@@ -2,9 +2,10 @@
  * through a durable pull consumer (explicit acks) and emits each message's
  * data as a record. A batch's checkpoint is the highest stream sequence
  * emitted through it; its messages are acked only in committed(), once
- * the batch is acknowledged end to end; rewind() NAKs what is not
- * committed so JetStream delivers it again, in stream order. A message
- * delivered max_deliver times goes to the dead-letter queue. A plugin
+ * the batch is acknowledged end to end; rewind() makes the consumer again
+ * from the committed checkpoint on, so JetStream delivers what was not
+ * committed again, first and in stream order. A message delivered
+ * max_deliver times to one consumer goes to the dead-letter queue. A plugin
  * thread fetches (natsSubscription_Fetch with a long timeout) and wakes
  * the core through an eventfd, so an idle source costs no CPU.
  * See docs/nats.md. */
@@ -56,6 +57,7 @@ typedef struct nats_source {
     int fetcher_running;
     pthread_t fetcher;
     char fetch_error[256];  /* the last fetch failure, for a warning */
+    const json_t *config;   /* the stage's options (borrowed, valid until fini) */
 } nats_source;
 
 static const sluice_option nats_source_options[] = {
@@ -157,8 +159,7 @@ static uint64_t connection_epoch(natsConnection *nc)
 
 /* The fetcher thread: while `ready` is empty, fetch a batch (waiting up to
  * fetch_wait_ms for one) and wake the core through wake_fd. A fetch that
- * began before a rewind() is NAKed whole: its messages come again after
- * the ones rewind() NAKed, in stream order. */
+ * began before a rewind() is NAKed whole (generation). */
 static void *fetcher_main(void *arg)
 {
     nats_source *src = arg;
@@ -362,6 +363,7 @@ static sluice_status nats_source_init(sluice_ctx *ctx, const json_t *config, voi
         goto out;
     }
     src->wake_fd = -1;
+    src->config = config;
     pthread_mutex_init(&src->lock, NULL);
     pthread_cond_init(&src->drained, NULL);
     if (!consumer_name_ok(consumer)) {
@@ -593,34 +595,55 @@ static void nats_source_committed(sluice_ctx *ctx, void *state, const json_t *ch
         src->committed_seq = seq;
 }
 
-/* NAK everything not committed so JetStream delivers it again, first and
- * in stream order; emission resumes after `checkpoint` (borrowed, may be
- * NULL). Returns SLUICE_OK. */
+/* Stop the fetcher thread: unsubscribing ends a fetch under way. */
+static void stop_fetcher(nats_source *src)
+{
+    pthread_mutex_lock(&src->lock);
+    src->stop = 1;
+    pthread_cond_broadcast(&src->drained);
+    pthread_mutex_unlock(&src->lock);
+    if (src->sub)
+        natsSubscription_Unsubscribe(src->sub);
+    if (src->fetcher_running)
+        pthread_join(src->fetcher, NULL);
+    src->fetcher_running = 0;
+}
+
+/* Start emission again right after `checkpoint` (borrowed, may be NULL).
+ * NAKs would not do: JetStream may serve the next fetch before it has
+ * processed them, and newer messages emitted and committed first would
+ * make the NAKed ones look committed when they come. So the fetcher is
+ * stopped, what is held or fetched is dropped unacked, and the consumer
+ * is made again from the checkpoint on (as init() does after a crash):
+ * everything after it comes again, first and in stream order. Returns
+ * SLUICE_OK, or SLUICE_FATAL after sluice_fail(). */
 static sluice_status nats_source_rewind(sluice_ctx *ctx, void *state, const json_t *checkpoint)
 {
     nats_source *src = state;
     uint64_t seq = checkpoint_seq(checkpoint);
-    (void)ctx;
 
-    /* NAK in stream order what was emitted and what waits, so JetStream
-     * delivers it again first and in that order; a fetch under way now is
-     * NAKed when it returns (generation). */
-    pthread_mutex_lock(&src->lock);
-    src->generation++;
-    for (size_t i = 0; i < src->held_count; i++) {
-        natsMsg_Nak(src->held[i].msg, NULL);
+    stop_fetcher(src);
+    for (size_t i = 0; i < src->held_count; i++)
         natsMsg_Destroy(src->held[i].msg);
-    }
     src->held_count = 0;
-    sort_by_sequence(src->ready, src->ready_count);
-    nak_all(src->ready, src->ready_count);
+    for (size_t i = 0; i < src->ready_count; i++)
+        natsMsg_Destroy(src->ready[i]);
     src->ready_count = 0;
-    src->idle = 0;
-    pthread_cond_signal(&src->drained);
-    pthread_mutex_unlock(&src->lock);
+    natsSubscription_Destroy(src->sub);
+    src->sub = NULL;
     if (seq > src->committed_seq)
         src->committed_seq = seq;
     src->emitted_seq = src->committed_seq;
+    if (bind_consumer(ctx, src, src->config) != SLUICE_OK)
+        return SLUICE_FATAL;
+    src->generation++;
+    src->idle = 0;
+    src->stop = 0;
+    if (pthread_create(&src->fetcher, NULL, fetcher_main, src) != 0) {
+        sluice_fail(ctx, "cannot restart the fetch thread");
+        return SLUICE_FATAL;
+    }
+    src->fetcher_running = 1;
     return SLUICE_OK;
 }
 

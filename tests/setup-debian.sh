@@ -14,6 +14,8 @@ packages=(
     libsqlite3-dev libmicrohttpd-dev libssl-dev libcsv-dev libjemalloc-dev check
     # sd_notify for the unit's Type=notify (configure --with-systemd)
     libsystemd-dev
+    # the NATS JetStream plugins and their tests (docs/nats.md)
+    libnats-dev nats-server
     sqlite3 jq curl python3 procps valgrind openssl iproute2
     openssh-server openssh-client
     clang libclang-rt-14-dev llvm

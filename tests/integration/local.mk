@@ -8,3 +8,4 @@ include $(srcdir)/integration/transforms.mk
 include $(srcdir)/integration/sinks.mk
 include $(srcdir)/integration/soak.mk
 include $(srcdir)/integration/admin.mk
+include $(srcdir)/integration/nats.mk

@@ -13,3 +13,4 @@ include $(srcdir)/unit/transforms.mk
 include $(srcdir)/unit/sinks.mk
 include $(srcdir)/unit/paths.mk
 include $(srcdir)/unit/exports.mk
+include $(srcdir)/unit/nats.mk

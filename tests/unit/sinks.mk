@@ -41,7 +41,8 @@ unit_test_infobip_errors_SOURCES = unit/test_infobip_errors.c \
 	$(top_srcdir)/plugins/infobip-sink/infobip_client.c \
 	$(top_srcdir)/plugins/infobip-sink/infobip_conflicts.c \
 	$(top_srcdir)/plugins/infobip-sink/infobip_persons.c \
-	$(top_srcdir)/plugins/infobip-sink/infobip_scan.c
+	$(top_srcdir)/plugins/infobip-sink/infobip_scan.c \
+	$(top_srcdir)/plugins/infobip-sink/infobip_tags.c
 unit_test_infobip_errors_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/common
 unit_test_infobip_errors_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 unit_test_infobip_errors_LDADD = $(UNIT_LINK_LIBS) $(CURL_LIBS) $(PTHREAD_LIBS)

@@ -231,7 +231,7 @@ start bare --api-key k1 --rate-limit 0 --now 2026-11-20T10:00:00Z --unknown-pers
 s=$(call POST /peopleevents/2/definitions '{"definitionId":"LoyPointAccrual","properties":[{"name":"points","type":"Numeric"}]}')
 expect 201 "$s" "definition (bare)"
 s=$(call POST /people/3/events "[$(ev b1 GHOST $now),$(ev b2 GHOST $now)]"); expect 202 "$s" "events for an unknown person"
-[ "$(state '.persons.GHOST | "\(.type) \(keys | join(","))"')" = "CUSTOMER externalId,id,type" ] \
+[ "$(state '.persons.GHOST | "\(.type) \(keys | join(",")) \(.tags | length)"')" = "CUSTOMER externalId,id,tags,type 0" ] \
     || fail "bare profile: $(state .persons)"
 [ "$(curl -s "http://127.0.0.1:$PORT/_emu/stats" | jq '.counters.persons_auto_created')" = 1 ] || fail "persons_auto_created"
 ok "unknown person: 400505 by default, a bare CUSTOMER profile with --unknown-person create"

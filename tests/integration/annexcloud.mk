@@ -12,4 +12,5 @@ ANNEXCLOUD_INTEGRATION_TESTS = integration/test_annexcloud_api.sh \
 	integration/test_annexcloud_arc.sh integration/test_annexcloud_sizing.sh \
 	integration/test_annexcloud_pace.sh
 TESTS += $(ANNEXCLOUD_INTEGRATION_TESTS)
-EXTRA_DIST += $(ANNEXCLOUD_INTEGRATION_TESTS) integration/webhook_tool.py
+EXTRA_DIST += $(ANNEXCLOUD_INTEGRATION_TESTS) integration/webhook_tool.py \
+	integration/api-sync-lib.sh

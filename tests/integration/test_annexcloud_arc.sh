@@ -13,31 +13,14 @@
 #   SLUICE_LONG_TESTS=1: 20,000.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/integration/api-sync-lib.sh"
 
 SECRET="ac-secret-$$-a9R"
 members=8000
 [ -n "${SLUICE_LONG_TESTS:-}" ] && members=20000
 norm='del(.as_of) | if (.segments | type) == "array" then .segments |= sort else . end'
 
-"$GEN_DIR/loyaltygen" --seed 23 --members "$members" --days 30 --truth none --out "$T_TMP/prog" \
-    2> "$T_TMP/gen.log" || t_fail "loyaltygen failed: $(tail -3 "$T_TMP/gen.log")"
-site_id=$(jq -r .site_id "$T_TMP/prog/program.json")
-t_start_emu annexcloud-emu "$T_TMP/emu.log" --secret "$SECRET" --site-id "$site_id" \
-    --program "$T_TMP/prog" --latency-ms 100
-base="http://127.0.0.1:$T_EMU_PORT"
-
-cat > "$T_TMP/arc.cfg" <<CFG
-pipeline = {
-  name = "arc";
-  state_dir = "$T_TMP/state";
-  runtime_dir = "$T_TMP/run";
-  stages = (
-    { name = "src"; plugin = "annexcloud-source"; mode = "api"; base_url = "$base";
-      site_id = "$site_id"; secret = "$SECRET"; },
-    { name = "out"; plugin = "file-sink"; path = "$T_TMP/out.jsonl"; }
-  );
-};
-CFG
+api_sync_setup 23 "$members" arc --latency-ms 100
 
 # faults JSON: change the emulator's latency or fault fractions now.
 faults() {

@@ -16,6 +16,7 @@
 #   SLUICE_LONG_TESTS=1: 20,000.
 set -euo pipefail
 . "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/integration/api-sync-lib.sh"
 
 SECRET="ac-secret-$$-p4C"
 members=2500
@@ -23,25 +24,7 @@ members=2500
 limit=200
 norm='del(.as_of) | if (.segments | type) == "array" then .segments |= sort else . end'
 
-"$GEN_DIR/loyaltygen" --seed 29 --members "$members" --days 30 --truth none --out "$T_TMP/prog" \
-    2> "$T_TMP/gen.log" || t_fail "loyaltygen failed: $(tail -3 "$T_TMP/gen.log")"
-site_id=$(jq -r .site_id "$T_TMP/prog/program.json")
-t_start_emu annexcloud-emu "$T_TMP/emu.log" --secret "$SECRET" --site-id "$site_id" \
-    --program "$T_TMP/prog" --latency-ms 50 --rate-limit "$limit"
-base="http://127.0.0.1:$T_EMU_PORT"
-
-cat > "$T_TMP/pace.cfg" <<CFG
-pipeline = {
-  name = "pace";
-  state_dir = "$T_TMP/state";
-  runtime_dir = "$T_TMP/run";
-  stages = (
-    { name = "src"; plugin = "annexcloud-source"; mode = "api"; base_url = "$base";
-      site_id = "$site_id"; secret = "$SECRET"; },
-    { name = "out"; plugin = "file-sink"; path = "$T_TMP/out.jsonl"; }
-  );
-};
-CFG
+api_sync_setup 29 "$members" pace --latency-ms 50 --rate-limit "$limit"
 
 # stats: "REQUESTS REFUSED" the emulator answered so far.
 stats() {

@@ -28,8 +28,11 @@ members=$(curl -s --max-time 60 "$ANNEXCLOUD_BASE_URL/_emu/state" | jq '.members
 metric() {
     local want="$1{$2}"
     [ -n "$2" ] || want=$1
+    # awk reads to the end: leaving at the first match would let curl fail
+    # writing the rest (exit 23), which pipefail turns into this function's
+    # status, and set -e then ends the test in `x=$(metric ...)`.
     curl -s --max-time 30 "http://$ADMIN/metrics" |
-        awk -v want="$want" 'index($0, want " ") == 1 { print $2; exit }'
+        awk -v want="$want" '!found && index($0, want " ") == 1 { print $2; found = 1 }'
 }
 P='pipeline="acme-ometria-webhook",stage="annexcloud"'
 
